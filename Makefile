@@ -1,0 +1,104 @@
+# berth — build, test and tooling. GNU make.
+#
+#   make                      bin/berth (and the other binaries as they exist)
+#   make DEVELOPER=1          warnings are errors
+#   make SANITIZE=address,undefined
+#                             sanitizer build, in its own build directory
+#   make test                 unit, e2e and fuzz-smoke tests; ends with "N passed, N failed"
+#   make unit | e2e | fuzz-smoke
+#   make fuzz                 libFuzzer targets (clang)
+#   make format               clang-format the tree
+#   make testapp              the static test app used by the e2e lab
+
+CC       ?= cc
+CLANG    ?= clang
+PKGS     := jansson
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -Ilib $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson)
+
+ifeq ($(DEVELOPER),1)
+ALL_CFLAGS += -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
+	-Wstrict-prototypes -Wmissing-prototypes -Wvla
+endif
+
+BUILD ?= build
+ifneq ($(SANITIZE),)
+BUILD := build-san
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+LIB_SRCS    := $(wildcard lib/*.c)
+ENGINE_SRCS := $(wildcard engine/*.c)
+CLI_SRCS    := $(wildcard cli/*.c)
+CORE_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS) $(ENGINE_SRCS))
+CLI_OBJS    := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRCS))
+CORE_LIB    := $(BUILD)/libberth.a
+
+UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRCS))
+
+BINS := bin/berth
+
+.PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp clean demo
+all: deps $(BINS)
+
+deps:
+	@scripts/install-deps --build
+
+bin/berth: $(CLI_OBJS) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CORE_LIB) $(LDLIBS)
+
+$(CORE_LIB): $(CORE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(CORE_LIB) $(LDLIBS)
+
+unit-bins: $(UNIT_BINS)
+
+# Fuzz targets link the core sources directly, built with clang's libFuzzer.
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -Ilib -g -O1 -fsanitize=fuzzer,address,undefined
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(ENGINE_SRCS)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(ENGINE_SRCS) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+
+testapp: $(BUILD)/testapp
+$(BUILD)/testapp: tests/fixtures/testapp/testapp.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ $< -lpthread
+
+test:
+	@scripts/install-deps
+	@tests/run
+
+unit:
+	@tests/run unit
+e2e:
+	@tests/run e2e
+fuzz-smoke:
+	@tests/run fuzz
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+demo:
+	@scripts/install-deps
+	@echo "make demo: the sample deploy arrives with the release engine; for now see 'bin/berth doctor'"
+
+clean:
+	rm -rf build build-san build-fuzz bin
+
+-include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
