@@ -1,0 +1,112 @@
+/*
+ * run — the one way berth starts child processes.
+ *
+ * A command is an argv vector (never a shell string), with its stdin fed
+ * from memory, a file or nothing, and its stdout/stderr captured, streamed
+ * line by line with a prefix (for many hosts at once), both, or inherited.
+ * A timeout ends the child (SIGTERM to its process group, SIGKILL two seconds
+ * later). run_all() runs many commands at once, at most max_parallel at a
+ * time, in one poll loop, without threads.
+ *
+ *	struct run_cmd c = RUN_CMD_INIT;
+ *	strvec_pushv(&c.argv, (const char *[]){"docker", "ps", NULL});
+ *	c.out = RUN_IO_CAPTURE;
+ *	if (run_one(&c) < 0)
+ *		... c.status, c.errbuf ...
+ *	run_cmd_release(&c);
+ *
+ * SIGPIPE is ignored while commands run (a child that exits early must not
+ * kill berth while it feeds the child's stdin); it is restored afterwards.
+ */
+#ifndef RUN_H
+#define RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "sbuf.h"
+#include "slice.h"
+#include "strvec.h"
+
+enum run_io {
+	RUN_IO_INHERIT = 0,      /* the child writes to berth's own stdout/stderr */
+	RUN_IO_CAPTURE = 1 << 0, /* kept in outbuf / errbuf */
+	RUN_IO_STREAM = 1 << 1,  /* passed on line by line with the prefix (or to on_line) */
+	RUN_IO_NULL = 1 << 2,    /* /dev/null */
+};
+/* RUN_IO_CAPTURE | RUN_IO_STREAM does both: shown as it comes, and kept. */
+
+enum run_flags {
+	RUN_F_STDIN_INHERIT = 1 << 0, /* the child reads berth's stdin (interactive commands) */
+	RUN_F_NEW_PGRP = 1 << 1,      /* own process group (implied by a timeout) */
+};
+
+struct run_cmd;
+/* Called for each complete line (without its newline) of a streamed output; fd is 1 or 2. */
+typedef void (*run_line_fn)(struct run_cmd *cmd, int fd, struct slice line, void *data);
+
+struct run_cmd {
+	/* what to run */
+	struct strvec argv;
+	struct strvec env;   /* "NAME=value" to set, or "NAME" to unset, in the child */
+	const char *dir;     /* working directory, or NULL */
+	unsigned flags;      /* enum run_flags */
+	/* stdin: in_mem (not owned, may hold secrets: it is never logged), else in_file, else /dev/null */
+	struct slice in_mem;
+	const char *in_file;
+	/* stdout and stderr */
+	unsigned out, err;   /* enum run_io */
+	const char *prefix;  /* put before every streamed line, e.g. "  10.0.0.1 | " */
+	run_line_fn on_line; /* instead of writing streamed lines to berth's stdout/stderr */
+	void *on_line_data;
+	unsigned timeout_ms; /* 0: none */
+
+	/* results, valid after run_one/run_all */
+	struct sbuf outbuf, errbuf;
+	int status;       /* exit code; 128 + N when killed by signal N; 127 when it could not start */
+	bool timed_out;
+	bool started;
+	unsigned long elapsed_ms;
+
+	/* private to run.c */
+	pid_t pid;
+	int fd_in, fd_out, fd_err;
+	size_t in_off;
+	struct sbuf line_out, line_err;
+	unsigned long long start_ms, kill_at_ms;
+	int kill_stage;
+};
+
+#define RUN_CMD_INIT                                                                               \
+	{                                                                                          \
+		.argv = STRVEC_INIT, .env = STRVEC_INIT, .outbuf = SBUF_INIT, .errbuf = SBUF_INIT, \
+		.line_out = SBUF_INIT, .line_err = SBUF_INIT, .pid = -1, .fd_in = -1,             \
+		.fd_out = -1, .fd_err = -1                                                         \
+	}
+
+void run_cmd_init(struct run_cmd *cmd);
+/* Frees argv, env and the buffers. */
+void run_cmd_release(struct run_cmd *cmd);
+
+/* Runs one command to its end. Returns 0 when it exited with status 0, else -1. */
+int run_one(struct run_cmd *cmd);
+/*
+ * Runs every command, at most max_parallel at once (0 = all at once), in the
+ * order given. Returns 0 when every one exited 0, else -1; each command's own
+ * fields say how it ended.
+ */
+int run_all(struct run_cmd **cmds, size_t n, size_t max_parallel);
+
+/*
+ * Describes how a finished command failed, for messages: "exited with status
+ * 2", "was killed by signal 9", "timed out after 5000 ms", "could not be started: ...".
+ */
+void run_describe_status(const struct run_cmd *cmd, struct sbuf *out);
+/* The last n lines of a buffer, for error reports. */
+struct slice run_tail_lines(const struct sbuf *sb, unsigned n);
+
+/* Milliseconds on a monotonic clock. */
+unsigned long long run_now_ms(void);
+
+#endif
