@@ -21,7 +21,7 @@ enum log_level {
 };
 
 enum log_flags {
-	LOG_F_JSON = 1 << 0,     /* JSON lines instead of text */
+	LOG_F_JSON = 1 << 0,	 /* JSON lines instead of text */
 	LOG_F_NO_COLOR = 1 << 1, /* never colour, even on a terminal */
 };
 

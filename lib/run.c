@@ -15,7 +15,7 @@
 #include "xalloc.h"
 
 #define KILL_GRACE_MS 2000
-#define REAP_POLL_MS 20
+#define REAP_POLL_MS  20
 
 unsigned long long run_now_ms(void)
 {
@@ -164,7 +164,8 @@ static int start(struct run_cmd *cmd)
 		in = open(cmd->in_file, O_RDONLY | O_CLOEXEC);
 		if (in < 0) {
 			e = errno;
-			sbuf_addf(&cmd->errbuf, "cannot open '%s': %s\n", cmd->in_file, strerror(e));
+			sbuf_addf(&cmd->errbuf, "cannot open '%s': %s\n", cmd->in_file,
+				  strerror(e));
 			cmd->status = 127;
 			cmd->started = false;
 			goto out_nomsg;
@@ -310,8 +311,8 @@ static void drain_output(struct run_cmd *cmd, int which)
 static void feed_input(struct run_cmd *cmd)
 {
 	while (cmd->fd_in >= 0 && cmd->in_off < cmd->in_mem.len) {
-		ssize_t n = write(cmd->fd_in, cmd->in_mem.ptr + cmd->in_off,
-				  cmd->in_mem.len - cmd->in_off);
+		ssize_t n =
+		    write(cmd->fd_in, cmd->in_mem.ptr + cmd->in_off, cmd->in_mem.len - cmd->in_off);
 		if (n < 0 && errno == EINTR) {
 			continue;
 		}
@@ -454,10 +455,13 @@ int run_all(struct run_cmd **cmds, size_t n, size_t max_parallel)
 			}
 			if (c->pid > 0 && c->fd_in < 0 && c->fd_out < 0 && c->fd_err < 0) {
 				/* only the exit is left to see */
-				timeout = timeout < 0 || timeout > REAP_POLL_MS ? REAP_POLL_MS : timeout;
+				timeout =
+				    timeout < 0 || timeout > REAP_POLL_MS ? REAP_POLL_MS : timeout;
 			}
 			if (c->kill_at_ms) {
-				long long left = (long long)(c->kill_at_ms - (c->kill_at_ms > now ? now : c->kill_at_ms));
+				long long left =
+				    (long long)(c->kill_at_ms -
+						(c->kill_at_ms > now ? now : c->kill_at_ms));
 				if (timeout < 0 || left < timeout) {
 					timeout = (int)left;
 				}

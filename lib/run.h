@@ -30,10 +30,10 @@
 #include "strvec.h"
 
 enum run_io {
-	RUN_IO_INHERIT = 0,      /* the child writes to berth's own stdout/stderr */
+	RUN_IO_INHERIT = 0,	 /* the child writes to berth's own stdout/stderr */
 	RUN_IO_CAPTURE = 1 << 0, /* kept in outbuf / errbuf */
-	RUN_IO_STREAM = 1 << 1,  /* passed on line by line with the prefix (or to on_line) */
-	RUN_IO_NULL = 1 << 2,    /* /dev/null */
+	RUN_IO_STREAM = 1 << 1,	 /* passed on line by line with the prefix (or to on_line) */
+	RUN_IO_NULL = 1 << 2,	 /* /dev/null */
 };
 /* RUN_IO_CAPTURE | RUN_IO_STREAM does both: shown as it comes, and kept. */
 
@@ -49,10 +49,11 @@ typedef void (*run_line_fn)(struct run_cmd *cmd, int fd, struct slice line, void
 struct run_cmd {
 	/* what to run */
 	struct strvec argv;
-	struct strvec env;   /* "NAME=value" to set, or "NAME" to unset, in the child */
-	const char *dir;     /* working directory, or NULL */
-	unsigned flags;      /* enum run_flags */
-	/* stdin: in_mem (not owned, may hold secrets: it is never logged), else in_file, else /dev/null */
+	struct strvec env; /* "NAME=value" to set, or "NAME" to unset, in the child */
+	const char *dir;   /* working directory, or NULL */
+	unsigned flags;	   /* enum run_flags */
+	/* stdin: in_mem (not owned, may hold secrets: it is never logged), else in_file, else
+	 * /dev/null */
 	struct slice in_mem;
 	const char *in_file;
 	/* stdout and stderr */
@@ -64,7 +65,7 @@ struct run_cmd {
 
 	/* results, valid after run_one/run_all */
 	struct sbuf outbuf, errbuf;
-	int status;       /* exit code; 128 + N when killed by signal N; 127 when it could not start */
+	int status; /* exit code; 128 + N when killed by signal N; 127 when it could not start */
 	bool timed_out;
 	bool started;
 	unsigned long elapsed_ms;
@@ -81,7 +82,7 @@ struct run_cmd {
 #define RUN_CMD_INIT                                                                               \
 	{                                                                                          \
 		.argv = STRVEC_INIT, .env = STRVEC_INIT, .outbuf = SBUF_INIT, .errbuf = SBUF_INIT, \
-		.line_out = SBUF_INIT, .line_err = SBUF_INIT, .pid = -1, .fd_in = -1,             \
+		.line_out = SBUF_INIT, .line_err = SBUF_INIT, .pid = -1, .fd_in = -1,              \
 		.fd_out = -1, .fd_err = -1                                                         \
 	}
 

@@ -26,7 +26,10 @@ struct sbuf {
 };
 
 extern char sbuf_empty[];
-#define SBUF_INIT {sbuf_empty, 0, 0}
+#define SBUF_INIT                                                                                  \
+	{                                                                                          \
+		sbuf_empty, 0, 0                                                                   \
+	}
 
 void sbuf_init(struct sbuf *sb, size_t hint);
 /* Frees the memory and leaves sb as after SBUF_INIT. */

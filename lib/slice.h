@@ -18,7 +18,7 @@ struct slice {
 	size_t len;
 };
 
-#define SLICE_NULL ((struct slice){NULL, 0})
+#define SLICE_NULL   ((struct slice){NULL, 0})
 #define SLICE_LIT(s) ((struct slice){(s), sizeof(s) - 1})
 
 static inline struct slice slice_make(const char *p, size_t len)

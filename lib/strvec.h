@@ -16,7 +16,10 @@ struct strvec {
 };
 
 extern const char *strvec_empty_array[];
-#define STRVEC_INIT {(char **)strvec_empty_array, 0, 0}
+#define STRVEC_INIT                                                                                \
+	{                                                                                          \
+		(char **)strvec_empty_array, 0, 0                                                  \
+	}
 
 void strvec_init(struct strvec *sv);
 void strvec_push(struct strvec *sv, const char *s);

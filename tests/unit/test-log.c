@@ -45,7 +45,8 @@ static void test_json_lines(void)
 	log_warn("quote \" and\nnewline");
 	log_event(LOG_INFO, "step", "host", "h1", "step", "pull", NULL);
 	capture(f, &got);
-	CHECK(strstr(got.buf, "\"level\":\"warning\",\"msg\":\"quote \\\" and\\nnewline\"}\n") != NULL);
+	CHECK(strstr(got.buf, "\"level\":\"warning\",\"msg\":\"quote \\\" and\\nnewline\"}\n") !=
+	      NULL);
 	CHECK(strstr(got.buf, "\"event\":\"step\",\"host\":\"h1\",\"step\":\"pull\"}\n") != NULL);
 	CHECK(strncmp(got.buf, "{\"time\":\"20", 11) == 0);
 	CHECK(!log_color_for(f));

@@ -54,8 +54,8 @@ static void test_stdin_from_file_and_env_and_dir(void)
 	close(fd);
 	setenv("BERTH_UNIT_GONE", "x", 1);
 	argv_of(&c, (const char *[]){"sh", "-c",
-				      "cat; echo \"$BERTH_UNIT_A|${BERTH_UNIT_GONE-unset}\"; pwd",
-				      NULL});
+				     "cat; echo \"$BERTH_UNIT_A|${BERTH_UNIT_GONE-unset}\"; pwd",
+				     NULL});
 	strvec_push(&c.env, "BERTH_UNIT_A=a b");
 	strvec_push(&c.env, "BERTH_UNIT_GONE");
 	c.in_file = path;
@@ -146,10 +146,11 @@ static void test_parallel_bound(void)
 	for (i = 0; i < N; i++) {
 		run_cmd_init(&cs[i]);
 		p[i] = &cs[i];
-		strvec_pushv(&cs[i].argv,
-			     (const char *[]){"sh", "-c",
-					      "touch \"$D/$I\"; ls \"$D\" | wc -l; sleep 0.2; rm \"$D/$I\"",
-					      NULL});
+		strvec_pushv(
+		    &cs[i].argv,
+		    (const char *[]){"sh", "-c",
+				     "touch \"$D/$I\"; ls \"$D\" | wc -l; sleep 0.2; rm \"$D/$I\"",
+				     NULL});
 		strvec_pushf(&cs[i].env, "D=%s", dir);
 		strvec_pushf(&cs[i].env, "I=%d", i);
 		cs[i].out = RUN_IO_CAPTURE;
@@ -176,9 +177,9 @@ static void test_parallel_all_at_once(void)
 		run_cmd_init(&cs[i]);
 		p[i] = &cs[i];
 		strvec_pushv(&cs[i].argv,
-			     (const char *[]){"sh", "-c",
-					      "touch \"$D/$I\"; sleep 0.5; ls \"$D\" | wc -l; exit $X",
-					      NULL});
+			     (const char *[]){
+				 "sh", "-c",
+				 "touch \"$D/$I\"; sleep 0.5; ls \"$D\" | wc -l; exit $X", NULL});
 		strvec_pushf(&cs[i].env, "D=%s", dir);
 		strvec_pushf(&cs[i].env, "I=%d", i);
 		strvec_pushf(&cs[i].env, "X=%d", i == 2 ? 5 : 0);

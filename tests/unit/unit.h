@@ -19,7 +19,7 @@ static int unit_failed;
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			printf("#   %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);           \
+			printf("#   %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);        \
 			unit_failures_in_test++;                                                   \
 		}                                                                                  \
 	} while (0)
@@ -28,8 +28,8 @@ static int unit_failed;
 	do {                                                                                       \
 		const char *g_ = (got), *w_ = (want);                                              \
 		if (!g_ || !w_ || strcmp(g_, w_)) {                                                \
-			printf("#   %s:%d: %s\n#     got:  \"%s\"\n#     want: \"%s\"\n", __FILE__,   \
-			       __LINE__, #got, g_ ? g_ : "(null)", w_ ? w_ : "(null)");            \
+			printf("#   %s:%d: %s\n#     got:  \"%s\"\n#     want: \"%s\"\n",          \
+			       __FILE__, __LINE__, #got, g_ ? g_ : "(null)", w_ ? w_ : "(null)");  \
 			unit_failures_in_test++;                                                   \
 		}                                                                                  \
 	} while (0)
@@ -38,8 +38,8 @@ static int unit_failed;
 	do {                                                                                       \
 		long long g_ = (long long)(got), w_ = (long long)(want);                           \
 		if (g_ != w_) {                                                                    \
-			printf("#   %s:%d: %s: got %lld, want %lld\n", __FILE__, __LINE__, #got, g_, \
-			       w_);                                                                \
+			printf("#   %s:%d: %s: got %lld, want %lld\n", __FILE__, __LINE__, #got,   \
+			       g_, w_);                                                            \
 			unit_failures_in_test++;                                                   \
 		}                                                                                  \
 	} while (0)
