@@ -12,7 +12,7 @@
 #include "lib/xalloc.h"
 
 #define DEFAULT_CONNECT_TIMEOUT 10
-#define DEFAULT_PERSIST 60
+#define DEFAULT_PERSIST		60
 
 void exec_init(struct exec *ex, enum exec_kind kind)
 {
@@ -104,7 +104,8 @@ static bool valid_user_char(unsigned char c)
 	       c == '.' || c == '-' || c == '_';
 }
 
-/* Splits "[user@]name[:port]" / "[user@][v6]:port" / "[user@]v6"; refuses what ssh could read as an option. */
+/* Splits "[user@]name[:port]" / "[user@][v6]:port" / "[user@]v6"; refuses what ssh could read as an
+ * option. */
 static int parse_host(const char *host, struct host_parts *h, struct err *e)
 {
 	struct slice s = slice_cstr(host), name;
@@ -165,8 +166,9 @@ static int parse_host(const char *host, struct host_parts *h, struct err *e)
 	return 0;
 bad:
 	host_parts_release(h);
-	return err_set(e, "invalid host '%s': expected a host name or address, like 10.0.0.5, "
-			  "web-1.example.com or deploy@10.0.0.5:2222",
+	return err_set(e,
+		       "invalid host '%s': expected a host name or address, like 10.0.0.5, "
+		       "web-1.example.com or deploy@10.0.0.5:2222",
 		       host);
 }
 
@@ -183,8 +185,8 @@ static int control_dir(struct exec *ex, struct err *e)
 		return err_set(e, "cannot create '%s': %s", ex->ssh.control_dir, strerror(errno));
 	}
 	/* another user's directory here could hijack our connections */
-	if (lstat(ex->ssh.control_dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
-	    st.st_uid != getuid() || (st.st_mode & 077)) {
+	if (lstat(ex->ssh.control_dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+	    (st.st_mode & 077)) {
 		return err_set(e,
 			       "'%s' is not a private directory of ours; remove it or set another "
 			       "control directory",
@@ -266,9 +268,10 @@ static int ssh_base_argv(struct exec *ex, const struct host_parts *h, struct str
 	if (!ex->ssh.log_level) {
 		strvec_pushv(av, (const char *[]){"-o", "LogLevel=ERROR", NULL});
 	}
-	strvec_pushv(av, (const char *[]){"-l", h->user ? h->user
-					       : ex->ssh.user ? ex->ssh.user
-							      : "root",
+	strvec_pushv(av, (const char *[]){"-l",
+					  h->user	 ? h->user
+					  : ex->ssh.user ? ex->ssh.user
+							 : "root",
 					  NULL});
 	if (h->port || ex->ssh.port) {
 		strvec_push(av, "-p");
@@ -368,16 +371,24 @@ static const char *ssh_advice(struct slice msg)
 	static const struct {
 		const char *needle, *advice;
 	} table[] = {
-		{"Connection refused", "is sshd running on the host, and on this port (ssh.port)?"},
-		{"Connection timed out", "is the host up, and does a firewall let port 22 (or ssh.port) through?"},
-		{"timed out", "is the host up, and does a firewall let port 22 (or ssh.port) through?"},
-		{"No route to host", "is the address right, and is the host up?"},
-		{"Could not resolve hostname", "is the host name right? it does not resolve"},
-		{"Permission denied", "is your key (ssh.keys, or the agent's) in the host's authorized_keys for this user (ssh.user)?"},
-		{"Host key verification failed", "the host's key is not in known_hosts, or changed: check it, then add it with ssh-keyscan or one interactive ssh"},
-		{"REMOTE HOST IDENTIFICATION HAS CHANGED", "the host's key changed: if that is expected, remove the old one with ssh-keygen -R HOST"},
-		{"Connection closed", "sshd closed the connection: check the host's sshd logs (MaxStartups, AllowUsers)"},
-		{"Too many authentication failures", "too many keys were offered: set ssh.keys_only with ssh.keys"},
+	    {"Connection refused", "is sshd running on the host, and on this port (ssh.port)?"},
+	    {"Connection timed out",
+	     "is the host up, and does a firewall let port 22 (or ssh.port) through?"},
+	    {"timed out", "is the host up, and does a firewall let port 22 (or ssh.port) through?"},
+	    {"No route to host", "is the address right, and is the host up?"},
+	    {"Could not resolve hostname", "is the host name right? it does not resolve"},
+	    {"Permission denied", "is your key (ssh.keys, or the agent's) in the host's "
+				  "authorized_keys for this user (ssh.user)?"},
+	    {"Host key verification failed",
+	     "the host's key is not in known_hosts, or changed: check it, then add it with "
+	     "ssh-keyscan or one interactive ssh"},
+	    {"REMOTE HOST IDENTIFICATION HAS CHANGED",
+	     "the host's key changed: if that is expected, remove the old one with ssh-keygen -R "
+	     "HOST"},
+	    {"Connection closed",
+	     "sshd closed the connection: check the host's sshd logs (MaxStartups, AllowUsers)"},
+	    {"Too many authentication failures",
+	     "too many keys were offered: set ssh.keys_only with ssh.keys"},
 	};
 	size_t i;
 
@@ -389,8 +400,7 @@ static const char *ssh_advice(struct slice msg)
 	return "try 'ssh -v' to the host to see more";
 }
 
-void exec_explain(const struct exec *ex, const char *host, const struct run_cmd *cmd,
-		  struct err *e)
+void exec_explain(const struct exec *ex, const char *host, const struct run_cmd *cmd, struct err *e)
 {
 	struct sbuf how = SBUF_INIT;
 	struct slice tail = run_tail_lines(&cmd->errbuf, 3);

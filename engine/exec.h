@@ -36,18 +36,18 @@ enum exec_kind {
 
 /* The ssh settings of config/deploy.yml (Kamal's `ssh:` section). Strings are owned. */
 struct exec_ssh {
-	char *user;              /* ssh.user; NULL: "root", as Kamal does */
-	unsigned port;           /* ssh.port; 0: the ssh config's or 22 */
-	char *proxy;             /* ssh.proxy: a jump host, [user@]host[:port] (ProxyJump) */
-	char *proxy_command;     /* ssh.proxy_command (ProxyCommand) */
-	struct strvec keys;      /* ssh.keys: identity files (-i) */
-	bool keys_only;          /* ssh.keys_only: IdentitiesOnly yes */
-	int use_config;          /* ssh.config: 1 = the user's ssh config (default), 0 = none */
-	struct strvec configs;   /* ssh.config as path(s): read instead of the user's */
+	char *user;		  /* ssh.user; NULL: "root", as Kamal does */
+	unsigned port;		  /* ssh.port; 0: the ssh config's or 22 */
+	char *proxy;		  /* ssh.proxy: a jump host, [user@]host[:port] (ProxyJump) */
+	char *proxy_command;	  /* ssh.proxy_command (ProxyCommand) */
+	struct strvec keys;	  /* ssh.keys: identity files (-i) */
+	bool keys_only;		  /* ssh.keys_only: IdentitiesOnly yes */
+	int use_config;		  /* ssh.config: 1 = the user's ssh config (default), 0 = none */
+	struct strvec configs;	  /* ssh.config as path(s): read instead of the user's */
 	unsigned connect_timeout; /* seconds; 0: 10 */
-	unsigned persist;         /* ControlPersist seconds; 0: 60 */
-	char *control_dir;        /* where master sockets live; NULL: a private dir in /tmp */
-	int log_level;            /* 0 = quiet (LogLevel ERROR); 1 = ssh's own default */
+	unsigned persist;	  /* ControlPersist seconds; 0: 60 */
+	char *control_dir;	  /* where master sockets live; NULL: a private dir in /tmp */
+	int log_level;		  /* 0 = quiet (LogLevel ERROR); 1 = ssh's own default */
 };
 
 struct exec {

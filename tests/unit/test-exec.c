@@ -7,23 +7,23 @@
 #include "unit.h"
 
 static const char *const nasty[] = {
-	"plain",
-	"two words",
-	"it's",
-	"\"double\"",
-	"$HOME ${X} $(id) `id`",
-	"a;b && c || d | e > f < g",
-	"line1\nline2\n",
-	"tab\there",
-	"",
-	"'",
-	"\\back\\slash\\",
-	"*?[a-z]{x,y}~!#%^",
-	"=starts-with-equals",
-	"~root",
-	"-n",
-	"\x01\x7f\xc3\xa9 utf-8 é",
-	NULL,
+    "plain",
+    "two words",
+    "it's",
+    "\"double\"",
+    "$HOME ${X} $(id) `id`",
+    "a;b && c || d | e > f < g",
+    "line1\nline2\n",
+    "tab\there",
+    "",
+    "'",
+    "\\back\\slash\\",
+    "*?[a-z]{x,y}~!#%^",
+    "=starts-with-equals",
+    "~root",
+    "-n",
+    "\x01\x7f\xc3\xa9 utf-8 é",
+    NULL,
 };
 
 /* Quote, let a real sh parse the line, and get every argument back byte for byte. */
@@ -61,8 +61,8 @@ static void test_quote_keeps_safe_words_bare(void)
 {
 	struct sbuf sb = SBUF_INIT;
 
-	exec_quote_argv(&sb, (const char *[]){"docker", "ps", "--format={{json .}}", "a-b/c.d:e",
-					      NULL});
+	exec_quote_argv(&sb,
+			(const char *[]){"docker", "ps", "--format={{json .}}", "a-b/c.d:e", NULL});
 	CHECK_STR(sb.buf, "docker ps '--format={{json .}}' a-b/c.d:e");
 	sbuf_release(&sb);
 }

@@ -1,0 +1,127 @@
+/*
+ * berth — deploy web apps to your own servers with zero downtime.
+ *
+ * The one table of commands. A command word may have a sub-word
+ * ("server exec"); the group's function reads it.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lib/banned.h"
+#include "lib/log.h"
+
+#ifndef BERTH_VERSION
+#define BERTH_VERSION "0.1.0-dev"
+#endif
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, const char **argv);
+	unsigned flags;
+	const char *help;
+};
+
+static const struct cmd commands[] = {
+	{"doctor", cmd_doctor, 0, "check servers before a release: docker, disk, memory, ports..."},
+	{"server", cmd_server, 0, "run a command on servers (server exec)"},
+	{"version", cmd_version, 0, "show berth's version"},
+};
+
+struct cli_globals cli_g = {.hosts = STRVEC_INIT, .roles = STRVEC_INIT};
+
+const struct opt cli_global_opts[] = {
+	OPT_STRING('c', "config-file", &cli_g.config_file, "FILE",
+		   "config file (default config/deploy.yml)"),
+	OPT_STRING('d', "destination", &cli_g.destination, "NAME",
+		   "destination: also read config/deploy.NAME.yml"),
+	OPT_LIST('h', "hosts", &cli_g.hosts, "HOSTS", "only these hosts (comma-separated)"),
+	OPT_LIST('r', "roles", &cli_g.roles, "ROLES", "only these roles (comma-separated)"),
+	OPT_COUNT('v', "verbose", &cli_g.verbose, "show more (every remote command)"),
+	OPT_BOOL('q', "quiet", &cli_g.quiet, "show only errors"),
+	OPT_BOOL(0, "json", &cli_g.json, "print JSON for machines"),
+	OPT_BOOL('y', "yes", &cli_g.yes, "answer yes to every question"),
+	OPT_BOOL(0, "help", &cli_g.help, "show this help"),
+	OPT_END(),
+};
+
+int cli_parse(int argc, const char **argv, const struct opt *const *own, unsigned flags,
+	      const char *usage)
+{
+	const struct opt *tables[8];
+	struct err e = ERR_INIT;
+	size_t nt = 0;
+	int n;
+
+	while (own && *own && nt < 6) {
+		tables[nt++] = *own++;
+	}
+	tables[nt++] = cli_global_opts;
+	tables[nt] = NULL;
+	n = opt_parse(argc, argv, tables, flags, &e);
+
+	if (n < 0) {
+		log_error("%s", err_str(&e));
+		fprintf(stderr, "usage: %s\n", usage);
+		err_release(&e);
+		return -1;
+	}
+	log_setup(cli_g.quiet ? LOG_ERROR : cli_g.verbose ? LOG_DEBUG : LOG_INFO,
+		  cli_g.json ? LOG_F_JSON : 0, NULL);
+	if (cli_g.help) {
+		printf("usage: %s\n\n", usage);
+		opt_usage(stdout, tables);
+		return -2;
+	}
+	return n;
+}
+
+int cmd_version(int argc, const char **argv)
+{
+	int n = cli_parse(argc, argv, NULL, 0, "berth version");
+
+	if (n < 0) {
+		return n == -2 ? 0 : 2;
+	}
+	printf("%s\n", BERTH_VERSION);
+	return 0;
+}
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "usage: berth COMMAND [options]\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!(commands[i].flags & CMD_HIDDEN)) {
+			fprintf(out, "    %-12s %s\n", commands[i].name, commands[i].help);
+		}
+	}
+	fprintf(out, "\noptions every command takes:\n");
+	opt_usage(out, (const struct opt *const[]){cli_global_opts, NULL});
+	fprintf(out, "\n'berth COMMAND --help' tells more about a command\n");
+}
+
+int main(int argc, const char **argv)
+{
+	size_t i;
+
+	signal(SIGPIPE, SIG_IGN);
+	log_setup(LOG_INFO, 0, NULL);
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		return cmd_version(0, argv + 2);
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[1], commands[i].name)) {
+			return commands[i].fn(argc - 2, argv + 2);
+		}
+	}
+	log_error("'%s' is not a berth command; see 'berth --help'", argv[1]);
+	return 2;
+}
