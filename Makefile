@@ -96,7 +96,8 @@ format:
 
 demo:
 	@scripts/install-deps
-	@echo "make demo: the sample deploy arrives with the release engine; for now see 'bin/berth doctor'"
+	@$(MAKE) -s all testapp
+	@scripts/demo
 
 clean:
 	rm -rf build build-san build-fuzz bin

@@ -22,18 +22,55 @@
 
 static const char usage[] = "berth server exec [-h HOSTS | --local] [--parallel N] -- COMMAND [ARG...]";
 
+/* Runs the prepared commands, at most parallel at once; returns the exit status for berth. */
+static int run_on_hosts(struct exec *ex, struct run_cmd *cmds, size_t n, unsigned parallel)
+{
+	struct run_cmd **ptrs = xcalloc(n, sizeof(*ptrs));
+	struct err e = ERR_INIT;
+	size_t i, nrun = 0;
+	int ret = 0;
+
+	for (i = 0; i < n; i++) {
+		if (cmds[i].argv.nr) {
+			ptrs[nrun++] = &cmds[i];
+		}
+	}
+	run_all(ptrs, nrun, parallel ? parallel : 16);
+	for (i = 0; i < n; i++) {
+		if (cmds[i].status == 0) {
+			continue;
+		}
+		if (!cmds[i].argv.nr) {
+			ret = n == 1 ? 2 : 1; /* refused before it ran; already said why */
+			continue;
+		}
+		if (exec_unreachable(ex, &cmds[i]) || !cmds[i].started) {
+			exec_explain(ex, cli_g.hosts.v[i], &cmds[i], &e);
+			log_error("%s", err_str(&e));
+		} else if (n > 1) {
+			log_error("host '%s': the command exited with status %d", cli_g.hosts.v[i],
+				  cmds[i].status);
+		}
+		/* one host: its own exit status; several: 1 when any failed */
+		ret = n == 1 ? cmds[i].status : 1;
+	}
+	err_release(&e);
+	free(ptrs);
+	return ret;
+}
+
 static int server_exec(int argc, const char **argv)
 {
 	static unsigned parallel;
 	static bool interactive;
 	const struct opt own[] = {
 		OPT_UINT(0, "parallel", &parallel, "N", "hosts at once (default 16)"),
-		OPT_BOOL('i', "interactive", &interactive, "pass this terminal's stdin (one host)"),
+		OPT_BOOL('i', "interactive", &interactive, "pass berth's stdin on (one host)"),
 		OPT_END(),
 	};
-	struct run_cmd tmpl = RUN_CMD_INIT, *cmds = NULL;
-	struct strvec remote = STRVEC_INIT;
-	struct sbuf prefix = SBUF_INIT;
+	struct strvec remote = STRVEC_INIT, prefixes = STRVEC_INIT;
+	struct run_cmd *cmds = NULL;
+	struct err e = ERR_INIT;
 	struct exec ex;
 	size_t i, n = 0, width = 0;
 	int nops, ret = 2;
@@ -61,86 +98,51 @@ static int server_exec(int argc, const char **argv)
 		}
 	}
 	n = cli_g.hosts.nr;
-	cmds = xcalloc(n, sizeof(*cmds));
-	if (n == 1) {
-		tmpl.out = RUN_IO_INHERIT;
-		tmpl.err = RUN_IO_CAPTURE | RUN_IO_STREAM;
-		tmpl.flags = interactive ? RUN_F_STDIN_INHERIT : 0;
-	} else {
-		for (i = 0; i < n; i++) {
-			size_t l = strlen(cli_g.hosts.v[i]);
-			width = l > width ? l : width;
-		}
-		tmpl.out = RUN_IO_STREAM;
-		tmpl.err = RUN_IO_CAPTURE | RUN_IO_STREAM;
+	if (interactive && n > 1) {
+		log_error("-i passes stdin to one host; %zu were given", n);
+		goto out;
 	}
-	/* each host gets its own prefix: run them one template at a time is simpler */
 	for (i = 0; i < n; i++) {
-		run_cmd_init(&cmds[i]);
+		size_t l = strlen(cli_g.hosts.v[i]);
+		width = l > width ? l : width;
 	}
-	{
-		struct run_cmd **ptrs = xcalloc(n, sizeof(*ptrs));
-		char **prefixes = xcalloc(n, sizeof(*prefixes));
-		struct err e = ERR_INIT;
-		size_t nrun = 0;
+	for (i = 0; i < n; i++) {
+		strvec_pushf(&prefixes, "%-*s | ", (int)width, cli_g.hosts.v[i]);
+	}
+	cmds = xcalloc(n, sizeof(*cmds));
+	for (i = 0; i < n; i++) {
+		struct run_cmd *c = &cmds[i];
 
-		for (i = 0; i < n; i++) {
-			struct run_cmd *c = &cmds[i];
-			c->out = tmpl.out;
-			c->err = tmpl.err;
-			c->flags = tmpl.flags;
-			if (n > 1) {
-				sbuf_reset(&prefix);
-				sbuf_addf(&prefix, "%-*s | ", (int)width, cli_g.hosts.v[i]);
-				prefixes[i] = xstrdup(prefix.buf);
-				c->prefix = prefixes[i];
-			}
-			if (exec_prepare(&ex, cli_g.hosts.v[i], (const char *const *)remote.v, c,
-					 &e) < 0) {
-				log_error("%s", err_str(&e));
-				c->status = 2;
-				continue;
-			}
-			if (cli_g.verbose) {
-				char *line = strvec_join(&c->argv, " ");
-				log_debug("run: %s", line);
-				free(line);
-			}
-			ptrs[nrun++] = c;
+		run_cmd_init(c);
+		if (n == 1) {
+			/* one host: its bytes pass through untouched */
+			c->out = RUN_IO_INHERIT;
+			c->flags = interactive ? RUN_F_STDIN_INHERIT : 0;
+		} else {
+			c->out = RUN_IO_STREAM;
+			c->prefix = prefixes.v[i];
 		}
-		run_all(ptrs, nrun, parallel ? parallel : 16);
-		ret = 0;
-		for (i = 0; i < n; i++) {
-			if (cmds[i].status == 0) {
-				continue;
-			}
-			if (exec_unreachable(&ex, &cmds[i]) || !cmds[i].started) {
-				exec_explain(&ex, cli_g.hosts.v[i], &cmds[i], &e);
-				log_error("%s", err_str(&e));
-			} else if (n > 1) {
-				log_error("host '%s': the command exited with status %d",
-					  cli_g.hosts.v[i], cmds[i].status);
-			}
-			/* one host: its own exit status; several: 1 when any failed */
-			ret = n == 1 ? cmds[i].status : 1;
+		c->err = RUN_IO_CAPTURE | RUN_IO_STREAM;
+		if (exec_prepare(&ex, cli_g.hosts.v[i], (const char *const *)remote.v, c, &e) < 0) {
+			log_error("%s", err_str(&e));
+			c->status = 2;
+			continue;
 		}
-		for (i = 0; i < n; i++) {
-			free(prefixes[i]);
+		if (cli_g.verbose) {
+			char *line = strvec_join(&c->argv, " ");
+			log_debug("run: %s", line);
+			free(line);
 		}
-		free(prefixes);
-		free(ptrs);
-		err_release(&e);
 	}
+	ret = run_on_hosts(&ex, cmds, n, parallel);
 out:
-	if (cmds) {
-		for (i = 0; i < n; i++) {
-			run_cmd_release(&cmds[i]);
-		}
-		free(cmds);
+	for (i = 0; cmds && i < n; i++) {
+		run_cmd_release(&cmds[i]);
 	}
+	free(cmds);
 	strvec_clear(&remote);
-	sbuf_release(&prefix);
-	run_cmd_release(&tmpl);
+	strvec_clear(&prefixes);
+	err_release(&e);
 	exec_release(&ex);
 	return ret;
 }
