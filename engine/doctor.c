@@ -9,7 +9,7 @@
 #include "lib/xalloc.h"
 
 #define MAX_CONTAINERS 4096
-#define MAX_LISTENERS 4096
+#define MAX_LISTENERS  4096
 
 /*
  * Each section starts with a line "@@berth NAME". Commands that may fail
@@ -17,27 +17,27 @@
  * the user or the config is ever spliced into it.
  */
 const char doctor_probe_script[] =
-	"export LC_ALL=C\n"
-	"s() { echo \"@@berth $1\"; }\n"
-	"s time; date +%s.%N 2>/dev/null\n"
-	"s uptime; cat /proc/uptime 2>/dev/null\n"
-	"s loadavg; cat /proc/loadavg 2>/dev/null\n"
-	"s ncpu; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null\n"
-	"s meminfo; cat /proc/meminfo 2>/dev/null\n"
-	"s docker_info; docker info --format '{{json .}}' 2>&1; echo \"@@rc $?\"\n"
-	"s docker_ps; docker ps -a --format '{{json .}}' 2>/dev/null\n"
-	"s docker_stats; docker stats --no-stream --format '{{json .}}' 2>/dev/null\n"
-	"s docker_df; docker system df --format '{{json .}}' 2>/dev/null\n"
-	"s log_config; docker ps -q 2>/dev/null | xargs -r docker inspect --format "
-	"'{{.Name}}\t{{.HostConfig.LogConfig.Type}}\t{{index .HostConfig.LogConfig.Config "
-	"\"max-size\"}}' 2>/dev/null\n"
-	"s df; root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null)\n"
-	"for p in / ${root:+\"$root\"}; do echo \"@@path $p\"; df -Pk \"$p\" 2>/dev/null | tail -n +2; "
-	"done\n"
-	"s listeners; if command -v ss >/dev/null 2>&1; then ss -Hltnp 2>/dev/null; else "
-	"echo '@@nss'; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; fi\n"
-	"s daemon_json; cat /etc/docker/daemon.json 2>/dev/null\n"
-	"s end\n";
+    "export LC_ALL=C\n"
+    "s() { echo \"@@berth $1\"; }\n"
+    "s time; date +%s.%N 2>/dev/null\n"
+    "s uptime; cat /proc/uptime 2>/dev/null\n"
+    "s loadavg; cat /proc/loadavg 2>/dev/null\n"
+    "s ncpu; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null\n"
+    "s meminfo; cat /proc/meminfo 2>/dev/null\n"
+    "s docker_info; docker info --format '{{json .}}' 2>&1; echo \"@@rc $?\"\n"
+    "s docker_ps; docker ps -a --format '{{json .}}' 2>/dev/null\n"
+    "s docker_stats; docker stats --no-stream --format '{{json .}}' 2>/dev/null\n"
+    "s docker_df; docker system df --format '{{json .}}' 2>/dev/null\n"
+    "s log_config; docker ps -q 2>/dev/null | xargs -r docker inspect --format "
+    "'{{.Name}}\t{{.HostConfig.LogConfig.Type}}\t{{index .HostConfig.LogConfig.Config "
+    "\"max-size\"}}' 2>/dev/null\n"
+    "s df; root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null)\n"
+    "for p in / ${root:+\"$root\"}; do echo \"@@path $p\"; df -Pk \"$p\" 2>/dev/null | tail -n +2; "
+    "done\n"
+    "s listeners; if command -v ss >/dev/null 2>&1; then ss -Hltnp 2>/dev/null; else "
+    "echo '@@nss'; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; fi\n"
+    "s daemon_json; cat /etc/docker/daemon.json 2>/dev/null\n"
+    "s end\n";
 
 void doctor_facts_init(struct doctor_facts *f)
 {
@@ -93,9 +93,9 @@ bool doctor_parse_size(struct slice s, uint64_t *bytes)
 		const char *unit;
 		double mult;
 	} units[] = {
-		{"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
-		{"kB", 1e3},     {"KB", 1e3},        {"MB", 1e6},          {"GB", 1e9},
-		{"TB", 1e12},    {"B", 1.0},
+	    {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+	    {"kB", 1e3},     {"KB", 1e3},	 {"MB", 1e6},		{"GB", 1e9},
+	    {"TB", 1e12},    {"B", 1.0},
 	};
 	size_t i, n = 0;
 	double v;
@@ -338,7 +338,7 @@ static void parse_log_config(struct slice body, struct doctor_facts *f)
 		free(c->log_max_size);
 		c->log_driver = slice_dup(type);
 		c->log_max_size =
-			max.len && !slice_eq_cstr(max, "<no value>") ? slice_dup(max) : NULL;
+		    max.len && !slice_eq_cstr(max, "<no value>") ? slice_dup(max) : NULL;
 	}
 }
 
@@ -431,7 +431,8 @@ static void parse_ss_line(struct slice line, struct doctor_facts *f)
 			if (p >= 0) {
 				struct slice digits = slice_from(name, (size_t)p + 4);
 				size_t n = 0;
-				while (n < digits.len && digits.ptr[n] >= '0' && digits.ptr[n] <= '9') {
+				while (n < digits.len && digits.ptr[n] >= '0' &&
+				       digits.ptr[n] <= '9') {
 					n++;
 				}
 				if (!slice_to_u64(slice_make(digits.ptr, n), 0x7fffffff, &pid)) {
@@ -596,10 +597,10 @@ void doctor_parse(struct slice out, struct doctor_facts *f)
 	struct slice rest = out, name = SLICE_NULL;
 	const char *body_start = NULL;
 	bool seen[16] = {false};
-	static const char *const once[] = {"time",	  "uptime",	"loadavg",    "ncpu",
-					   "meminfo",	  "docker_info", "docker_ps",  "docker_stats",
-					   "docker_df",	  "log_config",	"df",	      "listeners",
-					   "daemon_json", "end",	NULL};
+	static const char *const once[] = {
+	    "time",	   "uptime",	"loadavg",	"ncpu",	     "meminfo",
+	    "docker_info", "docker_ps", "docker_stats", "docker_df", "log_config",
+	    "df",	   "listeners", "daemon_json",	"end",	     NULL};
 
 	while (true) {
 		const char *line_start = rest.ptr;
@@ -620,7 +621,8 @@ void doctor_parse(struct slice out, struct doctor_facts *f)
 			}
 			if (once[i] && !seen[i]) {
 				seen[i] = true;
-				parse_section(name, slice_make(body_start, (size_t)(end - body_start)), f);
+				parse_section(
+				    name, slice_make(body_start, (size_t)(end - body_start)), f);
 			}
 		}
 		if (at_end) {
@@ -684,8 +686,9 @@ static void check_docker(const struct doctor_facts *f, struct doctor_report *r)
 
 	if (!f->docker_version) {
 		d = doctor_add(r, "docker", DOCTOR_FAIL);
-		sbuf_addf(d, "not running: %s; start it (systemctl start docker) or install it "
-			     "(berth server bootstrap)",
+		sbuf_addf(d,
+			  "not running: %s; start it (systemctl start docker) or install it "
+			  "(berth server bootstrap)",
 			  f->docker_error ? f->docker_error : "no answer");
 		return;
 	}
@@ -699,8 +702,8 @@ static void check_docker(const struct doctor_facts *f, struct doctor_report *r)
 		}
 	}
 	d = doctor_add(r, "docker", unhealthy || restarting ? DOCTOR_WARN : DOCTOR_OK);
-	sbuf_addf(d, "%s running, %u of %u containers up", f->docker_version,
-		  f->containers_running, f->containers_total);
+	sbuf_addf(d, "%s running, %u of %u containers up", f->docker_version, f->containers_running,
+		  f->containers_total);
 	if (f->storage_driver && *f->storage_driver) {
 		sbuf_addf(d, ", storage %s", f->storage_driver);
 	}
@@ -803,7 +806,8 @@ static void check_memory(const struct doctor_facts *f, struct doctor_report *r)
 			big = c;
 		}
 	}
-	/* a rollout runs the new container beside the old one: the largest must fit again, with room */
+	/* a rollout runs the new container beside the old one: the largest must fit again, with
+	 * room */
 	need = big ? big->mem + big->mem * 3 / 10 : 0;
 	d = doctor_add(r, "memory", f->mem_available < need ? DOCTOR_WARN : DOCTOR_OK);
 	doctor_add_size(d, f->mem_available);
@@ -922,8 +926,9 @@ static void check_ports(const struct doctor_facts *f, struct doctor_report *r)
 				sbuf_addf(&text, "%u: taken by '%s' (pid %ld) on %s", ports[i],
 					  l->process, l->pid, l->addr);
 			} else {
-				sbuf_addf(&text, "%u: taken by a process on %s (install iproute2's "
-						 "ss on the host to name it)",
+				sbuf_addf(&text,
+					  "%u: taken by a process on %s (install iproute2's "
+					  "ss on the host to name it)",
 					  ports[i], l->addr);
 			}
 		} else {
@@ -956,9 +961,10 @@ static void check_logs(const struct doctor_facts *f, struct doctor_report *r)
 		sbuf_addstr(d, "Docker's logging driver is unknown");
 	} else if (!strcmp(drv, "json-file") && !f->daemon_max_size) {
 		d = doctor_add(r, "logs", DOCTOR_WARN);
-		sbuf_addstr(d, "json-file logs are not rotated by default: set \"log-opts\": "
-			       "{\"max-size\": \"10m\", \"max-file\": \"5\"} in "
-			       "/etc/docker/daemon.json (containers berth starts rotate their own)");
+		sbuf_addstr(d,
+			    "json-file logs are not rotated by default: set \"log-opts\": "
+			    "{\"max-size\": \"10m\", \"max-file\": \"5\"} in "
+			    "/etc/docker/daemon.json (containers berth starts rotate their own)");
 	} else if (!strcmp(drv, "json-file")) {
 		d = doctor_add(r, "logs", n ? DOCTOR_WARN : DOCTOR_OK);
 		sbuf_addf(d, "json-file, rotated at %s", f->daemon_max_size);
@@ -1035,10 +1041,12 @@ enum doctor_status doctor_run(struct exec *ex, const char *const *hosts, size_t 
 		c->out = RUN_IO_CAPTURE;
 		c->err = RUN_IO_NULL;
 		c->timeout_ms = 10000;
-		if (exec_prepare(ex, hosts[i], (const char *[]){"date", "+%s.%N", NULL}, c, &e) == 0) {
+		if (exec_prepare(ex, hosts[i], (const char *[]){"date", "+%s.%N", NULL}, c, &e) ==
+		    0) {
 			t0[i] = now_real();
 			if (run_one(c) == 0) {
-				double remote = first_number(slice_make(c->outbuf.buf, c->outbuf.len));
+				double remote =
+				    first_number(slice_make(c->outbuf.buf, c->outbuf.len));
 				t1 = now_real();
 				if (remote > 0) {
 					reports[i].have_skew = true;
@@ -1057,7 +1065,8 @@ enum doctor_status doctor_run(struct exec *ex, const char *const *hosts, size_t 
 		if (probes[i].status != 0) {
 			struct err e = ERR_INIT;
 			exec_explain(ex, hosts[i], &probes[i], &e);
-			sbuf_addstr(doctor_add(r, exec_unreachable(ex, &probes[i]) ? "ssh" : "probe",
+			sbuf_addstr(doctor_add(r,
+					       exec_unreachable(ex, &probes[i]) ? "ssh" : "probe",
 					       DOCTOR_FAIL),
 				    err_str(&e));
 			err_release(&e);
@@ -1065,8 +1074,8 @@ enum doctor_status doctor_run(struct exec *ex, const char *const *hosts, size_t 
 			doctor_facts_init(&f);
 			doctor_parse(slice_make(probes[i].outbuf.buf, probes[i].outbuf.len), &f);
 			if (ex->kind == EXEC_SSH) {
-				sbuf_addf(doctor_add(r, "ssh", DOCTOR_OK), "connected, probe took %lu ms",
-					  probes[i].elapsed_ms);
+				sbuf_addf(doctor_add(r, "ssh", DOCTOR_OK),
+					  "connected, probe took %lu ms", probes[i].elapsed_ms);
 			}
 			doctor_evaluate(&f, o, r);
 			doctor_facts_release(&f);
@@ -1115,8 +1124,8 @@ json_t *doctor_report_json(const struct doctor_report *r)
 						"status", doctor_status_name(r->checks[i].status),
 						"detail", json_text(r->checks[i].detail.buf)));
 	}
-	o = json_pack("{s:o, s:s, s:o}", "host", json_text(r->host), "status", doctor_status_name(r->worst),
-		      "checks", checks);
+	o = json_pack("{s:o, s:s, s:o}", "host", json_text(r->host), "status",
+		      doctor_status_name(r->worst), "checks", checks);
 	if (r->have_skew) {
 		json_object_set_new(o, "clock_skew_seconds", json_real(r->skew));
 	}

@@ -38,7 +38,7 @@ struct doctor_container {
 };
 
 struct doctor_mount {
-	char *path;       /* the path asked about: "/" or Docker's data root */
+	char *path; /* the path asked about: "/" or Docker's data root */
 	char *mounted_on;
 	char *filesystem;
 	uint64_t size, avail; /* bytes */
@@ -66,8 +66,8 @@ struct doctor_facts {
 	unsigned ncpu;
 	uint64_t mem_total, mem_available; /* bytes */
 
-	int docker_rc;        /* exit status of `docker info`; -1 unknown */
-	char *docker_error;   /* why Docker did not answer */
+	int docker_rc;	    /* exit status of `docker info`; -1 unknown */
+	char *docker_error; /* why Docker did not answer */
 	char *docker_version;
 	char *docker_root;
 	char *logging_driver;
@@ -101,16 +101,16 @@ struct doctor_report {
 	struct doctor_check checks[DOCTOR_MAX_CHECKS];
 	size_t nr_checks;
 	enum doctor_status worst;
-	double skew;          /* remote clock minus local, seconds */
-	double skew_error;    /* half the round trip: how sure the skew is */
+	double skew;	   /* remote clock minus local, seconds */
+	double skew_error; /* half the round trip: how sure the skew is */
 	bool have_skew;
 	unsigned long connect_ms;
 };
 
 struct doctor_opts {
 	unsigned min_free_disk_pct; /* fail below this share free; 0: 10 */
-	double max_skew;            /* warn above this many seconds; 0: 1 */
-	size_t max_parallel;        /* hosts probed at once; 0: 16 */
+	double max_skew;	    /* warn above this many seconds; 0: 1 */
+	size_t max_parallel;	    /* hosts probed at once; 0: 16 */
 };
 
 /* The script every host runs (fixed text, no user data). */

@@ -236,6 +236,37 @@ out:
 	return ret;
 }
 
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+	for (; *s; s++) {
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	}
+	return (h ^ 0xff) * 0x100000001b3ull;
+}
+
+/*
+ * ssh's %C names a connection by host, port and user only. Settings that
+ * decide how we authenticate go into the name too, or a command meant to
+ * run with other keys would ride an open connection made with ours.
+ */
+static uint64_t settings_hash(const struct exec *ex)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < ex->ssh.keys.nr; i++) {
+		h = fnv1a(h, ex->ssh.keys.v[i]);
+	}
+	for (i = 0; i < ex->ssh.configs.nr; i++) {
+		h = fnv1a(h, ex->ssh.configs.v[i]);
+	}
+	h = fnv1a(h, ex->ssh.proxy ? ex->ssh.proxy : "");
+	h = fnv1a(h, ex->ssh.proxy_command ? ex->ssh.proxy_command : "");
+	h = fnv1a(h, ex->ssh.use_config ? "config" : "noconfig");
+	h = fnv1a(h, ex->ssh.keys_only ? "only" : "any");
+	return h;
+}
+
 /* The options every ssh invocation for a host shares, up to and including the host. */
 static int ssh_base_argv(struct exec *ex, const struct host_parts *h, struct strvec *av,
 			 struct err *e)
@@ -256,7 +287,8 @@ static int ssh_base_argv(struct exec *ex, const struct host_parts *h, struct str
 	}
 	strvec_pushv(av, (const char *[]){"-o", "ControlMaster=auto", NULL});
 	strvec_push(av, "-o");
-	strvec_pushf(av, "ControlPath=%s/%%C", ex->ssh.control_dir);
+	strvec_pushf(av, "ControlPath=%s/%016llx-%%C", ex->ssh.control_dir,
+		     (unsigned long long)settings_hash(ex));
 	strvec_push(av, "-o");
 	strvec_pushf(av, "ControlPersist=%u", ex->ssh.persist ? ex->ssh.persist : DEFAULT_PERSIST);
 	strvec_pushv(av, (const char *[]){"-o", "BatchMode=yes", NULL});

@@ -17,15 +17,18 @@ T=bt$$
 TEST_TMP=$(mktemp -d "/tmp/berth-e2e-$T.XXXX")
 test_count=0
 test_failed=0
-_cleanups=()
 
-test_cleanup() { _cleanups+=("$*"); }
+# Cleanups are kept in a file, since test bodies run in subshells; they run
+# last registered first.
+test_cleanup() { printf '%s\n' "$*" >>"$TEST_TMP/.cleanups"; }
 
 _run_cleanups() {
-	local i
-	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
-		eval "${_cleanups[i]}" >/dev/null 2>&1 || true
-	done
+	local line
+	if [[ -f $TEST_TMP/.cleanups ]]; then
+		tac "$TEST_TMP/.cleanups" | while IFS= read -r line; do
+			eval "$line" >/dev/null 2>&1 </dev/null || true
+		done
+	fi
 	rm -rf "$TEST_TMP"
 }
 trap _run_cleanups EXIT
