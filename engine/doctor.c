@@ -715,6 +715,22 @@ static void check_docker(const struct doctor_facts *f, struct doctor_report *r)
 			sbuf_addf(d, "; '%s' is %s", c->name, c->status ? c->status : c->state);
 		}
 	}
+	if (f->containers_running) {
+		size_t shown = 0;
+		d = doctor_add(r, "containers", DOCTOR_OK);
+		for (i = 0; i < f->nr_ctrs; i++) {
+			const struct doctor_container *c = &f->ctrs[i];
+			if (!c->state || strcmp(c->state, "running")) {
+				continue;
+			}
+			if (shown++ == 8) {
+				sbuf_addf(d, ", and %u more", f->containers_running - 8);
+				break;
+			}
+			sbuf_addf(d, "%s%s (%s, %s)", shown > 1 ? ", " : "", c->name,
+				  c->image ? c->image : "?", c->status ? c->status : "running");
+		}
+	}
 	if (f->nr_df) {
 		d = doctor_add(r, "docker-df", DOCTOR_OK);
 		for (i = 0; i < f->nr_df; i++) {

@@ -32,7 +32,7 @@ static const struct doctor_check *find(const struct doctor_report *r, const char
 
 #define CHECK_HAS(check, text)                                                                     \
 	do {                                                                                       \
-		if (!strstr((check)->detail.buf, (text))) {                                       \
+		if (!strstr((check)->detail.buf, (text))) {                                        \
 			printf("#   %s: '%s' not in \"%s\"\n", (check)->name, (text),              \
 			       (check)->detail.buf);                                               \
 			CHECK(0);                                                                  \
@@ -106,6 +106,8 @@ static void test_judge_busy_host(void)
 	CHECK_INT(find(&r, "logs")->status, DOCTOR_WARN);
 	CHECK_HAS(find(&r, "logs"), "running without rotation: 'berth-proxy'");
 	CHECK_INT(find(&r, "load")->status, DOCTOR_OK);
+	CHECK_HAS(find(&r, "containers"),
+		  "shop-web-abc (shop:abc, Up 3 hours (healthy)), berth-proxy");
 	CHECK_HAS(find(&r, "load"), "up 2 days");
 
 	/* with a lower threshold the disk passes */

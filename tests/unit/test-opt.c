@@ -9,16 +9,16 @@ static unsigned port;
 static struct strvec hosts = STRVEC_INIT;
 
 static const struct opt globals[] = {
-	OPT_STRING('d', "destination", &dest, "NAME", "destination"),
-	OPT_LIST('h', "hosts", &hosts, "HOSTS", "hosts"),
-	OPT_COUNT('v', "verbose", &verbose, "more"),
-	OPT_BOOL(0, "json", &json, "json"),
-	OPT_BOOL('y', "yes", &yes, "yes"),
-	OPT_END(),
+    OPT_STRING('d', "destination", &dest, "NAME", "destination"),
+    OPT_LIST('h', "hosts", &hosts, "HOSTS", "hosts"),
+    OPT_COUNT('v', "verbose", &verbose, "more"),
+    OPT_BOOL(0, "json", &json, "json"),
+    OPT_BOOL('y', "yes", &yes, "yes"),
+    OPT_END(),
 };
 static const struct opt cmd[] = {
-	OPT_UINT('p', "port", &port, "N", "port"),
-	OPT_END(),
+    OPT_UINT('p', "port", &port, "N", "port"),
+    OPT_END(),
 };
 
 static void reset(void)
@@ -32,8 +32,9 @@ static void reset(void)
 
 static void test_mixed(void)
 {
-	const char *argv[] = {"-d", "staging", "a", "--hosts=h1,h2", "-vvy", "-hh3", "--json",
-			      "--port", "22", "b", "--", "-x", NULL};
+	const char *argv[] = {
+	    "-d", "staging", "a", "--hosts=h1,h2", "-vvy", "-hh3", "--json", "--port", "22", "b",
+	    "--", "-x",	     NULL};
 	const struct opt *const tables[] = {globals, cmd, NULL};
 	struct err e = ERR_INIT;
 	int n;
