@@ -12,10 +12,10 @@
 
 CC       ?= cc
 CLANG    ?= clang
-PKGS     := jansson
+PKGS     := jansson yaml-0.1
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -Ilib $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson) -lm
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lyaml) -lm
 
 ifeq ($(DEVELOPER),1)
 ALL_CFLAGS += -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
@@ -32,7 +32,12 @@ endif
 LIB_SRCS    := $(wildcard lib/*.c)
 ENGINE_SRCS := $(wildcard engine/*.c)
 CLI_SRCS    := $(wildcard cli/*.c)
-CORE_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS) $(ENGINE_SRCS))
+# proxy/main.c holds berth-proxy's main(); the rest of proxy/ is library code
+# that unit tests and fuzz targets link too.
+PROXY_MAIN  := $(wildcard proxy/main.c)
+PROXY_SRCS  := $(filter-out proxy/main.c,$(wildcard proxy/*.c))
+CORE_SRCS   := $(LIB_SRCS) $(ENGINE_SRCS) $(PROXY_SRCS)
+CORE_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRCS))
 CLI_OBJS    := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRCS))
 CORE_LIB    := $(BUILD)/libberth.a
 
@@ -42,6 +47,9 @@ FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRCS))
 
 BINS := bin/berth
+ifneq ($(PROXY_MAIN),)
+BINS += bin/berth-proxy
+endif
 
 .PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp clean demo
 all: deps $(BINS)
@@ -52,6 +60,10 @@ deps:
 bin/berth: $(CLI_OBJS) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CORE_LIB) $(LDLIBS)
+
+bin/berth-proxy: $(BUILD)/proxy/main.o $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/proxy/main.o $(CORE_LIB) $(LDLIBS)
 
 $(CORE_LIB): $(CORE_OBJS)
 	@rm -f $@
@@ -69,9 +81,9 @@ unit-bins: $(UNIT_BINS)
 
 # Fuzz targets link the core sources directly, built with clang's libFuzzer.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -Ilib -g -O1 -fsanitize=fuzzer,address,undefined
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(ENGINE_SRCS)
+build-fuzz/%: tests/fuzz/%.c $(CORE_SRCS)
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(ENGINE_SRCS) $(LDLIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)
 
@@ -102,4 +114,4 @@ demo:
 clean:
 	rm -rf build build-san build-fuzz bin
 
--include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+-include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(BUILD)/proxy/main.d
