@@ -17,7 +17,29 @@
  *	int n = http1_parse_request(buf, len, &lim, &m);
  *	n > 0: the head is n bytes long and m describes it
  *	n == 0: the head is not complete yet (read more; 431 beyond lim.max_head)
- *	n < 0: -status: the HTTP status to answer (400, 431, 501, 505)
+ *	n < 0: -status: the HTTP status to answer (400, 405, 431, 501, 505)
+ *
+ * Only the bytes a decision needs are looked at, so feeding a head in pieces
+ * gives 0 until it is complete and then the same answer as feeding it whole;
+ * a malformed head may be refused before it is complete. A request with
+ * leading empty lines (CRLF) has them skipped (RFC 9112 section 2.2); they
+ * count in the head length.
+ *
+ * What is refused, and with which status:
+ *	400  any syntax error in the request line or a header field; a target
+ *	     that is not origin-form ("/...") or "*" with OPTIONS (absolute-form
+ *	     too, which RFC 9112 would have a server accept: berth-proxy routes
+ *	     by Host only and is never a forward proxy); Content-Length with
+ *	     Transfer-Encoding; Transfer-Encoding in HTTP/1.0 or whose final
+ *	     coding is not "chunked" or that has "chunked" twice; a
+ *	     Content-Length that is not digits or whose values differ; a
+ *	     missing (HTTP/1.1) or repeated Host, or one with bytes a host name
+ *	     cannot have; a Connection header that is not a list of tokens
+ *	405  CONNECT, whatever its target (no tunnels to arbitrary hosts)
+ *	431  head longer than lim.max_head, or more than lim.max_headers fields
+ *	501  a transfer coding other than "chunked" before the final "chunked"
+ *	505  an HTTP version other than 1.0 and 1.1 (well-formed "HTTP/d.d")
+ * Request-target bytes: visible ASCII but '#'; anything else is 400.
  */
 #ifndef HTTP1_H
 #define HTTP1_H
@@ -39,13 +61,16 @@ enum http1_body {
 	HTTP1_BODY_NONE = 0,   /* no body (or a response to HEAD, 1xx, 204, 304) */
 	HTTP1_BODY_LENGTH = 1, /* content_length bytes */
 	HTTP1_BODY_CHUNKED = 2,
-	HTTP1_BODY_EOF = 3,    /* responses only: until the connection closes */
+	HTTP1_BODY_EOF = 3, /* responses only: until the connection closes */
 };
 
+/* When the body is CHUNKED, the chunk framing is part of the body bytes (see
+ * http1_chunked_feed); a proxy that passes them through must send
+ * "Transfer-Encoding: chunked" with them even though it is hop-by-hop. */
 enum http1_flags {
-	HTTP1_F_KEEP_ALIVE = 1 << 0,  /* the connection may carry another message */
-	HTTP1_F_EXPECT_100 = 1 << 1,  /* Expect: 100-continue */
-	HTTP1_F_UPGRADE = 1 << 2,     /* Connection: upgrade with an Upgrade header */
+	HTTP1_F_KEEP_ALIVE = 1 << 0, /* the connection may carry another message */
+	HTTP1_F_EXPECT_100 = 1 << 1, /* Expect: 100-continue */
+	HTTP1_F_UPGRADE = 1 << 2,    /* Connection: upgrade with an Upgrade header */
 	HTTP1_F_HAS_HOST = 1 << 3,
 };
 
@@ -63,13 +88,22 @@ struct http1_msg {
 	struct slice upgrade; /* the Upgrade header's value */
 	enum http1_body body;
 	uint64_t content_length;
-	unsigned flags;       /* enum http1_flags */
-	size_t head_len;      /* bytes of the head, including the final CRLF CRLF */
+	unsigned flags;	 /* enum http1_flags */
+	size_t head_len; /* bytes of the head, including the final CRLF CRLF */
+	/* bit i set: headers[i] is hop-by-hop (as http1_is_hop_by_hop says) */
+	uint64_t hop_by_hop[(HTTP1_MAX_HEADERS + 63) / 64];
 };
 
+/* Whether headers[i] is hop-by-hop: one bit test, for building the upstream request. */
+static inline bool http1_header_is_hop(const struct http1_msg *m, size_t i)
+{
+	return (m->hop_by_hop[i / 64] >> (i % 64)) & 1;
+}
+
+/* lim may be NULL: the defaults. Larger values are capped (1 GiB, HTTP1_MAX_HEADERS). */
 struct http1_limits {
-	size_t max_head;     /* 0: 64 KiB */
-	size_t max_headers;  /* 0: HTTP1_MAX_HEADERS */
+	size_t max_head;    /* 0: 64 KiB */
+	size_t max_headers; /* 0: HTTP1_MAX_HEADERS */
 };
 
 /* Returns head length > 0, 0 when incomplete, or -status on a bad request. */
@@ -78,15 +112,34 @@ int http1_parse_request(const char *buf, size_t len, const struct http1_limits *
 /*
  * Parses a response head. req_method is the request's method (a response to
  * HEAD has no body); Returns as http1_parse_request, with -502 for a
- * response that cannot be trusted.
+ * response that cannot be trusted: every refusal is -502 (a syntax error,
+ * a head beyond the limits, a version other than 1.0/1.1, a status outside
+ * 100..599, Content-Length with Transfer-Encoding, Transfer-Encoding in
+ * HTTP/1.0 or with "chunked" twice or not last). Body: NONE for HEAD, 1xx,
+ * 204 and 304 (and Content-Length 0); CHUNKED when the final coding is
+ * "chunked" (codings before it are the application's business); EOF for
+ * other codings and when there is no Content-Length (keep-alive is then
+ * cleared). A 1xx head is parsed on its own: parse again for the next one.
  */
 int http1_parse_response(const char *buf, size_t len, const struct http1_limits *lim,
 			 struct slice req_method, struct http1_msg *m);
 
+/*
+ * Whether buf[0, len) may hold a complete head, given that buf[0, prev_len)
+ * did not: it looks for an empty line only in the new bytes (and the two
+ * before them). Calling the parsers only when this is true, or once len
+ * reaches the head limit, keeps a client that sends its head a byte at a
+ * time from making the parser rescan the head on every read.
+ */
+bool http1_head_ready(const char *buf, size_t len, size_t prev_len);
+
 /* The value of the first header with this name (case-insensitive), or SLICE_NULL. */
 struct slice http1_header(const struct http1_msg *m, const char *name);
 /* Whether a header is hop-by-hop (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
- * Proxy-Connection, Proxy-Authenticate/-Authorization, or named in Connection). */
+ * Proxy-Connection, Proxy-Authenticate/-Authorization, or named in Connection).
+ * Content-Length and Host are never hop-by-hop, even when Connection names
+ * them: a client must not be able to make the proxy drop the framing or the
+ * routing header it acted on. */
 bool http1_is_hop_by_hop(const struct http1_msg *m, struct slice name);
 
 /*
@@ -97,9 +150,10 @@ bool http1_is_hop_by_hop(const struct http1_msg *m, struct slice name);
 struct http1_chunked {
 	int state;
 	uint64_t remaining; /* data bytes left in the current chunk */
-	size_t line_len;    /* bytes of the current size/trailer line so far */
-	uint64_t total;     /* data bytes seen */
+	size_t line_len;    /* bytes of the current chunk-size line so far */
+	uint64_t total;	    /* data bytes seen */
 	bool done;
+	size_t trailer_len; /* bytes of trailers so far (at most 8 KiB) */
 };
 
 void http1_chunked_init(struct http1_chunked *c);
@@ -108,6 +162,12 @@ void http1_chunked_init(struct http1_chunked *c);
  * consumed (they belong to this body; stop at the end of the body: what
  * follows is the next message), or -1 on malformed framing. c->done is set
  * once the terminating chunk and trailers have been consumed.
+ *
+ * Framing is strict: chunk sizes are 1 to 16 hex digits (no "0x", sign or
+ * whitespace); extensions only ";name" or ";name=token" or
+ * ";name=\"quoted\"", the size line at most 1 KiB; CRLF after every line and
+ * after the chunk data; trailer fields as strict as header fields, 8 KiB in
+ * all. After an error the decoder stays failed.
  */
 long http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len);
 
