@@ -1,0 +1,949 @@
+#include "secrets.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/run.h"
+#include "lib/slice.h"
+#include "lib/xalloc.h"
+#include "lib/banned.h"
+
+#define REDACTED	 "[REDACTED]"
+#define REDACT_MIN	 4
+#define MAX_CMD_NESTING	 32
+#define MAX_CMD_IN_ERROR 60
+
+static void wipe(void *p, size_t n)
+{
+	if (p && n) {
+		explicit_bzero(p, n);
+	}
+}
+
+static void wipe_sbuf(struct sbuf *sb)
+{
+	if (sb->alloc) {
+		wipe(sb->buf, sb->alloc);
+	}
+	sbuf_release(sb);
+}
+
+static void wipe_strvec(struct strvec *sv)
+{
+	size_t i;
+
+	for (i = 0; i < sv->nr; i++) {
+		wipe(sv->v[i], strlen(sv->v[i]));
+	}
+	strvec_clear(sv);
+}
+
+void secrets_init(struct secrets *s)
+{
+	strvec_init(&s->names);
+	strvec_init(&s->values);
+	strvec_init(&s->files);
+	s->bytes = 0;
+}
+
+void secrets_release(struct secrets *s)
+{
+	wipe_strvec(&s->values);
+	strvec_clear(&s->names);
+	strvec_clear(&s->files);
+	s->bytes = 0;
+}
+
+static long find(const struct secrets *s, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < s->names.nr; i++) {
+		if (!strncmp(s->names.v[i], name, len) && !s->names.v[i][len]) {
+			return (long)i;
+		}
+	}
+	return -1;
+}
+
+const char *secrets_get(const struct secrets *s, const char *name)
+{
+	long i = find(s, name, strlen(name));
+
+	return i < 0 ? NULL : s->values.v[i];
+}
+
+void secrets_set(struct secrets *s, const char *name, const char *value, const char *file)
+{
+	long i = find(s, name, strlen(name));
+
+	if (i < 0) {
+		strvec_push(&s->names, name);
+		strvec_push(&s->values, value);
+		strvec_push(&s->files, file ? file : "");
+		s->bytes += strlen(value);
+		return;
+	}
+	s->bytes -= strlen(s->values.v[i]);
+	wipe(s->values.v[i], strlen(s->values.v[i]));
+	free(s->values.v[i]);
+	s->values.v[i] = xstrdup(value);
+	s->bytes += strlen(value);
+	free(s->files.v[i]);
+	s->files.v[i] = xstrdup(file ? file : "");
+}
+
+/* --- the dotenv parser --- */
+
+struct parser {
+	struct secrets *s;
+	const char *file;
+	const char *dir;
+	unsigned flags;
+	struct err *e;
+	/* the text, line ends already made '\n' */
+	const char *p;
+	size_t len, pos;
+	unsigned line;	     /* of pos */
+	unsigned key_line;   /* where the current entry started, for messages */
+	const char *key;     /* the current entry's key, for messages */
+	struct sbuf cmd_out; /* scratch */
+};
+
+static int at(const struct parser *ps, size_t pos)
+{
+	return pos < ps->len ? (unsigned char)ps->p[pos] : -1;
+}
+
+static bool is_blank(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool is_key_start(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static bool is_var_char(int c)
+{
+	return is_key_start(c) || (c >= '0' && c <= '9');
+}
+
+static bool is_key_char(int c)
+{
+	return is_var_char(c) || c == '.';
+}
+
+static void skip_blanks(struct parser *ps)
+{
+	while (is_blank(at(ps, ps->pos))) {
+		ps->pos++;
+	}
+}
+
+static void skip_to_eol(struct parser *ps)
+{
+	while (ps->pos < ps->len && ps->p[ps->pos] != '\n') {
+		ps->pos++;
+	}
+}
+
+/* Errors about the current entry: "file:line: KEY: msg". */
+__attribute__((format(printf, 2, 3))) static int entry_error(struct parser *ps, const char *fmt,
+							     ...)
+{
+	struct sbuf sb = SBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	sbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	if (ps->key) {
+		err_setat(ps->e, ps->file, ps->key_line, 0, "%s: %s", ps->key, sb.buf);
+	} else {
+		err_setat(ps->e, ps->file, ps->key_line, 0, "%s", sb.buf);
+	}
+	sbuf_release(&sb);
+	return -1;
+}
+
+/* Describes a character for "found ..." without quoting more than that character. */
+static void describe_char(struct sbuf *sb, int c)
+{
+	if (c < 0) {
+		sbuf_addstr(sb, "the end of the file");
+	} else if (c == '\n') {
+		sbuf_addstr(sb, "the end of the line");
+	} else if (c > ' ' && c < 0x7f && c != '\'') {
+		sbuf_addf(sb, "'%c'", c);
+	} else if (c == '\'') {
+		sbuf_addstr(sb, "\"'\"");
+	} else if (c == ' ' || c == '\t') {
+		sbuf_addstr(sb, c == ' ' ? "a space" : "a tab");
+	} else {
+		sbuf_addf(sb, "byte 0x%02x", (unsigned)c);
+	}
+}
+
+static const char *lookup(struct parser *ps, const char *name)
+{
+	const char *v = secrets_get(ps->s, name);
+
+	if (!v && !(ps->flags & SECRETS_F_NO_ENVIRON)) {
+		v = getenv(name);
+	}
+	return v ? v : "";
+}
+
+static int skip_quoted_in_cmd(struct parser *ps, int q, bool multiline, unsigned nesting);
+
+/*
+ * Finds the end of a command that starts at ps->pos (just after "$("): the
+ * matching ')', with the shell's quotes and nested parentheses understood.
+ * Leaves ps->pos on that ')'.
+ */
+static int skip_cmd(struct parser *ps, bool multiline, unsigned nesting)
+{
+	unsigned depth = 1;
+
+	if (nesting > MAX_CMD_NESTING) {
+		return entry_error(ps, "commands nested too deeply");
+	}
+	while (ps->pos < ps->len) {
+		int c = at(ps, ps->pos);
+		if (c == '\n') {
+			if (!multiline) {
+				break;
+			}
+			ps->line++;
+		} else if (c == '\\') {
+			if (at(ps, ps->pos + 1) == '\n') {
+				if (!multiline) {
+					break;
+				}
+				ps->line++;
+			}
+			ps->pos += at(ps, ps->pos + 1) < 0 ? 1 : 2;
+			continue;
+		} else if (c == '\'' || c == '"' || c == '`') {
+			if (skip_quoted_in_cmd(ps, c, multiline, nesting) < 0) {
+				return -1;
+			}
+			continue;
+		} else if (c == '(') {
+			depth++;
+		} else if (c == ')') {
+			if (!--depth) {
+				return 0;
+			}
+		}
+		ps->pos++;
+	}
+	return entry_error(ps, "unterminated \"$(\": no matching ')'%s",
+			   multiline ? "" : " on the line");
+}
+
+/* Skips a quoted part of a command, from its opening quote q to after its closing one. */
+static int skip_quoted_in_cmd(struct parser *ps, int q, bool multiline, unsigned nesting)
+{
+	ps->pos++;
+	while (ps->pos < ps->len) {
+		int c = at(ps, ps->pos);
+		if (c == q) {
+			ps->pos++;
+			return 0;
+		}
+		if (c == '\n') {
+			if (!multiline) {
+				break;
+			}
+			ps->line++;
+		} else if (q != '\'' && c == '\\') {
+			if (at(ps, ps->pos + 1) == '\n') {
+				if (!multiline) {
+					break;
+				}
+				ps->line++;
+			}
+			ps->pos += at(ps, ps->pos + 1) < 0 ? 1 : 2;
+			continue;
+		} else if (q == '"' && c == '$' && at(ps, ps->pos + 1) == '(') {
+			ps->pos += 2;
+			if (skip_cmd(ps, multiline, nesting + 1) < 0) {
+				return -1;
+			}
+		}
+		ps->pos++;
+	}
+	return entry_error(ps, "unterminated quote in \"$(...)\"");
+}
+
+static void describe_cmd(struct sbuf *sb, const char *cmd)
+{
+	size_t n = strlen(cmd), i;
+
+	sbuf_addch(sb, '\'');
+	for (i = 0; i < n && i < MAX_CMD_IN_ERROR; i++) {
+		sbuf_addch(sb, cmd[i] == '\n' || cmd[i] == '\t' ? ' ' : cmd[i]);
+	}
+	if (n > MAX_CMD_IN_ERROR) {
+		sbuf_addstr(sb, "...");
+	}
+	sbuf_addch(sb, '\'');
+}
+
+/* Runs `sh -c cmd` with the keys so far in its environment; appends its stdout to v. */
+static int run_command(struct parser *ps, const char *cmd, struct sbuf *v)
+{
+	struct run_cmd c = RUN_CMD_INIT;
+	struct sbuf msg = SBUF_INIT;
+	size_t i;
+	int ret = -1;
+
+	if (ps->flags & SECRETS_F_NO_COMMANDS) {
+		return entry_error(ps, "command substitution \"$(...)\" is not allowed here");
+	}
+	strvec_pushv(&c.argv, (const char *[]){"sh", "-c", cmd, NULL});
+	for (i = 0; i < ps->s->names.nr; i++) {
+		strvec_pushf(&c.env, "%s=%s", ps->s->names.v[i], ps->s->values.v[i]);
+	}
+	c.dir = ps->dir;
+	c.flags = RUN_F_STDIN_INHERIT;
+	c.out = RUN_IO_CAPTURE;
+	c.err = RUN_IO_INHERIT;
+	if (run_one(&c) < 0) {
+		/* the output may hold a secret: say how it ended, never what it printed */
+		describe_cmd(&msg, cmd);
+		sbuf_addch(&msg, ' ');
+		run_describe_status(&c, &msg);
+		entry_error(ps, "command %s", msg.buf);
+		goto out;
+	}
+	while (c.outbuf.len && c.outbuf.buf[c.outbuf.len - 1] == '\n') {
+		c.outbuf.len--;
+	}
+	if (memchr(c.outbuf.buf, '\0', c.outbuf.len)) {
+		describe_cmd(&msg, cmd);
+		entry_error(ps, "command %s printed a NUL byte", msg.buf);
+		goto out;
+	}
+	if (c.outbuf.len > SECRETS_MAX_VALUE) {
+		describe_cmd(&msg, cmd);
+		entry_error(ps, "command %s printed more than %d bytes", msg.buf,
+			    SECRETS_MAX_VALUE);
+		goto out;
+	}
+	sbuf_add(v, c.outbuf.buf, c.outbuf.len);
+	ret = 0;
+out:
+	wipe_sbuf(&c.outbuf);
+	wipe_strvec(&c.env);
+	run_cmd_release(&c);
+	sbuf_release(&msg);
+	return ret;
+}
+
+/* Expands what starts with the '$' at ps->pos into v. */
+static int expand(struct parser *ps, struct sbuf *v, bool multiline)
+{
+	int c = at(ps, ps->pos + 1);
+	size_t start;
+	char *name;
+	int ret;
+
+	if (c == '(') {
+		char *cmd;
+		ps->pos += 2;
+		start = ps->pos;
+		if (skip_cmd(ps, multiline, 0) < 0) {
+			return -1;
+		}
+		cmd = xstrndup(ps->p + start, ps->pos - start);
+		ps->pos++; /* the ')' */
+		ret = run_command(ps, cmd, v);
+		free(cmd);
+		return ret;
+	}
+	if (c == '{') {
+		start = ps->pos + 2;
+		ps->pos = start;
+		while (is_var_char(at(ps, ps->pos))) {
+			ps->pos++;
+		}
+		if (ps->pos == start || at(ps, ps->pos) != '}') {
+			return entry_error(ps, "expected \"${NAME}\" with NAME made of letters, "
+					       "digits and '_'");
+		}
+		name = xstrndup(ps->p + start, ps->pos - start);
+		ps->pos++;
+		sbuf_addstr(v, lookup(ps, name));
+		free(name);
+		return 0;
+	}
+	if (is_var_char(c)) {
+		start = ps->pos + 1;
+		ps->pos = start;
+		while (is_var_char(at(ps, ps->pos))) {
+			ps->pos++;
+		}
+		name = xstrndup(ps->p + start, ps->pos - start);
+		sbuf_addstr(v, lookup(ps, name));
+		free(name);
+		return 0;
+	}
+	sbuf_addch(v, '$');
+	ps->pos++;
+	return 0;
+}
+
+static int check_value_size(struct parser *ps, const struct sbuf *v)
+{
+	if (v->len > SECRETS_MAX_VALUE) {
+		return entry_error(ps, "value longer than %d bytes", SECRETS_MAX_VALUE);
+	}
+	return 0;
+}
+
+/* After a closing quote: blanks, then maybe a comment, then the end of the line. */
+static int end_of_quoted(struct parser *ps)
+{
+	int c;
+
+	skip_blanks(ps);
+	c = at(ps, ps->pos);
+	if (c == '#') {
+		skip_to_eol(ps);
+		c = at(ps, ps->pos);
+	}
+	if (c >= 0 && c != '\n') {
+		return entry_error(ps, "expected the end of the line after the closing quote, "
+				       "found more text");
+	}
+	return 0;
+}
+
+static int single_quoted(struct parser *ps, struct sbuf *v)
+{
+	ps->pos++;
+	for (;;) {
+		int c = at(ps, ps->pos);
+		if (c < 0) {
+			return entry_error(ps, "unterminated single-quoted value");
+		}
+		ps->pos++;
+		if (c == '\'') {
+			break;
+		}
+		if (c == '\\' && at(ps, ps->pos) == '\'') {
+			sbuf_addch(v, '\\');
+			c = '\'';
+			ps->pos++;
+		}
+		if (c == '\n') {
+			ps->line++;
+		}
+		sbuf_addch(v, c);
+	}
+	if (check_value_size(ps, v) < 0) {
+		return -1;
+	}
+	return end_of_quoted(ps);
+}
+
+static int double_quoted(struct parser *ps, struct sbuf *v)
+{
+	ps->pos++;
+	for (;;) {
+		int c = at(ps, ps->pos);
+		if (c < 0) {
+			return entry_error(ps, "unterminated double-quoted value");
+		}
+		if (c == '"') {
+			ps->pos++;
+			break;
+		}
+		if (c == '$') {
+			if (expand(ps, v, true) < 0) {
+				return -1;
+			}
+		} else if (c == '\\') {
+			c = at(ps, ps->pos + 1);
+			if (c < 0) {
+				return entry_error(ps, "unterminated double-quoted value");
+			}
+			ps->pos += 2;
+			switch (c) {
+			case 'n':
+				c = '\n';
+				break;
+			case 't':
+				c = '\t';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case '\n':
+				ps->line++;
+				break;
+			default:
+				break;
+			}
+			sbuf_addch(v, c);
+		} else {
+			if (c == '\n') {
+				ps->line++;
+			}
+			sbuf_addch(v, c);
+			ps->pos++;
+		}
+		if (check_value_size(ps, v) < 0) {
+			return -1;
+		}
+	}
+	return end_of_quoted(ps);
+}
+
+/* An unquoted value: up to the end of the line or a " #" comment, trimmed. */
+static int unquoted(struct parser *ps, struct sbuf *v, bool after_blank)
+{
+	size_t keep = 0; /* v's length without trailing literal blanks */
+
+	for (;;) {
+		int c = at(ps, ps->pos);
+		if (c < 0 || c == '\n') {
+			break;
+		}
+		if (c == '#' && after_blank) {
+			skip_to_eol(ps);
+			break;
+		}
+		after_blank = false;
+		if (is_blank(c)) {
+			after_blank = true;
+			sbuf_addch(v, c);
+			ps->pos++;
+			continue;
+		}
+		if (c == '$') {
+			if (expand(ps, v, false) < 0) {
+				return -1;
+			}
+		} else if (c == '\\' && at(ps, ps->pos + 1) >= 0 && at(ps, ps->pos + 1) != '\n') {
+			sbuf_addch(v, at(ps, ps->pos + 1));
+			ps->pos += 2;
+		} else {
+			sbuf_addch(v, c);
+			ps->pos++;
+		}
+		keep = v->len;
+		if (check_value_size(ps, v) < 0) {
+			return -1;
+		}
+	}
+	sbuf_setlen(v, keep);
+	return 0;
+}
+
+/* "export A B": every name must be set already (as dotenv checks). */
+static int export_check(struct parser *ps)
+{
+	for (;;) {
+		size_t start;
+		char *name;
+		int c;
+
+		skip_blanks(ps);
+		c = at(ps, ps->pos);
+		if (c < 0 || c == '\n' || c == '#') {
+			skip_to_eol(ps);
+			return 0;
+		}
+		start = ps->pos;
+		if (!is_key_start(c)) {
+			break;
+		}
+		while (is_key_char(at(ps, ps->pos))) {
+			ps->pos++;
+		}
+		if (!is_blank(at(ps, ps->pos)) && at(ps, ps->pos) >= 0 && at(ps, ps->pos) != '\n') {
+			break;
+		}
+		name = xstrndup(ps->p + start, ps->pos - start);
+		if (!secrets_get(ps->s, name)) {
+			err_setat(ps->e, ps->file, ps->key_line, 0, "'%s' is exported but not set",
+				  name);
+			free(name);
+			return -1;
+		}
+		free(name);
+	}
+	return err_setat(ps->e, ps->file, ps->key_line, 0,
+			 "expected KEY=VALUE or \"export KEY...\", found an invalid key name");
+}
+
+/* Does the rest of the line have an '='? (For a better message; never quoted.) */
+static bool line_has_eq(const struct parser *ps)
+{
+	size_t i;
+
+	for (i = ps->pos; i < ps->len && ps->p[i] != '\n'; i++) {
+		if (ps->p[i] == '=') {
+			return true;
+		}
+	}
+	return false;
+}
+
+static int bad_line(struct parser *ps, size_t key_start)
+{
+	struct sbuf sb = SBUF_INIT;
+	int c = at(ps, ps->pos);
+
+	if (ps->pos == key_start && !line_has_eq(ps)) {
+		sbuf_addstr(&sb, "a line without '='");
+	} else if (ps->pos == key_start) {
+		sbuf_addstr(&sb, "a key name starting with ");
+		describe_char(&sb, c);
+	} else if (!line_has_eq(ps)) {
+		sbuf_addstr(&sb, "a line without '='");
+	} else {
+		describe_char(&sb, c);
+		sbuf_addstr(&sb, " in the key name");
+	}
+	err_setat(ps->e, ps->file, ps->key_line, 0, "expected KEY=VALUE, found %s", sb.buf);
+	sbuf_release(&sb);
+	return -1;
+}
+
+/* One entry, from the first non-blank character of a line that is not a comment. */
+static int entry(struct parser *ps, struct sbuf *v)
+{
+	size_t key_start = ps->pos;
+	bool exported = false, after_blank;
+	char *key = NULL;
+	int c, ret = -1;
+
+	if (ps->len - ps->pos > 6 && !memcmp(ps->p + ps->pos, "export", 6) &&
+	    is_blank(at(ps, ps->pos + 6))) {
+		size_t save = ps->pos;
+		ps->pos += 6;
+		skip_blanks(ps);
+		if (at(ps, ps->pos) == '=' || at(ps, ps->pos) == ':') {
+			ps->pos = save; /* a key named "export" */
+		} else {
+			exported = true;
+			key_start = ps->pos;
+		}
+	}
+	if (!is_key_start(at(ps, ps->pos))) {
+		return bad_line(ps, key_start);
+	}
+	while (is_key_char(at(ps, ps->pos))) {
+		ps->pos++;
+	}
+	key = xstrndup(ps->p + key_start, ps->pos - key_start);
+	skip_blanks(ps);
+	c = at(ps, ps->pos);
+	if (c == '=') {
+		ps->pos++;
+	} else if (c == ':' && is_blank(at(ps, ps->pos + 1))) {
+		ps->pos++;
+	} else if (exported && (c < 0 || c == '\n' || c == '#' || is_key_start(c))) {
+		ps->pos = key_start;
+		ret = export_check(ps);
+		goto out;
+	} else {
+		if (is_blank(at(ps, ps->pos - 1))) {
+			ps->pos--; /* report the blank inside the key */
+		}
+		ret = bad_line(ps, key_start);
+		goto out;
+	}
+	ps->key = key;
+	after_blank = is_blank(at(ps, ps->pos));
+	skip_blanks(ps);
+	sbuf_reset(v);
+	c = at(ps, ps->pos);
+	if (c == '\'') {
+		ret = single_quoted(ps, v);
+	} else if (c == '"') {
+		ret = double_quoted(ps, v);
+	} else {
+		ret = unquoted(ps, v, after_blank);
+	}
+	if (ret < 0) {
+		goto out;
+	}
+	if (memchr(v->buf, '\0', v->len)) {
+		ret = entry_error(ps, "value holds a NUL byte");
+		goto out;
+	}
+	if (ps->s->bytes + v->len > SECRETS_MAX_TOTAL) {
+		ret = entry_error(ps, "secrets larger than %d bytes in all", SECRETS_MAX_TOTAL);
+		goto out;
+	}
+	secrets_set(ps->s, key, v->buf, ps->file);
+	ret = 0;
+out:
+	ps->key = NULL;
+	free(key);
+	return ret;
+}
+
+/* A copy of the text with \r\n and \r made \n; fails on NUL bytes and too many lines. */
+static int normalize(struct parser *ps, const char *buf, size_t len, struct sbuf *out)
+{
+	unsigned line = 1;
+	size_t i = 0;
+
+	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) {
+		i = 3; /* a UTF-8 byte order mark */
+	}
+	sbuf_grow(out, len - i);
+	for (; i < len; i++) {
+		char c = buf[i];
+		if (c == '\0') {
+			return err_setat(ps->e, ps->file, line, 0, "found a NUL byte");
+		}
+		if (c == '\r') {
+			if (i + 1 < len && buf[i + 1] == '\n') {
+				i++;
+			}
+			c = '\n';
+		}
+		if (c == '\n' && ++line > SECRETS_MAX_LINES && i + 1 < len) {
+			return err_setat(ps->e, ps->file, 0, 0, "more than %d lines",
+					 SECRETS_MAX_LINES);
+		}
+		sbuf_addch(out, c);
+	}
+	return 0;
+}
+
+int secrets_parse_dotenv_flags(struct secrets *s, const char *file, const char *buf, size_t len,
+			       const char *dir, unsigned flags, struct err *e)
+{
+	struct parser ps = {0};
+	struct sbuf text = SBUF_INIT, v = SBUF_INIT;
+	int ret = -1;
+
+	ps.s = s;
+	ps.file = file ? file : "secrets";
+	ps.dir = dir;
+	ps.flags = flags;
+	ps.e = e;
+	if (len > SECRETS_MAX_FILE) {
+		err_setat(e, ps.file, 0, 0, "larger than %d bytes", SECRETS_MAX_FILE);
+		goto out;
+	}
+	if (normalize(&ps, buf, len, &text) < 0) {
+		goto out;
+	}
+	ps.p = text.buf;
+	ps.len = text.len;
+	ps.line = 1;
+	while (ps.pos < ps.len) {
+		int c;
+		skip_blanks(&ps);
+		c = at(&ps, ps.pos);
+		ps.key_line = ps.line;
+		if (c == '#') {
+			skip_to_eol(&ps);
+		} else if (c >= 0 && c != '\n' && entry(&ps, &v) < 0) {
+			goto out;
+		}
+		/* at the end of a line (or of the text) now */
+		if (at(&ps, ps.pos) == '\n') {
+			ps.pos++;
+			ps.line++;
+		}
+	}
+	ret = 0;
+out:
+	wipe_sbuf(&v);
+	wipe_sbuf(&text);
+	return ret;
+}
+
+int secrets_parse_dotenv(struct secrets *s, const char *file, const char *buf, size_t len,
+			 const char *dir, struct err *e)
+{
+	return secrets_parse_dotenv_flags(s, file, buf, len, dir, 0, e);
+}
+
+/* --- files --- */
+
+static bool valid_destination(const char *d)
+{
+	const char *p;
+
+	if (!*d || *d == '.') {
+		return false;
+	}
+	for (p = d; *p; p++) {
+		if (!is_var_char((unsigned char)*p) && *p != '-' && *p != '.') {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Reads and parses one file; a missing file is fine. */
+static int load_file(struct secrets *s, const char *path, const char *dir, struct err *e)
+{
+	struct sbuf buf = SBUF_INIT;
+	struct stat st;
+	int fd, ret = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			return 0;
+		}
+		return err_set(e, "cannot open '%s': %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) < 0) {
+		err_set(e, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err_set(e, "'%s' is not a regular file", path);
+		goto out;
+	}
+	if (st.st_size > SECRETS_MAX_FILE) {
+		err_setat(e, path, 0, 0, "larger than %d bytes", SECRETS_MAX_FILE);
+		goto out;
+	}
+	sbuf_grow(&buf, (size_t)st.st_size + 1);
+	if (sbuf_read_fd(&buf, fd) < 0) {
+		err_set(e, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	ret = secrets_parse_dotenv(s, path, buf.buf, buf.len, dir, e);
+out:
+	close(fd);
+	wipe_sbuf(&buf);
+	return ret;
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISDIR(st.st_mode);
+}
+
+int secrets_load(struct secrets *s, const char *project_dir, const char *destination, struct err *e)
+{
+	struct sbuf base = SBUF_INIT, path = SBUF_INIT;
+	bool here = !project_dir || !*project_dir || !strcmp(project_dir, ".");
+	int ret = -1;
+
+	if (destination && !valid_destination(destination)) {
+		err_set(e,
+			"invalid destination '%s': use letters, digits, '_', '-' and '.' "
+			"(not first)",
+			destination);
+		goto out;
+	}
+	if (!here) {
+		sbuf_addstr(&base, project_dir);
+		if (base.buf[base.len - 1] != '/') {
+			sbuf_addch(&base, '/');
+		}
+	}
+	sbuf_addstr(&path, base.buf);
+	sbuf_addstr(&path, ".berth");
+	if (is_dir(path.buf)) {
+		sbuf_addstr(&base, ".berth/");
+	} else {
+		sbuf_addstr(&base, ".kamal/");
+	}
+
+	sbuf_reset(&path);
+	sbuf_addf(&path, "%ssecrets-common", base.buf);
+	if (load_file(s, path.buf, here ? NULL : project_dir, e) < 0) {
+		goto out;
+	}
+	sbuf_reset(&path);
+	sbuf_addf(&path, "%ssecrets", base.buf);
+	if (destination) {
+		sbuf_addf(&path, ".%s", destination);
+	}
+	if (load_file(s, path.buf, here ? NULL : project_dir, e) < 0) {
+		goto out;
+	}
+	ret = 0;
+out:
+	sbuf_release(&base);
+	sbuf_release(&path);
+	return ret;
+}
+
+/* --- redaction --- */
+
+static int by_length_desc(const void *a, const void *b)
+{
+	size_t la = strlen(*(const char *const *)a), lb = strlen(*(const char *const *)b);
+
+	return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+void secrets_redact(const struct secrets *s, struct sbuf *text)
+{
+	struct sbuf out = SBUF_INIT;
+	const char **vals;
+	size_t *lens;
+	size_t n = 0, i, j, pos = 0;
+	bool changed = false;
+
+	vals = xcalloc(s->values.nr + 1, sizeof(*vals));
+	lens = xcalloc(s->values.nr + 1, sizeof(*lens));
+	for (i = 0; i < s->values.nr; i++) {
+		if (strlen(s->values.v[i]) >= REDACT_MIN) {
+			vals[n++] = s->values.v[i];
+		}
+	}
+	if (!n) {
+		goto out;
+	}
+	qsort(vals, n, sizeof(*vals), by_length_desc);
+	for (i = 0; i < n; i++) {
+		lens[i] = strlen(vals[i]);
+	}
+	while (pos < text->len) {
+		const char *p = text->buf + pos;
+		size_t rest = text->len - pos;
+		for (j = 0; j < n; j++) {
+			if (lens[j] <= rest && p[0] == vals[j][0] && !memcmp(p, vals[j], lens[j])) {
+				break;
+			}
+		}
+		if (j < n) {
+			sbuf_addstr(&out, REDACTED);
+			pos += lens[j];
+			changed = true;
+		} else {
+			sbuf_addch(&out, *p);
+			pos++;
+		}
+	}
+	if (changed) {
+		/* the old text held secrets: wipe it before it goes */
+		wipe(text->buf, text->len);
+		sbuf_release(text);
+		*text = out;
+		out = (struct sbuf)SBUF_INIT;
+	}
+out:
+	wipe_sbuf(&out);
+	free(vals);
+	free(lens);
+}
