@@ -18,20 +18,20 @@
 
 enum cmd_flags {
 	CMD_NEED_CONFIG = 1 << 0, /* reads config/deploy.yml */
-	CMD_NEED_LOCK = 1 << 1,   /* holds the deploy lock while it runs */
-	CMD_HIDDEN = 1 << 2,      /* not listed in help */
+	CMD_NEED_LOCK = 1 << 1,	  /* holds the deploy lock while it runs */
+	CMD_HIDDEN = 1 << 2,	  /* not listed in help */
 };
 
 struct cli_globals {
 	const char *config_file; /* -c; default config/deploy.yml */
 	const char *destination; /* -d */
-	struct strvec hosts;     /* -h, comma-separated, repeatable */
-	struct strvec roles;     /* -r */
-	int verbose;             /* -v */
-	bool quiet;              /* -q */
-	bool json;               /* --json */
-	bool yes;                /* -y */
-	bool help;               /* --help */
+	struct strvec hosts;	 /* -h, comma-separated, repeatable */
+	struct strvec roles;	 /* -r */
+	int verbose;		 /* -v */
+	bool quiet;		 /* -q */
+	bool json;		 /* --json */
+	bool yes;		 /* -y */
+	bool help;		 /* --help */
 };
 
 extern struct cli_globals cli_g;
@@ -40,9 +40,9 @@ extern const struct opt cli_global_opts[];
 
 /*
  * Parses a command's argv (after the command word) against its own tables
- * (NULL-terminated; own may be NULL) and the global one, then applies the globals (log level, JSON mode).
- * Returns the number of operands left in argv, or -1 after printing the
- * error. When --help was given, prints usage and returns -2.
+ * (NULL-terminated; own may be NULL) and the global one, then applies the globals (log level, JSON
+ * mode). Returns the number of operands left in argv, or -1 after printing the error. When --help
+ * was given, prints usage and returns -2.
  */
 int cli_parse(int argc, const char **argv, const struct opt *const *own, unsigned flags,
 	      const char *usage);

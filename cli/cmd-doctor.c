@@ -22,8 +22,9 @@ static void print_table(const struct doctor_report *reports, size_t n)
 	for (i = 0; i < n; i++) {
 		const struct doctor_report *r = &reports[i];
 		printf("%s%s%s  %s%s%s\n", bold, r->host, reset, colors[r->worst],
-		       r->worst == DOCTOR_OK ? "ready" : r->worst == DOCTOR_WARN ? "ready, with warnings"
-											 : "NOT READY",
+		       r->worst == DOCTOR_OK	 ? "ready"
+		       : r->worst == DOCTOR_WARN ? "ready, with warnings"
+						 : "NOT READY",
 		       reset);
 		for (j = 0; j < r->nr_checks; j++) {
 			const struct doctor_check *c = &r->checks[j];
@@ -40,10 +41,10 @@ int cmd_doctor(int argc, const char **argv)
 {
 	static unsigned min_free, parallel;
 	const struct opt own[] = {
-		OPT_UINT(0, "min-free-disk", &min_free, "PCT",
-			 "fail when less than PCT% of a disk is free (default 10)"),
-		OPT_UINT(0, "parallel", &parallel, "N", "hosts checked at once (default 16)"),
-		OPT_END(),
+	    OPT_UINT(0, "min-free-disk", &min_free, "PCT",
+		     "fail when less than PCT% of a disk is free (default 10)"),
+	    OPT_UINT(0, "parallel", &parallel, "N", "hosts checked at once (default 16)"),
+	    OPT_END(),
 	};
 	struct doctor_report *reports = NULL;
 	struct doctor_opts o = {0};
@@ -53,8 +54,8 @@ int cmd_doctor(int argc, const char **argv)
 	int ret = 2, nops;
 
 	exec_init(&ex, EXEC_SSH);
-	nops = cli_parse(argc, argv, (const struct opt *const[]){own, cli_exec_opts, NULL}, 0,
-			 usage);
+	nops =
+	    cli_parse(argc, argv, (const struct opt *const[]){own, cli_exec_opts, NULL}, 0, usage);
 	if (nops < 0) {
 		ret = nops == -2 ? 0 : 2;
 		goto out;
@@ -77,7 +78,8 @@ int cmd_doctor(int argc, const char **argv)
 		for (i = 0; i < n; i++) {
 			json_array_append_new(arr, doctor_report_json(&reports[i]));
 		}
-		json_t *doc = json_pack("{s:s, s:o}", "status", doctor_status_name(worst), "hosts", arr);
+		json_t *doc =
+		    json_pack("{s:s, s:o}", "status", doctor_status_name(worst), "hosts", arr);
 		json_dumpf(doc, stdout, JSON_INDENT(2));
 		printf("\n");
 		json_decref(doc);

@@ -20,7 +20,8 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-static const char usage[] = "berth server exec [-h HOSTS | --local] [--parallel N] -- COMMAND [ARG...]";
+static const char usage[] =
+    "berth server exec [-h HOSTS | --local] [--parallel N] -- COMMAND [ARG...]";
 
 /* Runs the prepared commands, at most parallel at once; returns the exit status for berth. */
 static int run_on_hosts(struct exec *ex, struct run_cmd *cmds, size_t n, unsigned parallel)
@@ -64,9 +65,9 @@ static int server_exec(int argc, const char **argv)
 	static unsigned parallel;
 	static bool interactive;
 	const struct opt own[] = {
-		OPT_UINT(0, "parallel", &parallel, "N", "hosts at once (default 16)"),
-		OPT_BOOL('i', "interactive", &interactive, "pass berth's stdin on (one host)"),
-		OPT_END(),
+	    OPT_UINT(0, "parallel", &parallel, "N", "hosts at once (default 16)"),
+	    OPT_BOOL('i', "interactive", &interactive, "pass berth's stdin on (one host)"),
+	    OPT_END(),
 	};
 	struct strvec remote = STRVEC_INIT, prefixes = STRVEC_INIT;
 	struct run_cmd *cmds = NULL;

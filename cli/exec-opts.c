@@ -14,14 +14,14 @@ static struct strvec ssh_keys = STRVEC_INIT;
 static bool local;
 
 const struct opt cli_exec_opts[] = {
-	OPT_STRING(0, "ssh-user", &ssh_user, "USER", "ssh user (default root)"),
-	OPT_UINT(0, "ssh-port", &ssh_port, "PORT", "ssh port"),
-	OPT_LIST(0, "ssh-key", &ssh_keys, "FILE", "identity file (repeatable; only these keys)"),
-	OPT_STRING(0, "ssh-proxy", &ssh_proxy, "HOST", "jump host, [user@]host[:port]"),
-	OPT_STRING(0, "ssh-config", &ssh_config, "FILE",
-		   "ssh config file instead of ~/.ssh/config ('false': none)"),
-	OPT_BOOL(0, "local", &local, "act on this machine, without ssh"),
-	OPT_END(),
+    OPT_STRING(0, "ssh-user", &ssh_user, "USER", "ssh user (default root)"),
+    OPT_UINT(0, "ssh-port", &ssh_port, "PORT", "ssh port"),
+    OPT_LIST(0, "ssh-key", &ssh_keys, "FILE", "identity file (repeatable; only these keys)"),
+    OPT_STRING(0, "ssh-proxy", &ssh_proxy, "HOST", "jump host, [user@]host[:port]"),
+    OPT_STRING(0, "ssh-config", &ssh_config, "FILE",
+	       "ssh config file instead of ~/.ssh/config ('false': none)"),
+    OPT_BOOL(0, "local", &local, "act on this machine, without ssh"),
+    OPT_END(),
 };
 
 int cli_exec_setup(struct exec *ex)
@@ -50,7 +50,8 @@ int cli_exec_setup(struct exec *ex)
 		strvec_push(&cli_g.hosts, "local");
 	}
 	if (!cli_g.hosts.nr) {
-		log_error("no hosts: give them with -h HOST[,HOST...], or --local for this machine");
+		log_error(
+		    "no hosts: give them with -h HOST[,HOST...], or --local for this machine");
 		return -1;
 	}
 	return 0;

@@ -25,26 +25,26 @@ struct cmd {
 };
 
 static const struct cmd commands[] = {
-	{"doctor", cmd_doctor, 0, "check servers before a release: docker, disk, memory, ports..."},
-	{"server", cmd_server, 0, "run a command on servers (server exec)"},
-	{"version", cmd_version, 0, "show berth's version"},
+    {"doctor", cmd_doctor, 0, "check servers before a release: docker, disk, memory, ports..."},
+    {"server", cmd_server, 0, "run a command on servers (server exec)"},
+    {"version", cmd_version, 0, "show berth's version"},
 };
 
 struct cli_globals cli_g = {.hosts = STRVEC_INIT, .roles = STRVEC_INIT};
 
 const struct opt cli_global_opts[] = {
-	OPT_STRING('c', "config-file", &cli_g.config_file, "FILE",
-		   "config file (default config/deploy.yml)"),
-	OPT_STRING('d', "destination", &cli_g.destination, "NAME",
-		   "destination: also read config/deploy.NAME.yml"),
-	OPT_LIST('h', "hosts", &cli_g.hosts, "HOSTS", "only these hosts (comma-separated)"),
-	OPT_LIST('r', "roles", &cli_g.roles, "ROLES", "only these roles (comma-separated)"),
-	OPT_COUNT('v', "verbose", &cli_g.verbose, "show more (every remote command)"),
-	OPT_BOOL('q', "quiet", &cli_g.quiet, "show only errors"),
-	OPT_BOOL(0, "json", &cli_g.json, "print JSON for machines"),
-	OPT_BOOL('y', "yes", &cli_g.yes, "answer yes to every question"),
-	OPT_BOOL(0, "help", &cli_g.help, "show this help"),
-	OPT_END(),
+    OPT_STRING('c', "config-file", &cli_g.config_file, "FILE",
+	       "config file (default config/deploy.yml)"),
+    OPT_STRING('d', "destination", &cli_g.destination, "NAME",
+	       "destination: also read config/deploy.NAME.yml"),
+    OPT_LIST('h', "hosts", &cli_g.hosts, "HOSTS", "only these hosts (comma-separated)"),
+    OPT_LIST('r', "roles", &cli_g.roles, "ROLES", "only these roles (comma-separated)"),
+    OPT_COUNT('v', "verbose", &cli_g.verbose, "show more (every remote command)"),
+    OPT_BOOL('q', "quiet", &cli_g.quiet, "show only errors"),
+    OPT_BOOL(0, "json", &cli_g.json, "print JSON for machines"),
+    OPT_BOOL('y', "yes", &cli_g.yes, "answer yes to every question"),
+    OPT_BOOL(0, "help", &cli_g.help, "show this help"),
+    OPT_END(),
 };
 
 int cli_parse(int argc, const char **argv, const struct opt *const *own, unsigned flags,
@@ -68,7 +68,9 @@ int cli_parse(int argc, const char **argv, const struct opt *const *own, unsigne
 		err_release(&e);
 		return -1;
 	}
-	log_setup(cli_g.quiet ? LOG_ERROR : cli_g.verbose ? LOG_DEBUG : LOG_INFO,
+	log_setup(cli_g.quiet	  ? LOG_ERROR
+		  : cli_g.verbose ? LOG_DEBUG
+				  : LOG_INFO,
 		  cli_g.json ? LOG_F_JSON : 0, NULL);
 	if (cli_g.help) {
 		printf("usage: %s\n\n", usage);

@@ -138,7 +138,8 @@ int opt_parse(int argc, const char **argv, const struct opt *const *tables, unsi
 			}
 			if (!takes_value(o)) {
 				if (eq) {
-					return err_set(e, "option '--%s' takes no value", o->long_name);
+					return err_set(e, "option '--%s' takes no value",
+						       o->long_name);
 				}
 				if (o->type == OPT_T_BOOL) {
 					*(bool *)o->value = !negated;

@@ -51,12 +51,30 @@ struct opt {
 	const char *help;
 };
 
-#define OPT_BOOL(s, l, v, h)        {OPT_T_BOOL, (s), (l), (v), NULL, (h)}
-#define OPT_COUNT(s, l, v, h)       {OPT_T_COUNT, (s), (l), (v), NULL, (h)}
-#define OPT_STRING(s, l, v, a, h)   {OPT_T_STRING, (s), (l), (v), (a), (h)}
-#define OPT_LIST(s, l, v, a, h)     {OPT_T_LIST, (s), (l), (v), (a), (h)}
-#define OPT_UINT(s, l, v, a, h)     {OPT_T_UINT, (s), (l), (v), (a), (h)}
-#define OPT_END()                   {OPT_T_END, 0, NULL, NULL, NULL, NULL}
+#define OPT_BOOL(s, l, v, h)                                                                       \
+	{                                                                                          \
+		OPT_T_BOOL, (s), (l), (v), NULL, (h)                                               \
+	}
+#define OPT_COUNT(s, l, v, h)                                                                      \
+	{                                                                                          \
+		OPT_T_COUNT, (s), (l), (v), NULL, (h)                                              \
+	}
+#define OPT_STRING(s, l, v, a, h)                                                                  \
+	{                                                                                          \
+		OPT_T_STRING, (s), (l), (v), (a), (h)                                              \
+	}
+#define OPT_LIST(s, l, v, a, h)                                                                    \
+	{                                                                                          \
+		OPT_T_LIST, (s), (l), (v), (a), (h)                                                \
+	}
+#define OPT_UINT(s, l, v, a, h)                                                                    \
+	{                                                                                          \
+		OPT_T_UINT, (s), (l), (v), (a), (h)                                                \
+	}
+#define OPT_END()                                                                                  \
+	{                                                                                          \
+		OPT_T_END, 0, NULL, NULL, NULL, NULL                                               \
+	}
 
 /*
  * Parses argv[0..argc) (argv[0] is an operand like any other, not skipped)
