@@ -1,0 +1,178 @@
+/*
+ * berth-proxy — the reverse proxy and zero-downtime switch.
+ *
+ *	berth-proxy run [--http-port 80] [--state-dir DIR] [--workers N] [--socket PATH]
+ *
+ * One table of subcommands, as in berth's own main.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/opt.h"
+#include "lib/strvec.h"
+#include "proxy/dur.h"
+#include "proxy/route.h"
+#include "proxy/server.h"
+#include "lib/banned.h"
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, const char **argv);
+	const char *help;
+};
+
+static int parse_opts(int argc, const char **argv, const struct opt *opts, const char *usage)
+{
+	const struct opt *tables[] = {opts, NULL};
+	struct err e = ERR_INIT;
+	int n = opt_parse(argc, argv, tables, 0, &e);
+
+	if (n < 0) {
+		log_error("%s", err_str(&e));
+		fprintf(stderr, "usage: %s\n", usage);
+		err_release(&e);
+	}
+	return n;
+}
+
+static int parse_dur(const char *flag, const char *s, uint64_t *ms)
+{
+	if (s && !dur_parse(s, ms)) {
+		log_error("option '--%s' expects a duration like \"30s\", got '%s'", flag, s);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, const char **argv)
+{
+	static const char usage[] =
+	    "berth-proxy run [--http-port 80] [--state-dir DIR] [--workers N] [--socket PATH]";
+	unsigned http_port = 80, workers = 0, max_head_kb = 64;
+	const char *listen = NULL, *state_dir = NULL, *socket_path = NULL;
+	const char *read_timeout = NULL, *idle_timeout = NULL, *target_timeout = NULL;
+	const char *max_body = NULL;
+	struct strvec targets = STRVEC_INIT;
+	struct server_config cfg = {0};
+	struct err e = ERR_INIT;
+	sigset_t sigs;
+	int sig, rc = 1;
+	const struct opt opts[] = {
+	    OPT_UINT(0, "http-port", &http_port, "PORT", "port for HTTP (default 80; 0: any)"),
+	    OPT_STRING(0, "listen", &listen, "ADDR", "address to listen on (default 0.0.0.0)"),
+	    OPT_UINT(0, "workers", &workers, "N", "worker threads (default: the number of cores)"),
+	    OPT_STRING(0, "state-dir", &state_dir, "DIR", "where routing state is kept"),
+	    OPT_STRING(0, "socket", &socket_path, "PATH", "control socket"),
+	    OPT_STRING(0, "http-read-timeout", &read_timeout, "DUR",
+		       "time to receive a request head (default 30s)"),
+	    OPT_STRING(0, "http-idle-timeout", &idle_timeout, "DUR",
+		       "keep-alive idle time (default 60s)"),
+	    OPT_UINT(0, "max-header-kb", &max_head_kb, "KB", "largest request head (default 64)"),
+	    OPT_LIST(0, "target", &targets, "HOST:PORT",
+		     "serve every host from these targets (a default service named 'default')"),
+	    OPT_STRING(0, "target-timeout", &target_timeout, "DUR",
+		       "with --target: time to wait for a response (default 30s)"),
+	    OPT_STRING(0, "max-request-body", &max_body, "BYTES",
+		       "with --target: largest request body (default: no limit)"),
+	    OPT_END(),
+	};
+
+	if (parse_opts(argc, argv, opts, usage) < 0) {
+		goto out;
+	}
+	(void)state_dir;
+	(void)socket_path;
+	cfg.listen_addr = listen;
+	cfg.http_port = http_port;
+	cfg.workers = workers ? workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	cfg.read_timeout_ms = 30000;
+	cfg.idle_timeout_ms = 60000;
+	cfg.max_head = (size_t)max_head_kb * 1024;
+	if (parse_dur("http-read-timeout", read_timeout, &cfg.read_timeout_ms) < 0 ||
+	    parse_dur("http-idle-timeout", idle_timeout, &cfg.idle_timeout_ms) < 0) {
+		goto out;
+	}
+	if (targets.nr) {
+		struct service *s = service_new("default");
+		size_t i;
+
+		if (parse_dur("target-timeout", target_timeout, &s->o.target_timeout_ms) < 0) {
+			service_free(s);
+			goto out;
+		}
+		if (max_body && !slice_to_u64(slice_cstr(max_body), UINT64_MAX, &s->o.max_body)) {
+			log_error("option '--max-request-body' expects a number, got '%s'",
+				  max_body);
+			service_free(s);
+			goto out;
+		}
+		for (i = 0; i < targets.nr; i++) {
+			struct target *t = target_new(targets.v[i], &e);
+
+			if (!t) {
+				log_error("%s", err_str(&e));
+				service_free(s);
+				goto out;
+			}
+			service_add_target(s, t);
+		}
+		route_publish(route_table_new(&s, 1));
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (server_start(&cfg, &e) < 0) {
+		log_error("%s", err_str(&e));
+		goto out;
+	}
+	log_info("berth-proxy listening on port %u with %u worker(s)", cfg.http_port, cfg.workers);
+	sigwait(&sigs, &sig);
+	log_info("berth-proxy: signal %d, stopping", sig);
+	server_stop();
+	rc = 0;
+out:
+	strvec_clear(&targets);
+	err_release(&e);
+	return rc;
+}
+
+static const struct cmd commands[] = {
+    {"run", cmd_run, "run the proxy"},
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: berth-proxy COMMAND [OPTIONS]\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+	}
+}
+
+int main(int argc, const char **argv)
+{
+	size_t i;
+
+	log_setup(LOG_INFO, 0, NULL);
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[1], commands[i].name)) {
+			return commands[i].fn(argc - 2, argv + 2);
+		}
+	}
+	log_error("'%s' is not a berth-proxy command", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,404 @@
+#include "proxy/route.h"
+
+#include <ctype.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/xalloc.h"
+#include "lib/banned.h"
+
+struct target *target_new(const char *addr, struct err *e)
+{
+	struct addrinfo hints = {0}, *res = NULL;
+	struct target *t = NULL;
+	const char *colon;
+	char *host = NULL;
+	int rc;
+
+	colon = strrchr(addr, ':');
+	if (!colon || !colon[1] || colon == addr) {
+		err_set(e, "target '%s': expected HOST:PORT", addr);
+		goto out;
+	}
+	if (addr[0] == '[' && colon[-1] == ']') {
+		host = xstrndup(addr + 1, (size_t)(colon - addr - 2));
+	} else {
+		host = xstrndup(addr, (size_t)(colon - addr));
+	}
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc) {
+		err_set(e, "target '%s': %s", addr, gai_strerror(rc));
+		goto out;
+	}
+	t = xcalloc(1, sizeof(*t));
+	atomic_init(&t->refs, 1);
+	atomic_init(&t->inflight, 0);
+	atomic_init(&t->healthy, true);
+	t->addr = xstrdup(addr);
+	memcpy(&t->sa, res->ai_addr, res->ai_addrlen);
+	t->salen = res->ai_addrlen;
+out:
+	if (res) {
+		freeaddrinfo(res);
+	}
+	free(host);
+	return t;
+}
+
+struct target *target_ref(struct target *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	return t;
+}
+
+void target_unref(struct target *t)
+{
+	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) {
+		return;
+	}
+	free(t->addr);
+	free(t);
+}
+
+struct service *service_new(const char *name)
+{
+	struct service *s = xcalloc(1, sizeof(*s));
+
+	s->name = xstrdup(name);
+	strvec_init(&s->hosts);
+	s->path_prefix = xstrdup("/");
+	s->o.health_path = xstrdup("/up");
+	s->o.health_interval_ms = 1000;
+	s->o.health_timeout_ms = 5000;
+	s->o.deploy_timeout_ms = 30000;
+	s->o.drain_timeout_ms = 30000;
+	s->o.target_timeout_ms = 30000;
+	atomic_init(&s->rr, 0);
+	return s;
+}
+
+struct service *service_dup(const struct service *s)
+{
+	struct service *d = xcalloc(1, sizeof(*d));
+	size_t i;
+
+	d->name = xstrdup(s->name);
+	strvec_init(&d->hosts);
+	strvec_pushv(&d->hosts, (const char *const *)s->hosts.v);
+	d->path_prefix = xstrdup(s->path_prefix);
+	d->o = s->o;
+	d->o.health_path = xstrdup(s->o.health_path);
+	d->state = s->state;
+	d->stop_message = s->stop_message ? xstrdup(s->stop_message) : NULL;
+	for (i = 0; i < s->nr_targets; i++) {
+		service_add_target(d, target_ref(s->targets[i]));
+	}
+	atomic_init(&d->rr, atomic_load(&s->rr));
+	return d;
+}
+
+void service_free(struct service *s)
+{
+	size_t i;
+
+	if (!s) {
+		return;
+	}
+	for (i = 0; i < s->nr_targets; i++) {
+		target_unref(s->targets[i]);
+	}
+	free(s->targets);
+	strvec_clear(&s->hosts);
+	free(s->path_prefix);
+	free(s->o.health_path);
+	free(s->stop_message);
+	free(s->name);
+	free(s);
+}
+
+void service_add_target(struct service *s, struct target *t)
+{
+	s->targets = xrealloc(s->targets, (s->nr_targets + 1) * sizeof(*s->targets));
+	s->targets[s->nr_targets++] = t;
+}
+
+struct target *service_pick(struct service *s)
+{
+	struct target *t = NULL;
+	size_t i, n = s->nr_targets;
+	unsigned start;
+
+	if (!n) {
+		return NULL;
+	}
+	start = atomic_fetch_add_explicit(&s->rr, 1, memory_order_relaxed);
+	for (i = 0; i < n; i++) {
+		struct target *c = s->targets[(start + i) % n];
+
+		if (atomic_load_explicit(&c->healthy, memory_order_relaxed)) {
+			t = c;
+			break;
+		}
+	}
+	if (!t) {
+		t = s->targets[start % n];
+	}
+	target_ref(t);
+	atomic_fetch_add_explicit(&t->inflight, 1, memory_order_relaxed);
+	return t;
+}
+
+void target_done(struct target *t)
+{
+	atomic_fetch_sub_explicit(&t->inflight, 1, memory_order_release);
+	target_unref(t);
+}
+
+/* Routes sorted so that the first match wins: exact hosts, wildcards by
+ * length, default; within each, longer prefixes first. */
+static int route_rank(const struct route *r)
+{
+	return !r->host ? 2 : r->wildcard ? 1 : 0;
+}
+
+static int route_cmp(const void *a, const void *b)
+{
+	const struct route *x = a, *y = b;
+	int rx = route_rank(x), ry = route_rank(y);
+
+	if (rx != ry) {
+		return rx - ry;
+	}
+	if (rx == 1 && strlen(x->host) != strlen(y->host)) {
+		return strlen(x->host) > strlen(y->host) ? -1 : 1;
+	}
+	if (x->prefix_len != y->prefix_len) {
+		return x->prefix_len > y->prefix_len ? -1 : 1;
+	}
+	return 0;
+}
+
+struct route_table *route_table_new(struct service **svcs, size_t nr)
+{
+	struct route_table *t = xcalloc(1, sizeof(*t));
+	size_t i, j, n = 0;
+
+	atomic_init(&t->refs, 1);
+	t->nr_svcs = nr;
+	t->svcs = xcalloc(nr ? nr : 1, sizeof(*t->svcs));
+	for (i = 0; i < nr; i++) {
+		t->svcs[i] = svcs[i];
+		n += svcs[i]->hosts.nr ? svcs[i]->hosts.nr : 1;
+	}
+	t->routes = xcalloc(n ? n : 1, sizeof(*t->routes));
+	for (i = 0; i < nr; i++) {
+		struct service *s = svcs[i];
+		const char *p = s->path_prefix;
+		size_t plen = strlen(p);
+
+		while (plen > 1 && p[plen - 1] == '/') {
+			plen--;
+		}
+		if (plen == 1) {
+			plen = 0; /* "/" matches every path */
+		}
+		for (j = 0; j < (s->hosts.nr ? s->hosts.nr : 1); j++) {
+			struct route *r = &t->routes[t->nr_routes++];
+			const char *h = s->hosts.nr ? s->hosts.v[j] : NULL;
+
+			r->svc = s;
+			r->prefix = p;
+			r->prefix_len = plen;
+			if (h && h[0] == '*' && h[1] == '.') {
+				r->host = h + 1;
+				r->wildcard = true;
+			} else {
+				r->host = h;
+			}
+		}
+	}
+	qsort(t->routes, t->nr_routes, sizeof(*t->routes), route_cmp);
+	return t;
+}
+
+void route_table_unref(struct route_table *t)
+{
+	size_t i;
+
+	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) {
+		return;
+	}
+	for (i = 0; i < t->nr_svcs; i++) {
+		service_free(t->svcs[i]);
+	}
+	free(t->svcs);
+	free(t->routes);
+	free(t);
+}
+
+struct service *route_table_find(const struct route_table *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr_svcs; i++) {
+		if (!strcmp(t->svcs[i]->name, name)) {
+			return t->svcs[i];
+		}
+	}
+	return NULL;
+}
+
+static bool same_prefix(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	while (la > 1 && a[la - 1] == '/') {
+		la--;
+	}
+	while (lb > 1 && b[lb - 1] == '/') {
+		lb--;
+	}
+	return la == lb && !memcmp(a, b, la);
+}
+
+const struct service *route_table_conflict(const struct route_table *t, const struct service *s,
+					   const char **host)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < t->nr_svcs; i++) {
+		const struct service *o = t->svcs[i];
+
+		if (!strcmp(o->name, s->name) || !same_prefix(o->path_prefix, s->path_prefix)) {
+			continue;
+		}
+		if (!o->hosts.nr && !s->hosts.nr) {
+			*host = NULL;
+			return o;
+		}
+		for (j = 0; j < o->hosts.nr; j++) {
+			for (k = 0; k < s->hosts.nr; k++) {
+				if (!strcasecmp(o->hosts.v[j], s->hosts.v[k])) {
+					*host = s->hosts.v[k];
+					return o;
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+static bool host_eq(struct slice h, const char *want)
+{
+	size_t n = strlen(want);
+
+	return h.len == n && !strncasecmp(h.ptr, want, n);
+}
+
+static bool host_has_suffix(struct slice h, const char *suffix)
+{
+	size_t n = strlen(suffix);
+
+	return h.len > n && !strncasecmp(h.ptr + h.len - n, suffix, n);
+}
+
+static bool prefix_match(struct slice path, const struct route *r)
+{
+	if (!r->prefix_len) {
+		return true;
+	}
+	if (path.len < r->prefix_len || memcmp(path.ptr, r->prefix, r->prefix_len)) {
+		return false;
+	}
+	return path.len == r->prefix_len || path.ptr[r->prefix_len] == '/' ||
+	       path.ptr[r->prefix_len] == '?';
+}
+
+struct service *route_lookup(const struct route_table *t, struct slice host, struct slice path)
+{
+	size_t i;
+
+	/* Strip the port: "[v6]:80" or "name:80". */
+	if (host.len && host.ptr[0] == '[') {
+		long end = slice_find_char(host, ']');
+
+		if (end > 0) {
+			host.len = (size_t)end + 1;
+		}
+	} else {
+		long colon = slice_find_char(host, ':');
+
+		if (colon >= 0) {
+			host.len = (size_t)colon;
+		}
+	}
+	if (host.len && host.ptr[host.len - 1] == '.') {
+		host.len--;
+	}
+	for (i = 0; i < t->nr_routes; i++) {
+		const struct route *r = &t->routes[i];
+		bool hit;
+
+		if (!r->host) {
+			hit = true;
+		} else if (r->wildcard) {
+			hit = host_has_suffix(host, r->host);
+		} else {
+			hit = host_eq(host, r->host);
+		}
+		if (hit && prefix_match(path, r)) {
+			return r->svc;
+		}
+	}
+	return NULL;
+}
+
+static _Atomic(struct route_table *) current;
+static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct route_table *empty_table(void)
+{
+	return route_table_new(NULL, 0);
+}
+
+void route_publish(struct route_table *t)
+{
+	struct route_table *old;
+
+	pthread_mutex_lock(&publish_lock);
+	old = atomic_exchange_explicit(&current, t, memory_order_acq_rel);
+	pthread_mutex_unlock(&publish_lock);
+	route_table_unref(old);
+}
+
+struct route_table *route_current(void)
+{
+	struct route_table *t;
+
+	pthread_mutex_lock(&publish_lock);
+	t = atomic_load_explicit(&current, memory_order_acquire);
+	if (!t) {
+		t = empty_table();
+		atomic_store_explicit(&current, t, memory_order_release);
+	}
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&publish_lock);
+	return t;
+}
+
+struct route_table *route_refresh(struct route_table *cached)
+{
+	struct route_table *t;
+
+	if (cached && atomic_load_explicit(&current, memory_order_acquire) == cached) {
+		return cached;
+	}
+	t = route_current();
+	route_table_unref(cached);
+	return t;
+}

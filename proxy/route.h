@@ -1,0 +1,132 @@
+/*
+ * route — services, targets and the routing table that workers read.
+ *
+ * A routing table is built whole, never edited: a change builds a new table
+ * (copying the services that stay) and publishes it with one atomic pointer
+ * store. Workers pick the new table up at their next event with
+ * route_refresh(); a table is freed when its last holder lets go of it.
+ *
+ * Targets (an upstream HOST:PORT) outlive tables: a target is shared by
+ * every table that routes to it, and every request in flight holds a
+ * reference to the target that took it, so a request finishes on the
+ * version that took it even after a switch. target->inflight counts those
+ * requests; a deploy waits for the old targets' counts to reach zero.
+ *
+ * Matching: the request's host (without a port, case-insensitive) selects
+ * routes with that exact host, else the wildcard routes ("*.example.com"
+ * matches "a.example.com" and "a.b.example.com", the longest suffix wins),
+ * else the routes with no host; within each of these classes the longest
+ * path prefix that matches the path on a segment boundary wins ("/api"
+ * matches "/api" and "/api/x", not "/apix"), and a class with no matching
+ * prefix falls through to the next.
+ */
+#ifndef ROUTE_H
+#define ROUTE_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "lib/err.h"
+#include "lib/slice.h"
+#include "lib/strvec.h"
+
+struct target {
+	atomic_long refs;
+	atomic_long inflight; /* requests and tunnels in progress */
+	atomic_bool healthy;
+	char *addr; /* "host:port", as given */
+	struct sockaddr_storage sa;
+	socklen_t salen;
+};
+
+/* Resolves addr ("host:port", "[v6]:port"). Returns a target with one reference, or NULL. */
+struct target *target_new(const char *addr, struct err *e);
+struct target *target_ref(struct target *t);
+void target_unref(struct target *t);
+
+enum service_state {
+	SERVICE_RUNNING = 0,
+	SERVICE_PAUSED = 1,
+	SERVICE_STOPPED = 2,
+};
+
+struct service_opts {
+	char *health_path; /* owned; "/up" by default */
+	uint64_t health_interval_ms, health_timeout_ms;
+	uint64_t deploy_timeout_ms, drain_timeout_ms, target_timeout_ms;
+	uint64_t max_body; /* 0: no limit */
+};
+
+struct service {
+	char *name;
+	struct strvec hosts; /* empty: the default service for any host */
+	char *path_prefix;   /* "/" when none */
+	struct target **targets;
+	size_t nr_targets;
+	struct service_opts o;
+	enum service_state state;
+	char *stop_message; /* NULL unless stopped with a message */
+	atomic_uint rr;	    /* round robin position */
+};
+
+/* An empty service with kamal-proxy's default options. */
+struct service *service_new(const char *name);
+/* A copy that shares the targets (they are referenced again). */
+struct service *service_dup(const struct service *s);
+void service_free(struct service *s);
+/* Adds a target (takes the caller's reference). */
+void service_add_target(struct service *s, struct target *t);
+/*
+ * The next target in round robin order, preferring healthy ones, with a
+ * reference and inflight counted; NULL when the service has none. Release
+ * with target_done().
+ */
+struct target *service_pick(struct service *s);
+void target_done(struct target *t);
+
+struct route {
+	const char *host; /* lowercase; NULL for the default routes */
+	bool wildcard;	  /* host is the suffix ".example.com" */
+	const char *prefix;
+	size_t prefix_len;
+	struct service *svc;
+};
+
+struct route_table {
+	atomic_long refs;
+	struct service **svcs;
+	size_t nr_svcs;
+	struct route *routes;
+	size_t nr_routes;
+};
+
+/* Builds a table owning the services of svcs (the array is copied). One reference. */
+struct route_table *route_table_new(struct service **svcs, size_t nr);
+void route_table_unref(struct route_table *t);
+struct service *route_table_find(const struct route_table *t, const char *name);
+/*
+ * Whether s (not in t, or replacing the service of the same name) would take
+ * a host and path prefix that another service of t owns. Returns that
+ * service, or NULL.
+ */
+const struct service *route_table_conflict(const struct route_table *t, const struct service *s,
+					   const char **host);
+/* The service for a request, or NULL. host may carry a port; path is the request's path. */
+struct service *route_lookup(const struct route_table *t, struct slice host, struct slice path);
+
+/* Publishes t as the current table (takes the caller's reference). */
+void route_publish(struct route_table *t);
+/* The current table, referenced (release with route_table_unref); never NULL. */
+struct route_table *route_current(void);
+/*
+ * For workers: returns the current table, swapping the reference held in
+ * cached (which may be NULL) when a new one was published. Cheap when
+ * nothing changed: one atomic load.
+ */
+struct route_table *route_refresh(struct route_table *cached);
+
+#endif

@@ -1,0 +1,1517 @@
+#include "proxy/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "proxy/conn.h"
+#include "proxy/http1.h"
+#include "proxy/route.h"
+#include "proxy/timer.h"
+#include "lib/banned.h"
+
+#define BUF_SIZE      16384
+#define MAX_FREE_BUFS 256
+#define MAX_FREE_EXCH 64
+#define IOVQ_MAX      (HTTP1_MAX_HEADERS + 16)
+#define MAX_EVENTS    256
+#define POOL_IDLE_MS  30000
+#define LINGER_MS     2000
+
+#define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+#define STATIC_IOV(s)		      (s), (sizeof(s) - 1)
+
+/* Plain TCP: the I/O table a TLS layer will stand in for. */
+static ssize_t plain_read(struct conn *c, void *buf, size_t len)
+{
+	return read(c->fd, buf, len);
+}
+static ssize_t plain_writev(struct conn *c, const struct iovec *iov, int nr)
+{
+	return writev(c->fd, iov, nr);
+}
+static void plain_shutdown(struct conn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+}
+static void plain_close(struct conn *c)
+{
+	close(c->fd);
+	c->fd = -1;
+}
+const struct conn_io conn_io_plain = {plain_read, plain_writev, plain_shutdown, plain_close};
+
+struct dlist {
+	struct dlist *prev, *next;
+};
+static void dlist_init(struct dlist *l)
+{
+	l->prev = l->next = l;
+}
+static void dlist_add(struct dlist *head, struct dlist *n)
+{
+	n->next = head->next;
+	n->prev = head;
+	head->next->prev = n;
+	head->next = n;
+}
+static void dlist_del(struct dlist *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+
+/* A queue of slices written with writev, resumed after a partial write. */
+struct iovq {
+	struct iovec v[IOVQ_MAX];
+	int nr, i;
+};
+
+static void iovq_reset(struct iovq *q)
+{
+	q->nr = q->i = 0;
+}
+
+/* Appends a slice, merged with the previous one when they touch. */
+static void iovq_push(struct iovq *q, const void *p, size_t len)
+{
+	struct iovec *last = q->nr ? &q->v[q->nr - 1] : NULL;
+
+	if (!len) {
+		return;
+	}
+	if (last && (const char *)last->iov_base + last->iov_len == p) {
+		last->iov_len += len;
+		return;
+	}
+	if (q->nr == IOVQ_MAX) {
+		xdie("iovq overflow");
+	}
+	q->v[q->nr++] = (struct iovec){(void *)p, len};
+}
+
+/* 1 when all was written, 0 when the socket is full, -1 on error. */
+static int iovq_write(struct conn *c, struct iovq *q)
+{
+	while (q->i < q->nr) {
+		ssize_t n = c->io->writev(c, q->v + q->i, q->nr - q->i);
+
+		if (n < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			if (errno == EAGAIN) {
+				c->flags &= ~CONN_F_CAN_WRITE;
+				return 0;
+			}
+			return -1;
+		}
+		while (n > 0) {
+			struct iovec *v = &q->v[q->i];
+
+			if ((size_t)n >= v->iov_len) {
+				n -= (ssize_t)v->iov_len;
+				q->i++;
+			} else {
+				v->iov_base = (char *)v->iov_base + n;
+				v->iov_len -= (size_t)n;
+				n = 0;
+			}
+		}
+	}
+	return 1;
+}
+
+/* >0 bytes written, 0 socket full, -1 error. */
+static ssize_t conn_write(struct conn *c, const char *p, size_t len)
+{
+	struct iovec v = {(void *)p, len};
+
+	for (;;) {
+		ssize_t n = c->io->writev(c, &v, 1);
+
+		if (n >= 0) {
+			return n;
+		}
+		if (errno == EINTR) {
+			continue;
+		}
+		if (errno == EAGAIN) {
+			c->flags &= ~CONN_F_CAN_WRITE;
+			return 0;
+		}
+		return -1;
+	}
+}
+
+/* >0 bytes read, 0 end of stream, -1 error, -2 nothing now. */
+static ssize_t conn_read(struct conn *c, char *p, size_t len)
+{
+	for (;;) {
+		ssize_t n = c->io->read(c, p, len);
+
+		if (n >= 0) {
+			return n;
+		}
+		if (errno == EINTR) {
+			continue;
+		}
+		if (errno == EAGAIN) {
+			c->flags &= ~CONN_F_CAN_READ;
+			return -2;
+		}
+		return -1;
+	}
+}
+
+enum tmode {
+	TM_NONE = 0,
+	TM_IDLE,   /* between requests */
+	TM_HEAD,   /* a request head is arriving */
+	TM_TARGET, /* waiting for the upstream's response head */
+	TM_LINGER, /* after an error response, until the client goes away */
+};
+
+struct worker;
+struct exch;
+
+struct client {
+	struct conn c;
+	struct worker *w;
+	struct timer tm;
+	unsigned char tmode;
+	bool closing, lingering, fresh_upstream;
+	char *buf; /* NULL while idle */
+	size_t cap, pos, len;
+	struct exch *x;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} peer;
+	struct client *next_dead;
+};
+
+struct upstream {
+	struct conn c;
+	struct worker *w;
+	struct target *t; /* referenced */
+	struct exch *x;	  /* NULL while pooled */
+	struct timer tm;  /* idle in the pool */
+	struct dlist link;
+	bool connecting, reused, pooled;
+	struct upstream *next_dead;
+};
+
+enum rq_state { RQ_CONNECT, RQ_HEAD, RQ_BODY, RQ_DONE };
+enum rs_state { RS_HEAD, RS_INTERIM, RS_HEADW, RS_BODY, RS_DONE };
+
+struct exch {
+	struct client *cl;
+	struct upstream *up;
+	struct target *t;
+	uint64_t target_timeout, max_body;
+	enum rq_state rq;
+	enum rs_state rs;
+	size_t req_start;
+	bool retryable, retried, is_head, client_ka, client_10, resp_ka, resp_started;
+	bool rq_complete, rs_complete, rs_need_more, close_client, up_eof;
+	enum http1_body rq_body, rs_body;
+	uint64_t rq_left, rs_left;
+	struct http1_chunked rq_ch, rs_ch;
+	size_t rq_bpos, rq_bend; /* request body bytes in the client's buffer, to write */
+	char *ubuf;		 /* the upstream's bytes */
+	size_t ucap, upos, ulen;
+	size_t rs_bpos, rs_bend; /* response body bytes in ubuf, to write */
+	struct iovq q_up, q_cl;
+	char add[256];
+	char radd[96];
+	struct exch *next_free;
+};
+
+struct worker {
+	struct handler lh, eh;
+	unsigned id;
+	int epfd, lfd, efd;
+	pthread_t th;
+	uint64_t now, wall_off;
+	struct timer_heap timers;
+	struct route_table *tbl;
+	struct dlist idle; /* pooled upstream connections, most recent first */
+	void *free_bufs;
+	unsigned nr_free_bufs;
+	struct exch *free_exch;
+	unsigned nr_free_exch;
+	struct client *dead_clients;
+	struct upstream *dead_ups;
+	struct http1_msg msg;
+	struct http1_limits lim;
+	const struct server_config *cfg;
+	uint64_t rid_hi, rid_ctr;
+	atomic_bool stop;
+};
+
+static struct worker *workers;
+static unsigned nr_workers;
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static char *buf_get(struct worker *w)
+{
+	char *b = w->free_bufs;
+
+	if (b) {
+		memcpy(&w->free_bufs, b, sizeof(void *));
+		w->nr_free_bufs--;
+		return b;
+	}
+	return xmalloc(BUF_SIZE);
+}
+
+static void buf_put(struct worker *w, char *b, size_t cap)
+{
+	if (!b) {
+		return;
+	}
+	if (cap != BUF_SIZE || w->nr_free_bufs >= MAX_FREE_BUFS) {
+		free(b);
+		return;
+	}
+	memcpy(b, &w->free_bufs, sizeof(void *));
+	w->free_bufs = b;
+	w->nr_free_bufs++;
+}
+
+static struct exch *exch_get(struct worker *w)
+{
+	struct exch *x = w->free_exch;
+
+	if (x) {
+		w->free_exch = x->next_free;
+		w->nr_free_exch--;
+	} else {
+		x = xmalloc(sizeof(*x));
+	}
+	/* Everything up to the queues starts zeroed; the queues are reset as used. */
+	memset(x, 0, offsetof(struct exch, q_up));
+	iovq_reset(&x->q_up);
+	iovq_reset(&x->q_cl);
+	return x;
+}
+
+static void exch_put(struct worker *w, struct exch *x)
+{
+	if (w->nr_free_exch >= MAX_FREE_EXCH) {
+		free(x);
+		return;
+	}
+	x->next_free = w->free_exch;
+	w->free_exch = x;
+	w->nr_free_exch++;
+}
+
+static void watch(struct worker *w, struct conn *c)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				 .data.ptr = &c->h};
+
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		xdie("epoll_ctl: %s", strerror(errno));
+	}
+}
+
+static void set_flags_from(struct conn *c, uint32_t ev)
+{
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		c->flags |= CONN_F_CAN_READ;
+	}
+	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+		c->flags |= CONN_F_CAN_WRITE;
+	}
+}
+
+/* Upstream connections */
+
+static void upstream_close(struct upstream *up)
+{
+	struct worker *w = up->w;
+
+	if (up->c.flags & CONN_F_DEAD) {
+		return;
+	}
+	if (up->pooled) {
+		dlist_del(&up->link);
+		up->pooled = false;
+	}
+	timer_cancel(&w->timers, &up->tm);
+	up->c.io->close(&up->c);
+	target_unref(up->t);
+	up->t = NULL;
+	up->c.flags |= CONN_F_DEAD;
+	up->next_dead = w->dead_ups;
+	w->dead_ups = up;
+}
+
+static void upstream_idle_timeout(struct timer *t)
+{
+	upstream_close(container_of(t, struct upstream, tm));
+}
+
+static void client_drive(struct client *cl);
+
+static void upstream_event(struct handler *h, uint32_t ev)
+{
+	struct upstream *up = container_of(h, struct upstream, c.h);
+
+	if (up->c.flags & CONN_F_DEAD) {
+		return;
+	}
+	set_flags_from(&up->c, ev);
+	if (up->x) {
+		client_drive(up->x->cl);
+		return;
+	}
+	/* A pooled connection that becomes readable was closed by the upstream (or
+	 * sent bytes nobody asked for): it cannot carry another request. */
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		upstream_close(up);
+	}
+}
+
+static struct upstream *upstream_connect(struct worker *w, struct target *t)
+{
+	struct upstream *up;
+	int fd, one = 1;
+
+	fd = socket(t->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return NULL;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	up = xcalloc(1, sizeof(*up));
+	up->c.h.fn = upstream_event;
+	up->c.fd = fd;
+	up->c.io = &conn_io_plain;
+	up->w = w;
+	up->t = target_ref(t);
+	up->tm = (struct timer)TIMER_INIT(upstream_idle_timeout);
+	dlist_init(&up->link);
+	if (connect(fd, (struct sockaddr *)&t->sa, t->salen) < 0) {
+		if (errno != EINPROGRESS) {
+			close(fd);
+			target_unref(up->t);
+			free(up);
+			return NULL;
+		}
+		up->connecting = true;
+	} else {
+		up->c.flags = CONN_F_CAN_WRITE;
+	}
+	watch(w, &up->c);
+	return up;
+}
+
+static struct upstream *pool_take(struct worker *w, struct target *t)
+{
+	struct dlist *l;
+
+	for (l = w->idle.next; l != &w->idle; l = l->next) {
+		struct upstream *up = container_of(l, struct upstream, link);
+
+		if (up->t == t) {
+			dlist_del(&up->link);
+			up->pooled = false;
+			timer_cancel(&w->timers, &up->tm);
+			up->reused = true;
+			return up;
+		}
+	}
+	return NULL;
+}
+
+static void pool_put(struct worker *w, struct upstream *up)
+{
+	if (atomic_load(&w->stop)) {
+		upstream_close(up);
+		return;
+	}
+	up->x = NULL;
+	up->pooled = true;
+	dlist_add(&w->idle, &up->link);
+	timer_arm(&w->timers, &up->tm, w->now + POOL_IDLE_MS);
+}
+
+static bool table_has_target(const struct route_table *t, const struct target *tg)
+{
+	size_t i, j;
+
+	for (i = 0; i < t->nr_svcs; i++) {
+		for (j = 0; j < t->svcs[i]->nr_targets; j++) {
+			if (t->svcs[i]->targets[j] == tg) {
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* After a switch, pooled connections to targets that left the table are closed. */
+static void pool_sweep(struct worker *w)
+{
+	struct dlist *l, *next;
+
+	for (l = w->idle.next; l != &w->idle; l = next) {
+		struct upstream *up = container_of(l, struct upstream, link);
+
+		next = l->next;
+		if (!table_has_target(w->tbl, up->t)) {
+			upstream_close(up);
+		}
+	}
+}
+
+/* Client connections */
+
+static const char *status_text(unsigned status)
+{
+	switch (status) {
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Content Too Large";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Error";
+	}
+}
+
+static void client_release_buf(struct client *cl)
+{
+	buf_put(cl->w, cl->buf, cl->cap);
+	cl->buf = NULL;
+	cl->cap = cl->pos = cl->len = 0;
+}
+
+static void exch_end(struct exch *x, bool reuse);
+
+static void client_close(struct client *cl)
+{
+	struct worker *w = cl->w;
+
+	if (cl->c.flags & CONN_F_DEAD) {
+		return;
+	}
+	if (cl->x) {
+		exch_end(cl->x, false);
+	}
+	timer_cancel(&w->timers, &cl->tm);
+	client_release_buf(cl);
+	cl->c.io->close(&cl->c);
+	cl->c.flags |= CONN_F_DEAD;
+	cl->next_dead = w->dead_clients;
+	w->dead_clients = cl;
+}
+
+/*
+ * Answers with an error of ours and closes: the response is written at once
+ * (it is small and the socket's buffer is empty at this point), then the
+ * connection lingers until the client has read it, so that unread request
+ * bytes do not turn the close into a reset that loses the response.
+ */
+static void client_error(struct client *cl, unsigned status)
+{
+	struct worker *w = cl->w;
+	char msg[320];
+	int n, blen;
+	const char *text = status_text(status);
+
+	blen = (int)strlen(text) + 5;
+	n = snprintf(msg, sizeof(msg),
+		     "HTTP/1.1 %u %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		     "Content-Length: %d\r\nConnection: close\r\n\r\n%u %s\n",
+		     status, text, blen, status, text);
+	if (conn_write(&cl->c, msg, (size_t)n) != n) {
+		client_close(cl);
+		return;
+	}
+	cl->c.io->shutdown(&cl->c);
+	cl->lingering = true;
+	cl->pos = cl->len = 0;
+	cl->tmode = TM_LINGER;
+	timer_arm(&w->timers, &cl->tm, w->now + LINGER_MS);
+	client_drive(cl);
+}
+
+/* Exchanges */
+
+static void exch_end(struct exch *x, bool reuse)
+{
+	struct client *cl = x->cl;
+	struct worker *w = cl->w;
+
+	if (x->up) {
+		x->up->x = NULL;
+		if (reuse) {
+			pool_put(w, x->up);
+		} else {
+			upstream_close(x->up);
+		}
+	}
+	if (x->t) {
+		target_done(x->t);
+	}
+	if (cl->tmode == TM_TARGET) {
+		timer_cancel(&w->timers, &cl->tm);
+		cl->tmode = TM_NONE;
+	}
+	buf_put(w, x->ubuf, x->ucap);
+	cl->x = NULL;
+	exch_put(w, x);
+}
+
+/* Ends the exchange with an error: ours when nothing was sent yet, else a close. -1. */
+static int exch_fail(struct exch *x, unsigned status)
+{
+	struct client *cl = x->cl;
+	bool started = x->resp_started;
+
+	exch_end(x, false);
+	if (status && !started) {
+		client_error(cl, status);
+	} else {
+		client_close(cl);
+	}
+	return -1;
+}
+
+/*
+ * A pooled connection that the upstream had closed fails on first use; the
+ * request is sent again on a new connection when it is still whole in the
+ * client's buffer and nothing came back. 2: the exchange restarts.
+ */
+static int upstream_failed(struct exch *x)
+{
+	struct client *cl = x->cl;
+
+	if (x->up && x->up->reused && x->retryable && !x->retried && !x->ulen) {
+		size_t start = x->req_start;
+
+		exch_end(x, false);
+		cl->pos = start;
+		cl->fresh_upstream = true;
+		return 2;
+	}
+	return exch_fail(x, 502);
+}
+
+/* How many of avail bytes at p belong to the body; -1 on bad framing. */
+static long body_take(enum http1_body type, uint64_t *left, struct http1_chunked *ch, const char *p,
+		      size_t avail, bool *done)
+{
+	long n;
+
+	switch (type) {
+	case HTTP1_BODY_LENGTH:
+		n = (long)(*left < avail ? *left : avail);
+		*left -= (uint64_t)n;
+		*done = !*left;
+		return n;
+	case HTTP1_BODY_CHUNKED:
+		if (!avail) {
+			*done = ch->done;
+			return 0;
+		}
+		n = http1_chunked_feed(ch, p, avail);
+		*done = ch->done;
+		return n;
+	case HTTP1_BODY_EOF:
+		*done = false;
+		return (long)avail;
+	case HTTP1_BODY_NONE:
+	default:
+		*done = true;
+		return 0;
+	}
+}
+
+static bool is_replaced_header(struct slice name)
+{
+	if (name.len < 12 || (name.ptr[0] | 0x20) != 'x') {
+		return false;
+	}
+	return slice_caseeq_cstr(name, "x-forwarded-for") ||
+	       slice_caseeq_cstr(name, "x-forwarded-proto") ||
+	       slice_caseeq_cstr(name, "x-forwarded-host") ||
+	       slice_caseeq_cstr(name, "x-request-start");
+}
+
+static const char *line_end(const char *p, const char *end)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+	return nl ? nl + 1 : end;
+}
+
+static void exch_start(struct client *cl, size_t head_len)
+{
+	struct worker *w = cl->w;
+	struct http1_msg *m = &w->msg;
+	const char *head = cl->buf + cl->pos, *head_end = head + head_len;
+	struct service *svc;
+	struct exch *x;
+	struct iovq *q;
+	char ip[INET6_ADDRSTRLEN] = "";
+	bool have_rid = false, done;
+	size_t i, addlen;
+	long n;
+
+	if (cl->tmode == TM_HEAD || cl->tmode == TM_IDLE) {
+		timer_cancel(&w->timers, &cl->tm);
+		cl->tmode = TM_NONE;
+	}
+	svc = route_lookup(w->tbl, m->host, m->path);
+	if (!svc || !svc->nr_targets) {
+		client_error(cl, 404);
+		return;
+	}
+	if (svc->state == SERVICE_STOPPED) {
+		client_error(cl, 503);
+		return;
+	}
+	if (svc->o.max_body && m->body == HTTP1_BODY_LENGTH &&
+	    m->content_length > svc->o.max_body) {
+		client_error(cl, 413);
+		return;
+	}
+	x = exch_get(w);
+	x->cl = cl;
+	x->req_start = cl->pos;
+	x->target_timeout = svc->o.target_timeout_ms;
+	x->max_body = svc->o.max_body;
+	x->is_head = slice_eq_cstr(m->method, "HEAD");
+	x->client_ka = m->flags & HTTP1_F_KEEP_ALIVE;
+	x->client_10 = m->minor == 0;
+	x->rq_body = m->body;
+	x->rq_left = m->content_length;
+	http1_chunked_init(&x->rq_ch);
+	http1_chunked_init(&x->rs_ch);
+
+	/* The request line and the headers that stay, as slices of the buffer. */
+	q = &x->q_up;
+	iovq_push(q, m->method.ptr, (size_t)(m->target.ptr + m->target.len - m->method.ptr));
+	if (x->client_10) {
+		iovq_push(q, STATIC_IOV(" HTTP/1.0\r\n"));
+	} else {
+		iovq_push(q, STATIC_IOV(" HTTP/1.1\r\n"));
+	}
+	for (i = 0; i < m->nr_headers; i++) {
+		const struct http1_header *h = &m->headers[i];
+
+		if (http1_is_hop_by_hop(m, h->name) || is_replaced_header(h->name)) {
+			continue;
+		}
+		if (!have_rid && slice_caseeq_cstr(h->name, "x-request-id")) {
+			have_rid = true;
+		}
+		iovq_push(q, h->name.ptr, (size_t)(line_end(h->name.ptr, head_end) - h->name.ptr));
+	}
+	if (cl->peer.sa.sa_family == AF_INET) {
+		inet_ntop(AF_INET, &cl->peer.v4.sin_addr, ip, sizeof(ip));
+	} else if (cl->peer.sa.sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &cl->peer.v6.sin6_addr, ip, sizeof(ip));
+	}
+	addlen = (size_t)snprintf(x->add, sizeof(x->add),
+				  "X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\n"
+				  "X-Request-Start: t=%llu\r\n",
+				  ip, (unsigned long long)(w->now + w->wall_off));
+	if (!have_rid) {
+		addlen += (size_t)snprintf(
+		    x->add + addlen, sizeof(x->add) - addlen, "X-Request-ID: %016llx%016llx\r\n",
+		    (unsigned long long)w->rid_hi, (unsigned long long)++w->rid_ctr);
+	}
+	if (m->body == HTTP1_BODY_CHUNKED) {
+		addlen += (size_t)snprintf(x->add + addlen, sizeof(x->add) - addlen,
+					   "Transfer-Encoding: chunked\r\n");
+	}
+	iovq_push(q, x->add, addlen);
+	if (m->host.len) {
+		iovq_push(q, STATIC_IOV("X-Forwarded-Host: "));
+		iovq_push(q, m->host.ptr, m->host.len);
+		iovq_push(q, STATIC_IOV("\r\n"));
+	}
+	iovq_push(q, STATIC_IOV("\r\n"));
+
+	/* The part of the body that came with the head. */
+	n = body_take(x->rq_body, &x->rq_left, &x->rq_ch, head_end, cl->len - cl->pos - head_len,
+		      &done);
+	if (n < 0 || (x->max_body && x->rq_ch.total > x->max_body)) {
+		exch_put(w, x);
+		client_error(cl, n < 0 ? 400 : 413);
+		return;
+	}
+	iovq_push(q, head_end, (size_t)n);
+	cl->pos += head_len + (size_t)n;
+	x->rq_complete = done;
+	x->retryable = done;
+
+	x->t = service_pick(svc);
+	cl->x = x;
+	if (!cl->fresh_upstream) {
+		x->up = pool_take(w, x->t);
+	} else {
+		x->retried = true;
+		cl->fresh_upstream = false;
+	}
+	if (!x->up) {
+		x->up = upstream_connect(w, x->t);
+		if (!x->up) {
+			exch_fail(x, 502);
+			return;
+		}
+	}
+	x->up->x = x;
+	x->rq = x->up->connecting ? RQ_CONNECT : RQ_HEAD;
+	if (x->target_timeout) {
+		cl->tmode = TM_TARGET;
+		timer_arm(&w->timers, &cl->tm, w->now + x->target_timeout);
+	}
+}
+
+/* Steps return 0 when blocked, 1 on progress, 2 when the exchange restarted, -1 when the
+ * client was closed. */
+static int rq_step(struct exch *x)
+{
+	struct upstream *up = x->up;
+	struct client *cl = x->cl;
+	bool done;
+	ssize_t n;
+	long taken;
+	int r;
+
+	switch (x->rq) {
+	case RQ_CONNECT: {
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		if (!(up->c.flags & CONN_F_CAN_WRITE)) {
+			return 0;
+		}
+		if (getsockopt(up->c.fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err) {
+			return exch_fail(x, 502);
+		}
+		up->connecting = false;
+		x->rq = RQ_HEAD;
+		return 1;
+	}
+	case RQ_HEAD:
+		r = iovq_write(&up->c, &x->q_up);
+		if (r < 0) {
+			return upstream_failed(x);
+		}
+		if (!r) {
+			return 0;
+		}
+		x->rq = x->rq_complete ? RQ_DONE : RQ_BODY;
+		return 1;
+	case RQ_BODY:
+		if (x->rq_bpos < x->rq_bend) {
+			n = conn_write(&up->c, cl->buf + x->rq_bpos, x->rq_bend - x->rq_bpos);
+			if (n < 0) {
+				return exch_fail(x, 502);
+			}
+			x->rq_bpos += (size_t)n;
+			return n > 0;
+		}
+		if (x->rq_complete) {
+			x->rq = RQ_DONE;
+			return 1;
+		}
+		if (!(cl->c.flags & CONN_F_CAN_READ)) {
+			return 0;
+		}
+		/* Everything in the buffer was body and has been sent. */
+		cl->pos = cl->len = 0;
+		n = conn_read(&cl->c, cl->buf, cl->cap);
+		if (n == -2) {
+			return 0;
+		}
+		if (n <= 0) {
+			return exch_fail(x, 0);
+		}
+		cl->len = (size_t)n;
+		x->retryable = false;
+		taken = body_take(x->rq_body, &x->rq_left, &x->rq_ch, cl->buf, cl->len, &done);
+		if (taken < 0) {
+			return exch_fail(x, 400);
+		}
+		if (x->max_body && x->rq_ch.total > x->max_body) {
+			return exch_fail(x, 413);
+		}
+		x->rq_bpos = 0;
+		x->rq_bend = (size_t)taken;
+		cl->pos = (size_t)taken;
+		x->rq_complete = done;
+		return 1;
+	case RQ_DONE:
+		break;
+	}
+	return 0;
+}
+
+static int rs_parse(struct exch *x)
+{
+	struct client *cl = x->cl;
+	struct worker *w = cl->w;
+	struct http1_msg *m = &w->msg;
+	const char *head, *head_end;
+	struct iovq *q = &x->q_cl;
+	size_t i, addlen = 0;
+	bool done, close;
+	long taken;
+	int r;
+
+	r = http1_parse_response(x->ubuf + x->upos, x->ulen - x->upos, &w->lim,
+				 x->is_head ? SLICE_LIT("HEAD") : SLICE_LIT("GET"), m);
+	if (!r) {
+		if (x->ulen - x->upos >= x->ucap) {
+			return exch_fail(x, 502);
+		}
+		x->rs_need_more = true;
+		return 1;
+	}
+	if (r < 0) {
+		return exch_fail(x, 502);
+	}
+	head = x->ubuf + x->upos;
+	head_end = head + r;
+	if (m->status < 200) {
+		if (m->status == 101) {
+			return exch_fail(x, 502);
+		}
+		x->upos += (size_t)r;
+		if (m->status == 100 && !x->client_10) {
+			iovq_reset(q);
+			iovq_push(q, STATIC_IOV("HTTP/1.1 100 Continue\r\n\r\n"));
+			x->rs = RS_INTERIM;
+		}
+		return 1;
+	}
+	if (cl->tmode == TM_TARGET) {
+		timer_cancel(&w->timers, &cl->tm);
+		cl->tmode = TM_NONE;
+	}
+	x->rs_body = m->body;
+	x->rs_left = m->content_length;
+	x->resp_ka = m->flags & HTTP1_F_KEEP_ALIVE;
+	close = !x->client_ka || m->body == HTTP1_BODY_EOF || x->rq != RQ_DONE ||
+		atomic_load_explicit(&w->stop, memory_order_relaxed);
+	x->close_client = close;
+
+	iovq_reset(q);
+	iovq_push(q, STATIC_IOV("HTTP/1.1"));
+	iovq_push(q, head + 8, (size_t)(line_end(head, head_end) - head - 8));
+	for (i = 0; i < m->nr_headers; i++) {
+		const struct http1_header *h = &m->headers[i];
+
+		if (http1_is_hop_by_hop(m, h->name)) {
+			continue;
+		}
+		iovq_push(q, h->name.ptr, (size_t)(line_end(h->name.ptr, head_end) - h->name.ptr));
+	}
+	if (m->body == HTTP1_BODY_CHUNKED) {
+		addlen += (size_t)snprintf(x->radd + addlen, sizeof(x->radd) - addlen,
+					   "Transfer-Encoding: chunked\r\n");
+	}
+	if (close) {
+		addlen += (size_t)snprintf(x->radd + addlen, sizeof(x->radd) - addlen,
+					   "Connection: close\r\n");
+	} else if (x->client_10) {
+		addlen += (size_t)snprintf(x->radd + addlen, sizeof(x->radd) - addlen,
+					   "Connection: keep-alive\r\n");
+	}
+	addlen += (size_t)snprintf(x->radd + addlen, sizeof(x->radd) - addlen, "\r\n");
+	iovq_push(q, x->radd, addlen);
+	taken = body_take(x->rs_body, &x->rs_left, &x->rs_ch, head_end,
+			  x->ulen - x->upos - (size_t)r, &done);
+	if (taken < 0) {
+		return exch_fail(x, 502);
+	}
+	iovq_push(q, head_end, (size_t)taken);
+	x->upos += (size_t)r + (size_t)taken;
+	x->rs_complete = done;
+	x->rs = RS_HEADW;
+	x->resp_started = true;
+	return 1;
+}
+
+static int rs_step(struct exch *x)
+{
+	struct upstream *up = x->up;
+	struct client *cl = x->cl;
+	bool done;
+	ssize_t n;
+	long taken;
+	int r;
+
+	switch (x->rs) {
+	case RS_HEAD:
+		if (x->ulen > x->upos && !x->rs_need_more) {
+			return rs_parse(x);
+		}
+		if (x->rq == RQ_CONNECT || !(up->c.flags & CONN_F_CAN_READ)) {
+			return 0;
+		}
+		if (!x->ubuf) {
+			x->ubuf = buf_get(cl->w);
+			x->ucap = BUF_SIZE;
+		}
+		if (x->upos && x->upos == x->ulen) {
+			x->upos = x->ulen = 0;
+		} else if (x->upos) {
+			memmove(x->ubuf, x->ubuf + x->upos, x->ulen - x->upos);
+			x->ulen -= x->upos;
+			x->upos = 0;
+		}
+		n = conn_read(&up->c, x->ubuf + x->ulen, x->ucap - x->ulen);
+		if (n == -2) {
+			return 0;
+		}
+		if (n <= 0) {
+			return upstream_failed(x);
+		}
+		x->ulen += (size_t)n;
+		x->rs_need_more = false;
+		return 1;
+	case RS_INTERIM:
+		r = iovq_write(&cl->c, &x->q_cl);
+		if (r < 0) {
+			return exch_fail(x, 0);
+		}
+		if (r) {
+			x->rs = RS_HEAD;
+		}
+		return r;
+	case RS_HEADW:
+		r = iovq_write(&cl->c, &x->q_cl);
+		if (r < 0) {
+			return exch_fail(x, 0);
+		}
+		if (r) {
+			x->rs = x->rs_complete ? RS_DONE : RS_BODY;
+		}
+		return r;
+	case RS_BODY:
+		if (x->rs_bpos < x->rs_bend) {
+			n = conn_write(&cl->c, x->ubuf + x->rs_bpos, x->rs_bend - x->rs_bpos);
+			if (n < 0) {
+				return exch_fail(x, 0);
+			}
+			x->rs_bpos += (size_t)n;
+			return n > 0;
+		}
+		if (x->rs_complete) {
+			x->rs = RS_DONE;
+			return 1;
+		}
+		if (!(up->c.flags & CONN_F_CAN_READ)) {
+			return 0;
+		}
+		x->upos = x->ulen = 0;
+		n = conn_read(&up->c, x->ubuf, x->ucap);
+		if (n == -2) {
+			return 0;
+		}
+		if (n == 0 && x->rs_body == HTTP1_BODY_EOF) {
+			x->up_eof = true;
+			x->rs_complete = true;
+			x->rs = RS_DONE;
+			return 1;
+		}
+		if (n <= 0) {
+			return exch_fail(x, 0);
+		}
+		x->ulen = (size_t)n;
+		taken = body_take(x->rs_body, &x->rs_left, &x->rs_ch, x->ubuf, x->ulen, &done);
+		if (taken < 0) {
+			return exch_fail(x, 0);
+		}
+		x->rs_bpos = 0;
+		x->rs_bend = (size_t)taken;
+		x->upos = (size_t)taken;
+		x->rs_complete = done;
+		return 1;
+	case RS_DONE:
+		break;
+	}
+	return 0;
+}
+
+/* 1: the exchange is over and the client lives on; 0: blocked; -1: the client was closed. */
+static int exch_drive(struct exch *x)
+{
+	struct client *cl = x->cl;
+
+	for (;;) {
+		int a = 0, b = 0;
+		bool reuse;
+
+		if (x->rq != RQ_DONE) {
+			a = rq_step(x);
+			if (a < 0 || a == 2) {
+				return a < 0 ? -1 : 1;
+			}
+		}
+		if (x->rs != RS_DONE) {
+			b = rs_step(x);
+			if (b < 0 || b == 2) {
+				return b < 0 ? -1 : 1;
+			}
+		}
+		if (x->rs == RS_DONE) {
+			reuse = x->rq == RQ_DONE && x->resp_ka && !x->up_eof &&
+				x->rs_body != HTTP1_BODY_EOF && x->upos == x->ulen;
+			if (x->close_client || x->rq != RQ_DONE) {
+				cl->closing = true;
+			}
+			exch_end(x, reuse);
+			return 1;
+		}
+		if (!a && !b) {
+			return 0;
+		}
+	}
+}
+
+static void client_timeout(struct timer *t)
+{
+	struct client *cl = container_of(t, struct client, tm);
+	enum tmode mode = cl->tmode;
+
+	cl->tmode = TM_NONE;
+	switch (mode) {
+	case TM_HEAD:
+		client_error(cl, 408);
+		break;
+	case TM_TARGET:
+		if (cl->x && !cl->x->resp_started) {
+			exch_fail(cl->x, 504);
+		}
+		break;
+	case TM_IDLE:
+	case TM_LINGER:
+	case TM_NONE:
+	default:
+		client_close(cl);
+		break;
+	}
+}
+
+/* Nothing to do until the client sends more: arm the right timer, drop idle buffers. */
+static void client_wait(struct client *cl)
+{
+	struct worker *w = cl->w;
+
+	if (cl->len > cl->pos) {
+		if (cl->tmode != TM_HEAD) {
+			cl->tmode = TM_HEAD;
+			timer_arm(&w->timers, &cl->tm, w->now + w->cfg->read_timeout_ms);
+		}
+		return;
+	}
+	client_release_buf(cl);
+	if (cl->tmode != TM_IDLE) {
+		cl->tmode = TM_IDLE;
+		timer_arm(&w->timers, &cl->tm, w->now + w->cfg->idle_timeout_ms);
+	}
+}
+
+/* Reads more of a request head. false when the client is gone or has nothing now. */
+static bool client_read_head(struct client *cl)
+{
+	struct worker *w = cl->w;
+	ssize_t n;
+
+	if (!cl->buf) {
+		cl->buf = buf_get(w);
+		cl->cap = BUF_SIZE;
+		cl->pos = cl->len = 0;
+	}
+	if (cl->pos == cl->len) {
+		cl->pos = cl->len = 0;
+	}
+	if (cl->len == cl->cap) {
+		if (cl->pos) {
+			memmove(cl->buf, cl->buf + cl->pos, cl->len - cl->pos);
+			cl->len -= cl->pos;
+			cl->pos = 0;
+		} else {
+			/* A head longer than the usual buffer: room for the largest allowed. */
+			size_t cap = w->cfg->max_head + 1;
+			char *big = xmalloc(cap);
+
+			memcpy(big, cl->buf, cl->len);
+			buf_put(w, cl->buf, cl->cap);
+			cl->buf = big;
+			cl->cap = cap;
+		}
+	}
+	n = conn_read(&cl->c, cl->buf + cl->len, cl->cap - cl->len);
+	if (n == -2) {
+		return true;
+	}
+	if (n <= 0) {
+		client_close(cl);
+		return false;
+	}
+	cl->len += (size_t)n;
+	return true;
+}
+
+static void client_drive(struct client *cl)
+{
+	struct worker *w = cl->w;
+
+	for (;;) {
+		if (cl->c.flags & CONN_F_DEAD) {
+			return;
+		}
+		if (cl->x) {
+			if (exch_drive(cl->x) <= 0) {
+				return;
+			}
+			if (cl->closing) {
+				client_close(cl);
+				return;
+			}
+			continue;
+		}
+		if (cl->lingering) {
+			char junk[4096];
+			ssize_t n;
+
+			while (cl->c.flags & CONN_F_CAN_READ) {
+				n = conn_read(&cl->c, junk, sizeof(junk));
+				if (n == -2) {
+					return;
+				}
+				if (n <= 0) {
+					client_close(cl);
+					return;
+				}
+			}
+			return;
+		}
+		if (cl->len > cl->pos) {
+			int n = http1_parse_request(cl->buf + cl->pos, cl->len - cl->pos, &w->lim,
+						    &w->msg);
+
+			if (n > 0) {
+				exch_start(cl, (size_t)n);
+				continue;
+			}
+			if (n < 0) {
+				client_error(cl, (unsigned)-n);
+				return;
+			}
+			if (cl->len - cl->pos > w->cfg->max_head) {
+				client_error(cl, 431);
+				return;
+			}
+		}
+		if (!(cl->c.flags & CONN_F_CAN_READ)) {
+			client_wait(cl);
+			return;
+		}
+		if (!client_read_head(cl)) {
+			return;
+		}
+	}
+}
+
+static void client_event(struct handler *h, uint32_t ev)
+{
+	struct client *cl = container_of(h, struct client, c.h);
+
+	if (cl->c.flags & CONN_F_DEAD) {
+		return;
+	}
+	set_flags_from(&cl->c, ev);
+	if (ev & EPOLLERR) {
+		client_close(cl);
+		return;
+	}
+	client_drive(cl);
+}
+
+static void listener_event(struct handler *h, uint32_t ev)
+{
+	struct worker *w = container_of(h, struct worker, lh);
+
+	for (;;) {
+		struct client *cl;
+		union {
+			struct sockaddr sa;
+			struct sockaddr_in v4;
+			struct sockaddr_in6 v6;
+		} peer;
+		socklen_t sl = sizeof(peer);
+		int fd, one = 1;
+
+		fd = accept4(w->lfd, &peer.sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED) {
+				continue;
+			}
+			if (errno != EAGAIN) {
+				log_warn("accept: %s", strerror(errno));
+			}
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		cl = xcalloc(1, sizeof(*cl));
+		cl->c.h.fn = client_event;
+		cl->c.fd = fd;
+		cl->c.io = &conn_io_plain;
+		cl->c.flags = CONN_F_CAN_READ | CONN_F_CAN_WRITE;
+		cl->w = w;
+		cl->tm = (struct timer)TIMER_INIT(client_timeout);
+		memcpy(&cl->peer, &peer, sizeof(peer));
+		watch(w, &cl->c);
+		client_drive(cl);
+	}
+}
+
+static void wake_event(struct handler *h, uint32_t ev)
+{
+	struct worker *w = container_of(h, struct worker, eh);
+	uint64_t v;
+
+	if (read(w->efd, &v, sizeof(v)) < 0) {
+		return;
+	}
+}
+
+static void free_dead(struct worker *w)
+{
+	while (w->dead_clients) {
+		struct client *cl = w->dead_clients;
+
+		w->dead_clients = cl->next_dead;
+		free(cl);
+	}
+	while (w->dead_ups) {
+		struct upstream *up = w->dead_ups;
+
+		w->dead_ups = up->next_dead;
+		free(up);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event *evs = xcalloc(MAX_EVENTS, sizeof(*evs));
+
+	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+		uint64_t next = timer_next(&w->timers);
+		struct route_table *t;
+		int timeout = -1, n, i;
+
+		if (next != UINT64_MAX) {
+			timeout = next <= w->now	    ? 0
+				  : next - w->now > INT_MAX ? INT_MAX
+							    : (int)(next - w->now);
+		}
+		n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
+		w->now = mono_ms();
+		t = route_refresh(w->tbl);
+		if (t != w->tbl) {
+			w->tbl = t;
+			pool_sweep(w);
+		}
+		for (i = 0; i < n; i++) {
+			struct handler *h = evs[i].data.ptr;
+
+			h->fn(h, evs[i].events);
+		}
+		timer_run(&w->timers, w->now);
+		free_dead(w);
+	}
+	free(evs);
+	return NULL;
+}
+
+static int listen_socket(const struct server_config *cfg, unsigned port, struct err *e)
+{
+	const char *addr = cfg->listen_addr ? cfg->listen_addr : "0.0.0.0";
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} sa;
+	socklen_t len;
+	int fd, one = 1, defer = 1;
+
+	memset(&sa, 0, sizeof(sa));
+	if (inet_pton(AF_INET, addr, &sa.v4.sin_addr) == 1) {
+		sa.v4.sin_family = AF_INET;
+		sa.v4.sin_port = htons((uint16_t)port);
+		len = sizeof(sa.v4);
+	} else if (inet_pton(AF_INET6, addr, &sa.v6.sin6_addr) == 1) {
+		sa.v6.sin6_family = AF_INET6;
+		sa.v6.sin6_port = htons((uint16_t)port);
+		len = sizeof(sa.v6);
+	} else {
+		return err_set(e, "listen address '%s' is not a numeric address", addr);
+	}
+	fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return err_set(e, "socket: %s", strerror(errno));
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
+	if (bind(fd, &sa.sa, len) < 0 || listen(fd, 4096) < 0) {
+		err_set(e, "cannot listen on '%s' port %u: %s", addr, port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static unsigned bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		return 0;
+	}
+	if (ss.ss_family == AF_INET6) {
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void add_handler(struct worker *w, int fd, struct handler *h, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = h};
+
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		xdie("epoll_ctl: %s", strerror(errno));
+	}
+}
+
+int server_start(struct server_config *cfg, struct err *e)
+{
+	struct timespec rt;
+	unsigned i;
+	uint64_t wall_off;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	wall_off = (uint64_t)rt.tv_sec * 1000 + (uint64_t)rt.tv_nsec / 1000000 - mono_ms();
+	nr_workers = cfg->workers ? cfg->workers : 1;
+	workers = xcalloc(nr_workers, sizeof(*workers));
+	for (i = 0; i < nr_workers; i++) {
+		struct worker *w = &workers[i];
+
+		w->id = i;
+		w->cfg = cfg;
+		w->lim.max_head = cfg->max_head;
+		w->wall_off = wall_off;
+		w->now = mono_ms();
+		dlist_init(&w->idle);
+		atomic_init(&w->stop, false);
+		if (getrandom(&w->rid_hi, sizeof(w->rid_hi), 0) != sizeof(w->rid_hi)) {
+			w->rid_hi = (uint64_t)rt.tv_nsec ^ ((uint64_t)i << 56);
+		}
+		w->lfd = listen_socket(cfg, cfg->http_port, e);
+		if (w->lfd < 0) {
+			return -1;
+		}
+		if (!cfg->http_port) {
+			cfg->http_port = bound_port(w->lfd);
+		}
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (w->epfd < 0 || w->efd < 0) {
+			return err_set(e, "epoll: %s", strerror(errno));
+		}
+		w->lh.fn = listener_event;
+		w->eh.fn = wake_event;
+		add_handler(w, w->lfd, &w->lh, EPOLLIN | EPOLLET);
+		add_handler(w, w->efd, &w->eh, EPOLLIN | EPOLLET);
+		w->tbl = route_current();
+	}
+	for (i = 0; i < nr_workers; i++) {
+		int rc = pthread_create(&workers[i].th, NULL, worker_main, &workers[i]);
+
+		if (rc) {
+			return err_set(e, "cannot start a worker: %s", strerror(rc));
+		}
+	}
+	return 0;
+}
+
+void server_wake(void)
+{
+	uint64_t one = 1;
+	unsigned i;
+
+	for (i = 0; i < nr_workers; i++) {
+		if (write(workers[i].efd, &one, sizeof(one)) < 0) {
+			continue;
+		}
+	}
+}
+
+void server_stop(void)
+{
+	unsigned i;
+
+	for (i = 0; i < nr_workers; i++) {
+		atomic_store(&workers[i].stop, true);
+	}
+	server_wake();
+	for (i = 0; i < nr_workers; i++) {
+		pthread_join(workers[i].th, NULL);
+		close(workers[i].lfd);
+	}
+}

@@ -1,0 +1,46 @@
+/*
+ * server — berth-proxy's data plane: worker threads, each with its own
+ * epoll loop, SO_REUSEPORT listener, timers, buffer free list and upstream
+ * connection pool. Workers share nothing on the hot path but the read-only
+ * routing table (proxy/route.h) and the targets' counters.
+ *
+ * A client connection carries HTTP/1.1 requests, one exchange at a time
+ * (pipelined requests wait in the read buffer and are answered in order).
+ * An exchange forwards the request head, rewritten with writev from slices
+ * of the read buffer plus the few headers the proxy adds, streams the body
+ * both ways (Content-Length, chunked framing passed through, responses
+ * delimited by the end of the connection), and gives the upstream
+ * connection back to the pool when both messages are complete.
+ *
+ * Errors answered without contacting an upstream: 400 malformed, 404 no
+ * service, 408 header timeout, 413 body over the limit, 431 head too big,
+ * 501/505 from the parser; from the upstream side: 502 when it cannot be
+ * reached or answers garbage, 504 when it does not answer within the target
+ * timeout, 503 when the service is stopped.
+ */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+struct server_config {
+	const char *listen_addr; /* numeric; NULL: 0.0.0.0 */
+	unsigned http_port;	 /* 0: any; set to the bound port by server_start */
+	unsigned workers;
+	uint64_t read_timeout_ms; /* a request head must arrive within this */
+	uint64_t idle_timeout_ms; /* an idle keep-alive connection is closed after this */
+	size_t max_head;	  /* 431 beyond */
+};
+
+/* Binds the listeners and starts the workers. Returns 0, or -1 with e set. */
+int server_start(struct server_config *cfg, struct err *e);
+/* Wakes every worker so it picks up a newly published routing table at once. */
+void server_wake(void);
+/* Stops the workers and waits for them; open connections are closed. */
+void server_stop(void);
+
+#endif

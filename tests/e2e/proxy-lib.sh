@@ -1,0 +1,69 @@
+# Sourced by the berth-proxy tests (after lib.sh): the test app and the
+# proxy run as plain processes on loopback, on ports the kernel picks (from
+# the ephemeral range, above 20000), each stopped by the test's cleanup.
+PROXY=$TOP/bin/berth-proxy
+TESTAPP=$TOP/build/testapp
+# Test bodies write their scratch files here.
+cd "$TEST_TMP" || exit 1
+
+# wait_for_line FILE REGEX: prints the first match, waiting up to 10 s for it.
+wait_for_line() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		if grep -m1 -oE -- "$2" "$1" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "timed out waiting for /$2/ in $1:" >&2
+	cat "$1" >&2
+	return 1
+}
+
+# start_app NAME VERSION [ARGS...]: starts the test app; sets $NAME_port and $NAME_pid.
+start_app() {
+	local name=$1 version=$2 pid port
+	shift 2
+	"$TESTAPP" --port 0 --listen 127.0.0.1 --version "$version" "$@" \
+		>"$TEST_TMP/$name.log" 2>&1 </dev/null &
+	pid=$!
+	test_cleanup "kill $pid"
+	port=$(wait_for_line "$TEST_TMP/$name.log" 'listening on 127\.0\.0\.1:[0-9]+') || return 1
+	printf -v "${name}_port" %s "${port##*:}"
+	printf -v "${name}_pid" %s "$pid"
+}
+
+# start_proxy NAME [ARGS...]: starts berth-proxy run; sets $NAME_port and $NAME_pid.
+start_proxy() {
+	local name=$1 pid port
+	shift
+	"$PROXY" run --http-port 0 --listen 127.0.0.1 "$@" >"$TEST_TMP/$name.log" 2>&1 </dev/null &
+	pid=$!
+	test_cleanup "kill $pid"
+	port=$(wait_for_line "$TEST_TMP/$name.log" 'listening on port [0-9]+') || return 1
+	printf -v "${name}_port" %s "${port##* }"
+	printf -v "${name}_pid" %s "$pid"
+}
+
+# raw_http PORT [SECONDS]: sends stdin as is over one connection and prints what comes back
+# until the server closes (or SECONDS, default 5, pass). A last line "<<closed>>" says that
+# the server closed the connection.
+raw_http() {
+	local fd
+	exec {fd}<>"/dev/tcp/127.0.0.1/$1"
+	cat >&$fd
+	if timeout "${2:-5}" cat <&$fd; then
+		printf '\n<<closed>>\n'
+	fi
+	exec {fd}<&-
+}
+
+# conns_to PORT: established TCP connections to 127.0.0.1:PORT.
+conns_to() {
+	ss -Htn state established "( dport = :$1 )" | wc -l
+}
+
+# app_requests NAME: how many requests the app has logged so far.
+app_requests() {
+	grep -cE '^[A-Z-]+ [^ ]+ [0-9]{3} ' "$TEST_TMP/$1.log" || true
+}
