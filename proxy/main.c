@@ -2,6 +2,9 @@
  * berth-proxy — the reverse proxy and zero-downtime switch.
  *
  *	berth-proxy run [--http-port 80] [--state-dir DIR] [--workers N] [--socket PATH]
+ *	berth-proxy deploy SERVICE --target HOST:PORT [...]
+ *	berth-proxy remove SERVICE
+ *	berth-proxy list [--json]
  *
  * One table of subcommands, as in berth's own main.
  */
@@ -15,6 +18,8 @@
 #include "lib/log.h"
 #include "lib/opt.h"
 #include "lib/strvec.h"
+#include "lib/xalloc.h"
+#include "proxy/control.h"
 #include "proxy/dur.h"
 #include "proxy/route.h"
 #include "proxy/server.h"
@@ -47,6 +52,80 @@ static int parse_dur(const char *flag, const char *s, uint64_t *ms)
 		return -1;
 	}
 	return 0;
+}
+
+/* --socket, else $BERTH_PROXY_SOCKET, else inside the state directory. */
+static char *socket_path_for(const char *flag, const char *state_dir)
+{
+	const char *env = getenv("BERTH_PROXY_SOCKET");
+	struct sbuf sb = SBUF_INIT;
+
+	if (flag) {
+		return xstrdup(flag);
+	}
+	if (env && *env) {
+		return xstrdup(env);
+	}
+	sbuf_addf(&sb, "%s/berth-proxy.sock", state_dir);
+	return sbuf_detach(&sb, NULL);
+}
+
+/*
+ * A control command: --socket and --state-dir say where the proxy is; every
+ * other argument goes to the proxy, which parses it.
+ */
+static int cmd_control(int argc, const char **argv, const char *name)
+{
+	const char *socket_path = NULL, *state_dir = NULL;
+	struct strvec args = STRVEC_INIT;
+	char *dir, *sock;
+	int i, rc;
+
+	strvec_push(&args, name);
+	for (i = 0; i < argc; i++) {
+		const char **want = NULL, *val = NULL;
+
+		if (!strcmp(argv[i], "--socket") || !strcmp(argv[i], "--state-dir")) {
+			want = argv[i][2] == 's' && argv[i][3] == 'o' ? &socket_path : &state_dir;
+			if (i + 1 >= argc) {
+				log_error("option '%s' expects a value", argv[i]);
+				strvec_clear(&args);
+				return 2;
+			}
+			val = argv[++i];
+		} else if (!strncmp(argv[i], "--socket=", 9)) {
+			want = &socket_path;
+			val = argv[i] + 9;
+		} else if (!strncmp(argv[i], "--state-dir=", 12)) {
+			want = &state_dir;
+			val = argv[i] + 12;
+		}
+		if (want) {
+			*want = val;
+		} else {
+			strvec_push(&args, argv[i]);
+		}
+	}
+	dir = state_dir ? xstrdup(state_dir) : control_default_state_dir();
+	sock = socket_path_for(socket_path, dir);
+	rc = control_client(sock, (int)args.nr, (const char **)args.v);
+	free(dir);
+	free(sock);
+	strvec_clear(&args);
+	return rc;
+}
+
+static int cmd_deploy(int argc, const char **argv)
+{
+	return cmd_control(argc, argv, "deploy");
+}
+static int cmd_remove(int argc, const char **argv)
+{
+	return cmd_control(argc, argv, "remove");
+}
+static int cmd_list(int argc, const char **argv)
+{
+	return cmd_control(argc, argv, "list");
 }
 
 static int cmd_run(int argc, const char **argv)
@@ -85,8 +164,6 @@ static int cmd_run(int argc, const char **argv)
 	if (parse_opts(argc, argv, opts, usage) < 0) {
 		goto out;
 	}
-	(void)state_dir;
-	(void)socket_path;
 	cfg.listen_addr = listen;
 	cfg.http_port = http_port;
 	cfg.workers = workers ? workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
@@ -133,6 +210,19 @@ static int cmd_run(int argc, const char **argv)
 		log_error("%s", err_str(&e));
 		goto out;
 	}
+	{
+		char *dir = state_dir ? xstrdup(state_dir) : control_default_state_dir();
+		char *sock = socket_path_for(socket_path, dir);
+		int crc = control_start(sock, dir, &e);
+
+		free(dir);
+		free(sock);
+		if (crc < 0) {
+			log_error("%s", err_str(&e));
+			server_stop();
+			goto out;
+		}
+	}
 	log_info("berth-proxy listening on port %u with %u worker(s)", cfg.http_port, cfg.workers);
 	sigwait(&sigs, &sig);
 	log_info("berth-proxy: signal %d, stopping", sig);
@@ -146,6 +236,9 @@ out:
 
 static const struct cmd commands[] = {
     {"run", cmd_run, "run the proxy"},
+    {"deploy", cmd_deploy, "switch a service to new targets once they are healthy"},
+    {"remove", cmd_remove, "remove a service"},
+    {"list", cmd_list, "list the services"},
 };
 
 static void usage(FILE *f)

@@ -263,6 +263,7 @@ struct worker {
 	struct http1_msg msg;
 	struct http1_limits lim;
 	const struct server_config *cfg;
+	_Atomic(struct route_table *) using; /* the table of the last iteration */
 	uint64_t rid_hi, rid_ctr;
 	atomic_bool stop;
 };
@@ -1366,6 +1367,7 @@ static void *worker_main(void *arg)
 			w->tbl = t;
 			pool_sweep(w);
 		}
+		atomic_store_explicit(&w->using, t, memory_order_release);
 		for (i = 0; i < n; i++) {
 			struct handler *h = evs[i].data.ptr;
 
@@ -1500,6 +1502,24 @@ void server_wake(void)
 			continue;
 		}
 	}
+}
+
+void server_sync(void)
+{
+	struct route_table *cur = route_current();
+	uint64_t deadline = mono_ms() + 2000;
+	unsigned i;
+
+	server_wake();
+	for (i = 0; i < nr_workers; i++) {
+		while (atomic_load_explicit(&workers[i].using, memory_order_acquire) != cur &&
+		       mono_ms() < deadline) {
+			struct timespec ts = {0, 1000000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	route_table_unref(cur);
 }
 
 void server_stop(void)

@@ -40,6 +40,11 @@ struct server_config {
 int server_start(struct server_config *cfg, struct err *e);
 /* Wakes every worker so it picks up a newly published routing table at once. */
 void server_wake(void);
+/*
+ * Wakes every worker and waits (up to 2 s) until each runs with the current
+ * table: from then on no new request can take a target the table dropped.
+ */
+void server_sync(void);
 /* Stops the workers and waits for them; open connections are closed. */
 void server_stop(void);
 

@@ -67,3 +67,51 @@ conns_to() {
 app_requests() {
 	grep -cE '^[A-Z-]+ [^ ]+ [0-9]{3} ' "$TEST_TMP/$1.log" || true
 }
+
+# load_loop OUT URL...: until $TEST_TMP/stop exists (at most 300 rounds), fetches the URLs
+# with one curl (keep-alive between them), appending "body" and "|code" lines to OUT, and a
+# line "curl-failed N" when curl itself failed.
+load_loop() {
+	local out=$1 i rc
+	shift
+	for ((i = 0; i < 300; i++)); do
+		[[ -e $TEST_TMP/stop ]] && break
+		curl -s --max-time 20 -w '|%{http_code}\n' "$@" >>"$out" 2>/dev/null
+		rc=$?
+		if ((rc != 0)); then
+			echo "curl-failed $rc" >>"$out"
+		fi
+	done
+}
+
+# check_load OUT VERSIONS_REGEX: every request of OUT succeeded, from one of the versions.
+check_load() {
+	local out=$1 want=$2 n
+	n=$(grep -c '^|' "$out" || true)
+	echo "$n responses in $out"
+	if grep -q '^curl-failed' "$out"; then
+		echo "failed requests:"
+		grep '^curl-failed' "$out"
+		return 1
+	fi
+	if grep '^|' "$out" | grep -v '^|200$' | sort | uniq -c | grep .; then
+		echo "responses other than 200"
+		return 1
+	fi
+	if grep -v '^|' "$out" | grep -vE "version=($want)( |$)" | grep .; then
+		echo "responses from versions other than $want"
+		return 1
+	fi
+	((n > 0))
+}
+
+# stop_pid PID: SIGTERM, then waits (up to 5 s) until the process is gone.
+stop_pid() {
+	local i
+	kill "$1" 2>/dev/null || return 0
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	return 1
+}

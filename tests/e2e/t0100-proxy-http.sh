@@ -168,7 +168,7 @@ test_expect_success 'an app slower than --target-timeout gets 504' '
 
 test_expect_success 'an unreachable target gets 502' '
 	start_app gone v0 &&
-	kill $gone_pid && wait $gone_pid 2>/dev/null;
+	stop_pid $gone_pid &&
 	start_proxy dead --workers 1 --target "127.0.0.1:$gone_port" &&
 	test $(curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:$dead_port/) = 502
 '

@@ -1,0 +1,928 @@
+#include "proxy/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/opt.h"
+#include "lib/sbuf.h"
+#include "lib/strvec.h"
+#include "lib/xalloc.h"
+#include "proxy/dur.h"
+#include "proxy/route.h"
+#include "proxy/server.h"
+#include "lib/banned.h"
+
+#define MAX_REQUEST (64 * 1024)
+
+static pthread_mutex_t change_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *state_file;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+char *control_default_state_dir(void)
+{
+	const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	struct sbuf sb = SBUF_INIT;
+
+	if (x && *x) {
+		sbuf_addf(&sb, "%s/berth-proxy", x);
+	} else if (home && *home && getuid() != 0) {
+		sbuf_addf(&sb, "%s/.local/state/berth-proxy", home);
+	} else {
+		sbuf_addstr(&sb, "/var/lib/berth-proxy");
+	}
+	return sbuf_detach(&sb, NULL);
+}
+
+/* Output to the control client. */
+struct ctl_out {
+	int fd;
+};
+
+static void ctl_line(struct ctl_out *o, char kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void ctl_line(struct ctl_out *o, char kind, const char *fmt, ...)
+{
+	struct sbuf sb = SBUF_INIT;
+	va_list ap;
+	size_t off = 0;
+
+	sbuf_addch(&sb, kind);
+	sbuf_addch(&sb, ' ');
+	va_start(ap, fmt);
+	sbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	sbuf_addch(&sb, '\n');
+	while (off < sb.len) {
+		ssize_t n = send(o->fd, sb.buf + off, sb.len - off, MSG_NOSIGNAL);
+
+		if (n <= 0) {
+			break;
+		}
+		off += (size_t)n;
+	}
+	sbuf_release(&sb);
+}
+
+/* Health checks */
+
+/* One GET of path. 0 when it answered 200; else -1 with what was seen in why. */
+static int health_check(const struct target *t, const char *path, uint64_t timeout_ms,
+			struct sbuf *why)
+{
+	struct sbuf req = SBUF_INIT;
+	char buf[512];
+	size_t got = 0;
+	uint64_t deadline = now_ms() + timeout_ms;
+	int fd, rc = -1;
+	unsigned status = 0;
+
+	sbuf_reset(why);
+	fd = socket(t->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		sbuf_addf(why, "socket: %s", strerror(errno));
+		goto out;
+	}
+	if (connect(fd, (const struct sockaddr *)&t->sa, t->salen) < 0 && errno != EINPROGRESS) {
+		sbuf_addf(why, "cannot connect: %s", strerror(errno));
+		goto out;
+	}
+	sbuf_addf(&req,
+		  "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: berth-proxy\r\n"
+		  "Connection: close\r\n\r\n",
+		  path, t->addr);
+	{
+		size_t off = 0;
+
+		while (off < req.len) {
+			struct pollfd p = {fd, POLLOUT, 0};
+			uint64_t now = now_ms();
+			ssize_t n;
+
+			if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0) {
+				sbuf_addf(why, "timed out connecting after %llums",
+					  (unsigned long long)timeout_ms);
+				goto out;
+			}
+			n = send(fd, req.buf + off, req.len - off, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR) {
+					continue;
+				}
+				sbuf_addf(why, "cannot connect: %s", strerror(errno));
+				goto out;
+			}
+			off += (size_t)n;
+		}
+	}
+	while (got < sizeof(buf) - 1 && !memchr(buf, '\n', got)) {
+		struct pollfd p = {fd, POLLIN, 0};
+		uint64_t now = now_ms();
+		ssize_t n;
+
+		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0) {
+			sbuf_addf(why, "no answer within %llums", (unsigned long long)timeout_ms);
+			goto out;
+		}
+		n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			continue;
+		}
+		if (n <= 0) {
+			sbuf_addf(why, "connection closed without an answer");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	if (sscanf(buf, "HTTP/1.%*1[01] %3u", &status) != 1) {
+		sbuf_addf(why, "not an HTTP response");
+		goto out;
+	}
+	if (status != 200) {
+		sbuf_addf(why, "status %u", status);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	sbuf_release(&req);
+	return rc;
+}
+
+/*
+ * Checks every target until all are healthy or the deploy timeout passes.
+ * Returns 0, or -1 after printing what each unhealthy target's last check saw.
+ */
+static int wait_healthy(struct service *s, struct ctl_out *o)
+{
+	uint64_t deadline = now_ms() + s->o.deploy_timeout_ms;
+	struct sbuf *why = xcalloc(s->nr_targets, sizeof(*why));
+	bool *ok = xcalloc(s->nr_targets, sizeof(*ok));
+	size_t i, left = s->nr_targets;
+	int rc = -1;
+
+	for (i = 0; i < s->nr_targets; i++) {
+		sbuf_init(&why[i], 0);
+	}
+	for (;;) {
+		uint64_t round = now_ms();
+
+		for (i = 0; i < s->nr_targets; i++) {
+			uint64_t tmo = s->o.health_timeout_ms, now = now_ms();
+
+			if (ok[i]) {
+				continue;
+			}
+			if (now >= deadline) {
+				break;
+			}
+			if (deadline - now < tmo) {
+				tmo = deadline - now;
+			}
+			if (!health_check(s->targets[i], s->o.health_path, tmo, &why[i])) {
+				ok[i] = true;
+				left--;
+			}
+		}
+		if (!left) {
+			rc = 0;
+			break;
+		}
+		if (now_ms() + 1 >= deadline) {
+			break;
+		}
+		if (now_ms() - round < s->o.health_interval_ms) {
+			uint64_t wait = s->o.health_interval_ms - (now_ms() - round);
+
+			if (now_ms() + wait > deadline) {
+				wait = deadline - now_ms();
+			}
+			sleep_ms(wait);
+		}
+	}
+	if (rc && o) {
+		char d[32];
+
+		for (i = 0; i < s->nr_targets; i++) {
+			if (!ok[i]) {
+				ctl_line(
+				    o, 'e',
+				    "error: target '%s' of service '%s' did not become healthy "
+				    "within %s: GET %s: %s",
+				    s->targets[i]->addr, s->name,
+				    dur_format(s->o.deploy_timeout_ms, d, sizeof(d)),
+				    s->o.health_path, why[i].len ? why[i].buf : "not checked");
+			}
+		}
+	}
+	for (i = 0; i < s->nr_targets; i++) {
+		sbuf_release(&why[i]);
+	}
+	free(why);
+	free(ok);
+	return rc;
+}
+
+/* State */
+
+static json_t *service_json(const struct service *s)
+{
+	json_t *hosts = json_array(), *targets = json_array();
+	size_t i;
+
+	for (i = 0; i < s->hosts.nr; i++) {
+		json_array_append_new(hosts, json_string(s->hosts.v[i]));
+	}
+	for (i = 0; i < s->nr_targets; i++) {
+		json_array_append_new(targets, json_string(s->targets[i]->addr));
+	}
+	return json_pack("{s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "name",
+			 s->name, "hosts", hosts, "path_prefix", s->path_prefix, "targets", targets,
+			 "health_check_path", s->o.health_path, "health_check_interval_ms",
+			 (json_int_t)s->o.health_interval_ms, "health_check_timeout_ms",
+			 (json_int_t)s->o.health_timeout_ms, "deploy_timeout_ms",
+			 (json_int_t)s->o.deploy_timeout_ms, "drain_timeout_ms",
+			 (json_int_t)s->o.drain_timeout_ms, "target_timeout_ms",
+			 (json_int_t)s->o.target_timeout_ms, "max_request_body",
+			 (json_int_t)s->o.max_body, "state",
+			 s->state == SERVICE_STOPPED  ? "stopped"
+			 : s->state == SERVICE_PAUSED ? "paused"
+						      : "running");
+}
+
+static json_t *table_json(const struct route_table *t)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < t->nr_svcs; i++) {
+		json_array_append_new(arr, service_json(t->svcs[i]));
+	}
+	return arr;
+}
+
+static int save_state(const struct route_table *t, struct err *e)
+{
+	struct sbuf tmp = SBUF_INIT;
+	json_t *root;
+	char *text = NULL;
+	int fd = -1, rc = -1;
+	size_t off = 0, len;
+
+	if (!state_file) {
+		return 0;
+	}
+	root = json_pack("{s:i, s:o}", "version", 1, "services", table_json(t));
+	text = json_dumps(root, JSON_INDENT(2));
+	json_decref(root);
+	len = strlen(text);
+	sbuf_addf(&tmp, "%s.tmp", state_file);
+	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err_set(e, "cannot write '%s': %s", tmp.buf, strerror(errno));
+		goto out;
+	}
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			err_set(e, "cannot write '%s': %s", tmp.buf, strerror(errno));
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		err_set(e, "cannot write '%s': %s", tmp.buf, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp.buf, state_file) < 0) {
+		err_set(e, "cannot rename '%s': %s", tmp.buf, strerror(errno));
+		goto out;
+	}
+	{
+		char *dir = xstrdup(state_file), *slash = strrchr(dir, '/');
+		int dfd;
+
+		if (slash) {
+			*slash = '\0';
+		}
+		dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(dir);
+	}
+	rc = 0;
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp.buf);
+	}
+	free(text);
+	sbuf_release(&tmp);
+	return rc;
+}
+
+static struct service *service_from_json(json_t *j, struct err *e)
+{
+	const char *name = json_string_value(json_object_get(j, "name"));
+	struct service *s;
+	json_t *v;
+	size_t i;
+
+	if (!name) {
+		err_set(e, "a service without a name");
+		return NULL;
+	}
+	s = service_new(name);
+	json_array_foreach(json_object_get(j, "hosts"), i, v)
+	{
+		if (json_is_string(v)) {
+			strvec_push(&s->hosts, json_string_value(v));
+		}
+	}
+	if (json_is_string(json_object_get(j, "path_prefix"))) {
+		free(s->path_prefix);
+		s->path_prefix = xstrdup(json_string_value(json_object_get(j, "path_prefix")));
+	}
+	if (json_is_string(json_object_get(j, "health_check_path"))) {
+		free(s->o.health_path);
+		s->o.health_path =
+		    xstrdup(json_string_value(json_object_get(j, "health_check_path")));
+	}
+#define GETMS(key, field)                                                                          \
+	if (json_is_integer(json_object_get(j, key))) {                                            \
+		field = (uint64_t)json_integer_value(json_object_get(j, key));                     \
+	}
+	GETMS("health_check_interval_ms", s->o.health_interval_ms);
+	GETMS("health_check_timeout_ms", s->o.health_timeout_ms);
+	GETMS("deploy_timeout_ms", s->o.deploy_timeout_ms);
+	GETMS("drain_timeout_ms", s->o.drain_timeout_ms);
+	GETMS("target_timeout_ms", s->o.target_timeout_ms);
+	GETMS("max_request_body", s->o.max_body);
+#undef GETMS
+	json_array_foreach(json_object_get(j, "targets"), i, v)
+	{
+		struct target *t;
+
+		if (!json_is_string(v)) {
+			continue;
+		}
+		t = target_new(json_string_value(v), e);
+		if (!t) {
+			service_free(s);
+			return NULL;
+		}
+		service_add_target(s, t);
+	}
+	return s;
+}
+
+/* Publishes a table made of cur's services, without `drop`, plus `add` (may be NULL). */
+static struct route_table *replace_service(const struct route_table *cur, const char *drop,
+					   struct service *add)
+{
+	struct service **svcs = xcalloc(cur->nr_svcs + 1, sizeof(*svcs));
+	struct route_table *t;
+	size_t i, n = 0;
+
+	for (i = 0; i < cur->nr_svcs; i++) {
+		if (!drop || strcmp(cur->svcs[i]->name, drop)) {
+			svcs[n++] = service_dup(cur->svcs[i]);
+		}
+	}
+	if (add) {
+		svcs[n++] = add;
+	}
+	t = route_table_new(svcs, n);
+	free(svcs);
+	return t;
+}
+
+/* Publishes t and waits until every worker uses it. */
+static void switch_to(struct route_table *t)
+{
+	struct err e = ERR_INIT;
+
+	if (save_state(t, &e) < 0) {
+		log_error("%s", err_str(&e));
+	}
+	err_release(&e);
+	route_publish(t);
+	server_sync();
+}
+
+static void *restore_thread(void *arg)
+{
+	json_t *root = arg, *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(root, "services"), i, v)
+	{
+		struct err e = ERR_INIT;
+		struct service *s = service_from_json(v, &e);
+		struct route_table *cur;
+
+		if (!s) {
+			log_error("state: %s", err_str(&e));
+			err_release(&e);
+			continue;
+		}
+		if (wait_healthy(s, NULL) < 0) {
+			log_warn(
+			    "service '%s': restored targets are not healthy yet; serving anyway",
+			    s->name);
+		}
+		pthread_mutex_lock(&change_lock);
+		cur = route_current();
+		switch_to(replace_service(cur, s->name, s));
+		route_table_unref(cur);
+		pthread_mutex_unlock(&change_lock);
+		log_info("service '%s' restored", s->name);
+	}
+	json_decref(root);
+	return NULL;
+}
+
+static int restore_state(struct err *e)
+{
+	json_error_t je;
+	json_t *root;
+	pthread_t th;
+
+	if (access(state_file, F_OK) < 0) {
+		return 0;
+	}
+	root = json_load_file(state_file, 0, &je);
+	if (!root) {
+		return err_setat(e, state_file, (unsigned)je.line, (unsigned)je.column, "%s",
+				 je.text);
+	}
+	if (pthread_create(&th, NULL, restore_thread, root)) {
+		json_decref(root);
+		return err_set(e, "cannot start a thread");
+	}
+	pthread_detach(th);
+	return 0;
+}
+
+/* Commands */
+
+static int parse_cmd_opts(struct ctl_out *o, int argc, const char **argv, const struct opt *opts)
+{
+	const struct opt *tables[] = {opts, NULL};
+	struct err e = ERR_INIT;
+	int n = opt_parse(argc, argv, tables, 0, &e);
+
+	if (n < 0) {
+		ctl_line(o, 'e', "error: %s", err_str(&e));
+	}
+	err_release(&e);
+	return n;
+}
+
+static int set_dur(struct ctl_out *o, const char *flag, const char *s, uint64_t *ms)
+{
+	if (s && !dur_parse(s, ms)) {
+		ctl_line(o, 'e', "error: option '--%s' expects a duration like \"30s\", got '%s'",
+			 flag, s);
+		return -1;
+	}
+	return 0;
+}
+
+static struct target *find_target(const struct service *s, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; s && i < s->nr_targets; i++) {
+		if (!strcmp(s->targets[i]->addr, addr)) {
+			return s->targets[i];
+		}
+	}
+	return NULL;
+}
+
+static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
+{
+	struct strvec targets = STRVEC_INIT, hosts = STRVEC_INIT;
+	const char *prefix = NULL, *hc_path = NULL, *hc_int = NULL, *hc_tmo = NULL;
+	const char *deploy_tmo = NULL, *drain_tmo = NULL, *target_tmo = NULL, *max_body = NULL;
+	struct route_table *cur = NULL;
+	struct service *s = NULL, *old;
+	const struct service *other;
+	const char *host = NULL;
+	struct err e = ERR_INIT;
+	uint64_t start = now_ms(), deadline;
+	size_t i, draining = 0;
+	int n, rc = 1;
+	bool locked = false;
+	const struct opt opts[] = {
+	    OPT_LIST(0, "target", &targets, "HOST:PORT", "where to send requests"),
+	    OPT_LIST(0, "host", &hosts, "NAME", "host names to route (default: any)"),
+	    OPT_STRING(0, "path-prefix", &prefix, "P", "route only paths under P"),
+	    OPT_STRING(0, "health-check-path", &hc_path, "PATH", "default /up"),
+	    OPT_STRING(0, "health-check-interval", &hc_int, "DUR", "default 1s"),
+	    OPT_STRING(0, "health-check-timeout", &hc_tmo, "DUR", "default 5s"),
+	    OPT_STRING(0, "deploy-timeout", &deploy_tmo, "DUR", "default 30s"),
+	    OPT_STRING(0, "drain-timeout", &drain_tmo, "DUR", "default 30s"),
+	    OPT_STRING(0, "target-timeout", &target_tmo, "DUR", "default 30s"),
+	    OPT_STRING(0, "max-request-body", &max_body, "BYTES", "default: no limit"),
+	    OPT_END(),
+	};
+
+	n = parse_cmd_opts(o, argc, argv, opts);
+	if (n < 0) {
+		goto out;
+	}
+	if (n != 1 || !targets.nr) {
+		ctl_line(o, 'e', "usage: berth-proxy deploy SERVICE --target HOST:PORT [options]");
+		goto out;
+	}
+	s = service_new(argv[0]);
+	strvec_pushv(&s->hosts, (const char *const *)hosts.v);
+	if (prefix) {
+		if (prefix[0] != '/') {
+			ctl_line(o, 'e', "error: --path-prefix must start with '/', got '%s'",
+				 prefix);
+			goto out;
+		}
+		free(s->path_prefix);
+		s->path_prefix = xstrdup(prefix);
+	}
+	if (hc_path) {
+		free(s->o.health_path);
+		s->o.health_path = xstrdup(hc_path);
+	}
+	if (set_dur(o, "health-check-interval", hc_int, &s->o.health_interval_ms) < 0 ||
+	    set_dur(o, "health-check-timeout", hc_tmo, &s->o.health_timeout_ms) < 0 ||
+	    set_dur(o, "deploy-timeout", deploy_tmo, &s->o.deploy_timeout_ms) < 0 ||
+	    set_dur(o, "drain-timeout", drain_tmo, &s->o.drain_timeout_ms) < 0 ||
+	    set_dur(o, "target-timeout", target_tmo, &s->o.target_timeout_ms) < 0) {
+		goto out;
+	}
+	if (max_body && !slice_to_u64(slice_cstr(max_body), UINT64_MAX, &s->o.max_body)) {
+		ctl_line(o, 'e', "error: option '--max-request-body' expects a number, got '%s'",
+			 max_body);
+		goto out;
+	}
+
+	pthread_mutex_lock(&change_lock);
+	locked = true;
+	cur = route_current();
+	old = route_table_find(cur, s->name);
+	other = route_table_conflict(cur, s, &host);
+	if (other) {
+		if (host) {
+			ctl_line(o, 'e',
+				 "error: host '%s' with path prefix '%s' is used by service '%s'; "
+				 "cannot give it to service '%s'",
+				 host, s->path_prefix, other->name, s->name);
+		} else {
+			ctl_line(o, 'e',
+				 "error: service '%s' already serves every host with path prefix "
+				 "'%s'; cannot give it to service '%s'",
+				 other->name, s->path_prefix, s->name);
+		}
+		goto out;
+	}
+	for (i = 0; i < targets.nr; i++) {
+		struct target *t = find_target(old, targets.v[i]);
+
+		t = t ? target_ref(t) : target_new(targets.v[i], &e);
+		if (!t) {
+			ctl_line(o, 'e', "error: %s", err_str(&e));
+			goto out;
+		}
+		service_add_target(s, t);
+	}
+	if (wait_healthy(s, o) < 0) {
+		ctl_line(o, 'e', "error: deploy of '%s' failed; nothing was changed", s->name);
+		goto out;
+	}
+	switch_to(replace_service(cur, s->name, s));
+	old = route_table_find(cur, argv[0]);
+	s = NULL;
+
+	/* Drain: requests that the old targets took finish there. */
+	deadline = now_ms() + (old ? old->o.drain_timeout_ms : 0);
+	if (old) {
+		struct route_table *now_tbl = route_current();
+		struct service *ns = route_table_find(now_tbl, argv[0]);
+
+		for (i = 0; i < old->nr_targets; i++) {
+			struct target *t = old->targets[i];
+
+			if (find_target(ns, t->addr) == t) {
+				continue;
+			}
+			draining++;
+			while (atomic_load(&t->inflight) > 0 && now_ms() < deadline) {
+				sleep_ms(5);
+			}
+			if (atomic_load(&t->inflight) > 0) {
+				ctl_line(o, 'e',
+					 "warning: target '%s' still had %ld request(s) in flight "
+					 "when the drain timeout ended",
+					 t->addr, (long)atomic_load(&t->inflight));
+			}
+		}
+		route_table_unref(now_tbl);
+	}
+	ctl_line(o, 'o', "deployed '%s' to %s in %llums (%zu old target(s) drained)", argv[0],
+		 targets.v[0], (unsigned long long)(now_ms() - start), draining);
+	rc = 0;
+out:
+	if (locked) {
+		pthread_mutex_unlock(&change_lock);
+	}
+	route_table_unref(cur);
+	service_free(s);
+	strvec_clear(&targets);
+	strvec_clear(&hosts);
+	err_release(&e);
+	return rc;
+}
+
+static int cmd_remove(struct ctl_out *o, int argc, const char **argv)
+{
+	const struct opt opts[] = {OPT_END()};
+	struct route_table *cur;
+	int rc = 1;
+
+	if (parse_cmd_opts(o, argc, argv, opts) != 1) {
+		ctl_line(o, 'e', "usage: berth-proxy remove SERVICE");
+		return 1;
+	}
+	pthread_mutex_lock(&change_lock);
+	cur = route_current();
+	if (!route_table_find(cur, argv[0])) {
+		ctl_line(o, 'e', "error: no service '%s'", argv[0]);
+	} else {
+		switch_to(replace_service(cur, argv[0], NULL));
+		ctl_line(o, 'o', "removed '%s'", argv[0]);
+		rc = 0;
+	}
+	route_table_unref(cur);
+	pthread_mutex_unlock(&change_lock);
+	return rc;
+}
+
+static int cmd_list(struct ctl_out *o, int argc, const char **argv)
+{
+	bool json = false;
+	const struct opt opts[] = {OPT_BOOL(0, "json", &json, "print JSON"), OPT_END()};
+	struct route_table *cur;
+	size_t i, j;
+
+	if (parse_cmd_opts(o, argc, argv, opts) != 0) {
+		ctl_line(o, 'e', "usage: berth-proxy list [--json]");
+		return 1;
+	}
+	cur = route_current();
+	if (json) {
+		json_t *arr = table_json(cur);
+		char *text = json_dumps(arr, JSON_COMPACT);
+
+		ctl_line(o, 'o', "%s", text);
+		free(text);
+		json_decref(arr);
+	} else {
+		ctl_line(o, 'o', "%-20s %-30s %-12s %-8s %s", "SERVICE", "HOSTS", "PATH", "STATE",
+			 "TARGETS");
+		for (i = 0; i < cur->nr_svcs; i++) {
+			const struct service *s = cur->svcs[i];
+			char *h = s->hosts.nr ? strvec_join(&s->hosts, ",") : xstrdup("*");
+			struct sbuf t = SBUF_INIT;
+
+			for (j = 0; j < s->nr_targets; j++) {
+				sbuf_addf(&t, "%s%s", j ? "," : "", s->targets[j]->addr);
+			}
+			ctl_line(o, 'o', "%-20s %-30s %-12s %-8s %s", s->name, h, s->path_prefix,
+				 s->state == SERVICE_STOPPED  ? "stopped"
+				 : s->state == SERVICE_PAUSED ? "paused"
+							      : "running",
+				 t.buf);
+			free(h);
+			sbuf_release(&t);
+		}
+	}
+	route_table_unref(cur);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct ctl_out *o, int argc, const char **argv);
+} ctl_commands[] = {
+    {"deploy", cmd_deploy},
+    {"remove", cmd_remove},
+    {"list", cmd_list},
+};
+
+static void *conn_thread(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	struct ctl_out o = {fd};
+	struct sbuf req = SBUF_INIT;
+	struct strvec args = STRVEC_INIT;
+	size_t i, off = 0;
+	int rc = 2;
+
+	while (req.len <= MAX_REQUEST) {
+		ssize_t n = sbuf_read_once(&req, fd, 4096);
+
+		if (n <= 0) {
+			break;
+		}
+	}
+	while (off < req.len) {
+		const char *s = req.buf + off;
+		size_t len = strnlen(s, req.len - off);
+
+		strvec_push(&args, s);
+		off += len + 1;
+	}
+	if (!args.nr) {
+		ctl_line(&o, 'e', "error: no command");
+		goto out;
+	}
+	for (i = 0; i < sizeof(ctl_commands) / sizeof(ctl_commands[0]); i++) {
+		if (!strcmp(args.v[0], ctl_commands[i].name)) {
+			rc = ctl_commands[i].fn(&o, (int)args.nr - 1, (const char **)args.v + 1);
+			goto out;
+		}
+	}
+	ctl_line(&o, 'e', "error: '%s' is not a control command", args.v[0]);
+out:
+	ctl_line(&o, 'x', "%d", rc);
+	close(fd);
+	strvec_clear(&args);
+	sbuf_release(&req);
+	return NULL;
+}
+
+static void *accept_thread(void *arg)
+{
+	int lfd = (int)(intptr_t)arg;
+
+	for (;;) {
+		pthread_t th;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED) {
+				continue;
+			}
+			log_error("control socket: %s", strerror(errno));
+			sleep_ms(100);
+			continue;
+		}
+		if (pthread_create(&th, NULL, conn_thread, (void *)(intptr_t)fd)) {
+			close(fd);
+			continue;
+		}
+		pthread_detach(th);
+	}
+	return NULL;
+}
+
+int control_start(const char *socket_path, const char *state_dir, struct err *e)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sbuf sb = SBUF_INIT;
+	pthread_t th;
+	int fd;
+
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+		return err_set(e, "cannot create '%s': %s", state_dir, strerror(errno));
+	}
+	sbuf_addf(&sb, "%s/berth-proxy.json", state_dir);
+	state_file = sbuf_detach(&sb, NULL);
+	if (restore_state(e) < 0) {
+		return -1;
+	}
+	if (strlen(socket_path) >= sizeof(sa.sun_path)) {
+		return err_set(e, "control socket path '%s' is too long", socket_path);
+	}
+	memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return err_set(e, "socket: %s", strerror(errno));
+	}
+	unlink(socket_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(socket_path, 0600) < 0 ||
+	    listen(fd, 64) < 0) {
+		err_set(e, "cannot listen on '%s': %s", socket_path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (pthread_create(&th, NULL, accept_thread, (void *)(intptr_t)fd)) {
+		close(fd);
+		return err_set(e, "cannot start a thread");
+	}
+	pthread_detach(th);
+	return 0;
+}
+
+int control_client(const char *socket_path, int argc, const char **argv)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sbuf req = SBUF_INIT, resp = SBUF_INIT;
+	struct slice rest, line;
+	int fd = -1, i, rc = 1;
+	bool ended = false;
+
+	if (strlen(socket_path) >= sizeof(sa.sun_path)) {
+		log_error("control socket path '%s' is too long", socket_path);
+		goto out;
+	}
+	memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		log_error("cannot reach berth-proxy at '%s': %s; is 'berth-proxy run' running?",
+			  socket_path, strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < argc; i++) {
+		sbuf_add(&req, argv[i], strlen(argv[i]) + 1);
+	}
+	if (send(fd, req.buf, req.len, MSG_NOSIGNAL) != (ssize_t)req.len) {
+		log_error("cannot talk to berth-proxy: %s", strerror(errno));
+		goto out;
+	}
+	shutdown(fd, SHUT_WR);
+	/* Print lines as they come. */
+	for (;;) {
+		ssize_t n = sbuf_read_once(&resp, fd, 4096);
+		long nl;
+
+		while ((nl = slice_find_char(slice_make(resp.buf, resp.len), '\n')) >= 0) {
+			line = slice_make(resp.buf, (size_t)nl);
+			if (line.len >= 2 && line.ptr[0] == 'o') {
+				printf("%.*s\n", (int)line.len - 2, line.ptr + 2);
+				fflush(stdout);
+			} else if (line.len >= 2 && line.ptr[0] == 'e') {
+				fprintf(stderr, "%.*s\n", (int)line.len - 2, line.ptr + 2);
+			} else if (line.len >= 2 && line.ptr[0] == 'x') {
+				uint64_t v = 1;
+
+				rest = slice_from(line, 2);
+				slice_to_u64(rest, 255, &v);
+				rc = (int)v;
+				ended = true;
+			}
+			memmove(resp.buf, resp.buf + nl + 1, resp.len - (size_t)nl - 1);
+			sbuf_setlen(&resp, resp.len - (size_t)nl - 1);
+		}
+		if (n <= 0) {
+			break;
+		}
+	}
+	if (!ended) {
+		log_error("berth-proxy closed the control connection without an answer");
+		rc = 1;
+	}
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	sbuf_release(&req);
+	sbuf_release(&resp);
+	return rc;
+}
