@@ -19,9 +19,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *buf = (const char *)data;
 	static struct http1_msg m, again;
-	int n;
+	int n, k;
+	size_t cut;
 
 	n = http1_parse_request(buf, size, NULL, &m);
+	/* a shorter read gives 0 or the same answer (0 before a whole head) */
+	cut = size ? fuzz_hash(data, size) % size : 0;
+	k = http1_parse_request(buf, cut, NULL, &again);
+	FUZZ_CHECK(k == 0 || k == n);
+	if (n > 0 && cut < (size_t)n) {
+		FUZZ_CHECK(k == 0);
+	}
 	if (n == 0) {
 		return 0;
 	}
@@ -31,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK((size_t)n <= size && m.head_len == (size_t)n);
 	FUZZ_CHECK(http1_head_ready(buf, (size_t)n, 0));
+	FUZZ_CHECK(n >= 4 && !memcmp(buf + n - 4, "\r\n\r\n", 4));
 	fuzz_check_msg(&m, buf, (size_t)n);
 	FUZZ_CHECK(m.method.ptr && m.target.ptr && m.path.ptr);
 	FUZZ_CHECK(m.minor == 1 ? (m.flags & HTTP1_F_HAS_HOST) != 0 : m.minor == 0);

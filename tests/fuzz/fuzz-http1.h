@@ -18,6 +18,17 @@
 		}                                                                                  \
 	} while (0)
 
+static inline uint32_t fuzz_hash(const uint8_t *data, size_t size)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < size; i++) {
+		h = (h ^ data[i]) * 16777619u;
+	}
+	return h;
+}
+
 static inline void fuzz_in_head(struct slice s, const char *head, size_t len)
 {
 	if (s.ptr) {

@@ -178,6 +178,52 @@ static void test_request_shapes(void)
 	CHECK_INT(m.headers[1].value.len, 44);
 }
 
+/* Every position of a long value and target, so that the 16- and 8-byte scans and their
+ * tails all meet the odd byte. */
+static void test_byte_positions(void)
+{
+	static const char bad_value[] = {'\0', '\x01', '\x1f', '\x7f', '\n', '\r'};
+	static const char bad_target[] = {' ', '\0', '\t', '#', '\x7f', '\x80', '\xff', '\r'};
+	char r[200], want[64];
+	struct http1_msg m;
+	size_t i, j, n, at;
+
+	for (i = 0; i < 40; i++) {
+		n = (size_t)snprintf(r, sizeof(r), "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+		at = n + i;
+		memset(r + n, 'v', 40);
+		memcpy(r + n + 40, "\r\n\r\n", 4);
+		n += 44;
+		for (j = 0; j < sizeof(bad_value); j++) {
+			r[at] = bad_value[j];
+			CHECK_INT(http1_parse_request(r, n, NULL, &m), -400);
+		}
+		r[at] = '\t';
+		memset(want, 'v', 40);
+		want[i] = '\t';
+		want[i == 39 ? 39 : 40] = '\0';
+		CHECK_INT(http1_parse_request(r, n, NULL, &m), n);
+		/* a tab at either end is whitespace around the value */
+		CHECK(eq(m.headers[1].value, i ? want : want + 1));
+		r[at] = '\xc3';
+		CHECK_INT(http1_parse_request(r, n, NULL, &m), n);
+
+		n = (size_t)snprintf(r, sizeof(r), "GET /");
+		at = n + i;
+		memset(r + n, 'p', 40);
+		n += 40;
+		n += (size_t)snprintf(r + n, sizeof(r) - n, " HTTP/1.1\r\nHost: a\r\n\r\n");
+		CHECK_INT(http1_parse_request(r, n, NULL, &m), n);
+		CHECK_INT(m.path.len, 41);
+		for (j = 0; j < sizeof(bad_target); j++) {
+			r[at] = bad_target[j];
+			CHECK_INT(http1_parse_request(r, n, NULL, &m), -400);
+		}
+		r[at] = '~';
+		CHECK_INT(http1_parse_request(r, n, NULL, &m), n);
+	}
+}
+
 static void test_hop_by_hop(void)
 {
 	static const char r[] = "GET / HTTP/1.1\r\n"
@@ -209,6 +255,8 @@ static void test_hop_by_hop(void)
 	CHECK(!http1_is_hop_by_hop(&m, SLICE_LIT("Content-Length")));
 	CHECK(!http1_is_hop_by_hop(&m, SLICE_LIT("X-Secrets")));
 	CHECK(!http1_is_hop_by_hop(&m, SLICE_LIT("")));
+	CHECK(!http1_is_hop_by_hop(&m, SLICE_LIT("Keep\ralive")));
+	CHECK(!http1_is_hop_by_hop(&m, SLICE_LIT("X-Secret ")));
 }
 
 static void test_pipelined(void)
@@ -756,6 +804,7 @@ int main(void)
 {
 	UNIT_RUN(test_request_get);
 	UNIT_RUN(test_request_shapes);
+	UNIT_RUN(test_byte_positions);
 	UNIT_RUN(test_hop_by_hop);
 	UNIT_RUN(test_pipelined);
 	UNIT_RUN(test_request_incremental);
