@@ -25,7 +25,9 @@ struct cmd {
 };
 
 static const struct cmd commands[] = {
+    {"config", cmd_config, CMD_NEED_CONFIG, "show the config as berth reads it (secrets redacted)"},
     {"doctor", cmd_doctor, 0, "check servers before a release: docker, disk, memory, ports..."},
+    {"init", cmd_init, 0, "write a starting config/deploy.yml, .berth/secrets and hooks"},
     {"server", cmd_server, 0, "run a command on servers (server exec)"},
     {"version", cmd_version, 0, "show berth's version"},
 };
