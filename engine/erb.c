@@ -1048,6 +1048,13 @@ static struct node *parse_string(struct parser *p, const struct tok *t, enum nod
 			}
 			take(p); /* the lexer stands right after the '}' */
 			lit_line = lx->line;
+		} else if (c == '#' && !single &&
+			   (lx_peekc(lx, 0) == '$' || lx_peekc(lx, 0) == '@') &&
+			   (is_ident_char(lx_peekc(lx, 1)) || lx_peekc(lx, 1) == '@')) {
+			/* Ruby would interpolate a variable here ("#$HOME" is the global $HOME) */
+			unsupported(p, t, "\"#$name\" and \"#@name\" interpolate Ruby variables",
+				    "; write \\# for a literal #, or #{ENV[\"NAME\"]}");
+			goto fail;
 		} else {
 			sbuf_addch(&lit, c);
 		}
@@ -2265,6 +2272,7 @@ static int eval_cmd(struct render *r, const struct node *n, struct val *out)
 	c.out = RUN_IO_CAPTURE;
 	c.err = RUN_IO_INHERIT;
 	c.timeout_ms = timeout;
+	c.capture_max = ERB_MAX_CMD_OUTPUT;
 	run_one(&c); /* like Ruby's backticks, a failing command still gives its output */
 	if (!c.started) {
 		struct sbuf why = SBUF_INIT;
@@ -2278,7 +2286,7 @@ static int eval_cmd(struct render *r, const struct node *n, struct val *out)
 			  cmd.buf, timeout);
 		goto out;
 	}
-	if (c.outbuf.len > ERB_MAX_CMD_OUTPUT) {
+	if (c.truncated) {
 		err_setat(r->e, r->file, n->line, 0, "ERB command `%s` printed more than %u bytes",
 			  cmd.buf, ERB_MAX_CMD_OUTPUT);
 		goto out;

@@ -139,6 +139,7 @@ static int start(struct run_cmd *cmd)
 
 	cmd->started = true;
 	cmd->timed_out = false;
+	cmd->truncated = false;
 	cmd->status = -1;
 	cmd->in_off = 0;
 	cmd->kill_stage = 0;
@@ -296,6 +297,13 @@ static void drain_output(struct run_cmd *cmd, int which)
 			if (mode & RUN_IO_STREAM) {
 				stream_lines(cmd, which, pending, true);
 			}
+			return;
+		}
+		if ((mode & RUN_IO_CAPTURE) && cmd->capture_max &&
+		    keep->len + (size_t)n > cmd->capture_max) {
+			sbuf_add(keep, buf, cmd->capture_max - keep->len);
+			cmd->truncated = true;
+			close_fd(fd);
 			return;
 		}
 		if (mode & RUN_IO_CAPTURE) {

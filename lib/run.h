@@ -62,11 +62,15 @@ struct run_cmd {
 	run_line_fn on_line; /* instead of writing streamed lines to berth's stdout/stderr */
 	void *on_line_data;
 	unsigned timeout_ms; /* 0: none */
+	/* 0: no limit. Past capture_max bytes of one captured output, the rest is not read:
+	 * that pipe is closed (the child gets EPIPE or SIGPIPE) and truncated is set. */
+	size_t capture_max;
 
 	/* results, valid after run_one/run_all */
 	struct sbuf outbuf, errbuf;
 	int status; /* exit code; 128 + N when killed by signal N; 127 when it could not start */
 	bool timed_out;
+	bool truncated; /* an output went past capture_max */
 	bool started;
 	unsigned long elapsed_ms;
 

@@ -203,6 +203,9 @@ static void test_literals(void)
 	    {"<%= 1.5 %>", NULL, "floating point"},
 	    {"<%= 0x1f %>", NULL, "decimal"},
 	    {"<%= \"abc %>", NULL, "unterminated string"},
+	    {"<%= `echo #$HOME` %>", NULL, "interpolate Ruby variables"},
+	    {"<%= \"#@x\" %>", NULL, "interpolate Ruby variables"},
+	    {"<%= \"\\#$HOME #$ #@ a#b\" %>|<%= '#$x' %>", "#$HOME #$ #@ a#b|#$x", NULL},
 	    {"<%= \"#{1\" %>", NULL, "invalid ERB"},
 	};
 	RUN_TABLE(cases, &env_ctx);
@@ -481,7 +484,7 @@ static void test_commands(void)
 	     NULL},
 	    {"<% if false %><%= `exit 1; echo never` %><% end %>ok", "ok", NULL},
 	    {"<%= `sleep 30` %>", NULL, "config/deploy.yml:1: ERB command `sleep 30` timed out"},
-	    {"<%= `head -c 2000000 /dev/zero` %>", NULL, "printed more than"},
+	    {"<%= `yes` %>", NULL, "printed more than"},
 	};
 	struct erb_ctx ctx = {.dir = tmpdir, .getenv = table_getenv, .cmd_timeout_ms = 300};
 

@@ -24,6 +24,30 @@ static void test_capture_and_status(void)
 	run_cmd_release(&c);
 }
 
+static void test_capture_max_stops_a_flood(void)
+{
+	struct run_cmd c = RUN_CMD_INIT;
+
+	argv_of(&c, (const char *[]){"yes", NULL});
+	c.out = RUN_IO_CAPTURE;
+	c.capture_max = 1000;
+	c.timeout_ms = 60000; /* only a safety net: the closed pipe ends it */
+	CHECK_INT(run_one(&c), -1);
+	CHECK(c.truncated);
+	CHECK(!c.timed_out);
+	CHECK_INT(c.outbuf.len, 1000);
+	CHECK_INT(c.status, 128 + 13); /* SIGPIPE */
+	run_cmd_release(&c);
+
+	argv_of(&c, (const char *[]){"echo", "short", NULL});
+	c.out = RUN_IO_CAPTURE;
+	c.capture_max = 1000;
+	CHECK_INT(run_one(&c), 0);
+	CHECK(!c.truncated);
+	CHECK_STR(c.outbuf.buf, "short\n");
+	run_cmd_release(&c);
+}
+
 static void test_stdin_from_memory_is_exact(void)
 {
 	struct run_cmd c = RUN_CMD_INIT;
@@ -219,6 +243,7 @@ static void test_tail_lines(void)
 int main(void)
 {
 	UNIT_RUN(test_capture_and_status);
+	UNIT_RUN(test_capture_max_stops_a_flood);
 	UNIT_RUN(test_stdin_from_memory_is_exact);
 	UNIT_RUN(test_stdin_from_file_and_env_and_dir);
 	UNIT_RUN(test_missing_program);
