@@ -753,6 +753,7 @@ int http1_parse_request(const char *buf, size_t len, const struct http1_limits *
 		m->flags |= HTTP1_F_HAS_HOST;
 	}
 	if (f.conn_other) {
+		m->flags |= HTTP1_F_CONN_NAMES;
 		mark_connection_options(m);
 	}
 	m->head_len = (size_t)(p - buf);
@@ -835,6 +836,7 @@ int http1_parse_response(const char *buf, size_t len, const struct http1_limits 
 		m->flags |= HTTP1_F_UPGRADE;
 	}
 	if (f.conn_other) {
+		m->flags |= HTTP1_F_CONN_NAMES;
 		mark_connection_options(m);
 	}
 	m->head_len = (size_t)(p - buf);
@@ -879,16 +881,16 @@ bool http1_is_hop_by_hop(const struct http1_msg *m, struct slice name)
 	enum hdr id;
 	size_t i;
 
-	/* no field has a name that is not a token (and header_id wants one) */
-	if (!name.len || scan_token(name.ptr, name.ptr + name.len) != name.ptr + name.len) {
+	/* header_id is exact for tokens; a name that is not one is no field's */
+	id = header_id(name.ptr, name.len);
+	if (id != H_OTHER && scan_token(name.ptr, name.ptr + name.len) != name.ptr + name.len) {
 		return false;
 	}
-	id = header_id(name.ptr, name.len);
 
 	if (id >= H_TRANSFER_ENCODING) {
 		return true;
 	}
-	if (id == H_CONTENT_LENGTH || id == H_HOST) {
+	if (id == H_CONTENT_LENGTH || id == H_HOST || !(m->flags & HTTP1_F_CONN_NAMES)) {
 		return false;
 	}
 	for (i = 0; i < m->nr_headers; i++) {

@@ -72,6 +72,7 @@ enum http1_flags {
 	HTTP1_F_EXPECT_100 = 1 << 1, /* Expect: 100-continue */
 	HTTP1_F_UPGRADE = 1 << 2,    /* Connection: upgrade with an Upgrade header */
 	HTTP1_F_HAS_HOST = 1 << 3,
+	HTTP1_F_CONN_NAMES = 1 << 4, /* Connection names other fields (hop-by-hop too) */
 };
 
 struct http1_msg {

@@ -243,6 +243,7 @@ static void test_hop_by_hop(void)
 
 	CHECK_INT(req(r, &m), sizeof(r) - 1);
 	CHECK_INT(m.nr_headers, 9);
+	CHECK(m.flags & HTTP1_F_CONN_NAMES);
 	for (i = 0; i < m.nr_headers; i++) {
 		CHECK_INT(http1_header_is_hop(&m, i), want[i]);
 		CHECK_INT(http1_is_hop_by_hop(&m, m.headers[i].name), want[i]);
@@ -257,6 +258,14 @@ static void test_hop_by_hop(void)
 	CHECK(!http1_is_hop_by_hop(&m, SLICE_LIT("")));
 	CHECK(!http1_is_hop_by_hop(&m, SLICE_LIT("Keep\ralive")));
 	CHECK(!http1_is_hop_by_hop(&m, SLICE_LIT("X-Secret ")));
+
+	/* without names in Connection, only the standard ones */
+	CHECK(req("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, Upgrade\r\nX-Secret: 1\r\n\r\n",
+		  &m) > 0);
+	CHECK(!(m.flags & HTTP1_F_CONN_NAMES));
+	CHECK(!http1_is_hop_by_hop(&m, SLICE_LIT("X-Secret")));
+	CHECK(!http1_header_is_hop(&m, 2));
+	CHECK(http1_header_is_hop(&m, 1));
 }
 
 static void test_pipelined(void)
