@@ -538,6 +538,22 @@ static struct target *find_target(const struct service *s, const char *addr)
 	return NULL;
 }
 
+/*
+ * Closes the tunnels to t (a target that left the table) and waits, up to
+ * 2 s, until they are gone. Returns how many there were.
+ */
+static size_t retire_target(struct target *t)
+{
+	long n = atomic_load(&t->tunnels);
+	uint64_t deadline = now_ms() + 2000;
+
+	server_close_tunnels(t);
+	while (atomic_load(&t->tunnels) > 0 && now_ms() < deadline) {
+		sleep_ms(5);
+	}
+	return n > 0 ? (size_t)n : 0;
+}
+
 static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 {
 	struct strvec targets = STRVEC_INIT, hosts = STRVEC_INIT;
@@ -548,8 +564,8 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	const struct service *other;
 	const char *host = NULL;
 	struct err e = ERR_INIT;
-	uint64_t start = now_ms(), deadline;
-	size_t i, draining = 0;
+	uint64_t start = now_ms(), deadline, drain_ms;
+	size_t i, draining = 0, tunnels_closed = 0;
 	int n, rc = 1;
 	bool locked = false;
 	const struct opt opts[] = {
@@ -635,12 +651,15 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 		ctl_line(o, 'e', "error: deploy of '%s' failed; nothing was changed", s->name);
 		goto out;
 	}
+	drain_ms = s->o.drain_timeout_ms;
 	switch_to(replace_service(cur, s->name, s));
 	old = route_table_find(cur, argv[0]);
 	s = NULL;
 
-	/* Drain: requests that the old targets took finish there. */
-	deadline = now_ms() + (old ? old->o.drain_timeout_ms : 0);
+	/* Drain, for as long as this deploy's drain timeout says: requests that the old
+	 * targets took finish there; tunnels to them (which would never end by
+	 * themselves) are closed when the drain timeout ends. */
+	deadline = now_ms() + drain_ms;
 	if (old) {
 		struct route_table *now_tbl = route_current();
 		struct service *ns = route_table_find(now_tbl, argv[0]);
@@ -655,6 +674,16 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 			while (atomic_load(&t->inflight) > 0 && now_ms() < deadline) {
 				sleep_ms(5);
 			}
+		}
+		for (i = 0; i < old->nr_targets; i++) {
+			struct target *t = old->targets[i];
+
+			if (find_target(ns, t->addr) == t) {
+				continue;
+			}
+			if (atomic_load(&t->inflight) > 0) {
+				tunnels_closed += retire_target(t);
+			}
 			if (atomic_load(&t->inflight) > 0) {
 				ctl_line(o, 'e',
 					 "warning: target '%s' still had %ld request(s) in flight "
@@ -666,6 +695,10 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	}
 	ctl_line(o, 'o', "deployed '%s' to %s in %llums (%zu old target(s) drained)", argv[0],
 		 targets.v[0], (unsigned long long)(now_ms() - start), draining);
+	if (tunnels_closed) {
+		ctl_line(o, 'o', "closed %zu tunnel(s) to old targets at the drain timeout",
+			 tunnels_closed);
+	}
 	rc = 0;
 out:
 	if (locked) {
@@ -683,6 +716,7 @@ static int cmd_remove(struct ctl_out *o, int argc, const char **argv)
 {
 	const struct opt opts[] = {OPT_END()};
 	struct route_table *cur;
+	struct service *svc;
 	int rc = 1;
 
 	if (parse_cmd_opts(o, argc, argv, opts) != 1) {
@@ -691,10 +725,17 @@ static int cmd_remove(struct ctl_out *o, int argc, const char **argv)
 	}
 	pthread_mutex_lock(&change_lock);
 	cur = route_current();
-	if (!route_table_find(cur, argv[0])) {
+	svc = route_table_find(cur, argv[0]);
+	if (!svc) {
 		ctl_line(o, 'e', "error: no service '%s'", argv[0]);
 	} else {
+		size_t i;
+
 		switch_to(replace_service(cur, argv[0], NULL));
+		/* Requests in flight finish; tunnels would not, and nothing routes there now. */
+		for (i = 0; i < svc->nr_targets; i++) {
+			server_close_tunnels(svc->targets[i]);
+		}
 		ctl_line(o, 'o', "removed '%s'", argv[0]);
 		rc = 0;
 	}

@@ -38,7 +38,9 @@ struct target *target_new(const char *addr, struct err *e)
 	t = xcalloc(1, sizeof(*t));
 	atomic_init(&t->refs, 1);
 	atomic_init(&t->inflight, 0);
+	atomic_init(&t->tunnels, 0);
 	atomic_init(&t->healthy, true);
+	atomic_init(&t->retired, false);
 	t->addr = xstrdup(addr);
 	memcpy(&t->sa, res->ai_addr, res->ai_addrlen);
 	t->salen = res->ai_addrlen;

@@ -37,8 +37,10 @@
 struct target {
 	atomic_long refs;
 	atomic_long inflight; /* requests and tunnels in progress */
+	atomic_long tunnels;  /* of which tunnels */
 	atomic_bool healthy;
-	char *addr; /* "host:port", as given */
+	atomic_bool retired; /* drained and dropped: tunnels to it are closed */
+	char *addr;	     /* "host:port", as given */
 	struct sockaddr_storage sa;
 	socklen_t salen;
 };

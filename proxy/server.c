@@ -220,7 +220,7 @@ struct upstream {
 };
 
 enum rq_state { RQ_CONNECT, RQ_HEAD, RQ_BODY, RQ_DONE };
-enum rs_state { RS_HEAD, RS_INTERIM, RS_HEADW, RS_BODY, RS_DONE };
+enum rs_state { RS_HEAD, RS_INTERIM, RS_HEADW, RS_BODY, RS_DONE, RS_TUNNEL };
 
 struct exch {
 	struct client *cl;
@@ -232,6 +232,11 @@ struct exch {
 	size_t req_start;
 	bool retryable, retried, is_head, client_ka, client_10, resp_ka, resp_started;
 	bool rq_complete, rs_complete, rs_need_more, close_client, up_eof;
+	/* Upgrade: the request asked for one; tunnel: the upstream agreed (101) and the
+	 * connections now carry bytes both ways; *_eof: that side has finished sending,
+	 * *_shut: the other side was told so. */
+	bool upgrade, tunnel, tn_cl_eof, tn_up_eof, tn_cl_shut, tn_up_shut;
+	struct dlist tlink; /* in worker->tunnels while tunnel */
 	enum http1_body rq_body, rs_body;
 	uint64_t rq_left, rs_left;
 	struct http1_chunked rq_ch, rs_ch;
@@ -253,7 +258,9 @@ struct worker {
 	uint64_t now, wall_off;
 	struct timer_heap timers;
 	struct route_table *tbl;
-	struct dlist idle; /* pooled upstream connections, most recent first */
+	struct dlist idle;    /* pooled upstream connections, most recent first */
+	struct dlist tunnels; /* exchanges that became tunnels */
+	unsigned tunnel_gen;  /* the last tunnel_close_gen acted on */
 	void *free_bufs;
 	unsigned nr_free_bufs;
 	struct exch *free_exch;
@@ -270,6 +277,8 @@ struct worker {
 
 static struct worker *workers;
 static unsigned nr_workers;
+/* Bumped when targets were retired: workers then close the tunnels to them. */
+static atomic_uint tunnel_close_gen;
 
 static uint64_t mono_ms(void)
 {
@@ -595,6 +604,10 @@ static void exch_end(struct exch *x, bool reuse)
 			upstream_close(x->up);
 		}
 	}
+	if (x->tunnel) {
+		dlist_del(&x->tlink);
+		atomic_fetch_sub_explicit(&x->t->tunnels, 1, memory_order_relaxed);
+	}
 	if (x->t) {
 		target_done(x->t);
 	}
@@ -772,6 +785,13 @@ static void exch_start(struct client *cl, size_t head_len)
 					   "Transfer-Encoding: chunked\r\n");
 	}
 	iovq_push(q, x->add, addlen);
+	/* Connection and Upgrade are hop-by-hop: an upgrade is asked for again, of our own. */
+	if (m->flags & HTTP1_F_UPGRADE) {
+		x->upgrade = true;
+		iovq_push(q, STATIC_IOV("Connection: upgrade\r\nUpgrade: "));
+		iovq_push(q, m->upgrade.ptr, m->upgrade.len);
+		iovq_push(q, STATIC_IOV("\r\n"));
+	}
 	if (m->host.len) {
 		iovq_push(q, STATIC_IOV("X-Forwarded-Host: "));
 		iovq_push(q, m->host.ptr, m->host.len);
@@ -896,6 +916,122 @@ static int rq_step(struct exch *x)
 	return 0;
 }
 
+/*
+ * A 101 to a request that asked for an upgrade (and has sent all of its
+ * body): the response head goes to the client with the upgrade named again,
+ * and from then on the two connections are a tunnel. Anything else that
+ * answers 101 is not to be trusted: 502.
+ */
+static int rs_switch(struct exch *x, int head_len)
+{
+	struct client *cl = x->cl;
+	struct worker *w = cl->w;
+	struct http1_msg *m = &w->msg;
+	const char *head = x->ubuf + x->upos, *head_end = head + head_len;
+	struct iovq *q = &x->q_cl;
+	size_t i;
+
+	if (!x->upgrade || x->rq != RQ_DONE || !(m->flags & HTTP1_F_UPGRADE)) {
+		return exch_fail(x, 502);
+	}
+	if (cl->tmode == TM_TARGET) {
+		timer_cancel(&w->timers, &cl->tm);
+		cl->tmode = TM_NONE;
+	}
+	iovq_reset(q);
+	iovq_push(q, STATIC_IOV("HTTP/1.1"));
+	iovq_push(q, head + 8, (size_t)(line_end(head, head_end) - head - 8));
+	for (i = 0; i < m->nr_headers; i++) {
+		const struct http1_header *h = &m->headers[i];
+
+		if (http1_is_hop_by_hop(m, h->name)) {
+			continue;
+		}
+		iovq_push(q, h->name.ptr, (size_t)(line_end(h->name.ptr, head_end) - h->name.ptr));
+	}
+	iovq_push(q, STATIC_IOV("Connection: upgrade\r\nUpgrade: "));
+	iovq_push(q, m->upgrade.ptr, m->upgrade.len);
+	iovq_push(q, STATIC_IOV("\r\n\r\n"));
+	/* What the upstream sent after its head already belongs to the tunnel. */
+	iovq_push(q, head_end, x->ulen - x->upos - (size_t)head_len);
+	x->upos = x->ulen;
+	x->tunnel = true;
+	x->resp_started = true;
+	x->close_client = true;
+	dlist_add(&w->tunnels, &x->tlink);
+	atomic_fetch_add_explicit(&x->t->tunnels, 1, memory_order_relaxed);
+	x->rs = RS_HEADW;
+	return 1;
+}
+
+/*
+ * Moves bytes one way through a tunnel: from src into buf[*pos, *len), then
+ * to dst. On the end of src's stream (once buf is empty) dst is shut down
+ * for writing. 1 on progress, 0 when blocked, -1 on an error.
+ */
+static int tunnel_pump(struct worker *w, struct conn *src, struct conn *dst, char **buf,
+		       size_t *cap, size_t *pos, size_t *len, bool *eof, bool *shut)
+{
+	ssize_t n;
+
+	if (*pos < *len) {
+		if (!(dst->flags & CONN_F_CAN_WRITE)) {
+			return 0;
+		}
+		n = conn_write(dst, *buf + *pos, *len - *pos);
+		if (n < 0) {
+			return -1;
+		}
+		*pos += (size_t)n;
+		return n > 0;
+	}
+	if (*eof) {
+		if (!*shut) {
+			dst->io->shutdown(dst);
+			*shut = true;
+			return 1;
+		}
+		return 0;
+	}
+	if (!(src->flags & CONN_F_CAN_READ)) {
+		return 0;
+	}
+	if (!*buf) {
+		*buf = buf_get(w);
+		*cap = BUF_SIZE;
+	}
+	*pos = *len = 0;
+	n = conn_read(src, *buf, *cap);
+	if (n == -2) {
+		return 0;
+	}
+	if (n < 0) {
+		return -1;
+	}
+	if (!n) {
+		*eof = true;
+	}
+	*len = (size_t)n;
+	return 1;
+}
+
+static int tunnel_step(struct exch *x)
+{
+	struct client *cl = x->cl;
+	struct worker *w = cl->w;
+	int a, b;
+
+	a = tunnel_pump(w, &cl->c, &x->up->c, &cl->buf, &cl->cap, &cl->pos, &cl->len, &x->tn_cl_eof,
+			&x->tn_up_shut);
+	b = a < 0 ? -1
+		  : tunnel_pump(w, &x->up->c, &cl->c, &x->ubuf, &x->ucap, &x->upos, &x->ulen,
+				&x->tn_up_eof, &x->tn_cl_shut);
+	if (a < 0 || b < 0 || (x->tn_up_shut && x->tn_cl_shut)) {
+		return exch_fail(x, 0);
+	}
+	return a || b;
+}
+
 static int rs_parse(struct exch *x)
 {
 	struct client *cl = x->cl;
@@ -922,10 +1058,10 @@ static int rs_parse(struct exch *x)
 	}
 	head = x->ubuf + x->upos;
 	head_end = head + r;
+	if (m->status == 101) {
+		return rs_switch(x, r);
+	}
 	if (m->status < 200) {
-		if (m->status == 101) {
-			return exch_fail(x, 502);
-		}
 		x->upos += (size_t)r;
 		if (m->status == 100 && !x->client_10) {
 			iovq_reset(q);
@@ -1035,7 +1171,7 @@ static int rs_step(struct exch *x)
 			return exch_fail(x, 0);
 		}
 		if (r) {
-			x->rs = x->rs_complete ? RS_DONE : RS_BODY;
+			x->rs = x->tunnel ? RS_TUNNEL : x->rs_complete ? RS_DONE : RS_BODY;
 		}
 		return r;
 	case RS_BODY:
@@ -1078,6 +1214,8 @@ static int rs_step(struct exch *x)
 		x->upos = (size_t)taken;
 		x->rs_complete = done;
 		return 1;
+	case RS_TUNNEL:
+		return tunnel_step(x);
 	case RS_DONE:
 		break;
 	}
@@ -1329,6 +1467,21 @@ static void wake_event(struct handler *h, uint32_t ev)
 	}
 }
 
+static void close_retired_tunnels(struct worker *w)
+{
+	struct dlist *l, *next;
+
+	w->tunnel_gen = atomic_load_explicit(&tunnel_close_gen, memory_order_acquire);
+	for (l = w->tunnels.next; l != &w->tunnels; l = next) {
+		struct exch *x = container_of(l, struct exch, tlink);
+
+		next = l->next;
+		if (atomic_load_explicit(&x->t->retired, memory_order_relaxed)) {
+			exch_fail(x, 0);
+		}
+	}
+}
+
 static void free_dead(struct worker *w)
 {
 	while (w->dead_clients) {
@@ -1368,6 +1521,10 @@ static void *worker_main(void *arg)
 			pool_sweep(w);
 		}
 		atomic_store_explicit(&w->using, t, memory_order_release);
+		if (atomic_load_explicit(&tunnel_close_gen, memory_order_acquire) !=
+		    w->tunnel_gen) {
+			close_retired_tunnels(w);
+		}
 		for (i = 0; i < n; i++) {
 			struct handler *h = evs[i].data.ptr;
 
@@ -1460,6 +1617,7 @@ int server_start(struct server_config *cfg, struct err *e)
 		w->wall_off = wall_off;
 		w->now = mono_ms();
 		dlist_init(&w->idle);
+		dlist_init(&w->tunnels);
 		atomic_init(&w->stop, false);
 		if (getrandom(&w->rid_hi, sizeof(w->rid_hi), 0) != sizeof(w->rid_hi)) {
 			w->rid_hi = (uint64_t)rt.tv_nsec ^ ((uint64_t)i << 56);
@@ -1520,6 +1678,13 @@ void server_sync(void)
 		}
 	}
 	route_table_unref(cur);
+}
+
+void server_close_tunnels(struct target *t)
+{
+	atomic_store(&t->retired, true);
+	atomic_fetch_add(&tunnel_close_gen, 1);
+	server_wake();
 }
 
 void server_stop(void)

@@ -12,6 +12,12 @@
  * delimited by the end of the connection), and gives the upstream
  * connection back to the pool when both messages are complete.
  *
+ * A request with "Connection: upgrade" is forwarded with its Upgrade header;
+ * when the upstream answers 101 the pair of connections becomes a byte
+ * tunnel both ways (WebSocket and other upgrades), which lasts until either
+ * side closes or its target is retired (server_close_tunnels). A tunnel
+ * counts in its target's inflight requests.
+ *
  * Errors answered without contacting an upstream: 400 malformed, 404 no
  * service, 408 header timeout, 413 body over the limit, 431 head too big,
  * 501/505 from the parser; from the upstream side: 502 when it cannot be
@@ -26,6 +32,8 @@
 #include <stdint.h>
 
 #include "lib/err.h"
+
+struct target;
 
 struct server_config {
 	const char *listen_addr; /* numeric; NULL: 0.0.0.0 */
@@ -45,6 +53,13 @@ void server_wake(void);
  * table: from then on no new request can take a target the table dropped.
  */
 void server_sync(void);
+/*
+ * Retires t: every worker closes the tunnels (upgraded connections) to it
+ * at its next event. For the end of a drain: requests in flight are left to
+ * finish, but a tunnel would never end by itself. Returns at once; t's
+ * inflight count drops as the tunnels close.
+ */
+void server_close_tunnels(struct target *t);
 /* Stops the workers and waits for them; open connections are closed. */
 void server_stop(void);
 
