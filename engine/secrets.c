@@ -16,6 +16,7 @@
 
 #define REDACTED	 "[REDACTED]"
 #define REDACT_MIN	 4
+#define REDACT_MAX_LINES 1024
 #define MAX_CMD_NESTING	 32
 #define MAX_CMD_IN_ERROR 60
 
@@ -110,10 +111,9 @@ struct parser {
 	/* the text, line ends already made '\n' */
 	const char *p;
 	size_t len, pos;
-	unsigned line;	     /* of pos */
-	unsigned key_line;   /* where the current entry started, for messages */
-	const char *key;     /* the current entry's key, for messages */
-	struct sbuf cmd_out; /* scratch */
+	unsigned line;	   /* of pos */
+	unsigned key_line; /* where the current entry started, for messages */
+	const char *key;   /* the current entry's key, for messages */
 };
 
 static int at(const struct parser *ps, size_t pos)
@@ -188,7 +188,7 @@ static void describe_char(struct sbuf *sb, int c)
 	} else if (c == ' ' || c == '\t') {
 		sbuf_addstr(sb, c == ' ' ? "a space" : "a tab");
 	} else {
-		sbuf_addf(sb, "byte 0x%02x", (unsigned)c);
+		sbuf_addf(sb, "a byte 0x%02x", (unsigned)c);
 	}
 }
 
@@ -608,6 +608,8 @@ static int bad_line(struct parser *ps, size_t key_start)
 
 	if (ps->pos == key_start && !line_has_eq(ps)) {
 		sbuf_addstr(&sb, "a line without '='");
+	} else if (ps->pos == key_start && c == '=') {
+		sbuf_addstr(&sb, "an empty key name");
 	} else if (ps->pos == key_start) {
 		sbuf_addstr(&sb, "a key name starting with ");
 		describe_char(&sb, c);
@@ -840,10 +842,10 @@ static bool is_dir(const char *path)
 	return !stat(path, &st) && S_ISDIR(st.st_mode);
 }
 
-int secrets_load(struct secrets *s, const char *project_dir, const char *destination, struct err *e)
+int secrets_load_path(struct secrets *s, const char *secrets_path, const char *destination,
+		      const char *dir, struct err *e)
 {
-	struct sbuf base = SBUF_INIT, path = SBUF_INIT;
-	bool here = !project_dir || !*project_dir || !strcmp(project_dir, ".");
+	struct sbuf path = SBUF_INIT;
 	int ret = -1;
 
 	if (destination && !valid_destination(destination)) {
@@ -853,35 +855,39 @@ int secrets_load(struct secrets *s, const char *project_dir, const char *destina
 			destination);
 		goto out;
 	}
+	sbuf_addf(&path, "%s-common", secrets_path);
+	if (load_file(s, path.buf, dir, e) < 0) {
+		goto out;
+	}
+	sbuf_reset(&path);
+	sbuf_addstr(&path, secrets_path);
+	if (destination) {
+		sbuf_addf(&path, ".%s", destination);
+	}
+	if (load_file(s, path.buf, dir, e) < 0) {
+		goto out;
+	}
+	ret = 0;
+out:
+	sbuf_release(&path);
+	return ret;
+}
+
+int secrets_load(struct secrets *s, const char *project_dir, const char *destination, struct err *e)
+{
+	struct sbuf base = SBUF_INIT, path = SBUF_INIT;
+	bool here = !project_dir || !*project_dir || !strcmp(project_dir, ".");
+	int ret;
+
 	if (!here) {
 		sbuf_addstr(&base, project_dir);
 		if (base.buf[base.len - 1] != '/') {
 			sbuf_addch(&base, '/');
 		}
 	}
-	sbuf_addstr(&path, base.buf);
-	sbuf_addstr(&path, ".berth");
-	if (is_dir(path.buf)) {
-		sbuf_addstr(&base, ".berth/");
-	} else {
-		sbuf_addstr(&base, ".kamal/");
-	}
-
-	sbuf_reset(&path);
-	sbuf_addf(&path, "%ssecrets-common", base.buf);
-	if (load_file(s, path.buf, here ? NULL : project_dir, e) < 0) {
-		goto out;
-	}
-	sbuf_reset(&path);
-	sbuf_addf(&path, "%ssecrets", base.buf);
-	if (destination) {
-		sbuf_addf(&path, ".%s", destination);
-	}
-	if (load_file(s, path.buf, here ? NULL : project_dir, e) < 0) {
-		goto out;
-	}
-	ret = 0;
-out:
+	sbuf_addf(&path, "%s.berth", base.buf);
+	sbuf_addstr(&base, is_dir(path.buf) ? ".berth/secrets" : ".kamal/secrets");
+	ret = secrets_load_path(s, base.buf, destination, here ? NULL : project_dir, e);
 	sbuf_release(&base);
 	sbuf_release(&path);
 	return ret;
@@ -889,46 +895,99 @@ out:
 
 /* --- redaction --- */
 
-static int by_length_desc(const void *a, const void *b)
+/* Patterns grouped by first byte, longest first within a group. */
+static int pattern_order(const void *a, const void *b)
 {
-	size_t la = strlen(*(const char *const *)a), lb = strlen(*(const char *const *)b);
+	const struct slice *x = a, *y = b;
+	unsigned char fx = (unsigned char)x->ptr[0], fy = (unsigned char)y->ptr[0];
 
-	return la < lb ? 1 : la > lb ? -1 : 0;
+	if (fx != fy) {
+		return fx < fy ? -1 : 1;
+	}
+	if (x->len != y->len) {
+		return x->len < y->len ? 1 : -1;
+	}
+	return memcmp(x->ptr, y->ptr, x->len);
+}
+
+static void add_pattern(struct slice **pats, size_t *n, size_t *alloc, struct slice p)
+{
+	XGROW(*pats, *alloc, *n + 1);
+	(*pats)[(*n)++] = p;
+}
+
+/*
+ * What to look for: each value, and each line of a value that has several
+ * (at most REDACT_MAX_LINES of those in all, so that a huge value cannot make
+ * every redaction slow). Sorted by pattern_order, without duplicates.
+ */
+static size_t redact_patterns(const struct secrets *s, struct slice **out)
+{
+	struct slice *pats = NULL;
+	size_t n = 0, alloc = 0, lines = 0, i, j;
+
+	for (i = 0; i < s->values.nr; i++) {
+		struct slice v = slice_cstr(s->values.v[i]), rest = v;
+		bool multiline = memchr(v.ptr, '\n', v.len) != NULL;
+		if (v.len >= REDACT_MIN) {
+			add_pattern(&pats, &n, &alloc, v);
+		}
+		while (multiline && rest.ptr && lines < REDACT_MAX_LINES) {
+			struct slice line = slice_next(&rest, '\n');
+			if (line.len && line.ptr[line.len - 1] == '\r') {
+				line.len--;
+			}
+			if (line.len >= REDACT_MIN) {
+				add_pattern(&pats, &n, &alloc, line);
+				lines++;
+			}
+		}
+	}
+	if (n) {
+		qsort(pats, n, sizeof(*pats), pattern_order);
+		for (i = 1, j = 1; i < n; i++) {
+			if (pattern_order(&pats[i], &pats[j - 1])) {
+				pats[j++] = pats[i];
+			}
+		}
+		n = j;
+	}
+	*out = pats;
+	return n;
 }
 
 void secrets_redact(const struct secrets *s, struct sbuf *text)
 {
 	struct sbuf out = SBUF_INIT;
-	const char **vals;
-	size_t *lens;
-	size_t n = 0, i, j, pos = 0;
+	struct slice *pats;
+	size_t first[257]; /* pats[first[c] .. first[c + 1]) start with byte c */
+	size_t n, j, pos = 0;
 	bool changed = false;
+	unsigned c;
 
-	vals = xcalloc(s->values.nr + 1, sizeof(*vals));
-	lens = xcalloc(s->values.nr + 1, sizeof(*lens));
-	for (i = 0; i < s->values.nr; i++) {
-		if (strlen(s->values.v[i]) >= REDACT_MIN) {
-			vals[n++] = s->values.v[i];
-		}
-	}
+	n = redact_patterns(s, &pats);
 	if (!n) {
 		goto out;
 	}
-	qsort(vals, n, sizeof(*vals), by_length_desc);
-	for (i = 0; i < n; i++) {
-		lens[i] = strlen(vals[i]);
+	for (c = 0, j = 0; c < 256; c++) {
+		first[c] = j;
+		while (j < n && (unsigned char)pats[j].ptr[0] == c) {
+			j++;
+		}
 	}
+	first[256] = n;
 	while (pos < text->len) {
 		const char *p = text->buf + pos;
-		size_t rest = text->len - pos;
-		for (j = 0; j < n; j++) {
-			if (lens[j] <= rest && p[0] == vals[j][0] && !memcmp(p, vals[j], lens[j])) {
+		size_t rest = text->len - pos, end;
+		c = (unsigned char)*p;
+		for (j = first[c], end = first[c + 1]; j < end; j++) {
+			if (pats[j].len <= rest && !memcmp(p, pats[j].ptr, pats[j].len)) {
 				break;
 			}
 		}
-		if (j < n) {
+		if (j < end) {
 			sbuf_addstr(&out, REDACTED);
-			pos += lens[j];
+			pos += pats[j].len;
 			changed = true;
 		} else {
 			sbuf_addch(&out, *p);
@@ -944,6 +1003,5 @@ void secrets_redact(const struct secrets *s, struct sbuf *text)
 	}
 out:
 	wipe_sbuf(&out);
-	free(vals);
-	free(lens);
+	free(pats);
 }

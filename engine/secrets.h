@@ -139,12 +139,21 @@ int secrets_parse_dotenv_flags(struct secrets *s, const char *file, const char *
  */
 int secrets_load(struct secrets *s, const char *project_dir, const char *destination,
 		 struct err *e);
+/*
+ * The same from an explicit base path (Kamal's secrets_path, e.g.
+ * "config/secrets"): reads <secrets_path>-common, then <secrets_path> or
+ * <secrets_path>.DEST. Commands run in dir (NULL: the current directory).
+ */
+int secrets_load_path(struct secrets *s, const char *secrets_path, const char *destination,
+		      const char *dir, struct err *e);
 
 /*
  * Replaces every occurrence of a secret value in text with "[REDACTED]",
- * longest values first, in one left-to-right pass (a marker is never matched
- * again). Values shorter than 4 bytes are not redacted: they would match all
- * over ordinary text and say little about the secret.
+ * longest first, in one left-to-right pass (a marker is never matched again).
+ * A value of several lines is also redacted line by line, since output is
+ * often shown a line at a time (the first 1024 such lines of all values). Values (and lines)
+ * shorter than 4 bytes are not redacted: they would match all over ordinary text and say little
+ * about the secret.
  */
 void secrets_redact(const struct secrets *s, struct sbuf *text);
 

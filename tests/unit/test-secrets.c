@@ -334,6 +334,12 @@ static void test_errors(void)
 	msg = parse_error("1KEY=hidden\n", 0);
 	CHECK_STR(msg, "f:1: expected KEY=VALUE, found a key name starting with '1'");
 
+	msg = parse_error(" =hidden\n", 0);
+	CHECK_STR(msg, "f:1: expected KEY=VALUE, found an empty key name");
+
+	msg = parse_error("K\xc3\xa9=hidden\n", 0);
+	CHECK_STR(msg, "f:1: expected KEY=VALUE, found a byte 0xc3 in the key name");
+
 	msg = parse_error("MY KEY=hidden\n", 0);
 	CHECK_STR(msg, "f:1: expected KEY=VALUE, found a space in the key name");
 
@@ -538,6 +544,40 @@ static void test_load(void)
 	err_release(&e);
 }
 
+/* Kamal's secrets_path: <path>-common, then <path> or <path>.DEST. */
+static void test_load_path(void)
+{
+	struct secrets s;
+	struct err e = ERR_INIT;
+	char tmpl[] = "/tmp/test-secrets-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	char path[4096];
+
+	CHECK(dir != NULL);
+	write_file(dir, "sec-common", "A=common\nB=common\n");
+	write_file(dir, "sec", "A=$(cat sec.prod)\n");
+	write_file(dir, "sec.prod", "A=prod\n");
+	snprintf(path, sizeof(path), "%s/sec", dir);
+	secrets_init(&s);
+	CHECK_INT(secrets_load_path(&s, path, NULL, dir, &e), 0);
+	CHECK_STR(secrets_get(&s, "A"), "A=prod");
+	CHECK_STR(secrets_get(&s, "B"), "common");
+	secrets_release(&s);
+	secrets_init(&s);
+	CHECK_INT(secrets_load_path(&s, path, "prod", dir, &e), 0);
+	CHECK_STR(secrets_get(&s, "A"), "prod");
+	secrets_release(&s);
+	secrets_init(&s);
+	CHECK_INT(secrets_load_path(&s, path, "a/b", dir, &e), -1);
+	CHECK_CONTAINS(err_str(&e), "invalid destination 'a/b'");
+	secrets_release(&s);
+	remove_file(dir, "sec-common");
+	remove_file(dir, "sec");
+	remove_file(dir, "sec.prod");
+	CHECK_INT(rmdir(dir), 0);
+	err_release(&e);
+}
+
 /* With no project dir the paths are relative, and commands run in the current directory. */
 static void test_load_here(void)
 {
@@ -594,6 +634,21 @@ static void test_redact(void)
 	redact(&s, "password123password1", "[REDACTED][REDACTED]word1");
 	redact(&s, "x\npassword123\n", "x\n[REDACTED]\n");
 	secrets_release(&s);
+
+	/* a multi-line value: whole, and each of its lines when shown one at a time */
+	secrets_init(&s);
+	secrets_set(&s, "KEY", "-----BEGIN KEY-----\r\nMIIEvQIBADAN\nab\n-----END KEY-----\n",
+		    NULL);
+	redact(&s, "key: -----BEGIN KEY-----\r\nMIIEvQIBADAN\nab\n-----END KEY-----\n.",
+	       "key: [REDACTED].");
+	redact(&s, "line: MIIEvQIBADAN", "line: [REDACTED]");
+	redact(&s, "ab -----END KEY-----", "ab [REDACTED]");
+	/* the same value twice, and values that share a first byte */
+	secrets_set(&s, "COPY", "MIIEvQIBADAN", NULL);
+	secrets_set(&s, "M1", "MIIE", NULL);
+	secrets_set(&s, "M2", "MIIEvQ", NULL);
+	redact(&s, "MIIEvQIBADAN MIIEvQ MIIE MIIx", "[REDACTED] [REDACTED] [REDACTED] MIIx");
+	secrets_release(&s);
 }
 
 static void test_set_keeps_order(void)
@@ -629,6 +684,7 @@ int main(void)
 	UNIT_RUN(test_export_check);
 	UNIT_RUN(test_limits);
 	UNIT_RUN(test_load);
+	UNIT_RUN(test_load_path);
 	UNIT_RUN(test_load_here);
 	UNIT_RUN(test_redact);
 	UNIT_RUN(test_set_keeps_order);
