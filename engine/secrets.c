@@ -318,7 +318,9 @@ static int run_command(struct parser *ps, const char *cmd, struct sbuf *v)
 	c.flags = RUN_F_STDIN_INHERIT;
 	c.out = RUN_IO_CAPTURE;
 	c.err = RUN_IO_INHERIT;
-	if (run_one(&c) < 0) {
+	/* room for trailing newlines; a command that prints without end is stopped */
+	c.capture_max = SECRETS_MAX_VALUE + 4096;
+	if (run_one(&c) < 0 && !c.truncated) {
 		/* the output may hold a secret: say how it ended, never what it printed */
 		describe_cmd(&msg, cmd);
 		sbuf_addch(&msg, ' ');
@@ -326,7 +328,7 @@ static int run_command(struct parser *ps, const char *cmd, struct sbuf *v)
 		entry_error(ps, "command %s", msg.buf);
 		goto out;
 	}
-	while (c.outbuf.len && c.outbuf.buf[c.outbuf.len - 1] == '\n') {
+	while (!c.truncated && c.outbuf.len && c.outbuf.buf[c.outbuf.len - 1] == '\n') {
 		c.outbuf.len--;
 	}
 	if (memchr(c.outbuf.buf, '\0', c.outbuf.len)) {

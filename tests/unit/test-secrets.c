@@ -314,6 +314,10 @@ static void test_command_failure(void)
 	CHECK_CONTAINS(msg, "f:1: A: command");
 	CHECK_CONTAINS(msg, "NUL byte");
 
+	/* a command that prints without end is stopped */
+	msg = parse_error("A=$(yes)\n", 0);
+	CHECK_STR(msg, "f:1: A: command 'yes' printed more than 262144 bytes");
+
 	msg = parse_error("OK=1\nA=x$(echo hi)\n", SECRETS_F_NO_COMMANDS);
 	CHECK_STR(msg, "f:2: A: command substitution \"$(...)\" is not allowed here");
 	msg = parse_error("A=\"$(echo hi)\"\n", SECRETS_F_NO_COMMANDS);
