@@ -79,11 +79,19 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(CORE_LIB)
 
 unit-bins: $(UNIT_BINS)
 
-# Fuzz targets link the core sources directly, built with clang's libFuzzer.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -Ilib -g -O1 -fsanitize=fuzzer,address,undefined
-build-fuzz/%: tests/fuzz/%.c $(CORE_SRCS)
+# Fuzz targets: the core is compiled once with coverage instrumentation
+# (fuzzer-no-link) and every target links against it with clang's libFuzzer.
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -Ilib -g -O1 -fsanitize=address,undefined
+FUZZ_OBJS   := $(patsubst %.c,build-fuzz/obj/%.o,$(CORE_SRCS))
+build-fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(LDLIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+build-fuzz/libberth-fuzz.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libberth-fuzz.a
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libberth-fuzz.a $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)
 
@@ -114,4 +122,4 @@ demo:
 clean:
 	rm -rf build build-san build-fuzz bin
 
--include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(BUILD)/proxy/main.d
+-include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(BUILD)/proxy/main.d $(FUZZ_OBJS:.o=.d)
