@@ -114,6 +114,8 @@ fuzz-smoke:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+bench-proxy: ; @bench/proxy/run
+
 demo:
 	@scripts/install-deps
 	@$(MAKE) -s all testapp
