@@ -256,7 +256,7 @@ static int wait_healthy(struct service *s, struct ctl_out *o)
 
 static json_t *service_json(const struct service *s)
 {
-	json_t *hosts = json_array(), *targets = json_array();
+	json_t *hosts = json_array(), *targets = json_array(), *j;
 	size_t i;
 
 	for (i = 0; i < s->hosts.nr; i++) {
@@ -265,18 +265,23 @@ static json_t *service_json(const struct service *s)
 	for (i = 0; i < s->nr_targets; i++) {
 		json_array_append_new(targets, json_string(s->targets[i]->addr));
 	}
-	return json_pack("{s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "name",
-			 s->name, "hosts", hosts, "path_prefix", s->path_prefix, "targets", targets,
-			 "health_check_path", s->o.health_path, "health_check_interval_ms",
-			 (json_int_t)s->o.health_interval_ms, "health_check_timeout_ms",
-			 (json_int_t)s->o.health_timeout_ms, "deploy_timeout_ms",
-			 (json_int_t)s->o.deploy_timeout_ms, "drain_timeout_ms",
-			 (json_int_t)s->o.drain_timeout_ms, "target_timeout_ms",
-			 (json_int_t)s->o.target_timeout_ms, "max_request_body",
-			 (json_int_t)s->o.max_body, "state",
-			 s->state == SERVICE_STOPPED  ? "stopped"
-			 : s->state == SERVICE_PAUSED ? "paused"
-						      : "running");
+	j = json_pack("{s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I}", "name",
+		      s->name, "hosts", hosts, "path_prefix", s->path_prefix, "targets", targets,
+		      "health_check_path", s->o.health_path, "health_check_interval_ms",
+		      (json_int_t)s->o.health_interval_ms, "health_check_timeout_ms",
+		      (json_int_t)s->o.health_timeout_ms, "deploy_timeout_ms",
+		      (json_int_t)s->o.deploy_timeout_ms, "drain_timeout_ms",
+		      (json_int_t)s->o.drain_timeout_ms, "target_timeout_ms",
+		      (json_int_t)s->o.target_timeout_ms, "max_request_body",
+		      (json_int_t)s->o.max_body, "state",
+		      s->state == SERVICE_STOPPED  ? "stopped"
+		      : s->state == SERVICE_PAUSED ? "paused"
+						   : "running",
+		      "max_pause_ms", (json_int_t)s->max_pause_ms);
+	if (s->stop_message) {
+		json_object_set_new(j, "stop_message", json_string(s->stop_message));
+	}
+	return j;
 }
 
 static json_t *table_json(const struct route_table *t)
@@ -395,7 +400,18 @@ static struct service *service_from_json(json_t *j, struct err *e)
 	GETMS("drain_timeout_ms", s->o.drain_timeout_ms);
 	GETMS("target_timeout_ms", s->o.target_timeout_ms);
 	GETMS("max_request_body", s->o.max_body);
+	GETMS("max_pause_ms", s->max_pause_ms);
 #undef GETMS
+	v = json_object_get(j, "state");
+	if (json_is_string(v) && !strcmp(json_string_value(v), "paused")) {
+		s->state = SERVICE_PAUSED;
+	} else if (json_is_string(v) && !strcmp(json_string_value(v), "stopped")) {
+		s->state = SERVICE_STOPPED;
+	}
+	v = json_object_get(j, "stop_message");
+	if (json_is_string(v)) {
+		s->stop_message = xstrdup(json_string_value(v));
+	}
 	json_array_foreach(json_object_get(j, "targets"), i, v)
 	{
 		struct target *t;
@@ -744,6 +760,129 @@ static int cmd_remove(struct ctl_out *o, int argc, const char **argv)
 	return rc;
 }
 
+#define MAX_STOP_MESSAGE 4096
+
+/*
+ * Publishes service `name` in state st (with the stop message or max pause
+ * that go with it). Pausing and stopping then wait, up to drain_ms, for the
+ * requests in flight to finish (tunnels go on). 0, or 1 after saying why.
+ */
+static int set_state(struct ctl_out *o, const char *name, enum service_state st,
+		     const char *message, uint64_t max_pause_ms, uint64_t drain_ms)
+{
+	struct route_table *cur;
+	struct service *old, *s;
+	uint64_t deadline;
+	size_t i;
+	int rc = 1;
+
+	pthread_mutex_lock(&change_lock);
+	cur = route_current();
+	old = route_table_find(cur, name);
+	if (!old) {
+		ctl_line(o, 'e', "error: no service '%s'", name);
+		goto out;
+	}
+	s = service_dup(old);
+	s->state = st;
+	free(s->stop_message);
+	s->stop_message = message ? xstrdup(message) : NULL;
+	if (st == SERVICE_PAUSED) {
+		s->max_pause_ms = max_pause_ms;
+	}
+	switch_to(replace_service(cur, name, s));
+	deadline = now_ms() + (st == SERVICE_RUNNING ? 0 : drain_ms);
+	for (i = 0; i < old->nr_targets; i++) {
+		struct target *t = old->targets[i];
+
+		while (atomic_load(&t->inflight) - atomic_load(&t->tunnels) > 0 &&
+		       now_ms() < deadline) {
+			sleep_ms(5);
+		}
+	}
+	rc = 0;
+out:
+	route_table_unref(cur);
+	pthread_mutex_unlock(&change_lock);
+	return rc;
+}
+
+static int cmd_pause(struct ctl_out *o, int argc, const char **argv)
+{
+	const char *drain = NULL, *max_pause = NULL;
+	uint64_t drain_ms = 30000, max_pause_ms = 30000;
+	char d[32];
+	const struct opt opts[] = {
+	    OPT_STRING(0, "drain-timeout", &drain, "DUR",
+		       "how long requests in flight may take to finish (default 30s)"),
+	    OPT_STRING(0, "max-pause", &max_pause, "DUR",
+		       "how long a request is held before it gets 504 (default 30s)"),
+	    OPT_END(),
+	};
+
+	if (parse_cmd_opts(o, argc, argv, opts) != 1) {
+		ctl_line(
+		    o, 'e',
+		    "usage: berth-proxy pause SERVICE [--drain-timeout DUR] [--max-pause DUR]");
+		return 1;
+	}
+	if (set_dur(o, "drain-timeout", drain, &drain_ms) < 0 ||
+	    set_dur(o, "max-pause", max_pause, &max_pause_ms) < 0) {
+		return 1;
+	}
+	if (set_state(o, argv[0], SERVICE_PAUSED, NULL, max_pause_ms, drain_ms)) {
+		return 1;
+	}
+	ctl_line(o, 'o', "paused '%s': requests are held for up to %s", argv[0],
+		 dur_format(max_pause_ms, d, sizeof(d)));
+	return 0;
+}
+
+static int cmd_stop(struct ctl_out *o, int argc, const char **argv)
+{
+	const char *drain = NULL, *message = NULL;
+	uint64_t drain_ms = 30000;
+	const struct opt opts[] = {
+	    OPT_STRING(0, "drain-timeout", &drain, "DUR",
+		       "how long requests in flight may take to finish (default 30s)"),
+	    OPT_STRING(0, "message", &message, "TEXT", "what requests are answered (with 503)"),
+	    OPT_END(),
+	};
+
+	if (parse_cmd_opts(o, argc, argv, opts) != 1) {
+		ctl_line(o, 'e',
+			 "usage: berth-proxy stop SERVICE [--drain-timeout DUR] [--message TEXT]");
+		return 1;
+	}
+	if (set_dur(o, "drain-timeout", drain, &drain_ms) < 0) {
+		return 1;
+	}
+	if (message && strlen(message) > MAX_STOP_MESSAGE) {
+		ctl_line(o, 'e', "error: --message is longer than %d bytes", MAX_STOP_MESSAGE);
+		return 1;
+	}
+	if (set_state(o, argv[0], SERVICE_STOPPED, message, 0, drain_ms)) {
+		return 1;
+	}
+	ctl_line(o, 'o', "stopped '%s': requests are answered with 503", argv[0]);
+	return 0;
+}
+
+static int cmd_resume(struct ctl_out *o, int argc, const char **argv)
+{
+	const struct opt opts[] = {OPT_END()};
+
+	if (parse_cmd_opts(o, argc, argv, opts) != 1) {
+		ctl_line(o, 'e', "usage: berth-proxy resume SERVICE");
+		return 1;
+	}
+	if (set_state(o, argv[0], SERVICE_RUNNING, NULL, 0, 0)) {
+		return 1;
+	}
+	ctl_line(o, 'o', "resumed '%s'", argv[0]);
+	return 0;
+}
+
 static int cmd_list(struct ctl_out *o, int argc, const char **argv)
 {
 	bool json = false;
@@ -791,9 +930,8 @@ static const struct {
 	const char *name;
 	int (*fn)(struct ctl_out *o, int argc, const char **argv);
 } ctl_commands[] = {
-    {"deploy", cmd_deploy},
-    {"remove", cmd_remove},
-    {"list", cmd_list},
+    {"deploy", cmd_deploy}, {"remove", cmd_remove}, {"list", cmd_list},
+    {"pause", cmd_pause},   {"resume", cmd_resume}, {"stop", cmd_stop},
 };
 
 static void *conn_thread(void *arg)

@@ -15,6 +15,11 @@
  * answer says what its checks saw. Every change is written to the state
  * file atomically (temp file, fsync, rename) and restored at start, where
  * restored targets are health-checked before they serve.
+ *
+ * pause/stop publish the service in that state (a deploy or resume ends
+ * it), then wait up to their drain timeout for the requests in flight.
+ * deploy closes the tunnels to the old targets at the end of its drain
+ * timeout; remove closes the removed service's tunnels at once.
  */
 #ifndef CONTROL_H
 #define CONTROL_H

@@ -5,6 +5,9 @@
  *	berth-proxy deploy SERVICE --target HOST:PORT [...]
  *	berth-proxy remove SERVICE
  *	berth-proxy list [--json]
+ *	berth-proxy pause SERVICE [--drain-timeout D] [--max-pause D]
+ *	berth-proxy resume SERVICE
+ *	berth-proxy stop SERVICE [--drain-timeout D] [--message TEXT]
  *
  * One table of subcommands, as in berth's own main.
  */
@@ -128,6 +131,19 @@ static int cmd_list(int argc, const char **argv)
 	return cmd_control(argc, argv, "list");
 }
 
+static int cmd_pause(int argc, const char **argv)
+{
+	return cmd_control(argc, argv, "pause");
+}
+static int cmd_resume(int argc, const char **argv)
+{
+	return cmd_control(argc, argv, "resume");
+}
+static int cmd_stop(int argc, const char **argv)
+{
+	return cmd_control(argc, argv, "stop");
+}
+
 static int cmd_run(int argc, const char **argv)
 {
 	static const char usage[] =
@@ -239,6 +255,9 @@ static const struct cmd commands[] = {
     {"deploy", cmd_deploy, "switch a service to new targets once they are healthy"},
     {"remove", cmd_remove, "remove a service"},
     {"list", cmd_list, "list the services"},
+    {"pause", cmd_pause, "hold a service's new requests until resume or the next deploy"},
+    {"resume", cmd_resume, "serve a paused or stopped service again"},
+    {"stop", cmd_stop, "answer a service's requests with 503 (maintenance)"},
 };
 
 static void usage(FILE *f)

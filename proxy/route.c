@@ -80,6 +80,7 @@ struct service *service_new(const char *name)
 	s->o.deploy_timeout_ms = 30000;
 	s->o.drain_timeout_ms = 30000;
 	s->o.target_timeout_ms = 30000;
+	s->max_pause_ms = 30000;
 	atomic_init(&s->rr, 0);
 	return s;
 }
@@ -97,6 +98,7 @@ struct service *service_dup(const struct service *s)
 	d->o.health_path = xstrdup(s->o.health_path);
 	d->state = s->state;
 	d->stop_message = s->stop_message ? xstrdup(s->stop_message) : NULL;
+	d->max_pause_ms = s->max_pause_ms;
 	for (i = 0; i < s->nr_targets; i++) {
 		service_add_target(d, target_ref(s->targets[i]));
 	}

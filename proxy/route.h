@@ -71,8 +71,9 @@ struct service {
 	size_t nr_targets;
 	struct service_opts o;
 	enum service_state state;
-	char *stop_message; /* NULL unless stopped with a message */
-	atomic_uint rr;	    /* round robin position */
+	char *stop_message;    /* NULL unless stopped with a message */
+	uint64_t max_pause_ms; /* while paused: a held request gets 504 after this */
+	atomic_uint rr;	       /* round robin position */
 };
 
 /* An empty service with kamal-proxy's default options. */

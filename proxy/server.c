@@ -186,6 +186,7 @@ enum tmode {
 	TM_HEAD,   /* a request head is arriving */
 	TM_TARGET, /* waiting for the upstream's response head */
 	TM_LINGER, /* after an error response, until the client goes away */
+	TM_PAUSE,  /* a request held while its service is paused (max pause) */
 };
 
 struct worker;
@@ -197,6 +198,8 @@ struct client {
 	struct timer tm;
 	unsigned char tmode;
 	bool closing, lingering, fresh_upstream;
+	bool parked; /* its request is held (service paused), in worker->parked */
+	struct dlist plink;
 	char *buf; /* NULL while idle */
 	size_t cap, pos, len;
 	struct exch *x;
@@ -260,6 +263,7 @@ struct worker {
 	struct route_table *tbl;
 	struct dlist idle;    /* pooled upstream connections, most recent first */
 	struct dlist tunnels; /* exchanges that became tunnels */
+	struct dlist parked;  /* clients whose request waits for a paused service */
 	unsigned tunnel_gen;  /* the last tunnel_close_gen acted on */
 	void *free_bufs;
 	unsigned nr_free_bufs;
@@ -551,6 +555,10 @@ static void client_close(struct client *cl)
 	if (cl->x) {
 		exch_end(cl->x, false);
 	}
+	if (cl->parked) {
+		dlist_del(&cl->plink);
+		cl->parked = false;
+	}
 	timer_cancel(&w->timers, &cl->tm);
 	client_release_buf(cl);
 	cl->c.io->close(&cl->c);
@@ -565,21 +573,38 @@ static void client_close(struct client *cl)
  * connection lingers until the client has read it, so that unread request
  * bytes do not turn the close into a reset that loses the response.
  */
-static void client_error(struct client *cl, unsigned status)
+static void client_error_msg(struct client *cl, unsigned status, const char *body)
 {
 	struct worker *w = cl->w;
 	char msg[320];
 	int n, blen;
 	const char *text = status_text(status);
+	size_t bodylen = body ? strlen(body) : 0;
 
-	blen = (int)strlen(text) + 5;
-	n = snprintf(msg, sizeof(msg),
-		     "HTTP/1.1 %u %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-		     "Content-Length: %d\r\nConnection: close\r\n\r\n%u %s\n",
-		     status, text, blen, status, text);
-	if (conn_write(&cl->c, msg, (size_t)n) != n) {
-		client_close(cl);
-		return;
+	if (cl->parked) {
+		dlist_del(&cl->plink);
+		cl->parked = false;
+	}
+	if (body) {
+		n = snprintf(msg, sizeof(msg),
+			     "HTTP/1.1 %u %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+			     status, text, bodylen + 1);
+	} else {
+		blen = (int)strlen(text) + 5;
+		n = snprintf(msg, sizeof(msg),
+			     "HTTP/1.1 %u %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			     "Content-Length: %d\r\nConnection: close\r\n\r\n%u %s\n",
+			     status, text, blen, status, text);
+	}
+	{
+		struct iovec v[3] = {{msg, (size_t)n}, {(void *)body, bodylen}, {"\n", 1}};
+		ssize_t want = n + (body ? (ssize_t)bodylen + 1 : 0);
+
+		if (cl->c.io->writev(&cl->c, v, body ? 3 : 1) != want) {
+			client_close(cl);
+			return;
+		}
 	}
 	cl->c.io->shutdown(&cl->c);
 	cl->lingering = true;
@@ -587,6 +612,11 @@ static void client_error(struct client *cl, unsigned status)
 	cl->tmode = TM_LINGER;
 	timer_arm(&w->timers, &cl->tm, w->now + LINGER_MS);
 	client_drive(cl);
+}
+
+static void client_error(struct client *cl, unsigned status)
+{
+	client_error_msg(cl, status, NULL);
 }
 
 /* Exchanges */
@@ -716,17 +746,28 @@ static void exch_start(struct client *cl, size_t head_len)
 	size_t i, addlen;
 	long n;
 
-	if (cl->tmode == TM_HEAD || cl->tmode == TM_IDLE) {
+	svc = route_lookup(w->tbl, m->host, m->path);
+	if (svc && svc->state == SERVICE_PAUSED) {
+		/* Held, untouched in the buffer, until a new table is published (resume, a
+		 * deploy) or the max pause passes; the deadline is kept across re-parking. */
+		cl->parked = true;
+		dlist_add(&w->parked, &cl->plink);
+		if (cl->tmode != TM_PAUSE) {
+			cl->tmode = TM_PAUSE;
+			timer_arm(&w->timers, &cl->tm, w->now + svc->max_pause_ms);
+		}
+		return;
+	}
+	if (cl->tmode == TM_HEAD || cl->tmode == TM_IDLE || cl->tmode == TM_PAUSE) {
 		timer_cancel(&w->timers, &cl->tm);
 		cl->tmode = TM_NONE;
 	}
-	svc = route_lookup(w->tbl, m->host, m->path);
 	if (!svc || !svc->nr_targets) {
 		client_error(cl, 404);
 		return;
 	}
 	if (svc->state == SERVICE_STOPPED) {
-		client_error(cl, 503);
+		client_error_msg(cl, 503, svc->stop_message);
 		return;
 	}
 	if (svc->o.max_body && m->body == HTTP1_BODY_LENGTH &&
@@ -1273,6 +1314,9 @@ static void client_timeout(struct timer *t)
 			exch_fail(cl->x, 504);
 		}
 		break;
+	case TM_PAUSE:
+		client_error(cl, 504);
+		break;
 	case TM_IDLE:
 	case TM_LINGER:
 	case TM_NONE:
@@ -1349,6 +1393,9 @@ static void client_drive(struct client *cl)
 
 	for (;;) {
 		if (cl->c.flags & CONN_F_DEAD) {
+			return;
+		}
+		if (cl->parked) {
 			return;
 		}
 		if (cl->x) {
@@ -1467,6 +1514,28 @@ static void wake_event(struct handler *h, uint32_t ev)
 	}
 }
 
+/* A new table: every held request looks its service up again (and may be held again). */
+static void release_parked(struct worker *w)
+{
+	struct dlist list;
+
+	if (w->parked.next == &w->parked) {
+		return;
+	}
+	/* Move them aside first: a request still paused is parked again, on w->parked. */
+	list = w->parked;
+	list.next->prev = &list;
+	list.prev->next = &list;
+	dlist_init(&w->parked);
+	while (list.next != &list) {
+		struct client *cl = container_of(list.next, struct client, plink);
+
+		dlist_del(&cl->plink);
+		cl->parked = false;
+		client_drive(cl);
+	}
+}
+
 static void close_retired_tunnels(struct worker *w)
 {
 	struct dlist *l, *next;
@@ -1519,6 +1588,7 @@ static void *worker_main(void *arg)
 		if (t != w->tbl) {
 			w->tbl = t;
 			pool_sweep(w);
+			release_parked(w);
 		}
 		atomic_store_explicit(&w->using, t, memory_order_release);
 		if (atomic_load_explicit(&tunnel_close_gen, memory_order_acquire) !=
@@ -1618,6 +1688,7 @@ int server_start(struct server_config *cfg, struct err *e)
 		w->now = mono_ms();
 		dlist_init(&w->idle);
 		dlist_init(&w->tunnels);
+		dlist_init(&w->parked);
 		atomic_init(&w->stop, false);
 		if (getrandom(&w->rid_hi, sizeof(w->rid_hi), 0) != sizeof(w->rid_hi)) {
 			w->rid_hi = (uint64_t)rt.tv_nsec ^ ((uint64_t)i << 56);

@@ -22,7 +22,14 @@
  * service, 408 header timeout, 413 body over the limit, 431 head too big,
  * 501/505 from the parser; from the upstream side: 502 when it cannot be
  * reached or answers garbage, 504 when it does not answer within the target
- * timeout, 503 when the service is stopped.
+ * timeout, 503 when the service is stopped (with its stop message as the
+ * body when it has one).
+ *
+ * A request for a paused service is held as it is, unparsed, in its
+ * client's buffer; every new routing table releases the held requests,
+ * which look their service up again (a resume or a deploy lets them through,
+ * a table where the service is still paused holds them again, keeping their
+ * deadline), and one held longer than the service's max pause gets 504.
  */
 #ifndef SERVER_H
 #define SERVER_H
