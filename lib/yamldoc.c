@@ -939,7 +939,7 @@ static int resolve_plain(struct yaml_node *n)
 struct anchor {
 	char *name;
 	struct yaml_node *node; /* a private copy; NULL while the node is being read */
-	size_t size;
+	size_t nodes, bytes;	/* what a copy of it costs */
 };
 
 struct loader {
@@ -948,7 +948,7 @@ struct loader {
 	const char *buf;
 	size_t len;
 	struct err *e;
-	size_t nodes;
+	size_t nodes, bytes; /* made so far, aliases expanded */
 	struct anchor *anchors;
 	size_t nr_anchors, alloc_anchors;
 	struct idx anchor_idx;
@@ -974,7 +974,8 @@ static struct anchor *anchor_find(struct loader *L, const char *name)
 }
 
 /* Defines (or redefines: the later one wins) an anchor; node NULL marks it open. */
-static void anchor_set(struct loader *L, const char *name, struct yaml_node *node, size_t size)
+static void anchor_set(struct loader *L, const char *name, struct yaml_node *node, size_t nodes,
+		       size_t bytes)
 {
 	struct anchor *a = anchor_find(L, name);
 
@@ -987,29 +988,66 @@ static void anchor_set(struct loader *L, const char *name, struct yaml_node *nod
 	}
 	yaml_node_free(a->node);
 	a->node = node;
-	a->size = size;
+	a->nodes = nodes;
+	a->bytes = bytes;
 }
 
-static int count_nodes(struct loader *L, size_t more, unsigned line, unsigned col)
+/* What is over the limits if nodes and bytes were added: NULL if nothing. */
+static const char *over_budget(const struct loader *L, size_t nodes, size_t bytes, char *buf,
+			       size_t size)
 {
-	if (L->nodes > YAML_MAX_NODES || more > YAML_MAX_NODES - L->nodes) {
-		return err_setat(L->e, L->file, line, col,
-				 "document has too many nodes, aliases expanded (limit %d)",
-				 YAML_MAX_NODES);
+	if (nodes > YAML_MAX_NODES - L->nodes) {
+		snprintf(buf, size, "%d nodes", YAML_MAX_NODES);
+		return buf;
 	}
-	L->nodes += more;
+	if (bytes > YAML_MAX_TEXT - L->bytes) {
+		snprintf(buf, size, "%u bytes of text", YAML_MAX_TEXT);
+		return buf;
+	}
+	return NULL;
+}
+
+/* Counts new nodes against the limits (aliases would multiply them). */
+static int count_nodes(struct loader *L, size_t nodes, size_t bytes, unsigned line, unsigned col)
+{
+	char buf[64];
+	const char *over = over_budget(L, nodes, bytes, buf, sizeof(buf));
+
+	if (over) {
+		return err_setat(L->e, L->file, line, col,
+				 "document is too big: more than %s, aliases expanded", over);
+	}
+	L->nodes += nodes;
+	L->bytes += bytes;
 	return 0;
+}
+
+static size_t node_bytes(const struct yaml_node *n)
+{
+	size_t i, c;
+
+	if (!n) {
+		return 0;
+	}
+	c = n->len;
+	for (i = 0; i < n->nr_items; i++) {
+		c += node_bytes(n->items[i]);
+	}
+	for (i = 0; i < n->nr_pairs; i++) {
+		c += node_bytes(n->pairs[i].key) + node_bytes(n->pairs[i].value);
+	}
+	return c;
 }
 
 /* Keeps a copy of node under its anchor, for the aliases that follow. */
 static int anchor_close(struct loader *L, const char *name, const struct yaml_node *node)
 {
-	size_t size = node_count(node);
+	size_t nodes = node_count(node), bytes = node_bytes(node);
 
-	if (count_nodes(L, size, node->line, node->col) < 0) {
+	if (count_nodes(L, nodes, bytes, node->line, node->col) < 0) {
 		return -1;
 	}
-	anchor_set(L, name, yaml_clone(node), size);
+	anchor_set(L, name, yaml_clone(node), nodes, bytes);
 	return 0;
 }
 
@@ -1129,7 +1167,7 @@ static int load_scalar(struct loader *L, const yaml_event_t *ev, struct yaml_nod
 	n->str[n->len] = 0;
 	n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE &&
 		    ev->data.scalar.style != YAML_ANY_SCALAR_STYLE;
-	if (count_nodes(L, 1, n->line, n->col) < 0) {
+	if (count_nodes(L, 1, n->len, n->line, n->col) < 0) {
 		goto out;
 	}
 
@@ -1193,6 +1231,8 @@ static int load_alias(struct loader *L, const yaml_event_t *ev, struct yaml_node
 	unsigned line = (unsigned)ev->start_mark.line + 1,
 		 col = (unsigned)ev->start_mark.column + 1;
 	struct anchor *a = anchor_find(L, name);
+	const char *over;
+	char buf[64];
 
 	if (!a) {
 		return err_setat(L->e, L->file, line, col,
@@ -1202,12 +1242,13 @@ static int load_alias(struct loader *L, const yaml_event_t *ev, struct yaml_node
 		return err_setat(L->e, L->file, line, col,
 				 "alias '*%s' is inside the node it refers to", name);
 	}
-	if (L->nodes > YAML_MAX_NODES || a->size > YAML_MAX_NODES - L->nodes) {
+	over = over_budget(L, a->nodes, a->bytes, buf, sizeof(buf));
+	if (over) {
 		return err_setat(L->e, L->file, line, col,
-				 "alias '*%s' would expand the document past %d nodes", name,
-				 YAML_MAX_NODES);
+				 "alias '*%s' would expand the document past %s", name, over);
 	}
-	L->nodes += a->size;
+	L->nodes += a->nodes;
+	L->bytes += a->bytes;
 	*out = yaml_clone(a->node);
 	return 0;
 }
@@ -1233,7 +1274,7 @@ static int load_seq(struct loader *L, const yaml_event_t *ev, unsigned depth,
 
 	n = node_new(YAML_SEQ, L->file, (unsigned)ev->start_mark.line + 1,
 		     (unsigned)ev->start_mark.column + 1);
-	if (check_depth(L, depth, ev) < 0 || count_nodes(L, 1, n->line, n->col) < 0) {
+	if (check_depth(L, depth, ev) < 0 || count_nodes(L, 1, n->len, n->line, n->col) < 0) {
 		goto out;
 	}
 	if (tag && strcmp(tag, "!") && !tag_is(tag, "seq") && !tag_is(tag, "omap") &&
@@ -1242,7 +1283,7 @@ static int load_seq(struct loader *L, const yaml_event_t *ev, unsigned depth,
 		goto out;
 	}
 	if (anchor) {
-		anchor_set(L, anchor, NULL, 0);
+		anchor_set(L, anchor, NULL, 0, 0);
 	}
 	for (;;) {
 		yaml_event_t child;
@@ -1468,7 +1509,7 @@ static int load_map(struct loader *L, const yaml_event_t *ev, unsigned depth,
 
 	n = node_new(YAML_MAP, L->file, (unsigned)ev->start_mark.line + 1,
 		     (unsigned)ev->start_mark.column + 1);
-	if (check_depth(L, depth, ev) < 0 || count_nodes(L, 1, n->line, n->col) < 0) {
+	if (check_depth(L, depth, ev) < 0 || count_nodes(L, 1, n->len, n->line, n->col) < 0) {
 		goto out;
 	}
 	if (tag && strcmp(tag, "!") && !tag_is(tag, "map") && !tag_is(tag, "set")) {
@@ -1476,7 +1517,7 @@ static int load_map(struct loader *L, const yaml_event_t *ev, unsigned depth,
 		goto out;
 	}
 	if (anchor) {
-		anchor_set(L, anchor, NULL, 0);
+		anchor_set(L, anchor, NULL, 0, 0);
 	}
 	for (;;) {
 		yaml_event_t kev, vev;
@@ -1677,35 +1718,74 @@ struct yaml_node *yaml_merge(const struct yaml_node *base, const struct yaml_nod
 	return r;
 }
 
-static json_t *key_json(const struct yaml_node *k, json_t *obj, json_t *v)
+/*
+ * A list or mapping used as a key, as compact JSON-like text. Written from
+ * the tree, not from yaml_to_json(), so that keys inside keys are not quoted
+ * again at every level (which would double the text each time).
+ */
+static void render_key(struct sbuf *sb, const struct yaml_node *n)
 {
-	const char *text = yaml_text(k);
-	size_t len;
-	char *dump = NULL;
+	size_t i;
+
+	if (!n) {
+		sbuf_addstr(sb, "null");
+		return;
+	}
+	switch (n->kind) {
+	case YAML_NULL:
+		sbuf_addstr(sb, "null");
+		break;
+	case YAML_STR:
+		sbuf_addch(sb, '"');
+		sbuf_add_json_escaped(sb, n->str, n->len);
+		sbuf_addch(sb, '"');
+		break;
+	case YAML_BOOL:
+	case YAML_INT:
+	case YAML_FLOAT:
+		sbuf_addstr(sb, yaml_text(n));
+		break;
+	case YAML_SEQ:
+		sbuf_addch(sb, '[');
+		for (i = 0; i < n->nr_items; i++) {
+			if (i) {
+				sbuf_addch(sb, ',');
+			}
+			render_key(sb, n->items[i]);
+		}
+		sbuf_addch(sb, ']');
+		break;
+	case YAML_MAP:
+		sbuf_addch(sb, '{');
+		for (i = 0; i < n->nr_pairs; i++) {
+			if (i) {
+				sbuf_addch(sb, ',');
+			}
+			render_key(sb, n->pairs[i].key);
+			sbuf_addch(sb, ':');
+			render_key(sb, n->pairs[i].value);
+		}
+		sbuf_addch(sb, '}');
+		break;
+	}
+}
+
+/* Sets obj[key's text] = v (taking v, even on failure). */
+static int set_key(json_t *obj, const struct yaml_node *k, json_t *v)
+{
+	struct sbuf sb = SBUF_INIT;
 	int r;
 
-	if (!k) {
-		text = "";
-		len = 0;
-	} else if (k->kind == YAML_STR) {
-		len = k->len;
-	} else if (text) {
-		len = strlen(text);
-	} else {
-		json_t *kj = yaml_to_json(k);
-
-		dump = kj ? json_dumps(kj, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-		json_decref(kj);
-		if (!dump) {
-			json_decref(v);
-			return NULL;
-		}
-		text = dump;
-		len = strlen(dump);
+	if (k && k->kind == YAML_STR) {
+		return json_object_setn_new(obj, k->str, k->len, v);
 	}
-	r = json_object_setn_new(obj, text, len, v);
-	free(dump);
-	return r < 0 ? NULL : obj;
+	if (k && yaml_text(k)) {
+		return json_object_set_new(obj, yaml_text(k), v);
+	}
+	render_key(&sb, k);
+	r = json_object_setn_new(obj, sb.buf, sb.len, v);
+	sbuf_release(&sb);
+	return r;
 }
 
 json_t *yaml_to_json(const struct yaml_node *n)
@@ -1743,7 +1823,7 @@ json_t *yaml_to_json(const struct yaml_node *n)
 		j = json_object();
 		for (i = 0; j && i < n->nr_pairs; i++) {
 			c = yaml_to_json(n->pairs[i].value);
-			if (!c || !key_json(n->pairs[i].key, j, c)) {
+			if (!c || set_key(j, n->pairs[i].key, c) < 0) {
 				goto fail;
 			}
 		}

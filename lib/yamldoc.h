@@ -27,10 +27,18 @@
  * Anchors, aliases and "<<" merge keys (a mapping or a list of mappings;
  * keys written in the mapping itself win wherever the "<<" is, and in a list
  * the earlier mappings win) are resolved while loading, so the tree has no
- * aliases left. Documents that would expand past YAML_MAX_NODES are refused
- * (no billion laughs); so are recursive aliases. Duplicate keys in one
+ * aliases left. Documents that would expand past YAML_MAX_NODES nodes or
+ * YAML_MAX_TEXT bytes of text are refused (no billion laughs); so are
+ * recursive aliases. Duplicate keys in one
  * mapping: the last one wins, as in Psych; keys are equal when they resolve
  * to the same value (1 and 0x1 are one key, "1" and 1 are two).
+ *
+ * Where berth is stricter than Psych, on purpose: a "<<" written after a key
+ * does not override it (Psych's Hash#merge! lets it; YAML says the mapping's
+ * own keys win); a quoted "<<" is an ordinary key; "<<" with anything but
+ * mappings, tags that do not fit their text ("!!int abc"), unknown tags and
+ * recursive aliases are errors where Psych would quietly keep a string, a
+ * literal "<<" key or an object.
  *
  * Every node carries the file, line and column (1-based, columns count
  * characters) where it starts, so config errors can point at it:
@@ -91,9 +99,14 @@ struct yaml_node {
 	size_t nr_pairs;
 };
 
-/* Limits: input bytes, nodes (aliases expanded, anchors counted), nesting. */
+/*
+ * Limits: input bytes; nodes and bytes of scalar text once aliases are
+ * expanded (each anchored node counts twice: it is kept for its aliases);
+ * nesting of lists and mappings.
+ */
 #define YAML_MAX_SIZE  (8u << 20)
 #define YAML_MAX_NODES 100000
+#define YAML_MAX_TEXT  (32u << 20)
 #define YAML_MAX_DEPTH 256
 
 /*

@@ -585,8 +585,22 @@ static void test_limits(void)
 	}
 	sbuf_addch(&sb, ']');
 	CHECK(strstr(load_error(sb.buf, sb.len),
-		     "document has too many nodes, aliases expanded (limit 100000)"));
+		     "document is too big: more than 100000 nodes, aliases expanded"));
 	sbuf_release(&sb);
+
+	/* few nodes, but a lot of text once expanded */
+	sbuf_reset(&sb);
+	sbuf_addstr(&sb, "a: &a \"");
+	for (i = 0; i < 4096; i++) {
+		sbuf_addch(&sb, 'x');
+	}
+	sbuf_addstr(&sb, "\"\nb: [");
+	for (i = 0; i < 10000; i++) {
+		sbuf_addstr(&sb, "*a,");
+	}
+	sbuf_addstr(&sb, "]\n");
+	CHECK_STR(load_error(sb.buf, sb.len),
+		  "t.yml:2:24572: alias '*a' would expand the document past 33554432 bytes of text");
 
 	big = malloc((size_t)YAML_MAX_SIZE + 1);
 	memset(big, 'a', (size_t)YAML_MAX_SIZE + 1);
@@ -759,6 +773,13 @@ static void test_to_json(void)
 	CHECK_STR(s, "{\"s\":\"text\",\"i\":493,\"f\":1.5,\"inf\":\"-Infinity\",\"nan\":\"NaN\","
 		     "\"b\":true,\"z\":null,\"l\":[1,\"2\"],\"1\":\"int key\",\"\":\"null key\","
 		     "\"[\\\"a\\\",\\\"b\\\"]\":\"list key\",\"u\":\"\xc3\xa9\"}");
+	free(s);
+	yaml_node_free(n);
+
+	/* keys inside keys are written once, not quoted again at every level */
+	n = load("? {[x]: 1}\n: v\n");
+	s = json_of(n);
+	CHECK_STR(s, "{\"{[\\\"x\\\"]:1}\":\"v\"}");
 	free(s);
 	yaml_node_free(n);
 	CHECK(yaml_to_json(NULL) == NULL);
