@@ -586,7 +586,6 @@ static void test_limits(void)
 	sbuf_addch(&sb, ']');
 	CHECK(strstr(load_error(sb.buf, sb.len),
 		     "document is too big: more than 100000 nodes, aliases expanded"));
-	sbuf_release(&sb);
 
 	/* few nodes, but a lot of text once expanded */
 	sbuf_reset(&sb);
@@ -599,8 +598,10 @@ static void test_limits(void)
 		sbuf_addstr(&sb, "*a,");
 	}
 	sbuf_addstr(&sb, "]\n");
-	CHECK_STR(load_error(sb.buf, sb.len),
-		  "t.yml:2:24572: alias '*a' would expand the document past 33554432 bytes of text");
+	CHECK_STR(
+	    load_error(sb.buf, sb.len),
+	    "t.yml:2:24572: alias '*a' would expand the document past 33554432 bytes of text");
+	sbuf_release(&sb);
 
 	big = malloc((size_t)YAML_MAX_SIZE + 1);
 	memset(big, 'a', (size_t)YAML_MAX_SIZE + 1);
