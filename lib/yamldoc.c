@@ -1344,9 +1344,6 @@ struct mapbuild {
 	struct yaml_node *map; /* the result's pairs go here */
 	size_t alloc;
 	struct idx out_idx; /* keys of map->pairs */
-	struct idx own_idx; /* keys written in the mapping itself, by first raw position */
-	size_t *own_last;   /* for an own key's first position: its last position */
-	bool *placed;	    /* for an own key's first position: in the result */
 };
 
 static void append_pair(struct mapbuild *b, struct yaml_node *key, struct yaml_node *value)
@@ -1360,41 +1357,33 @@ static void append_pair(struct mapbuild *b, struct yaml_node *key, struct yaml_n
 	m->nr_pairs++;
 }
 
-/* Puts the own key first written at raw position f, with its last value. */
-static void place_own(struct mapbuild *b, struct rawmap *raw, size_t f)
+/*
+ * Sets key to value as Ruby's Hash#[]= does: a key already there keeps its
+ * place and takes the new value. Takes value; takes key only when it is new
+ * (returns true then).
+ */
+static bool set_pair(struct mapbuild *b, struct yaml_node *key, struct yaml_node *value)
 {
-	size_t l = b->own_last[f];
+	size_t o = idx_find(&b->out_idx, node_hash(key), pair_key_eq, b->map->pairs, key);
 
-	if (b->placed[f]) {
-		return;
+	if (o != SIZE_MAX) {
+		yaml_node_free(b->map->pairs[o].value);
+		b->map->pairs[o].value = value;
+		return false;
 	}
-	b->placed[f] = true;
-	raw->key_taken[f] = true;
-	raw->val_taken[l] = true;
-	append_pair(b, raw->pairs[f].key, raw->pairs[l].value);
+	append_pair(b, key, value);
+	return true;
 }
 
-/* Merges the pairs of one source mapping (moving them out of it). */
-static void merge_source(struct mapbuild *b, struct rawmap *raw, struct yaml_node *src)
+/* Merges the pairs of one source mapping (moving them out of it), as Hash#merge! does. */
+static void merge_source(struct mapbuild *b, struct yaml_node *src)
 {
 	size_t i;
 
 	for (i = 0; i < src->nr_pairs; i++) {
 		struct yaml_pair *p = &src->pairs[i];
-		uint64_t h = node_hash(p->key);
-		size_t f = idx_find(&b->own_idx, h, pair_key_eq, raw->pairs, p->key), o;
 
-		if (f != SIZE_MAX) {
-			/* keys written in the mapping itself win, wherever "<<" is */
-			place_own(b, raw, f);
-			continue;
-		}
-		o = idx_find(&b->out_idx, h, pair_key_eq, b->map->pairs, p->key);
-		if (o != SIZE_MAX) {
-			yaml_node_free(b->map->pairs[o].value);
-			b->map->pairs[o].value = p->value;
-		} else {
-			append_pair(b, p->key, p->value);
+		if (set_pair(b, p->key, p->value)) {
 			p->key = NULL;
 		}
 		p->value = NULL;
@@ -1402,9 +1391,10 @@ static void merge_source(struct mapbuild *b, struct rawmap *raw, struct yaml_nod
 }
 
 /*
- * Builds map's pairs from the raw ones: duplicates keep their first place
- * and last value; "<<" merges in place, as Psych's Hash#merge! does, except
- * that keys written in the mapping itself always win; in a list of merges the
+ * Builds map's pairs from the raw ones in document order, as Psych does:
+ * a key written again keeps its first place and takes the later value, and
+ * "<<" merges in place with Hash#merge!, so it overrides keys written before
+ * it and is overridden by keys written after it; in a list of merges the
  * earlier mappings win.
  */
 static int build_map(struct loader *L, struct yaml_node *map, struct rawmap *raw)
@@ -1413,38 +1403,16 @@ static int build_map(struct loader *L, struct yaml_node *map, struct rawmap *raw
 	size_t r, i;
 	int ret = -1;
 
-	b.own_last = xcalloc(raw->nr, sizeof(*b.own_last));
-	b.placed = xcalloc(raw->nr, sizeof(*b.placed));
-	for (r = 0; r < raw->nr; r++) {
-		uint64_t h;
-		size_t f;
-
-		if (raw->merge[r]) {
-			continue;
-		}
-		h = node_hash(raw->pairs[r].key);
-		f = idx_find(&b.own_idx, h, pair_key_eq, raw->pairs, raw->pairs[r].key);
-		if (f == SIZE_MAX) {
-			idx_add(&b.own_idx, h, r);
-			f = r;
-		}
-		b.own_last[f] = r;
-	}
 	for (r = 0; r < raw->nr; r++) {
 		struct yaml_node *v = raw->pairs[r].value;
 
 		if (!raw->merge[r]) {
-			size_t f = idx_find(&b.own_idx, node_hash(raw->pairs[r].key), pair_key_eq,
-					    raw->pairs, raw->pairs[r].key);
-
-			if (f == SIZE_MAX) {
-				abort(); /* every own key was indexed above */
-			}
-			place_own(&b, raw, f);
+			raw->key_taken[r] = set_pair(&b, raw->pairs[r].key, v);
+			raw->val_taken[r] = true;
 			continue;
 		}
 		if (v->kind == YAML_MAP) {
-			merge_source(&b, raw, v);
+			merge_source(&b, v);
 			continue;
 		}
 		if (v->kind != YAML_SEQ) {
@@ -1462,15 +1430,12 @@ static int build_map(struct loader *L, struct yaml_node *map, struct rawmap *raw
 			}
 		}
 		for (i = v->nr_items; i-- > 0;) {
-			merge_source(&b, raw, v->items[i]);
+			merge_source(&b, v->items[i]);
 		}
 	}
 	ret = 0;
 out:
 	idx_release(&b.out_idx);
-	idx_release(&b.own_idx);
-	free(b.own_last);
-	free(b.placed);
 	return ret;
 }
 

@@ -24,8 +24,9 @@
  * string) are accepted; "!" resolves like a plain scalar; any other tag is an
  * error.
  *
- * Anchors, aliases and "<<" merge keys (a mapping or a list of mappings;
- * keys written in the mapping itself win wherever the "<<" is, and in a list
+ * Anchors, aliases and "<<" merge keys (a mapping or a list of mappings,
+ * merged where the "<<" stands, as Psych's Hash#merge! does: it overrides
+ * keys written before it and keys written after it override it; in a list
  * the earlier mappings win) are resolved while loading, so the tree has no
  * aliases left. Documents that would expand past YAML_MAX_NODES nodes or
  * YAML_MAX_TEXT bytes of text are refused (no billion laughs); so are
@@ -33,9 +34,8 @@
  * mapping: the last one wins, as in Psych; keys are equal when they resolve
  * to the same value (1 and 0x1 are one key, "1" and 1 are two).
  *
- * Where berth is stricter than Psych, on purpose: a "<<" written after a key
- * does not override it (Psych's Hash#merge! lets it; YAML says the mapping's
- * own keys win); a quoted "<<" is an ordinary key; "<<" with anything but
+ * Where berth is stricter than Psych, on purpose: a quoted "<<" is an
+ * ordinary key; "<<" with anything but
  * mappings, tags that do not fit their text ("!!int abc"), unknown tags and
  * recursive aliases are errors where Psych would quietly keep a string, a
  * literal "<<" key or an object.
