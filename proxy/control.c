@@ -21,6 +21,7 @@
 #include "lib/strvec.h"
 #include "lib/xalloc.h"
 #include "proxy/dur.h"
+#include "proxy/health.h"
 #include "proxy/route.h"
 #include "proxy/server.h"
 #include "lib/banned.h"
@@ -91,92 +92,6 @@ static void ctl_line(struct ctl_out *o, char kind, const char *fmt, ...)
 }
 
 /* Health checks */
-
-/* One GET of path. 0 when it answered 200; else -1 with what was seen in why. */
-static int health_check(const struct target *t, const char *path, uint64_t timeout_ms,
-			struct sbuf *why)
-{
-	struct sbuf req = SBUF_INIT;
-	char buf[512];
-	size_t got = 0;
-	uint64_t deadline = now_ms() + timeout_ms;
-	int fd, rc = -1;
-	unsigned status = 0;
-
-	sbuf_reset(why);
-	fd = socket(t->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		sbuf_addf(why, "socket: %s", strerror(errno));
-		goto out;
-	}
-	if (connect(fd, (const struct sockaddr *)&t->sa, t->salen) < 0 && errno != EINPROGRESS) {
-		sbuf_addf(why, "cannot connect: %s", strerror(errno));
-		goto out;
-	}
-	sbuf_addf(&req,
-		  "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: berth-proxy\r\n"
-		  "Connection: close\r\n\r\n",
-		  path, t->addr);
-	{
-		size_t off = 0;
-
-		while (off < req.len) {
-			struct pollfd p = {fd, POLLOUT, 0};
-			uint64_t now = now_ms();
-			ssize_t n;
-
-			if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0) {
-				sbuf_addf(why, "timed out connecting after %llums",
-					  (unsigned long long)timeout_ms);
-				goto out;
-			}
-			n = send(fd, req.buf + off, req.len - off, MSG_NOSIGNAL);
-			if (n < 0) {
-				if (errno == EAGAIN || errno == EINTR) {
-					continue;
-				}
-				sbuf_addf(why, "cannot connect: %s", strerror(errno));
-				goto out;
-			}
-			off += (size_t)n;
-		}
-	}
-	while (got < sizeof(buf) - 1 && !memchr(buf, '\n', got)) {
-		struct pollfd p = {fd, POLLIN, 0};
-		uint64_t now = now_ms();
-		ssize_t n;
-
-		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0) {
-			sbuf_addf(why, "no answer within %llums", (unsigned long long)timeout_ms);
-			goto out;
-		}
-		n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			continue;
-		}
-		if (n <= 0) {
-			sbuf_addf(why, "connection closed without an answer");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	if (sscanf(buf, "HTTP/1.%*1[01] %3u", &status) != 1) {
-		sbuf_addf(why, "not an HTTP response");
-		goto out;
-	}
-	if (status != 200) {
-		sbuf_addf(why, "status %u", status);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd >= 0) {
-		close(fd);
-	}
-	sbuf_release(&req);
-	return rc;
-}
 
 /*
  * Checks every target until all are healthy or the deploy timeout passes.
@@ -461,6 +376,7 @@ static void switch_to(struct route_table *t)
 	err_release(&e);
 	route_publish(t);
 	server_sync();
+	health_watch(t);
 }
 
 static void *restore_thread(void *arg)
@@ -1015,6 +931,12 @@ int control_start(const char *socket_path, const char *state_dir, struct err *e)
 	state_file = sbuf_detach(&sb, NULL);
 	if (restore_state(e) < 0) {
 		return -1;
+	}
+	{
+		struct route_table *cur = route_current();
+
+		health_watch(cur);
+		route_table_unref(cur);
 	}
 	if (strlen(socket_path) >= sizeof(sa.sun_path)) {
 		return err_set(e, "control socket path '%s' is too long", socket_path);

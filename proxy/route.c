@@ -41,6 +41,7 @@ struct target *target_new(const char *addr, struct err *e)
 	atomic_init(&t->tunnels, 0);
 	atomic_init(&t->healthy, true);
 	atomic_init(&t->retired, false);
+	atomic_init(&t->checked, false);
 	t->addr = xstrdup(addr);
 	memcpy(&t->sa, res->ai_addr, res->ai_addrlen);
 	t->salen = res->ai_addrlen;

@@ -40,6 +40,7 @@ struct target {
 	atomic_long tunnels;  /* of which tunnels */
 	atomic_bool healthy;
 	atomic_bool retired; /* drained and dropped: tunnels to it are closed */
+	atomic_bool checked; /* an active health checker runs for it (proxy/health.h) */
 	char *addr;	     /* "host:port", as given */
 	struct sockaddr_storage sa;
 	socklen_t salen;

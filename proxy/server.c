@@ -197,8 +197,9 @@ struct client {
 	struct worker *w;
 	struct timer tm;
 	unsigned char tmode;
-	bool closing, lingering, fresh_upstream;
-	bool parked; /* its request is held (service paused), in worker->parked */
+	bool closing, lingering;
+	unsigned char retry; /* enum retry_flags: the request starts again, after these */
+	bool parked;	     /* its request is held (service paused), in worker->parked */
 	struct dlist plink;
 	char *buf; /* NULL while idle */
 	size_t cap, pos, len;
@@ -222,6 +223,11 @@ struct upstream {
 	struct upstream *next_dead;
 };
 
+enum retry_flags {
+	RETRY_STALE = 1 << 0, /* again on a new connection: the pooled one was closed */
+	RETRY_OTHER = 1 << 1, /* again on another target */
+};
+
 enum rq_state { RQ_CONNECT, RQ_HEAD, RQ_BODY, RQ_DONE };
 enum rs_state { RS_HEAD, RS_INTERIM, RS_HEADW, RS_BODY, RS_DONE, RS_TUNNEL };
 
@@ -233,12 +239,15 @@ struct exch {
 	enum rq_state rq;
 	enum rs_state rs;
 	size_t req_start;
-	bool retryable, retried, is_head, client_ka, client_10, resp_ka, resp_started;
+	unsigned char retry; /* enum retry_flags already used */
+	bool retryable, is_head, client_ka, client_10, resp_ka, resp_started;
 	bool rq_complete, rs_complete, rs_need_more, close_client, up_eof;
 	/* Upgrade: the request asked for one; tunnel: the upstream agreed (101) and the
 	 * connections now carry bytes both ways; *_eof: that side has finished sending,
 	 * *_shut: the other side was told so. */
 	bool upgrade, tunnel, tn_cl_eof, tn_up_eof, tn_cl_shut, tn_up_shut;
+	bool multi;	    /* the service has other targets to retry on */
+	bool idempotent;    /* GET, HEAD, OPTIONS, PUT, DELETE or TRACE without a body */
 	struct dlist tlink; /* in worker->tunnels while tunnel */
 	enum http1_body rq_body, rs_body;
 	uint64_t rq_left, rs_left;
@@ -670,16 +679,41 @@ static int exch_fail(struct exch *x, unsigned status)
  * request is sent again on a new connection when it is still whole in the
  * client's buffer and nothing came back. 2: the exchange restarts.
  */
-static int upstream_failed(struct exch *x)
+/*
+ * Retries are for requests still whole in the client's buffer, once, and only
+ * while nothing came back:
+ * - a pooled connection that the upstream had closed fails on first use: the
+ *   request goes again on a new connection;
+ * - a connection that could not be made (the target is down: it is marked so
+ *   when the service has others) sent nothing: the request goes to another
+ *   target;
+ * - a new connection that ended without an answer may have reached the app:
+ *   only an idempotent request goes again.
+ * connect_failed: the connection could not be made. 2: the exchange restarts.
+ */
+static int upstream_failed(struct exch *x, bool connect_failed)
 {
 	struct client *cl = x->cl;
+	unsigned again = 0;
 
-	if (x->up && x->up->reused && x->retryable && !x->retried && !x->ulen) {
+	if (connect_failed && x->multi &&
+	    atomic_exchange_explicit(&x->t->healthy, false, memory_order_relaxed)) {
+		log_warn("target '%s' is out: cannot connect", x->t->addr);
+	}
+	if (x->retryable && !x->ulen && !x->resp_started) {
+		if (x->up && x->up->reused && !connect_failed && !(x->retry & RETRY_STALE)) {
+			again = RETRY_STALE;
+		} else if (x->multi && (connect_failed || x->idempotent) &&
+			   !(x->retry & RETRY_OTHER)) {
+			again = RETRY_OTHER;
+		}
+	}
+	if (again) {
 		size_t start = x->req_start;
 
+		cl->retry = (unsigned char)(x->retry | again);
 		exch_end(x, false);
 		cl->pos = start;
-		cl->fresh_upstream = true;
 		return 2;
 	}
 	return exch_fail(x, 502);
@@ -733,6 +767,24 @@ static const char *line_end(const char *p, const char *end)
 	return nl ? nl + 1 : end;
 }
 
+static bool is_idempotent(struct slice method)
+{
+	switch (method.len) {
+	case 3:
+		return slice_eq_cstr(method, "GET") || slice_eq_cstr(method, "PUT");
+	case 4:
+		return slice_eq_cstr(method, "HEAD");
+	case 5:
+		return slice_eq_cstr(method, "TRACE");
+	case 6:
+		return slice_eq_cstr(method, "DELETE");
+	case 7:
+		return slice_eq_cstr(method, "OPTIONS");
+	default:
+		return false;
+	}
+}
+
 static void exch_start(struct client *cl, size_t head_len)
 {
 	struct worker *w = cl->w;
@@ -781,6 +833,10 @@ static void exch_start(struct client *cl, size_t head_len)
 	x->target_timeout = svc->o.target_timeout_ms;
 	x->max_body = svc->o.max_body;
 	x->is_head = slice_eq_cstr(m->method, "HEAD");
+	x->multi = svc->nr_targets > 1;
+	x->idempotent =
+	    (m->body == HTTP1_BODY_NONE || (m->body == HTTP1_BODY_LENGTH && !m->content_length)) &&
+	    is_idempotent(m->method);
 	x->client_ka = m->flags & HTTP1_F_KEEP_ALIVE;
 	x->client_10 = m->minor == 0;
 	x->rq_body = m->body;
@@ -855,16 +911,16 @@ static void exch_start(struct client *cl, size_t head_len)
 
 	x->t = service_pick(svc);
 	cl->x = x;
-	if (!cl->fresh_upstream) {
+	if (!cl->retry) {
 		x->up = pool_take(w, x->t);
 	} else {
-		x->retried = true;
-		cl->fresh_upstream = false;
+		x->retry = cl->retry;
+		cl->retry = 0;
 	}
 	if (!x->up) {
 		x->up = upstream_connect(w, x->t);
 		if (!x->up) {
-			exch_fail(x, 502);
+			upstream_failed(x, true);
 			return;
 		}
 	}
@@ -896,7 +952,7 @@ static int rq_step(struct exch *x)
 			return 0;
 		}
 		if (getsockopt(up->c.fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err) {
-			return exch_fail(x, 502);
+			return upstream_failed(x, true);
 		}
 		up->connecting = false;
 		x->rq = RQ_HEAD;
@@ -905,7 +961,7 @@ static int rq_step(struct exch *x)
 	case RQ_HEAD:
 		r = iovq_write(&up->c, &x->q_up);
 		if (r < 0) {
-			return upstream_failed(x);
+			return upstream_failed(x, false);
 		}
 		if (!r) {
 			return 0;
@@ -1192,7 +1248,7 @@ static int rs_step(struct exch *x)
 			return 0;
 		}
 		if (n <= 0) {
-			return upstream_failed(x);
+			return upstream_failed(x, false);
 		}
 		x->ulen += (size_t)n;
 		x->rs_need_more = false;

@@ -12,6 +12,14 @@
  * delimited by the end of the connection), and gives the upstream
  * connection back to the pool when both messages are complete.
  *
+ * Targets are taken round robin, healthy ones first (proxy/health.h). A
+ * connection to a target that is refused marks the target unhealthy when
+ * its service has others, and a request still whole in the buffer with
+ * nothing back yet is sent again, once: on a new connection when a pooled
+ * one turns out closed; on another target when the connection could not be
+ * made, or, for an idempotent request without a body, when it ended without
+ * an answer.
+ *
  * A request with "Connection: upgrade" is forwarded with its Upgrade header;
  * when the upstream answers 101 the pair of connections becomes a byte
  * tunnel both ways (WebSocket and other upgrades), which lasts until either

@@ -38,7 +38,7 @@ test_expect_success 'no request fails while the service switches versions 10 tim
 	done &&
 	stop_load &&
 	cat deploys &&
-	for f in load1 load2 load3 load4; do check_load $f "v1|v2"; done &&
+	for f in load1 load2 load3 load4; do check_load $f "v1|v2" || exit 1; done &&
 	grep -q "version=v1" load1 && grep -q "version=v2" load1 &&
 	grep -q "slow ms=300 version=" load2 &&
 	test "$(grep -c "^len=200000 " load3)" = "$(grep -c "^|" load3)"
@@ -64,7 +64,7 @@ test_expect_success 'a deploy to a never-ready version fails and the old one kee
 	stop_load &&
 	cat err &&
 	grep -q "status 503" err &&
-	for f in load1 load2 load4; do check_load $f "v1|v2"; done &&
+	for f in load1 load2 load4; do check_load $f "v1|v2" || exit 1; done &&
 	! grep -h "version=v3" load1 load2 load3 load4 &&
 	curl -sf $P/ | grep -q "version=$v"
 '

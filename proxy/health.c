@@ -1,0 +1,216 @@
+#include "proxy/health.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "proxy/route.h"
+#include "lib/banned.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int health_check(const struct target *t, const char *path, uint64_t timeout_ms, struct sbuf *why)
+{
+	struct sbuf req = SBUF_INIT;
+	char buf[512];
+	size_t got = 0;
+	uint64_t deadline = now_ms() + timeout_ms;
+	int fd, rc = -1;
+	unsigned status = 0;
+
+	sbuf_reset(why);
+	fd = socket(t->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		sbuf_addf(why, "socket: %s", strerror(errno));
+		goto out;
+	}
+	if (connect(fd, (const struct sockaddr *)&t->sa, t->salen) < 0 && errno != EINPROGRESS) {
+		sbuf_addf(why, "cannot connect: %s", strerror(errno));
+		goto out;
+	}
+	sbuf_addf(&req,
+		  "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: berth-proxy\r\n"
+		  "Connection: close\r\n\r\n",
+		  path, t->addr);
+	{
+		size_t off = 0;
+
+		while (off < req.len) {
+			struct pollfd p = {fd, POLLOUT, 0};
+			uint64_t now = now_ms();
+			ssize_t n;
+
+			if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0) {
+				sbuf_addf(why, "timed out connecting after %llums",
+					  (unsigned long long)timeout_ms);
+				goto out;
+			}
+			n = send(fd, req.buf + off, req.len - off, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR) {
+					continue;
+				}
+				sbuf_addf(why, "cannot connect: %s", strerror(errno));
+				goto out;
+			}
+			off += (size_t)n;
+		}
+	}
+	while (got < sizeof(buf) - 1 && !memchr(buf, '\n', got)) {
+		struct pollfd p = {fd, POLLIN, 0};
+		uint64_t now = now_ms();
+		ssize_t n;
+
+		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0) {
+			sbuf_addf(why, "no answer within %llums", (unsigned long long)timeout_ms);
+			goto out;
+		}
+		n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			continue;
+		}
+		if (n <= 0) {
+			sbuf_addf(why, "connection closed without an answer");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	if (sscanf(buf, "HTTP/1.%*1[01] %3u", &status) != 1) {
+		sbuf_addf(why, "not an HTTP response");
+		goto out;
+	}
+	if (status != 200) {
+		sbuf_addf(why, "status %u", status);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	sbuf_release(&req);
+	return rc;
+}
+
+/* The first service of tbl that balances over t (two or more targets), or NULL. */
+static const struct service *balancing(const struct route_table *tbl, const struct target *t)
+{
+	size_t i, j;
+
+	for (i = 0; i < tbl->nr_svcs; i++) {
+		const struct service *s = tbl->svcs[i];
+
+		if (s->nr_targets < 2) {
+			continue;
+		}
+		for (j = 0; j < s->nr_targets; j++) {
+			if (s->targets[j] == t) {
+				return s;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* What to check next, from the current table; false when t needs no checks any more. */
+static bool next_check(struct target *t, char **path, uint64_t *interval, uint64_t *timeout,
+		       char **svc)
+{
+	struct route_table *tbl = route_current();
+	const struct service *s = balancing(tbl, t);
+
+	free(*path);
+	free(*svc);
+	*path = *svc = NULL;
+	if (s) {
+		*path = xstrdup(s->o.health_path);
+		*svc = xstrdup(s->name);
+		*interval = s->o.health_interval_ms ? s->o.health_interval_ms : 1000;
+		*timeout = s->o.health_timeout_ms ? s->o.health_timeout_ms : 5000;
+	}
+	route_table_unref(tbl);
+	return s != NULL;
+}
+
+static void *checker_thread(void *arg)
+{
+	struct target *t = arg;
+	struct sbuf why = SBUF_INIT;
+	char *path = NULL, *svc = NULL;
+	uint64_t interval = 1000, timeout = 5000;
+
+	/* The deploy (or restore) that brought t in has just checked it: wait an interval. */
+	next_check(t, &path, &interval, &timeout, &svc);
+	for (;;) {
+		struct timespec ts = {(time_t)(interval / 1000), (long)(interval % 1000) * 1000000};
+		bool ok, was;
+
+		nanosleep(&ts, NULL);
+		if (!next_check(t, &path, &interval, &timeout, &svc)) {
+			atomic_store(&t->checked, false);
+			/* A table published meanwhile may need t again, with no one to start us. */
+			if (!next_check(t, &path, &interval, &timeout, &svc) ||
+			    atomic_exchange(&t->checked, true)) {
+				break;
+			}
+		}
+		ok = !health_check(t, path, timeout, &why);
+		was = atomic_exchange(&t->healthy, ok);
+		if (was && !ok) {
+			log_warn("target '%s' of service '%s' is out: GET %s: %s", t->addr, svc,
+				 path, why.buf);
+		} else if (!was && ok) {
+			log_info("target '%s' of service '%s' is healthy again", t->addr, svc);
+		}
+	}
+	/* Nothing balances over t now: with one target, health is not consulted. */
+	atomic_store(&t->healthy, true);
+	free(path);
+	free(svc);
+	sbuf_release(&why);
+	target_unref(t);
+	return NULL;
+}
+
+void health_watch(const struct route_table *tbl)
+{
+	size_t i, j;
+
+	for (i = 0; i < tbl->nr_svcs; i++) {
+		const struct service *s = tbl->svcs[i];
+
+		if (s->nr_targets < 2) {
+			continue;
+		}
+		for (j = 0; j < s->nr_targets; j++) {
+			struct target *t = s->targets[j];
+			pthread_t th;
+
+			if (atomic_exchange(&t->checked, true)) {
+				continue;
+			}
+			if (pthread_create(&th, NULL, checker_thread, target_ref(t))) {
+				log_error("cannot start a health checker for '%s'", t->addr);
+				atomic_store(&t->checked, false);
+				target_unref(t);
+				continue;
+			}
+			pthread_detach(th);
+		}
+	}
+}
