@@ -11,6 +11,8 @@
  *
  * One table of subcommands, as in berth's own main.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include "lib/xalloc.h"
 #include "proxy/control.h"
 #include "proxy/dur.h"
+#include "proxy/metrics.h"
 #include "proxy/route.h"
 #include "proxy/server.h"
 #include "lib/banned.h"
@@ -147,12 +150,15 @@ static int cmd_stop(int argc, const char **argv)
 static int cmd_run(int argc, const char **argv)
 {
 	static const char usage[] =
-	    "berth-proxy run [--http-port 80] [--state-dir DIR] [--workers N] [--socket PATH]";
+	    "berth-proxy run [--http-port 80] [--state-dir DIR] [--workers N] [--socket PATH]\n"
+	    "                [--access-log FILE|-] [--log-request-header NAME]\n"
+	    "                [--log-response-header NAME] [--metrics-port PORT]";
 	unsigned http_port = 80, workers = 0, max_head_kb = 64;
 	const char *listen = NULL, *state_dir = NULL, *socket_path = NULL;
 	const char *read_timeout = NULL, *idle_timeout = NULL, *target_timeout = NULL;
-	const char *max_body = NULL;
-	struct strvec targets = STRVEC_INIT;
+	const char *max_body = NULL, *access_log = NULL;
+	const char *metrics_port = NULL;
+	struct strvec targets = STRVEC_INIT, log_req = STRVEC_INIT, log_resp = STRVEC_INIT;
 	struct server_config cfg = {0};
 	struct err e = ERR_INIT;
 	sigset_t sigs;
@@ -174,12 +180,33 @@ static int cmd_run(int argc, const char **argv)
 		       "with --target: time to wait for a response (default 30s)"),
 	    OPT_STRING(0, "max-request-body", &max_body, "BYTES",
 		       "with --target: largest request body (default: no limit)"),
+	    OPT_STRING(0, "access-log", &access_log, "FILE",
+		       "write a JSON line per request to FILE ('-': stdout; default: none)"),
+	    OPT_LIST(0, "log-request-header", &log_req, "NAME",
+		     "add this request header to the access log"),
+	    OPT_LIST(0, "log-response-header", &log_resp, "NAME",
+		     "add this response header to the access log"),
+	    OPT_STRING(0, "metrics-port", &metrics_port, "PORT",
+		       "serve Prometheus metrics on 127.0.0.1:PORT (0: any; default: none)"),
 	    OPT_END(),
 	};
 
+	cfg.access_log_fd = -1;
 	if (parse_opts(argc, argv, opts, usage) < 0) {
 		goto out;
 	}
+	if (access_log && !strcmp(access_log, "-")) {
+		cfg.access_log_fd = STDOUT_FILENO;
+	} else if (access_log) {
+		cfg.access_log_fd =
+		    open(access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (cfg.access_log_fd < 0) {
+			log_error("cannot open access log '%s': %s", access_log, strerror(errno));
+			goto out;
+		}
+	}
+	cfg.log_req_headers = (const char *const *)log_req.v;
+	cfg.log_resp_headers = (const char *const *)log_resp.v;
 	cfg.listen_addr = listen;
 	cfg.http_port = http_port;
 	cfg.workers = workers ? workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
@@ -239,6 +266,24 @@ static int cmd_run(int argc, const char **argv)
 			goto out;
 		}
 	}
+	if (metrics_port) {
+		uint64_t port;
+		int bound;
+
+		if (!slice_to_u64(slice_cstr(metrics_port), 65535, &port)) {
+			log_error("option '--metrics-port' expects a port number, got '%s'",
+				  metrics_port);
+			server_stop();
+			goto out;
+		}
+		bound = metrics_start((unsigned)port, &e);
+		if (bound < 0) {
+			log_error("%s", err_str(&e));
+			server_stop();
+			goto out;
+		}
+		log_info("metrics on 127.0.0.1:%d", bound);
+	}
 	log_info("berth-proxy listening on port %u with %u worker(s)", cfg.http_port, cfg.workers);
 	sigwait(&sigs, &sig);
 	log_info("berth-proxy: signal %d, stopping", sig);
@@ -246,6 +291,8 @@ static int cmd_run(int argc, const char **argv)
 	rc = 0;
 out:
 	strvec_clear(&targets);
+	strvec_clear(&log_req);
+	strvec_clear(&log_resp);
 	err_release(&e);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/xalloc.h"
+#include "proxy/metrics.h"
 #include "lib/banned.h"
 
 struct target *target_new(const char *addr, struct err *e)
@@ -82,6 +83,7 @@ struct service *service_new(const char *name)
 	s->o.drain_timeout_ms = 30000;
 	s->o.target_timeout_ms = 30000;
 	s->max_pause_ms = 30000;
+	s->metrics_idx = metrics_service_index(name);
 	atomic_init(&s->rr, 0);
 	return s;
 }
@@ -100,6 +102,7 @@ struct service *service_dup(const struct service *s)
 	d->state = s->state;
 	d->stop_message = s->stop_message ? xstrdup(s->stop_message) : NULL;
 	d->max_pause_ms = s->max_pause_ms;
+	d->metrics_idx = s->metrics_idx;
 	for (i = 0; i < s->nr_targets; i++) {
 		service_add_target(d, target_ref(s->targets[i]));
 	}

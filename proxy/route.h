@@ -75,6 +75,7 @@ struct service {
 	char *stop_message;    /* NULL unless stopped with a message */
 	uint64_t max_pause_ms; /* while paused: a held request gets 504 after this */
 	atomic_uint rr;	       /* round robin position */
+	unsigned metrics_idx;  /* metrics_service_index(name) */
 };
 
 /* An empty service with kamal-proxy's default options. */

@@ -14,13 +14,18 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/sbuf.h"
+#include "lib/strvec.h"
 #include "lib/xalloc.h"
 #include "proxy/conn.h"
 #include "proxy/http1.h"
+#include "proxy/metrics.h"
 #include "proxy/route.h"
 #include "proxy/timer.h"
 #include "lib/banned.h"
@@ -32,6 +37,7 @@
 #define MAX_EVENTS    256
 #define POOL_IDLE_MS  30000
 #define LINGER_MS     2000
+#define LOG_MAX	      (4 << 20) /* access log bytes a worker keeps when the reader lags */
 
 #define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 #define STATIC_IOV(s)		      (s), (sizeof(s) - 1)
@@ -81,11 +87,13 @@ static void dlist_del(struct dlist *n)
 struct iovq {
 	struct iovec v[IOVQ_MAX];
 	int nr, i;
+	size_t total; /* bytes pushed */
 };
 
 static void iovq_reset(struct iovq *q)
 {
 	q->nr = q->i = 0;
+	q->total = 0;
 }
 
 /* Appends a slice, merged with the previous one when they touch. */
@@ -96,6 +104,7 @@ static void iovq_push(struct iovq *q, const void *p, size_t len)
 	if (!len) {
 		return;
 	}
+	q->total += len;
 	if (last && (const char *)last->iov_base + last->iov_len == p) {
 		last->iov_len += len;
 		return;
@@ -246,9 +255,13 @@ struct exch {
 	 * connections now carry bytes both ways; *_eof: that side has finished sending,
 	 * *_shut: the other side was told so. */
 	bool upgrade, tunnel, tn_cl_eof, tn_up_eof, tn_cl_shut, tn_up_shut;
-	bool multi;	    /* the service has other targets to retry on */
-	bool idempotent;    /* GET, HEAD, OPTIONS, PUT, DELETE or TRACE without a body */
-	struct dlist tlink; /* in worker->tunnels while tunnel */
+	bool multi;		     /* the service has other targets to retry on */
+	bool idempotent;	     /* GET, HEAD, OPTIONS, PUT, DELETE or TRACE without a body */
+	struct dlist tlink;	     /* in worker->tunnels while tunnel */
+	bool restarting;	     /* ended to start again (a retry): not counted */
+	unsigned svc_idx;	     /* metrics_service_index of its service */
+	unsigned status, log_status; /* the upstream's; ours when we answered */
+	uint64_t start_ms, bytes_in, bytes_out;
 	enum http1_body rq_body, rs_body;
 	uint64_t rq_left, rs_left;
 	struct http1_chunked rq_ch, rs_ch;
@@ -259,6 +272,7 @@ struct exch {
 	struct iovq q_up, q_cl;
 	char add[256];
 	char radd[96];
+	struct sbuf lg; /* the access log fields known before the end (when logging) */
 	struct exch *next_free;
 };
 
@@ -285,6 +299,11 @@ struct worker {
 	const struct server_config *cfg;
 	_Atomic(struct route_table *) using; /* the table of the last iteration */
 	uint64_t rid_hi, rid_ctr;
+	struct metrics *mt;
+	struct sbuf log;      /* access log lines not written yet */
+	struct sbuf scratch;  /* for the log lines of requests without an exchange */
+	uint64_t log_time_ms; /* the time that log_time shows */
+	char log_time[64];
 	atomic_bool stop;
 };
 
@@ -336,6 +355,7 @@ static struct exch *exch_get(struct worker *w)
 		w->nr_free_exch--;
 	} else {
 		x = xmalloc(sizeof(*x));
+		sbuf_init(&x->lg, 0);
 	}
 	/* Everything up to the queues starts zeroed; the queues are reset as used. */
 	memset(x, 0, offsetof(struct exch, q_up));
@@ -347,6 +367,7 @@ static struct exch *exch_get(struct worker *w)
 static void exch_put(struct worker *w, struct exch *x)
 {
 	if (w->nr_free_exch >= MAX_FREE_EXCH) {
+		sbuf_release(&x->lg);
 		free(x);
 		return;
 	}
@@ -628,12 +649,185 @@ static void client_error(struct client *cl, unsigned status)
 	client_error_msg(cl, status, NULL);
 }
 
+/* Access log and metrics */
+
+/* The headers to log: their names, and the JSON text before each value
+ * (",\"req_user_agent\":\""). */
+static struct strvec log_req_names = STRVEC_INIT, log_req_keys = STRVEC_INIT;
+static struct strvec log_resp_names = STRVEC_INIT, log_resp_keys = STRVEC_INIT;
+
+/* JSON string content: quotes, backslashes and control bytes escaped, bytes above 0x7e as
+ * \u00XX (header values may carry obs-text, which is not UTF-8). */
+static void json_add(struct sbuf *sb, const char *p, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, run = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			continue;
+		}
+		sbuf_add(sb, p + run, i - run);
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+
+			sbuf_add(sb, e, 2);
+		} else {
+			char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+
+			sbuf_add(sb, u, 6);
+		}
+		run = i + 1;
+	}
+	sbuf_add(sb, p + run, len - run);
+}
+
+/* key is the text before the value: ",\"name\":\"". */
+static void json_field(struct sbuf *sb, const char *key, struct slice v)
+{
+	sbuf_addstr(sb, key);
+	json_add(sb, v.ptr, v.len);
+	sbuf_addch(sb, '"');
+}
+
+static void client_ip(const struct client *cl, char *ip, size_t len)
+{
+	ip[0] = '\0';
+	if (cl->peer.sa.sa_family == AF_INET) {
+		inet_ntop(AF_INET, &cl->peer.v4.sin_addr, ip, (socklen_t)len);
+	} else if (cl->peer.sa.sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &cl->peer.v6.sin6_addr, ip, (socklen_t)len);
+	}
+}
+
+/* The request's fields of a log line, from m, into sb (reset first). */
+static void log_request(struct sbuf *sb, const struct http1_msg *m, const struct service *svc,
+			struct slice rid, const char *ip)
+{
+	size_t i;
+
+	sbuf_reset(sb);
+	json_field(sb, "\"request_id\":\"", rid);
+	json_field(sb, ",\"service\":\"", slice_cstr(svc ? svc->name : ""));
+	json_field(sb, ",\"method\":\"", m->method);
+	json_field(sb, ",\"host\":\"", m->host);
+	json_field(sb, ",\"path\":\"", m->path);
+	json_field(sb, ",\"query\":\"", m->query);
+	json_field(sb, ",\"client_addr\":\"", slice_cstr(ip));
+	for (i = 0; i < log_req_keys.nr; i++) {
+		struct slice v = http1_header(m, log_req_names.v[i]);
+
+		if (v.ptr) {
+			json_field(sb, log_req_keys.v[i], v);
+		}
+	}
+}
+
+/* The response's headers to log, from m, appended to sb. */
+static void log_response(struct sbuf *sb, const struct http1_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < log_resp_keys.nr; i++) {
+		struct slice v = http1_header(m, log_resp_names.v[i]);
+
+		if (v.ptr) {
+			json_field(sb, log_resp_keys.v[i], v);
+		}
+	}
+}
+
+static const char *log_now(struct worker *w)
+{
+	uint64_t ms = w->now + w->wall_off;
+
+	if (ms != w->log_time_ms || !w->log_time[0]) {
+		time_t secs = (time_t)(ms / 1000);
+		struct tm tm;
+
+		gmtime_r(&secs, &tm);
+		snprintf(w->log_time, sizeof(w->log_time), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, (unsigned)(ms % 1000));
+		w->log_time_ms = ms;
+	}
+	return w->log_time;
+}
+
+static void log_line(struct worker *w, const struct sbuf *fields, const struct target *t,
+		     unsigned status, uint64_t in, uint64_t out, uint64_t dur)
+{
+	struct sbuf *l = &w->log;
+
+	if (l->len > LOG_MAX) {
+		METRICS_ADD(w->mt->log_dropped, 1);
+		return;
+	}
+	sbuf_addstr(l, "{\"time\":\"");
+	sbuf_addstr(l, log_now(w));
+	sbuf_addstr(l, "\",");
+	sbuf_add(l, fields->buf, fields->len);
+	json_field(l, ",\"target\":\"", slice_cstr(t ? t->addr : ""));
+	sbuf_addf(l, ",\"status\":%u,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%llu}\n",
+		  status, (unsigned long long)in, (unsigned long long)out, (unsigned long long)dur);
+}
+
+/* One write per loop iteration; what the log cannot take now stays for the next. */
+static void log_flush(struct worker *w)
+{
+	ssize_t n = write(w->cfg->access_log_fd, w->log.buf, w->log.len);
+
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR) {
+			return;
+		}
+		n = (ssize_t)w->log.len; /* a log that cannot be written is dropped */
+	}
+	if ((size_t)n >= w->log.len) {
+		sbuf_reset(&w->log);
+		return;
+	}
+	memmove(w->log.buf, w->log.buf + n, w->log.len - (size_t)n);
+	sbuf_setlen(&w->log, w->log.len - (size_t)n);
+}
+
+/* Answers a request with an error of ours before any exchange began, counting and logging it;
+ * w->msg describes the request. */
+static void client_reject(struct client *cl, const struct service *svc, unsigned status,
+			  const char *body)
+{
+	struct worker *w = cl->w;
+
+	metrics_count(w->mt, svc ? svc->metrics_idx : 0, status, 0);
+	if (w->cfg->access_log_fd >= 0) {
+		char ip[INET6_ADDRSTRLEN];
+		const struct http1_msg *m = &w->msg;
+
+		client_ip(cl, ip, sizeof(ip));
+		log_request(&w->scratch, m, svc, http1_header(m, "x-request-id"), ip);
+		log_line(w, &w->scratch, NULL, status, m->head_len, 0, 0);
+	}
+	client_error_msg(cl, status, body);
+}
+
 /* Exchanges */
 
 static void exch_end(struct exch *x, bool reuse)
 {
 	struct client *cl = x->cl;
 	struct worker *w = cl->w;
+
+	if (!x->restarting) {
+		unsigned status = x->log_status ? x->log_status : x->status ? x->status : 499;
+		uint64_t dur = w->now - x->start_ms;
+
+		metrics_count(w->mt, x->svc_idx, status, dur);
+		if (w->cfg->access_log_fd >= 0) {
+			log_line(w, &x->lg, x->t, status, x->bytes_in, x->bytes_out, dur);
+		}
+	}
 
 	if (x->up) {
 		x->up->x = NULL;
@@ -665,6 +859,12 @@ static int exch_fail(struct exch *x, unsigned status)
 	struct client *cl = x->cl;
 	bool started = x->resp_started;
 
+	if (status == 502 || status == 504) {
+		METRICS_ADD(cl->w->mt->svc[x->svc_idx].upstream_errors, 1);
+	}
+	if (status && !started) {
+		x->log_status = status;
+	}
 	exch_end(x, false);
 	if (status && !started) {
 		client_error(cl, status);
@@ -711,7 +911,9 @@ static int upstream_failed(struct exch *x, bool connect_failed)
 	if (again) {
 		size_t start = x->req_start;
 
+		METRICS_ADD(cl->w->mt->svc[x->svc_idx].upstream_errors, 1);
 		cl->retry = (unsigned char)(x->retry | again);
+		x->restarting = true;
 		exch_end(x, false);
 		cl->pos = start;
 		return 2;
@@ -795,6 +997,7 @@ static void exch_start(struct client *cl, size_t head_len)
 	struct iovq *q;
 	char ip[INET6_ADDRSTRLEN] = "";
 	bool have_rid = false, done;
+	struct slice rid = SLICE_NULL;
 	size_t i, addlen;
 	long n;
 
@@ -815,20 +1018,22 @@ static void exch_start(struct client *cl, size_t head_len)
 		cl->tmode = TM_NONE;
 	}
 	if (!svc || !svc->nr_targets) {
-		client_error(cl, 404);
+		client_reject(cl, svc, 404, NULL);
 		return;
 	}
 	if (svc->state == SERVICE_STOPPED) {
-		client_error_msg(cl, 503, svc->stop_message);
+		client_reject(cl, svc, 503, svc->stop_message);
 		return;
 	}
 	if (svc->o.max_body && m->body == HTTP1_BODY_LENGTH &&
 	    m->content_length > svc->o.max_body) {
-		client_error(cl, 413);
+		client_reject(cl, svc, 413, NULL);
 		return;
 	}
 	x = exch_get(w);
 	x->cl = cl;
+	x->svc_idx = svc->metrics_idx;
+	x->start_ms = w->now;
 	x->req_start = cl->pos;
 	x->target_timeout = svc->o.target_timeout_ms;
 	x->max_body = svc->o.max_body;
@@ -860,22 +1065,23 @@ static void exch_start(struct client *cl, size_t head_len)
 		}
 		if (!have_rid && slice_caseeq_cstr(h->name, "x-request-id")) {
 			have_rid = true;
+			rid = h->value;
 		}
 		iovq_push(q, h->name.ptr, (size_t)(line_end(h->name.ptr, head_end) - h->name.ptr));
 	}
-	if (cl->peer.sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &cl->peer.v4.sin_addr, ip, sizeof(ip));
-	} else if (cl->peer.sa.sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &cl->peer.v6.sin6_addr, ip, sizeof(ip));
-	}
+	client_ip(cl, ip, sizeof(ip));
 	addlen = (size_t)snprintf(x->add, sizeof(x->add),
 				  "X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\n"
 				  "X-Request-Start: t=%llu\r\n",
 				  ip, (unsigned long long)(w->now + w->wall_off));
 	if (!have_rid) {
+		rid = slice_make(x->add + addlen + 14, 32);
 		addlen += (size_t)snprintf(
 		    x->add + addlen, sizeof(x->add) - addlen, "X-Request-ID: %016llx%016llx\r\n",
 		    (unsigned long long)w->rid_hi, (unsigned long long)++w->rid_ctr);
+	}
+	if (w->cfg->access_log_fd >= 0) {
+		log_request(&x->lg, m, svc, rid, ip);
 	}
 	if (m->body == HTTP1_BODY_CHUNKED) {
 		addlen += (size_t)snprintf(x->add + addlen, sizeof(x->add) - addlen,
@@ -901,11 +1107,12 @@ static void exch_start(struct client *cl, size_t head_len)
 		      &done);
 	if (n < 0 || (x->max_body && x->rq_ch.total > x->max_body)) {
 		exch_put(w, x);
-		client_error(cl, n < 0 ? 400 : 413);
+		client_reject(cl, svc, n < 0 ? 400 : 413, NULL);
 		return;
 	}
 	iovq_push(q, head_end, (size_t)n);
 	cl->pos += head_len + (size_t)n;
+	x->bytes_in = head_len + (size_t)n;
 	x->rq_complete = done;
 	x->retryable = done;
 
@@ -1004,6 +1211,7 @@ static int rq_step(struct exch *x)
 		}
 		x->rq_bpos = 0;
 		x->rq_bend = (size_t)taken;
+		x->bytes_in += (size_t)taken;
 		cl->pos = (size_t)taken;
 		x->rq_complete = done;
 		return 1;
@@ -1052,6 +1260,10 @@ static int rs_switch(struct exch *x, int head_len)
 	/* What the upstream sent after its head already belongs to the tunnel. */
 	iovq_push(q, head_end, x->ulen - x->upos - (size_t)head_len);
 	x->upos = x->ulen;
+	x->status = 101;
+	if (log_resp_keys.nr && w->cfg->access_log_fd >= 0) {
+		log_response(&x->lg, m);
+	}
 	x->tunnel = true;
 	x->resp_started = true;
 	x->close_client = true;
@@ -1067,7 +1279,8 @@ static int rs_switch(struct exch *x, int head_len)
  * for writing. 1 on progress, 0 when blocked, -1 on an error.
  */
 static int tunnel_pump(struct worker *w, struct conn *src, struct conn *dst, char **buf,
-		       size_t *cap, size_t *pos, size_t *len, bool *eof, bool *shut)
+		       size_t *cap, size_t *pos, size_t *len, bool *eof, bool *shut,
+		       uint64_t *count)
 {
 	ssize_t n;
 
@@ -1080,6 +1293,7 @@ static int tunnel_pump(struct worker *w, struct conn *src, struct conn *dst, cha
 			return -1;
 		}
 		*pos += (size_t)n;
+		*count += (uint64_t)n;
 		return n > 0;
 	}
 	if (*eof) {
@@ -1119,10 +1333,10 @@ static int tunnel_step(struct exch *x)
 	int a, b;
 
 	a = tunnel_pump(w, &cl->c, &x->up->c, &cl->buf, &cl->cap, &cl->pos, &cl->len, &x->tn_cl_eof,
-			&x->tn_up_shut);
+			&x->tn_up_shut, &x->bytes_in);
 	b = a < 0 ? -1
 		  : tunnel_pump(w, &x->up->c, &cl->c, &x->ubuf, &x->ucap, &x->upos, &x->ulen,
-				&x->tn_up_eof, &x->tn_cl_shut);
+				&x->tn_up_eof, &x->tn_cl_shut, &x->bytes_out);
 	if (a < 0 || b < 0 || (x->tn_up_shut && x->tn_cl_shut)) {
 		return exch_fail(x, 0);
 	}
@@ -1170,6 +1384,10 @@ static int rs_parse(struct exch *x)
 	if (cl->tmode == TM_TARGET) {
 		timer_cancel(&w->timers, &cl->tm);
 		cl->tmode = TM_NONE;
+	}
+	x->status = m->status;
+	if (log_resp_keys.nr && w->cfg->access_log_fd >= 0) {
+		log_response(&x->lg, m);
 	}
 	x->rs_body = m->body;
 	x->rs_left = m->content_length;
@@ -1259,6 +1477,7 @@ static int rs_step(struct exch *x)
 			return exch_fail(x, 0);
 		}
 		if (r) {
+			x->bytes_out += x->q_cl.total;
 			x->rs = RS_HEAD;
 		}
 		return r;
@@ -1268,6 +1487,7 @@ static int rs_step(struct exch *x)
 			return exch_fail(x, 0);
 		}
 		if (r) {
+			x->bytes_out += x->q_cl.total;
 			x->rs = x->tunnel ? RS_TUNNEL : x->rs_complete ? RS_DONE : RS_BODY;
 		}
 		return r;
@@ -1278,6 +1498,7 @@ static int rs_step(struct exch *x)
 				return exch_fail(x, 0);
 			}
 			x->rs_bpos += (size_t)n;
+			x->bytes_out += (size_t)n;
 			return n > 0;
 		}
 		if (x->rs_complete) {
@@ -1370,9 +1591,20 @@ static void client_timeout(struct timer *t)
 			exch_fail(cl->x, 504);
 		}
 		break;
-	case TM_PAUSE:
-		client_error(cl, 504);
+	case TM_PAUSE: {
+		struct worker *w = cl->w;
+		const struct service *svc = NULL;
+
+		/* The held request is still whole in the buffer: describe it again for the log. */
+		if (http1_parse_request(cl->buf + cl->pos, cl->len - cl->pos, &w->lim, &w->msg) >
+		    0) {
+			svc = route_lookup(w->tbl, w->msg.host, w->msg.path);
+		} else {
+			memset(&w->msg, 0, sizeof(w->msg));
+		}
+		client_reject(cl, svc, 504, NULL);
 		break;
+	}
 	case TM_IDLE:
 	case TM_LINGER:
 	case TM_NONE:
@@ -1657,6 +1889,9 @@ static void *worker_main(void *arg)
 			h->fn(h, evs[i].events);
 		}
 		timer_run(&w->timers, w->now);
+		if (w->log.len) {
+			log_flush(w);
+		}
 		free_dead(w);
 	}
 	free(evs);
@@ -1724,6 +1959,49 @@ static void add_handler(struct worker *w, int fd, struct handler *h, uint32_t ev
 	}
 }
 
+static void log_keys(struct strvec *keys, struct strvec *out_names, const char *prefix,
+		     const char *const *names)
+{
+	for (; names && *names; names++) {
+		struct sbuf sb = SBUF_INIT;
+		const char *p;
+
+		sbuf_addf(&sb, ",\"%s", prefix);
+		for (p = *names; *p; p++) {
+			unsigned char c = (unsigned char)*p;
+
+			if (c == '-') {
+				sbuf_addch(&sb, '_');
+			} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') {
+				sbuf_addch(&sb, c);
+			} else if (c >= 'A' && c <= 'Z') {
+				sbuf_addch(&sb, c + 32);
+			}
+		}
+		sbuf_addstr(&sb, "\":\"");
+		strvec_push(keys, sb.buf);
+		strvec_push(out_names, *names);
+		sbuf_release(&sb);
+	}
+}
+
+unsigned server_metrics(struct metrics *const **out)
+{
+	static struct metrics **all; /* asked by the metrics thread only */
+	unsigned i;
+
+	if (!all && nr_workers) {
+		struct metrics **a = xcalloc(nr_workers, sizeof(*a));
+
+		for (i = 0; i < nr_workers; i++) {
+			a[i] = workers[i].mt;
+		}
+		all = a;
+	}
+	*out = all;
+	return all ? nr_workers : 0;
+}
+
 int server_start(struct server_config *cfg, struct err *e)
 {
 	struct timespec rt;
@@ -1733,6 +2011,21 @@ int server_start(struct server_config *cfg, struct err *e)
 	clock_gettime(CLOCK_REALTIME, &rt);
 	wall_off = (uint64_t)rt.tv_sec * 1000 + (uint64_t)rt.tv_nsec / 1000000 - mono_ms();
 	nr_workers = cfg->workers ? cfg->workers : 1;
+	log_keys(&log_req_keys, &log_req_names, "req_", cfg->log_req_headers);
+	log_keys(&log_resp_keys, &log_resp_names, "resp_", cfg->log_resp_headers);
+	if (cfg->access_log_fd >= 0) {
+		struct stat st;
+
+		/* A pipe or socket must not stall a worker: what it cannot take waits. */
+		if (!fstat(cfg->access_log_fd, &st) &&
+		    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+			int fl = fcntl(cfg->access_log_fd, F_GETFL);
+
+			if (fl >= 0) {
+				fcntl(cfg->access_log_fd, F_SETFL, fl | O_NONBLOCK);
+			}
+		}
+	}
 	workers = xcalloc(nr_workers, sizeof(*workers));
 	for (i = 0; i < nr_workers; i++) {
 		struct worker *w = &workers[i];
@@ -1745,6 +2038,9 @@ int server_start(struct server_config *cfg, struct err *e)
 		dlist_init(&w->idle);
 		dlist_init(&w->tunnels);
 		dlist_init(&w->parked);
+		w->mt = xcalloc(1, sizeof(*w->mt));
+		sbuf_init(&w->log, 0);
+		sbuf_init(&w->scratch, 0);
 		atomic_init(&w->stop, false);
 		if (getrandom(&w->rid_hi, sizeof(w->rid_hi), 0) != sizeof(w->rid_hi)) {
 			w->rid_hi = (uint64_t)rt.tv_nsec ^ ((uint64_t)i << 56);

@@ -57,6 +57,18 @@ struct server_config {
 	uint64_t read_timeout_ms; /* a request head must arrive within this */
 	uint64_t idle_timeout_ms; /* an idle keep-alive connection is closed after this */
 	size_t max_head;	  /* 431 beyond */
+	/*
+	 * The access log: one JSON line per request (request_id, service,
+	 * target, method, host, path, query, client_addr, status, bytes_in,
+	 * bytes_out, duration_ms, and "req_NAME"/"resp_NAME" for the headers
+	 * named here, lowercase with '-' as '_'), or -1 for none. Each worker
+	 * appends to a buffer of its own and writes it with one write() per
+	 * loop iteration; a pipe is made non-blocking, and when the reader does
+	 * not keep up, lines beyond 4 MiB are dropped (and counted).
+	 */
+	int access_log_fd;
+	const char *const *log_req_headers; /* NULL-terminated, may be NULL */
+	const char *const *log_resp_headers;
 };
 
 /* Binds the listeners and starts the workers. Returns 0, or -1 with e set. */
@@ -75,6 +87,9 @@ void server_sync(void);
  * inflight count drops as the tunnels close.
  */
 void server_close_tunnels(struct target *t);
+struct metrics;
+/* The workers' counters (for the metrics endpoint): sets *out, returns how many. */
+unsigned server_metrics(struct metrics *const **out);
 /* Stops the workers and waits for them; open connections are closed. */
 void server_stop(void);
 
