@@ -57,6 +57,7 @@ extern const struct opt cli_exec_opts[];
 /* Sets up ex from those flags; returns -1 after printing an error. */
 int cli_exec_setup(struct exec *ex);
 
+int cmd_build(int argc, const char **argv);
 int cmd_config(int argc, const char **argv);
 int cmd_doctor(int argc, const char **argv);
 int cmd_init(int argc, const char **argv);

@@ -25,6 +25,7 @@ struct cmd {
 };
 
 static const struct cmd commands[] = {
+    {"build", cmd_build, CMD_HIDDEN, "send an image to servers (build deliver)"},
     {"config", cmd_config, CMD_NEED_CONFIG, "show the config as berth reads it (secrets redacted)"},
     {"doctor", cmd_doctor, 0, "check servers before a release: docker, disk, memory, ports..."},
     {"init", cmd_init, 0, "write a starting config/deploy.yml, .berth/secrets and hooks"},
