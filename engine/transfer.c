@@ -646,9 +646,7 @@ static int save_image(const struct transfer_opts *o, const struct transfer_image
 		goto out;
 	}
 	li->tmp = xstrdup(path.buf);
-	tar = xstrdup(path.buf);
 	sbuf_addstr(&path, "/image.tar");
-	free(tar);
 	tar = xstrdup(path.buf);
 	if (run_local(&c, (const char *[]){"docker", "save", "-o", tar, "--", o->image, NULL}, e) <
 	    0) {
