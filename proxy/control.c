@@ -196,6 +196,19 @@ static json_t *service_json(const struct service *s)
 	if (s->stop_message) {
 		json_object_set_new(j, "stop_message", json_string(s->stop_message));
 	}
+	if (s->nr_rollout) {
+		json_t *rt = json_array(), *rl = json_array();
+
+		for (i = 0; i < s->nr_rollout; i++) {
+			json_array_append_new(rt, json_string(s->rollout[i]->addr));
+		}
+		for (i = 0; i < s->rollout_list.nr; i++) {
+			json_array_append_new(rl, json_string(s->rollout_list.v[i]));
+		}
+		json_object_set_new(j, "rollout",
+				    json_pack("{s:o, s:i, s:o}", "targets", rt, "percent",
+					      (int)s->rollout_percent, "list", rl));
+	}
 	return j;
 }
 
@@ -340,6 +353,36 @@ static struct service *service_from_json(json_t *j, struct err *e)
 			return NULL;
 		}
 		service_add_target(s, t);
+	}
+	v = json_object_get(j, "rollout");
+	if (json_is_object(v)) {
+		json_t *x;
+
+		json_array_foreach(json_object_get(v, "targets"), i, x)
+		{
+			struct target *t;
+
+			if (!json_is_string(x)) {
+				continue;
+			}
+			t = target_new(json_string_value(x), e);
+			if (!t) {
+				service_free(s);
+				return NULL;
+			}
+			service_add_rollout_target(s, t);
+		}
+		json_array_foreach(json_object_get(v, "list"), i, x)
+		{
+			if (json_is_string(x)) {
+				strvec_push(&s->rollout_list, json_string_value(x));
+			}
+		}
+		x = json_object_get(v, "percent");
+		if (json_is_integer(x) && json_integer_value(x) >= 0 &&
+		    json_integer_value(x) <= 100) {
+			s->rollout_percent = (unsigned)json_integer_value(x);
+		}
 	}
 	return s;
 }
@@ -486,6 +529,67 @@ static size_t retire_target(struct target *t)
 	return n > 0 ? (size_t)n : 0;
 }
 
+static bool service_has(const struct service *s, const struct target *t)
+{
+	size_t i;
+
+	for (i = 0; s && i < s->nr_targets; i++) {
+		if (s->targets[i] == t) {
+			return true;
+		}
+	}
+	for (i = 0; s && i < s->nr_rollout; i++) {
+		if (s->rollout[i] == t) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Drains the targets of old[] that the service `name` of the current table
+ * no longer has, for up to drain_ms: requests they took finish there;
+ * tunnels to them (which would never end by themselves) are closed when the
+ * drain timeout ends. Returns how many were drained; *tunnels counts the
+ * tunnels closed.
+ */
+static size_t drain_targets(struct ctl_out *o, struct target *const *old, size_t n,
+			    const char *name, uint64_t drain_ms, size_t *tunnels)
+{
+	struct route_table *now_tbl = route_current();
+	const struct service *ns = route_table_find(now_tbl, name);
+	uint64_t deadline = now_ms() + drain_ms;
+	size_t i, draining = 0;
+
+	for (i = 0; i < n; i++) {
+		if (service_has(ns, old[i])) {
+			continue;
+		}
+		draining++;
+		while (atomic_load(&old[i]->inflight) > 0 && now_ms() < deadline) {
+			sleep_ms(5);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct target *t = old[i];
+
+		if (service_has(ns, t)) {
+			continue;
+		}
+		if (atomic_load(&t->inflight) > 0) {
+			*tunnels += retire_target(t);
+		}
+		if (atomic_load(&t->inflight) > 0) {
+			ctl_line(o, 'e',
+				 "warning: target '%s' still had %ld request(s) in flight when the "
+				 "drain timeout ended",
+				 t->addr, (long)atomic_load(&t->inflight));
+		}
+	}
+	route_table_unref(now_tbl);
+	return draining;
+}
+
 static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 {
 	struct strvec targets = STRVEC_INIT, hosts = STRVEC_INIT;
@@ -496,7 +600,7 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	const struct service *other;
 	const char *host = NULL;
 	struct err e = ERR_INIT;
-	uint64_t start = now_ms(), deadline, drain_ms;
+	uint64_t start = now_ms(), drain_ms;
 	size_t i, draining = 0, tunnels_closed = 0;
 	int n, rc = 1;
 	bool locked = false;
@@ -579,6 +683,14 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 		}
 		service_add_target(s, t);
 	}
+	/* A rollout in progress goes on with the new main targets. */
+	if (old) {
+		for (i = 0; i < old->nr_rollout; i++) {
+			service_add_rollout_target(s, target_ref(old->rollout[i]));
+		}
+		s->rollout_percent = old->rollout_percent;
+		strvec_pushv(&s->rollout_list, (const char *const *)old->rollout_list.v);
+	}
 	if (wait_healthy(s, o) < 0) {
 		ctl_line(o, 'e', "error: deploy of '%s' failed; nothing was changed", s->name);
 		goto out;
@@ -588,42 +700,10 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	old = route_table_find(cur, argv[0]);
 	s = NULL;
 
-	/* Drain, for as long as this deploy's drain timeout says: requests that the old
-	 * targets took finish there; tunnels to them (which would never end by
-	 * themselves) are closed when the drain timeout ends. */
-	deadline = now_ms() + drain_ms;
+	/* Drain, for as long as this deploy's drain timeout says. */
 	if (old) {
-		struct route_table *now_tbl = route_current();
-		struct service *ns = route_table_find(now_tbl, argv[0]);
-
-		for (i = 0; i < old->nr_targets; i++) {
-			struct target *t = old->targets[i];
-
-			if (find_target(ns, t->addr) == t) {
-				continue;
-			}
-			draining++;
-			while (atomic_load(&t->inflight) > 0 && now_ms() < deadline) {
-				sleep_ms(5);
-			}
-		}
-		for (i = 0; i < old->nr_targets; i++) {
-			struct target *t = old->targets[i];
-
-			if (find_target(ns, t->addr) == t) {
-				continue;
-			}
-			if (atomic_load(&t->inflight) > 0) {
-				tunnels_closed += retire_target(t);
-			}
-			if (atomic_load(&t->inflight) > 0) {
-				ctl_line(o, 'e',
-					 "warning: target '%s' still had %ld request(s) in flight "
-					 "when the drain timeout ended",
-					 t->addr, (long)atomic_load(&t->inflight));
-			}
-		}
-		route_table_unref(now_tbl);
+		draining = drain_targets(o, old->targets, old->nr_targets, argv[0], drain_ms,
+					 &tunnels_closed);
 	}
 	ctl_line(o, 'o', "deployed '%s' to %s in %llums (%zu old target(s) drained)", argv[0],
 		 targets.v[0], (unsigned long long)(now_ms() - start), draining);
@@ -799,6 +879,208 @@ static int cmd_resume(struct ctl_out *o, int argc, const char **argv)
 	return 0;
 }
 
+static int rollout_deploy(struct ctl_out *o, int argc, const char **argv)
+{
+	struct strvec targets = STRVEC_INIT;
+	const char *deploy_tmo = NULL, *drain_tmo = NULL;
+	struct route_table *cur = NULL;
+	struct service *s = NULL, *chk = NULL, *old;
+	struct err e = ERR_INIT;
+	size_t i, tunnels = 0, draining;
+	uint64_t drain_ms;
+	int rc = 1;
+	const struct opt opts[] = {
+	    OPT_LIST(0, "target", &targets, "HOST:PORT", "the rollout's targets"),
+	    OPT_STRING(0, "deploy-timeout", &deploy_tmo, "DUR", "default: the service's"),
+	    OPT_STRING(0, "drain-timeout", &drain_tmo, "DUR", "default: the service's"),
+	    OPT_END(),
+	};
+
+	if (parse_cmd_opts(o, argc, argv, opts) != 1 || !targets.nr) {
+		ctl_line(o, 'e',
+			 "usage: berth-proxy rollout deploy SERVICE --target HOST:PORT [...]");
+		strvec_clear(&targets);
+		return 1;
+	}
+	pthread_mutex_lock(&change_lock);
+	cur = route_current();
+	old = route_table_find(cur, argv[0]);
+	if (!old) {
+		ctl_line(o, 'e', "error: no service '%s'; deploy it first", argv[0]);
+		goto out;
+	}
+	chk = service_new(argv[0]);
+	free(chk->o.health_path);
+	chk->o = old->o;
+	chk->o.health_path = xstrdup(old->o.health_path);
+	drain_ms = old->o.drain_timeout_ms;
+	if (set_dur(o, "deploy-timeout", deploy_tmo, &chk->o.deploy_timeout_ms) < 0 ||
+	    set_dur(o, "drain-timeout", drain_tmo, &drain_ms) < 0) {
+		goto out;
+	}
+	for (i = 0; i < targets.nr; i++) {
+		struct target *t = NULL;
+		size_t j;
+
+		for (j = 0; j < old->nr_rollout && !t; j++) {
+			if (!strcmp(old->rollout[j]->addr, targets.v[i])) {
+				t = target_ref(old->rollout[j]);
+			}
+		}
+		if (!t) {
+			t = target_new(targets.v[i], &e);
+		}
+		if (!t) {
+			ctl_line(o, 'e', "error: %s", err_str(&e));
+			goto out;
+		}
+		service_add_target(chk, t);
+	}
+	if (wait_healthy(chk, o) < 0) {
+		ctl_line(o, 'e', "error: rollout deploy of '%s' failed; nothing was changed",
+			 argv[0]);
+		goto out;
+	}
+	s = service_dup(old);
+	service_clear_rollout(s);
+	s->rollout_percent = old->rollout_percent;
+	strvec_pushv(&s->rollout_list, (const char *const *)old->rollout_list.v);
+	for (i = 0; i < chk->nr_targets; i++) {
+		service_add_rollout_target(s, target_ref(chk->targets[i]));
+	}
+	switch_to(replace_service(cur, argv[0], s));
+	draining = drain_targets(o, old->rollout, old->nr_rollout, argv[0], drain_ms, &tunnels);
+	ctl_line(o, 'o', "rollout of '%s' to %s at %u%% (%zu old rollout target(s) drained)",
+		 argv[0], targets.v[0], old->rollout_percent, draining);
+	rc = 0;
+out:
+	route_table_unref(cur);
+	pthread_mutex_unlock(&change_lock);
+	service_free(chk);
+	strvec_clear(&targets);
+	err_release(&e);
+	return rc;
+}
+
+/* Appends the comma-separated values of s to v. */
+static void push_csv(struct strvec *v, const char *s)
+{
+	while (*s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+
+		if (len) {
+			char *one = xstrndup(s, len);
+
+			strvec_push(v, one);
+			free(one);
+		}
+		s += len + (comma ? 1 : 0);
+	}
+}
+
+static int rollout_set(struct ctl_out *o, int argc, const char **argv)
+{
+	struct strvec lists = STRVEC_INIT;
+	const char *percent = NULL;
+	struct route_table *cur;
+	struct service *old, *s;
+	uint64_t pct = 0;
+	size_t i;
+	int rc = 1;
+	const struct opt opts[] = {
+	    OPT_STRING(0, "percent", &percent, "N", "share of split values for the rollout"),
+	    OPT_LIST(0, "list", &lists, "VALUE[,VALUE...]", "split values always in the rollout"),
+	    OPT_END(),
+	};
+
+	if (parse_cmd_opts(o, argc, argv, opts) != 1 || (!percent && !lists.nr)) {
+		ctl_line(o, 'e',
+			 "usage: berth-proxy rollout set SERVICE --percent N [--list VALUE,...]");
+		strvec_clear(&lists);
+		return 1;
+	}
+	if (percent && !slice_to_u64(slice_cstr(percent), 100, &pct)) {
+		ctl_line(o, 'e', "error: --percent expects a number from 0 to 100, got '%s'",
+			 percent);
+		strvec_clear(&lists);
+		return 1;
+	}
+	pthread_mutex_lock(&change_lock);
+	cur = route_current();
+	old = route_table_find(cur, argv[0]);
+	if (!old || !old->nr_rollout) {
+		ctl_line(o, 'e', "error: service '%s' has no rollout; run 'rollout deploy' first",
+			 argv[0]);
+		goto out;
+	}
+	s = service_dup(old);
+	if (percent) {
+		s->rollout_percent = (unsigned)pct;
+	}
+	if (lists.nr) {
+		strvec_clear(&s->rollout_list);
+		for (i = 0; i < lists.nr; i++) {
+			push_csv(&s->rollout_list, lists.v[i]);
+		}
+	}
+	switch_to(replace_service(cur, argv[0], s));
+	ctl_line(o, 'o', "rollout of '%s' at %u%%%s", argv[0], (unsigned)s->rollout_percent,
+		 s->rollout_list.nr ? " and listed values" : "");
+	rc = 0;
+out:
+	route_table_unref(cur);
+	pthread_mutex_unlock(&change_lock);
+	strvec_clear(&lists);
+	return rc;
+}
+
+static int rollout_stop(struct ctl_out *o, int argc, const char **argv)
+{
+	const struct opt opts[] = {OPT_END()};
+	struct route_table *cur;
+	struct service *old, *s;
+	size_t tunnels = 0;
+	int rc = 1;
+
+	if (parse_cmd_opts(o, argc, argv, opts) != 1) {
+		ctl_line(o, 'e', "usage: berth-proxy rollout stop SERVICE");
+		return 1;
+	}
+	pthread_mutex_lock(&change_lock);
+	cur = route_current();
+	old = route_table_find(cur, argv[0]);
+	if (!old || !old->nr_rollout) {
+		ctl_line(o, 'e', "error: service '%s' has no rollout", argv[0]);
+		goto out;
+	}
+	s = service_dup(old);
+	service_clear_rollout(s);
+	switch_to(replace_service(cur, argv[0], s));
+	drain_targets(o, old->rollout, old->nr_rollout, argv[0], old->o.drain_timeout_ms, &tunnels);
+	ctl_line(o, 'o', "rollout of '%s' stopped", argv[0]);
+	rc = 0;
+out:
+	route_table_unref(cur);
+	pthread_mutex_unlock(&change_lock);
+	return rc;
+}
+
+static int cmd_rollout(struct ctl_out *o, int argc, const char **argv)
+{
+	if (argc >= 1 && !strcmp(argv[0], "deploy")) {
+		return rollout_deploy(o, argc - 1, argv + 1);
+	}
+	if (argc >= 1 && !strcmp(argv[0], "set")) {
+		return rollout_set(o, argc - 1, argv + 1);
+	}
+	if (argc >= 1 && !strcmp(argv[0], "stop")) {
+		return rollout_stop(o, argc - 1, argv + 1);
+	}
+	ctl_line(o, 'e', "usage: berth-proxy rollout deploy|set|stop SERVICE [options]");
+	return 1;
+}
+
 static int cmd_list(struct ctl_out *o, int argc, const char **argv)
 {
 	bool json = false;
@@ -829,6 +1111,12 @@ static int cmd_list(struct ctl_out *o, int argc, const char **argv)
 			for (j = 0; j < s->nr_targets; j++) {
 				sbuf_addf(&t, "%s%s", j ? "," : "", s->targets[j]->addr);
 			}
+			if (s->nr_rollout) {
+				sbuf_addf(&t, " rollout %u%%:", s->rollout_percent);
+				for (j = 0; j < s->nr_rollout; j++) {
+					sbuf_addf(&t, "%s%s", j ? "," : "", s->rollout[j]->addr);
+				}
+			}
 			ctl_line(o, 'o', "%-20s %-30s %-12s %-8s %s", s->name, h, s->path_prefix,
 				 s->state == SERVICE_STOPPED  ? "stopped"
 				 : s->state == SERVICE_PAUSED ? "paused"
@@ -846,8 +1134,8 @@ static const struct {
 	const char *name;
 	int (*fn)(struct ctl_out *o, int argc, const char **argv);
 } ctl_commands[] = {
-    {"deploy", cmd_deploy}, {"remove", cmd_remove}, {"list", cmd_list},
-    {"pause", cmd_pause},   {"resume", cmd_resume}, {"stop", cmd_stop},
+    {"deploy", cmd_deploy}, {"remove", cmd_remove}, {"list", cmd_list},	      {"pause", cmd_pause},
+    {"resume", cmd_resume}, {"stop", cmd_stop},	    {"rollout", cmd_rollout},
 };
 
 static void *conn_thread(void *arg)

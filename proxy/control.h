@@ -20,6 +20,12 @@
  * it), then wait up to their drain timeout for the requests in flight.
  * deploy closes the tunnels to the old targets at the end of its drain
  * timeout; remove closes the removed service's tunnels at once.
+ *
+ * rollout deploy health-checks a second set of targets and adds them to a
+ * service (at the percentage it had, 0 at first); rollout set changes the
+ * percentage and the list of split values; rollout stop drops them. A
+ * deploy of the main targets keeps the rollout. Dropped rollout targets are
+ * drained like old targets.
  */
 #ifndef CONTROL_H
 #define CONTROL_H

@@ -8,6 +8,9 @@
  *	berth-proxy pause SERVICE [--drain-timeout D] [--max-pause D]
  *	berth-proxy resume SERVICE
  *	berth-proxy stop SERVICE [--drain-timeout D] [--message TEXT]
+ *	berth-proxy rollout deploy SERVICE --target HOST:PORT [...]
+ *	berth-proxy rollout set SERVICE --percent N [--list VALUE,...]
+ *	berth-proxy rollout stop SERVICE
  *
  * One table of subcommands, as in berth's own main.
  */
@@ -145,6 +148,11 @@ static int cmd_resume(int argc, const char **argv)
 static int cmd_stop(int argc, const char **argv)
 {
 	return cmd_control(argc, argv, "stop");
+}
+
+static int cmd_rollout(int argc, const char **argv)
+{
+	return cmd_control(argc, argv, "rollout");
 }
 
 static int cmd_run(int argc, const char **argv)
@@ -305,6 +313,7 @@ static const struct cmd commands[] = {
     {"pause", cmd_pause, "hold a service's new requests until resume or the next deploy"},
     {"resume", cmd_resume, "serve a paused or stopped service again"},
     {"stop", cmd_stop, "answer a service's requests with 503 (maintenance)"},
+    {"rollout", cmd_rollout, "send a share of a service's traffic to other targets"},
 };
 
 static void usage(FILE *f)

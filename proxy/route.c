@@ -84,6 +84,8 @@ struct service *service_new(const char *name)
 	s->o.target_timeout_ms = 30000;
 	s->max_pause_ms = 30000;
 	s->metrics_idx = metrics_service_index(name);
+	strvec_init(&s->rollout_list);
+	atomic_init(&s->rollout_rr, 0);
 	atomic_init(&s->rr, 0);
 	return s;
 }
@@ -103,6 +105,13 @@ struct service *service_dup(const struct service *s)
 	d->stop_message = s->stop_message ? xstrdup(s->stop_message) : NULL;
 	d->max_pause_ms = s->max_pause_ms;
 	d->metrics_idx = s->metrics_idx;
+	strvec_init(&d->rollout_list);
+	strvec_pushv(&d->rollout_list, (const char *const *)s->rollout_list.v);
+	d->rollout_percent = s->rollout_percent;
+	for (i = 0; i < s->nr_rollout; i++) {
+		service_add_rollout_target(d, target_ref(s->rollout[i]));
+	}
+	atomic_init(&d->rollout_rr, atomic_load(&s->rollout_rr));
 	for (i = 0; i < s->nr_targets; i++) {
 		service_add_target(d, target_ref(s->targets[i]));
 	}
@@ -121,6 +130,7 @@ void service_free(struct service *s)
 		target_unref(s->targets[i]);
 	}
 	free(s->targets);
+	service_clear_rollout(s);
 	strvec_clear(&s->hosts);
 	free(s->path_prefix);
 	free(s->o.health_path);
@@ -135,18 +145,58 @@ void service_add_target(struct service *s, struct target *t)
 	s->targets[s->nr_targets++] = t;
 }
 
-struct target *service_pick(struct service *s)
+void service_add_rollout_target(struct service *s, struct target *t)
+{
+	s->rollout = xrealloc(s->rollout, (s->nr_rollout + 1) * sizeof(*s->rollout));
+	s->rollout[s->nr_rollout++] = t;
+}
+
+void service_clear_rollout(struct service *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nr_rollout; i++) {
+		target_unref(s->rollout[i]);
+	}
+	free(s->rollout);
+	s->rollout = NULL;
+	s->nr_rollout = 0;
+	s->rollout_percent = 0;
+	strvec_clear(&s->rollout_list);
+}
+
+bool service_rollout_wants(const struct service *s, struct slice v)
+{
+	uint32_t h = 0x811c9dc5;
+	size_t i;
+
+	if (!s->nr_rollout || !v.len) {
+		return false;
+	}
+	for (i = 0; i < s->rollout_list.nr; i++) {
+		if (slice_eq_cstr(v, s->rollout_list.v[i])) {
+			return true;
+		}
+	}
+	/* FNV-1a: a value always lands in the same one of 100 buckets. */
+	for (i = 0; i < v.len; i++) {
+		h = (h ^ (unsigned char)v.ptr[i]) * 0x01000193;
+	}
+	return h % 100 < s->rollout_percent;
+}
+
+static struct target *pick(struct target **v, size_t n, atomic_uint *rr)
 {
 	struct target *t = NULL;
-	size_t i, n = s->nr_targets;
+	size_t i;
 	unsigned start;
 
 	if (!n) {
 		return NULL;
 	}
-	start = atomic_fetch_add_explicit(&s->rr, 1, memory_order_relaxed);
+	start = atomic_fetch_add_explicit(rr, 1, memory_order_relaxed);
 	for (i = 0; i < n; i++) {
-		struct target *c = s->targets[(start + i) % n];
+		struct target *c = v[(start + i) % n];
 
 		if (atomic_load_explicit(&c->healthy, memory_order_relaxed)) {
 			t = c;
@@ -154,11 +204,21 @@ struct target *service_pick(struct service *s)
 		}
 	}
 	if (!t) {
-		t = s->targets[start % n];
+		t = v[start % n];
 	}
 	target_ref(t);
 	atomic_fetch_add_explicit(&t->inflight, 1, memory_order_relaxed);
 	return t;
+}
+
+struct target *service_pick(struct service *s)
+{
+	return pick(s->targets, s->nr_targets, &s->rr);
+}
+
+struct target *service_pick_rollout(struct service *s)
+{
+	return pick(s->rollout, s->nr_rollout, &s->rollout_rr);
 }
 
 void target_done(struct target *t)

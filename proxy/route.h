@@ -76,6 +76,18 @@ struct service {
 	uint64_t max_pause_ms; /* while paused: a held request gets 504 after this */
 	atomic_uint rr;	       /* round robin position */
 	unsigned metrics_idx;  /* metrics_service_index(name) */
+	/*
+	 * A rollout: a second set of targets that takes the requests whose
+	 * split value (the "berth-rollout" or "kamal-rollout" cookie, which the
+	 * app sets, e.g. to an account id) is in rollout_list or hashes into
+	 * the first rollout_percent of 100 buckets; so a client sticks to one
+	 * side. Requests without the cookie stay on the main targets.
+	 */
+	struct target **rollout;
+	size_t nr_rollout;
+	unsigned rollout_percent;
+	struct strvec rollout_list;
+	atomic_uint rollout_rr;
 };
 
 /* An empty service with kamal-proxy's default options. */
@@ -85,12 +97,20 @@ struct service *service_dup(const struct service *s);
 void service_free(struct service *s);
 /* Adds a target (takes the caller's reference). */
 void service_add_target(struct service *s, struct target *t);
+/* Adds a rollout target (takes the caller's reference). */
+void service_add_rollout_target(struct service *s, struct target *t);
+/* Drops the rollout (its targets are unreferenced). */
+void service_clear_rollout(struct service *s);
+/* Whether a request whose split value is v goes to the rollout targets. */
+bool service_rollout_wants(const struct service *s, struct slice v);
 /*
  * The next target in round robin order, preferring healthy ones, with a
  * reference and inflight counted; NULL when the service has none. Release
  * with target_done().
  */
 struct target *service_pick(struct service *s);
+/* The same over the rollout targets (the service must have some). */
+struct target *service_pick_rollout(struct service *s);
 void target_done(struct target *t);
 
 struct route {

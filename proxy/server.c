@@ -969,6 +969,48 @@ static const char *line_end(const char *p, const char *end)
 	return nl ? nl + 1 : end;
 }
 
+/* The value of the rollout cookie ("berth-rollout" or "kamal-rollout"), or an empty slice. */
+static struct slice rollout_value(const struct http1_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nr_headers; i++) {
+		struct slice rest = m->headers[i].value;
+
+		if (!slice_caseeq_cstr(m->headers[i].name, "cookie")) {
+			continue;
+		}
+		while (rest.len) {
+			long semi = slice_find_char(rest, ';');
+			struct slice pair = semi < 0 ? rest : slice_make(rest.ptr, (size_t)semi);
+			long eq;
+
+			rest = semi < 0 ? slice_make(rest.ptr + rest.len, 0)
+					: slice_from(rest, (size_t)semi + 1);
+			while (pair.len && pair.ptr[0] == ' ') {
+				pair = slice_from(pair, 1);
+			}
+			eq = slice_find_char(pair, '=');
+			if (eq < 0) {
+				continue;
+			}
+			if (slice_eq_cstr(slice_make(pair.ptr, (size_t)eq), "berth-rollout") ||
+			    slice_eq_cstr(slice_make(pair.ptr, (size_t)eq), "kamal-rollout")) {
+				struct slice v = slice_from(pair, (size_t)eq + 1);
+
+				while (v.len && v.ptr[v.len - 1] == ' ') {
+					v.len--;
+				}
+				if (v.len >= 2 && v.ptr[0] == '"' && v.ptr[v.len - 1] == '"') {
+					v = slice_make(v.ptr + 1, v.len - 2);
+				}
+				return v;
+			}
+		}
+	}
+	return slice_make("", 0);
+}
+
 static bool is_idempotent(struct slice method)
 {
 	switch (method.len) {
@@ -1116,7 +1158,12 @@ static void exch_start(struct client *cl, size_t head_len)
 	x->rq_complete = done;
 	x->retryable = done;
 
-	x->t = service_pick(svc);
+	if (svc->nr_rollout && service_rollout_wants(svc, rollout_value(m))) {
+		x->t = service_pick_rollout(svc);
+		x->multi = svc->nr_rollout > 1;
+	} else {
+		x->t = service_pick(svc);
+	}
 	cl->x = x;
 	if (!cl->retry) {
 		x->up = pool_take(w, x->t);

@@ -158,6 +158,45 @@ static void test_round_robin_skips_unhealthy(void)
 	err_release(&e);
 }
 
+static void test_rollout_split(void)
+{
+	struct service *s = svc("ro", NULL, NULL), *d;
+	struct err e = ERR_INIT;
+	char v[16];
+	int i, in = 0;
+
+	CHECK(!service_rollout_wants(s, SLICE_LIT("x"))); /* no rollout targets */
+	service_add_rollout_target(s, target_new("127.0.0.1:3", &e));
+	CHECK(!service_rollout_wants(s, SLICE_LIT("x"))); /* 0% */
+	s->rollout_percent = 100;
+	CHECK(service_rollout_wants(s, SLICE_LIT("x")));
+	CHECK(!service_rollout_wants(s, SLICE_LIT(""))); /* no cookie: never */
+	s->rollout_percent = 30;
+	for (i = 0; i < 1000; i++) {
+		bool a, b;
+
+		snprintf(v, sizeof(v), "acct-%d", i);
+		a = service_rollout_wants(s, slice_cstr(v));
+		b = service_rollout_wants(s, slice_cstr(v));
+		CHECK(a == b); /* sticky */
+		in += a;
+	}
+	CHECK(in > 200 && in < 400);
+	s->rollout_percent = 0;
+	strvec_push(&s->rollout_list, "vip");
+	CHECK(service_rollout_wants(s, SLICE_LIT("vip")));
+	CHECK(!service_rollout_wants(s, SLICE_LIT("vipx")));
+	d = service_dup(s);
+	CHECK_INT(d->nr_rollout, 1);
+	CHECK(d->rollout[0] == s->rollout[0]);
+	CHECK(service_rollout_wants(d, SLICE_LIT("vip")));
+	service_clear_rollout(d);
+	CHECK(!service_rollout_wants(d, SLICE_LIT("vip")));
+	service_free(d);
+	service_free(s);
+	err_release(&e);
+}
+
 static void test_bad_target(void)
 {
 	struct err e = ERR_INIT;
@@ -195,6 +234,7 @@ int main(void)
 	UNIT_RUN(test_conflicts);
 	UNIT_RUN(test_targets_outlive_tables);
 	UNIT_RUN(test_round_robin_skips_unhealthy);
+	UNIT_RUN(test_rollout_split);
 	UNIT_RUN(test_bad_target);
 	UNIT_RUN(test_durations);
 	return unit_done();
