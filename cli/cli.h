@@ -13,6 +13,11 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
+#include "engine/config.h"
+#include "engine/exec.h"
+#include "engine/hoststate.h"
 #include "lib/opt.h"
 #include "lib/strvec.h"
 
@@ -57,10 +62,35 @@ extern const struct opt cli_exec_opts[];
 /* Sets up ex from those flags; returns -1 after printing an error. */
 int cli_exec_setup(struct exec *ex);
 
+/*
+ * What the commands about the hosts' state (lock, audit, releases) work on:
+ * the app and its hosts from config/deploy.yml when there is one (and
+ * --service is not given), else from --service and -h.
+ */
+struct cli_state {
+	struct exec ex;
+	struct config cfg;
+	bool have_cfg, have_hs;
+	struct hoststate hs;
+	struct strvec hosts; /* every host the command is about */
+	/* where the lock lives: the primary role's first host, or the first of -h */
+	const char *primary;
+};
+/* --service and --run-directory. */
+extern const struct opt cli_state_opts[];
+/* Fills st; returns -1 after printing an error. Release st with cli_state_release either way. */
+int cli_state_setup(struct cli_state *st);
+void cli_state_release(struct cli_state *st);
+/* Prints j (and drops the reference) as one line of JSON on stdout. */
+void cli_print_json(json_t *j);
+
+int cmd_audit(int argc, const char **argv);
 int cmd_build(int argc, const char **argv);
 int cmd_config(int argc, const char **argv);
 int cmd_doctor(int argc, const char **argv);
 int cmd_init(int argc, const char **argv);
+int cmd_lock(int argc, const char **argv);
+int cmd_releases(int argc, const char **argv);
 int cmd_server(int argc, const char **argv);
 int cmd_version(int argc, const char **argv);
 

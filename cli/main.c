@@ -25,10 +25,13 @@ struct cmd {
 };
 
 static const struct cmd commands[] = {
+    {"audit", cmd_audit, 0, "show the audit log of the hosts"},
     {"build", cmd_build, CMD_HIDDEN, "send an image to servers (build deliver)"},
     {"config", cmd_config, CMD_NEED_CONFIG, "show the config as berth reads it (secrets redacted)"},
     {"doctor", cmd_doctor, 0, "check servers before a release: docker, disk, memory, ports..."},
     {"init", cmd_init, 0, "write a starting config/deploy.yml, .berth/secrets and hooks"},
+    {"lock", cmd_lock, 0, "show, take or release the deploy lock (lock status|acquire|release)"},
+    {"releases", cmd_releases, 0, "list the releases recorded on the hosts, newest first"},
     {"server", cmd_server, 0, "run a command on servers (server exec)"},
     {"version", cmd_version, 0, "show berth's version"},
 };
