@@ -35,6 +35,7 @@ enum conn_flags {
 	CONN_F_CAN_READ = 1 << 0,
 	CONN_F_CAN_WRITE = 1 << 1,
 	CONN_F_DEAD = 1 << 2, /* closed; memory freed at the end of the loop iteration */
+	CONN_F_HUP = 1 << 3,  /* epoll said the peer hung up (or an error): read to the end */
 };
 
 struct conn {

@@ -175,6 +175,17 @@ static ssize_t conn_read(struct conn *c, char *p, size_t len)
 	for (;;) {
 		ssize_t n = c->io->read(c, p, len);
 
+		if (n > 0 && (size_t)n < len && c->io == &conn_io_plain &&
+		    !(c->flags & CONN_F_HUP)) {
+			/*
+			 * A short read from a TCP socket emptied its receive queue.
+			 * Edge-triggered epoll reports the next bytes when they
+			 * arrive, so the read that would only say EAGAIN is saved:
+			 * one syscall less per request. Not after a hang-up, when
+			 * the end of the stream is still to be read.
+			 */
+			c->flags &= ~CONN_F_CAN_READ;
+		}
 		if (n >= 0) {
 			return n;
 		}
@@ -390,6 +401,9 @@ static void set_flags_from(struct conn *c, uint32_t ev)
 {
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		c->flags |= CONN_F_CAN_READ;
+	}
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		c->flags |= CONN_F_HUP;
 	}
 	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
 		c->flags |= CONN_F_CAN_WRITE;
