@@ -759,8 +759,8 @@ static int save_image(const struct transfer_opts *o, const struct transfer_image
 	run_cmd_release(&c);
 	run_cmd_init(&c);
 	if (run_local(&c,
-		      (const char *[]){"tar", "-b", "1", "-cf", li->skel_tar, "-C", skel, "manifest.json",
-				       "config.json", NULL},
+		      (const char *[]){"tar", "-b", "1", "-cf", li->skel_tar, "-C", skel,
+				       "manifest.json", "config.json", NULL},
 		      e) < 0) {
 		goto out;
 	}
