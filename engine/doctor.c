@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "lib/jtext.h"
 #include "lib/banned.h"
 #include "lib/xalloc.h"
 
@@ -1108,27 +1109,6 @@ enum doctor_status doctor_run(struct exec *ex, const char *const *hosts, size_t 
 	return worst;
 }
 
-/* Details quote what hosts said; JSON needs valid UTF-8, so other bytes become '?'. */
-static json_t *json_text(const char *s)
-{
-	json_t *j = json_string(s);
-	char *copy;
-	size_t i;
-
-	if (j) {
-		return j;
-	}
-	copy = xstrdup(s);
-	for (i = 0; copy[i]; i++) {
-		if ((unsigned char)copy[i] >= 0x80) {
-			copy[i] = '?';
-		}
-	}
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
 json_t *doctor_report_json(const struct doctor_report *r)
 {
 	json_t *checks = json_array(), *o;
@@ -1138,9 +1118,9 @@ json_t *doctor_report_json(const struct doctor_report *r)
 		json_array_append_new(checks,
 				      json_pack("{s:s, s:s, s:o}", "name", r->checks[i].name,
 						"status", doctor_status_name(r->checks[i].status),
-						"detail", json_text(r->checks[i].detail.buf)));
+						"detail", jtext_string(r->checks[i].detail.buf)));
 	}
-	o = json_pack("{s:o, s:s, s:o}", "host", json_text(r->host), "status",
+	o = json_pack("{s:o, s:s, s:o}", "host", jtext_string(r->host), "status",
 		      doctor_status_name(r->worst), "checks", checks);
 	if (r->have_skew) {
 		json_object_set_new(o, "clock_skew_seconds", json_real(r->skew));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lib/xalloc.h"
+#include "lib/jtext.h"
 #include "lib/banned.h"
 
 #ifndef BERTH_VERSION
@@ -143,31 +144,6 @@ static int base64_decode(struct sbuf *out, const char *s, size_t len)
 		}
 	}
 	return 0;
-}
-
-/* A JSON string for s, with bytes that are not valid UTF-8 replaced by '?'. NULL: null. */
-static json_t *jstr(const char *s)
-{
-	json_t *j;
-	char *copy;
-	size_t i;
-
-	if (!s) {
-		return json_null();
-	}
-	j = json_string(s);
-	if (j) {
-		return j;
-	}
-	copy = xstrdup(s);
-	for (i = 0; copy[i]; i++) {
-		if ((unsigned char)copy[i] >= 0x80) {
-			copy[i] = '?';
-		}
-	}
-	j = json_string(copy);
-	free(copy);
-	return j ? j : json_null();
 }
 
 /* Stores a message: as "message" when it is UTF-8, else as "message_base64". */
@@ -467,17 +443,17 @@ void hoststate_holder_format(struct sbuf *out, const struct hoststate_lock *l)
 	json_t *o = json_object();
 	char *s;
 
-	json_object_set_new(o, "id", jstr(l->id));
-	json_object_set_new(o, "holder", jstr(l->holder));
-	json_object_set_new(o, "machine", jstr(l->machine));
-	json_object_set_new(o, "host", jstr(l->host));
+	json_object_set_new(o, "id", jtext_string(l->id));
+	json_object_set_new(o, "holder", jtext_string(l->holder));
+	json_object_set_new(o, "machine", jtext_string(l->machine));
+	json_object_set_new(o, "host", jtext_string(l->host));
 	if (l->pid > 0) {
 		json_object_set_new(o, "pid", json_integer(l->pid));
 	}
-	json_object_set_new(o, "time", jstr(l->time));
+	json_object_set_new(o, "time", jtext_string(l->time));
 	json_object_set_new(o, "epoch", json_integer(l->epoch));
 	set_message(o, l->message, l->message_len);
-	json_object_set_new(o, "berth", jstr(l->berth_version));
+	json_object_set_new(o, "berth", jtext_string(l->berth_version));
 	s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
 	sbuf_addstr(out, s);
 	free(s);
@@ -649,17 +625,17 @@ json_t *hoststate_lock_json(const struct hoststate_lock *l)
 	if (!l->held) {
 		return o;
 	}
-	json_object_set_new(o, "holder", jstr(l->holder));
-	json_object_set_new(o, "machine", jstr(l->machine));
-	json_object_set_new(o, "host", jstr(l->host));
+	json_object_set_new(o, "holder", jtext_string(l->holder));
+	json_object_set_new(o, "machine", jtext_string(l->machine));
+	json_object_set_new(o, "host", jtext_string(l->host));
 	json_object_set_new(o, "pid", l->pid > 0 ? json_integer(l->pid) : json_null());
-	json_object_set_new(o, "time", jstr(l->time));
+	json_object_set_new(o, "time", jtext_string(l->time));
 	json_object_set_new(o, "age", l->age >= 0 ? json_integer(l->age) : json_null());
 	json_object_set_new(o, "state", json_string(state_name(l->state)));
 	json_object_set_new(o, "stale", json_boolean(hoststate_lock_stale(l)));
 	set_message(o, l->message, l->message_len);
-	json_object_set_new(o, "berth", jstr(l->berth_version));
-	json_object_set_new(o, "id", jstr(l->id));
+	json_object_set_new(o, "berth", jtext_string(l->berth_version));
+	json_object_set_new(o, "id", jtext_string(l->id));
 	return o;
 }
 
@@ -865,9 +841,9 @@ void hoststate_audit_format(struct sbuf *out, const struct hoststate *hs, const 
 	format_time(when, sizeof(when), epoch);
 	json_object_set_new(o, "time", json_string(when));
 	json_object_set_new(o, "epoch", json_integer(epoch));
-	json_object_set_new(o, "performer", jstr(hs->performer));
-	json_object_set_new(o, "destination", jstr(hs->destination));
-	json_object_set_new(o, "host", jstr(host));
+	json_object_set_new(o, "performer", jtext_string(hs->performer));
+	json_object_set_new(o, "destination", jtext_string(hs->destination));
+	json_object_set_new(o, "host", jtext_string(host));
 	set_message(o, message ? message : "", message ? message_len : 0);
 	s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
 	sbuf_addstr(out, s);
@@ -954,13 +930,13 @@ json_t *hoststate_audit_json(const struct hoststate_audit_entry *en)
 	json_t *o = json_object();
 
 	if (en->raw) {
-		json_object_set_new(o, "raw", jstr(en->raw));
+		json_object_set_new(o, "raw", jtext_string(en->raw));
 		return o;
 	}
-	json_object_set_new(o, "time", jstr(en->time));
-	json_object_set_new(o, "performer", jstr(en->performer));
-	json_object_set_new(o, "destination", jstr(en->destination));
-	json_object_set_new(o, "host", jstr(en->host));
+	json_object_set_new(o, "time", jtext_string(en->time));
+	json_object_set_new(o, "performer", jtext_string(en->performer));
+	json_object_set_new(o, "destination", jtext_string(en->destination));
+	json_object_set_new(o, "host", jtext_string(en->host));
 	set_message(o, en->message, en->message_len);
 	return o;
 }
@@ -1091,15 +1067,15 @@ json_t *hoststate_release_json(const struct hoststate_release *r)
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "time", jstr(r->time));
+	json_object_set_new(o, "time", jtext_string(r->time));
 	json_object_set_new(o, "epoch", json_integer(r->epoch));
-	json_object_set_new(o, "service", jstr(r->service));
-	json_object_set_new(o, "destination", jstr(r->destination));
-	json_object_set_new(o, "role", jstr(r->role));
-	json_object_set_new(o, "version", jstr(r->version));
-	json_object_set_new(o, "container", jstr(r->container));
-	json_object_set_new(o, "status", jstr(r->status));
-	json_object_set_new(o, "performer", jstr(r->performer));
+	json_object_set_new(o, "service", jtext_string(r->service));
+	json_object_set_new(o, "destination", jtext_string(r->destination));
+	json_object_set_new(o, "role", jtext_string(r->role));
+	json_object_set_new(o, "version", jtext_string(r->version));
+	json_object_set_new(o, "container", jtext_string(r->container));
+	json_object_set_new(o, "status", jtext_string(r->status));
+	json_object_set_new(o, "performer", jtext_string(r->performer));
 	return o;
 }
 
