@@ -1116,7 +1116,13 @@ static void exch_start(struct client *cl, size_t head_len)
 	for (i = 0; i < m->nr_headers; i++) {
 		const struct http1_header *h = &m->headers[i];
 
-		if (http1_is_hop_by_hop(m, h->name) || is_replaced_header(h->name)) {
+		/*
+		 * Names with '_' are dropped: CGI-style servers and many frameworks
+		 * fold '-' and '_' into one, so "X_Forwarded_For" would reach the
+		 * app as the X-Forwarded-For that the proxy sets.
+		 */
+		if (http1_is_hop_by_hop(m, h->name) || is_replaced_header(h->name) ||
+		    slice_find_char(h->name, '_') >= 0) {
 			continue;
 		}
 		if (!have_rid && slice_caseeq_cstr(h->name, "x-request-id")) {

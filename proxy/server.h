@@ -12,6 +12,9 @@
  * delimited by the end of the connection), and gives the upstream
  * connection back to the pool when both messages are complete.
  *
+ * Request headers whose names hold '_' are not forwarded (a name that
+ * CGI-style folding would turn into another, e.g. "X_Forwarded_For").
+ *
  * Targets are taken round robin, healthy ones first (proxy/health.h). A
  * connection to a target that is refused marks the target unhealthy when
  * its service has others, and a request still whole in the buffer with
