@@ -1,7 +1,8 @@
 /*
  * berth-proxy — the reverse proxy and zero-downtime switch.
  *
- *	berth-proxy run [--http-port 80] [--state-dir DIR] [--workers N] [--socket PATH]
+ *	berth-proxy run [--http-port 80] [--https-port 443] [--state-dir DIR] [--workers N]
+ *	                [--socket PATH]
  *	berth-proxy deploy SERVICE --target HOST:PORT [...]
  *	berth-proxy remove SERVICE
  *	berth-proxy list [--json]
@@ -158,14 +159,16 @@ static int cmd_rollout(int argc, const char **argv)
 static int cmd_run(int argc, const char **argv)
 {
 	static const char usage[] =
-	    "berth-proxy run [--http-port 80] [--state-dir DIR] [--workers N] [--socket PATH]\n"
+	    "berth-proxy run [--http-port 80] [--https-port 443] [--state-dir DIR] [--workers N]\n"
+	    "                [--socket PATH]\n"
 	    "                [--access-log FILE|-] [--log-request-header NAME]\n"
-	    "                [--log-response-header NAME] [--metrics-port PORT]";
+	    "                [--log-response-header NAME] [--metrics-port PORT]\n"
+	    "(--https-port is accepted but not bound: TLS is not built yet)";
 	unsigned http_port = 80, workers = 0, max_head_kb = 64;
 	const char *listen = NULL, *state_dir = NULL, *socket_path = NULL;
 	const char *read_timeout = NULL, *idle_timeout = NULL, *target_timeout = NULL;
 	const char *max_body = NULL, *access_log = NULL;
-	const char *metrics_port = NULL;
+	const char *metrics_port = NULL, *https_port = NULL;
 	struct strvec targets = STRVEC_INIT, log_req = STRVEC_INIT, log_resp = STRVEC_INIT;
 	struct server_config cfg = {0};
 	struct err e = ERR_INIT;
@@ -173,6 +176,8 @@ static int cmd_run(int argc, const char **argv)
 	int sig, rc = 1;
 	const struct opt opts[] = {
 	    OPT_UINT(0, "http-port", &http_port, "PORT", "port for HTTP (default 80; 0: any)"),
+	    OPT_STRING(0, "https-port", &https_port, "PORT",
+		       "port for HTTPS (default 443); TLS is not built yet: accepted, not bound"),
 	    OPT_STRING(0, "listen", &listen, "ADDR", "address to listen on (default 0.0.0.0)"),
 	    OPT_UINT(0, "workers", &workers, "N", "worker threads (default: the number of cores)"),
 	    OPT_STRING(0, "state-dir", &state_dir, "DIR", "where routing state is kept"),
@@ -202,6 +207,17 @@ static int cmd_run(int argc, const char **argv)
 	cfg.access_log_fd = -1;
 	if (parse_opts(argc, argv, opts, usage) < 0) {
 		goto out;
+	}
+	if (https_port) {
+		uint64_t port;
+
+		if (!slice_to_u64(slice_cstr(https_port), 65535, &port)) {
+			log_error("option '--https-port' expects a port number, got '%s'",
+				  https_port);
+			goto out;
+		}
+		/* Accepted so that kamal-proxy's command lines work; said once, at start. */
+		log_warn("TLS is not built yet: HTTPS port %u is not bound", (unsigned)port);
 	}
 	if (access_log && !strcmp(access_log, "-")) {
 		cfg.access_log_fd = STDOUT_FILENO;
