@@ -807,10 +807,8 @@ static void log_flush(struct worker *w)
 	sbuf_setlen(&w->log, w->log.len - (size_t)n);
 }
 
-/* Answers a request with an error of ours before any exchange began, counting and logging it;
- * w->msg describes the request. */
-static void client_reject(struct client *cl, const struct service *svc, unsigned status,
-			  const char *body)
+/* Counts and logs a request that ended before any exchange began; w->msg describes it. */
+static void client_count(struct client *cl, const struct service *svc, unsigned status)
 {
 	struct worker *w = cl->w;
 
@@ -823,7 +821,27 @@ static void client_reject(struct client *cl, const struct service *svc, unsigned
 		log_request(&w->scratch, m, svc, http1_header(m, "x-request-id"), ip);
 		log_line(w, &w->scratch, NULL, status, m->head_len, 0, 0);
 	}
+}
+
+/* Answers a request with an error of ours before any exchange began, counting and logging it;
+ * w->msg describes the request. */
+static void client_reject(struct client *cl, const struct service *svc, unsigned status,
+			  const char *body)
+{
+	client_count(cl, svc, status);
 	client_error_msg(cl, status, body);
+}
+
+/* The service of the request held in cl's buffer, which w->msg describes again (for the log). */
+static const struct service *held_service(struct client *cl)
+{
+	struct worker *w = cl->w;
+
+	if (http1_parse_request(cl->buf + cl->pos, cl->len - cl->pos, &w->lim, &w->msg) > 0) {
+		return route_lookup(w->tbl, w->msg.host, w->msg.path);
+	}
+	memset(&w->msg, 0, sizeof(w->msg));
+	return NULL;
 }
 
 /* Exchanges */
@@ -1658,20 +1676,9 @@ static void client_timeout(struct timer *t)
 			exch_fail(cl->x, 504);
 		}
 		break;
-	case TM_PAUSE: {
-		struct worker *w = cl->w;
-		const struct service *svc = NULL;
-
-		/* The held request is still whole in the buffer: describe it again for the log. */
-		if (http1_parse_request(cl->buf + cl->pos, cl->len - cl->pos, &w->lim, &w->msg) >
-		    0) {
-			svc = route_lookup(w->tbl, w->msg.host, w->msg.path);
-		} else {
-			memset(&w->msg, 0, sizeof(w->msg));
-		}
-		client_reject(cl, svc, 504, NULL);
+	case TM_PAUSE:
+		client_reject(cl, held_service(cl), 504, NULL);
 		break;
-	}
 	case TM_IDLE:
 	case TM_LINGER:
 	case TM_NONE:
@@ -1751,6 +1758,15 @@ static void client_drive(struct client *cl)
 			return;
 		}
 		if (cl->parked) {
+			/*
+			 * A client that hangs up while its request is held gives
+			 * its request up (499, as nginx logs it): nothing is sent
+			 * upstream for it when the service resumes.
+			 */
+			if (cl->c.flags & CONN_F_HUP) {
+				client_count(cl, held_service(cl), 499);
+				client_close(cl);
+			}
 			return;
 		}
 		if (cl->x) {

@@ -41,6 +41,8 @@
  * which look their service up again (a resume or a deploy lets them through,
  * a table where the service is still paused holds them again, keeping their
  * deadline), and one held longer than the service's max pause gets 504.
+ * A client that hangs up while its request is held gives it up (logged as
+ * 499): nothing is sent upstream for it.
  */
 #ifndef SERVER_H
 #define SERVER_H

@@ -22,4 +22,23 @@ test_expect_success 'request headers with "_" in their names never reach the app
 	! grep -q "7.7.7.7" out
 '
 
+test_expect_success 'a client that hangs up while its request is held frees it' '
+	"$PROXY" pause web --max-pause 30s >/dev/null &&
+	before=$(app_requests v1) &&
+	test_must_fail curl -s --max-time 1 $P/gone-1 &&
+	test_must_fail curl -s --max-time 1 -X POST --data-binary hello $P/gone-2 &&
+	for i in $(seq 100); do
+		test "$(ss -Htn state close-wait "( sport = :$px_port )" | wc -l)" = 0 && break
+		sleep 0.05
+	done &&
+	ss -Htn state close-wait "( sport = :$px_port )" >cw &&
+	cat cw && test ! -s cw &&
+	"$PROXY" resume web >/dev/null &&
+	curl -sf $P/ | grep -q version=v1 &&
+	sleep 0.5 &&
+	cat v1.log &&
+	test "$(app_requests v1)" = $((before + 1)) &&
+	! grep -q "/gone" v1.log
+'
+
 test_done
