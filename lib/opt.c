@@ -137,9 +137,14 @@ int opt_parse(int argc, const char **argv, const struct opt *const *tables, unsi
 				return err_set(e, "unknown option '--%.*s'", (int)len, name);
 			}
 			if (!takes_value(o)) {
+				if (eq && o->type == OPT_T_BOOL && !negated &&
+				    (!strcmp(eq + 1, "true") || !strcmp(eq + 1, "false"))) {
+					*(bool *)o->value = eq[1] == 't';
+					continue;
+				}
 				if (eq) {
-					return err_set(e, "option '--%s' takes no value",
-						       o->long_name);
+					return err_set(e, "option '--%.*s' takes no value",
+						       (int)len, name);
 				}
 				if (o->type == OPT_T_BOOL) {
 					*(bool *)o->value = !negated;

@@ -16,6 +16,8 @@
  * Short options take their value as "-dNAME" or "-d NAME", long ones as
  * "--destination=NAME" or "--destination NAME". OPT_LIST appends to a
  * strvec and splits the value on commas ("-h a,b -h c" gives a, b, c).
+ * A boolean also takes "--NAME=true" and "--NAME=false" (as Go's flag
+ * package, which kamal-proxy's users know, spells it).
  * "--" ends the options; everything after it is an operand.
  * With OPT_F_STOP_AT_OPERAND parsing stops at the first operand (for
  * commands that pass the rest on, such as "server exec").

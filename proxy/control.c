@@ -193,6 +193,8 @@ static json_t *service_json(const struct service *s)
 		      : s->state == SERVICE_PAUSED ? "paused"
 						   : "running",
 		      "max_pause_ms", (json_int_t)s->max_pause_ms);
+	json_object_set_new(j, "forward_headers", json_boolean(s->o.forward_headers));
+	json_object_set_new(j, "strip_path_prefix", json_boolean(s->o.strip_prefix));
 	if (s->stop_message) {
 		json_object_set_new(j, "stop_message", json_string(s->stop_message));
 	}
@@ -330,6 +332,9 @@ static struct service *service_from_json(json_t *j, struct err *e)
 	GETMS("max_request_body", s->o.max_body);
 	GETMS("max_pause_ms", s->max_pause_ms);
 #undef GETMS
+	s->o.forward_headers = json_is_true(json_object_get(j, "forward_headers"));
+	/* A state written before the option existed: the prefix was not stripped. */
+	s->o.strip_prefix = json_is_true(json_object_get(j, "strip_path_prefix"));
 	v = json_object_get(j, "state");
 	if (json_is_string(v) && !strcmp(json_string_value(v), "paused")) {
 		s->state = SERVICE_PAUSED;
@@ -603,7 +608,7 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	uint64_t start = now_ms(), drain_ms;
 	size_t i, draining = 0, tunnels_closed = 0;
 	int n, rc = 1;
-	bool locked = false;
+	bool locked = false, fwd = false, strip = true;
 	const struct opt opts[] = {
 	    OPT_LIST(0, "target", &targets, "HOST:PORT", "where to send requests"),
 	    OPT_LIST(0, "host", &hosts, "NAME", "host names to route (default: any)"),
@@ -615,6 +620,10 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	    OPT_STRING(0, "drain-timeout", &drain_tmo, "DUR", "default 30s"),
 	    OPT_STRING(0, "target-timeout", &target_tmo, "DUR", "default 30s"),
 	    OPT_STRING(0, "max-request-body", &max_body, "BYTES", "default: no limit"),
+	    OPT_BOOL(0, "forward-headers", &fwd,
+		     "trust X-Forwarded-* from the client (another proxy is in front)"),
+	    OPT_BOOL(0, "strip-path-prefix", &strip,
+		     "send paths without the path prefix (default; =false keeps it)"),
 	    OPT_END(),
 	};
 
@@ -628,6 +637,8 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	}
 	s = service_new(argv[0]);
 	strvec_pushv(&s->hosts, (const char *const *)hosts.v);
+	s->o.forward_headers = fwd;
+	s->o.strip_prefix = strip;
 	if (prefix) {
 		if (prefix[0] != '/') {
 			ctl_line(o, 'e', "error: --path-prefix must start with '/', got '%s'",

@@ -82,6 +82,7 @@ struct service *service_new(const char *name)
 	s->o.deploy_timeout_ms = 30000;
 	s->o.drain_timeout_ms = 30000;
 	s->o.target_timeout_ms = 30000;
+	s->o.strip_prefix = true;
 	s->max_pause_ms = 30000;
 	s->metrics_idx = metrics_service_index(name);
 	strvec_init(&s->rollout_list);

@@ -62,6 +62,14 @@ struct service_opts {
 	uint64_t health_interval_ms, health_timeout_ms;
 	uint64_t deploy_timeout_ms, drain_timeout_ms, target_timeout_ms;
 	uint64_t max_body; /* 0: no limit */
+	/*
+	 * Trust the X-Forwarded-* headers a request comes with (another proxy
+	 * is in front): the client's address is appended to X-Forwarded-For,
+	 * X-Forwarded-Proto and -Host are kept. Else all three are replaced.
+	 */
+	bool forward_headers;
+	/* The target sees the path without path_prefix ("/app/x" as "/x"); the default. */
+	bool strip_prefix;
 };
 
 struct service {

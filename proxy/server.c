@@ -283,7 +283,8 @@ struct exch {
 	struct iovq q_up, q_cl;
 	char add[256];
 	char radd[96];
-	struct sbuf lg; /* the access log fields known before the end (when logging) */
+	struct sbuf lg;	 /* the access log fields known before the end (when logging) */
+	struct sbuf xff; /* the X-Forwarded-For line, with --forward-headers */
 	struct exch *next_free;
 };
 
@@ -367,6 +368,7 @@ static struct exch *exch_get(struct worker *w)
 	} else {
 		x = xmalloc(sizeof(*x));
 		sbuf_init(&x->lg, 0);
+		sbuf_init(&x->xff, 0);
 	}
 	/* Everything up to the queues starts zeroed; the queues are reset as used. */
 	memset(x, 0, offsetof(struct exch, q_up));
@@ -379,6 +381,7 @@ static void exch_put(struct worker *w, struct exch *x)
 {
 	if (w->nr_free_exch >= MAX_FREE_EXCH) {
 		sbuf_release(&x->lg);
+		sbuf_release(&x->xff);
 		free(x);
 		return;
 	}
@@ -983,15 +986,56 @@ static long body_take(enum http1_body type, uint64_t *left, struct http1_chunked
 	}
 }
 
-static bool is_replaced_header(struct slice name)
+enum fwd_header {
+	FWD_NONE = 0,
+	FWD_FOR,
+	FWD_PROTO,
+	FWD_HOST,
+	FWD_START, /* X-Request-Start: always ours */
+};
+
+static enum fwd_header fwd_header(struct slice name)
 {
 	if (name.len < 12 || (name.ptr[0] | 0x20) != 'x') {
-		return false;
+		return FWD_NONE;
 	}
-	return slice_caseeq_cstr(name, "x-forwarded-for") ||
-	       slice_caseeq_cstr(name, "x-forwarded-proto") ||
-	       slice_caseeq_cstr(name, "x-forwarded-host") ||
-	       slice_caseeq_cstr(name, "x-request-start");
+	if (slice_caseeq_cstr(name, "x-forwarded-for")) {
+		return FWD_FOR;
+	}
+	if (slice_caseeq_cstr(name, "x-forwarded-proto")) {
+		return FWD_PROTO;
+	}
+	if (slice_caseeq_cstr(name, "x-forwarded-host")) {
+		return FWD_HOST;
+	}
+	return slice_caseeq_cstr(name, "x-request-start") ? FWD_START : FWD_NONE;
+}
+
+/*
+ * The request line, with the service's path prefix taken off the path when
+ * it strips it ("/app/x?q" as "/x?q", "/app" as "/").
+ */
+static void push_request_line(struct iovq *q, const struct http1_msg *m, const struct service *svc)
+{
+	const char *end = m->target.ptr + m->target.len;
+	size_t plen = strlen(svc->path_prefix);
+	struct slice rest;
+
+	while (plen > 1 && svc->path_prefix[plen - 1] == '/') {
+		plen--;
+	}
+	if (!svc->o.strip_prefix || plen <= 1 || m->path.len < plen ||
+	    memcmp(m->path.ptr, svc->path_prefix, plen) ||
+	    (m->path.len > plen && m->path.ptr[plen] != '/')) {
+		iovq_push(q, m->method.ptr, (size_t)(end - m->method.ptr));
+		return;
+	}
+	iovq_push(q, m->method.ptr, (size_t)(m->path.ptr - m->method.ptr));
+	rest = slice_make(m->path.ptr + plen, (size_t)(end - m->path.ptr - plen));
+	if (!rest.len || rest.ptr[0] != '/') {
+		iovq_push(q, STATIC_IOV("/"));
+	}
+	iovq_push(q, rest.ptr, rest.len);
 }
 
 static const char *line_end(const char *p, const char *end)
@@ -1073,6 +1117,7 @@ static void exch_start(struct client *cl, size_t head_len)
 	bool have_rid = false, done;
 	struct slice rid = SLICE_NULL;
 	size_t i, addlen;
+	bool fwd, keep_proto = false, keep_host = false;
 	long n;
 
 	svc = route_lookup(w->tbl, m->host, m->path);
@@ -1125,22 +1170,43 @@ static void exch_start(struct client *cl, size_t head_len)
 
 	/* The request line and the headers that stay, as slices of the buffer. */
 	q = &x->q_up;
-	iovq_push(q, m->method.ptr, (size_t)(m->target.ptr + m->target.len - m->method.ptr));
+	push_request_line(q, m, svc);
 	if (x->client_10) {
 		iovq_push(q, STATIC_IOV(" HTTP/1.0\r\n"));
 	} else {
 		iovq_push(q, STATIC_IOV(" HTTP/1.1\r\n"));
 	}
+	/*
+	 * X-Forwarded-*: replaced, unless the service trusts them, when the
+	 * client's address is appended to X-Forwarded-For (all of its lines,
+	 * joined) and -Proto and -Host are kept as they came.
+	 */
+	fwd = svc->o.forward_headers;
+	client_ip(cl, ip, sizeof(ip));
+	sbuf_reset(&x->xff);
+	sbuf_addstr(&x->xff, "X-Forwarded-For: ");
 	for (i = 0; i < m->nr_headers; i++) {
 		const struct http1_header *h = &m->headers[i];
+		enum fwd_header f;
 
 		/*
 		 * Names with '_' are dropped: CGI-style servers and many frameworks
 		 * fold '-' and '_' into one, so "X_Forwarded_For" would reach the
 		 * app as the X-Forwarded-For that the proxy sets.
 		 */
-		if (http1_is_hop_by_hop(m, h->name) || is_replaced_header(h->name) ||
-		    slice_find_char(h->name, '_') >= 0) {
+		if (http1_is_hop_by_hop(m, h->name) || slice_find_char(h->name, '_') >= 0) {
+			continue;
+		}
+		f = fwd_header(h->name);
+		if (f == FWD_FOR && fwd && h->value.len) {
+			sbuf_add(&x->xff, h->value.ptr, h->value.len);
+			sbuf_addstr(&x->xff, ", ");
+		}
+		if (f == FWD_PROTO && fwd) {
+			keep_proto = true;
+		} else if (f == FWD_HOST && fwd) {
+			keep_host = true;
+		} else if (f) {
 			continue;
 		}
 		if (!have_rid && slice_caseeq_cstr(h->name, "x-request-id")) {
@@ -1149,11 +1215,12 @@ static void exch_start(struct client *cl, size_t head_len)
 		}
 		iovq_push(q, h->name.ptr, (size_t)(line_end(h->name.ptr, head_end) - h->name.ptr));
 	}
-	client_ip(cl, ip, sizeof(ip));
-	addlen = (size_t)snprintf(x->add, sizeof(x->add),
-				  "X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\n"
-				  "X-Request-Start: t=%llu\r\n",
-				  ip, (unsigned long long)(w->now + w->wall_off));
+	sbuf_addstr(&x->xff, ip);
+	sbuf_addstr(&x->xff, "\r\n");
+	iovq_push(q, x->xff.buf, x->xff.len);
+	addlen = (size_t)snprintf(x->add, sizeof(x->add), "%sX-Request-Start: t=%llu\r\n",
+				  keep_proto ? "" : "X-Forwarded-Proto: http\r\n",
+				  (unsigned long long)(w->now + w->wall_off));
 	if (!have_rid) {
 		rid = slice_make(x->add + addlen + 14, 32);
 		addlen += (size_t)snprintf(
@@ -1175,7 +1242,7 @@ static void exch_start(struct client *cl, size_t head_len)
 		iovq_push(q, m->upgrade.ptr, m->upgrade.len);
 		iovq_push(q, STATIC_IOV("\r\n"));
 	}
-	if (m->host.len) {
+	if (m->host.len && !keep_host) {
 		iovq_push(q, STATIC_IOV("X-Forwarded-Host: "));
 		iovq_push(q, m->host.ptr, m->host.len);
 		iovq_push(q, STATIC_IOV("\r\n"));

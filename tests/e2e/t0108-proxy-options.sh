@@ -25,4 +25,88 @@ test_expect_success 'run --https-port is accepted, not bound, and said so once' 
 	test_must_fail "$PROXY" run --bogus 2>err && grep -q "TLS is not built yet" err
 '
 
+test_expect_success 'without --forward-headers X-Forwarded-* are replaced' '
+	"$PROXY" deploy web --target 127.0.0.1:$a_port $HC >/dev/null &&
+	curl -sf -H "X-Forwarded-For: 10.9.8.7" -H "X-Forwarded-Proto: https" \
+		-H "X-Forwarded-Host: front.example" -H "Host: inner.example" $P/headers >h &&
+	cat h &&
+	test "$(grep -ic "^X-Forwarded-For:" h)" = 1 &&
+	grep -qix "X-Forwarded-For: 127.0.0.1" h &&
+	grep -qix "X-Forwarded-Proto: http" h &&
+	grep -qix "X-Forwarded-Host: inner.example" h &&
+	svc_json web | jq -e ".forward_headers == false"
+'
+
+test_expect_success 'with --forward-headers the chain is trusted and extended' '
+	"$PROXY" deploy web --target 127.0.0.1:$a_port $HC --forward-headers >/dev/null &&
+	curl -sf -H "X-Forwarded-For: 10.9.8.7, 10.0.0.1" -H "X-Forwarded-For: 10.0.0.2" \
+		-H "X-Forwarded-Proto: https" -H "X-Forwarded-Host: front.example" \
+		-H "Host: inner.example" $P/headers >h &&
+	cat h &&
+	test "$(grep -ic "^X-Forwarded-For:" h)" = 1 &&
+	grep -qix "X-Forwarded-For: 10.9.8.7, 10.0.0.1, 10.0.0.2, 127.0.0.1" h &&
+	test "$(grep -ic "^X-Forwarded-Proto:" h)" = 1 &&
+	grep -qix "X-Forwarded-Proto: https" h &&
+	test "$(grep -ic "^X-Forwarded-Host:" h)" = 1 &&
+	grep -qix "X-Forwarded-Host: front.example" h &&
+	curl -sf -H "Host: inner.example" $P/headers >h2 &&
+	grep -qix "X-Forwarded-For: 127.0.0.1" h2 &&
+	grep -qix "X-Forwarded-Proto: http" h2 &&
+	grep -qix "X-Forwarded-Host: inner.example" h2 &&
+	svc_json web | jq -e ".forward_headers == true"
+'
+
+# seen PATH [HOST]: the path and query the app logged for one request through the proxy.
+seen() {
+	local before
+	before=$(app_requests b)
+	curl -s -o /dev/null -H "Host: ${2:-pre.test}" "$P$1"
+	for ((i = 0; i < 100; i++)); do
+		(($(app_requests b) > before)) && break
+		sleep 0.05
+	done
+	grep -E "^[A-Z]+ [^ ]+ [0-9]{3} " b.log | tail -1 | cut -d" " -f2
+}
+
+test_expect_success '--path-prefix strips the prefix by default, query kept' '
+	"$PROXY" deploy pre --target 127.0.0.1:$b_port --host pre.test --path-prefix /app \
+		$HC >/dev/null &&
+	test "$(seen /app/foo/bar?x=1)" = "/foo/bar?x=1" &&
+	test "$(seen /app)" = "/" &&
+	test "$(seen /app?x=1)" = "/?x=1" &&
+	test "$(seen /app/)" = "/" &&
+	svc_json pre | jq -e ".strip_path_prefix == true"
+'
+
+test_expect_success '--strip-path-prefix=false keeps the prefix' '
+	"$PROXY" deploy pre --target 127.0.0.1:$b_port --host pre.test --path-prefix /app \
+		--strip-path-prefix=false $HC >/dev/null &&
+	test "$(seen /app/foo?x=1)" = "/app/foo?x=1" &&
+	test "$(seen /app)" = "/app" &&
+	svc_json pre | jq -e ".strip_path_prefix == false" &&
+	"$PROXY" deploy pre --target 127.0.0.1:$b_port --host pre.test --path-prefix /app/ \
+		--strip-path-prefix $HC >/dev/null &&
+	test "$(seen /app/foo)" = "/foo"
+'
+
+test_expect_success 'the options survive a restart' '
+	"$PROXY" deploy web --target 127.0.0.1:$a_port $HC --forward-headers >/dev/null &&
+	"$PROXY" deploy pre --target 127.0.0.1:$b_port --host pre.test --path-prefix /app \
+		--strip-path-prefix=false $HC >/dev/null &&
+	"$PROXY" deploy pre2 --target 127.0.0.1:$b_port --host pre2.test --path-prefix /app \
+		$HC >/dev/null &&
+	stop_pid $px_pid &&
+	start_proxy px2 --workers 1 --state-dir "$TEST_TMP/state" &&
+	wait_for_line px2.log "service .pre2. restored" &&
+	wait_for_line px2.log "service .web. restored" &&
+	wait_for_line px2.log "service .pre. restored" &&
+	P=http://127.0.0.1:$px2_port &&
+	svc_json web | jq -e ".forward_headers == true" &&
+	svc_json pre | jq -e ".strip_path_prefix == false" &&
+	svc_json pre2 | jq -e ".strip_path_prefix == true" &&
+	curl -sf -H "X-Forwarded-For: 10.9.8.7" $P/headers | grep -qix "X-Forwarded-For: 10.9.8.7, 127.0.0.1" &&
+	test "$(seen /app/foo)" = "/app/foo" &&
+	test "$(seen /app/foo pre2.test)" = "/foo"
+'
+
 test_done

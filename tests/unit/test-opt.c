@@ -64,6 +64,9 @@ static void test_errors(void)
 	const char *a3[] = {"-d", NULL};
 	const char *a4[] = {"--json=1", NULL};
 	const char *a5[] = {"--no-json", NULL};
+	const char *a6[] = {"--json=true", NULL};
+	const char *a7[] = {"--json=false", NULL};
+	const char *a8[] = {"--no-json=false", NULL};
 
 	reset();
 	CHECK_INT(opt_parse(1, a1, tables, 0, &e), -1);
@@ -76,6 +79,12 @@ static void test_errors(void)
 	json = true;
 	CHECK_INT(opt_parse(1, a5, tables, 0, &e), 0);
 	CHECK(!json);
+	CHECK_INT(opt_parse(1, a6, tables, 0, &e), 0);
+	CHECK(json);
+	CHECK_INT(opt_parse(1, a7, tables, 0, &e), 0);
+	CHECK(!json);
+	CHECK_INT(opt_parse(1, a8, tables, 0, &e), -1);
+	CHECK_STR(err_str(&e), "option '--no-json' takes no value");
 	err_release(&e);
 }
 
