@@ -87,11 +87,15 @@ void cli_print_json(json_t *j);
 int cmd_audit(int argc, const char **argv);
 int cmd_build(int argc, const char **argv);
 int cmd_config(int argc, const char **argv);
+int cmd_deploy(int argc, const char **argv);
 int cmd_doctor(int argc, const char **argv);
 int cmd_init(int argc, const char **argv);
 int cmd_lock(int argc, const char **argv);
+int cmd_redeploy(int argc, const char **argv);
 int cmd_releases(int argc, const char **argv);
+int cmd_rollback(int argc, const char **argv);
 int cmd_server(int argc, const char **argv);
+int cmd_setup(int argc, const char **argv);
 int cmd_version(int argc, const char **argv);
 
 #endif

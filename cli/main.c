@@ -28,11 +28,15 @@ static const struct cmd commands[] = {
     {"audit", cmd_audit, 0, "show the audit log of the hosts"},
     {"build", cmd_build, CMD_HIDDEN, "send an image to servers (build deliver)"},
     {"config", cmd_config, CMD_NEED_CONFIG, "show the config as berth reads it (secrets redacted)"},
+    {"deploy", cmd_deploy, 0, "deploy the app: build, ship, switch traffic host by host"},
     {"doctor", cmd_doctor, 0, "check servers before a release: docker, disk, memory, ports..."},
     {"init", cmd_init, 0, "write a starting config/deploy.yml, .berth/secrets and hooks"},
     {"lock", cmd_lock, 0, "show, take or release the deploy lock (lock status|acquire|release)"},
+    {"redeploy", cmd_redeploy, 0, "deploy without checking the proxy (after a first deploy)"},
     {"releases", cmd_releases, 0, "list the releases recorded on the hosts, newest first"},
+    {"rollback", cmd_rollback, 0, "serve a version still on the hosts again"},
     {"server", cmd_server, 0, "run a command on servers (server exec)"},
+    {"setup", cmd_setup, 0, "first deploy: start the proxy and deploy the app"},
     {"version", cmd_version, 0, "show berth's version"},
 };
 
