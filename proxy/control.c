@@ -506,12 +506,20 @@ static int set_dur(struct ctl_out *o, const char *flag, const char *s, uint64_t 
 	return 0;
 }
 
-static struct target *find_target(const struct service *s, const char *addr)
+/*
+ * The target of s that is nt again: the same name resolving to the same
+ * address. A name that now resolves elsewhere (a container replaced by one
+ * of the same name) is a new target, health-checked before it serves.
+ */
+static struct target *find_target(const struct service *s, const struct target *nt)
 {
 	size_t i;
 
 	for (i = 0; s && i < s->nr_targets; i++) {
-		if (!strcmp(s->targets[i]->addr, addr)) {
+		const struct target *t = s->targets[i];
+
+		if (!strcmp(t->addr, nt->addr) && t->salen == nt->salen &&
+		    !memcmp(&t->sa, &nt->sa, nt->salen)) {
 			return s->targets[i];
 		}
 	}
@@ -685,12 +693,16 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 		goto out;
 	}
 	for (i = 0; i < targets.nr; i++) {
-		struct target *t = find_target(old, targets.v[i]);
+		struct target *t = target_new(targets.v[i], &e), *same;
 
-		t = t ? target_ref(t) : target_new(targets.v[i], &e);
 		if (!t) {
 			ctl_line(o, 'e', "error: %s", err_str(&e));
 			goto out;
+		}
+		same = find_target(old, t);
+		if (same) {
+			target_unref(t);
+			t = target_ref(same);
 		}
 		service_add_target(s, t);
 	}
