@@ -9,12 +9,16 @@
 #   make fuzz                 libFuzzer targets (clang)
 #   make format               clang-format the tree
 #   make testapp              the static test app used by the e2e lab
+#   make image                the local Docker image berth-proxy:$(BERTH_VERSION)
+
+# The version, in one place: C reads it as BERTH_VERSION, images are tagged with it.
+BERTH_VERSION := $(shell cat VERSION)
 
 CC       ?= cc
 CLANG    ?= clang
 PKGS     := jansson yaml-0.1
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -Ilib $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DBERTH_VERSION='"$(BERTH_VERSION)"' -I. -Ilib $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lyaml) -lm
 
 ifeq ($(DEVELOPER),1)
@@ -51,7 +55,7 @@ ifneq ($(PROXY_MAIN),)
 BINS += bin/berth-proxy
 endif
 
-.PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp clean demo
+.PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp image clean demo
 all: deps $(BINS)
 
 deps:
@@ -69,6 +73,10 @@ $(CORE_LIB): $(CORE_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+# Every object that reads BERTH_VERSION is rebuilt when it changes.
+VERSION_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(shell grep -l BERTH_VERSION $(CORE_SRCS) $(CLI_SRCS) proxy/main.c 2>/dev/null))
+$(VERSION_OBJS): VERSION
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -81,7 +89,7 @@ unit-bins: $(UNIT_BINS)
 
 # Fuzz targets: the core is compiled once with coverage instrumentation
 # (fuzzer-no-link) and every target links against it with clang's libFuzzer.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -Ilib -g -O1 -fsanitize=address,undefined
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -DBERTH_VERSION='"$(BERTH_VERSION)"' -I. -Ilib -g -O1 -fsanitize=address,undefined
 FUZZ_OBJS   := $(patsubst %.c,build-fuzz/obj/%.o,$(CORE_SRCS))
 build-fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -99,6 +107,11 @@ testapp: $(BUILD)/testapp
 $(BUILD)/testapp: tests/fixtures/testapp/testapp.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ $< -lpthread
+
+# berth-proxy:$(BERTH_VERSION) in the local dockerd, FROM scratch; rebuilt only
+# when the binary, its libraries or the Dockerfile changed.
+image: bin/berth-proxy
+	@scripts/make-image bin/berth-proxy $(BERTH_VERSION)
 
 test:
 	@scripts/install-deps

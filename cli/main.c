@@ -14,7 +14,7 @@
 #include "lib/log.h"
 
 #ifndef BERTH_VERSION
-#define BERTH_VERSION "0.1.0-dev"
+#error "BERTH_VERSION comes from the file VERSION, through the Makefile"
 #endif
 
 struct cmd {
