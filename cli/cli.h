@@ -91,6 +91,7 @@ int cmd_deploy(int argc, const char **argv);
 int cmd_doctor(int argc, const char **argv);
 int cmd_init(int argc, const char **argv);
 int cmd_lock(int argc, const char **argv);
+int cmd_proxy(int argc, const char **argv);
 int cmd_redeploy(int argc, const char **argv);
 int cmd_releases(int argc, const char **argv);
 int cmd_rollback(int argc, const char **argv);

@@ -32,6 +32,7 @@ static const struct cmd commands[] = {
     {"doctor", cmd_doctor, 0, "check servers before a release: docker, disk, memory, ports..."},
     {"init", cmd_init, 0, "write a starting config/deploy.yml, .berth/secrets and hooks"},
     {"lock", cmd_lock, 0, "show, take or release the deploy lock (lock status|acquire|release)"},
+    {"proxy", cmd_proxy, 0, "berth-proxy on the servers (proxy boot|reboot|start|stop|logs|...)"},
     {"redeploy", cmd_redeploy, 0, "deploy without checking the proxy (after a first deploy)"},
     {"releases", cmd_releases, 0, "list the releases recorded on the hosts, newest first"},
     {"rollback", cmd_rollback, 0, "serve a version still on the hosts again"},
