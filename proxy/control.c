@@ -603,12 +603,74 @@ static size_t drain_targets(struct ctl_out *o, struct target *const *old, size_t
 	return draining;
 }
 
+static bool table_has(const struct route_table *t, const struct target *tg)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr_svcs; i++) {
+		if (service_has(t->svcs[i], tg)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * --force: the services of base that own a host and path prefix s wants
+ * give them up. A service left without a host that way (or a default
+ * service whose every host s takes) has no routes left and is dropped,
+ * its name added to dropped. Returns the new table (base is unreferenced).
+ */
+static struct route_table *take_routes(struct ctl_out *o, struct route_table *base,
+				       const struct service *s, struct strvec *dropped)
+{
+	const struct service *other;
+	const char *host = NULL;
+
+	while ((other = route_table_conflict(base, s, &host))) {
+		struct service *kept = NULL;
+		struct route_table *next;
+		char *name = xstrdup(other->name);
+
+		if (host) {
+			size_t i;
+
+			kept = service_dup(other);
+			strvec_clear(&kept->hosts);
+			for (i = 0; i < other->hosts.nr; i++) {
+				if (strcasecmp(other->hosts.v[i], host)) {
+					strvec_push(&kept->hosts, other->hosts.v[i]);
+				}
+			}
+			ctl_line(o, 'o', "took host '%s' with path prefix '%s' from service '%s'",
+				 host, s->path_prefix, name);
+			if (!kept->hosts.nr) {
+				service_free(kept);
+				kept = NULL;
+			}
+		} else {
+			ctl_line(o, 'o', "took every host with path prefix '%s' from service '%s'",
+				 s->path_prefix, name);
+		}
+		if (!kept) {
+			ctl_line(o, 'o', "removed service '%s': it has no routes left", name);
+			strvec_push(dropped, name);
+		}
+		next = replace_service(base, name, kept);
+		route_table_unref(base);
+		base = next;
+		free(name);
+	}
+	return base;
+}
+
 static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 {
 	struct strvec targets = STRVEC_INIT, hosts = STRVEC_INIT;
 	const char *prefix = NULL, *hc_path = NULL, *hc_int = NULL, *hc_tmo = NULL;
 	const char *deploy_tmo = NULL, *drain_tmo = NULL, *target_tmo = NULL, *max_body = NULL;
-	struct route_table *cur = NULL;
+	struct strvec dropped = STRVEC_INIT;
+	struct route_table *cur = NULL, *base = NULL;
 	struct service *s = NULL, *old;
 	const struct service *other;
 	const char *host = NULL;
@@ -616,7 +678,7 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	uint64_t start = now_ms(), drain_ms;
 	size_t i, draining = 0, tunnels_closed = 0;
 	int n, rc = 1;
-	bool locked = false, fwd = false, strip = true;
+	bool locked = false, fwd = false, strip = true, force = false;
 	const struct opt opts[] = {
 	    OPT_LIST(0, "target", &targets, "HOST:PORT", "where to send requests"),
 	    OPT_LIST(0, "host", &hosts, "NAME", "host names to route (default: any)"),
@@ -632,6 +694,8 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 		     "trust X-Forwarded-* from the client (another proxy is in front)"),
 	    OPT_BOOL(0, "strip-path-prefix", &strip,
 		     "send paths without the path prefix (default; =false keeps it)"),
+	    OPT_BOOL(0, "force", &force,
+		     "take the hosts and path prefix from the services that own them"),
 	    OPT_END(),
 	};
 
@@ -678,7 +742,7 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	cur = route_current();
 	old = route_table_find(cur, s->name);
 	other = route_table_conflict(cur, s, &host);
-	if (other) {
+	if (other && !force) {
 		if (host) {
 			ctl_line(o, 'e',
 				 "error: host '%s' with path prefix '%s' is used by service '%s'; "
@@ -690,6 +754,7 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 				 "'%s'; cannot give it to service '%s'",
 				 other->name, s->path_prefix, s->name);
 		}
+		ctl_line(o, 'e', "hint: 'deploy --force' takes it over");
 		goto out;
 	}
 	for (i = 0; i < targets.nr; i++) {
@@ -719,9 +784,27 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 		goto out;
 	}
 	drain_ms = s->o.drain_timeout_ms;
-	switch_to(replace_service(cur, s->name, s));
+	base = route_current(); /* cur, as the change lock is held */
+	base = take_routes(o, base, s, &dropped);
+	switch_to(replace_service(base, s->name, s));
 	old = route_table_find(cur, argv[0]);
 	s = NULL;
+	/* A service that lost its last route: its tunnels end now, as with remove. */
+	if (dropped.nr) {
+		struct route_table *now_tbl = route_current();
+
+		for (i = 0; i < dropped.nr; i++) {
+			const struct service *d = route_table_find(cur, dropped.v[i]);
+			size_t j;
+
+			for (j = 0; d && j < d->nr_targets; j++) {
+				if (!table_has(now_tbl, d->targets[j])) {
+					server_close_tunnels(d->targets[j]);
+				}
+			}
+		}
+		route_table_unref(now_tbl);
+	}
 
 	/* Drain, for as long as this deploy's drain timeout says. */
 	if (old) {
@@ -740,9 +823,11 @@ out:
 		pthread_mutex_unlock(&change_lock);
 	}
 	route_table_unref(cur);
+	route_table_unref(base);
 	service_free(s);
 	strvec_clear(&targets);
 	strvec_clear(&hosts);
+	strvec_clear(&dropped);
 	err_release(&e);
 	return rc;
 }

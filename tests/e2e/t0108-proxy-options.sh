@@ -89,6 +89,43 @@ test_expect_success '--strip-path-prefix=false keeps the prefix' '
 	test "$(seen /app/foo)" = "/foo"
 '
 
+test_expect_success 'a host and path another service owns is refused, --force takes it' '
+	"$PROXY" deploy owner --target 127.0.0.1:$a_port --host one.test,two.test \
+		--path-prefix /p $HC >/dev/null &&
+	test_must_fail "$PROXY" deploy thief --target 127.0.0.1:$b_port --host two.test \
+		--path-prefix /p $HC 2>err &&
+	cat err && grep -q "owner" err && grep -q "thief" err &&
+	test "$(curl -s -H "Host: two.test" $P/p/ | grep -o "version=v[0-9]")" = version=v1 &&
+	"$PROXY" deploy thief --target 127.0.0.1:$b_port --host two.test --path-prefix /p \
+		--force $HC >out &&
+	cat out && grep -q "took host .two.test. .*from service .owner." out &&
+	test "$(curl -s -H "Host: two.test" $P/p/ | grep -o "version=v[0-9]")" = version=v2 &&
+	test "$(curl -s -H "Host: one.test" $P/p/ | grep -o "version=v[0-9]")" = version=v1 &&
+	svc_json owner | jq -e ".hosts == [\"one.test\"]" &&
+	svc_json thief | jq -e ".hosts == [\"two.test\"]"
+'
+
+test_expect_success '--force drops a service left without routes' '
+	"$PROXY" deploy thief2 --target 127.0.0.1:$b_port --host one.test --path-prefix /p \
+		--force $HC >out &&
+	cat out && grep -q "removed service .owner." out &&
+	test_must_fail svc_json owner &&
+	test "$(curl -s -H "Host: one.test" $P/p/ | grep -o "version=v[0-9]")" = version=v2 &&
+	jq -e "[.services[].name] | index(\"owner\") == null" state/berth-proxy.json &&
+	"$PROXY" remove thief >/dev/null && "$PROXY" remove thief2 >/dev/null
+'
+
+test_expect_success '--force takes the default route of another service' '
+	"$PROXY" deploy dflt --target 127.0.0.1:$b_port --path-prefix /d $HC >/dev/null &&
+	test_must_fail "$PROXY" deploy dflt2 --target 127.0.0.1:$a_port --path-prefix /d \
+		$HC 2>err &&
+	grep -q "dflt" err && grep -q "dflt2" err &&
+	"$PROXY" deploy dflt2 --target 127.0.0.1:$a_port --path-prefix /d --force $HC >out &&
+	grep -q "removed service .dflt." out &&
+	test "$(curl -s $P/d/ | grep -o "version=v[0-9]")" = version=v1 &&
+	"$PROXY" remove dflt2 >/dev/null
+'
+
 test_expect_success 'the options survive a restart' '
 	"$PROXY" deploy web --target 127.0.0.1:$a_port $HC --forward-headers >/dev/null &&
 	"$PROXY" deploy pre --target 127.0.0.1:$b_port --host pre.test --path-prefix /app \
