@@ -53,6 +53,7 @@ static void test_split_words(void)
 	CHECK_INT(app_split_words("a\\", &v, &e), -1);
 	CHECK_INT(v.nr, 0);
 	err_release(&e);
+	strvec_clear(&v);
 }
 
 static void test_names(void)
