@@ -951,7 +951,8 @@ static inline int hex_value(uint8_t ch)
 	return -1;
 }
 
-long http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len)
+/* http1_chunked_feed; with stop_at_data, returns when chunk data comes next. */
+static long chunked_run(struct http1_chunked *c, const char *buf, size_t len, bool stop_at_data)
 {
 	const char *p = buf, *end = buf + len;
 	int state = c->state;
@@ -963,8 +964,12 @@ long http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len)
 		uint8_t ch = (uint8_t)*p;
 
 		if (state == CK_DATA) {
-			size_t n = (size_t)(end - p);
+			size_t n;
 
+			if (stop_at_data) {
+				break;
+			}
+			n = (size_t)(end - p);
 			if (n > c->remaining) {
 				n = (size_t)c->remaining;
 			}
@@ -1129,4 +1134,43 @@ long http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len)
 bad:
 	c->state = CK_ERROR;
 	return -1;
+}
+
+long http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len)
+{
+	return chunked_run(c, buf, len, false);
+}
+
+long http1_chunked_decode(struct http1_chunked *c, char *buf, size_t len, size_t *data_len)
+{
+	size_t in = 0, out = 0;
+
+	*data_len = 0;
+	while (in < len && !c->done) {
+		long n;
+
+		if (c->state == CK_DATA) {
+			size_t d = len - in;
+
+			if (d > c->remaining) {
+				d = (size_t)c->remaining;
+			}
+			memmove(buf + out, buf + in, d);
+			in += d;
+			out += d;
+			c->remaining -= d;
+			c->total += d;
+			if (!c->remaining) {
+				c->state = CK_DATA_CR;
+			}
+			continue;
+		}
+		n = chunked_run(c, buf + in, len - in, true);
+		if (n < 0) {
+			return -1;
+		}
+		in += (size_t)n;
+	}
+	*data_len = out;
+	return (long)in;
 }

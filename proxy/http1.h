@@ -171,5 +171,12 @@ void http1_chunked_init(struct http1_chunked *c);
  * all. After an error the decoder stays failed.
  */
 long http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len);
+/*
+ * The same, keeping only the data: the chunk data among the bytes consumed
+ * is moved to the front of buf (framing, extensions and trailers dropped)
+ * and *data_len says how long it is. For a client that cannot take chunked
+ * framing (HTTP/1.0). Returns the bytes consumed, or -1 as above.
+ */
+long http1_chunked_decode(struct http1_chunked *c, char *buf, size_t len, size_t *data_len);
 
 #endif

@@ -33,7 +33,7 @@
 #define BUF_SIZE      16384
 #define MAX_FREE_BUFS 256
 #define MAX_FREE_EXCH 64
-#define IOVQ_MAX      (HTTP1_MAX_HEADERS + 16)
+#define IOVQ_MAX      (HTTP1_MAX_HEADERS + 24)
 #define MAX_EVENTS    256
 #define POOL_IDLE_MS  30000
 #define LINGER_MS     2000
@@ -262,6 +262,7 @@ struct exch {
 	unsigned char retry; /* enum retry_flags already used */
 	bool retryable, is_head, client_ka, client_10, resp_ka, resp_started;
 	bool rq_complete, rs_complete, rs_need_more, close_client, up_eof;
+	bool dechunk; /* a chunked response to an HTTP/1.0 client: data only, then close */
 	/* Upgrade: the request asked for one; tunnel: the upstream agreed (101) and the
 	 * connections now carry bytes both ways; *_eof: that side has finished sending,
 	 * *_shut: the other side was told so. */
@@ -986,6 +987,25 @@ static long body_take(enum http1_body type, uint64_t *left, struct http1_chunked
 	}
 }
 
+/*
+ * body_take for the response: the same, except that for a client that
+ * cannot take chunked framing the data is moved to the front of p and
+ * *out says how much of it to send. Returns the bytes consumed, or -1.
+ */
+static long rs_body_take(struct exch *x, char *p, size_t avail, size_t *out, bool *done)
+{
+	long n;
+
+	if (!x->dechunk) {
+		n = body_take(x->rs_body, &x->rs_left, &x->rs_ch, p, avail, done);
+		*out = n > 0 ? (size_t)n : 0;
+		return n;
+	}
+	n = http1_chunked_decode(&x->rs_ch, p, avail, out);
+	*done = x->rs_ch.done;
+	return n;
+}
+
 enum fwd_header {
 	FWD_NONE = 0,
 	FWD_FOR,
@@ -1167,14 +1187,25 @@ static void exch_start(struct client *cl, size_t head_len)
 	x->rq_left = m->content_length;
 	http1_chunked_init(&x->rq_ch);
 	http1_chunked_init(&x->rs_ch);
+	if (svc->nr_rollout && service_rollout_wants(svc, rollout_value(m))) {
+		x->t = service_pick_rollout(svc);
+		x->multi = svc->nr_rollout > 1;
+	} else {
+		x->t = service_pick(svc);
+	}
 
-	/* The request line and the headers that stay, as slices of the buffer. */
+	/*
+	 * The request line and the headers that stay, as slices of the buffer.
+	 * Upstream connections always speak HTTP/1.1 (so they stay pooled, HTTP/1.0
+	 * clients included); a 1.0 request without Host gets the target's.
+	 */
 	q = &x->q_up;
 	push_request_line(q, m, svc);
-	if (x->client_10) {
-		iovq_push(q, STATIC_IOV(" HTTP/1.0\r\n"));
-	} else {
-		iovq_push(q, STATIC_IOV(" HTTP/1.1\r\n"));
+	iovq_push(q, STATIC_IOV(" HTTP/1.1\r\n"));
+	if (!(m->flags & HTTP1_F_HAS_HOST)) {
+		iovq_push(q, STATIC_IOV("Host: "));
+		iovq_push(q, x->t->addr, strlen(x->t->addr));
+		iovq_push(q, STATIC_IOV("\r\n"));
 	}
 	/*
 	 * X-Forwarded-*: replaced, unless the service trusts them, when the
@@ -1253,6 +1284,7 @@ static void exch_start(struct client *cl, size_t head_len)
 	n = body_take(x->rq_body, &x->rq_left, &x->rq_ch, head_end, cl->len - cl->pos - head_len,
 		      &done);
 	if (n < 0 || (x->max_body && x->rq_ch.total > x->max_body)) {
+		target_done(x->t);
 		exch_put(w, x);
 		client_reject(cl, svc, n < 0 ? 400 : 413, NULL);
 		return;
@@ -1262,13 +1294,6 @@ static void exch_start(struct client *cl, size_t head_len)
 	x->bytes_in = head_len + (size_t)n;
 	x->rq_complete = done;
 	x->retryable = done;
-
-	if (svc->nr_rollout && service_rollout_wants(svc, rollout_value(m))) {
-		x->t = service_pick_rollout(svc);
-		x->multi = svc->nr_rollout > 1;
-	} else {
-		x->t = service_pick(svc);
-	}
 	cl->x = x;
 	if (!cl->retry) {
 		x->up = pool_take(w, x->t);
@@ -1502,7 +1527,7 @@ static int rs_parse(struct exch *x)
 	struct http1_msg *m = &w->msg;
 	const char *head, *head_end;
 	struct iovq *q = &x->q_cl;
-	size_t i, addlen = 0;
+	size_t i, addlen = 0, out;
 	bool done, close;
 	long taken;
 	int r;
@@ -1544,7 +1569,9 @@ static int rs_parse(struct exch *x)
 	x->rs_body = m->body;
 	x->rs_left = m->content_length;
 	x->resp_ka = m->flags & HTTP1_F_KEEP_ALIVE;
-	close = !x->client_ka || m->body == HTTP1_BODY_EOF || x->rq != RQ_DONE ||
+	/* An HTTP/1.0 client knows no chunked framing: it gets the data, delimited by the close. */
+	x->dechunk = x->client_10 && m->body == HTTP1_BODY_CHUNKED;
+	close = !x->client_ka || m->body == HTTP1_BODY_EOF || x->dechunk || x->rq != RQ_DONE ||
 		atomic_load_explicit(&w->stop, memory_order_relaxed);
 	x->close_client = close;
 
@@ -1559,7 +1586,7 @@ static int rs_parse(struct exch *x)
 		}
 		iovq_push(q, h->name.ptr, (size_t)(line_end(h->name.ptr, head_end) - h->name.ptr));
 	}
-	if (m->body == HTTP1_BODY_CHUNKED) {
+	if (m->body == HTTP1_BODY_CHUNKED && !x->dechunk) {
 		addlen += (size_t)snprintf(x->radd + addlen, sizeof(x->radd) - addlen,
 					   "Transfer-Encoding: chunked\r\n");
 	}
@@ -1572,12 +1599,11 @@ static int rs_parse(struct exch *x)
 	}
 	addlen += (size_t)snprintf(x->radd + addlen, sizeof(x->radd) - addlen, "\r\n");
 	iovq_push(q, x->radd, addlen);
-	taken = body_take(x->rs_body, &x->rs_left, &x->rs_ch, head_end,
-			  x->ulen - x->upos - (size_t)r, &done);
+	taken = rs_body_take(x, x->ubuf + x->upos + r, x->ulen - x->upos - (size_t)r, &out, &done);
 	if (taken < 0) {
 		return exch_fail(x, 502);
 	}
-	iovq_push(q, head_end, (size_t)taken);
+	iovq_push(q, head_end, out);
 	x->upos += (size_t)r + (size_t)taken;
 	x->rs_complete = done;
 	x->rs = RS_HEADW;
@@ -1589,6 +1615,7 @@ static int rs_step(struct exch *x)
 {
 	struct upstream *up = x->up;
 	struct client *cl = x->cl;
+	size_t out;
 	bool done;
 	ssize_t n;
 	long taken;
@@ -1675,12 +1702,12 @@ static int rs_step(struct exch *x)
 			return exch_fail(x, 0);
 		}
 		x->ulen = (size_t)n;
-		taken = body_take(x->rs_body, &x->rs_left, &x->rs_ch, x->ubuf, x->ulen, &done);
+		taken = rs_body_take(x, x->ubuf, x->ulen, &out, &done);
 		if (taken < 0) {
 			return exch_fail(x, 0);
 		}
 		x->rs_bpos = 0;
-		x->rs_bend = (size_t)taken;
+		x->rs_bend = out;
 		x->upos = (size_t)taken;
 		x->rs_complete = done;
 		return 1;

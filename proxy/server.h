@@ -10,7 +10,10 @@
  * of the read buffer plus the few headers the proxy adds, streams the body
  * both ways (Content-Length, chunked framing passed through, responses
  * delimited by the end of the connection), and gives the upstream
- * connection back to the pool when both messages are complete.
+ * connection back to the pool when both messages are complete. Upstream
+ * connections speak HTTP/1.1 whatever the client's version; an HTTP/1.0
+ * client (which knows no chunked framing) gets a chunked response as its
+ * data alone, delimited by the close of the connection.
  *
  * Request headers whose names hold '_' are not forwarded (a name that
  * CGI-style folding would turn into another, e.g. "X_Forwarded_For").

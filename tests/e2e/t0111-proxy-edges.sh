@@ -41,4 +41,48 @@ test_expect_success 'a client that hangs up while its request is held frees it' 
 	! grep -q "/gone" v1.log
 '
 
+# split_response FILE: FILE.head gets the head (CR removed), FILE.body the body as sent
+# (raw_http's "<<closed>>" line is dropped, and with it the newline before it).
+split_response() {
+	sed -n "1,/^\r\$/p" "$1" | tr -d "\r" >"$1.head"
+	sed "1,/^\r\$/d" "$1" | head -c -12 >"$1.body"
+	test "$(tail -c 12 "$1")" = "$(printf "\n<<closed>>")"
+}
+
+test_expect_success 'an HTTP/1.0 client gets a chunked response without the framing' '
+	printf "GET /stream?bytes=100000 HTTP/1.0\r\n\r\n" | raw_http $px_port >r1 &&
+	split_response r1 &&
+	cat r1.head &&
+	grep -q "^HTTP/1.1 200 " r1.head &&
+	! grep -qi "^transfer-encoding" r1.head &&
+	grep -qi "^connection: close" r1.head &&
+	printf "abcdefghijklmnopqrstuvwxyz%.0s" $(seq 3900) >alpha &&
+	head -c 100000 alpha >want &&
+	cmp want r1.body
+'
+
+test_expect_success 'an HTTP/1.0 keep-alive client of a stream gets the data and a close' '
+	printf "GET /sse?n=3&ms=20 HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n" |
+		raw_http $px_port >r2 &&
+	split_response r2 &&
+	cat r2.head r2.body &&
+	! grep -qi "^transfer-encoding" r2.head &&
+	grep -qi "^connection: close" r2.head &&
+	printf "data: event %s version=v1\n\n" 1 2 3 >want &&
+	cmp want r2.body
+'
+
+test_expect_success 'HTTP/1.1 clients still get chunked framing, 1.0 ones a length when known' '
+	printf "GET /stream?bytes=10 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" |
+		raw_http $px_port >r3 &&
+	split_response r3 &&
+	grep -qi "^transfer-encoding: chunked" r3.head &&
+	printf "a\r\nabcdefghij\r\n0\r\n\r\n" >want && cmp want r3.body &&
+	printf "POST /echo HTTP/1.0\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc" |
+		raw_http $px_port 1 >r4 &&
+	cat r4 &&
+	grep -qi "^content-length: " r4 && grep -qi "^connection: keep-alive" r4 &&
+	grep -q "^len=3 " r4
+'
+
 test_done

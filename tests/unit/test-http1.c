@@ -809,6 +809,67 @@ static void test_chunked(void)
 	CHECK_INT(http1_chunked_feed(&c, line, 1005), -1);
 }
 
+/* Decodes s in pieces of `piece` bytes (the rest of a piece that was not consumed is fed again
+ * with the next), appending the data to out. Returns the bytes consumed, or -1. */
+static long dechunk(const char *s, size_t len, size_t piece, char *out, size_t *out_len)
+{
+	struct http1_chunked c;
+	char *copy = malloc(len ? len : 1);
+	size_t off = 0;
+	long rc = 0;
+
+	memcpy(copy, s, len);
+	*out_len = 0;
+	http1_chunked_init(&c);
+	while (off < len && !c.done) {
+		size_t n = len - off < piece ? len - off : piece, d;
+		long k = http1_chunked_decode(&c, copy + off, n, &d);
+
+		if (k < 0) {
+			rc = -1;
+			goto out;
+		}
+		CHECK(d <= (size_t)k);
+		memcpy(out + *out_len, copy + off, d);
+		*out_len += d;
+		off += (size_t)k;
+	}
+	rc = (long)off;
+out:
+	free(copy);
+	return rc;
+}
+
+static void test_chunked_decode(void)
+{
+	static const char s[] = "5\r\nhello\r\n1;x=\"y\"\r\n \r\nA\r\n0123456789\r\n"
+				"0\r\nT: 1\r\n\r\nGET";
+	char out[64];
+	size_t piece, d;
+	long n;
+	struct http1_chunked c;
+
+	for (piece = 1; piece <= sizeof(s); piece++) {
+		n = dechunk(s, sizeof(s) - 1, piece, out, &d);
+		CHECK_INT(n, (long)sizeof(s) - 1 - 3);
+		CHECK_INT(d, 16);
+		CHECK(!memcmp(out, "hello 0123456789", 16));
+	}
+	CHECK_INT(dechunk("3\r\nabc\r\nx", 9, 4, out, &d), -1);
+	/* data alone is taken as it is; a finished decoder takes nothing */
+	http1_chunked_init(&c);
+	memcpy(out, "4\r\nab", 5);
+	CHECK_INT(http1_chunked_decode(&c, out, 5, &d), 5);
+	CHECK_INT(d, 2);
+	CHECK(!memcmp(out, "ab", 2));
+	memcpy(out, "cd\r\n0\r\n\r\n", 9);
+	CHECK_INT(http1_chunked_decode(&c, out, 9, &d), 9);
+	CHECK_INT(d, 2);
+	CHECK(c.done && c.total == 4);
+	CHECK_INT(http1_chunked_decode(&c, out, 9, &d), 0);
+	CHECK_INT(d, 0);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_request_get);
@@ -823,5 +884,6 @@ int main(void)
 	UNIT_RUN(test_response);
 	UNIT_RUN(test_response_bad);
 	UNIT_RUN(test_chunked);
+	UNIT_RUN(test_chunked_decode);
 	return unit_done();
 }
