@@ -21,6 +21,7 @@
 #include "lib/strvec.h"
 #include "lib/xalloc.h"
 #include "proxy/dur.h"
+#include "proxy/errpages.h"
 #include "proxy/health.h"
 #include "proxy/route.h"
 #include "proxy/server.h"
@@ -195,6 +196,15 @@ static json_t *service_json(const struct service *s)
 		      "max_pause_ms", (json_int_t)s->max_pause_ms);
 	json_object_set_new(j, "forward_headers", json_boolean(s->o.forward_headers));
 	json_object_set_new(j, "strip_path_prefix", json_boolean(s->o.strip_prefix));
+	if (s->pages) {
+		json_t *st = json_array();
+
+		for (i = 0; i < s->pages->nr; i++) {
+			json_array_append_new(st, json_integer(s->pages->pages[i].status));
+		}
+		json_object_set_new(j, "error_pages", json_string(s->pages->dir));
+		json_object_set_new(j, "error_pages_loaded", st);
+	}
 	if (s->stop_message) {
 		json_object_set_new(j, "stop_message", json_string(s->stop_message));
 	}
@@ -345,6 +355,19 @@ static struct service *service_from_json(json_t *j, struct err *e)
 	if (json_is_string(v)) {
 		s->stop_message = xstrdup(json_string_value(v));
 	}
+	v = json_object_get(j, "error_pages");
+	if (json_is_string(v)) {
+		struct err pe = ERR_INIT;
+
+		/* Pages that cannot be read now: the proxy's own are better than no service. */
+		s->pages = errpages_load(json_string_value(v), &pe);
+		if (!s->pages) {
+			log_warn("service '%s': %s; serving the proxy's own error pages", name,
+				 err_str(&pe));
+		}
+		err_release(&pe);
+	}
+	service_render_stop_page(s);
 	json_array_foreach(json_object_get(j, "targets"), i, v)
 	{
 		struct target *t;
@@ -669,6 +692,7 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	struct strvec targets = STRVEC_INIT, hosts = STRVEC_INIT;
 	const char *prefix = NULL, *hc_path = NULL, *hc_int = NULL, *hc_tmo = NULL;
 	const char *deploy_tmo = NULL, *drain_tmo = NULL, *target_tmo = NULL, *max_body = NULL;
+	const char *pages_dir = NULL;
 	struct strvec dropped = STRVEC_INIT;
 	struct route_table *cur = NULL, *base = NULL;
 	struct service *s = NULL, *old;
@@ -694,6 +718,8 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 		     "trust X-Forwarded-* from the client (another proxy is in front)"),
 	    OPT_BOOL(0, "strip-path-prefix", &strip,
 		     "send paths without the path prefix (default; =false keeps it)"),
+	    OPT_STRING(0, "error-pages", &pages_dir, "DIR",
+		       "serve DIR/<status>.html for the proxy's own errors (an absolute path)"),
 	    OPT_BOOL(0, "force", &force,
 		     "take the hosts and path prefix from the services that own them"),
 	    OPT_END(),
@@ -735,6 +761,18 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 		ctl_line(o, 'e', "error: option '--max-request-body' expects a number, got '%s'",
 			 max_body);
 		goto out;
+	}
+	if (pages_dir && pages_dir[0] != '/') {
+		ctl_line(o, 'e', "error: --error-pages expects an absolute path, got '%s'",
+			 pages_dir);
+		goto out;
+	}
+	if (pages_dir) {
+		s->pages = errpages_load(pages_dir, &e);
+		if (!s->pages) {
+			ctl_line(o, 'e', "error: %s", err_str(&e));
+			goto out;
+		}
 	}
 
 	pthread_mutex_lock(&change_lock);
@@ -894,6 +932,7 @@ static int set_state(struct ctl_out *o, const char *name, enum service_state st,
 	if (st == SERVICE_PAUSED) {
 		s->max_pause_ms = max_pause_ms;
 	}
+	service_render_stop_page(s);
 	switch_to(replace_service(cur, name, s));
 	deadline = now_ms() + (st == SERVICE_RUNNING ? 0 : drain_ms);
 	for (i = 0; i < old->nr_targets; i++) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/xalloc.h"
+#include "proxy/errpages.h"
 #include "proxy/metrics.h"
 #include "lib/banned.h"
 
@@ -104,6 +105,12 @@ struct service *service_dup(const struct service *s)
 	d->o.health_path = xstrdup(s->o.health_path);
 	d->state = s->state;
 	d->stop_message = s->stop_message ? xstrdup(s->stop_message) : NULL;
+	d->pages = errpages_ref(s->pages);
+	if (s->stop_page) {
+		d->stop_page = xmalloc(s->stop_page_len + 1);
+		memcpy(d->stop_page, s->stop_page, s->stop_page_len + 1);
+		d->stop_page_len = s->stop_page_len;
+	}
 	d->max_pause_ms = s->max_pause_ms;
 	d->metrics_idx = s->metrics_idx;
 	strvec_init(&d->rollout_list);
@@ -136,8 +143,20 @@ void service_free(struct service *s)
 	free(s->path_prefix);
 	free(s->o.health_path);
 	free(s->stop_message);
+	errpages_unref(s->pages);
+	free(s->stop_page);
 	free(s->name);
 	free(s);
+}
+
+void service_render_stop_page(struct service *s)
+{
+	free(s->stop_page);
+	s->stop_page = NULL;
+	s->stop_page_len = 0;
+	if (s->state == SERVICE_STOPPED && s->pages) {
+		s->stop_page = errpages_render(s->pages, 503, s->stop_message, &s->stop_page_len);
+	}
 }
 
 void service_add_target(struct service *s, struct target *t)

@@ -57,6 +57,8 @@ enum service_state {
 	SERVICE_STOPPED = 2,
 };
 
+struct errpages;
+
 struct service_opts {
 	char *health_path; /* owned; "/up" by default */
 	uint64_t health_interval_ms, health_timeout_ms;
@@ -80,7 +82,10 @@ struct service {
 	size_t nr_targets;
 	struct service_opts o;
 	enum service_state state;
-	char *stop_message;    /* NULL unless stopped with a message */
+	char *stop_message;	/* NULL unless stopped with a message */
+	struct errpages *pages; /* deploy --error-pages (proxy/errpages.h): referenced, or NULL */
+	char *stop_page;	/* while stopped, its 503 page with the stop message; or NULL */
+	size_t stop_page_len;
 	uint64_t max_pause_ms; /* while paused: a held request gets 504 after this */
 	atomic_uint rr;	       /* round robin position */
 	unsigned metrics_idx;  /* metrics_service_index(name) */
@@ -103,6 +108,8 @@ struct service *service_new(const char *name);
 /* A copy that shares the targets (they are referenced again). */
 struct service *service_dup(const struct service *s);
 void service_free(struct service *s);
+/* Renders (or drops) stop_page after a change of state, stop message or pages. */
+void service_render_stop_page(struct service *s);
 /* Adds a target (takes the caller's reference). */
 void service_add_target(struct service *s, struct target *t);
 /* Adds a rollout target (takes the caller's reference). */

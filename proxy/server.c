@@ -24,6 +24,7 @@
 #include "lib/strvec.h"
 #include "lib/xalloc.h"
 #include "proxy/conn.h"
+#include "proxy/errpages.h"
 #include "proxy/http1.h"
 #include "proxy/metrics.h"
 #include "proxy/route.h"
@@ -223,6 +224,8 @@ struct client {
 	struct dlist plink;
 	char *buf; /* NULL while idle */
 	size_t cap, pos, len;
+	char *out; /* the rest of an error response the socket did not take at once */
+	size_t out_pos, out_len;
 	struct exch *x;
 	union {
 		struct sockaddr sa;
@@ -255,6 +258,7 @@ struct exch {
 	struct client *cl;
 	struct upstream *up;
 	struct target *t;
+	struct errpages *pages; /* the service's, referenced: for an error of ours */
 	uint64_t target_timeout, max_body;
 	enum rq_state rq;
 	enum rs_state rs;
@@ -569,6 +573,8 @@ static const char *status_text(unsigned status)
 		return "Content Too Large";
 	case 431:
 		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
 	case 501:
 		return "Not Implemented";
 	case 502:
@@ -609,6 +615,8 @@ static void client_close(struct client *cl)
 	}
 	timer_cancel(&w->timers, &cl->tm);
 	client_release_buf(cl);
+	free(cl->out);
+	cl->out = NULL;
 	cl->c.io->close(&cl->c);
 	cl->c.flags |= CONN_F_DEAD;
 	cl->next_dead = w->dead_clients;
@@ -617,49 +625,100 @@ static void client_close(struct client *cl)
 
 /*
  * Answers with an error of ours and closes: the response is written at once
- * (it is small and the socket's buffer is empty at this point), then the
- * connection lingers until the client has read it, so that unread request
- * bytes do not turn the close into a reset that loses the response.
+ * (the socket's buffer is empty at this point); what it does not take (a
+ * large error page) is kept in cl->out and written as the client reads.
+ * Then the connection lingers until the client has read it, so that unread
+ * request bytes do not turn the close into a reset that loses the response.
+ * nl: a newline ends the body.
  */
-static void client_error_msg(struct client *cl, unsigned status, const char *body)
+static void client_answer(struct client *cl, unsigned status, const char *ctype, const char *body,
+			  size_t bodylen, bool nl)
 {
 	struct worker *w = cl->w;
 	char msg[320];
-	int n, blen;
-	const char *text = status_text(status);
-	size_t bodylen = body ? strlen(body) : 0;
+	struct iovec v[3];
+	size_t want, off, i;
+	ssize_t n;
+	int hlen;
 
 	if (cl->parked) {
 		dlist_del(&cl->plink);
 		cl->parked = false;
 	}
-	if (body) {
-		n = snprintf(msg, sizeof(msg),
-			     "HTTP/1.1 %u %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-			     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-			     status, text, bodylen + 1);
-	} else {
-		blen = (int)strlen(text) + 5;
-		n = snprintf(msg, sizeof(msg),
-			     "HTTP/1.1 %u %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-			     "Content-Length: %d\r\nConnection: close\r\n\r\n%u %s\n",
-			     status, text, blen, status, text);
+	hlen = snprintf(msg, sizeof(msg),
+			"HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			"Connection: close\r\n\r\n",
+			status, status_text(status), ctype, bodylen + nl);
+	v[0] = (struct iovec){msg, (size_t)hlen};
+	v[1] = (struct iovec){(void *)body, bodylen};
+	v[2] = (struct iovec){"\n", nl};
+	want = (size_t)hlen + bodylen + nl;
+	do {
+		n = cl->c.io->writev(&cl->c, v, 3);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN) {
+		cl->c.flags &= ~CONN_F_CAN_WRITE;
+		n = 0;
 	}
-	{
-		struct iovec v[3] = {{msg, (size_t)n}, {(void *)body, bodylen}, {"\n", 1}};
-		ssize_t want = n + (body ? (ssize_t)bodylen + 1 : 0);
-
-		if (cl->c.io->writev(&cl->c, v, body ? 3 : 1) != want) {
-			client_close(cl);
-			return;
+	if (n < 0) {
+		client_close(cl);
+		return;
+	}
+	if ((size_t)n < want) {
+		cl->out = xmalloc(want - (size_t)n);
+		cl->out_pos = cl->out_len = 0;
+		for (i = 0, off = (size_t)n; i < 3; i++) {
+			if (off >= v[i].iov_len) {
+				off -= v[i].iov_len;
+				continue;
+			}
+			memcpy(cl->out + cl->out_len, (char *)v[i].iov_base + off,
+			       v[i].iov_len - off);
+			cl->out_len += v[i].iov_len - off;
+			off = 0;
 		}
+	} else {
+		cl->c.io->shutdown(&cl->c);
 	}
-	cl->c.io->shutdown(&cl->c);
 	cl->lingering = true;
 	cl->pos = cl->len = 0;
 	cl->tmode = TM_LINGER;
 	timer_arm(&w->timers, &cl->tm, w->now + LINGER_MS);
 	client_drive(cl);
+}
+
+/* Our own text: body and a newline, or "STATUS Reason". */
+static void client_error_msg(struct client *cl, unsigned status, const char *body)
+{
+	char text[64];
+
+	if (!body) {
+		snprintf(text, sizeof(text), "%u %s", status, status_text(status));
+		body = text;
+	}
+	client_answer(cl, status, "text/plain; charset=utf-8", body, strlen(body), true);
+}
+
+/*
+ * The service's error page for status (deploy --error-pages) when it has
+ * one, else ours: stop_page (the rendered 503 of a stopped service) first.
+ */
+static void client_error_page(struct client *cl, unsigned status, const struct errpages *pages,
+			      const char *stop_page, size_t stop_len, const char *plain)
+{
+	static const char html[] = "text/html; charset=utf-8";
+	const struct errpage *pg;
+
+	if (stop_page) {
+		client_answer(cl, status, html, stop_page, stop_len, false);
+		return;
+	}
+	pg = errpages_find(pages, status);
+	if (pg) {
+		client_answer(cl, status, html, pg->body, pg->len, false);
+		return;
+	}
+	client_error_msg(cl, status, plain);
 }
 
 static void client_error(struct client *cl, unsigned status)
@@ -833,7 +892,13 @@ static void client_reject(struct client *cl, const struct service *svc, unsigned
 			  const char *body)
 {
 	client_count(cl, svc, status);
-	client_error_msg(cl, status, body);
+	if (!svc) {
+		client_error_msg(cl, status, body);
+		return;
+	}
+	client_error_page(cl, status, svc->pages,
+			  status == 503 && svc->state == SERVICE_STOPPED ? svc->stop_page : NULL,
+			  svc->stop_page_len, body);
 }
 
 /* The service of the request held in cl's buffer, which w->msg describes again (for the log). */
@@ -880,6 +945,7 @@ static void exch_end(struct exch *x, bool reuse)
 	if (x->t) {
 		target_done(x->t);
 	}
+	errpages_unref(x->pages);
 	if (cl->tmode == TM_TARGET) {
 		timer_cancel(&w->timers, &cl->tm);
 		cl->tmode = TM_NONE;
@@ -893,6 +959,7 @@ static void exch_end(struct exch *x, bool reuse)
 static int exch_fail(struct exch *x, unsigned status)
 {
 	struct client *cl = x->cl;
+	struct errpages *pages = x->pages;
 	bool started = x->resp_started;
 
 	if (status == 502 || status == 504) {
@@ -901,12 +968,14 @@ static int exch_fail(struct exch *x, unsigned status)
 	if (status && !started) {
 		x->log_status = status;
 	}
+	x->pages = NULL; /* the answer below may use them */
 	exch_end(x, false);
 	if (status && !started) {
-		client_error(cl, status);
+		client_error_page(cl, status, pages, NULL, 0, NULL);
 	} else {
 		client_close(cl);
 	}
+	errpages_unref(pages);
 	return -1;
 }
 
@@ -1290,6 +1359,7 @@ static void exch_start(struct client *cl, size_t head_len)
 		return;
 	}
 	iovq_push(q, head_end, (size_t)n);
+	x->pages = errpages_ref(svc->pages);
 	cl->pos += head_len + (size_t)n;
 	x->bytes_in = head_len + (size_t)n;
 	x->rq_complete = done;
@@ -1877,6 +1947,20 @@ static void client_drive(struct client *cl)
 			char junk[4096];
 			ssize_t n;
 
+			while (cl->out && (cl->c.flags & CONN_F_CAN_WRITE)) {
+				n = conn_write(&cl->c, cl->out + cl->out_pos,
+					       cl->out_len - cl->out_pos);
+				if (n < 0) {
+					client_close(cl);
+					return;
+				}
+				cl->out_pos += (size_t)n;
+				if (cl->out_pos == cl->out_len) {
+					free(cl->out);
+					cl->out = NULL;
+					cl->c.io->shutdown(&cl->c);
+				}
+			}
 			while (cl->c.flags & CONN_F_CAN_READ) {
 				n = conn_read(&cl->c, junk, sizeof(junk));
 				if (n == -2) {

@@ -126,6 +126,55 @@ test_expect_success '--force takes the default route of another service' '
 	"$PROXY" remove dflt2 >/dev/null
 '
 
+# The error pages: a large 502 (to be written in several steps), a 503 template; no 504.
+mkdir -p pages
+{ echo "<html><body><h1>Bad gateway page</h1><pre>"; for ((i = 0; i < 3000; i++)); do echo "line $i of the big page padding padding padding"; done; echo "</pre>end-of-502</body></html>"; } >pages/502.html
+echo "<html><body><h1>Maintenance</h1><p>{{ .Message }}</p></body></html>" >pages/503.html
+
+test_expect_success '--error-pages must name a readable directory of small pages' '
+	test_must_fail "$PROXY" deploy errs --target 127.0.0.1:$a_port --error-pages pages \
+		2>err && grep -q "absolute path" err &&
+	test_must_fail "$PROXY" deploy errs --target 127.0.0.1:$a_port \
+		--error-pages "$TEST_TMP/nope" 2>err && grep -q "cannot read error pages" err &&
+	mkdir -p bigpages && head -c 300000 /dev/zero | tr "\0" x >bigpages/504.html &&
+	test_must_fail "$PROXY" deploy errs --target 127.0.0.1:$a_port \
+		--error-pages "$TEST_TMP/bigpages" 2>err && grep -q "larger than 256 KiB" err &&
+	test_must_fail svc_json errs
+'
+
+test_expect_success 'the proxy answers 503 (stop) and 502 with the pages, 504 with its own' '
+	start_app c v3 &&
+	"$PROXY" deploy errs --target 127.0.0.1:$c_port --host err.test $HC \
+		--error-pages "$TEST_TMP/pages" --target-timeout 300ms >/dev/null &&
+	svc_json errs | jq -e ".error_pages == \"$TEST_TMP/pages\" and .error_pages_loaded == [502, 503]" &&
+	curl -s -H "Host: err.test" -D hdr -o body "$P/slow?ms=3000" &&
+	grep -q "^HTTP/1.1 504 " hdr && grep -qi "^Content-Type: text/plain" hdr &&
+	grep -qx "504 Gateway Timeout" body &&
+	"$PROXY" stop errs --message "Back <soon> & \"later\"" >/dev/null &&
+	curl -s -H "Host: err.test" -D hdr -o body $P/ &&
+	grep -q "^HTTP/1.1 503 " hdr && grep -qi "^Content-Type: text/html" hdr &&
+	grep -qF "<p>Back &lt;soon&gt; &amp; &quot;later&quot;</p>" body &&
+	"$PROXY" resume errs >/dev/null &&
+	curl -sf -H "Host: err.test" $P/ | grep -q version=v3 &&
+	kill $c_pid &&
+	curl -s -H "Host: err.test" -D hdr -o body $P/ &&
+	grep -q "^HTTP/1.1 502 " hdr && grep -qi "^Content-Type: text/html" hdr &&
+	cmp body pages/502.html &&
+	curl -s -H "Host: err.test" -D hdr -o body $P/ && cmp body pages/502.html
+'
+
+test_expect_success 'a stop without a message fills the page with nothing; other services are plain' '
+	"$PROXY" stop errs >/dev/null &&
+	curl -s -H "Host: err.test" -o body $P/ && grep -qF "<p></p>" body &&
+	"$PROXY" stop web --message "plain one" >/dev/null &&
+	curl -s -D hdr -o body $P/ && grep -qi "^Content-Type: text/plain" hdr &&
+	grep -qx "plain one" body &&
+	"$PROXY" resume web >/dev/null &&
+	"$PROXY" deploy errs --target 127.0.0.1:$a_port --host err.test $HC \
+		--error-pages "$TEST_TMP/pages" >/dev/null &&
+	"$PROXY" stop errs --message "after <restart>" >/dev/null
+'
+
 test_expect_success 'the options survive a restart' '
 	"$PROXY" deploy web --target 127.0.0.1:$a_port $HC --forward-headers >/dev/null &&
 	"$PROXY" deploy pre --target 127.0.0.1:$b_port --host pre.test --path-prefix /app \
@@ -143,7 +192,10 @@ test_expect_success 'the options survive a restart' '
 	svc_json pre2 | jq -e ".strip_path_prefix == true" &&
 	curl -sf -H "X-Forwarded-For: 10.9.8.7" $P/headers | grep -qix "X-Forwarded-For: 10.9.8.7, 127.0.0.1" &&
 	test "$(seen /app/foo)" = "/app/foo" &&
-	test "$(seen /app/foo pre2.test)" = "/foo"
+	test "$(seen /app/foo pre2.test)" = "/foo" &&
+	wait_for_line px2.log "service .errs. restored" &&
+	svc_json errs | jq -e ".error_pages_loaded == [502, 503] and .state == \"stopped\"" &&
+	curl -s -H "Host: err.test" -o body $P/ && grep -qF "<p>after &lt;restart&gt;</p>" body
 '
 
 test_done
