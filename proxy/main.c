@@ -185,7 +185,7 @@ static int cmd_run(int argc, const char **argv)
 	    OPT_STRING(0, "http-read-timeout", &read_timeout, "DUR",
 		       "time to receive a request head (default 30s)"),
 	    OPT_STRING(0, "http-idle-timeout", &idle_timeout, "DUR",
-		       "keep-alive idle time (default 60s)"),
+		       "idle time of keep-alive connections and tunnels (default 60s)"),
 	    OPT_UINT(0, "max-header-kb", &max_head_kb, "KB", "largest request head (default 64)"),
 	    OPT_LIST(0, "target", &targets, "HOST:PORT",
 		     "serve every host from these targets (a default service named 'default')"),

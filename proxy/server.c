@@ -208,6 +208,7 @@ enum tmode {
 	TM_TARGET, /* waiting for the upstream's response head */
 	TM_LINGER, /* after an error response, until the client goes away */
 	TM_PAUSE,  /* a request held while its service is paused (max pause) */
+	TM_TUNNEL, /* a tunnel: closed when no byte moved either way for the idle timeout */
 };
 
 struct worker;
@@ -271,6 +272,7 @@ struct exch {
 	 * connections now carry bytes both ways; *_eof: that side has finished sending,
 	 * *_shut: the other side was told so. */
 	bool upgrade, tunnel, tn_cl_eof, tn_up_eof, tn_cl_shut, tn_up_shut;
+	uint64_t tn_active;	     /* when bytes last moved through the tunnel */
 	bool multi;		     /* the service has other targets to retry on */
 	bool idempotent;	     /* GET, HEAD, OPTIONS, PUT, DELETE or TRACE without a body */
 	struct dlist tlink;	     /* in worker->tunnels while tunnel */
@@ -946,7 +948,7 @@ static void exch_end(struct exch *x, bool reuse)
 		target_done(x->t);
 	}
 	errpages_unref(x->pages);
-	if (cl->tmode == TM_TARGET) {
+	if (cl->tmode == TM_TARGET || cl->tmode == TM_TUNNEL) {
 		timer_cancel(&w->timers, &cl->tm);
 		cl->tmode = TM_NONE;
 	}
@@ -1514,6 +1516,10 @@ static int rs_switch(struct exch *x, int head_len)
 	x->tunnel = true;
 	x->resp_started = true;
 	x->close_client = true;
+	/* A tunnel idle both ways for the keep-alive idle timeout is closed on both sides. */
+	x->tn_active = w->now;
+	cl->tmode = TM_TUNNEL;
+	timer_arm(&w->timers, &cl->tm, w->now + w->cfg->idle_timeout_ms);
 	dlist_add(&w->tunnels, &x->tlink);
 	atomic_fetch_add_explicit(&x->t->tunnels, 1, memory_order_relaxed);
 	x->rs = RS_HEADW;
@@ -1586,6 +1592,9 @@ static int tunnel_step(struct exch *x)
 				&x->tn_up_eof, &x->tn_cl_shut, &x->bytes_out);
 	if (a < 0 || b < 0 || (x->tn_up_shut && x->tn_cl_shut)) {
 		return exch_fail(x, 0);
+	}
+	if (a || b) {
+		x->tn_active = w->now;
 	}
 	return a || b;
 }
@@ -1843,6 +1852,21 @@ static void client_timeout(struct timer *t)
 	case TM_PAUSE:
 		client_reject(cl, held_service(cl), 504, NULL);
 		break;
+	case TM_TUNNEL: {
+		struct worker *w = cl->w;
+		uint64_t idle = w->cfg->idle_timeout_ms;
+
+		/* The timer is armed once; activity only moves tn_active, checked here. */
+		if (cl->x && w->now - cl->x->tn_active < idle) {
+			cl->tmode = TM_TUNNEL;
+			timer_arm(&w->timers, &cl->tm, cl->x->tn_active + idle);
+		} else if (cl->x) {
+			exch_fail(cl->x, 0);
+		} else {
+			client_close(cl);
+		}
+		break;
+	}
 	case TM_IDLE:
 	case TM_LINGER:
 	case TM_NONE:

@@ -29,7 +29,8 @@
  * A request with "Connection: upgrade" is forwarded with its Upgrade header;
  * when the upstream answers 101 the pair of connections becomes a byte
  * tunnel both ways (WebSocket and other upgrades), which lasts until either
- * side closes or its target is retired (server_close_tunnels). A tunnel
+ * side closes, its target is retired (server_close_tunnels), or no byte
+ * moved either way for idle_timeout_ms (then both sides are closed). A tunnel
  * counts in its target's inflight requests.
  *
  * Errors answered without contacting an upstream: 400 malformed, 404 no
@@ -63,7 +64,7 @@ struct server_config {
 	unsigned http_port;	 /* 0: any; set to the bound port by server_start */
 	unsigned workers;
 	uint64_t read_timeout_ms; /* a request head must arrive within this */
-	uint64_t idle_timeout_ms; /* an idle keep-alive connection is closed after this */
+	uint64_t idle_timeout_ms; /* an idle keep-alive connection or tunnel is closed after this */
 	size_t max_head;	  /* 431 beyond */
 	/*
 	 * The access log: one JSON line per request (request_id, service,

@@ -6,10 +6,18 @@
 . "$(dirname "$0")/proxy-lib.sh"
 
 start_app v1 v1 || exit 1
+start_app v2 v2 || exit 1
+WS=$TEST_TMP/wsclient
+gcc -std=c11 -D_GNU_SOURCE -O2 -o "$WS" "$TOP/tests/fixtures/testapp/wsclient.c" || exit 1
 export BERTH_PROXY_SOCKET=$TEST_TMP/ctl.sock
 start_proxy px --workers 2 --state-dir "$TEST_TMP/state" || exit 1
 P=http://127.0.0.1:$px_port
 "$PROXY" deploy web --target 127.0.0.1:$v1_port --health-check-interval 100ms >/dev/null || exit 1
+# A second proxy with a short idle timeout, for tunnels.
+start_proxy idle --workers 1 --state-dir "$TEST_TMP/state-idle" --socket "$TEST_TMP/idle.sock" \
+	--http-idle-timeout 1s || exit 1
+BERTH_PROXY_SOCKET=$TEST_TMP/idle.sock "$PROXY" deploy ws --target 127.0.0.1:$v2_port >/dev/null ||
+	exit 1
 
 test_expect_success 'request headers with "_" in their names never reach the app' '
 	curl -sf -H "X_Forwarded_For: 6.6.6.6" -H "X-Real_IP: 6.6.6.6" -H "_: x" \
@@ -83,6 +91,25 @@ test_expect_success 'HTTP/1.1 clients still get chunked framing, 1.0 ones a leng
 	cat r4 &&
 	grep -qi "^content-length: " r4 && grep -qi "^connection: keep-alive" r4 &&
 	grep -q "^len=3 " r4
+'
+
+test_expect_success 'a tunnel idle both ways for --http-idle-timeout is closed on both sides' '
+	exec {fd}<>/dev/tcp/127.0.0.1/$idle_port &&
+	printf "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n" >&$fd &&
+	timeout 20 cat <&$fd >silent &&
+	exec {fd}<&- &&
+	cat silent &&
+	grep -q "^HTTP/1.1 101 " silent &&
+	grep -q "GET /ws 101" v2.log &&
+	for i in $(seq 100); do test "$(conns_to $v2_port)" = 0 && break; sleep 0.05; done &&
+	test "$(conns_to $v2_port)" = 0
+'
+
+test_expect_success 'a tunnel that carries messages outlives the idle timeout' '
+	test_must_fail timeout 20 "$WS" $idle_port --hold 3 >busy 2>&1 &&
+	cat busy &&
+	grep -q "still open after 3 s" busy &&
+	! grep -q "^closed after" busy
 '
 
 test_done
