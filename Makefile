@@ -10,6 +10,7 @@
 #   make format               clang-format the tree
 #   make testapp              the static test app used by the e2e lab
 #   make image                the local Docker image berth-proxy:$(BERTH_VERSION)
+#   make hello                the sample app (examples/hello) that make demo deploys
 
 # The version, in one place: C reads it as BERTH_VERSION, images are tagged with it.
 BERTH_VERSION := $(shell cat VERSION)
@@ -55,7 +56,7 @@ ifneq ($(PROXY_MAIN),)
 BINS += bin/berth-proxy
 endif
 
-.PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp image clean demo
+.PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp image hello clean demo
 all: deps $(BINS)
 
 deps:
@@ -127,6 +128,9 @@ fuzz-smoke:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+hello:
+	@$(MAKE) -s -C examples/hello CC=$(CC)
+
 bench-proxy: ; @bench/proxy/run
 
 demo:
@@ -135,6 +139,6 @@ demo:
 	@scripts/demo
 
 clean:
-	rm -rf build build-san build-fuzz bin
+	rm -rf build build-san build-fuzz bin examples/hello/hello
 
 -include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(BUILD)/proxy/main.d $(FUZZ_OBJS:.o=.d)
