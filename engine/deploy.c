@@ -10,8 +10,12 @@
 #include <jansson.h>
 
 #include "engine/app.h"
+#include "engine/build.h"
 #include "engine/deploy.h"
+#include "engine/hooks.h"
 #include "engine/hoststate.h"
+#include "engine/proxyhost.h"
+#include "engine/registry.h"
 #include "engine/transfer.h"
 #include "lib/log.h"
 #include "lib/run.h"
@@ -138,6 +142,7 @@ struct dctx {
 	struct exec *ex;
 	const struct deploy_opts *o;
 	struct hoststate hs;
+	struct hooks hooks;
 	const char *version;
 	char *image;
 	pthread_mutex_t mu;
@@ -609,6 +614,32 @@ static void transfer_progress(const char *line, void *data)
 	}
 }
 
+static int run_hook(struct dctx *c, const char *name, struct err *e);
+
+/* Builds the image here (and pushes it to the registry, when there is one). */
+static int build(struct dctx *c, struct err *e)
+{
+	uint64_t t0;
+
+	if (run_hook(c, "pre-build", e) < 0) {
+		return -1;
+	}
+	t0 = now_ms();
+	if (build_image(c->cfg, c->version, c->o->project_dir, e) < 0) {
+		return -1;
+	}
+	step(c, NULL, NULL, "build", true, now_ms() - t0, "built %s", c->image);
+	if (registry_configured(c->cfg)) {
+		t0 = now_ms();
+		if (registry_login_local(c->cfg, c->sec, e) < 0 ||
+		    registry_push_local(c->image, e) < 0) {
+			return -1;
+		}
+		step(c, NULL, NULL, "push", true, now_ms() - t0, "pushed %s", c->image);
+	}
+	return 0;
+}
+
 /* Puts the image on the hosts that lack it. */
 static int ship_image(struct dctx *c, const struct strvec *hosts, struct err *e)
 {
@@ -619,6 +650,17 @@ static int ship_image(struct dctx *c, const struct strvec *hosts, struct err *e)
 	int ret = -1;
 	size_t i;
 
+	if (registry_configured(c->cfg)) {
+		if (registry_login(c->ex, (const char *const *)hosts->v, hosts->nr, c->cfg, c->sec,
+				   e) < 0 ||
+		    registry_pull(c->ex, (const char *const *)hosts->v, hosts->nr, c->image, e) <
+			0) {
+			return -1;
+		}
+		step(c, NULL, NULL, "image", true, now_ms() - t0, "%s pulled on %zu host(s)",
+		     c->image, hosts->nr);
+		return 0;
+	}
 	to.image = c->image;
 	to.progress = transfer_progress;
 	to.progress_data = c;
@@ -690,6 +732,65 @@ out:
 	return ret;
 }
 
+static void hook_line(const char *line, void *data)
+{
+	struct dctx *c = data;
+
+	note(c, "%s", line);
+}
+
+/* Runs a hook; its failure stops the deploy (e says why). */
+static int run_hook(struct dctx *c, const char *name, struct err *e)
+{
+	uint64_t t0 = now_ms();
+
+	if (!hooks_exists(&c->hooks, name)) {
+		return 0;
+	}
+	if (hooks_run(&c->hooks, name, e) < 0) {
+		return -1;
+	}
+	step(c, NULL, NULL, "hooks", true, now_ms() - t0, "hook %s done", name);
+	return 0;
+}
+
+static void proxy_progress(const char *line, void *data)
+{
+	struct dctx *c = data;
+
+	note(c, "%s", line);
+}
+
+/* Makes sure berth-proxy runs on the hosts of the proxied roles. */
+static int boot_proxies(struct dctx *c, const struct pair *pairs, size_t npairs, struct err *e)
+{
+	struct strvec ph = STRVEC_INIT;
+	uint64_t t0 = now_ms();
+	size_t i, k;
+	int ret = 0;
+
+	for (i = 0; i < npairs; i++) {
+		if (!pairs[i].role->proxy.enabled) {
+			continue;
+		}
+		for (k = 0; k < ph.nr && strcmp(ph.v[k], pairs[i].host); k++) {
+		}
+		if (k == ph.nr) {
+			strvec_push(&ph, pairs[i].host);
+		}
+	}
+	if (ph.nr) {
+		ret = proxyhost_boot(c->ex, (const char *const *)ph.v, ph.nr, c->cfg,
+				     c->o->verbose ? proxy_progress : NULL, c, e);
+		if (ret == 0) {
+			step(c, NULL, NULL, "proxy", true, now_ms() - t0,
+			     "berth-proxy runs on %zu host(s)", ph.nr);
+		}
+	}
+	strvec_clear(&ph);
+	return ret;
+}
+
 static void on_lock_wait(const struct hoststate_lock *held, void *data)
 {
 	struct dctx *c = data;
@@ -749,9 +850,9 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 	struct strvec hosts = STRVEC_INIT;
 	struct hoststate_lock mine, other;
 	struct hoststate_lock_opts lo = {0};
-	struct sbuf sb = SBUF_INIT, msg = SBUF_INIT;
+	struct sbuf sb = SBUF_INIT, msg = SBUF_INIT, version = SBUF_INIT;
 	const char *primary = primary_host(cfg);
-	bool locked = false;
+	bool locked = false, hooks_inited = false;
 	size_t npairs = 0, i, failed = 0;
 	uint64_t start = now_ms();
 	int ret = -1;
@@ -768,21 +869,52 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 	if (hoststate_init(&c.hs, ex, cfg->run_directory, cfg->service, cfg->destination, e) < 0) {
 		goto out_nohs;
 	}
-	if (!o->version) {
-		err_set(e, "no version given");
+	if (o->version) {
+		sbuf_addstr(&version, o->version);
+	} else if (build_version(&version, o->project_dir, e) < 0) {
 		goto out;
 	}
-	if (!app_version_ok(o->version)) {
+	if (!app_version_ok(version.buf)) {
 		err_set(e, "'%s' cannot be a version: use letters, digits, '_', '.' and '-'",
-			o->version);
+			version.buf);
 		goto out;
 	}
-	c.version = o->version;
+	c.version = version.buf;
 	app_image_ref(&sb, cfg, c.version);
 	c.image = sbuf_detach(&sb, NULL);
 	collect_pairs(cfg, o, &pairs, &npairs, &hosts);
 	if (!npairs || !primary) {
 		err_set(e, "no hosts to deploy to (check servers: and the -r/-h filters)");
+		goto out;
+	}
+	hooks_init(&c.hooks, cfg, o->project_dir, sec);
+	hooks_inited = true;
+	c.hooks.quiet = o->quiet;
+	c.hooks.out = hook_line;
+	c.hooks.out_data = &c;
+	hooks_set(&c.hooks, "VERSION", c.version);
+	hooks_set(&c.hooks, "COMMAND", o->command ? o->command : "deploy");
+	{
+		char *hl = strvec_join(&hosts, ",");
+		struct strvec roles = STRVEC_INIT;
+
+		hooks_set(&c.hooks, "HOSTS", hl);
+		free(hl);
+		for (i = 0; i < npairs; i++) {
+			size_t k;
+
+			for (k = 0; k < roles.nr && strcmp(roles.v[k], pairs[i].role->name); k++) {
+			}
+			if (k == roles.nr) {
+				strvec_push(&roles, pairs[i].role->name);
+			}
+		}
+		hl = strvec_join(&roles, ",");
+		hooks_set(&c.hooks, "ROLES", hl);
+		free(hl);
+		strvec_clear(&roles);
+	}
+	if (run_hook(&c, "pre-connect", e) < 0) {
 		goto out;
 	}
 
@@ -811,7 +943,16 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 	hoststate_audit_append(&c.hs, (const char *const *)hosts.v, hosts.nr, msg.buf, msg.len, e);
 	err_release(e);
 
+	if (!o->skip_proxy && boot_proxies(&c, pairs, npairs, e) < 0) {
+		goto out;
+	}
+	if (o->mode == DEPLOY_NEW && !o->skip_push && build(&c, e) < 0) {
+		goto out;
+	}
 	if (o->mode == DEPLOY_NEW && ship_image(&c, &hosts, e) < 0) {
+		goto out;
+	}
+	if (run_hook(&c, "pre-deploy", e) < 0) {
 		goto out;
 	}
 	if (o->mode == DEPLOY_NEW && cfg->release_command) {
@@ -822,6 +963,9 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 		}
 	}
 
+	if (run_hook(&c, "pre-app-boot", e) < 0) {
+		goto out;
+	}
 	/* the primary role on its first host, then the rest in batches of hosts */
 	if (boot_batch(&c, pairs, 1)) {
 		failed = 1;
@@ -899,6 +1043,19 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 				       msg.len, &ae);
 		err_release(&ae);
 	}
+	if (!ret && run_hook(&c, "post-app-boot", e) < 0) {
+		ret = -1;
+	}
+	if (!ret) {
+		char rt[32];
+
+		snprintf(rt, sizeof(rt), "%llu",
+			 (unsigned long long)((now_ms() - start + 500) / 1000));
+		hooks_set(&c.hooks, "RUNTIME", rt);
+		if (run_hook(&c, "post-deploy", e) < 0) {
+			ret = -1;
+		}
+	}
 	if (!ret) {
 		step(&c, NULL, NULL, "done", true, now_ms() - start, "%s %s on %zu host(s)",
 		     o->mode == DEPLOY_ROLLBACK ? "rolled back to" : "deployed", c.version,
@@ -915,6 +1072,9 @@ out:
 		err_release(&le);
 	}
 	hoststate_release(&c.hs);
+	if (hooks_inited) {
+		hooks_release(&c.hooks);
+	}
 out_nohs:
 	for (i = 0; i < npairs; i++) {
 		err_release(&pairs[i].err);
@@ -926,6 +1086,7 @@ out_nohs:
 	hoststate_lock_release(&other);
 	sbuf_release(&sb);
 	sbuf_release(&msg);
+	sbuf_release(&version);
 	pthread_mutex_destroy(&c.mu);
 	return ret;
 }
@@ -1040,6 +1201,16 @@ int deploy_versions(const struct config *cfg, struct exec *ex, const struct depl
 			}
 		}
 	}
+	/* a version never recorded as deployed (one that failed its checks) is no rollback target
+	 */
+	for (i = j = 0; i < out->nr; i++) {
+		if (out->v[i].time || out->v[i].current) {
+			out->v[j++] = out->v[i];
+		} else {
+			free(out->v[i].version);
+		}
+	}
+	out->nr = j;
 	qsort(out->v, out->nr, sizeof(out->v[0]), by_time_desc);
 	ret = 0;
 out:
