@@ -25,6 +25,7 @@ struct cmd {
 };
 
 static const struct cmd commands[] = {
+    {"app", cmd_app, 0, "the app's containers: details, logs, exec, start, stop, remove..."},
     {"audit", cmd_audit, 0, "show the audit log of the hosts"},
     {"build", cmd_build, CMD_HIDDEN, "send an image to servers (build deliver)"},
     {"config", cmd_config, CMD_NEED_CONFIG, "show the config as berth reads it (secrets redacted)"},

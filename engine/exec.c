@@ -347,7 +347,8 @@ int exec_prepare(struct exec *ex, const char *host, const char *const *argv, str
 		goto out;
 	}
 	exec_quote_argv(&line, argv);
-	strvec_pushv(&cmd->argv, (const char *[]){"-T", "--", h.name, line.buf, NULL});
+	strvec_pushv(&cmd->argv,
+		     (const char *[]){ex->tty ? "-t" : "-T", "--", h.name, line.buf, NULL});
 	ret = 0;
 out:
 	host_parts_release(&h);

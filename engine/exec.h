@@ -54,6 +54,7 @@ struct exec {
 	enum exec_kind kind;
 	struct exec_ssh ssh;
 	char *tmp_config; /* generated config that includes several ssh.config paths */
+	bool tty;	  /* ssh asks for a terminal (-t) instead of none (-T): interactive use */
 };
 
 void exec_init(struct exec *ex, enum exec_kind kind);

@@ -116,6 +116,14 @@ static int run_hosts(struct exec *ex, const char *const *hosts, size_t n, const 
 		return 0;
 	}
 	redactor(&red, password);
+	if (log_get_level() >= LOG_DEBUG) {
+		char *line = strvec_join(argv, " ");
+
+		for (i = 0; i < n; i++) {
+			log_debug("run on %s: %s", hosts[i], line);
+		}
+		free(line);
+	}
 	cmds = xcalloc(n, sizeof(*cmds));
 	tmpl.in_mem = in;
 	tmpl.out = RUN_IO_CAPTURE;
