@@ -23,7 +23,6 @@
 #define CONTROL_TIMEOUT_MS 120000 /* start, stop (its grace time), remove */
 #define DETAILS_TIMEOUT_MS 60000
 #define CAPTURE_MAX	   (64u << 10)
-#define ANSWER_MAX_LINES   16
 
 const char *proxyhost_image(void)
 {
@@ -200,6 +199,16 @@ static void run_hosts(struct exec *ex, const char *const *hosts, size_t n, const
 
 /* ------------------------------------------------------------ boot and reboot */
 
+/* Control bytes from a host do not reach the terminal as they are. */
+static void add_printable(struct sbuf *sb, struct slice s)
+{
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned char c = (unsigned char)s.ptr[i];
+
+		sbuf_addch(sb, (c < 0x20 && c != '\t') || c == 0x7f ? '?' : c);
+	}
+}
+
 /*
  * Makes sure of the network, says whether the image is there, and gets the
  * container going when it can. $1 "boot" or "reboot", $2 network, $3
@@ -255,64 +264,81 @@ enum ensure_state {
 
 struct ensure_host {
 	const char *name;
-	bool image_ok;
 	enum ensure_state state;
-	struct sbuf what; /* the progress line's text after "HOST: " */
+	struct proxyhost_answer a;
 };
 
-/* Reads the script's answer into h; returns 0, or -1 with he set. */
-static int parse_ensure(struct ensure_host *h, struct slice out, const char *image, struct err *he)
+void proxyhost_answer_init(struct proxyhost_answer *a)
+{
+	a->image_ok = false;
+	a->pending = false;
+	sbuf_init(&a->what, 0);
+}
+
+void proxyhost_answer_release(struct proxyhost_answer *a)
+{
+	sbuf_release(&a->what);
+}
+
+int proxyhost_parse_answer(struct slice out, const char *image, struct proxyhost_answer *a,
+			   struct err *e)
 {
 	struct slice rest = out, line, word;
 	bool seen_image = false, seen_container = false;
 	unsigned nlines = 0;
 
-	while (rest.ptr && nlines++ < ANSWER_MAX_LINES) {
+	a->image_ok = a->pending = false;
+	sbuf_reset(&a->what);
+	while (rest.ptr && nlines++ < PROXYHOST_ANSWER_MAX_LINES) {
 		line = slice_trim(slice_next(&rest, '\n'));
-		if (!line.len) {
-			continue;
-		}
 		word = slice_next_word(&line);
-		if (slice_eq_cstr(word, "image")) {
-			seen_image = true;
-			h->image_ok = slice_eq_cstr(slice_trim(line), "ok");
+		line = slice_trim(line);
+		if (slice_eq_cstr(word, "image") && !seen_image) {
+			seen_image = slice_eq_cstr(line, "ok") || slice_eq_cstr(line, "missing");
+			a->image_ok = slice_eq_cstr(line, "ok");
 			continue;
 		}
-		if (!slice_eq_cstr(word, "container")) {
+		if (!slice_eq_cstr(word, "container") || seen_container) {
 			continue;
 		}
 		seen_container = true;
 		word = slice_next_word(&line);
-		h->state = ENSURE_DONE;
-		sbuf_reset(&h->what);
+		line = slice_trim(line);
 		if (slice_eq_cstr(word, "pending")) {
-			h->state = ENSURE_PENDING;
+			a->pending = true;
 		} else if (slice_eq_cstr(word, "started")) {
-			sbuf_addf(&h->what, "berth-proxy started (%s)", image);
+			sbuf_addf(&a->what, "berth-proxy started (%s)", image);
 		} else if (slice_eq_cstr(word, "rebooted")) {
-			sbuf_addf(&h->what, "berth-proxy rebooted (%s)", image);
+			sbuf_addf(&a->what, "berth-proxy rebooted (%s)", image);
 		} else if (slice_eq_cstr(word, "restarted")) {
-			sbuf_addf(&h->what, "berth-proxy was stopped; started it again");
+			sbuf_addstr(&a->what, "berth-proxy was stopped; started it again");
 		} else if (slice_eq_cstr(word, "unpaused")) {
-			sbuf_addf(&h->what, "berth-proxy was paused; unpaused it");
+			sbuf_addstr(&a->what, "berth-proxy was paused; unpaused it");
 		} else if (slice_eq_cstr(word, "running")) {
-			sbuf_addf(&h->what, "berth-proxy is running (%s)", image);
-		} else if (slice_eq_cstr(word, "running-other")) {
-			line = slice_trim(line);
-			sbuf_addf(&h->what,
-				  "berth-proxy is running, from another image than %s (%.*s): a "
-				  "reboot replaces it",
-				  image, (int)(line.len > 200 ? 200 : line.len), line.ptr);
+			sbuf_addf(&a->what, "berth-proxy is running (%s)", image);
+		} else if (slice_eq_cstr(word, "running-other") && line.len) {
+			sbuf_addf(&a->what, "berth-proxy is running, from another image than %s (",
+				  image);
+			add_printable(&a->what, slice_make(line.ptr, line.len > PROXYHOST_MAX_IMAGE
+									 ? PROXYHOST_MAX_IMAGE
+									 : line.len));
+			sbuf_addstr(&a->what, "): a reboot replaces it");
 		} else if (slice_eq_cstr(word, "restarting")) {
-			sbuf_addf(&h->what, "berth-proxy is restarting (it keeps exiting: see its "
-					    "logs)");
+			sbuf_addstr(&a->what,
+				    "berth-proxy is restarting (it keeps exiting: see its logs)");
 		} else {
 			seen_container = false;
 		}
 	}
 	if (!seen_image || !seen_container) {
-		return err_set(he, "host '%s': unexpected answer from the proxy check: '%.*s'",
-			       h->name, (int)(out.len > 200 ? 200 : out.len), out.ptr);
+		struct sbuf shown = SBUF_INIT;
+
+		add_printable(&shown, slice_make(out.ptr, out.len > 200 ? 200 : out.len));
+		err_set(e, "unexpected answer from the proxy check: '%s'", shown.buf);
+		sbuf_release(&shown);
+		a->image_ok = a->pending = false;
+		sbuf_reset(&a->what);
+		return -1;
 	}
 	return 0;
 }
@@ -365,9 +391,13 @@ static void ensure_round(struct exec *ex, struct ensure_host *hs, size_t n, cons
 		err_release(&he);
 		if (cmds[i].status != 0) {
 			host_failed(ex, h->name, &cmds[i], ensure_what(cmds[i].status), &he);
-		} else if (parse_ensure(h, slice_make(cmds[i].outbuf.buf, cmds[i].outbuf.len),
-					image, &he) == 0) {
+		} else if (proxyhost_parse_answer(
+			       slice_make(cmds[i].outbuf.buf, cmds[i].outbuf.len), image, &h->a,
+			       &he) == 0) {
+			h->state = h->a.pending ? ENSURE_PENDING : ENSURE_DONE;
 			continue;
+		} else {
+			err_prefix(&he, "host '%s'", h->name);
 		}
 		h->state = ENSURE_FAILED;
 		outcome_fail(o, &he);
@@ -425,14 +455,14 @@ static int ensure(struct exec *ex, const char *const *hosts, size_t n, const str
 	for (i = 0; i < n; i++) {
 		hs[i].name = hosts[i];
 		hs[i].state = ENSURE_PENDING;
-		sbuf_init(&hs[i].what, 0);
+		proxyhost_answer_init(&hs[i].a);
 	}
 	/* our image must be there, as this very ID when we have it here to send */
 	id_arg = !ours ? "" : id.len ? id.buf : "-";
 	ensure_round(ex, hs, n, mode, image, id_arg, &run, &o);
 
 	for (i = 0; i < n; i++) {
-		if (hs[i].state != ENSURE_FAILED && !hs[i].image_ok) {
+		if (hs[i].state != ENSURE_FAILED && !hs[i].a.image_ok) {
 			strvec_push(&need, hs[i].name);
 		}
 	}
@@ -446,7 +476,7 @@ static int ensure(struct exec *ex, const char *const *hosts, size_t n, const str
 		if (!id.len) {
 			/* not here either: nothing can be sent */
 			for (i = 0; i < n; i++) {
-				if (hs[i].state == ENSURE_FAILED || hs[i].image_ok) {
+				if (hs[i].state == ENSURE_FAILED || hs[i].a.image_ok) {
 					continue;
 				}
 				err_set(
@@ -461,7 +491,7 @@ static int ensure(struct exec *ex, const char *const *hosts, size_t n, const str
 			       0 &&
 			   tr.nhosts == 0) {
 			for (i = 0; i < n; i++) {
-				if (hs[i].state != ENSURE_FAILED && !hs[i].image_ok) {
+				if (hs[i].state != ENSURE_FAILED && !hs[i].a.image_ok) {
 					hs[i].state = ENSURE_FAILED;
 				}
 			}
@@ -470,7 +500,7 @@ static int ensure(struct exec *ex, const char *const *hosts, size_t n, const str
 			size_t k = 0;
 
 			for (i = 0; i < n && k < tr.nhosts; i++) {
-				if (hs[i].state == ENSURE_FAILED || hs[i].image_ok) {
+				if (hs[i].state == ENSURE_FAILED || hs[i].a.image_ok) {
 					continue;
 				}
 				if (tr.hosts[k].failed) {
@@ -486,14 +516,14 @@ static int ensure(struct exec *ex, const char *const *hosts, size_t n, const str
 	}
 	for (i = 0; i < n; i++) {
 		if (hs[i].state == ENSURE_DONE) {
-			say(progress, data, "%s: %s", hs[i].name, hs[i].what.buf);
+			say(progress, data, "%s: %s", hs[i].name, hs[i].a.what.buf);
 		} else if (hs[i].state == ENSURE_PENDING) {
 			/* the image arrived but the host still says it lacks it */
 			err_set(&he, "host '%s': the image '%s' is still missing after sending it",
 				hs[i].name, image);
 			outcome_fail(&o, &he);
 		}
-		sbuf_release(&hs[i].what);
+		proxyhost_answer_release(&hs[i].a);
 	}
 	ret = outcome_finish(&o, e);
 	err_release(&he);
@@ -632,16 +662,6 @@ int proxyhost_remove(struct exec *ex, const char *const *hosts, size_t n, const 
 
 /* ------------------------------------------------------------ details and logs */
 
-/* Control bytes from a host do not reach the terminal as they are. */
-static void add_printable(struct sbuf *sb, struct slice s)
-{
-	for (size_t i = 0; i < s.len; i++) {
-		unsigned char c = (unsigned char)s.ptr[i];
-
-		sbuf_addch(sb, (c < 0x20 && c != '\t') || c == 0x7f ? '?' : c);
-	}
-}
-
 int proxyhost_details(struct exec *ex, const char *const *hosts, size_t n, const struct config *cfg,
 		      proxyhost_progress_fn progress, void *data, struct err *e)
 {
@@ -667,7 +687,7 @@ int proxyhost_details(struct exec *ex, const char *const *hosts, size_t n, const
 			run_cmd_release(&cmds[i]);
 			continue;
 		}
-		while (rest.ptr && nlines < ANSWER_MAX_LINES) {
+		while (rest.ptr && nlines < PROXYHOST_ANSWER_MAX_LINES) {
 			l = slice_trim(slice_next(&rest, '\n'));
 			if (!l.len) {
 				continue;

@@ -27,6 +27,8 @@
 #include "engine/config.h"
 #include "engine/exec.h"
 #include "lib/err.h"
+#include "lib/sbuf.h"
+#include "lib/slice.h"
 #include "lib/strvec.h"
 
 #define PROXYHOST_CONTAINER "berth-proxy"
@@ -34,6 +36,9 @@
 #define PROXYHOST_VOLUME    "berth-proxy"
 #define PROXYHOST_STATE_DIR "/var/lib/berth-proxy"
 #define PROXYHOST_LABEL	    "berth.proxy=1"
+
+#define PROXYHOST_ANSWER_MAX_LINES 16  /* lines read of a host's answer */
+#define PROXYHOST_MAX_IMAGE	   255 /* bytes of an image name a host reports */
 
 typedef void (*proxyhost_progress_fn)(const char *line, void *data);
 
@@ -84,6 +89,28 @@ int proxyhost_boot(struct exec *ex, const char *const *hosts, size_t n, const st
  */
 int proxyhost_reboot(struct exec *ex, const char *const *hosts, size_t n, const struct config *cfg,
 		     proxyhost_progress_fn progress, void *data, struct err *e);
+
+/*
+ * What a host answers to boot's check (untrusted bytes): "image ok|missing"
+ * and "container STATE [IMAGE]", where STATE is started, rebooted,
+ * restarted, unpaused, running, running-other (with the image it runs),
+ * restarting or pending (it waits for the image). Only the first
+ * PROXYHOST_ANSWER_MAX_LINES lines are read; other lines are ignored.
+ */
+struct proxyhost_answer {
+	bool image_ok;	  /* the host has the image, as the ID that was asked for */
+	bool pending;	  /* the container waits for the image */
+	struct sbuf what; /* unless pending, for people: "berth-proxy started (IMAGE)" */
+};
+void proxyhost_answer_init(struct proxyhost_answer *a);
+void proxyhost_answer_release(struct proxyhost_answer *a);
+/*
+ * Reads an answer; image is the name to show. Returns 0, or -1 with e set
+ * ("unexpected answer from the proxy check: '...'", control bytes shown as
+ * '?') when an image or container line is missing or unknown.
+ */
+int proxyhost_parse_answer(struct slice out, const char *image, struct proxyhost_answer *a,
+			   struct err *e);
 
 /* `docker container start berth-proxy` on every host. */
 int proxyhost_start(struct exec *ex, const char *const *hosts, size_t n, const struct config *cfg,

@@ -1,6 +1,7 @@
 /* The proxy container's `docker run` and image name, from proxy.run. */
 #include "engine/proxyhost.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,6 +139,93 @@ static void test_appends(void)
 	config_release(&cfg);
 }
 
+/* Parses text as a host's answer; returns the progress text or "pending" or "error: ...". */
+static char *answer(const char *text, bool *image_ok)
+{
+	struct proxyhost_answer a;
+	struct err e = ERR_INIT;
+	struct sbuf out = SBUF_INIT;
+
+	proxyhost_answer_init(&a);
+	if (proxyhost_parse_answer(slice_make(text, strlen(text)), IMAGE, &a, &e) < 0) {
+		sbuf_addf(&out, "error: %s", err_str(&e));
+	} else if (a.pending) {
+		sbuf_addstr(&out, "pending");
+	} else {
+		sbuf_addstr(&out, a.what.buf);
+	}
+	*image_ok = a.image_ok;
+	proxyhost_answer_release(&a);
+	err_release(&e);
+	return sbuf_detach(&out, NULL);
+}
+
+static void test_answers(void)
+{
+	static const struct {
+		const char *text, *want;
+		bool image_ok;
+	} cases[] = {
+	    {"image ok\ncontainer started\n", "berth-proxy started (" IMAGE ")", true},
+	    {"image missing\ncontainer pending\n", "pending", false},
+	    {"image ok\ncontainer running\n", "berth-proxy is running (" IMAGE ")", true},
+	    {"image missing\ncontainer running-other berth-proxy:0.0.1\n",
+	     "berth-proxy is running, from another image than " IMAGE
+	     " (berth-proxy:0.0.1): a reboot replaces it",
+	     false},
+	    {"image ok\r\ncontainer  rebooted \n", "berth-proxy rebooted (" IMAGE ")", true},
+	    {"image ok\ncontainer restarted", "berth-proxy was stopped; started it again", true},
+	    {"image ok\ncontainer unpaused\n", "berth-proxy was paused; unpaused it", true},
+	    {"motd line\nimage ok\ncontainer restarting\n",
+	     "berth-proxy is restarting (it keeps exiting: see its logs)", true},
+	    {"image ok\ncontainer running-other a\033[2Jb\n",
+	     "berth-proxy is running, from another image than " IMAGE
+	     " (a?[2Jb): a reboot replaces it",
+	     true},
+	    {"", "error: unexpected answer from the proxy check: ''", false},
+	    {"image ok\n", "error: unexpected answer from the proxy check: 'image ok?'", false},
+	    {"container started\n",
+	     "error: unexpected answer from the proxy check: 'container started?'", false},
+	    {"image maybe\ncontainer started\n",
+	     "error: unexpected answer from the proxy check: 'image maybe?container started?'",
+	     false},
+	    {"image ok\ncontainer exploded\n",
+	     "error: unexpected answer from the proxy check: 'image ok?container exploded?'",
+	     false},
+	    {"image ok\ncontainer running-other\n",
+	     "error: unexpected answer from the proxy check: 'image ok?container "
+	     "running-other?'",
+	     false},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool ok = !cases[i].image_ok;
+		char *got = answer(cases[i].text, &ok);
+
+		CHECK_STR(got, cases[i].want);
+		CHECK_INT(ok, cases[i].image_ok);
+		free(got);
+	}
+}
+
+static void test_answer_lines_are_limited(void)
+{
+	struct sbuf text = SBUF_INIT;
+	bool ok;
+	char *got;
+	int i;
+
+	for (i = 0; i < PROXYHOST_ANSWER_MAX_LINES; i++) {
+		sbuf_addstr(&text, "noise\n");
+	}
+	sbuf_addstr(&text, "image ok\ncontainer started\n");
+	got = answer(text.buf, &ok);
+	CHECK(!strncmp(got, "error: unexpected answer", 24));
+	free(got);
+	sbuf_release(&text);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_image);
@@ -145,5 +233,7 @@ int main(void)
 	UNIT_RUN(test_ports_and_bind_ips);
 	UNIT_RUN(test_no_publish_and_options);
 	UNIT_RUN(test_appends);
+	UNIT_RUN(test_answers);
+	UNIT_RUN(test_answer_lines_are_limited);
 	return unit_done();
 }
