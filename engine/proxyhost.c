@@ -490,12 +490,17 @@ static int ensure(struct exec *ex, const char *const *hosts, size_t n, const str
 		} else if (transfer_image(ex, (const char *const *)need.v, need.nr, &to, &tr, &he) <
 			       0 &&
 			   tr.nhosts == 0) {
+			/* it could not even start: every host that needed it fails for that */
+			struct err why = ERR_INIT;
+
 			for (i = 0; i < n; i++) {
 				if (hs[i].state != ENSURE_FAILED && !hs[i].a.image_ok) {
 					hs[i].state = ENSURE_FAILED;
+					err_set(&why, "host '%s': %s", hs[i].name, err_str(&he));
+					outcome_fail(&o, &why);
 				}
 			}
-			outcome_fail(&o, &he);
+			err_release(&why);
 		} else {
 			size_t k = 0;
 
