@@ -196,6 +196,7 @@ static json_t *service_json(const struct service *s)
 		      "max_pause_ms", (json_int_t)s->max_pause_ms);
 	json_object_set_new(j, "forward_headers", json_boolean(s->o.forward_headers));
 	json_object_set_new(j, "strip_path_prefix", json_boolean(s->o.strip_prefix));
+	json_object_set_new(j, "buffer_requests", json_boolean(s->o.buffer_requests));
 	if (s->pages) {
 		json_t *st = json_array();
 
@@ -343,6 +344,7 @@ static struct service *service_from_json(json_t *j, struct err *e)
 	GETMS("max_pause_ms", s->max_pause_ms);
 #undef GETMS
 	s->o.forward_headers = json_is_true(json_object_get(j, "forward_headers"));
+	s->o.buffer_requests = json_is_true(json_object_get(j, "buffer_requests"));
 	/* A state written before the option existed: the prefix was not stripped. */
 	s->o.strip_prefix = json_is_true(json_object_get(j, "strip_path_prefix"));
 	v = json_object_get(j, "state");
@@ -702,7 +704,7 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	uint64_t start = now_ms(), drain_ms;
 	size_t i, draining = 0, tunnels_closed = 0;
 	int n, rc = 1;
-	bool locked = false, fwd = false, strip = true, force = false;
+	bool locked = false, fwd = false, strip = true, force = false, buffer = false;
 	const struct opt opts[] = {
 	    OPT_LIST(0, "target", &targets, "HOST:PORT", "where to send requests"),
 	    OPT_LIST(0, "host", &hosts, "NAME", "host names to route (default: any)"),
@@ -718,6 +720,8 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 		     "trust X-Forwarded-* from the client (another proxy is in front)"),
 	    OPT_BOOL(0, "strip-path-prefix", &strip,
 		     "send paths without the path prefix (default; =false keeps it)"),
+	    OPT_BOOL(0, "buffer-requests", &buffer,
+		     "read a request's body whole before the target is contacted"),
 	    OPT_STRING(0, "error-pages", &pages_dir, "DIR",
 		       "serve DIR/<status>.html for the proxy's own errors (an absolute path)"),
 	    OPT_BOOL(0, "force", &force,
@@ -737,6 +741,7 @@ static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 	strvec_pushv(&s->hosts, (const char *const *)hosts.v);
 	s->o.forward_headers = fwd;
 	s->o.strip_prefix = strip;
+	s->o.buffer_requests = buffer;
 	if (prefix) {
 		if (prefix[0] != '/') {
 			ctl_line(o, 'e', "error: --path-prefix must start with '/', got '%s'",

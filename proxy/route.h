@@ -72,6 +72,8 @@ struct service_opts {
 	bool forward_headers;
 	/* The target sees the path without path_prefix ("/app/x" as "/x"); the default. */
 	bool strip_prefix;
+	/* A request body is read whole before a target is contacted (proxy/server.h). */
+	bool buffer_requests;
 };
 
 struct service {

@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <fcntl.h>
@@ -38,7 +39,9 @@
 #define MAX_EVENTS    256
 #define POOL_IDLE_MS  30000
 #define LINGER_MS     2000
-#define LOG_MAX	      (4 << 20) /* access log bytes a worker keeps when the reader lags */
+#define LOG_MAX	      (4 << 20)	   /* access log bytes a worker keeps when the reader lags */
+#define BUFFER_MEMORY (1 << 20)	   /* a buffered body beyond this goes to a temporary file */
+#define BUFFER_MAX    (1ULL << 30) /* largest buffered body without --max-request-body */
 
 #define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 #define STATIC_IOV(s)		      (s), (sizeof(s) - 1)
@@ -209,6 +212,7 @@ enum tmode {
 	TM_LINGER, /* after an error response, until the client goes away */
 	TM_PAUSE,  /* a request held while its service is paused (max pause) */
 	TM_TUNNEL, /* a tunnel: closed when no byte moved either way for the idle timeout */
+	TM_BODY,   /* a buffered request body is arriving: the next bytes within the read timeout */
 };
 
 struct worker;
@@ -252,7 +256,17 @@ enum retry_flags {
 	RETRY_OTHER = 1 << 1, /* again on another target */
 };
 
-enum rq_state { RQ_CONNECT, RQ_HEAD, RQ_BODY, RQ_DONE };
+enum rq_state { RQ_CONNECT, RQ_HEAD, RQ_BODY, RQ_BUFFER, RQ_FILE, RQ_DONE };
+
+/* A request whose body is read whole before the upstream is contacted (--buffer-requests). */
+struct rqbuf {
+	struct sbuf head; /* the rewritten head, without its last CRLF */
+	struct sbuf mem;  /* the body, while it is small */
+	int fd;		  /* else the body is in this unlinked temporary file, or -1 */
+	uint64_t size, sent;
+	char *svc; /* the service's name: it is looked up again when the body is in */
+	bool rollout;
+};
 enum rs_state { RS_HEAD, RS_INTERIM, RS_HEADW, RS_BODY, RS_DONE, RS_TUNNEL };
 
 struct exch {
@@ -260,6 +274,7 @@ struct exch {
 	struct upstream *up;
 	struct target *t;
 	struct errpages *pages; /* the service's, referenced: for an error of ours */
+	struct rqbuf *rb;	/* a buffered request, or NULL */
 	uint64_t target_timeout, max_body;
 	enum rq_state rq;
 	enum rs_state rs;
@@ -948,7 +963,16 @@ static void exch_end(struct exch *x, bool reuse)
 		target_done(x->t);
 	}
 	errpages_unref(x->pages);
-	if (cl->tmode == TM_TARGET || cl->tmode == TM_TUNNEL) {
+	if (x->rb) {
+		sbuf_release(&x->rb->head);
+		sbuf_release(&x->rb->mem);
+		if (x->rb->fd >= 0) {
+			close(x->rb->fd);
+		}
+		free(x->rb->svc);
+		free(x->rb);
+	}
+	if (cl->tmode == TM_TARGET || cl->tmode == TM_TUNNEL || cl->tmode == TM_BODY) {
 		timer_cancel(&w->timers, &cl->tm);
 		cl->tmode = TM_NONE;
 	}
@@ -1196,6 +1220,243 @@ static bool is_idempotent(struct slice method)
 	}
 }
 
+/*
+ * Takes a connection to x->t, pooled or new, for x, whose request is ready
+ * to go. 1, or what upstream_failed() says when none could be made.
+ */
+static int exch_connect(struct exch *x)
+{
+	struct client *cl = x->cl;
+	struct worker *w = cl->w;
+
+	if (!cl->retry) {
+		x->up = pool_take(w, x->t);
+	} else {
+		x->retry = cl->retry;
+		cl->retry = 0;
+	}
+	if (!x->up) {
+		x->up = upstream_connect(w, x->t);
+		if (!x->up) {
+			return upstream_failed(x, true);
+		}
+	}
+	x->up->x = x;
+	x->rq = x->up->connecting ? RQ_CONNECT : RQ_HEAD;
+	if (x->target_timeout) {
+		cl->tmode = TM_TARGET;
+		timer_arm(&w->timers, &cl->tm, w->now + x->target_timeout);
+	}
+	return 1;
+}
+
+/*
+ * --buffer-requests: the head built so far (all but its last CRLF) is
+ * copied, so the client's buffer can take the body; the body is read in
+ * RQ_BUFFER before any upstream is chosen.
+ */
+static void buffer_start(struct exch *x, struct service *svc, size_t head_len)
+{
+	struct client *cl = x->cl;
+	struct worker *w = cl->w;
+	struct rqbuf *rb = xcalloc(1, sizeof(*rb));
+	int i;
+
+	sbuf_init(&rb->head, x->q_up.total + 64);
+	sbuf_init(&rb->mem, 0);
+	for (i = 0; i < x->q_up.nr; i++) {
+		sbuf_add(&rb->head, x->q_up.v[i].iov_base, x->q_up.v[i].iov_len);
+	}
+	iovq_reset(&x->q_up);
+	/*
+	 * The target is chosen when the body is in: an upload as slow as it
+	 * likes holds no target's in-flight count (which a deploy drains).
+	 */
+	target_done(x->t);
+	x->t = NULL;
+	rb->fd = -1;
+	rb->svc = xstrdup(svc->name);
+	rb->rollout = svc->nr_rollout && service_rollout_wants(svc, rollout_value(&w->msg));
+	if ((w->msg.flags & HTTP1_F_EXPECT_100) && !x->client_10) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+		/* Small, on a socket with nothing queued: a failure shows at the next read. */
+		if (conn_write(&cl->c, cont, sizeof(cont) - 1) == (ssize_t)sizeof(cont) - 1) {
+			x->bytes_out += sizeof(cont) - 1;
+		}
+	}
+	x->rb = rb;
+	x->pages = errpages_ref(svc->pages);
+	x->rq = RQ_BUFFER;
+	cl->pos += head_len;
+	x->bytes_in = head_len;
+	cl->x = x;
+	cl->tmode = TM_BODY;
+	timer_arm(&w->timers, &cl->tm, w->now + w->cfg->read_timeout_ms);
+}
+
+/* Adds body bytes to rb: in memory up to BUFFER_MEMORY, then in a temporary file. 0 or -1. */
+static int buffer_add(struct rqbuf *rb, const char *p, size_t len)
+{
+	if (rb->fd < 0 && rb->mem.len + len <= BUFFER_MEMORY) {
+		sbuf_add(&rb->mem, p, len);
+		rb->size += len;
+		return 0;
+	}
+	if (rb->fd < 0) {
+		const char *dir = getenv("TMPDIR");
+
+		if (!dir || !*dir) {
+			dir = "/tmp";
+		}
+		rb->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (rb->fd < 0) {
+			log_warn("cannot buffer a request body in '%s': %s", dir, strerror(errno));
+			return -1;
+		}
+		if (buffer_add(rb, rb->mem.buf, rb->mem.len) < 0) {
+			return -1;
+		}
+		rb->size -= rb->mem.len;
+		sbuf_release(&rb->mem);
+	}
+	while (len) {
+		ssize_t n = write(rb->fd, p, len);
+
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			log_warn("cannot buffer a request body: %s",
+				 n < 0 ? strerror(errno) : "short write");
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+		rb->size += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* The whole body is in: the request goes to a target of its service (looked up again). */
+static int buffer_done(struct exch *x)
+{
+	struct client *cl = x->cl;
+	struct worker *w = cl->w;
+	struct rqbuf *rb = x->rb;
+	struct service *svc = route_table_find(w->tbl, rb->svc);
+	char len[48];
+
+	timer_cancel(&w->timers, &cl->tm);
+	cl->tmode = TM_NONE;
+	if (!svc || !svc->nr_targets) {
+		return exch_fail(x, svc ? 503 : 404);
+	}
+	if (x->rq_body == HTTP1_BODY_CHUNKED) {
+		snprintf(len, sizeof(len), "Content-Length: %llu\r\n",
+			 (unsigned long long)rb->size);
+		sbuf_addstr(&rb->head, len);
+	}
+	sbuf_addstr(&rb->head, "\r\n");
+	iovq_push(&x->q_up, rb->head.buf, rb->head.len);
+	if (rb->fd < 0) {
+		iovq_push(&x->q_up, rb->mem.buf, rb->mem.len);
+	}
+	x->rq_complete = rb->fd < 0;
+	x->target_timeout = svc->o.target_timeout_ms;
+	x->multi = svc->nr_targets > 1;
+	if (rb->rollout && svc->nr_rollout) {
+		x->t = service_pick_rollout(svc);
+		x->multi = svc->nr_rollout > 1;
+	} else {
+		x->t = service_pick(svc);
+	}
+	return exch_connect(x);
+}
+
+/* RQ_BUFFER: reads the body into x->rb (a chunked one decoded), within the limit. */
+static int buffer_step(struct exch *x)
+{
+	struct client *cl = x->cl;
+	struct worker *w = cl->w;
+	size_t avail = cl->len - cl->pos, data;
+	char *p = cl->buf + cl->pos;
+	ssize_t n;
+	long taken;
+	bool done;
+
+	if (avail) {
+		if (x->rq_body == HTTP1_BODY_CHUNKED) {
+			taken = http1_chunked_decode(&x->rq_ch, p, avail, &data);
+			if (taken < 0) {
+				return exch_fail(x, 400);
+			}
+			done = x->rq_ch.done;
+		} else {
+			taken = (long)(x->rq_left < avail ? x->rq_left : avail);
+			x->rq_left -= (uint64_t)taken;
+			data = (size_t)taken;
+			done = !x->rq_left;
+		}
+		if (x->max_body && x->rb->size + data > x->max_body) {
+			return exch_fail(x, 413);
+		}
+		if (buffer_add(x->rb, p, data) < 0) {
+			return exch_fail(x, 500);
+		}
+		cl->pos += (size_t)taken;
+		x->bytes_in += (uint64_t)taken;
+		if (done) {
+			return buffer_done(x);
+		}
+		timer_arm(&w->timers, &cl->tm, w->now + w->cfg->read_timeout_ms);
+	}
+	if (!(cl->c.flags & CONN_F_CAN_READ)) {
+		return avail > 0;
+	}
+	cl->pos = cl->len = 0;
+	n = conn_read(&cl->c, cl->buf, cl->cap);
+	if (n == -2) {
+		return avail > 0;
+	}
+	if (n <= 0) {
+		return exch_fail(x, 0);
+	}
+	cl->len = (size_t)n;
+	return 1;
+}
+
+/* RQ_FILE: the buffered body from its temporary file to the upstream (a plain socket). */
+static int file_step(struct exch *x)
+{
+	struct upstream *up = x->up;
+	struct rqbuf *rb = x->rb;
+	off_t off = (off_t)rb->sent;
+	ssize_t n;
+
+	if (!(up->c.flags & CONN_F_CAN_WRITE)) {
+		return 0;
+	}
+	n = sendfile(up->c.fd, rb->fd, &off,
+		     rb->size - rb->sent > (1 << 20) ? (1 << 20) : rb->size - rb->sent);
+	if (n < 0 && errno == EAGAIN) {
+		up->c.flags &= ~CONN_F_CAN_WRITE;
+		return 0;
+	}
+	if (n < 0 && errno == EINTR) {
+		return 1;
+	}
+	if (n <= 0) {
+		return exch_fail(x, 502);
+	}
+	rb->sent = (uint64_t)off;
+	if (rb->sent == rb->size) {
+		x->rq_complete = true;
+		x->rq = RQ_DONE;
+	}
+	return 1;
+}
+
 static void exch_start(struct client *cl, size_t head_len)
 {
 	struct worker *w = cl->w;
@@ -1208,7 +1469,8 @@ static void exch_start(struct client *cl, size_t head_len)
 	bool have_rid = false, done;
 	struct slice rid = SLICE_NULL;
 	size_t i, addlen;
-	bool fwd, keep_proto = false, keep_host = false;
+	bool fwd, keep_proto = false, keep_host = false, buffer;
+	uint64_t limit;
 	long n;
 
 	svc = route_lookup(w->tbl, m->host, m->path);
@@ -1235,18 +1497,23 @@ static void exch_start(struct client *cl, size_t head_len)
 		client_reject(cl, svc, 503, svc->stop_message);
 		return;
 	}
-	if (svc->o.max_body && m->body == HTTP1_BODY_LENGTH &&
-	    m->content_length > svc->o.max_body) {
+	limit = svc->o.max_body ? svc->o.max_body : svc->o.buffer_requests ? BUFFER_MAX : 0;
+	if (limit && m->body == HTTP1_BODY_LENGTH && m->content_length > limit) {
 		client_reject(cl, svc, 413, NULL);
 		return;
 	}
+	/* A body that is not all here yet, or is chunked: read it whole first. */
+	buffer =
+	    svc->o.buffer_requests && !(m->flags & HTTP1_F_UPGRADE) &&
+	    (m->body == HTTP1_BODY_CHUNKED ||
+	     (m->body == HTTP1_BODY_LENGTH && m->content_length > cl->len - cl->pos - head_len));
 	x = exch_get(w);
 	x->cl = cl;
 	x->svc_idx = svc->metrics_idx;
 	x->start_ms = w->now;
 	x->req_start = cl->pos;
 	x->target_timeout = svc->o.target_timeout_ms;
-	x->max_body = svc->o.max_body;
+	x->max_body = limit;
 	x->is_head = slice_eq_cstr(m->method, "HEAD");
 	x->multi = svc->nr_targets > 1;
 	x->idempotent =
@@ -1299,6 +1566,11 @@ static void exch_start(struct client *cl, size_t head_len)
 		if (http1_is_hop_by_hop(m, h->name) || slice_find_char(h->name, '_') >= 0) {
 			continue;
 		}
+		/* The proxy answers the Expect of a request it buffers itself. */
+		if (buffer && (m->flags & HTTP1_F_EXPECT_100) &&
+		    slice_caseeq_cstr(h->name, "expect")) {
+			continue;
+		}
 		f = fwd_header(h->name);
 		if (f == FWD_FOR && fwd && h->value.len) {
 			sbuf_add(&x->xff, h->value.ptr, h->value.len);
@@ -1332,7 +1604,7 @@ static void exch_start(struct client *cl, size_t head_len)
 	if (w->cfg->access_log_fd >= 0) {
 		log_request(&x->lg, m, svc, rid, ip);
 	}
-	if (m->body == HTTP1_BODY_CHUNKED) {
+	if (m->body == HTTP1_BODY_CHUNKED && !buffer) {
 		addlen += (size_t)snprintf(x->add + addlen, sizeof(x->add) - addlen,
 					   "Transfer-Encoding: chunked\r\n");
 	}
@@ -1348,6 +1620,10 @@ static void exch_start(struct client *cl, size_t head_len)
 		iovq_push(q, STATIC_IOV("X-Forwarded-Host: "));
 		iovq_push(q, m->host.ptr, m->host.len);
 		iovq_push(q, STATIC_IOV("\r\n"));
+	}
+	if (buffer) {
+		buffer_start(x, svc, head_len);
+		return;
 	}
 	iovq_push(q, STATIC_IOV("\r\n"));
 
@@ -1367,25 +1643,7 @@ static void exch_start(struct client *cl, size_t head_len)
 	x->rq_complete = done;
 	x->retryable = done;
 	cl->x = x;
-	if (!cl->retry) {
-		x->up = pool_take(w, x->t);
-	} else {
-		x->retry = cl->retry;
-		cl->retry = 0;
-	}
-	if (!x->up) {
-		x->up = upstream_connect(w, x->t);
-		if (!x->up) {
-			upstream_failed(x, true);
-			return;
-		}
-	}
-	x->up->x = x;
-	x->rq = x->up->connecting ? RQ_CONNECT : RQ_HEAD;
-	if (x->target_timeout) {
-		cl->tmode = TM_TARGET;
-		timer_arm(&w->timers, &cl->tm, w->now + x->target_timeout);
-	}
+	exch_connect(x);
 }
 
 /* Steps return 0 when blocked, 1 on progress, 2 when the exchange restarted, -1 when the
@@ -1400,6 +1658,10 @@ static int rq_step(struct exch *x)
 	int r;
 
 	switch (x->rq) {
+	case RQ_BUFFER:
+		return buffer_step(x);
+	case RQ_FILE:
+		return file_step(x);
 	case RQ_CONNECT: {
 		int err = 0;
 		socklen_t l = sizeof(err);
@@ -1422,7 +1684,7 @@ static int rq_step(struct exch *x)
 		if (!r) {
 			return 0;
 		}
-		x->rq = x->rq_complete ? RQ_DONE : RQ_BODY;
+		x->rq = x->rq_complete ? RQ_DONE : x->rb ? RQ_FILE : RQ_BODY;
 		return 1;
 	case RQ_BODY:
 		if (x->rq_bpos < x->rq_bend) {
@@ -1700,6 +1962,9 @@ static int rs_step(struct exch *x)
 	long taken;
 	int r;
 
+	if (x->rq == RQ_BUFFER) {
+		return 0; /* no upstream yet */
+	}
 	switch (x->rs) {
 	case RS_HEAD:
 		if (x->ulen > x->upos && !x->rs_need_more) {
@@ -1867,6 +2132,11 @@ static void client_timeout(struct timer *t)
 		}
 		break;
 	}
+	case TM_BODY:
+		if (cl->x) {
+			exch_fail(cl->x, 408);
+		}
+		break;
 	case TM_IDLE:
 	case TM_LINGER:
 	case TM_NONE:

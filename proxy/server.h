@@ -26,6 +26,19 @@
  * made, or, for an idempotent request without a body, when it ended without
  * an answer.
  *
+ * --buffer-requests (service_opts.buffer_requests): a request whose body is
+ * chunked or not all in the first read is read whole before a target is
+ * chosen, so a slow upload holds no app connection and no target's
+ * in-flight count. The body is held in memory up to 1 MiB, beyond that in
+ * a temporary file in $TMPDIR (default /tmp) that has no name from the
+ * start (O_TMPFILE), so a slow client costs little memory; the limit is
+ * --max-request-body, or 1 GiB without one (413 beyond). The upstream gets
+ * it with a Content-Length (a chunked body decoded, trailers dropped);
+ * "Expect: 100-continue" is answered by the proxy. Its bytes must keep
+ * coming within the read timeout (408). Writing that file is the one place
+ * a worker touches the disk, which the page cache normally absorbs; a
+ * buffered request is not sent again on another target.
+ *
  * A request with "Connection: upgrade" is forwarded with its Upgrade header;
  * when the upstream answers 101 the pair of connections becomes a byte
  * tunnel both ways (WebSocket and other upgrades), which lasts until either
@@ -38,7 +51,9 @@
  * 501/505 from the parser; from the upstream side: 502 when it cannot be
  * reached or answers garbage, 504 when it does not answer within the target
  * timeout, 503 when the service is stopped (with its stop message as the
- * body when it has one).
+ * body when it has one); 500 when a buffered body cannot be written to its
+ * temporary file. A service deployed with --error-pages answers these with
+ * its own pages (proxy/errpages.h).
  *
  * A request for a paused service is held as it is, unparsed, in its
  * client's buffer; every new routing table releases the held requests,
