@@ -56,7 +56,7 @@ ifneq ($(PROXY_MAIN),)
 BINS += bin/berth-proxy
 endif
 
-.PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp image hello clean demo
+.PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp image hello clean demo bench-proxy bench-deploy
 all: deps $(BINS)
 
 deps:
@@ -132,6 +132,7 @@ hello:
 	@$(MAKE) -s -C examples/hello CC=$(CC)
 
 bench-proxy: ; @bench/proxy/run
+bench-deploy: ; @bench/deploy/run
 
 demo:
 	@scripts/install-deps
