@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# berth app, prune, details and registry against containers on two lab hosts.
+# The containers are started here by hand with the names and labels of
+# engine/app.h, as a deploy would leave them.
+. "$(dirname "$0")/lib.sh"
+lab_env
+
+read -r -a hosts <<<"$LAB_HOSTS"
+h1=${hosts[0]} h2=${hosts[1]}
+export DOCKER_HOST=$LAB_LOCAL_DOCKER DOCKER_BUILDKIT=0
+on() { local h=$1; shift; ssh -F "$LAB_SSH_CONFIG" "$h" "$@"; }
+reg=$LAB_REGISTRY
+repo=$reg/berth-testapp
+rd=/run/berth-$T
+pw="pw-$T-$RANDOM$RANDOM"
+
+# v1, v2 and v3 of the app: the test app tagged three times (three image ids, so
+# that removing one tag does not touch the others)
+for v in v1 v2 v3; do
+	test_cleanup "docker rmi -f $repo:$v"
+done
+for h in "$h1" "$h2"; do
+	test_cleanup "on $h 'docker ps -aq --filter label=service=$T | xargs -r docker rm -f; docker image ls -q $repo | sort -u | xargs -r docker rmi -f; rm -rf $rd'"
+done
+test_cleanup "docker logout $reg; on $h1 docker logout $reg; on $h2 docker logout $reg"
+
+mkdir -p "$TEST_TMP/project/config" "$TEST_TMP/project/.kamal"
+cd "$TEST_TMP/project" || exit 1
+cat >config/deploy.yml <<EOF
+service: $T
+image: berth-testapp
+servers:
+  web:
+    hosts: [$h1, $h2]
+  jobs:
+    hosts: [$h1]
+    cmd: --port 8080
+registry:
+  server: $reg
+  username: tester
+  password: [REG_PW]
+ssh:
+  config: $LAB_SSH_CONFIG
+run_directory: $rd
+retain_containers: 1
+EOF
+printf 'REG_PW=%s\n' "$pw" >.kamal/secrets
+
+# start HOST ROLE VERSION [ARGS...]: the container a deploy of VERSION leaves
+start() {
+	local h=$1 role=$2 v=$3
+	shift 3
+	on "$h" docker run -d --name "$T-$role-$v" --network berth --label "service=$T" \
+		--label "role=$role" --label "version=$v" "$repo:$v" --version "$v" "$@" >/dev/null
+}
+
+test_expect_success 'setup: three versions on the hosts, v2 running, v3 running too' '
+	for v in v1 v2 v3; do
+		printf "FROM berth-testapp:latest\nLABEL v=$v-$T\n" | docker build -q -t "$repo:$v" - &&
+		docker push -q "$repo:$v" >/dev/null || exit 1
+	done &&
+	for h in "$h1" "$h2"; do
+		on "$h" "docker network inspect berth >/dev/null 2>&1 || docker network create berth >/dev/null" &&
+		on "$h" "mkdir -p $rd/apps/$T/env && printf \"GREETING=hi\\n\" >$rd/apps/$T/env/web.env && : >$rd/apps/$T/env/jobs.env" &&
+		for v in v1 v2 v3; do on "$h" docker pull -q "$repo:$v" >/dev/null || exit 1; done &&
+		start "$h" web v1 && on "$h" docker stop "$T-web-v1" >/dev/null &&
+		start "$h" web v2 &&
+		start "$h" web v3 || exit 1
+	done &&
+	start "$h1" jobs v3 --port 8080
+'
+
+test_expect_success 'containers lists every container of the app on both hosts' '
+	{ "$BERTH" app containers >out 2>err || { cat err; exit 1; }; } &&
+	grep_q out "^$h1 +\| .*$T-web-v1" &&
+	grep_q out "^$h2 +\| .*$T-web-v3" &&
+	grep_q out "^$h1 +\| .*$T-jobs-v3" &&
+	"$BERTH" app containers -r jobs >out &&
+	grep_q out "$T-jobs-v3" && ! grep -q "$T-web" out
+'
+
+test_expect_success 'details shows the running ones only; images lists the repo' '
+	"$BERTH" app details -h "$h2" >out &&
+	grep_q out "$T-web-v2" && grep_q out "$T-web-v3" && ! grep -q "$T-web-v1" out &&
+	"$BERTH" app images -h "$h1" >out &&
+	grep_q out "berth-testapp +v3" && grep_q out "berth-testapp +v1"
+'
+
+test_expect_success 'version is the newest running container of each role' '
+	"$BERTH" app version >out &&
+	grep_q out "^$h1 web +\| v3$" && grep_q out "^$h2 web +\| v3$" &&
+	grep_q out "^$h1 jobs +\| v3$" &&
+	"$BERTH" app version -r web -h "$h2" >out &&
+	test "$(cat out)" = v3 &&
+	"$BERTH" app version --json -r jobs | jq -e ".[0].version == \"v3\" and .[0].host == \"$h1\""
+'
+
+test_expect_success 'stale_containers lists v2; --stop stops it' '
+	"$BERTH" app stale_containers -r web >out &&
+	grep_q out "^$h1 web +\| $T-web-v2$" && grep_q out "^$h2 web +\| $T-web-v2$" &&
+	! grep -q v3 out &&
+	"$BERTH" app stale_containers -r web --stop -h "$h1" >out &&
+	grep_q out "$T-web-v2 stopped" &&
+	test "$(on "$h1" docker inspect -f "{{.State.Running}}" "$T-web-v2")" = false &&
+	test "$(on "$h2" docker inspect -f "{{.State.Running}}" "$T-web-v2")" = true
+'
+
+test_expect_success 'logs: -n, -g, --container' '
+	"$BERTH" app logs -r web -h "$h1" -n 1 >out &&
+	test "$(wc -l <out)" = 1 && grep_q out "testapp version=v3 .*listening on" &&
+	"$BERTH" app logs -r web -g "version=v3 host" -T >out &&
+	grep_q out "^$h1 web +\| testapp version=v3 host=" &&
+	grep_q out "^$h2 web +\| testapp version=v3 host=" &&
+	"$BERTH" app logs -r web -g "no such line anywhere" >out &&
+	test ! -s out &&
+	# a pattern is grep'"'"'s argument, never shell text
+	"$BERTH" app logs -r web -h "$h1" -g "\$(touch /tmp/$T-pwned); x" >out &&
+	! on "$h1" test -e /tmp/$T-pwned &&
+	"$BERTH" app logs -r web -h "$h1" --container "$T-web-v1" -T >out &&
+	grep_q out "^testapp version=v1 "
+'
+
+test_expect_success 'exec runs a one-off container of the running version' '
+	"$BERTH" app exec -r web -- --help >out 2>err &&
+	grep_q out "^$h1 web +\| usage: testapp" && grep_q out "^$h2 web +\| usage: testapp" &&
+	test -z "$(on "$h1" docker ps -aq --filter label=service=$T --filter name=exec)" &&
+	"$BERTH" app exec -r web -h "$h1" --version v1 -- "--version zz --help" >out &&
+	grep_q out "^usage: testapp"
+'
+
+test_expect_success 'exec --reuse runs in the running container' '
+	"$BERTH" app exec --reuse -r jobs /testapp --help >out &&
+	grep_q out "^usage: testapp" &&
+	test_must_fail "$BERTH" app exec --reuse -r jobs /no-such-binary 2>err
+'
+
+test_expect_success 'stop stops the newest running container, start starts the newest' '
+	"$BERTH" app stop -r web -h "$h2" &&
+	test "$(on "$h2" docker inspect -f "{{.State.Running}}" "$T-web-v3")" = false &&
+	test "$(on "$h2" docker inspect -f "{{.State.Running}}" "$T-web-v2")" = true &&
+	"$BERTH" app version -r web -h "$h2" >out && test "$(cat out)" = v2 &&
+	"$BERTH" app start -r web -h "$h2" &&
+	test "$(on "$h2" docker inspect -f "{{.State.Running}}" "$T-web-v3")" = true
+'
+
+test_expect_success 'berth details shows the proxy and app containers of each host' '
+	"$BERTH" details >out &&
+	grep_q out "^$h1 +\| .*$T-web-v3" && grep_q out "^$h2 +\| .*$T-web-v3" &&
+	grep_q out "berth-proxy"
+'
+
+test_expect_success 'prune containers keeps retain_containers stopped ones per role' '
+	on "$h1" docker stop "$T-web-v2" >/dev/null 2>&1 || true
+	# h1 web: v1 and v2 stopped, v3 running: retain 1 keeps v2
+	"$BERTH" prune containers -h "$h1" &&
+	test -z "$(on "$h1" docker ps -aq --filter name=^$T-web-v1\$)" &&
+	test -n "$(on "$h1" docker ps -aq --filter name=^$T-web-v2\$)" &&
+	test -n "$(on "$h1" docker ps -aq --filter name=^$T-web-v3\$)"
+'
+
+test_expect_success 'prune images removes unused tags past the newest' '
+	"$BERTH" prune images -h "$h1" &&
+	on "$h1" docker image ls --format "{{.Tag}}" "$repo" | sort >out &&
+	printf "v2\nv3\n" >want && diff -u want out
+'
+
+test_expect_success 'registry login sends the password on stdin only' '
+	mkdir -p bin &&
+	cat >bin/docker <<-SHIM &&
+	#!/bin/sh
+	printf "%s\\n" "\$@" >>$PWD/docker-args
+	cat >$PWD/docker-stdin
+	exec /usr/bin/docker "\$@" <$PWD/docker-stdin
+	SHIM
+	chmod +x bin/docker &&
+	PATH=$PWD/bin:$PATH "$BERTH" registry login -R >out 2>err &&
+	grep_q docker-args "^--password-stdin$" &&
+	! grep -q -- "$pw" docker-args &&
+	test "$(cat docker-stdin)" = "$pw" &&
+	# on the hosts: the ssh command line holds no password either
+	"$BERTH" registry login -L -v >out 2>err &&
+	grep_q err "docker login $reg -u tester --password-stdin" &&
+	! grep -q -- "$pw" out err
+'
+
+test_expect_success 'registry login on the hosts; logout' '
+	"$BERTH" registry login -L >out 2>err &&
+	on "$h1" cat /root/.docker/config.json | grep -q "$reg" &&
+	"$BERTH" registry logout >out 2>err &&
+	! on "$h1" cat /root/.docker/config.json 2>/dev/null | grep -q "\"$reg\""
+'
+
+test_expect_success 'remove asks for -y without a terminal, then removes everything' '
+	test_must_fail "$BERTH" app remove 2>err &&
+	grep_q err "say yes with -y" &&
+	"$BERTH" app remove -y &&
+	for h in "$h1" "$h2"; do
+		test -z "$(on "$h" docker ps -aq --filter label=service=$T)" &&
+		test -z "$(on "$h" docker image ls -q "$repo")" || exit 1
+	done
+'
+
+test_done
