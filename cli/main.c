@@ -27,7 +27,7 @@ struct cmd {
 static const struct cmd commands[] = {
     {"app", cmd_app, 0, "the app's containers: details, logs, exec, start, stop, remove..."},
     {"audit", cmd_audit, 0, "show the audit log of the hosts"},
-    {"build", cmd_build, CMD_HIDDEN, "send an image to servers (build deliver)"},
+    {"build", cmd_build, 0, "the app's image: build push|pull|details, build deliver over ssh"},
     {"config", cmd_config, CMD_NEED_CONFIG, "show the config as berth reads it (secrets redacted)"},
     {"deploy", cmd_deploy, 0, "deploy the app: build, ship, switch traffic host by host"},
     {"details", cmd_details, 0, "what runs on the hosts: berth-proxy and the app's containers"},

@@ -16,8 +16,16 @@ pw="pw-$T-$RANDOM$RANDOM"
 
 # v1, v2 and v3 of the app: the test app tagged three times (three image ids, so
 # that removing one tag does not touch the others)
+# reg_delete TAG: deletes the tag's manifest from the lab registry (unique to this test)
+reg_delete() {
+	local d
+	d=$(curl -sfI -H "Accept: application/vnd.docker.distribution.manifest.v2+json" \
+		"http://$reg/v2/berth-testapp/manifests/$1" | tr -d '\r' |
+		awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }')
+	[ -z "$d" ] || curl -sf -X DELETE "http://$reg/v2/berth-testapp/manifests/$d"
+}
 for v in v1 v2 v3; do
-	test_cleanup "docker rmi -f $repo:$v"
+	test_cleanup "docker rmi -f $repo:$v; reg_delete $v"
 done
 for h in "$h1" "$h2"; do
 	test_cleanup "on $h 'docker ps -aq --filter label=service=$T | xargs -r docker rm -f; docker image ls -q $repo | sort -u | xargs -r docker rmi -f; rm -rf $rd'"
@@ -188,6 +196,35 @@ test_expect_success 'registry login on the hosts; logout' '
 	on "$h1" cat /root/.docker/config.json | grep -q "$reg" &&
 	"$BERTH" registry logout >out 2>err &&
 	! on "$h1" cat /root/.docker/config.json 2>/dev/null | grep -q "\"$reg\""
+'
+
+test_expect_success 'build push builds the git version, labelled, and pushes it' '
+	printf "FROM berth-testapp:latest\nLABEL t=$T\n" >Dockerfile &&
+	printf "*\n!.gitignore\n!Dockerfile\n!config/\n!config/deploy.yml\n" >.gitignore &&
+	git init -q . && git add .gitignore Dockerfile config/deploy.yml &&
+	git -c user.name=t -c user.email=t@t commit -qm one &&
+	sha=$(git rev-parse HEAD) &&
+	test_cleanup "docker rmi -f $repo:$sha; reg_delete $sha" &&
+	"$BERTH" build push >out 2>err &&
+	test "$(tail -n 1 out)" = "$repo:$sha" &&
+	test "$(docker image inspect -f "{{index .Config.Labels \"service\"}}" "$repo:$sha")" = "$T" &&
+	curl -sf "http://$reg/v2/berth-testapp/tags/list" | grep -q "\"$sha\"" &&
+	"$BERTH" build details >out &&
+	grep_q out "^build: +docker build -t $repo:$sha --label service=$T \.$"
+'
+
+test_expect_success 'build pull puts it on the hosts' '
+	sha=$(git rev-parse HEAD) &&
+	"$BERTH" build pull -h "$h2" 2>err &&
+	on "$h2" docker image inspect "$repo:$sha" >/dev/null &&
+	! on "$h1" docker image inspect "$repo:$sha" >/dev/null 2>&1
+'
+
+test_expect_success 'a dirty tree gets an _uncommitted_ version' '
+	echo "LABEL dirty=1" >>Dockerfile &&
+	"$BERTH" build details >out &&
+	grep_q out "^image: +$repo:$(git rev-parse HEAD)_uncommitted_[0-9a-f]{12}$" &&
+	git checkout -q Dockerfile
 '
 
 test_expect_success 'remove asks for -y without a terminal, then removes everything' '
