@@ -85,6 +85,7 @@ void cli_state_release(struct cli_state *st);
 void cli_print_json(json_t *j);
 
 int cmd_app(int argc, const char **argv);
+int cmd_app_boot(int argc, const char **argv);
 int cmd_audit(int argc, const char **argv);
 int cmd_build(int argc, const char **argv);
 int cmd_config(int argc, const char **argv);

@@ -27,7 +27,7 @@
 #include "lib/banned.h"
 
 static const char usage[] =
-    "berth app containers|images|details|version|start|stop|remove|live\n"
+    "berth app boot [--version V] | containers|images|details|version|start|stop|remove|live\n"
     "       berth app stale_containers [--stop]\n"
     "       berth app logs [-f] [-n LINES] [-s SINCE] [-g GREP] [-T] [--container NAME]\n"
     "       berth app exec [-i] [--reuse] [--version VERSION] CMD [ARG...]\n"
@@ -506,6 +506,9 @@ int cmd_app(int argc, const char **argv)
 		return 2;
 	}
 	sub = argv[0];
+	if (!strcmp(sub, "boot")) {
+		return cmd_app_boot(argc - 1, argv + 1);
+	}
 	for (i = 0; subs[i] && strcmp(subs[i], sub); i++) {
 	}
 	if (!subs[i]) {

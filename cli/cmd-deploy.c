@@ -264,3 +264,59 @@ out:
 	unload(&l);
 	return ret;
 }
+
+/*
+ * berth app boot: the app's containers of a version (by default the one
+ * serving) started again on the hosts, each switched as a deploy does,
+ * without building or sending anything.
+ */
+int cmd_app_boot(int argc, const char **argv)
+{
+	static const char usage[] =
+	    "berth app boot [--version V] [-r ROLES] [-h HOSTS] [-d DEST] [-c FILE]";
+	struct loaded l;
+	struct deploy_opts o;
+	struct deploy_versions vs = {0};
+	struct err e = ERR_INIT;
+	size_t i;
+	int n, ret = 2;
+
+	n = cli_parse(argc, argv, (const struct opt *const[]){deploy_opts, NULL}, 0, usage);
+	if (n < 0) {
+		return n == -2 ? 0 : 2;
+	}
+	if (n > 0) {
+		log_error("unexpected argument '%s'\nusage: %s", argv[0], usage);
+		return 2;
+	}
+	if (load(&l) < 0) {
+		unload(&l);
+		return 1;
+	}
+	ret = 1;
+	fill_opts(&o, "app boot");
+	o.skip_push = true;
+	if (!o.version) {
+		if (deploy_versions(&l.cfg, &l.ex, &o, &vs, &e) < 0) {
+			log_error("%s", err_str(&e));
+			goto out;
+		}
+		for (i = 0; i < vs.nr && !vs.v[i].current; i++) {
+		}
+		if (i == vs.nr) {
+			log_error(
+			    "no version of the app runs on the hosts: give one with --version");
+			goto out;
+		}
+		o.version = vs.v[i].version;
+	}
+	ret = deploy_run(&l.cfg, &l.sec, &l.ex, &o, &e) < 0 ? 1 : 0;
+	if (ret) {
+		log_error("%s", err_str(&e));
+	}
+out:
+	deploy_versions_release(&vs);
+	err_release(&e);
+	unload(&l);
+	return ret;
+}

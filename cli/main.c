@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "engine/app.h"
 #include "lib/banned.h"
 #include "lib/log.h"
 
@@ -121,6 +123,62 @@ static void usage(FILE *out)
 	fprintf(out, "\n'berth COMMAND --help' tells more about a command\n");
 }
 
+/*
+ * An alias of the config (`aliases: {console: app exec -i --reuse "bin/rails
+ * console"}`): its words, then the rest of the command line, run as that
+ * command. The config is read as -c/-d on the command line say, without
+ * secrets; an alias cannot name another alias.
+ */
+static int run_alias(int argc, const char **argv)
+{
+	struct config cfg;
+	struct config_opts co = {0};
+	struct strvec nargv = STRVEC_INIT;
+	struct err e = ERR_INIT;
+	const char *alias = NULL;
+	size_t i;
+	int k, ret = 2;
+
+	config_init(&cfg);
+	for (k = 2; k + 1 < argc; k++) {
+		if (!strcmp(argv[k], "-c") || !strcmp(argv[k], "--config-file")) {
+			co.config_file = argv[k + 1];
+		} else if (!strcmp(argv[k], "-d") || !strcmp(argv[k], "--destination")) {
+			co.destination = argv[k + 1];
+		}
+	}
+	if ((co.config_file || access("config/deploy.yml", F_OK) == 0) &&
+	    config_load(&cfg, &co, NULL, &e) == 0) {
+		alias = config_map_get(&cfg.aliases, argv[1]);
+	}
+	if (!alias) {
+		log_error("'%s' is not a berth command%s; see 'berth --help'", argv[1],
+			  err_isset(&e) ? " (and the config, which may name aliases, did not load)"
+					: "");
+		goto out;
+	}
+	strvec_push(&nargv, argv[0]);
+	if (app_split_words(alias, &nargv, &e) < 0) {
+		log_error("alias '%s': %s", argv[1], err_str(&e));
+		goto out;
+	}
+	for (k = 2; k < argc; k++) {
+		strvec_push(&nargv, argv[k]);
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(nargv.v[1], commands[i].name)) {
+			ret = commands[i].fn((int)nargv.nr - 2, (const char **)nargv.v + 2);
+			goto out;
+		}
+	}
+	log_error("alias '%s' runs '%s', which is not a berth command", argv[1], nargv.v[1]);
+out:
+	strvec_clear(&nargv);
+	err_release(&e);
+	config_release(&cfg);
+	return ret;
+}
+
 int main(int argc, const char **argv)
 {
 	size_t i;
@@ -139,6 +197,5 @@ int main(int argc, const char **argv)
 			return commands[i].fn(argc - 2, argv + 2);
 		}
 	}
-	log_error("'%s' is not a berth command; see 'berth --help'", argv[1]);
-	return 2;
+	return run_alias(argc, argv);
 }

@@ -405,8 +405,7 @@ static int boot_one(struct dctx *c, struct pair *p)
 			   (deploy_timeout_s(cfg) + drain_timeout_s(cfg) + 60) * 1000, &out,
 			   &p->err) < 0) {
 			err_prefix(&p->err,
-				   "%s did not become healthy; traffic stays on the old "
-				   "version",
+				   "the switch to %s failed; traffic stays on the old version",
 				   name.buf);
 			diagnose(c, p->host, name.buf, &p->err);
 			goto out;

@@ -59,6 +59,7 @@ servers:
     cmd: --port 8080
     proxy: false
 proxy:
+  host: $T.test
   app_port: 80
   healthcheck:
     path: /up
@@ -79,15 +80,23 @@ YML
 	} >"$APP/config/deploy.yml"
 }
 
+# The Host header of the app's requests (every test app has its own host name).
+HOST_H="Host: $T.test"
+
 # berth ARGS...: the CLI, run in the project.
 berth() { (cd "$APP" && "$BERTH" "$@"); }
 
 # serving HOST: the version that answers on HOST's port 80.
 serving() {
-	curl -s --max-time 5 "http://$(addr_of "$1")/" | sed -n 's/^testapp version=\([^ ]*\) .*/\1/p'
+	curl -s --max-time 5 -H "Host: $T.test" "http://$(addr_of "$1")/" | sed -n 's/^testapp version=\([^ ]*\) .*/\1/p'
 }
 
 # running HOST ROLE: the names of the role's running containers on HOST.
 running() {
 	on "$1" docker ps --filter "label=service=$T" --filter "label=role=$2" --format '{{.Names}}' | sort
+}
+
+# states HOST: "name state" of every container of the app on HOST.
+states() {
+	on "$1" "docker ps -a --filter label=service=$T --format '{{.Names}} {{.State}}'" | sort
 }

@@ -32,8 +32,8 @@ test_expect_success 'a deploy under continuous load fails no request' '
 	rm -f stop
 	for h in $h1 $h2; do
 		a=http://$(addr_of $h)/
-		load_loop load-$h $a $a $a $a &
-		load_loop slow-$h "${a}slow?ms=400" &
+		load_loop load-$h -H "$HOST_H" $a $a $a $a &
+		load_loop slow-$h -H "$HOST_H" "${a}slow?ms=400" &
 	done
 	berth deploy --version v2 -P >out 2>&1 || { cat out; touch stop; wait; exit 1; }
 	sleep 0.5
@@ -49,7 +49,7 @@ test_expect_success 'a deploy under continuous load fails no request' '
 test_expect_success 'a version that never becomes healthy changes nothing and says why' '
 	test_must_fail berth deploy --version v3 -P >out 2>&1 &&
 	cat out &&
-	grep -q "$T-web-v3 did not become healthy; traffic stays on the old version" out &&
+	grep -q "the switch to $T-web-v3 failed; traffic stays on the old version" out &&
 	grep -q "last 30 log lines of $T-web-v3" out &&
 	grep -q "status 503" out &&
 	test "$(serving $h1)" = v2 && test "$(serving $h2)" = v2 &&
@@ -111,6 +111,20 @@ test_expect_success 'release_command runs once before traffic moves, and a faili
 	grep -q "release_command failed on $h1; nothing was switched" out &&
 	test "$(serving $h1)" = v1 && test "$(serving $h2)" = v1 &&
 	! on $h1 docker ps --format "{{.Names}}" | grep -q "$T-web-v2"
+'
+
+test_expect_success 'app boot starts the serving version again, under load, through an alias' '
+	write_config "aliases:" "  reboot-app: app boot" &&
+	rm -f stop
+	a=http://$(addr_of $h1)/
+	load_loop boot-load -H "$HOST_H" $a $a &
+	berth reboot-app >out 2>&1 || { cat out; touch stop; wait; exit 1; }
+	touch stop && wait &&
+	cat out &&
+	check_load boot-load "v1" &&
+	grep -q "^$h1 web: traffic moved to $T-web-v1" out &&
+	test "$(running $h1 web)" = "$T-web-v1" &&
+	states $h1 | grep "^$T-web-v1_replaced_.* exited"
 '
 
 test_expect_success 'old containers beyond retain_containers are removed' '
