@@ -78,6 +78,12 @@ test_expect_success 'setup: three versions on the hosts, v2 running, v3 running 
 	start "$h1" jobs v3 --port 8080
 '
 
+test_expect_success 'server bootstrap finds docker on every host' '
+	"$BERTH" server bootstrap >out &&
+	grep_q out "^$h1 \| docker is there: Docker version" &&
+	grep_q out "^$h2 \| docker is there: Docker version"
+'
+
 test_expect_success 'containers lists every container of the app on both hosts' '
 	{ "$BERTH" app containers >out 2>err || { cat err; exit 1; }; } &&
 	grep_q out "^$h1 +\| .*$T-web-v1" &&
