@@ -130,6 +130,11 @@ static int wait_healthy(struct service *s, struct ctl_out *o)
 			}
 		}
 		if (!left) {
+			/* Proven: a target restored at start may serve now. */
+			for (i = 0; i < s->nr_targets; i++) {
+				atomic_store(&s->targets[i]->healthy, true);
+				atomic_store(&s->targets[i]->pending, false);
+			}
 			rc = 0;
 			break;
 		}
@@ -452,43 +457,86 @@ static void switch_to(struct route_table *t)
 	health_watch(t);
 }
 
-static void *restore_thread(void *arg)
+/* Marks the targets of s pending: none serves before a health check passes. */
+static void mark_pending(struct service *s)
 {
-	json_t *root = arg, *v;
 	size_t i;
 
-	json_array_foreach(json_object_get(root, "services"), i, v)
-	{
-		struct err e = ERR_INIT;
-		struct service *s = service_from_json(v, &e);
-		struct route_table *cur;
+	for (i = 0; i < s->nr_targets + s->nr_rollout; i++) {
+		struct target *t =
+		    i < s->nr_targets ? s->targets[i] : s->rollout[i - s->nr_targets];
 
-		if (!s) {
-			log_error("state: %s", err_str(&e));
-			err_release(&e);
-			continue;
-		}
-		if (wait_healthy(s, NULL) < 0) {
-			log_warn(
-			    "service '%s': restored targets are not healthy yet; serving anyway",
-			    s->name);
-		}
-		pthread_mutex_lock(&change_lock);
-		cur = route_current();
-		switch_to(replace_service(cur, s->name, s));
-		route_table_unref(cur);
-		pthread_mutex_unlock(&change_lock);
-		log_info("service '%s' restored", s->name);
+		atomic_store(&t->healthy, false);
+		atomic_store(&t->pending, true);
 	}
-	json_decref(root);
+}
+
+/* The first target of s still pending, or NULL. */
+static const struct target *first_pending(const struct service *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nr_targets + s->nr_rollout; i++) {
+		const struct target *t =
+		    i < s->nr_targets ? s->targets[i] : s->rollout[i - s->nr_targets];
+
+		if (atomic_load(&t->pending)) {
+			return t;
+		}
+	}
 	return NULL;
 }
 
+/*
+ * Says when each restored service is whole again: when every target has
+ * passed a health check (the checkers started for pending targets do
+ * them), or, with a warning, when its deploy timeout passes first.
+ */
+static void *restore_thread(void *arg)
+{
+	struct strvec *names = arg;
+	struct route_table *tbl = route_current();
+	uint64_t start = now_ms();
+	size_t i;
+
+	for (i = 0; i < names->nr; i++) {
+		const struct service *s = route_table_find(tbl, names->v[i]);
+		const struct target *t;
+
+		if (!s) {
+			continue;
+		}
+		while ((t = first_pending(s)) && now_ms() < start + s->o.deploy_timeout_ms) {
+			sleep_ms(10);
+		}
+		if (t) {
+			log_warn(
+			    "service '%s' restored, but target '%s' is not healthy yet; it gets "
+			    "no requests until it is",
+			    s->name, t->addr);
+		} else {
+			log_info("service '%s' restored", s->name);
+		}
+	}
+	route_table_unref(tbl);
+	strvec_clear(names);
+	free(names);
+	return NULL;
+}
+
+/*
+ * Publishes the saved services at once, their targets pending: requests
+ * find every route from the start, and go to a target only once it has
+ * passed a health check (a service with none yet answers 503).
+ */
 static int restore_state(struct err *e)
 {
+	struct strvec *names;
+	struct route_table *tbl;
 	json_error_t je;
-	json_t *root;
+	json_t *root, *v;
 	pthread_t th;
+	size_t i;
 
 	if (access(state_file, F_OK) < 0) {
 		return 0;
@@ -498,11 +546,38 @@ static int restore_state(struct err *e)
 		return err_setat(e, state_file, (unsigned)je.line, (unsigned)je.column, "%s",
 				 je.text);
 	}
-	if (pthread_create(&th, NULL, restore_thread, root)) {
-		json_decref(root);
-		return err_set(e, "cannot start a thread");
+	names = xcalloc(1, sizeof(*names));
+	strvec_init(names);
+	pthread_mutex_lock(&change_lock);
+	tbl = route_current();
+	json_array_foreach(json_object_get(root, "services"), i, v)
+	{
+		struct err se = ERR_INIT;
+		struct service *s = service_from_json(v, &se);
+
+		if (!s) {
+			log_error("state: %s", err_str(&se));
+			err_release(&se);
+			continue;
+		}
+		mark_pending(s);
+		strvec_push(names, s->name);
+		{
+			struct route_table *next = replace_service(tbl, s->name, s);
+
+			route_table_unref(tbl);
+			tbl = next;
+		}
 	}
-	pthread_detach(th);
+	json_decref(root);
+	switch_to(tbl);
+	pthread_mutex_unlock(&change_lock);
+	if (pthread_create(&th, NULL, restore_thread, names)) {
+		strvec_clear(names);
+		free(names);
+	} else {
+		pthread_detach(th);
+	}
 	return 0;
 }
 

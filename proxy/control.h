@@ -13,15 +13,20 @@
  * until the old targets' requests in flight are done (up to the drain
  * timeout). A target that does not become healthy changes nothing, and the
  * answer says what its checks saw. Every change is written to the state
- * file atomically (temp file, fsync, rename) and restored at start, where
- * restored targets are health-checked before they serve.
+ * file atomically (temp file, fsync, rename) and restored at start: every
+ * saved service is published at once, its targets pending (proxy/route.h)
+ * until a health check passes, so a target that is down at restart gets
+ * no request until it is healthy (a service with no target proven yet
+ * answers 503).
  *
  * pause/stop publish the service in that state (a deploy or resume ends
  * it), then wait up to their drain timeout for the requests in flight.
  * deploy closes the tunnels to the old targets at the end of its drain
  * timeout; remove closes the removed service's tunnels at once.
  *
- * rollout deploy health-checks a second set of targets and adds them to a
+ * rollout deploy health-checks a second set of targets (and returns once
+ * they are healthy; they are checked on, and an unhealthy one is passed
+ * over for the main targets) and adds them to a
  * service (at the percentage it had, 0 at first); rollout set changes the
  * percentage and the list of split values; rollout stop drops them. A
  * deploy of the main targets keeps the rollout. Dropped rollout targets are

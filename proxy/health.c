@@ -107,21 +107,36 @@ out:
 	return rc;
 }
 
-/* The first service of tbl that balances over t (two or more targets), or NULL. */
+/*
+ * Whether t, a target of s, needs active checks: when s balances over it
+ * (two or more targets), when it is a rollout target (the main targets
+ * stand in for an unhealthy one), or while it is pending.
+ */
+static bool needs_checks(const struct service *s, const struct target *t)
+{
+	size_t j;
+
+	for (j = 0; j < s->nr_rollout; j++) {
+		if (s->rollout[j] == t) {
+			return true;
+		}
+	}
+	for (j = 0; j < s->nr_targets; j++) {
+		if (s->targets[j] == t) {
+			return s->nr_targets > 1 || atomic_load(&t->pending);
+		}
+	}
+	return false;
+}
+
+/* The first service of tbl for which t needs checks, or NULL. */
 static const struct service *balancing(const struct route_table *tbl, const struct target *t)
 {
-	size_t i, j;
+	size_t i;
 
 	for (i = 0; i < tbl->nr_svcs; i++) {
-		const struct service *s = tbl->svcs[i];
-
-		if (s->nr_targets < 2) {
-			continue;
-		}
-		for (j = 0; j < s->nr_targets; j++) {
-			if (s->targets[j] == t) {
-				return s;
-			}
+		if (needs_checks(tbl->svcs[i], t)) {
+			return tbl->svcs[i];
 		}
 	}
 	return NULL;
@@ -154,13 +169,16 @@ static void *checker_thread(void *arg)
 	char *path = NULL, *svc = NULL;
 	uint64_t interval = 1000, timeout = 5000;
 
-	/* The deploy (or restore) that brought t in has just checked it: wait an interval. */
+	/* The deploy that brought t in has just checked it: wait an interval. A pending
+	 * target (restored) has not been: check it at once. */
 	next_check(t, &path, &interval, &timeout, &svc);
-	for (;;) {
+	for (bool first = true;; first = false) {
 		struct timespec ts = {(time_t)(interval / 1000), (long)(interval % 1000) * 1000000};
 		bool ok, was;
 
-		nanosleep(&ts, NULL);
+		if (!first || !atomic_load(&t->pending)) {
+			nanosleep(&ts, NULL);
+		}
 		if (!next_check(t, &path, &interval, &timeout, &svc)) {
 			atomic_store(&t->checked, false);
 			/* A table published meanwhile may need t again, with no one to start us. */
@@ -171,6 +189,10 @@ static void *checker_thread(void *arg)
 		}
 		ok = !health_check(t, path, timeout, &why);
 		was = atomic_exchange(&t->healthy, ok);
+		if (ok && atomic_exchange(&t->pending, false)) {
+			log_info("target '%s' of service '%s' is healthy", t->addr, svc);
+			continue;
+		}
 		if (was && !ok) {
 			log_warn("target '%s' of service '%s' is out: GET %s: %s", t->addr, svc,
 				 path, why.buf);
@@ -194,14 +216,12 @@ void health_watch(const struct route_table *tbl)
 	for (i = 0; i < tbl->nr_svcs; i++) {
 		const struct service *s = tbl->svcs[i];
 
-		if (s->nr_targets < 2) {
-			continue;
-		}
-		for (j = 0; j < s->nr_targets; j++) {
-			struct target *t = s->targets[j];
+		for (j = 0; j < s->nr_targets + s->nr_rollout; j++) {
+			struct target *t =
+			    j < s->nr_targets ? s->targets[j] : s->rollout[j - s->nr_targets];
 			pthread_t th;
 
-			if (atomic_exchange(&t->checked, true)) {
+			if (!needs_checks(s, t) || atomic_exchange(&t->checked, true)) {
 				continue;
 			}
 			if (pthread_create(&th, NULL, checker_thread, target_ref(t))) {

@@ -8,8 +8,11 @@
  * target is refused (a passive failure), and set again only by a passing
  * active check. Active checks run, one thread per target, for the targets
  * of services with two or more targets (with one target there is nothing
- * to prefer), each at its service's health path, interval and timeout; a
- * checker ends when its target leaves the routing table.
+ * to prefer), for rollout targets (an unhealthy one is passed over for the
+ * main targets), and for pending targets (restored at start, not used
+ * until a check passes: their first check is at once), each at its
+ * service's health path, interval and timeout; a checker ends when its
+ * target leaves the routing table or no longer needs checks.
  */
 #ifndef HEALTH_H
 #define HEALTH_H

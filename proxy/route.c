@@ -44,6 +44,7 @@ struct target *target_new(const char *addr, struct err *e)
 	atomic_init(&t->healthy, true);
 	atomic_init(&t->retired, false);
 	atomic_init(&t->checked, false);
+	atomic_init(&t->pending, false);
 	t->addr = xstrdup(addr);
 	memcpy(&t->sa, res->ai_addr, res->ai_addrlen);
 	t->salen = res->ai_addrlen;
@@ -205,9 +206,10 @@ bool service_rollout_wants(const struct service *s, struct slice v)
 	return h % 100 < s->rollout_percent;
 }
 
-static struct target *pick(struct target **v, size_t n, atomic_uint *rr)
+/* A healthy target, round robin; else (unless healthy_only) any that is not pending. */
+static struct target *pick(struct target **v, size_t n, atomic_uint *rr, bool healthy_only)
 {
-	struct target *t = NULL;
+	struct target *t = NULL, *fallback = NULL;
 	size_t i;
 	unsigned start;
 
@@ -218,13 +220,22 @@ static struct target *pick(struct target **v, size_t n, atomic_uint *rr)
 	for (i = 0; i < n; i++) {
 		struct target *c = v[(start + i) % n];
 
+		if (atomic_load_explicit(&c->pending, memory_order_relaxed)) {
+			continue;
+		}
 		if (atomic_load_explicit(&c->healthy, memory_order_relaxed)) {
 			t = c;
 			break;
 		}
+		if (!fallback) {
+			fallback = c;
+		}
+	}
+	if (!t && !healthy_only) {
+		t = fallback;
 	}
 	if (!t) {
-		t = v[start % n];
+		return NULL;
 	}
 	target_ref(t);
 	atomic_fetch_add_explicit(&t->inflight, 1, memory_order_relaxed);
@@ -233,12 +244,12 @@ static struct target *pick(struct target **v, size_t n, atomic_uint *rr)
 
 struct target *service_pick(struct service *s)
 {
-	return pick(s->targets, s->nr_targets, &s->rr);
+	return pick(s->targets, s->nr_targets, &s->rr, false);
 }
 
 struct target *service_pick_rollout(struct service *s)
 {
-	return pick(s->rollout, s->nr_rollout, &s->rollout_rr);
+	return pick(s->rollout, s->nr_rollout, &s->rollout_rr, true);
 }
 
 void target_done(struct target *t)

@@ -41,7 +41,12 @@ struct target {
 	atomic_bool healthy;
 	atomic_bool retired; /* drained and dropped: tunnels to it are closed */
 	atomic_bool checked; /* an active health checker runs for it (proxy/health.h) */
-	char *addr;	     /* "host:port", as given */
+	/*
+	 * Not proven healthy yet (restored at start): never picked until a
+	 * health check passes, which clears it.
+	 */
+	atomic_bool pending;
+	char *addr; /* "host:port", as given */
 	struct sockaddr_storage sa;
 	socklen_t salen;
 };
@@ -122,11 +127,14 @@ void service_clear_rollout(struct service *s);
 bool service_rollout_wants(const struct service *s, struct slice v);
 /*
  * The next target in round robin order, preferring healthy ones, with a
- * reference and inflight counted; NULL when the service has none. Release
- * with target_done().
+ * reference and inflight counted; NULL when the service has none but
+ * pending ones. Release with target_done().
  */
 struct target *service_pick(struct service *s);
-/* The same over the rollout targets (the service must have some). */
+/*
+ * The same over the rollout targets, healthy ones only: NULL when none is
+ * (the request then goes to the main targets).
+ */
 struct target *service_pick_rollout(struct service *s);
 void target_done(struct target *t);
 

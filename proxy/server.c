@@ -1367,9 +1367,13 @@ static int buffer_done(struct exch *x)
 	x->multi = svc->nr_targets > 1;
 	if (rb->rollout && svc->nr_rollout) {
 		x->t = service_pick_rollout(svc);
-		x->multi = svc->nr_rollout > 1;
-	} else {
+		x->multi = x->t && svc->nr_rollout > 1;
+	}
+	if (!x->t) {
 		x->t = service_pick(svc);
+	}
+	if (!x->t) {
+		return exch_fail(x, 503);
 	}
 	return exch_connect(x);
 }
@@ -1463,10 +1467,11 @@ static void exch_start(struct client *cl, size_t head_len)
 	struct http1_msg *m = &w->msg;
 	const char *head = cl->buf + cl->pos, *head_end = head + head_len;
 	struct service *svc;
+	struct target *t = NULL;
 	struct exch *x;
 	struct iovq *q;
 	char ip[INET6_ADDRSTRLEN] = "";
-	bool have_rid = false, done;
+	bool have_rid = false, done, multi;
 	struct slice rid = SLICE_NULL;
 	size_t i, addlen;
 	bool fwd, keep_proto = false, keep_host = false, buffer;
@@ -1507,7 +1512,22 @@ static void exch_start(struct client *cl, size_t head_len)
 	    svc->o.buffer_requests && !(m->flags & HTTP1_F_UPGRADE) &&
 	    (m->body == HTTP1_BODY_CHUNKED ||
 	     (m->body == HTTP1_BODY_LENGTH && m->content_length > cl->len - cl->pos - head_len));
+	/* A rollout target only when one is healthy; else the main targets take the request. */
+	multi = svc->nr_targets > 1;
+	if (svc->nr_rollout && service_rollout_wants(svc, rollout_value(m))) {
+		t = service_pick_rollout(svc);
+		multi = t && svc->nr_rollout > 1;
+	}
+	if (!t) {
+		t = service_pick(svc);
+	}
+	if (!t) {
+		/* Its targets were restored and none has passed a health check yet. */
+		client_reject(cl, svc, 503, NULL);
+		return;
+	}
 	x = exch_get(w);
+	x->t = t;
 	x->cl = cl;
 	x->svc_idx = svc->metrics_idx;
 	x->start_ms = w->now;
@@ -1515,7 +1535,7 @@ static void exch_start(struct client *cl, size_t head_len)
 	x->target_timeout = svc->o.target_timeout_ms;
 	x->max_body = limit;
 	x->is_head = slice_eq_cstr(m->method, "HEAD");
-	x->multi = svc->nr_targets > 1;
+	x->multi = multi;
 	x->idempotent =
 	    (m->body == HTTP1_BODY_NONE || (m->body == HTTP1_BODY_LENGTH && !m->content_length)) &&
 	    is_idempotent(m->method);
@@ -1525,12 +1545,6 @@ static void exch_start(struct client *cl, size_t head_len)
 	x->rq_left = m->content_length;
 	http1_chunked_init(&x->rq_ch);
 	http1_chunked_init(&x->rs_ch);
-	if (svc->nr_rollout && service_rollout_wants(svc, rollout_value(m))) {
-		x->t = service_pick_rollout(svc);
-		x->multi = svc->nr_rollout > 1;
-	} else {
-		x->t = service_pick(svc);
-	}
 
 	/*
 	 * The request line and the headers that stay, as slices of the buffer.

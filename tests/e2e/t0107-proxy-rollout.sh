@@ -8,6 +8,8 @@
 start_app v1 v1 || exit 1
 start_app v2 v2 || exit 1
 start_app v3 v3 || exit 1
+start_app v4 v4 || exit 1
+start_app v5 v5 --never-ready || exit 1
 export BERTH_PROXY_SOCKET=$TEST_TMP/ctl.sock
 start_proxy px --workers 2 --state-dir "$TEST_TMP/state" || exit 1
 P=http://127.0.0.1:$px_port
@@ -72,6 +74,41 @@ test_expect_success 'rollout stop sends everything back to the main targets' '
 	test "$(P2=$P2 version acct-7)" = v3 &&
 	test_must_fail "$PROXY" rollout set web --percent 10 2>err &&
 	grep -q "no rollout" err
+'
+
+test_expect_success 'rollout deploy returns only once the rollout targets are healthy' '
+	P2=http://127.0.0.1:$(cat px2.port) &&
+	curl -sf "127.0.0.1:$v4_port/control/ready?value=0" >/dev/null &&
+	{ (sleep 1; curl -sf "127.0.0.1:$v4_port/control/ready?value=1" >/dev/null) & } &&
+	"$PROXY" rollout deploy web --target 127.0.0.1:$v4_port --deploy-timeout 20s >out &&
+	curl -sf 127.0.0.1:$v4_port/up &&
+	"$PROXY" rollout set web --percent 100 &&
+	test "$(P2=$P2 version acct-1)" = v4 &&
+	test_must_fail "$PROXY" rollout deploy web --target 127.0.0.1:$v5_port \
+		--deploy-timeout 1s 2>err &&
+	grep -q "did not become healthy" err &&
+	"$PROXY" list | grep -q "rollout 100%:127.0.0.1:$v4_port" &&
+	test "$(P2=$P2 version acct-1)" = v4
+'
+
+test_expect_success 'an unhealthy rollout target gets no traffic until it is healthy again' '
+	P2=http://127.0.0.1:$(cat px2.port) &&
+	curl -sf "127.0.0.1:$v4_port/control/ready?value=0" >/dev/null &&
+	for i in $(seq 100); do
+		test "$(P2=$P2 version acct-1)" = v3 && break
+		sleep 0.05
+	done &&
+	before=$(app_requests v4) &&
+	for i in $(seq 10); do test "$(P2=$P2 version acct-$i)" = v3 || exit 1; done &&
+	grep -c "GET / " v4.log >n1 &&
+	sleep 0.3 &&
+	test "$(grep -c "GET / " v4.log)" = "$(cat n1)" &&
+	curl -sf "127.0.0.1:$v4_port/control/ready?value=1" >/dev/null &&
+	for i in $(seq 100); do
+		test "$(P2=$P2 version acct-1)" = v4 && break
+		sleep 0.05
+	done &&
+	test "$(P2=$P2 version acct-2)" = v4
 '
 
 test_done
