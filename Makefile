@@ -19,7 +19,10 @@ CC       ?= cc
 CLANG    ?= clang
 PKGS     := jansson yaml-0.1 libcrypto
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DBERTH_VERSION='"$(BERTH_VERSION)"' -I. -Ilib $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# -ffile-prefix-map keeps the checkout's path out of the objects: the same
+# source gives the same binary (and berth-proxy image layer) wherever it is built.
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DBERTH_VERSION='"$(BERTH_VERSION)"' -I. -Ilib \
+	-ffile-prefix-map=$(CURDIR)=. $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lyaml -lcrypto) -lm
 
 ifeq ($(DEVELOPER),1)
