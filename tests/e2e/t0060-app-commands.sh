@@ -157,6 +157,23 @@ test_expect_success 'stop stops the newest running container, start starts the n
 	test "$(on "$h2" docker inspect -f "{{.State.Running}}" "$T-web-v3")" = true
 '
 
+test_expect_success 'maintenance makes the proxy answer 503 with the message; live undoes it' '
+	on "$h1" docker ps -q --filter name=^berth-proxy\$ | grep -q . ||
+		"$BERTH" proxy boot -h "$h1" >/dev/null &&
+	test_cleanup "on $h1 docker exec berth-proxy berth-proxy remove $T-web" &&
+	on "$h1" docker exec berth-proxy berth-proxy deploy "$T-web" --target "$T-web-v3:80" \
+		--host "$T.test" >/dev/null &&
+	get() { on "$h1" "curl -s -o /dev/null -w %{http_code} -H '"'"'Host: $T.test'"'"' http://127.0.0.1/"; } &&
+	test "$(get)" = 200 &&
+	"$BERTH" app maintenance -r web -h "$h1" -m "back at five" &&
+	test "$(get)" = 503 &&
+	on "$h1" "curl -s -H '"'"'Host: $T.test'"'"' http://127.0.0.1/" | grep -q "back at five" &&
+	"$BERTH" app live -r web -h "$h1" &&
+	test "$(get)" = 200 &&
+	test_must_fail "$BERTH" app maintenance -r jobs 2>err &&
+	grep_q err "none of the chosen roles is behind the proxy"
+'
+
 test_expect_success 'berth details shows the proxy and app containers of each host' '
 	"$BERTH" details >out &&
 	grep_q out "^$h1 +\| .*$T-web-v3" && grep_q out "^$h2 +\| .*$T-web-v3" &&
