@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The zero-downtime switch: requests keep flowing (short and long ones,
-# uploads, on keep-alive connections) while the service is deployed back and
-# forth between two versions; none fails, every answer comes from a healthy
-# version, and a deploy to a version that never becomes healthy leaves the
-# old one serving.
+# uploads, on keep-alive connections, SSE streams held open across
+# switches, WebSockets) while the service is deployed back and forth
+# between two versions 20 times; none fails, every answer comes from a
+# healthy version, every stream is whole, every WebSocket is closed only by
+# the end of a drain; and a deploy to a version that never becomes healthy
+# leaves the old one serving.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 
+WS=$TEST_TMP/wsclient
+gcc -std=c11 -D_GNU_SOURCE -O2 -o "$WS" "$TOP/tests/fixtures/testapp/wsclient.c" || exit 1
 start_app v1 v1 || exit 1
 start_app v2 v2 || exit 1
 start_app v3 v3 --never-ready || exit 1
@@ -28,20 +32,60 @@ stop_load() {
 	wait
 }
 
-test_expect_success 'no request fails while the service switches versions 10 times' '
+# ws_loop: until $TEST_TMP/stop exists, holds a WebSocket open (echoing every 100 ms), and
+# opens a new one whenever the proxy closes it; ws.N is the output of the Nth, ending in
+# "exit STATUS", or "killed" for the one still open at the stop.
+ws_loop() {
+	local n=0 pid
+	while [[ ! -e $TEST_TMP/stop ]]; do
+		n=$((n + 1))
+		"$WS" $px_port --hold 50 >ws.$n 2>&1 &
+		pid=$!
+		while kill -0 $pid 2>/dev/null && [[ ! -e $TEST_TMP/stop ]]; do sleep 0.05; done
+		if kill -0 $pid 2>/dev/null; then
+			kill $pid
+			wait $pid
+			echo killed >>ws.$n
+		else
+			wait $pid
+			echo "exit $?" >>ws.$n
+		fi
+	done
+}
+
+test_expect_success 'nothing fails while the service switches versions 20 times' '
 	start_load &&
-	for i in 1 2 3 4 5 6 7 8 9 10; do
+	load_loop sse "$P/sse?n=25&ms=100" &
+	ws_loop &
+	sleep 0.5 &&
+	for i in $(seq 20); do
 		if ((i % 2)); then to=$v2_port; else to=$v1_port; fi
-		"$PROXY" deploy web --target 127.0.0.1:$to --drain-timeout 10s \
-			--health-check-interval 100ms >>deploys || exit 1
+		"$PROXY" deploy web --target 127.0.0.1:$to --drain-timeout 1s \
+			--health-check-interval 100ms >>deploys 2>&1 || exit 1
 		sleep 0.3
 	done &&
 	stop_load &&
 	cat deploys &&
-	for f in load1 load2 load3 load4; do check_load $f "v1|v2" || exit 1; done &&
+	test "$(grep -c "^deployed " deploys)" = 20 &&
+	for f in load1 load2 load3 load4 sse; do check_load $f "v1|v2" || exit 1; done &&
 	grep -q "version=v1" load1 && grep -q "version=v2" load1 &&
 	grep -q "slow ms=300 version=" load2 &&
-	test "$(grep -c "^len=200000 " load3)" = "$(grep -c "^|" load3)"
+	test "$(grep -c "^len=200000 " load3)" = "$(grep -c "^|" load3)" &&
+	streams=$(grep -c "^|" sse) &&
+	test "$(grep -c "^data: event 25 version=" sse)" = $streams &&
+	test "$(grep -c "^data: event " sse)" = $((streams * 25)) &&
+	for i in $(seq 25); do
+		test "$(grep -c "^data: event $i version=" sse)" = $streams || exit 1
+	done &&
+	head -n 3 ws.* &&
+	closed=$(grep -l "^exit 0" ws.* | wc -l) &&
+	test $closed -ge 3 &&
+	test "$(cat ws.* | grep -c "^closed after")" = $closed &&
+	! grep -h "^exit [1-9]" ws.* &&
+	! grep -h "^wsclient:" ws.* &&
+	test "$(grep -c "^killed" ws.*  | grep -c ":1")" -le 1 &&
+	tunnels=$(sed -n "s/^closed \([0-9]*\) tunnel.*/\1/p" deploys | paste -sd+ | bc) &&
+	test "$tunnels" = $closed
 '
 
 test_expect_success 'in-flight requests finish on the version that took them' '
