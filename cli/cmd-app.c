@@ -266,8 +266,8 @@ static int app_logs(struct app_ctx *c)
 	return run_jobs(c, 0) | ret;
 }
 
-/* argv with "-i -t" put after its first two words ("docker run", "docker exec"). */
-static void make_interactive(struct strvec *argv)
+/* argv with "--interactive" (and "--tty" with tty) after its first two words ("docker run"). */
+static void make_interactive(struct strvec *argv, bool tty)
 {
 	struct strvec v = STRVEC_INIT;
 	size_t i;
@@ -275,7 +275,10 @@ static void make_interactive(struct strvec *argv)
 	for (i = 0; i < argv->nr; i++) {
 		strvec_push(&v, argv->v[i]);
 		if (i == 1) {
-			strvec_pushv(&v, (const char *[]){"--interactive", "--tty", NULL});
+			strvec_push(&v, "--interactive");
+			if (tty) {
+				strvec_push(&v, "--tty");
+			}
 		}
 	}
 	strvec_clear(argv);
@@ -380,9 +383,10 @@ static int app_exec(struct app_ctx *c, int nops, const char **ops)
 			sbuf_release(&name);
 		}
 		if (opt_interactive) {
-			make_interactive(&j->argv);
+			make_interactive(&j->argv, isatty(0));
 		}
 	}
+	/* a terminal only when there is one: -i also serves piped input */
 	c->ex.tty = opt_interactive && isatty(0);
 	if (run_jobs(c, opt_interactive ? APPCTL_STDIN : 0)) {
 		ret = 1;

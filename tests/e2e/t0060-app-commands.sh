@@ -142,6 +142,13 @@ test_expect_success 'exec runs a one-off container of the running version' '
 	grep_q out "^usage: testapp"
 '
 
+test_expect_success 'exec -i on a terminal: one host, ssh -t and docker run -it' '
+	script -qec "$BERTH app exec -i -r web -- --help" /dev/null </dev/null >out 2>&1 &&
+	grep_q out "interactive: on .$h1. \(role web\)" &&
+	grep_q out "usage: testapp" &&
+	test "$(grep -c "usage: testapp" out)" = 1
+'
+
 test_expect_success 'exec --reuse runs in the running container' '
 	"$BERTH" app exec --reuse -r jobs /testapp --help >out &&
 	grep_q out "^usage: testapp" &&
