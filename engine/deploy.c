@@ -33,12 +33,12 @@
  */
 
 /*
- * $1 env file, $2 container name ("" for none), $3 network, then the
+ * For release_command: $1 env file, $2 container name ("" for none), $3 network, then the
  * command to run. Writes stdin to the env file (0600, atomically), makes
  * sure the network exists, renames an existing container of that name
  * away (an earlier try of the same version), and runs the command.
  */
-static const char boot_script[] =
+static const char env_run_script[] =
     "set -e\n"
     "cd\n"
     "envf=$1 name=$2 net=$3\n"
@@ -55,13 +55,52 @@ static const char boot_script[] =
     "fi\n"
     "exec \"$@\"\n";
 
-/* $1 container: starts the existing container of a version (rollback). */
-static const char start_script[] = "name=$1\n"
-				   "if ! docker container inspect \"$name\" >/dev/null 2>&1; then\n"
-				   "  echo \"there is no container $name on this host\" >&2\n"
-				   "  exit 3\n"
-				   "fi\n"
-				   "docker start \"$name\" >/dev/null\n";
+/*
+ * $1 env file ("" for none), $2 container name ("" for none), $3 network,
+ * $4 n, then the boot command (n words), then the switch command. Writes
+ * stdin to the env file (0600, atomically); runs the boot command, and when
+ * it fails because the network is missing or the name is taken (an earlier
+ * try of the same version) creates the network or renames that container
+ * away, and tries again; says "berth-started"; then runs the switch (the
+ * proxy's deploy, or the readiness wait). One ssh round trip for all; the
+ * usual case runs one docker command before the switch.
+ */
+static const char boot_script[] =
+    "set -e\n"
+    "cd\n"
+    "envf=$1 name=$2 net=$3 n=$4\n"
+    "shift 4\n"
+    "if [ -n \"$envf\" ]; then\n"
+    "  (umask 077 && mkdir -p \"${envf%/*}\" && cat >\"$envf.tmp\" && mv -f \"$envf.tmp\" "
+    "\"$envf\")\n"
+    "fi\n"
+    "first() {\n"
+    "  k=$1 total=$(($# - 1)) i=0\n"
+    "  shift\n"
+    "  for a do\n"
+    "    if [ $i -lt $k ]; then set -- \"$@\" \"$a\"; fi\n"
+    "    i=$((i + 1))\n"
+    "  done\n"
+    "  shift $total\n"
+    "  \"$@\"\n"
+    "}\n"
+    "try=0\n"
+    "until out=$(first \"$n\" \"$@\" 2>&1); do\n"
+    "  try=$((try + 1))\n"
+    "  case $try:$out in\n"
+    "  [12]:*\"is already in use\"*)\n"
+    "    [ -n \"$name\" ] && docker rename \"$name\" \"${name}_replaced_$(date +%s%N)\" ;;\n"
+    "  [12]:*\"network $net not found\"*)\n"
+    "    docker network create \"$net\" >/dev/null 2>&1 || docker network inspect \"$net\" "
+    ">/dev/null ;;\n"
+    "  *)\n"
+    "    echo \"$out\" >&2\n"
+    "    exit 1 ;;\n"
+    "  esac\n"
+    "done\n"
+    "echo berth-started\n"
+    "shift \"$n\"\n"
+    "exec \"$@\"\n";
 
 /*
  * $1 container, $2 readiness delay, $3 timeout (seconds): waits for the
@@ -115,15 +154,17 @@ static const char fail_script[] =
 static const char finish_script[] =
     "name=$1 keep=$2 stop_t=$3\n"
     "shift 3\n"
-    "for c in $(docker ps \"$@\" --format '{{.Names}}'); do\n"
-    "  if [ \"$c\" != \"$name\" ]; then\n"
-    "    docker stop -t \"$stop_t\" \"$c\" >/dev/null && echo \"stopped $c\"\n"
-    "  fi\n"
-    "done\n"
-    "docker ps -a \"$@\" --filter status=exited --filter status=created --format '{{.Names}}' |\n"
-    "  tail -n +$((keep + 1)) | while read -r c; do\n"
-    "    docker rm \"$c\" >/dev/null && echo \"removed $c\"\n"
-    "  done\n"
+    "old=$(docker ps \"$@\" --format '{{.Names}}' | grep -vxF \"$name\")\n"
+    "if [ -n \"$old\" ]; then\n"
+    "  docker stop -t \"$stop_t\" $old >/dev/null || exit 1\n"
+    "  for c in $old; do echo \"stopped $c\"; done\n"
+    "fi\n"
+    "gone=$(docker ps -a \"$@\" --filter status=exited --filter status=created "
+    "--format '{{.Names}}' | tail -n +$((keep + 1)))\n"
+    "if [ -n \"$gone\" ]; then\n"
+    "  docker rm $gone >/dev/null || exit 1\n"
+    "  for c in $gone; do echo \"removed $c\"; done\n"
+    "fi\n"
     "exit 0\n";
 
 /* The filters, then: "version state name" of every container of the role. */
@@ -156,6 +197,61 @@ struct pair {
 	struct err err;
 	bool done, failed;
 };
+
+/*
+ * Work that runs beside the main line of a deploy (one more ssh command in
+ * flight: an audit line, the journal) so that the steps people wait for are
+ * not held up by bookkeeping.
+ */
+struct bg {
+	pthread_t th;
+	bool started;
+	int rc;
+	struct err err;
+	int (*fn)(struct dctx *c, void *arg, struct err *e);
+	struct dctx *c;
+	void *arg;
+};
+
+static void *bg_main(void *p)
+{
+	struct bg *b = p;
+
+	b->rc = b->fn(b->c, b->arg, &b->err);
+	return NULL;
+}
+
+static void bg_start(struct bg *b, struct dctx *c, int (*fn)(struct dctx *, void *, struct err *),
+		     void *arg)
+{
+	memset(b, 0, sizeof(*b));
+	err_init(&b->err);
+	b->fn = fn;
+	b->c = c;
+	b->arg = arg;
+	if (pthread_create(&b->th, NULL, bg_main, b) == 0) {
+		b->started = true;
+	} else {
+		bg_main(b);
+	}
+}
+
+/* Waits for b; returns its result, with its error moved to e (may be NULL). */
+static int bg_join(struct bg *b, struct err *e)
+{
+	int rc;
+
+	if (b->started) {
+		pthread_join(b->th, NULL);
+		b->started = false;
+	}
+	rc = b->rc;
+	if (rc < 0 && e) {
+		err_set(e, "%s", err_str(&b->err));
+	}
+	err_release(&b->err);
+	return rc;
+}
 
 static uint64_t now_ms(void)
 {
@@ -302,6 +398,71 @@ out:
 	return ret;
 }
 
+struct boot_lines {
+	struct dctx *c;
+	struct pair *p;
+	const char *name;
+	uint64_t t0, started_ms;
+	bool started;
+};
+
+/* Each line of the boot command's output: "berth-started" ends the boot step. */
+static void boot_line(struct run_cmd *cmd, int fd, struct slice line, void *data)
+{
+	struct boot_lines *bl = data;
+
+	(void)cmd;
+	if (fd == 1 && !bl->started && slice_eq_cstr(line, "berth-started")) {
+		bl->started = true;
+		bl->started_ms = now_ms();
+		step(bl->c, bl->p->host, bl->p->role->name, "boot", true, bl->started_ms - bl->t0,
+		     "started %s", bl->name);
+	}
+}
+
+/* remote_script with stdout also seen line by line as it comes. */
+static int remote_stream(struct dctx *c, const char *host, const char *script,
+			 const struct strvec *args, struct slice in, unsigned timeout_ms,
+			 run_line_fn on_line, void *data, struct sbuf *out, struct err *e)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct run_cmd cmd = RUN_CMD_INIT;
+	int ret = -1;
+
+	strvec_pushv(&argv, (const char *[]){"sh", "-c", script, "berth", NULL});
+	strvec_pushv(&argv, (const char *const *)args->v);
+	if (exec_prepare(c->ex, host, (const char *const *)argv.v, &cmd, e) < 0) {
+		goto out;
+	}
+	if (c->o->verbose && !c->o->json) {
+		struct sbuf sb = SBUF_INIT;
+
+		exec_quote_argv(&sb, (const char *const *)args->v);
+		secrets_redact(c->sec, &sb);
+		pthread_mutex_lock(&c->mu);
+		fprintf(stderr, "%s $ %s\n", host, sb.buf);
+		pthread_mutex_unlock(&c->mu);
+		sbuf_release(&sb);
+	}
+	cmd.in_mem = in;
+	cmd.out = RUN_IO_CAPTURE | RUN_IO_STREAM;
+	cmd.on_line = on_line;
+	cmd.on_line_data = data;
+	cmd.err = RUN_IO_CAPTURE;
+	cmd.timeout_ms = timeout_ms;
+	cmd.capture_max = OUTPUT_MAX;
+	if (run_one(&cmd) < 0) {
+		exec_explain(c->ex, host, &cmd, e);
+		goto out;
+	}
+	sbuf_add(out, cmd.outbuf.buf, cmd.outbuf.len);
+	ret = 0;
+out:
+	run_cmd_release(&cmd);
+	strvec_clear(&argv);
+	return ret;
+}
+
 static int remote_script(struct dctx *c, const char *host, const char *script,
 			 const struct strvec *args, struct slice in, unsigned timeout_ms,
 			 struct sbuf *out, struct err *e)
@@ -351,6 +512,45 @@ static void diagnose(struct dctx *c, const char *host, const char *name, struct 
 	err_release(&e2);
 }
 
+struct journal_arg {
+	const char *host;
+	const struct hoststate_release *rel;
+};
+
+static int journal_task(struct dctx *c, void *arg, struct err *e)
+{
+	struct journal_arg *j = arg;
+
+	return hoststate_journal_append(&c->hs, j->host, j->rel, e);
+}
+
+struct audit_arg {
+	const struct strvec *hosts;
+	const struct sbuf *msg;
+};
+
+static int audit_task(struct dctx *c, void *arg, struct err *e)
+{
+	struct audit_arg *a = arg;
+
+	return hoststate_audit_append(&c->hs, (const char *const *)a->hosts->v, a->hosts->nr,
+				      a->msg->buf, a->msg->len, e);
+}
+
+struct proxies_arg {
+	const struct pair *pairs;
+	size_t npairs;
+};
+
+static int boot_proxies(struct dctx *c, const struct pair *pairs, size_t npairs, struct err *e);
+
+static int proxies_task(struct dctx *c, void *arg, struct err *e)
+{
+	struct proxies_arg *a = arg;
+
+	return boot_proxies(c, a->pairs, a->npairs, e);
+}
+
 /* Boots role on host: env file, container, switch, old ones stopped, journal. */
 static int boot_one(struct dctx *c, struct pair *p)
 {
@@ -361,18 +561,17 @@ static int boot_one(struct dctx *c, struct pair *p)
 	struct strvec args = STRVEC_INIT, run = STRVEC_INIT;
 	struct app_run ar = {0};
 	struct hoststate_release rel = {0};
+	struct journal_arg jarg;
+	struct boot_lines bl = {0};
+	struct bg journal;
+	bool journal_started = false;
 	uint64_t t0;
 	int ret = -1;
 
 	app_container_name(&name, cfg, role->name, c->version);
-	t0 = now_ms();
+	/* the boot command (n words), then the switch or readiness command */
 	if (c->o->mode == DEPLOY_ROLLBACK) {
-		strvec_push(&args, name.buf);
-		if (remote_script(c, p->host, start_script, &args, SLICE_NULL, 0, NULL, &p->err) <
-		    0) {
-			goto out;
-		}
-		step(c, p->host, role->name, "boot", true, now_ms() - t0, "started %s", name.buf);
+		strvec_pushv(&run, (const char *[]){"docker", "start", name.buf, NULL});
 	} else {
 		app_env_path(&envp, cfg, role->name);
 		if (app_env_file(&env, role, c->sec, &p->err) < 0) {
@@ -385,51 +584,63 @@ static int boot_one(struct dctx *c, struct pair *p)
 		if (app_run_argv(&run, cfg, role, &ar, &p->err) < 0) {
 			goto out;
 		}
-		strvec_pushv(&args, (const char *[]){envp.buf, name.buf, APP_NETWORK, NULL});
-		strvec_pushv(&args, (const char *const *)run.v);
-		if (remote_script(c, p->host, boot_script, &args, slice_make(env.buf, env.len), 0,
-				  NULL, &p->err) < 0) {
-			goto out;
-		}
-		step(c, p->host, role->name, "boot", true, now_ms() - t0, "started %s", name.buf);
 	}
-
-	t0 = now_ms();
-	strvec_clear(&args);
-	sbuf_reset(&out);
+	strvec_push(&args, c->o->mode == DEPLOY_ROLLBACK ? "" : envp.buf);
+	strvec_push(&args, c->o->mode == DEPLOY_ROLLBACK ? "" : name.buf);
+	strvec_push(&args, APP_NETWORK);
+	strvec_pushf(&args, "%zu", run.nr);
+	strvec_pushv(&args, (const char *const *)run.v);
 	if (role->proxy.enabled) {
 		sbuf_addf(&target, "%s:%lld", name.buf,
 			  role->proxy.app_port > 0 ? role->proxy.app_port : 80);
 		app_proxy_deploy_argv(&args, cfg, role, target.buf);
-		if (remote(c, p->host, (const char *const *)args.v, SLICE_NULL,
-			   (deploy_timeout_s(cfg) + drain_timeout_s(cfg) + 60) * 1000, &out,
-			   &p->err) < 0) {
+	} else {
+		strvec_pushv(&args,
+			     (const char *[]){"sh", "-c", wait_script, "berth", name.buf, NULL});
+		strvec_pushf(&args, "%lld", cfg->readiness_delay >= 0 ? cfg->readiness_delay : 7);
+		strvec_pushf(&args, "%u", deploy_timeout_s(cfg));
+	}
+	bl.c = c;
+	bl.p = p;
+	bl.name = name.buf;
+	bl.t0 = t0 = now_ms();
+	if (remote_stream(c, p->host, boot_script, &args, slice_make(env.buf, env.len),
+			  (deploy_timeout_s(cfg) + drain_timeout_s(cfg) + 120) * 1000, boot_line,
+			  &bl, &out, &p->err) < 0) {
+		if (!bl.started) {
+			err_prefix(&p->err, "%s did not start", name.buf);
+			goto out;
+		}
+		if (role->proxy.enabled) {
 			err_prefix(&p->err,
 				   "the switch to %s failed; traffic stays on the old version",
 				   name.buf);
-			diagnose(c, p->host, name.buf, &p->err);
-			goto out;
+		} else {
+			err_prefix(&p->err, "%s did not become ready; the old version goes on",
+				   name.buf);
 		}
-		sbuf_rtrim(&out);
+		diagnose(c, p->host, name.buf, &p->err);
+		goto out;
+	}
+	t0 = bl.started_ms ? bl.started_ms : t0;
+	if (role->proxy.enabled) {
 		step(c, p->host, role->name, "switch", true, now_ms() - t0, "traffic moved to %s",
 		     name.buf);
 	} else {
-		strvec_push(&args, name.buf);
-		strvec_pushf(&args, "%lld", cfg->readiness_delay >= 0 ? cfg->readiness_delay : 7);
-		strvec_pushf(&args, "%u", deploy_timeout_s(cfg));
-		if (remote_script(c, p->host, wait_script, &args, SLICE_NULL,
-				  (deploy_timeout_s(cfg) + 60) * 1000, &out, &p->err) < 0) {
-			err_prefix(&p->err, "%s did not become ready; the old version goes on",
-				   name.buf);
-			diagnose(c, p->host, name.buf, &p->err);
-			goto out;
-		}
-		sbuf_rtrim(&out);
-		step(c, p->host, role->name, "ready", true, now_ms() - t0, "%s is %s", name.buf,
-		     out.buf);
+		step(c, p->host, role->name, "ready", true, now_ms() - t0, "%s is ready", name.buf);
 	}
 
 	t0 = now_ms();
+	rel.role = role->name;
+	rel.version = (char *)c->version;
+	rel.container = name.buf;
+	rel.status = "ok";
+	rel.service = cfg->service;
+	rel.destination = cfg->destination;
+	jarg.host = p->host;
+	jarg.rel = &rel;
+	bg_start(&journal, c, journal_task, &jarg);
+	journal_started = true;
 	strvec_clear(&args);
 	sbuf_reset(&out);
 	strvec_push(&args, name.buf);
@@ -441,13 +652,8 @@ static int boot_one(struct dctx *c, struct pair *p)
 		err_prefix(&p->err, "%s serves, but stopping the old containers failed", name.buf);
 		goto out;
 	}
-	rel.role = role->name;
-	rel.version = (char *)c->version;
-	rel.container = name.buf;
-	rel.status = "ok";
-	rel.service = cfg->service;
-	rel.destination = cfg->destination;
-	if (hoststate_journal_append(&c->hs, p->host, &rel, &p->err) < 0) {
+	journal_started = false;
+	if (bg_join(&journal, &p->err) < 0) {
 		err_prefix(&p->err, "%s serves, but the journal was not written", name.buf);
 		goto out;
 	}
@@ -466,6 +672,9 @@ static int boot_one(struct dctx *c, struct pair *p)
 	}
 	ret = 0;
 out:
+	if (journal_started) {
+		bg_join(&journal, NULL);
+	}
 	if (ret < 0) {
 		p->failed = true;
 		const char *msg = err_str(&p->err);
@@ -708,7 +917,7 @@ static int release_command(struct dctx *c, const char *host, const struct config
 	}
 	strvec_pushv(&args, (const char *[]){envp.buf, name.buf, APP_NETWORK, NULL});
 	strvec_pushv(&args, (const char *const *)run.v);
-	if (remote_script(c, host, boot_script, &args, slice_make(env.buf, env.len),
+	if (remote_script(c, host, env_run_script, &args, slice_make(env.buf, env.len),
 			  (deploy_timeout_s(cfg) + 600) * 1000, &out, e) < 0) {
 		err_prefix(e, "release_command failed on %s; nothing was switched", host);
 		goto out;
@@ -790,6 +999,15 @@ static int boot_proxies(struct dctx *c, const struct pair *pairs, size_t npairs,
 	return ret;
 }
 
+/* Builds (unless skip_push) and sends the image: arg is the hosts. */
+static int ship_task(struct dctx *c, void *arg, struct err *e)
+{
+	if (!c->o->skip_push && build(c, e) < 0) {
+		return -1;
+	}
+	return ship_image(c, arg, e);
+}
+
 static void on_lock_wait(const struct hoststate_lock *held, void *data)
 {
 	struct dctx *c = data;
@@ -851,7 +1069,10 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 	struct hoststate_lock_opts lo = {0};
 	struct sbuf sb = SBUF_INIT, msg = SBUF_INIT, version = SBUF_INIT;
 	const char *primary = primary_host(cfg);
-	bool locked = false, hooks_inited = false;
+	bool locked = false, hooks_inited = false, audit_started = false;
+	bool audit_start_started = false;
+	struct audit_arg aa_end, aa_start;
+	struct bg audit_end, audit_start;
 	size_t npairs = 0, i, failed = 0;
 	uint64_t start = now_ms();
 	int ret = -1;
@@ -926,31 +1147,43 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 	lo.wait_s = o->lock_wait_s;
 	lo.on_wait = on_lock_wait;
 	lo.on_wait_data = &c;
+	/*
+	 * The proxies and the image are made ready while the lock is taken:
+	 * both are safe beside another deploy, and neither moves traffic.
+	 */
 	{
+		struct proxies_arg pa = {pairs, npairs};
+		struct bg proxies, ship;
 		uint64_t t0 = now_ms();
-		int r = hoststate_lock_acquire(&c.hs, primary, &lo, &mine, &other, e);
+		int r, rc = 0;
 
-		if (r != 0) {
-			if (r > 0) {
-				err_prefix(e, "cannot %s", o->command ? o->command : "deploy");
-			}
+		if (!o->skip_proxy) {
+			bg_start(&proxies, &c, proxies_task, &pa);
+		}
+		if (o->mode == DEPLOY_NEW) {
+			bg_start(&ship, &c, ship_task, &hosts);
+		}
+		r = hoststate_lock_acquire(&c.hs, primary, &lo, &mine, &other, e);
+		if (r == 0) {
+			locked = true;
+			step(&c, primary, NULL, "lock", true, now_ms() - t0, "deploy lock taken");
+		} else if (r > 0) {
+			err_prefix(e, "cannot %s", o->command ? o->command : "deploy");
+		}
+		if (o->mode == DEPLOY_NEW && bg_join(&ship, r == 0 ? e : NULL) < 0) {
+			rc = -1;
+		}
+		if (!o->skip_proxy && bg_join(&proxies, r == 0 && rc == 0 ? e : NULL) < 0) {
+			rc = -1;
+		}
+		if (r != 0 || rc < 0) {
 			goto out;
 		}
-		locked = true;
-		step(&c, primary, NULL, "lock", true, now_ms() - t0, "deploy lock taken");
 	}
-	hoststate_audit_append(&c.hs, (const char *const *)hosts.v, hosts.nr, msg.buf, msg.len, e);
-	err_release(e);
-
-	if (!o->skip_proxy && boot_proxies(&c, pairs, npairs, e) < 0) {
-		goto out;
-	}
-	if (o->mode == DEPLOY_NEW && !o->skip_push && build(&c, e) < 0) {
-		goto out;
-	}
-	if (o->mode == DEPLOY_NEW && ship_image(&c, &hosts, e) < 0) {
-		goto out;
-	}
+	aa_start.hosts = &hosts;
+	aa_start.msg = &msg;
+	bg_start(&audit_start, &c, audit_task, &aa_start);
+	audit_start_started = true;
 	if (run_hook(&c, "pre-deploy", e) < 0) {
 		goto out;
 	}
@@ -1035,13 +1268,13 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 		sbuf_addf(&msg, "%s %s done", o->command ? o->command : "deploy", c.version);
 		ret = 0;
 	}
-	{
-		struct err ae = ERR_INIT;
-
-		hoststate_audit_append(&c.hs, (const char *const *)hosts.v, hosts.nr, msg.buf,
-				       msg.len, &ae);
-		err_release(&ae);
-	}
+	/* the audit line goes while the hooks run and the lock is released */
+	bg_join(&audit_start, NULL);
+	audit_start_started = false;
+	aa_end.hosts = &hosts;
+	aa_end.msg = &msg;
+	bg_start(&audit_end, &c, audit_task, &aa_end);
+	audit_started = true;
 	if (!ret && run_hook(&c, "post-app-boot", e) < 0) {
 		ret = -1;
 	}
@@ -1069,6 +1302,12 @@ out:
 			log_warn("%s", err_str(&le));
 		}
 		err_release(&le);
+	}
+	if (audit_started) {
+		bg_join(&audit_end, NULL);
+	}
+	if (audit_start_started) {
+		bg_join(&audit_start, NULL);
 	}
 	hoststate_release(&c.hs);
 	if (hooks_inited) {

@@ -17,7 +17,7 @@ test_expect_success 'setup deploys from nothing: proxy, web on two hosts, a work
 	test "$(running $h2 worker)" = "$T-worker-v1" &&
 	test "$(running $h1 web)" = "$T-web-v1" &&
 	grep -q "^$h1 web: traffic moved to $T-web-v1" out &&
-	grep -q "^$h2 worker: $T-worker-v1 is running" out &&
+	grep -q "^$h2 worker: $T-worker-v1 is ready" out &&
 	grep -q "^deployed v1 on 2 host(s)" out &&
 	grep -qE "^switch +2 " out
 '
