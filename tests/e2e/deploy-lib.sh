@@ -30,13 +30,16 @@ for _h in "${hosts[@]}"; do
 done
 
 # make_version V [NAME=VALUE...]: the local image $T:V, the test app answering
-# with version V (and these environment variables).
+# with version V (and these environment variables). The label makes the image's
+# ID this test's own: the same build in another test file would get the same ID,
+# and a `docker rmi -f ID` there would untag this one too.
 make_version() {
 	local v=$1 kv
 	shift
 	mkdir -p "$TEST_TMP/img-$v"
 	{
 		echo "FROM berth-testapp:latest"
+		echo "LABEL berth-e2e-test=$T"
 		echo "ENV APP_VERSION=$v"
 		for kv in "$@"; do echo "ENV $kv"; done
 	} >"$TEST_TMP/img-$v/Dockerfile"
