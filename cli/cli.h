@@ -81,6 +81,8 @@ extern const struct opt cli_state_opts[];
 /* Fills st; returns -1 after printing an error. Release st with cli_state_release either way. */
 int cli_state_setup(struct cli_state *st);
 void cli_state_release(struct cli_state *st);
+/* Asks question on the terminal (yes with -y); false without a terminal or a yes. */
+bool cli_confirm(const char *question);
 /* Prints j (and drops the reference) as one line of JSON on stdout. */
 void cli_print_json(json_t *j);
 
@@ -99,6 +101,7 @@ int cmd_prune(int argc, const char **argv);
 int cmd_redeploy(int argc, const char **argv);
 int cmd_registry(int argc, const char **argv);
 int cmd_releases(int argc, const char **argv);
+int cmd_remove(int argc, const char **argv);
 int cmd_rollback(int argc, const char **argv);
 int cmd_server(int argc, const char **argv);
 int cmd_setup(int argc, const char **argv);

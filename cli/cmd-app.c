@@ -407,25 +407,6 @@ out:
 	return ret;
 }
 
-static bool confirm(const char *question)
-{
-	char answer[16];
-
-	if (cli_g.yes) {
-		return true;
-	}
-	if (!isatty(0)) {
-		log_error("%s: say yes with -y (no terminal to ask on)", question);
-		return false;
-	}
-	fprintf(stderr, "%s [y/N] ", question);
-	fflush(stderr);
-	if (!fgets(answer, sizeof(answer), stdin)) {
-		return false;
-	}
-	return answer[0] == 'y' || answer[0] == 'Y';
-}
-
 static int app_remove(struct app_ctx *c)
 {
 	struct sbuf q = SBUF_INIT;
@@ -439,7 +420,7 @@ static int app_remove(struct app_ctx *c)
 	sbuf_addf(&q, "remove every container%s of '%s' on %zu host%s",
 		  cli_g.roles.nr ? "" : " and image", c->cfg.service, nhosts,
 		  nhosts == 1 ? "" : "s");
-	if (!confirm(q.buf)) {
+	if (!cli_confirm(q.buf)) {
 		goto out;
 	}
 	/* with -r only those roles' containers go; the image is shared by every role */

@@ -13,8 +13,11 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "engine/app.h"
 #include "engine/deploy.h"
+#include "engine/hoststate.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "lib/banned.h"
 
 static const char *opt_version;
@@ -316,6 +319,128 @@ int cmd_app_boot(int argc, const char **argv)
 	}
 out:
 	deploy_versions_release(&vs);
+	err_release(&e);
+	unload(&l);
+	return ret;
+}
+
+/*
+ * $1 the app's state directory, $2 the image repository, $3 n, then n
+ * proxy services, then the docker ps filters of the app: its routes leave
+ * berth-proxy, its containers and images go, then its state directory.
+ * berth-proxy itself stays: other apps may use it (`berth proxy remove`).
+ */
+static const char remove_script[] =
+    "appdir=$1 repo=$2 n=$3\n"
+    "shift 3\n"
+    "i=0\n"
+    "while [ $i -lt $n ]; do\n"
+    "  docker exec berth-proxy berth-proxy remove \"$1\" >/dev/null 2>&1 &&\n"
+    "    echo \"route $1 removed\"\n"
+    "  shift\n"
+    "  i=$((i + 1))\n"
+    "done\n"
+    "ids=$(docker ps -aq \"$@\")\n"
+    "if [ -n \"$ids\" ]; then docker rm -f $ids >/dev/null || exit 1; fi\n"
+    "echo \"$(echo $ids | wc -w) container(s) removed\"\n"
+    "imgs=$(docker images -q \"$repo\" | sort -u)\n"
+    "if [ -n \"$imgs\" ]; then docker rmi -f $imgs >/dev/null || exit 1; fi\n"
+    "echo \"$(echo $imgs | wc -w) image(s) removed\"\n"
+    "cd && rm -rf \"$appdir\"\n";
+
+/* berth remove: the app off its hosts — routes, containers, images, state. */
+int cmd_remove(int argc, const char **argv)
+{
+	static const char usage[] = "berth remove [-y] [-d DEST] [-c FILE] [-h HOSTS]";
+	struct loaded l;
+	struct hoststate hs;
+	struct strvec hosts = STRVEC_INIT, args = STRVEC_INIT, argv2 = STRVEC_INIT;
+	struct sbuf sb = SBUF_INIT;
+	struct run_cmd *cmds = NULL;
+	struct run_cmd tmpl = RUN_CMD_INIT;
+	struct err e = ERR_INIT;
+	bool have_hs = false;
+	size_t i;
+	int n, ret = 2;
+
+	n = cli_parse(argc, argv, NULL, 0, usage);
+	if (n < 0) {
+		return n == -2 ? 0 : 2;
+	}
+	if (n > 0) {
+		log_error("unexpected argument '%s'\nusage: %s", argv[0], usage);
+		return 2;
+	}
+	if (load(&l) < 0) {
+		unload(&l);
+		return 1;
+	}
+	ret = 1;
+	config_role_hosts(&l.cfg, NULL, &cli_g.hosts, &hosts);
+	if (!hosts.nr) {
+		log_error("no hosts match -h");
+		goto out;
+	}
+	sbuf_addf(&sb, "remove '%s'%s%s from %zu host(s): its routes, containers, images and state",
+		  l.cfg.service, l.cfg.destination ? " -d " : "",
+		  l.cfg.destination ? l.cfg.destination : "", hosts.nr);
+	if (!cli_confirm(sb.buf)) {
+		log_error("nothing removed");
+		goto out;
+	}
+	if (hoststate_init(&hs, &l.ex, l.cfg.run_directory, l.cfg.service, l.cfg.destination, &e) <
+	    0) {
+		log_error("%s", err_str(&e));
+		goto out;
+	}
+	have_hs = true;
+	strvec_push(&args, hs.dir);
+	sbuf_reset(&sb);
+	app_image_repo(&sb, &l.cfg);
+	strvec_push(&args, sb.buf);
+	strvec_pushf(&args, "%zu", l.cfg.nr_roles);
+	for (i = 0; i < l.cfg.nr_roles; i++) {
+		sbuf_reset(&sb);
+		app_role_name(&sb, &l.cfg, l.cfg.roles[i].name);
+		strvec_push(&args, sb.buf);
+	}
+	app_filter_argv(&args, &l.cfg, NULL);
+	strvec_pushv(&argv2, (const char *[]){"sh", "-c", remove_script, "berth", NULL});
+	strvec_pushv(&argv2, (const char *const *)args.v);
+	cmds = xcalloc(hosts.nr, sizeof(*cmds));
+	tmpl.out = RUN_IO_CAPTURE;
+	tmpl.err = RUN_IO_CAPTURE;
+	ret = exec_run_hosts(&l.ex, (const char *const *)hosts.v, hosts.nr,
+			     (const char *const *)argv2.v, &tmpl, 0, cmds) < 0
+		  ? 1
+		  : 0;
+	for (i = 0; i < hosts.nr; i++) {
+		struct slice rest = slice_make(cmds[i].outbuf.buf, cmds[i].outbuf.len), line;
+
+		while (!cli_g.quiet && rest.len) {
+			line = slice_next(&rest, '\n');
+			printf("%s: %.*s\n", hosts.v[i], (int)line.len, line.ptr);
+		}
+		if (cmds[i].status != 0) {
+			exec_explain(&l.ex, hosts.v[i], &cmds[i], &e);
+			log_error("%s", err_str(&e));
+			err_release(&e);
+		}
+		run_cmd_release(&cmds[i]);
+	}
+	if (!ret) {
+		log_info("removed '%s' from %zu host(s)", l.cfg.service, hosts.nr);
+	}
+out:
+	free(cmds);
+	run_cmd_release(&tmpl);
+	if (have_hs) {
+		hoststate_release(&hs);
+	}
+	strvec_clear(&hosts);
+	strvec_clear(&args);
+	strvec_clear(&argv2);
+	sbuf_release(&sb);
 	err_release(&e);
 	unload(&l);
 	return ret;

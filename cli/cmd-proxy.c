@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "engine/config.h"
 #include "engine/exec.h"
+#include "engine/hooks.h"
 #include "engine/proxyhost.h"
 #include "lib/banned.h"
 #include "lib/log.h"
@@ -77,30 +78,37 @@ out:
 	return ret;
 }
 
-/* Kamal's question before an outage; -y answers it. */
-static bool confirm(const char *question)
-{
-	char answer[64];
-
-	if (cli_g.yes) {
-		return true;
-	}
-	fprintf(stderr, "%s [y, N] ", question);
-	fflush(stderr);
-	if (!fgets(answer, sizeof(answer), stdin)) {
-		fprintf(stderr, "\n");
-		return false;
-	}
-	return answer[0] == 'y' || answer[0] == 'Y';
-}
-
 /*
  * Reboots hosts[0..n) at once. Kept apart so that the pre-proxy-reboot and
  * post-proxy-reboot hooks can run around each batch.
  */
 static int reboot_batch(struct proxy_ctx *c, const char *const *hosts, size_t n, struct err *e)
 {
-	return proxyhost_reboot(&c->ex, hosts, n, &c->cfg, print_progress, NULL, e);
+	struct hooks h;
+	struct strvec hv = STRVEC_INIT;
+	char *joined;
+	int ret = -1;
+
+	hooks_init(&h, &c->cfg, NULL, NULL);
+	h.quiet = cli_g.quiet;
+	for (size_t i = 0; i < n; i++) {
+		strvec_push(&hv, hosts[i]);
+	}
+	joined = strvec_join(&hv, ",");
+	hooks_set(&h, "HOSTS", joined);
+	hooks_set(&h, "COMMAND", "proxy");
+	hooks_set(&h, "SUBCOMMAND", "reboot");
+	if (hooks_run(&h, "pre-proxy-reboot", e) < 0 ||
+	    proxyhost_reboot(&c->ex, hosts, n, &c->cfg, print_progress, NULL, e) < 0 ||
+	    hooks_run(&h, "post-proxy-reboot", e) < 0) {
+		goto out;
+	}
+	ret = 0;
+out:
+	free(joined);
+	strvec_clear(&hv);
+	hooks_release(&h);
+	return ret;
 }
 
 int cmd_proxy(int argc, const char **argv)
@@ -155,7 +163,7 @@ int cmd_proxy(int argc, const char **argv)
 	if (!strcmp(sub, "boot")) {
 		r = proxyhost_boot(&c.ex, hosts, n, &c.cfg, print_progress, NULL, &e);
 	} else if (!strcmp(sub, "reboot")) {
-		if (!confirm("This will cause a brief outage on each host. Are you sure?")) {
+		if (!cli_confirm("This will cause a brief outage on each host. Are you sure?")) {
 			log_error("not rebooted");
 			goto out;
 		}

@@ -41,6 +41,7 @@ static const struct cmd commands[] = {
     {"redeploy", cmd_redeploy, 0, "deploy without checking the proxy (after a first deploy)"},
     {"registry", cmd_registry, 0, "log docker in to the registry here and on hosts (login|logout)"},
     {"releases", cmd_releases, 0, "list the releases recorded on the hosts, newest first"},
+    {"remove", cmd_remove, 0, "remove the app from its hosts: routes, containers, images, state"},
     {"rollback", cmd_rollback, 0, "serve a version still on the hosts again"},
     {"server", cmd_server, 0, "run a command on servers (server exec)"},
     {"setup", cmd_setup, 0, "first deploy: start the proxy and deploy the app"},
@@ -106,6 +107,25 @@ int cmd_version(int argc, const char **argv)
 	}
 	printf("%s\n", BERTH_VERSION);
 	return 0;
+}
+
+bool cli_confirm(const char *question)
+{
+	char answer[16];
+
+	if (cli_g.yes) {
+		return true;
+	}
+	if (!isatty(0)) {
+		log_error("%s: say yes with -y (no terminal to ask on)", question);
+		return false;
+	}
+	fprintf(stderr, "%s [y/N] ", question);
+	fflush(stderr);
+	if (!fgets(answer, sizeof(answer), stdin)) {
+		return false;
+	}
+	return answer[0] == 'y' || answer[0] == 'Y';
 }
 
 static void usage(FILE *out)

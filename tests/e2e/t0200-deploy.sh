@@ -134,4 +134,17 @@ test_expect_success 'old containers beyond retain_containers are removed' '
 	cat all && test "$(wc -l <all)" -le 3
 '
 
+test_expect_success 'remove asks, then takes the app off every host and leaves the proxy' '
+	test_must_fail berth remove </dev/null 2>err &&
+	grep -q "say yes with -y" err &&
+	test "$(serving $h1)" = v2 &&
+	berth remove -y >out 2>&1 || { cat out; exit 1; }
+	cat out &&
+	grep -q "^$h1: route $T-web removed" out &&
+	test -z "$(states $h1)" && test -z "$(states $h2)" &&
+	! on $h2 test -e "$RUN_DIR/apps/$T" &&
+	on $h1 docker ps --format "{{.Names}}" | grep -qx berth-proxy &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" -H "$HOST_H" http://$(addr_of $h1)/)" = 404
+'
+
 test_done
