@@ -2,10 +2,14 @@
  * berth-proxy on the servers: boot, reboot, start, stop, remove, details
  * and logs of the `berth-proxy` container, on many hosts at once.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/proxyhost.h"
 #include "engine/transfer.h"
@@ -717,17 +721,36 @@ int proxyhost_details(struct exec *ex, const char *const *hosts, size_t n, const
 }
 
 /*
- * $1 container, $2 a grep pattern or ""; the rest is the `docker logs` argv.
- * The log's own stdout and stderr both come out on stdout.
+ * $1 container, $2 a grep pattern or "", $3 "follow" or ""; the rest is the
+ * `docker logs` argv. The log's own stdout and stderr both come out on
+ * stdout.
+ *
+ * Following, nothing else tells the remote side that berth went away (no
+ * terminal, so no SIGHUP; and a multiplexed connection outlives berth), and
+ * `docker logs --follow` would run there for good. So berth keeps the
+ * command's stdin open while it lives, and the script ends the follower
+ * when stdin ends. (Background jobs get /dev/null as stdin: fd 3 keeps
+ * the real one.) The grep pattern is applied here when following.
  */
-static const char logs_script[] = "name=$1 g=$2; shift 2\n"
+static const char logs_script[] = "name=$1 g=$2 f=$3; shift 3\n"
 				  "docker container inspect \"$name\" >/dev/null || exit 1\n"
-				  "[ -n \"$g\" ] || exec \"$@\" 2>&1\n"
-				  "\"$@\" 2>&1 | grep -e \"$g\"\n"
-				  "[ $? -le 1 ]\n";
+				  "if [ -z \"$f\" ]; then\n"
+				  "  [ -n \"$g\" ] || exec \"$@\" 2>&1\n"
+				  "  \"$@\" 2>&1 | grep -e \"$g\"\n"
+				  "  [ $? -le 1 ]; exit\n"
+				  "fi\n"
+				  "exec 3<&0\n"
+				  "\"$@\" 2>&1 &\n"
+				  "p=$!\n"
+				  "{ while read -r _ <&3; do :; done; kill $p 2>/dev/null; } &\n"
+				  "w=$!\n"
+				  "wait $p; r=$?\n"
+				  "kill $w 2>/dev/null\n"
+				  "exit $r\n";
 
 struct logs_line {
 	const char *host;
+	const regex_t *re; /* following with a grep pattern: applied here */
 	proxyhost_progress_fn progress;
 	void *data;
 	struct sbuf buf;
@@ -740,6 +763,13 @@ static void on_log_line(struct run_cmd *cmd, int fd, struct slice line, void *da
 	(void)cmd;
 	(void)fd;
 	sbuf_reset(&l->buf);
+	if (l->re) {
+		sbuf_add(&l->buf, line.ptr, line.len);
+		if (regexec(l->re, l->buf.buf, 0, NULL, 0) != 0) {
+			return;
+		}
+		sbuf_reset(&l->buf);
+	}
 	sbuf_addf(&l->buf, "%s: ", l->host);
 	add_printable(&l->buf, line);
 	if (l->progress) {
@@ -756,13 +786,32 @@ int proxyhost_logs(struct exec *ex, const char *const *hosts, size_t n, const st
 	struct logs_line *ls = xcalloc(n ? n : 1, sizeof(*ls));
 	struct outcome o = {n, 0, SBUF_INIT};
 	struct strvec argv = STRVEC_INIT;
+	struct sbuf in_path = SBUF_INIT;
 	struct err he = ERR_INIT;
-	size_t i, nrun = 0;
+	bool local_grep = lo->follow && lo->grep && *lo->grep;
+	int alive[2] = {-1, -1};
+	regex_t re;
+	size_t i, nrun = 0, ninit = 0;
+	int ret = -1;
 
 	(void)cfg;
-	strvec_pushv(&argv, (const char *const[]){"sh", "-c", logs_script, "berth-proxy",
-						  PROXYHOST_CONTAINER, lo->grep ? lo->grep : "",
-						  "docker", "logs", NULL});
+	if (local_grep && regcomp(&re, lo->grep, REG_NOSUB) != 0) {
+		err_set(e, "'%s' is not a valid regular expression", lo->grep);
+		local_grep = false;
+		goto out;
+	}
+	/* following: the hosts' stdin, open for as long as berth runs (see logs_script) */
+	if (lo->follow) {
+		if (pipe2(alive, O_CLOEXEC) < 0) {
+			err_set(e, "cannot make a pipe: %s", strerror(errno));
+			goto out;
+		}
+		sbuf_addf(&in_path, "/dev/fd/%d", alive[0]);
+	}
+	strvec_pushv(&argv, (const char *const[]){
+				"sh", "-c", logs_script, "berth-proxy", PROXYHOST_CONTAINER,
+				lo->grep && !lo->follow ? lo->grep : "", lo->follow ? "follow" : "",
+				"docker", "logs", NULL});
 	if (lo->timestamps) {
 		strvec_push(&argv, "--timestamps");
 	}
@@ -778,9 +827,10 @@ int proxyhost_logs(struct exec *ex, const char *const *hosts, size_t n, const st
 	}
 	strvec_push(&argv, PROXYHOST_CONTAINER);
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++, ninit++) {
 		run_cmd_init(&cmds[i]);
 		ls[i].host = hosts[i];
+		ls[i].re = local_grep ? &re : NULL;
 		ls[i].progress = progress;
 		ls[i].data = data;
 		sbuf_init(&ls[i].buf, 0);
@@ -790,6 +840,7 @@ int proxyhost_logs(struct exec *ex, const char *const *hosts, size_t n, const st
 		cmds[i].on_line = on_log_line;
 		cmds[i].on_line_data = &ls[i];
 		cmds[i].timeout_ms = lo->timeout_ms;
+		cmds[i].in_file = in_path.len ? in_path.buf : NULL;
 		if (exec_prepare(ex, hosts[i], (const char *const *)argv.v, &cmds[i], &he) < 0) {
 			outcome_fail(&o, &he);
 			continue;
@@ -807,14 +858,26 @@ int proxyhost_logs(struct exec *ex, const char *const *hosts, size_t n, const st
 			outcome_fail(&o, &he);
 		}
 	}
-	for (i = 0; i < n; i++) {
+	ret = outcome_finish(&o, e);
+out:
+	for (i = 0; i < ninit; i++) {
 		run_cmd_release(&cmds[i]);
 		sbuf_release(&ls[i].buf);
 	}
+	for (i = 0; i < 2; i++) {
+		if (alive[i] >= 0) {
+			close(alive[i]);
+		}
+	}
+	if (local_grep) {
+		regfree(&re);
+	}
+	sbuf_release(&o.msgs);
+	sbuf_release(&in_path);
 	strvec_clear(&argv);
 	err_release(&he);
 	free(ptrs);
 	free(ls);
 	free(cmds);
-	return outcome_finish(&o, e);
+	return ret;
 }

@@ -148,7 +148,11 @@ struct proxyhost_logs_opts {
 
 /*
  * The container's log (stdout and stderr), each line given to progress as
- * "HOST: LINE", as it comes, hosts in parallel.
+ * "HOST: LINE", as it comes, hosts in parallel. Following, it runs until
+ * interrupted (or timeout_ms); the follower on a host ends within seconds
+ * of the ssh connection closing (with multiplexing, that is when the master
+ * connection ends, ControlPersist after the last command), even when the
+ * log is quiet.
  */
 int proxyhost_logs(struct exec *ex, const char *const *hosts, size_t n, const struct config *cfg,
 		   const struct proxyhost_logs_opts *o, proxyhost_progress_fn progress, void *data,

@@ -188,6 +188,19 @@ test_expect_success 'logs show the proxy'"'"'s lines, per host, with -n, -g and 
 	test ! -s "$TEST_TMP/out"
 '
 
+test_expect_success 'logs -f follows, and the follower on the host ends with berth' '
+	test_must_fail timeout 3 "$BERTH" proxy logs -f -T -n 7 -g "listening" -h "$h1" \
+		>"$TEST_TMP/out" &&
+	cat "$TEST_TMP/out" &&
+	grep_q "$TEST_TMP/out" "^$h1: berth-proxy listening on port 80" &&
+	! grep -v "listening" "$TEST_TMP/out" &&
+	for i in $(seq 100); do
+		on "$h1" pgrep -f "docker logs --tail 7 --follow berth-proxy" >/dev/null || break
+		sleep 0.1
+	done &&
+	test_must_fail on "$h1" pgrep -f "docker logs --tail 7 --follow berth-proxy"
+'
+
 test_expect_success 'a host whose tag points elsewhere gets the image tagged again' '
 	on "$h2" docker commit berth-proxy "$IMAGE" >/dev/null &&
 	"$BERTH" proxy boot -h "$h2" >"$TEST_TMP/out" &&
