@@ -2044,7 +2044,11 @@ static int load_one(const struct config_opts *o, const char *dir, const char *fi
 	struct erb_ctx ctx = {0};
 	int ret = -1;
 
-	sbuf_addf(&path, "%s/%s", dir, file);
+	if (file[0] == '/') {
+		sbuf_addstr(&path, file);
+	} else {
+		sbuf_addf(&path, "%s/%s", dir, file);
+	}
 	if (sbuf_read_file(&src, path.buf) < 0) {
 		if (errno == ENOENT && !o->config_file && !strcmp(file, "config/deploy.yml")) {
 			err_set(e, "cannot read '%s': %s; 'berth init' writes one", file,

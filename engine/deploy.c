@@ -361,6 +361,28 @@ static void note(struct dctx *c, const char *fmt, ...)
  * Runs argv on host with in on stdin; out (may be NULL) gets stdout. On a
  * failure e says why (exec_explain: the ssh error or the exit and stderr).
  */
+/*
+ * Why argv failed on host. For one of the scripts above the script's text
+ * says nothing to a user: the message is its exit and its last lines.
+ */
+static void explain(struct dctx *c, const char *host, const char *const *argv,
+		    const struct run_cmd *cmd, struct err *e)
+{
+	struct sbuf how = SBUF_INIT;
+	struct slice tail;
+
+	if (exec_unreachable(c->ex, cmd) || strcmp(argv[0], "sh") || !argv[1] ||
+	    strcmp(argv[1], "-c")) {
+		exec_explain(c->ex, host, cmd, e);
+		return;
+	}
+	run_describe_status(cmd, &how);
+	tail = slice_trim(run_tail_lines(&cmd->errbuf, 5));
+	err_set(e, "host '%s': %s%s%.*s", host, how.buf, tail.len ? ":\n" : "", (int)tail.len,
+		tail.ptr);
+	sbuf_release(&how);
+}
+
 static int remote(struct dctx *c, const char *host, const char *const *argv, struct slice in,
 		  unsigned timeout_ms, struct sbuf *out, struct err *e)
 {
@@ -386,7 +408,7 @@ static int remote(struct dctx *c, const char *host, const char *const *argv, str
 	cmd.timeout_ms = timeout_ms ? timeout_ms : STEP_TIMEOUT_MS;
 	cmd.capture_max = OUTPUT_MAX;
 	if (run_one(&cmd) < 0) {
-		exec_explain(c->ex, host, &cmd, e);
+		explain(c, host, argv, &cmd, e);
 		goto out;
 	}
 	if (out) {
@@ -452,7 +474,7 @@ static int remote_stream(struct dctx *c, const char *host, const char *script,
 	cmd.timeout_ms = timeout_ms;
 	cmd.capture_max = OUTPUT_MAX;
 	if (run_one(&cmd) < 0) {
-		exec_explain(c->ex, host, &cmd, e);
+		explain(c, host, (const char *const *)argv.v, &cmd, e);
 		goto out;
 	}
 	sbuf_add(out, cmd.outbuf.buf, cmd.outbuf.len);

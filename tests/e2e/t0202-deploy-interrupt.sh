@@ -80,6 +80,32 @@ test_expect_success 'the SSH connection cut during the switch: old or new serves
 	recovers v3
 '
 
+# waits up to 30 s until both hosts answer from one of these versions
+serves_soon() {
+	local i
+	for ((i = 0; i < 60; i++)); do
+		check_serves "$1" >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	check_serves "$1"
+}
+
+test_expect_success 'dockerd restarted during the switch on a host: old or new serves, then a deploy completes' '
+	test_cleanup "$LAB up >/dev/null 2>&1"
+	deploy_until v2 "$h2 web: started $T-web-v2" || { kill -9 $pid; exit 1; }
+	dpid=$(cat "$LAB_DIR/h2/docker.pid") &&
+	kill -TERM $dpid &&
+	{ wait $pid; echo "exit $?" >>dep-v2.out; } || true
+	cat dep-v2.out &&
+	grep -q "^exit [1-9]" dep-v2.out &&
+	# dockerd stops its containers first; the lab starts it again once it is gone
+	for ((i = 0; i < 600; i++)); do kill -0 $dpid 2>/dev/null || break; sleep 0.1; done &&
+	{ "$LAB" up >lab.out 2>&1 || { cat lab.out; exit 1; }; } &&
+	# the previous test left v3 serving: h1 switched to v2, h2 stayed on v3 or got v2
+	serves_soon "v2|v3" &&
+	recovers v1
+'
+
 test_expect_success 'a lock left by a killed deploy is broken by the next one and shown by lock status' '
 	deploy_until v2 "deploy lock taken" || { kill -9 $pid; exit 1; }
 	kill -9 $pid && wait $pid 2>/dev/null || true

@@ -11,8 +11,10 @@
 #include "engine/config.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/exec.h"
 #include "lib/strvec.h"
@@ -301,8 +303,35 @@ static void test_json_to_yaml(void)
 	sbuf_release(&sb);
 }
 
+/* -c with an absolute path reads that file, wherever the project is */
+static void test_absolute_config_file(void)
+{
+	char dir[] = "/tmp/berth-unit-cfg.XXXXXX", path[64];
+	struct config cfg;
+	struct config_opts o = {0};
+	struct err e = ERR_INIT;
+	FILE *f;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/deploy.yml", dir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fputs("service: abs\nimage: abs\nservers: [h1]\n", f);
+	fclose(f);
+	config_init(&cfg);
+	o.project_dir = "tests/config/no-such-dir";
+	o.config_file = path;
+	CHECK_INT(config_load(&cfg, &o, NULL, &e), 0);
+	CHECK_STR(cfg.service, "abs");
+	config_release(&cfg);
+	err_release(&e);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
+	UNIT_RUN(test_absolute_config_file);
 	UNIT_RUN(test_match);
 	UNIT_RUN(test_suggest);
 	UNIT_RUN(test_role_hosts);
