@@ -136,10 +136,9 @@ void app_filter_argv(struct strvec *argv, const struct config *cfg, const char *
 		strvec_push(argv, "--filter");
 		strvec_pushf(argv, "label=role=%s", role);
 	}
-	if (cfg->destination) {
-		strvec_push(argv, "--filter");
-		strvec_pushf(argv, "label=destination=%s", cfg->destination);
-	}
+	/* always: a deploy without a destination must not take a destination's containers */
+	strvec_push(argv, "--filter");
+	strvec_pushf(argv, "label=destination=%s", cfg->destination ? cfg->destination : "");
 }
 
 int app_split_words(const char *line, struct strvec *out, struct err *e)
@@ -283,9 +282,7 @@ int app_run_argv(struct strvec *argv, const struct config *cfg, const struct con
 	}
 	strvec_pushf(argv, "--label=service=%s", cfg->service);
 	strvec_pushf(argv, "--label=role=%s", role->name);
-	if (cfg->destination) {
-		strvec_pushf(argv, "--label=destination=%s", cfg->destination);
-	}
+	strvec_pushf(argv, "--label=destination=%s", cfg->destination ? cfg->destination : "");
 	strvec_pushf(argv, "--label=version=%s", r->version);
 	for (i = 0; i < cfg->labels.nr; i++) {
 		strvec_pushf(argv, "--label=%s=%s", cfg->labels.v[i].key,

@@ -10,6 +10,8 @@
  *	container	<role name>-<version>                       "shop-web-staging-3f2a9c1"
  *	image		[<registry server>/]<image>:<version>       "ghcr.io/acme/shop:3f2a9c1"
  *	labels		service=<service> role=<role> destination=<destination> version=<version>
+ *			(destination= with an empty value without one, as Kamal does, so
+ *			that filters tell a plain deploy's containers from a destination's)
  *	network		berth (every app container and berth-proxy join it)
  *	proxy service	the role name (what `berth-proxy deploy` is told)
  *	env file	<run dir>/apps/<app>/env/<role>.env, mode 0600 (see engine/hoststate.h)

@@ -362,6 +362,31 @@ static void note(struct dctx *c, const char *fmt, ...)
  * failure e says why (exec_explain: the ssh error or the exit and stderr).
  */
 /*
+ * With -v: the command for host as one shell line, secrets redacted. A
+ * script of ours is shown as '<berth script>' and its arguments: its text is
+ * fixed and long.
+ */
+static void show_cmd(struct dctx *c, const char *host, const char *const *argv)
+{
+	struct sbuf sb = SBUF_INIT;
+
+	if (!c->o->verbose || c->o->json) {
+		return;
+	}
+	if (argv[0] && argv[1] && argv[2] && !strcmp(argv[0], "sh") && !strcmp(argv[1], "-c")) {
+		sbuf_addstr(&sb, "sh -c '<berth script>' ");
+		exec_quote_argv(&sb, argv + 3);
+	} else {
+		exec_quote_argv(&sb, argv);
+	}
+	secrets_redact(c->sec, &sb);
+	pthread_mutex_lock(&c->mu);
+	fprintf(stderr, "%s $ %s\n", host, sb.buf);
+	pthread_mutex_unlock(&c->mu);
+	sbuf_release(&sb);
+}
+
+/*
  * Why argv failed on host. For one of the scripts above the script's text
  * says nothing to a user: the message is its exit and its last lines.
  */
@@ -392,16 +417,7 @@ static int remote(struct dctx *c, const char *host, const char *const *argv, str
 	if (exec_prepare(c->ex, host, argv, &cmd, e) < 0) {
 		goto out;
 	}
-	if (c->o->verbose && !c->o->json) {
-		struct sbuf sb = SBUF_INIT;
-
-		exec_quote_argv(&sb, argv);
-		secrets_redact(c->sec, &sb);
-		pthread_mutex_lock(&c->mu);
-		fprintf(stderr, "%s $ %s\n", host, sb.buf);
-		pthread_mutex_unlock(&c->mu);
-		sbuf_release(&sb);
-	}
+	show_cmd(c, host, argv);
 	cmd.in_mem = in;
 	cmd.out = RUN_IO_CAPTURE;
 	cmd.err = RUN_IO_CAPTURE;
@@ -456,16 +472,7 @@ static int remote_stream(struct dctx *c, const char *host, const char *script,
 	if (exec_prepare(c->ex, host, (const char *const *)argv.v, &cmd, e) < 0) {
 		goto out;
 	}
-	if (c->o->verbose && !c->o->json) {
-		struct sbuf sb = SBUF_INIT;
-
-		exec_quote_argv(&sb, (const char *const *)args->v);
-		secrets_redact(c->sec, &sb);
-		pthread_mutex_lock(&c->mu);
-		fprintf(stderr, "%s $ %s\n", host, sb.buf);
-		pthread_mutex_unlock(&c->mu);
-		sbuf_release(&sb);
-	}
+	show_cmd(c, host, (const char *const *)argv.v);
 	cmd.in_mem = in;
 	cmd.out = RUN_IO_CAPTURE | RUN_IO_STREAM;
 	cmd.on_line = on_line;
@@ -1317,6 +1324,9 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 		summary(&c, now_ms() - start);
 	}
 out:
+	if (ret < 0 && o->json && err_isset(e)) {
+		step(&c, NULL, NULL, "failed", false, now_ms() - start, "%s", err_str(e));
+	}
 	if (locked) {
 		struct err le = ERR_INIT;
 

@@ -59,7 +59,7 @@ start() {
 	local h=$1 role=$2 v=$3
 	shift 3
 	on "$h" docker run -d --name "$T-$role-$v" --network berth --label "service=$T" \
-		--label "role=$role" --label "version=$v" "$repo:$v" --version "$v" "$@" >/dev/null
+		--label destination= --label "role=$role" --label "version=$v" "$repo:$v" --version "$v" "$@" >/dev/null
 }
 
 test_expect_success 'setup: three versions on the hosts, v2 running, v3 running too' '

@@ -144,7 +144,8 @@ static void test_run_argv(void)
 		     "berth --env=BERTH_VERSION=v2 --env=BERTH_HOST=h1 "
 		     "--env-file=/root/.berth/apps/shop/env/web.env --log-opt=max-size=10m "
 		     "--volume=/data:/data --label=service=shop --label=role=job "
-		     "--label=version=v2 --memory=512m --init shop:v2 bin/jobs --queue a b");
+		     "--label=destination= --label=version=v2 --memory=512m --init shop:v2 "
+		     "bin/jobs --queue a b");
 	free(j);
 	strvec_clear(&argv);
 	app_proxy_deploy_argv(&argv, &cfg, config_role(&cfg, "web"), "shop-web-v2:80");
@@ -156,7 +157,8 @@ static void test_run_argv(void)
 	strvec_clear(&argv);
 	app_filter_argv(&argv, &cfg, "web");
 	j = strvec_join(&argv, " ");
-	CHECK_STR(j, "--filter label=service=shop --filter label=role=web");
+	CHECK_STR(
+	    j, "--filter label=service=shop --filter label=role=web --filter label=destination=");
 	free(j);
 	strvec_clear(&argv);
 	config_release(&cfg);
