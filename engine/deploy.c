@@ -187,6 +187,15 @@ struct dctx {
 	const char *version;
 	char *image;
 	pthread_mutex_t mu;
+	/*
+	 * Other roles wait until the primary role is healthy on its first host
+	 * (Kamal's barrier): 0 while it boots, 1 once it serves, -1 if it failed.
+	 */
+	bool barrier;
+	int barrier_state;
+	pthread_cond_t barrier_cond;
+	const struct config_role *primary;
+	const char *primary_host;
 	struct step_stat steps[16];
 	size_t nsteps;
 };
@@ -196,6 +205,7 @@ struct pair {
 	const struct config_role *role;
 	struct err err;
 	bool done, failed;
+	bool opens; /* the primary role on the primary host: other roles wait for it */
 };
 
 /*
@@ -580,6 +590,44 @@ static int proxies_task(struct dctx *c, void *arg, struct err *e)
 	return boot_proxies(c, a->pairs, a->npairs, e);
 }
 
+static void barrier_set(struct dctx *c, int state)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->barrier_state == 0) {
+		c->barrier_state = state;
+		pthread_cond_broadcast(&c->barrier_cond);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* For a role other than the primary: waits for the barrier; 0 open, -1 failed. */
+static int barrier_wait(struct dctx *c, struct pair *p)
+{
+	int state;
+
+	if (!c->barrier || p->opens || p->role == c->primary) {
+		return 0;
+	}
+	pthread_mutex_lock(&c->mu);
+	state = c->barrier_state;
+	pthread_mutex_unlock(&c->mu);
+	if (state == 0) {
+		note(c, "%s %s: waiting for %s to be healthy on %s", p->host, p->role->name,
+		     c->primary->name, c->primary_host);
+	}
+	pthread_mutex_lock(&c->mu);
+	while (c->barrier_state == 0) {
+		pthread_cond_wait(&c->barrier_cond, &c->mu);
+	}
+	state = c->barrier_state;
+	pthread_mutex_unlock(&c->mu);
+	if (state < 0) {
+		return err_set(&p->err, "not booted: %s did not become healthy on %s",
+			       c->primary->name, c->primary_host);
+	}
+	return 0;
+}
+
 /* Boots role on host: env file, container, switch, old ones stopped, journal. */
 static int boot_one(struct dctx *c, struct pair *p)
 {
@@ -598,6 +646,9 @@ static int boot_one(struct dctx *c, struct pair *p)
 	int ret = -1;
 
 	app_container_name(&name, cfg, role->name, c->version);
+	if (barrier_wait(c, p) < 0) {
+		goto out;
+	}
 	/* the boot command (n words), then the switch or readiness command */
 	if (c->o->mode == DEPLOY_ROLLBACK) {
 		strvec_pushv(&run, (const char *[]){"docker", "start", name.buf, NULL});
@@ -652,6 +703,9 @@ static int boot_one(struct dctx *c, struct pair *p)
 		goto out;
 	}
 	t0 = bl.started_ms ? bl.started_ms : t0;
+	if (p->opens) {
+		barrier_set(c, 1);
+	}
 	if (role->proxy.enabled) {
 		step(c, p->host, role->name, "switch", true, now_ms() - t0, "traffic moved to %s",
 		     name.buf);
@@ -703,6 +757,9 @@ static int boot_one(struct dctx *c, struct pair *p)
 out:
 	if (journal_started) {
 		bg_join(&journal, NULL);
+	}
+	if (ret < 0 && p->opens) {
+		barrier_set(c, -1);
 	}
 	if (ret < 0) {
 		p->failed = true;
@@ -1109,6 +1166,7 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 	hoststate_lock_init(&mine);
 	hoststate_lock_init(&other);
 	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.barrier_cond, NULL);
 	c.cfg = cfg;
 	c.sec = sec;
 	c.ex = ex;
@@ -1135,6 +1193,24 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 	if (!npairs || !primary) {
 		err_set(e, "no hosts to deploy to (check servers: and the -r/-h filters)");
 		goto out;
+	}
+	/* the first pair's host boots in the first batch */
+	for (i = 1; i < hosts.nr; i++) {
+		if (!strcmp(hosts.v[i], pairs[0].host)) {
+			char *h = hosts.v[i];
+
+			memmove(&hosts.v[1], &hosts.v[0], i * sizeof(*hosts.v));
+			hosts.v[0] = h;
+			break;
+		}
+	}
+	c.primary = config_role(cfg, cfg->primary_role);
+	c.primary_host = pairs[0].host;
+	if (pairs[0].role == c.primary) {
+		pairs[0].opens = true;
+		for (i = 1; i < npairs; i++) {
+			c.barrier = c.barrier || pairs[i].role != c.primary;
+		}
 	}
 	hooks_init(&c.hooks, cfg, o->project_dir, sec);
 	hooks_inited = true;
@@ -1227,12 +1303,13 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 	if (run_hook(&c, "pre-app-boot", e) < 0) {
 		goto out;
 	}
-	/* the primary role on its first host, then the rest in batches of hosts */
-	if (boot_batch(&c, pairs, 1)) {
-		failed = 1;
-	} else {
-		size_t nhosts = hosts.nr, limit = nhosts, bstart = 1;
-		size_t hi = 0;
+	/*
+	 * Hosts in batches of boot.limit, the primary host in the first; in a
+	 * batch every host and role at once, other roles held at the barrier
+	 * until the primary role is healthy on the primary host.
+	 */
+	{
+		size_t nhosts = hosts.nr, limit = nhosts, hi = 0;
 
 		if (cfg->boot_limit > 0) {
 			limit = cfg->boot_limit_percent
@@ -1242,14 +1319,14 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 				limit = 1;
 			}
 		}
-		while (bstart < npairs && !failed) {
+		while (hi < nhosts && !failed) {
 			/* the pairs of the next `limit` hosts */
 			size_t nb = 0, k;
 			struct pair *batch = xcalloc(npairs, sizeof(*batch));
 			size_t *idx = xcalloc(npairs, sizeof(*idx));
 
 			for (k = 0; k < limit && hi < nhosts; k++, hi++) {
-				for (i = 1; i < npairs; i++) {
+				for (i = 0; i < npairs; i++) {
 					if (!strcmp(pairs[i].host, hosts.v[hi]) && !pairs[i].done) {
 						batch[nb] = pairs[i];
 						idx[nb++] = i;
@@ -1264,16 +1341,13 @@ int deploy_run(const struct config *cfg, const struct secrets *sec, struct exec 
 			}
 			free(batch);
 			free(idx);
-			if (hi >= nhosts) {
-				break;
-			}
-			if (!failed && cfg->boot_wait > 0) {
+			if (!failed && hi < nhosts && cfg->boot_wait > 0) {
 				note(&c, "waiting %llds before the next hosts (boot.wait)",
 				     cfg->boot_wait);
 				sleep((unsigned)cfg->boot_wait);
 			}
 		}
-		bstart = npairs;
+		failed = 0;
 	}
 	for (i = 0; i < npairs; i++) {
 		if (pairs[i].failed) {
@@ -1357,6 +1431,7 @@ out_nohs:
 	sbuf_release(&sb);
 	sbuf_release(&msg);
 	sbuf_release(&version);
+	pthread_cond_destroy(&c.barrier_cond);
 	pthread_mutex_destroy(&c.mu);
 	return ret;
 }

@@ -15,16 +15,18 @@
  *   3. the pre-deploy hook; release_command, when configured, once in a
  *      one-off container of the new image on the primary host: a failure
  *      stops here, nothing has changed;
- *   4. the primary role on the primary host first; once it is healthy, every
- *      other (host, role) in batches of boot.limit hosts, boot.wait seconds
- *      apart, each host and role in parallel. On each: the network `berth`
- *      and berth-proxy (engine/proxyhost.h), the role's env file (on stdin,
- *      mode 0600), the new container (engine/app.h names it; a container of
- *      that name from an earlier try is renamed away), then the switch —
- *      `berth-proxy deploy` for a proxied role (the proxy checks health,
- *      swaps and drains), the Docker health check or readiness_delay for the
- *      others — then the old containers stop, the release goes into the
- *      host's journal and containers beyond retain_containers are removed;
+ *   4. hosts in batches of boot.limit (all at once without it), the
+ *      primary host in the first, boot.wait seconds apart; in a batch every
+ *      host and role at once, except that the other roles wait until the
+ *      primary role is healthy on the primary host (Kamal's barrier). On
+ *      each: the network `berth` and berth-proxy (engine/proxyhost.h), the
+ *      role's env file (on stdin, mode 0600), the new container (engine/app.h
+ *      names it; a container of that name from an earlier try is renamed
+ *      away), then the switch — `berth-proxy deploy` for a proxied role (the
+ *      proxy checks health, swaps and drains), the Docker health check or
+ *      readiness_delay for the others — in the same ssh command; then the old
+ *      containers stop, the release goes into the host's journal and
+ *      containers beyond retain_containers are removed;
  *   5. the audit line on every host, the post-deploy hook, the lock released.
  *
  * If the new container does not become healthy it is stopped, the old one

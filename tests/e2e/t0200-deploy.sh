@@ -53,9 +53,11 @@ test_expect_success 'a version that never becomes healthy changes nothing and sa
 	grep -q "last 30 log lines of $T-web-v3" out &&
 	grep -q "status 503" out &&
 	test "$(serving $h1)" = v2 && test "$(serving $h2)" = v2 &&
-	test "$(running $h1 web)" = "$T-web-v2" &&
-	# the primary host failed first: the other host was not touched
-	! on $h2 docker container inspect $T-web-v3 >/dev/null 2>&1
+	test "$(running $h1 web)" = "$T-web-v2" && test "$(running $h2 web)" = "$T-web-v2" &&
+	# the hosts tried at once; the worker waited for web on the primary host and never booted
+	grep -q "^$h2 worker: not booted: web did not become healthy on $h1" out &&
+	test "$(running $h2 worker)" = "$T-worker-v2" &&
+	states $h2 | grep -q "^$T-web-v3 exited"
 '
 
 test_expect_success 'rollback without a version lists what is on the hosts' '

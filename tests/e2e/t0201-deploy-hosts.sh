@@ -173,8 +173,9 @@ test_expect_success 'boot.limit 50%: of three hosts, h1 and h2 are the first bat
 		echo "$h serves $(serving $h)"
 		test "$(serving $h)" = v2 || exit 1
 	done
-	# the primary host goes first, h2 completes the first batch (no wait), one wait, then h3
-	before out "^$h1 web: .* old container\(s\) stopped" "^$h2 web: started $T-web-v2" &&
+	# h1 and h2 make the first batch and boot side by side, one wait, then h3
+	before out "^$h1 web: started $T-web-v2" "waiting 1s before the next hosts" &&
+	before out "^$h2 web: started $T-web-v2" "waiting 1s before the next hosts" &&
 	test "$(grep -c "waiting 1s before the next hosts" out)" = 1 &&
 	before out "^$h2 web: .* old container\(s\) stopped" "waiting 1s before the next hosts" &&
 	before out "waiting 1s before the next hosts" "^$h3 web: started $T-web-v2"
