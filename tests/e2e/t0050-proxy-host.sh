@@ -91,8 +91,11 @@ test_expect_success 'make image builds the image, labelled, and then does nothin
 test_expect_success 'the hosts start without berth-proxy, its image or its layer' '
 	layers=$(docker image inspect --format "{{range .RootFS.Layers}}{{.}} {{end}}" "$IMAGE") &&
 	for h in "$h1" "$h2"; do
-		on_sh "$h" "docker rm -f berth-proxy; docker volume rm berth-proxy; docker rmi -f $IMAGE" \
+		# a container still made from the image, left by another test, would keep it on the host
+		on_sh "$h" "docker ps -aq --filter ancestor=$IMAGE | xargs -r docker rm -f;
+			docker rm -f berth-proxy; docker volume rm berth-proxy; docker rmi -f $IMAGE" \
 			>/dev/null 2>&1
+		test -z "$(on "$h" docker images -q --filter "label=berth.proxy=1")" || exit 1
 		for l in $layers; do rm -f "$(cache_of "$h")/${l#sha256:}.tar"; done
 		test -z "$(on "$h" docker ps -aq --filter name=^berth-proxy\$)" || exit 1
 	done
