@@ -91,11 +91,18 @@ static void fill_opts(struct deploy_opts *o, const char *command)
 	o->json = cli_g.json;
 }
 
+/*
+ * deploy, redeploy, setup and app boot: the same engine. app boot sends
+ * nothing and takes, without --version, the version that serves now.
+ */
 static int run_deploy(int argc, const char **argv, const char *command, const char *usage)
 {
+	bool app_boot = !strcmp(command, "app boot");
 	struct loaded l;
 	struct deploy_opts o;
+	struct deploy_versions vs = {0};
 	struct err e = ERR_INIT;
+	size_t i;
 	int n, ret = 2;
 
 	n = cli_parse(argc, argv, (const struct opt *const[]){deploy_opts, NULL}, 0, usage);
@@ -110,12 +117,32 @@ static int run_deploy(int argc, const char **argv, const char *command, const ch
 		unload(&l);
 		return 1;
 	}
+	ret = 1;
 	fill_opts(&o, command);
 	o.skip_proxy = !strcmp(command, "redeploy");
+	if (app_boot) {
+		o.skip_push = true;
+	}
+	if (app_boot && !o.version) {
+		if (deploy_versions(&l.cfg, &l.ex, &o, &vs, &e) < 0) {
+			log_error("%s", err_str(&e));
+			goto out;
+		}
+		for (i = 0; i < vs.nr && !vs.v[i].current; i++) {
+		}
+		if (i == vs.nr) {
+			log_error(
+			    "no version of the app runs on the hosts: give one with --version");
+			goto out;
+		}
+		o.version = vs.v[i].version;
+	}
 	ret = deploy_run(&l.cfg, &l.sec, &l.ex, &o, &e) < 0 ? 1 : 0;
 	if (ret) {
 		log_error("%s", err_str(&e));
 	}
+out:
+	deploy_versions_release(&vs);
 	err_release(&e);
 	unload(&l);
 	return ret;
@@ -275,53 +302,8 @@ out:
  */
 int cmd_app_boot(int argc, const char **argv)
 {
-	static const char usage[] =
-	    "berth app boot [--version V] [-r ROLES] [-h HOSTS] [-d DEST] [-c FILE]";
-	struct loaded l;
-	struct deploy_opts o;
-	struct deploy_versions vs = {0};
-	struct err e = ERR_INIT;
-	size_t i;
-	int n, ret = 2;
-
-	n = cli_parse(argc, argv, (const struct opt *const[]){deploy_opts, NULL}, 0, usage);
-	if (n < 0) {
-		return n == -2 ? 0 : 2;
-	}
-	if (n > 0) {
-		log_error("unexpected argument '%s'\nusage: %s", argv[0], usage);
-		return 2;
-	}
-	if (load(&l) < 0) {
-		unload(&l);
-		return 1;
-	}
-	ret = 1;
-	fill_opts(&o, "app boot");
-	o.skip_push = true;
-	if (!o.version) {
-		if (deploy_versions(&l.cfg, &l.ex, &o, &vs, &e) < 0) {
-			log_error("%s", err_str(&e));
-			goto out;
-		}
-		for (i = 0; i < vs.nr && !vs.v[i].current; i++) {
-		}
-		if (i == vs.nr) {
-			log_error(
-			    "no version of the app runs on the hosts: give one with --version");
-			goto out;
-		}
-		o.version = vs.v[i].version;
-	}
-	ret = deploy_run(&l.cfg, &l.sec, &l.ex, &o, &e) < 0 ? 1 : 0;
-	if (ret) {
-		log_error("%s", err_str(&e));
-	}
-out:
-	deploy_versions_release(&vs);
-	err_release(&e);
-	unload(&l);
-	return ret;
+	return run_deploy(argc, argv, "app boot",
+			  "berth app boot [--version V] [-r ROLES] [-h HOSTS] [-d DEST] [-c FILE]");
 }
 
 /*

@@ -8,21 +8,6 @@
 #include "lib/xalloc.h"
 #include "lib/banned.h"
 
-static bool matches(const struct strvec *filters, const char *s)
-{
-	size_t i;
-
-	if (!filters || !filters->nr) {
-		return true;
-	}
-	for (i = 0; i < filters->nr; i++) {
-		if (config_match(filters->v[i], s)) {
-			return true;
-		}
-	}
-	return false;
-}
-
 static void add_job(struct appctl_jobs *jobs, const char *host, const struct config_role *role)
 {
 	struct appctl_job *j;
@@ -46,14 +31,14 @@ size_t appctl_jobs_init(struct appctl_jobs *jobs, const struct config *cfg,
 	for (i = 0; i < cfg->nr_roles; i++) {
 		const struct config_role *r = &cfg->roles[i];
 
-		if (!matches(roles, r->name)) {
+		if (!config_match_any(roles, r->name)) {
 			continue;
 		}
 		for (k = 0; k < r->nr_hosts; k++) {
 			const char *h = r->hosts[k].name;
 			bool seen = false;
 
-			if (!matches(hosts, h)) {
+			if (!config_match_any(hosts, h)) {
 				continue;
 			}
 			for (m = 0; !by_role && m < jobs->nr; m++) {

@@ -2173,7 +2173,7 @@ bool config_match(const char *p, const char *s)
 	return !*s;
 }
 
-static bool match_any(const struct strvec *filters, const char *s)
+bool config_match_any(const struct strvec *filters, const char *s)
 {
 	size_t i;
 
@@ -2196,11 +2196,11 @@ size_t config_role_hosts(const struct config *cfg, const struct strvec *role_fil
 	for (i = 0; i < cfg->nr_roles; i++) {
 		const struct config_role *r = &cfg->roles[i];
 
-		if (!match_any(role_filters, r->name)) {
+		if (!config_match_any(role_filters, r->name)) {
 			continue;
 		}
 		for (j = 0; j < r->nr_hosts; j++) {
-			if (match_any(host_filters, r->hosts[j].name) &&
+			if (config_match_any(host_filters, r->hosts[j].name) &&
 			    !strvec_has(out, r->hosts[j].name)) {
 				strvec_push(out, r->hosts[j].name);
 				n++;

@@ -233,6 +233,8 @@ int config_from_yaml(struct config *cfg, const struct yaml_node *root, const cha
 const struct config_role *config_role(const struct config *cfg, const char *name);
 /* Whether s matches pattern, where "*" matches any run of characters. */
 bool config_match(const char *pattern, const char *s);
+/* Whether s matches one of filters (-r, -h), or filters is NULL or empty. */
+bool config_match_any(const struct strvec *filters, const char *s);
 /*
  * Appends to out, without duplicates, the hosts of the roles that match one
  * of role_filters (all roles when it is NULL or empty) and that match one

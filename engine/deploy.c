@@ -818,21 +818,6 @@ static size_t boot_batch(struct dctx *c, struct pair *pairs, size_t n)
 	return failed;
 }
 
-static bool filtered_in(const struct strvec *filters, const char *s)
-{
-	size_t i;
-
-	if (!filters || !filters->nr) {
-		return true;
-	}
-	for (i = 0; i < filters->nr; i++) {
-		if (config_match(filters->v[i], s)) {
-			return true;
-		}
-	}
-	return false;
-}
-
 /*
  * The (host, role) pairs the deploy covers, the primary role's first one
  * first, then host by host.
@@ -848,13 +833,13 @@ static void collect_pairs(const struct config *cfg, const struct deploy_opts *o,
 	for (i = 0; i < cfg->nr_roles; i++) {
 		const struct config_role *r = &cfg->roles[i];
 
-		if (!filtered_in(o->roles, r->name)) {
+		if (!config_match_any(o->roles, r->name)) {
 			continue;
 		}
 		for (j = 0; j < r->nr_hosts; j++) {
 			const char *h = r->hosts[j].name;
 
-			if (!filtered_in(o->hosts, h)) {
+			if (!config_match_any(o->hosts, h)) {
 				continue;
 			}
 			for (k = 0; k < hosts->nr && strcmp(hosts->v[k], h); k++) {
@@ -1503,7 +1488,7 @@ int deploy_versions(const struct config *cfg, struct exec *ex, const struct depl
 		const char *h = pr->hosts[i].name;
 		const char *s;
 
-		if (!filtered_in(o->hosts, h)) {
+		if (!config_match_any(o->hosts, h)) {
 			continue;
 		}
 		out->hosts++;
