@@ -33,36 +33,14 @@
  */
 
 /*
- * For release_command: $1 env file, $2 container name ("" for none), $3 network, then the
- * command to run. Writes stdin to the env file (0600, atomically), makes
- * sure the network exists, renames an existing container of that name
- * away (an earlier try of the same version), and runs the command.
- */
-static const char env_run_script[] =
-    "set -e\n"
-    "cd\n"
-    "envf=$1 name=$2 net=$3\n"
-    "shift 3\n"
-    "umask 077\n"
-    "mkdir -p \"${envf%/*}\"\n"
-    "cat >\"$envf.tmp\"\n"
-    "mv -f \"$envf.tmp\" \"$envf\"\n"
-    "docker network inspect \"$net\" >/dev/null 2>&1 ||\n"
-    "  docker network create \"$net\" >/dev/null 2>&1 ||\n"
-    "  docker network inspect \"$net\" >/dev/null\n"
-    "if [ -n \"$name\" ] && docker container inspect \"$name\" >/dev/null 2>&1; then\n"
-    "  docker rename \"$name\" \"${name}_replaced_$(date +%s%N)\"\n"
-    "fi\n"
-    "exec \"$@\"\n";
-
-/*
  * $1 env file ("" for none), $2 container name ("" for none), $3 network,
  * $4 n, then the boot command (n words), then the switch command. Writes
  * stdin to the env file (0600, atomically); runs the boot command, and when
  * it fails because the network is missing or the name is taken (an earlier
  * try of the same version) creates the network or renames that container
- * away, and tries again; says "berth-started"; then runs the switch (the
- * proxy's deploy, or the readiness wait). One ssh round trip for all; the
+ * away, and tries again; passes on its output and says "berth-started"; then
+ * runs the switch (the proxy's deploy, or the readiness wait; none for
+ * release_command). One ssh round trip for all; the
  * usual case runs one docker command before the switch.
  */
 static const char boot_script[] =
@@ -98,6 +76,7 @@ static const char boot_script[] =
     "    exit 1 ;;\n"
     "  esac\n"
     "done\n"
+    "if [ -n \"$out\" ]; then printf '%s\\n' \"$out\"; fi\n"
     "echo berth-started\n"
     "shift \"$n\"\n"
     "exec \"$@\"\n";
@@ -372,77 +351,65 @@ static void note(struct dctx *c, const char *fmt, ...)
  * failure e says why (exec_explain: the ssh error or the exit and stderr).
  */
 /*
- * With -v: the command for host as one shell line, secrets redacted. A
- * script of ours is shown as '<berth script>' and its arguments: its text is
- * fixed and long.
+ * Runs one of the scripts above on host as `sh -c SCRIPT berth ARGS...`,
+ * with in on stdin; out (may be NULL) gets stdout, which on_line (may be
+ * NULL) also sees line by line as it comes. With -v the command is shown,
+ * secrets redacted, as "sh -c '<berth script>' ARGS": the text is fixed and
+ * long. On a failure e says why: the ssh error, or the script's exit and
+ * last lines (its text would say nothing to a user).
  */
-static void show_cmd(struct dctx *c, const char *host, const char *const *argv)
+static int remote_script(struct dctx *c, const char *host, const char *script,
+			 const struct strvec *args, struct slice in, unsigned timeout_ms,
+			 run_line_fn on_line, void *data, struct sbuf *out, struct err *e)
 {
-	struct sbuf sb = SBUF_INIT;
-
-	if (!c->o->verbose || c->o->json) {
-		return;
-	}
-	if (argv[0] && argv[1] && argv[2] && !strcmp(argv[0], "sh") && !strcmp(argv[1], "-c")) {
-		sbuf_addstr(&sb, "sh -c '<berth script>' ");
-		exec_quote_argv(&sb, argv + 3);
-	} else {
-		exec_quote_argv(&sb, argv);
-	}
-	secrets_redact(c->sec, &sb);
-	pthread_mutex_lock(&c->mu);
-	fprintf(stderr, "%s $ %s\n", host, sb.buf);
-	pthread_mutex_unlock(&c->mu);
-	sbuf_release(&sb);
-}
-
-/*
- * Why argv failed on host. For one of the scripts above the script's text
- * says nothing to a user: the message is its exit and its last lines.
- */
-static void explain(struct dctx *c, const char *host, const char *const *argv,
-		    const struct run_cmd *cmd, struct err *e)
-{
-	struct sbuf how = SBUF_INIT;
-	struct slice tail;
-
-	if (exec_unreachable(c->ex, cmd) || strcmp(argv[0], "sh") || !argv[1] ||
-	    strcmp(argv[1], "-c")) {
-		exec_explain(c->ex, host, cmd, e);
-		return;
-	}
-	run_describe_status(cmd, &how);
-	tail = slice_trim(run_tail_lines(&cmd->errbuf, 5));
-	err_set(e, "host '%s': %s%s%.*s", host, how.buf, tail.len ? ":\n" : "", (int)tail.len,
-		tail.ptr);
-	sbuf_release(&how);
-}
-
-static int remote(struct dctx *c, const char *host, const char *const *argv, struct slice in,
-		  unsigned timeout_ms, struct sbuf *out, struct err *e)
-{
+	struct strvec argv = STRVEC_INIT;
 	struct run_cmd cmd = RUN_CMD_INIT;
+	struct sbuf sb = SBUF_INIT;
 	int ret = -1;
 
-	if (exec_prepare(c->ex, host, argv, &cmd, e) < 0) {
+	strvec_pushv(&argv, (const char *[]){"sh", "-c", script, "berth", NULL});
+	if (args) {
+		strvec_pushv(&argv, (const char *const *)args->v);
+	}
+	if (exec_prepare(c->ex, host, (const char *const *)argv.v, &cmd, e) < 0) {
 		goto out;
 	}
-	show_cmd(c, host, argv);
+	if (c->o->verbose && !c->o->json) {
+		sbuf_addstr(&sb, "sh -c '<berth script>' berth ");
+		exec_quote_argv(&sb, (const char *const *)argv.v + 4);
+		secrets_redact(c->sec, &sb);
+		pthread_mutex_lock(&c->mu);
+		fprintf(stderr, "%s $ %s\n", host, sb.buf);
+		pthread_mutex_unlock(&c->mu);
+		sbuf_reset(&sb);
+	}
 	cmd.in_mem = in;
-	cmd.out = RUN_IO_CAPTURE;
+	cmd.out = on_line ? RUN_IO_CAPTURE | RUN_IO_STREAM : RUN_IO_CAPTURE;
+	cmd.on_line = on_line;
+	cmd.on_line_data = data;
 	cmd.err = RUN_IO_CAPTURE;
 	cmd.timeout_ms = timeout_ms ? timeout_ms : STEP_TIMEOUT_MS;
 	cmd.capture_max = OUTPUT_MAX;
 	if (run_one(&cmd) < 0) {
-		explain(c, host, argv, &cmd, e);
+		if (exec_unreachable(c->ex, &cmd)) {
+			exec_explain(c->ex, host, &cmd, e);
+		} else {
+			struct slice tail = slice_trim(run_tail_lines(&cmd.errbuf, 5));
+
+			run_describe_status(&cmd, &sb);
+			err_set(e, "host '%s': %s%s%.*s", host, sb.buf, tail.len ? ":\n" : "",
+				(int)tail.len, tail.ptr);
+		}
 		goto out;
 	}
 	if (out) {
-		sbuf_add(out, (cmd.outbuf).buf, (cmd.outbuf).len);
+		sbuf_add(out, cmd.outbuf.buf, cmd.outbuf.len);
 	}
 	ret = 0;
 out:
 	run_cmd_release(&cmd);
+	strvec_clear(&argv);
+	sbuf_release(&sb);
 	return ret;
 }
 
@@ -468,56 +435,6 @@ static void boot_line(struct run_cmd *cmd, int fd, struct slice line, void *data
 	}
 }
 
-/* remote_script with stdout also seen line by line as it comes. */
-static int remote_stream(struct dctx *c, const char *host, const char *script,
-			 const struct strvec *args, struct slice in, unsigned timeout_ms,
-			 run_line_fn on_line, void *data, struct sbuf *out, struct err *e)
-{
-	struct strvec argv = STRVEC_INIT;
-	struct run_cmd cmd = RUN_CMD_INIT;
-	int ret = -1;
-
-	strvec_pushv(&argv, (const char *[]){"sh", "-c", script, "berth", NULL});
-	strvec_pushv(&argv, (const char *const *)args->v);
-	if (exec_prepare(c->ex, host, (const char *const *)argv.v, &cmd, e) < 0) {
-		goto out;
-	}
-	show_cmd(c, host, (const char *const *)argv.v);
-	cmd.in_mem = in;
-	cmd.out = RUN_IO_CAPTURE | RUN_IO_STREAM;
-	cmd.on_line = on_line;
-	cmd.on_line_data = data;
-	cmd.err = RUN_IO_CAPTURE;
-	cmd.timeout_ms = timeout_ms;
-	cmd.capture_max = OUTPUT_MAX;
-	if (run_one(&cmd) < 0) {
-		explain(c, host, (const char *const *)argv.v, &cmd, e);
-		goto out;
-	}
-	sbuf_add(out, cmd.outbuf.buf, cmd.outbuf.len);
-	ret = 0;
-out:
-	run_cmd_release(&cmd);
-	strvec_clear(&argv);
-	return ret;
-}
-
-static int remote_script(struct dctx *c, const char *host, const char *script,
-			 const struct strvec *args, struct slice in, unsigned timeout_ms,
-			 struct sbuf *out, struct err *e)
-{
-	struct strvec argv = STRVEC_INIT;
-	int ret;
-
-	strvec_pushv(&argv, (const char *[]){"sh", "-c", script, "berth", NULL});
-	if (args) {
-		strvec_pushv(&argv, (const char *const *)args->v);
-	}
-	ret = remote(c, host, (const char *const *)argv.v, in, timeout_ms, out, e);
-	strvec_clear(&argv);
-	return ret;
-}
-
 static unsigned deploy_timeout_s(const struct config *cfg)
 {
 	return cfg->deploy_timeout > 0 ? (unsigned)cfg->deploy_timeout : 30;
@@ -537,7 +454,8 @@ static void diagnose(struct dctx *c, const char *host, const char *name, struct 
 
 	strvec_push(&args, name);
 	strvec_pushf(&args, "%d", LOG_LINES_ON_ERROR);
-	if (remote_script(c, host, fail_script, &args, SLICE_NULL, 30000, &out, &e2) == 0) {
+	if (remote_script(c, host, fail_script, &args, SLICE_NULL, 30000, NULL, NULL, &out, &e2) ==
+	    0) {
 		sbuf_addf(&msg, "%s\n", err_str(e));
 		sbuf_add(&msg, (out).buf, (out).len);
 		sbuf_rtrim(&msg);
@@ -684,7 +602,7 @@ static int boot_one(struct dctx *c, struct pair *p)
 	bl.p = p;
 	bl.name = name.buf;
 	bl.t0 = t0 = now_ms();
-	if (remote_stream(c, p->host, boot_script, &args, slice_make(env.buf, env.len),
+	if (remote_script(c, p->host, boot_script, &args, slice_make(env.buf, env.len),
 			  (deploy_timeout_s(cfg) + drain_timeout_s(cfg) + 120) * 1000, boot_line,
 			  &bl, &out, &p->err) < 0) {
 		if (!bl.started) {
@@ -731,7 +649,8 @@ static int boot_one(struct dctx *c, struct pair *p)
 		     cfg->retain_containers > 0 ? cfg->retain_containers - 1 : (long long)4);
 	strvec_pushf(&args, "%lld", role->stop_timeout >= 0 ? role->stop_timeout : 10);
 	app_filter_argv(&args, cfg, role->name);
-	if (remote_script(c, p->host, finish_script, &args, SLICE_NULL, 0, &out, &p->err) < 0) {
+	if (remote_script(c, p->host, finish_script, &args, SLICE_NULL, 0, NULL, NULL, &out,
+			  &p->err) < 0) {
 		err_prefix(&p->err, "%s serves, but stopping the old containers failed", name.buf);
 		goto out;
 	}
@@ -986,14 +905,25 @@ static int release_command(struct dctx *c, const char *host, const struct config
 	if (app_run_argv(&run, cfg, role, &ar, e) < 0) {
 		goto out;
 	}
+	/* the boot script with no switch after it */
 	strvec_pushv(&args, (const char *[]){envp.buf, name.buf, APP_NETWORK, NULL});
+	strvec_pushf(&args, "%zu", run.nr);
 	strvec_pushv(&args, (const char *const *)run.v);
-	if (remote_script(c, host, env_run_script, &args, slice_make(env.buf, env.len),
-			  (deploy_timeout_s(cfg) + 600) * 1000, &out, e) < 0) {
+	if (remote_script(c, host, boot_script, &args, slice_make(env.buf, env.len),
+			  (deploy_timeout_s(cfg) + 600) * 1000, NULL, NULL, &out, e) < 0) {
 		err_prefix(e, "release_command failed on %s; nothing was switched", host);
+		/* its last lines are the job's own output: it may print a secret */
+		sbuf_addstr(&out, err_str(e));
+		secrets_redact(c->sec, &out);
+		err_release(e);
+		err_set(e, "%s", out.buf);
 		goto out;
 	}
 	sbuf_rtrim(&out);
+	if (out.len >= 13 && !strcmp(out.buf + out.len - 13, "berth-started")) {
+		sbuf_setlen(&out, out.len - 13);
+		sbuf_rtrim(&out);
+	}
 	if (out.len && !c->o->quiet) {
 		secrets_redact(c->sec, &out);
 		note(c, "%s", out.buf);
@@ -1493,7 +1423,8 @@ int deploy_versions(const struct config *cfg, struct exec *ex, const struct depl
 		}
 		out->hosts++;
 		sbuf_reset(&outb);
-		if (remote_script(&c, h, list_script, &args, SLICE_NULL, 0, &outb, e) < 0) {
+		if (remote_script(&c, h, list_script, &args, SLICE_NULL, 0, NULL, NULL, &outb, e) <
+		    0) {
 			goto out;
 		}
 		for (s = outb.buf; s && *s;) {

@@ -107,10 +107,11 @@ test_expect_success 'release_command runs once before traffic moves, and a faili
 	grep -q "release_command succeeded" out &&
 	grep -q "SECRET_TOKEN=\[REDACTED\]" out && ! grep -q "$SECRET_VALUE" out &&
 	test "$(serving $h1)" = v1 &&
-	write_config "release_command: --exit 3" &&
+	write_config "release_command: --exit 3 --print-env SECRET_TOKEN" &&
 	test_must_fail berth deploy --version v2 -P >out 2>&1 &&
 	cat out &&
 	grep -q "release_command failed on $h1; nothing was switched" out &&
+	grep -q "SECRET_TOKEN=\[REDACTED\]" out && ! grep -q "$SECRET_VALUE" out &&
 	test "$(serving $h1)" = v1 && test "$(serving $h2)" = v1 &&
 	! on $h1 docker ps --format "{{.Names}}" | grep -q "$T-web-v2"
 '
