@@ -8,8 +8,10 @@
 #   make unit | e2e | fuzz-smoke
 #   make fuzz                 libFuzzer targets (clang)
 #   make format               clang-format the tree
-#   make testapp              the static test app used by the e2e lab
-#   make image                the local Docker image berth-proxy:$(BERTH_VERSION)
+#   make testapp              the static test app used by the e2e lab, and the e2e fixtures
+#   make image                the local Docker images berth-proxy:$(BERTH_VERSION),
+#                             berth-backup:$(BERTH_VERSION) (restic, for berth backup) and
+#                             berthd:$(BERTH_VERSION) (the server daemon, for bootstrap --daemon)
 #   make hello                the sample app (examples/hello) that make demo deploys
 
 # The version, in one place: C reads it as BERTH_VERSION, images are tagged with it.
@@ -17,13 +19,13 @@ BERTH_VERSION := $(shell cat VERSION)
 
 CC       ?= cc
 CLANG    ?= clang
-PKGS     := jansson yaml-0.1 libcrypto
+PKGS     := jansson yaml-0.1 libcurl libssl libcrypto libnghttp2
 CFLAGS   ?= -O2 -g
 # -ffile-prefix-map keeps the checkout's path out of the objects: the same
 # source gives the same binary (and berth-proxy image layer) wherever it is built.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DBERTH_VERSION='"$(BERTH_VERSION)"' -I. -Ilib \
 	-ffile-prefix-map=$(CURDIR)=. $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lyaml -lcrypto) -lm
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lyaml -lcurl -lssl -lcrypto -lnghttp2) -lm -lpthread
 
 ifeq ($(DEVELOPER),1)
 ALL_CFLAGS += -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
@@ -45,7 +47,16 @@ CLI_SRCS    := $(wildcard cli/*.c)
 PROXY_MAIN  := $(wildcard proxy/main.c)
 PROXY_SRCS  := $(filter-out proxy/main.c,$(wildcard proxy/*.c))
 CORE_SRCS   := $(LIB_SRCS) $(ENGINE_SRCS) $(PROXY_SRCS)
-CORE_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRCS))
+# daemon/main.c holds berthd's main(); the rest of daemon/ is its library, apart
+# from the core so that only berthd (and tests) link SQLite.
+DAEMON_MAIN := $(wildcard daemon/main.c)
+DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(DAEMON_SRCS))
+DAEMON_LIB  := $(BUILD)/libberthd.a
+DAEMON_LDLIBS := $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3)
+# The shell scripts run on hosts, embedded as C strings (engine/scripts.h).
+SCRIPT_SRCS := $(wildcard engine/scripts/*.sh)
+CORE_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRCS)) $(BUILD)/gen/scripts.o
 CLI_OBJS    := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRCS))
 CORE_LIB    := $(BUILD)/libberth.a
 
@@ -58,8 +69,11 @@ BINS := bin/berth
 ifneq ($(PROXY_MAIN),)
 BINS += bin/berth-proxy
 endif
+ifneq ($(DAEMON_MAIN),)
+BINS += bin/berthd
+endif
 
-.PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp image hello clean demo bench-proxy bench-deploy
+.PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp image hello clean demo bench-proxy bench-deploy bench-backup-postgres bench-push
 all: deps $(BINS)
 
 deps:
@@ -73,28 +87,57 @@ bin/berth-proxy: $(BUILD)/proxy/main.o $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/proxy/main.o $(CORE_LIB) $(LDLIBS)
 
+bin/berthd: $(BUILD)/daemon/main.o $(DAEMON_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/daemon/main.o $(DAEMON_LIB) $(CORE_LIB) $(LDLIBS) $(DAEMON_LDLIBS)
+
 $(CORE_LIB): $(CORE_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(DAEMON_LIB): $(DAEMON_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
 # Every object that reads BERTH_VERSION is rebuilt when it changes.
-VERSION_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(shell grep -l BERTH_VERSION $(CORE_SRCS) $(CLI_SRCS) proxy/main.c 2>/dev/null))
+VERSION_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(shell grep -l BERTH_VERSION $(CORE_SRCS) $(CLI_SRCS) proxy/main.c $(wildcard daemon/*.c) 2>/dev/null))
 $(VERSION_OBJS): VERSION
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(CORE_LIB)
+$(BUILD)/gen/scripts.c: scripts/gen-scripts $(SCRIPT_SRCS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(CORE_LIB) $(LDLIBS)
+	scripts/gen-scripts script_files $@ $(SCRIPT_SRCS)
+$(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c engine/scripts.h
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(DAEMON_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(DAEMON_LIB) $(CORE_LIB) $(LDLIBS) $(DAEMON_LDLIBS)
+
+# The generator's own test embeds scripts of its own, with bytes that need escaping.
+$(BUILD)/gen/test-scripts.c: scripts/gen-scripts $(wildcard tests/unit/scripts/*.sh)
+	@mkdir -p $(@D)
+	scripts/gen-scripts test_script_files $@ $(wildcard tests/unit/scripts/*.sh)
+$(BUILD)/tests/test-scripts: tests/unit/test-scripts.c tests/unit/unit.h $(BUILD)/gen/test-scripts.c $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/gen/test-scripts.c $(CORE_LIB) $(LDLIBS)
+
+# Unit tests that include a command's .c file whole are rebuilt when it changes.
+$(BUILD)/tests/test-alias: cli/alias.c cli/cli.h
+$(BUILD)/tests/test-release: daemon/release.c daemon/release.h
 
 unit-bins: $(UNIT_BINS)
 
 # Fuzz targets: the core is compiled once with coverage instrumentation
 # (fuzzer-no-link) and every target links against it with clang's libFuzzer.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -DBERTH_VERSION='"$(BERTH_VERSION)"' -I. -Ilib -g -O1 -fsanitize=address,undefined
-FUZZ_OBJS   := $(patsubst %.c,build-fuzz/obj/%.o,$(CORE_SRCS))
+FUZZ_OBJS   := $(patsubst %.c,build-fuzz/obj/%.o,$(CORE_SRCS) $(DAEMON_SRCS)) build-fuzz/obj/gen/scripts.o
+build-fuzz/obj/gen/scripts.o: $(BUILD)/gen/scripts.c engine/scripts.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
 build-fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
@@ -103,19 +146,37 @@ build-fuzz/libberth-fuzz.a: $(FUZZ_OBJS)
 	ar rcs $@ $^
 build-fuzz/%: tests/fuzz/%.c build-fuzz/libberth-fuzz.a
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libberth-fuzz.a $(LDLIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libberth-fuzz.a $(LDLIBS) $(DAEMON_LDLIBS)
 
 fuzz: $(FUZZ_BINS)
 
-testapp: $(BUILD)/testapp
+testapp: $(BUILD)/testapp $(BUILD)/acme-driver $(BUILD)/sftp-driver $(BUILD)/release-driver
 $(BUILD)/testapp: tests/fixtures/testapp/testapp.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -static -o $@ $< -lpthread
 
-# berth-proxy:$(BERTH_VERSION) in the local dockerd, FROM scratch; rebuilt only
-# when the binary, its libraries or the Dockerfile changed.
-image: bin/berth-proxy
+# The ACME e2e test's driver: the ACME manager plus the data plane's part in challenges.
+$(BUILD)/acme-driver: tests/fixtures/acme-driver/acme-driver.c $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
+
+# The SFTP e2e test's driver: engine/sftp's operations from the shell.
+$(BUILD)/sftp-driver: tests/fixtures/sftp-driver.c $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LDLIBS)
+
+# berthd's release e2e test's driver: a pushed revision built and deployed (daemon/push, release).
+$(BUILD)/release-driver: tests/fixtures/release-driver.c $(DAEMON_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(DAEMON_LIB) $(CORE_LIB) $(LDLIBS) $(DAEMON_LDLIBS)
+
+# berth-proxy:$(BERTH_VERSION), berth-backup:$(BERTH_VERSION) and
+# berthd:$(BERTH_VERSION) in the local dockerd, FROM scratch; each rebuilt only
+# when what goes into it (binaries, their libraries, the Dockerfile) changed.
+image: bin/berth-proxy bin/berthd
 	@scripts/make-image bin/berth-proxy $(BERTH_VERSION)
+	@scripts/make-backup-image $(BERTH_VERSION)
+	@scripts/make-berthd-image $(BERTH_VERSION) bin/berthd
 
 test:
 	@scripts/install-deps
@@ -136,6 +197,8 @@ hello:
 
 bench-proxy: ; @bench/proxy/run
 bench-deploy: ; @bench/deploy/run
+bench-push: ; @bench/push/run
+bench-backup-postgres: ; @bench/backup-postgres/run
 
 demo:
 	@scripts/install-deps
@@ -145,4 +208,4 @@ demo:
 clean:
 	rm -rf build build-san build-fuzz bin examples/hello/hello
 
--include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(BUILD)/proxy/main.d $(FUZZ_OBJS:.o=.d)
+-include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(BUILD)/proxy/main.d $(BUILD)/daemon/main.d $(FUZZ_OBJS:.o=.d)

@@ -7,9 +7,10 @@
  *	berth app stale_containers [--stop]         running containers older than the newest
  *	berth app start | stop                      the newest container of each role
  *	berth app logs [-f] [-n N] [-s SINCE] [-g GREP] [--container NAME]
- *	berth app exec [-i] [--reuse] [--version V] CMD [ARG...]
+ *	berth app exec [-i] [--reuse] [--detach] [-e K=V] [--version V] CMD [ARG...]
  *	berth app remove                            every container and image of the app
- *	berth app maintenance [-m MESSAGE] | live   proxied roles answer 503, or serve again
+ *	berth app maintenance [-m MESSAGE] [--drain-timeout S] | live
+ *	                                            proxied roles answer 503, or serve again
  *
  * -r and -h pick the roles and hosts (patterns with '*'). Output from
  * several hosts is prefixed with "host role | ".
@@ -30,12 +31,15 @@ static const char usage[] =
     "berth app boot [--version V] | containers|images|details|version|start|stop|remove|live\n"
     "       berth app stale_containers [--stop]\n"
     "       berth app logs [-f] [-n LINES] [-s SINCE] [-g GREP] [-T] [--container NAME]\n"
-    "       berth app exec [-i] [--reuse] [--version VERSION] CMD [ARG...]\n"
-    "       berth app maintenance [-m MESSAGE]\n"
+    "       berth app exec [-i] [--reuse] [--detach] [-e KEY=VALUE] [--version VERSION] CMD "
+    "[ARG...]\n"
+    "       berth app maintenance [-m MESSAGE] [--drain-timeout SECONDS]\n"
     "       (each with [-r ROLES] [-h HOSTS] [-d DEST] [-c FILE] [-y] [-v|-q|--json])";
 
-static bool opt_stop, opt_follow, opt_skip_ts, opt_interactive, opt_reuse;
-static const char *opt_lines, *opt_since, *opt_grep, *opt_container, *opt_version, *opt_message;
+static bool opt_stop, opt_follow, opt_skip_ts, opt_interactive, opt_reuse, opt_detach;
+static struct strvec opt_env = STRVEC_INIT;
+static unsigned opt_drain_timeout;
+static const char *opt_lines, *opt_since, *opt_grep, *opt_container, *opt_message;
 
 static const struct opt app_opts[] = {
     OPT_BOOL(0, "stop", &opt_stop, "stale_containers: stop them too"),
@@ -49,9 +53,12 @@ static const struct opt app_opts[] = {
     OPT_STRING(0, "container-id", &opt_container, "NAME", "logs: the same as --container"),
     OPT_BOOL('i', "interactive", &opt_interactive, "exec: with a terminal, on one host"),
     OPT_BOOL(0, "reuse", &opt_reuse, "exec: in the running container, not a new one"),
-    OPT_STRING(0, "version", &opt_version, "VERSION",
-	       "exec: the version to run (default: the running one)"),
+    OPT_BOOL(0, "detach", &opt_detach, "exec: start the command and leave it running"),
+    OPT_STRING_LIST('e', "env", &opt_env, "KEY=VALUE",
+		    "exec: set this in the command's environment"),
     OPT_STRING('m', "message", &opt_message, "MESSAGE", "maintenance: what the 503 page says"),
+    OPT_UINT(0, "drain-timeout", &opt_drain_timeout, "SECONDS",
+	     "maintenance: how long requests in flight may take (default: drain_timeout)"),
     OPT_END(),
 };
 
@@ -75,6 +82,9 @@ static int app_load(struct app_ctx *c, bool per_role)
 		goto out;
 	}
 	config_exec_setup(&c->cfg, &c->ex);
+	if (cli_config_loaded(&c->cfg, &c->ex) < 0) {
+		goto out;
+	}
 	if (!appctl_jobs_init(&c->jobs, &c->cfg, &cli_g.roles, &cli_g.hosts, per_role)) {
 		log_error("no hosts of '%s' match -r/-h", c->cfg.file ? c->cfg.file : "the config");
 		goto out;
@@ -266,25 +276,6 @@ static int app_logs(struct app_ctx *c)
 	return run_jobs(c, 0) | ret;
 }
 
-/* argv with "--interactive" (and "--tty" with tty) after its first two words ("docker run"). */
-static void make_interactive(struct strvec *argv, bool tty)
-{
-	struct strvec v = STRVEC_INIT;
-	size_t i;
-
-	for (i = 0; i < argv->nr; i++) {
-		strvec_push(&v, argv->v[i]);
-		if (i == 1) {
-			strvec_push(&v, "--interactive");
-			if (tty) {
-				strvec_push(&v, "--tty");
-			}
-		}
-	}
-	strvec_clear(argv);
-	*argv = v;
-}
-
 static int app_exec(struct app_ctx *c, int nops, const char **ops)
 {
 	struct strvec words = STRVEC_INIT;
@@ -293,25 +284,34 @@ static int app_exec(struct app_ctx *c, int nops, const char **ops)
 	size_t i, chosen = 0;
 	int ret = 1;
 
-	if (!nops) {
-		log_error("no command given\nusage: %s", usage);
+	if (cli_command_words(ops, nops, usage, &line, &words)) {
 		ret = 2;
 		goto out;
 	}
-	if (nops == 1) {
-		sbuf_addstr(&line, ops[0]);
-	} else {
-		exec_quote_argv(&line, ops);
-	}
-	if (app_split_words(line.buf, &words, &e) < 0) {
-		log_error("%s", err_str(&e));
+	if (cli_g.version && !app_version_ok(cli_g.version)) {
+		log_error("'%s' cannot be a version", cli_g.version);
 		ret = 2;
 		goto out;
 	}
-	if (opt_version && !app_version_ok(opt_version)) {
-		log_error("'%s' cannot be a version", opt_version);
+	if (opt_detach && (opt_interactive || opt_reuse)) {
+		log_error("--detach starts a new container and leaves it: not with %s",
+			  opt_interactive ? "--interactive" : "--reuse");
 		ret = 2;
 		goto out;
+	}
+	for (i = 0; i < opt_env.nr; i++) {
+		/* Kamal's hash option spells it KEY:VALUE */
+		char *eq = strchr(opt_env.v[i], '='), *colon = strchr(opt_env.v[i], ':');
+
+		if (!eq && colon) {
+			*colon = '=';
+			eq = colon;
+		}
+		if (!eq || eq == opt_env.v[i]) {
+			log_error("-e '%s': expected KEY=VALUE", opt_env.v[i]);
+			ret = 2;
+			goto out;
+		}
 	}
 	if (opt_interactive) {
 		/* one host: the first of the primary role among the chosen ones */
@@ -331,7 +331,7 @@ static int app_exec(struct app_ctx *c, int nops, const char **ops)
 	}
 	if (opt_reuse) {
 		ret = report_find(c, appctl_find(&c->ex, &c->cfg, &c->jobs, true, &c->errors));
-	} else if (!opt_version) {
+	} else if (!cli_g.version) {
 		ret = report_find(c, appctl_find_version(&c->ex, &c->cfg, &c->jobs, &c->errors));
 	} else {
 		ret = 0;
@@ -343,9 +343,9 @@ static int app_exec(struct app_ctx *c, int nops, const char **ops)
 		if (j->skip) {
 			continue;
 		}
-		if (opt_version) {
+		if (cli_g.version) {
 			free(j->container);
-			j->container = xstrdup(opt_version);
+			j->container = xstrdup(cli_g.version);
 		}
 		if (j->cmd.status != 0 || !j->container) {
 			if (!j->cmd.status) {
@@ -358,8 +358,11 @@ static int app_exec(struct app_ctx *c, int nops, const char **ops)
 			continue;
 		}
 		if (opt_reuse) {
-			strvec_pushv(&j->argv,
-				     (const char *[]){"docker", "exec", j->container, NULL});
+			strvec_pushv(&j->argv, (const char *[]){"docker", "exec", NULL});
+			for (size_t k = 0; k < opt_env.nr; k++) {
+				strvec_pushf(&j->argv, "--env=%s", opt_env.v[k]);
+			}
+			strvec_push(&j->argv, j->container);
 			strvec_pushv(&j->argv, (const char *const *)words.v);
 		} else {
 			struct app_run r = {0};
@@ -375,6 +378,8 @@ static int app_exec(struct app_ctx *c, int nops, const char **ops)
 			r.host = j->host;
 			r.name = name.buf;
 			r.cmd = line.buf;
+			r.background = opt_detach;
+			r.env = &opt_env;
 			if (app_run_argv(&j->argv, &c->cfg, j->role, &r, &e) < 0) {
 				log_error("%s", err_str(&e));
 				j->skip = true;
@@ -383,7 +388,7 @@ static int app_exec(struct app_ctx *c, int nops, const char **ops)
 			sbuf_release(&name);
 		}
 		if (opt_interactive) {
-			make_interactive(&j->argv, isatty(0));
+			appctl_make_interactive(&j->argv, isatty(0));
 		}
 	}
 	/* a terminal only when there is one: -i also serves piped input */
@@ -462,6 +467,14 @@ static int app_proxy(struct app_ctx *c, bool maintenance)
 		n++;
 		appctl_proxy_argv(&j->argv, &c->cfg, j->role->name, maintenance ? "stop" : "resume",
 				  maintenance ? opt_message : NULL);
+		if (maintenance) {
+			/* Kamal's default: the config's drain_timeout */
+			strvec_pushf(&j->argv, "--drain-timeout=%llus",
+				     opt_drain_timeout ? (unsigned long long)opt_drain_timeout
+				     : c->cfg.drain_timeout > 0
+					 ? (unsigned long long)c->cfg.drain_timeout
+					 : (unsigned long long)CONFIG_DEFAULT_DRAIN_TIMEOUT);
+		}
 	}
 	if (!n) {
 		log_error("none of the chosen roles is behind the proxy");
@@ -478,28 +491,17 @@ int cmd_app(int argc, const char **argv)
 	    "maintenance", "live",   NULL};
 	struct app_ctx c;
 	const char *sub;
-	size_t i;
 	int nops, ret = 2;
 	bool per_role;
 
-	if (argc < 1 || argv[0][0] == '-') {
-		if (argc >= 1 && !strcmp(argv[0], "--help")) {
-			printf("usage: %s\n", usage);
-			return 0;
-		}
-		log_error("usage: %s", usage);
-		return 2;
-	}
-	sub = argv[0];
-	if (!strcmp(sub, "boot")) {
+	if (argc >= 1 && !strcmp(argv[0], "boot")) {
 		return cmd_app_boot(argc - 1, argv + 1);
 	}
-	for (i = 0; subs[i] && strcmp(subs[i], sub); i++) {
+	ret = cli_subcommand(argc, argv, subs, "an app", usage, &sub);
+	if (ret != 1) {
+		return ret;
 	}
-	if (!subs[i]) {
-		log_error("'%s' is not an app command\nusage: %s", sub, usage);
-		return 2;
-	}
+	ret = 2;
 	nops = cli_parse(argc - 1, argv + 1, (const struct opt *const[]){app_opts, NULL},
 			 !strcmp(sub, "exec") ? OPT_F_STOP_AT_OPERAND : 0, usage);
 	if (nops < 0) {

@@ -18,26 +18,22 @@
 #include "engine/hoststate.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "engine/scripts.h"
 #include "lib/banned.h"
 
-static const char *opt_version;
-static bool opt_skip_push, opt_previous;
-static unsigned opt_lock_wait;
+static bool opt_skip_push, opt_previous, opt_no_cache, opt_force;
 
 static const struct opt deploy_opts[] = {
-    OPT_STRING(0, "version", &opt_version, "VERSION",
-	       "the version to deploy (default: git's HEAD, with a suffix when the tree is dirty)"),
     OPT_BOOL('P', "skip-push", &opt_skip_push, "use the image already built for the version"),
-    OPT_UINT(0, "lock-wait", &opt_lock_wait, "SECONDS",
-	     "wait this long for a deploy lock that someone holds (default: fail at once)"),
+    OPT_BOOL(0, "no-cache", &opt_no_cache, "build without docker's build cache"),
+    OPT_BOOL(0, "force", &opt_force,
+	     "deploy even where the capacity check says the new containers do not fit"),
     OPT_END(),
 };
 
 static const struct opt rollback_opts[] = {
     OPT_BOOL(0, "previous", &opt_previous,
 	     "roll back to the newest version before the one serving (for scripts)"),
-    OPT_UINT(0, "lock-wait", &opt_lock_wait, "SECONDS",
-	     "wait this long for a deploy lock that someone holds (default: fail at once)"),
     OPT_END(),
 };
 
@@ -64,6 +60,10 @@ static int load(struct loaded *l)
 		goto out;
 	}
 	config_exec_setup(&l->cfg, &l->ex);
+	if (cli_config_loaded(&l->cfg, &l->ex) < 0) {
+		goto out;
+	}
+	l->cfg.builder.no_cache = opt_no_cache;
 	ret = 0;
 out:
 	err_release(&e);
@@ -81,9 +81,11 @@ static void fill_opts(struct deploy_opts *o, const char *command)
 {
 	memset(o, 0, sizeof(*o));
 	o->command = command;
-	o->version = opt_version;
+	o->version = cli_g.version;
 	o->skip_push = opt_skip_push;
-	o->lock_wait_s = opt_lock_wait;
+	o->force = opt_force;
+	o->lock_wait_s = cli_g.lock_wait;
+	o->skip_hooks = cli_g.skip_hooks;
 	o->roles = &cli_g.roles;
 	o->hosts = &cli_g.hosts;
 	o->verbose = cli_g.verbose;
@@ -137,6 +139,10 @@ static int run_deploy(int argc, const char **argv, const char *command, const ch
 		}
 		o.version = vs.v[i].version;
 	}
+	/* setup: the accessories first, as Kamal boots them before the first deploy */
+	if (!strcmp(command, "setup") && cli_accessories_boot(&l.cfg, &l.sec, &l.ex) < 0) {
+		goto out;
+	}
 	ret = deploy_run(&l.cfg, &l.sec, &l.ex, &o, &e) < 0 ? 1 : 0;
 	if (ret) {
 		log_error("%s", err_str(&e));
@@ -150,24 +156,26 @@ out:
 
 int cmd_deploy(int argc, const char **argv)
 {
-	return run_deploy(argc, argv, "deploy",
-			  "berth deploy [--version V] [-P|--skip-push] [--lock-wait S] [-r ROLES] "
-			  "[-h HOSTS] [-d DEST] [-c FILE] [-v|-q|--json]");
+	return run_deploy(
+	    argc, argv, "deploy",
+	    "berth deploy [--version V] [-P|--skip-push] [--force] [--lock-wait S] [-r ROLES] "
+	    "[-h HOSTS] [-d DEST] [-c FILE] [-v|-q|--json]");
 }
 
 int cmd_redeploy(int argc, const char **argv)
 {
 	return run_deploy(
 	    argc, argv, "redeploy",
-	    "berth redeploy [--version V] [-P|--skip-push] [--lock-wait S] [-r ROLES] "
+	    "berth redeploy [--version V] [-P|--skip-push] [--force] [--lock-wait S] [-r ROLES] "
 	    "[-h HOSTS] [-d DEST] [-c FILE] [-v|-q|--json]");
 }
 
 int cmd_setup(int argc, const char **argv)
 {
-	return run_deploy(argc, argv, "setup",
-			  "berth setup [--version V] [-P|--skip-push] [-r ROLES] [-h HOSTS] "
-			  "[-d DEST] [-c FILE] [-v|-q|--json]");
+	return run_deploy(
+	    argc, argv, "setup",
+	    "berth setup [--version V] [-P|--skip-push] [--force] [-r ROLES] [-h HOSTS] "
+	    "[-d DEST] [-c FILE] [-v|-q|--json]");
 }
 
 /* Asks which version to roll back to; NULL when the answer is not one. */
@@ -306,34 +314,11 @@ int cmd_app_boot(int argc, const char **argv)
 			  "berth app boot [--version V] [-r ROLES] [-h HOSTS] [-d DEST] [-c FILE]");
 }
 
-/*
- * $1 the app's state directory, $2 the image repository, $3 n, then n
- * proxy services, then the docker ps filters of the app: its routes leave
- * berth-proxy, its containers and images go, then its state directory.
- * berth-proxy itself stays: other apps may use it (`berth proxy remove`).
- */
-static const char remove_script[] =
-    "appdir=$1 repo=$2 n=$3\n"
-    "shift 3\n"
-    "i=0\n"
-    "while [ $i -lt $n ]; do\n"
-    "  docker exec berth-proxy berth-proxy remove \"$1\" >/dev/null 2>&1 &&\n"
-    "    echo \"route $1 removed\"\n"
-    "  shift\n"
-    "  i=$((i + 1))\n"
-    "done\n"
-    "ids=$(docker ps -aq \"$@\")\n"
-    "if [ -n \"$ids\" ]; then docker rm -f $ids >/dev/null || exit 1; fi\n"
-    "echo \"$(echo $ids | wc -w) container(s) removed\"\n"
-    "imgs=$(docker images -q \"$repo\" | sort -u)\n"
-    "if [ -n \"$imgs\" ]; then docker rmi -f $imgs >/dev/null || exit 1; fi\n"
-    "echo \"$(echo $imgs | wc -w) image(s) removed\"\n"
-    "cd && rm -rf \"$appdir\"\n";
-
 /* berth remove: the app off its hosts — routes, containers, images, state. */
 int cmd_remove(int argc, const char **argv)
 {
-	static const char usage[] = "berth remove [-y] [-d DEST] [-c FILE] [-h HOSTS]";
+	static const char usage[] = "berth remove [-y] [-d DEST] [-c FILE] [-h HOSTS]\n"
+				    "(the accessories too: containers, images, directories)";
 	struct loaded l;
 	struct hoststate hs;
 	struct strvec hosts = STRVEC_INIT, args = STRVEC_INIT, argv2 = STRVEC_INIT;
@@ -366,8 +351,13 @@ int cmd_remove(int argc, const char **argv)
 	sbuf_addf(&sb, "remove '%s'%s%s from %zu host(s): its routes, containers, images and state",
 		  l.cfg.service, l.cfg.destination ? " -d " : "",
 		  l.cfg.destination ? l.cfg.destination : "", hosts.nr);
+	cli_accessories_question(&sb, &l.cfg);
 	if (!cli_confirm(sb.buf)) {
 		log_error("nothing removed");
+		goto out;
+	}
+	/* the accessories first: they take the lock, which lives in the app's state */
+	if (cli_accessories_remove(&l.cfg, &l.ex) < 0) {
 		goto out;
 	}
 	if (hoststate_init(&hs, &l.ex, l.cfg.run_directory, l.cfg.service, l.cfg.destination, &e) <
@@ -387,7 +377,7 @@ int cmd_remove(int argc, const char **argv)
 		strvec_push(&args, sb.buf);
 	}
 	app_filter_argv(&args, &l.cfg, NULL);
-	strvec_pushv(&argv2, (const char *[]){"sh", "-c", remove_script, "berth", NULL});
+	strvec_pushv(&argv2, (const char *[]){"sh", "-c", script_remove, "berth", NULL});
 	strvec_pushv(&argv2, (const char *const *)args.v);
 	cmds = xcalloc(hosts.nr, sizeof(*cmds));
 	tmpl.out = RUN_IO_CAPTURE;

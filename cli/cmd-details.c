@@ -1,6 +1,7 @@
 /*
  * berth details: what runs on every host of the app — berth-proxy and the
- * app's containers — one docker ps line each, prefixed with the host.
+ * app's containers — one docker ps line each, prefixed with the host; then
+ * each accessory's container on its hosts.
  */
 #include <stdio.h>
 #include <string.h>
@@ -9,17 +10,10 @@
 #include "engine/app.h"
 #include "engine/appctl.h"
 #include "lib/log.h"
+#include "engine/scripts.h"
 #include "lib/banned.h"
 
 static const char usage[] = "berth details [-r ROLES] [-h HOSTS] [-d DEST] [-c FILE]";
-
-/* The app's filters come as "$@"; the format is fixed text. */
-static const char details_script[] =
-    "f='{{.Names}}\t{{.Image}}\t{{.Status}}'; "
-    "p=$(docker ps --filter name=^" APP_PROXY_CONTAINER "$ --format \"$f\") || exit; "
-    "if [ -n \"$p\" ]; then printf '%s\\n' \"$p\"; "
-    "else printf '%s\\t(not running)\\n' " APP_PROXY_CONTAINER "; fi; "
-    "docker ps \"$@\" --format \"$f\"";
 
 int cmd_details(int argc, const char **argv)
 {
@@ -52,6 +46,9 @@ int cmd_details(int argc, const char **argv)
 		goto out;
 	}
 	config_exec_setup(&cfg, &ex);
+	if (cli_config_loaded(&cfg, &ex) < 0) {
+		goto out;
+	}
 	/* -r and -h pick the hosts; each shows every container of the app */
 	if (!config_role_hosts(&cfg, &cli_g.roles, &cli_g.hosts, &hosts) ||
 	    !appctl_jobs_init(&jobs, &cfg, NULL, &hosts, false)) {
@@ -59,13 +56,17 @@ int cmd_details(int argc, const char **argv)
 		goto out;
 	}
 	for (i = 0; i < jobs.nr; i++) {
-		strvec_pushv(&jobs.v[i].argv,
-			     (const char *[]){"sh", "-c", details_script, "sh", NULL});
+		strvec_pushv(&jobs.v[i].argv, (const char *[]){"sh", "-c", script_details, "sh",
+							       APP_PROXY_CONTAINER, NULL});
 		app_filter_argv(&jobs.v[i].argv, &cfg, NULL);
 	}
 	ret = 0;
 	if (appctl_run(&ex, &jobs, 0, &errors) < 0) {
 		log_error("%s", errors.buf);
+		ret = 1;
+	}
+	/* the accessories: docker ps of each on its hosts */
+	if (cli_accessories_details(&cfg, &ex) < 0) {
 		ret = 1;
 	}
 out:

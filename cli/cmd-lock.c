@@ -2,7 +2,7 @@
  * berth lock status|acquire|release: the deploy lock on the primary host,
  * and the setup every command about the hosts' state shares.
  *
- *	berth lock acquire -m "migrating the database by hand"
+ *	berth lock acquire -m "migrating the database by hand" [--lock-wait[=S]]
  *	berth lock status
  *	berth lock release
  *
@@ -56,6 +56,9 @@ int cli_state_setup(struct cli_state *st)
 		}
 		st->have_cfg = true;
 		config_exec_setup(&st->cfg, &st->ex);
+		if (cli_config_loaded(&st->cfg, &st->ex) < 0) {
+			goto out;
+		}
 		service = st->cfg.service;
 		if (!run_dir) {
 			run_dir = st->cfg.run_directory;
@@ -119,7 +122,13 @@ void cli_print_json(json_t *j)
 }
 
 static const char usage[] =
-    "berth lock status | acquire -m MESSAGE [--lock-wait SECONDS] | release";
+    "berth lock status | acquire -m MESSAGE [--lock-wait[=SECONDS]] | release\n"
+    "       [--service NAME -h HOSTS] [--run-directory DIR] [-d DEST] [-c FILE] [--json]\n"
+    "\n"
+    "    status       who holds the deploy lock, since when, why; stale when its process is gone\n"
+    "    acquire      take it, with a message (-m); held until released. --lock-wait waits for\n"
+    "                 a held one as deploy does (900 s, or SECONDS; a stale one is broken)\n"
+    "    release      let it go; also breaks a stale lock";
 
 static void audit(struct cli_state *st, const char *what, const char *msg, size_t len)
 {
@@ -160,10 +169,8 @@ static json_t *lock_json(struct cli_state *st, const struct hoststate_lock *l)
 int cmd_lock(int argc, const char **argv)
 {
 	static const char *message;
-	static unsigned wait_s;
 	const struct opt own[] = {
 	    OPT_STRING('m', "message", &message, "MESSAGE", "why the lock is taken (acquire)"),
-	    OPT_UINT(0, "lock-wait", &wait_s, "SECONDS", "wait this long for a held lock"),
 	    OPT_END(),
 	};
 	struct hoststate_lock l;
@@ -218,10 +225,15 @@ int cmd_lock(int argc, const char **argv)
 
 		o.message = message;
 		o.message_len = strlen(message);
-		o.wait_s = wait_s;
+		o.wait_s = cli_g.lock_wait;
+		/* waiting, as deploy waits: a lock whose process is gone would never come free */
+		o.break_stale = cli_g.lock_wait > 0;
 		o.on_wait = on_wait;
-		o.on_wait_data = &wait_s;
+		o.on_wait_data = &cli_g.lock_wait;
 		r = hoststate_lock_acquire(&st.hs, st.primary, &o, &l, NULL, &e);
+		if (r > 0 && cli_g.lock_wait) {
+			err_prefix(&e, "waited %u s", cli_g.lock_wait);
+		}
 		if (r != 0) {
 			log_error("%s", err_str(&e));
 			goto out;

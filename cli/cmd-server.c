@@ -3,13 +3,26 @@
  *
  *	berth server exec -h web-1,web-2 -- docker ps --format '{{.Names}}'
  *
+ * In a project the hosts and the ssh settings come from config/deploy.yml
+ * (narrowed with -r, -h and -p), as Kamal's do; elsewhere -h names them.
+ *
  * Every argument reaches the remote program as it was given. A single
  * argument with spaces in it is a shell command line, as Kamal's
  * `server exec "docker ps | grep web"` is: it runs as `sh -c LINE`.
  * On one host the command's output and exit status pass through untouched;
  * on several, lines are prefixed with their host and the hosts run in
  * parallel (--parallel, default 16).
+ *
+ * berth server bootstrap: readies hosts for berth (docker, log rotation, a
+ * deploy user, the run directory, keys-only sshd on request); with
+ * --daemon also for push to deploy: berth-proxy, the berth user and its
+ * forced command, and the container berthd (engine/daemonhost.h), plus an
+ * admin key of berthd with --key. Every step is safe to take again.
+ *
+ *	berth server bootstrap -h web-1 --daemon --key ~/.ssh/id_ed25519.pub
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +30,24 @@
 
 #include "cli/cli.h"
 #include "engine/config.h"
+#include "engine/daemonhost.h"
 #include "engine/exec.h"
+#include "engine/hoststate.h"
+#include "engine/proxyhost.h"
+#include "engine/scripts.h"
 #include "lib/banned.h"
 #include "lib/log.h"
+#include "lib/sbuf.h"
 #include "lib/xalloc.h"
 
 static const char usage[] =
-    "berth server exec [-h HOSTS | --local] [--parallel N] -- COMMAND [ARG...]\n"
-    "       berth server bootstrap [-r ROLES] [-h HOSTS]";
+    "berth server exec [-r ROLES] [-h HOSTS | --local] [--parallel N] -- COMMAND [ARG...]\n"
+    "       berth server bootstrap [--user NAME] [--no-password-login] [-r ROLES] [-h HOSTS]\n"
+    "                              [--daemon [--key FILE [--key-name NAME]]]";
 
 /* Runs the prepared commands, at most parallel at once; returns the exit status for berth. */
-static int run_on_hosts(struct exec *ex, struct run_cmd *cmds, size_t n, unsigned parallel)
+static int run_on_hosts(struct exec *ex, const struct strvec *hosts, struct run_cmd *cmds, size_t n,
+			unsigned parallel)
 {
 	struct run_cmd **ptrs = xcalloc(n, sizeof(*ptrs));
 	struct err e = ERR_INIT;
@@ -49,10 +69,10 @@ static int run_on_hosts(struct exec *ex, struct run_cmd *cmds, size_t n, unsigne
 			continue;
 		}
 		if (exec_unreachable(ex, &cmds[i]) || !cmds[i].started) {
-			exec_explain(ex, cli_g.hosts.v[i], &cmds[i], &e);
+			exec_explain(ex, hosts->v[i], &cmds[i], &e);
 			log_error("%s", err_str(&e));
 		} else if (n > 1) {
-			log_error("host '%s': the command exited with status %d", cli_g.hosts.v[i],
+			log_error("host '%s': the command exited with status %d", hosts->v[i],
 				  cmds[i].status);
 		}
 		/* one host: its own exit status; several: 1 when any failed */
@@ -72,14 +92,16 @@ static int server_exec(int argc, const char **argv)
 	    OPT_BOOL('i', "interactive", &interactive, "pass berth's stdin on (one host)"),
 	    OPT_END(),
 	};
-	struct strvec remote = STRVEC_INIT, prefixes = STRVEC_INIT;
+	struct strvec remote = STRVEC_INIT, prefixes = STRVEC_INIT, hosts = STRVEC_INIT;
 	struct run_cmd *cmds = NULL;
 	struct err e = ERR_INIT;
 	struct exec ex;
+	struct config cfg;
 	size_t i, n = 0, width = 0;
 	int nops, ret = 2;
 
 	exec_init(&ex, EXEC_SSH);
+	config_init(&cfg);
 	nops = cli_parse(argc, argv, (const struct opt *const[]){own, cli_exec_opts, NULL},
 			 OPT_F_STOP_AT_OPERAND, usage);
 	if (nops < 0) {
@@ -90,8 +112,8 @@ static int server_exec(int argc, const char **argv)
 		log_error("no command given\nusage: %s", usage);
 		goto out;
 	}
-	exec_release(&ex);
-	if (cli_exec_setup(&ex) < 0) {
+	if (cli_hosts_setup(&ex, &cfg, &hosts) < 0) {
+		ret = 1;
 		goto out;
 	}
 	if (nops == 1 && strpbrk(argv[0], " \t\n|;&<>$")) {
@@ -101,17 +123,17 @@ static int server_exec(int argc, const char **argv)
 			strvec_push(&remote, argv[i]);
 		}
 	}
-	n = cli_g.hosts.nr;
+	n = hosts.nr;
 	if (interactive && n > 1) {
 		log_error("-i passes stdin to one host; %zu were given", n);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		size_t l = strlen(cli_g.hosts.v[i]);
+		size_t l = strlen(hosts.v[i]);
 		width = l > width ? l : width;
 	}
 	for (i = 0; i < n; i++) {
-		strvec_pushf(&prefixes, "%-*s | ", (int)width, cli_g.hosts.v[i]);
+		strvec_pushf(&prefixes, "%-*s | ", (int)width, hosts.v[i]);
 	}
 	cmds = xcalloc(n, sizeof(*cmds));
 	for (i = 0; i < n; i++) {
@@ -127,7 +149,7 @@ static int server_exec(int argc, const char **argv)
 			c->prefix = prefixes.v[i];
 		}
 		c->err = RUN_IO_CAPTURE | RUN_IO_STREAM;
-		if (exec_prepare(&ex, cli_g.hosts.v[i], (const char *const *)remote.v, c, &e) < 0) {
+		if (exec_prepare(&ex, hosts.v[i], (const char *const *)remote.v, c, &e) < 0) {
 			log_error("%s", err_str(&e));
 			c->status = 2;
 			continue;
@@ -138,7 +160,7 @@ static int server_exec(int argc, const char **argv)
 			free(line);
 		}
 	}
-	ret = run_on_hosts(&ex, cmds, n, parallel);
+	ret = run_on_hosts(&ex, &hosts, cmds, n, parallel);
 out:
 	for (i = 0; cmds && i < n; i++) {
 		run_cmd_release(&cmds[i]);
@@ -146,39 +168,142 @@ out:
 	free(cmds);
 	strvec_clear(&remote);
 	strvec_clear(&prefixes);
+	strvec_clear(&hosts);
 	err_release(&e);
 	exec_release(&ex);
+	config_release(&cfg);
+	return ret;
+}
+
+/* A name useradd takes on every distribution: [a-z_][a-z0-9_-]{0,31}. */
+static bool user_name_ok(const char *s)
+{
+	size_t i;
+
+	if (!((*s >= 'a' && *s <= 'z') || *s == '_')) {
+		return false;
+	}
+	for (i = 1; s[i]; i++) {
+		if (i > 31 || !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+				s[i] == '_' || s[i] == '-')) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A key name berthd takes: letters, digits, "_-.@", at most 64, not starting with "-" or ".". */
+static bool key_name_ok(const char *s)
+{
+	size_t i;
+
+	if (!*s || *s == '-' || *s == '.') {
+		return false;
+	}
+	for (i = 0; s[i]; i++) {
+		char c = s[i];
+
+		if (i >= 64 ||
+		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.' || c == '@')) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Reads the public key of --key: one line "TYPE BASE64 [COMMENT]" (berthd
+ * checks the rest), at most 16 KiB. 0, or -1 having said why.
+ */
+static int read_public_key(const char *path, struct sbuf *key)
+{
+	struct slice rest, line;
+	size_t nlines = 0;
+
+	if (sbuf_read_file(key, path) < 0) {
+		log_error("cannot read '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (key->len > 16384 || memchr(key->buf, '\0', key->len)) {
+		log_error(
+		    "'%s' is not a public key (ssh-keygen writes one to ~/.ssh/id_ed25519.pub)",
+		    path);
+		return -1;
+	}
+	rest = slice_make(key->buf, key->len);
+	while (rest.ptr) {
+		line = slice_trim(slice_next(&rest, '\n'));
+		nlines += line.len && line.ptr[0] != '#';
+	}
+	if (nlines != 1 || strstr(key->buf, "PRIVATE KEY")) {
+		log_error("'%s' is not one public key (a .pub file, as ssh-keygen writes)", path);
+		return -1;
+	}
+	return 0;
+}
+
+static void print_progress(const char *line, void *data)
+{
+	(void)data;
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
+/*
+ * berthd on the hosts where the bootstrap went well: the network and
+ * berth-proxy (proxyhost), then the berth user and the container berthd
+ * (daemonhost). Returns 0, or 1 having said why.
+ */
+static int bootstrap_daemon(struct exec *ex, const struct config *cfg, const char *const *hosts,
+			    size_t n, const char *key_name, const struct sbuf *key)
+{
+	struct daemonhost_opts o = {0};
+	struct err e = ERR_INIT;
+	int ret = 0;
+	size_t i;
+
+	if (!n) {
+		return 0;
+	}
+	if (proxyhost_boot(ex, hosts, n, cfg, print_progress, NULL, &e) < 0) {
+		log_error("%s", err_str(&e));
+		ret = 1;
+	}
+	o.progress = print_progress;
+	if (key_name) {
+		o.key_name = key_name;
+		o.key = slice_make(key->buf, key->len);
+	}
+	if (daemonhost_boot(ex, hosts, n, &o, &e) < 0) {
+		log_error("%s", err_str(&e));
+		ret = 1;
+	}
+	if (!ret && !key_name) {
+		printf("Add the first key to berthd, on each host:\n");
+		for (i = 0; i < n; i++) {
+			printf(
+			    "    cat ~/.ssh/id_ed25519.pub | ssh %s%s docker exec -i berthd berthd "
+			    "ssh-keys:add admin\n",
+			    strchr(hosts[i], '@') ? "" : "root@", hosts[i]);
+		}
+		printf("(or run bootstrap again with --key ~/.ssh/id_ed25519.pub); then\n"
+		       "    ssh %s@HOST apps:create APP, and git push %s@HOST:APP main\n",
+		       DAEMONHOST_USER, DAEMONHOST_USER);
+	}
+	err_release(&e);
 	return ret;
 }
 
 /*
- * Makes sure docker is on the host: when it is missing, installs the
- * distribution's package on Debian and Ubuntu (as root, or with sudo that
- * needs no password), starts it, and lets a non-root ssh user use it. Fixed
- * text: nothing from the config or the command line is in it.
+ * berth server bootstrap: docker, log rotation, the deploy user, berth's
+ * run directory and (asked) keys-only sshd on every host; see
+ * engine/scripts/server-bootstrap.sh. With --daemon, then berthd (and
+ * berth-proxy) on the hosts where that went well, and an admin key with
+ * --key.
  */
-static const char bootstrap_script[] =
-    "if command -v docker >/dev/null 2>&1; then echo \"docker is there: $(docker --version)\"; "
-    "exit 0; fi\n"
-    "ID=; ID_LIKE=; [ -r /etc/os-release ] && . /etc/os-release\n"
-    "case \" $ID $ID_LIKE \" in *' debian '*|*' ubuntu '*) ;; *)\n"
-    "  echo \"docker is missing and this is not Debian or Ubuntu ($ID): install docker by "
-    "hand\" >&2; exit 1;; esac\n"
-    "if [ \"$(id -u)\" = 0 ]; then s=; "
-    "elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then s='sudo -n'; "
-    "else echo 'docker is missing, and the ssh user is not root and has no sudo without a "
-    "password: install docker by hand' >&2; exit 1; fi\n"
-    "echo 'docker is missing: installing the docker.io package'\n"
-    "export DEBIAN_FRONTEND=noninteractive\n"
-    "$s apt-get update -qq >/dev/null && $s apt-get install -y -qq docker.io >/dev/null || exit\n"
-    "if command -v systemctl >/dev/null 2>&1; then $s systemctl enable --now docker >/dev/null "
-    "2>&1 || true; fi\n"
-    "[ -z \"$s\" ] || $s usermod -aG docker \"$(id -un)\"\n"
-    "echo \"docker installed: $(docker --version)\"\n";
-
 static int server_bootstrap(int argc, const char **argv)
 {
-	const char *file = cli_g.config_file ? cli_g.config_file : "config/deploy.yml";
 	struct config cfg;
 	struct exec ex;
 	struct err e = ERR_INIT;
@@ -187,9 +312,23 @@ static int server_bootstrap(int argc, const char **argv)
 	size_t i, n = 0, width = 0;
 	int nops, ret = 2;
 
+	const char *user = "deploy", *run_dir, *key_file = NULL, *key_name = NULL;
+	bool no_passwords = false, with_daemon = false;
+	struct strvec ok = STRVEC_INIT;
+	struct sbuf key = SBUF_INIT;
+	const struct opt own[] = {
+	    OPT_STRING(0, "user", &user, "NAME", "the deploy user to make (default deploy)"),
+	    OPT_BOOL(0, "no-password-login", &no_passwords, "turn sshd's password logins off"),
+	    OPT_BOOL(0, "daemon", &with_daemon, "also berthd (push to deploy) and berth-proxy"),
+	    OPT_STRING(0, "key", &key_file, "FILE", "with --daemon: add this public key to berthd"),
+	    OPT_STRING(0, "key-name", &key_name, "NAME", "the name of that key (default admin)"),
+	    OPT_END(),
+	};
+
 	config_init(&cfg);
 	exec_init(&ex, EXEC_SSH);
-	nops = cli_parse(argc, argv, (const struct opt *const[]){cli_exec_opts, NULL}, 0, usage);
+	nops =
+	    cli_parse(argc, argv, (const struct opt *const[]){own, cli_exec_opts, NULL}, 0, usage);
 	if (nops < 0) {
 		ret = nops == -2 ? 0 : 2;
 		goto out;
@@ -198,28 +337,38 @@ static int server_bootstrap(int argc, const char **argv)
 		log_error("unexpected argument '%s'\nusage: %s", argv[0], usage);
 		goto out;
 	}
-	ret = 1;
-	if (cli_g.config_file || access(file, F_OK) == 0) {
-		struct config_opts co = {0};
-
-		co.config_file = cli_g.config_file;
-		co.destination = cli_g.destination;
-		if (config_load(&cfg, &co, NULL, &e) < 0) {
-			log_error("%s", err_str(&e));
-			goto out;
-		}
-		config_exec_setup(&cfg, &ex);
-		if (!config_role_hosts(&cfg, &cli_g.roles, &cli_g.hosts, &hosts)) {
-			log_error("no hosts of '%s' match -r/-h", file);
-			goto out;
-		}
-	} else {
-		exec_release(&ex);
-		if (cli_exec_setup(&ex) < 0) {
-			goto out;
-		}
-		strvec_pushv(&hosts, (const char *const *)cli_g.hosts.v);
+	if (!user_name_ok(user)) {
+		log_error(
+		    "--user '%s' is not a user name (a lowercase letter or _, then up to 31 of "
+		    "a-z, 0-9, _ and -)",
+		    user);
+		goto out;
 	}
+	if ((key_file || key_name) && !with_daemon) {
+		log_error("--key and --key-name go with --daemon\nusage: %s", usage);
+		goto out;
+	}
+	if (key_name && !key_file) {
+		log_error("--key-name names the key of --key, and no --key was given");
+		goto out;
+	}
+	if (key_file && !key_name) {
+		key_name = "admin";
+	}
+	if (key_name && !key_name_ok(key_name)) {
+		log_error("--key-name '%s' is not a key name (letters, digits, '_', '-', '.' and "
+			  "'@', at most 64, not starting with '-' or '.')",
+			  key_name);
+		goto out;
+	}
+	if (key_file && read_public_key(key_file, &key) < 0) {
+		goto out;
+	}
+	ret = 1;
+	if (cli_hosts_setup(&ex, &cfg, &hosts) < 0) {
+		goto out;
+	}
+	run_dir = cfg.run_directory ? cfg.run_directory : HOSTSTATE_RUN_DIR;
 	for (i = 0; i < hosts.nr; i++) {
 		size_t l = strlen(hosts.v[i]);
 		width = l > width ? l : width;
@@ -236,8 +385,10 @@ static int server_bootstrap(int argc, const char **argv)
 		cmds[i].err = RUN_IO_CAPTURE | RUN_IO_STREAM;
 		cmds[i].prefix = prefixes.v[i];
 		if (exec_prepare(&ex, hosts.v[i],
-				 (const char *[]){"sh", "-c", bootstrap_script, NULL}, &cmds[i],
-				 &e) < 0) {
+				 (const char *[]){"sh", "-c", script_server_bootstrap,
+						  "berth-bootstrap", user, run_dir,
+						  no_passwords ? "off" : "keep", NULL},
+				 &cmds[i], &e) < 0) {
 			log_error("%s", err_str(&e));
 			ret = 1;
 			continue;
@@ -250,7 +401,13 @@ static int server_bootstrap(int argc, const char **argv)
 			exec_explain(&ex, hosts.v[i], &cmds[i], &e);
 			log_error("%s", err_str(&e));
 			ret = 1;
+		} else if (cmds[i].argv.nr) {
+			strvec_push(&ok, hosts.v[i]);
 		}
+	}
+	if (with_daemon &&
+	    bootstrap_daemon(&ex, &cfg, (const char *const *)ok.v, ok.nr, key_name, &key)) {
+		ret = 1;
 	}
 out:
 	for (i = 0; cmds && i < hosts.nr; i++) {
@@ -260,6 +417,8 @@ out:
 	free(ptrs);
 	strvec_clear(&hosts);
 	strvec_clear(&prefixes);
+	strvec_clear(&ok);
+	sbuf_release(&key);
 	err_release(&e);
 	exec_release(&ex);
 	config_release(&cfg);

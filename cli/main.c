@@ -19,30 +19,32 @@
 #error "BERTH_VERSION comes from the file VERSION, through the Makefile"
 #endif
 
-struct cmd {
-	const char *name;
-	int (*fn)(int argc, const char **argv);
-	unsigned flags;
-	const char *help;
-};
-
-static const struct cmd commands[] = {
+static const struct cli_cmd commands[] = {
+    {"accessory", cmd_accessory, 0,
+     "services beside the app: accessory boot|reboot|start|stop|details|logs|exec|remove"},
     {"app", cmd_app, 0, "the app's containers: details, logs, exec, start, stop, remove..."},
     {"audit", cmd_audit, 0, "show the audit log of the hosts"},
-    {"build", cmd_build, 0, "the app's image: build push|pull|details, build deliver over ssh"},
-    {"config", cmd_config, CMD_NEED_CONFIG, "show the config as berth reads it (secrets redacted)"},
+    {"backup", cmd_backup, 0,
+     "an accessory's backups, verified by restoring them: backup now|list|verify|restore|schedule"},
+    {"build", cmd_build, 0,
+     "the app's image: build push|pull|dev|details, create|remove the builder, deliver"},
+    {"config", cmd_config, CMD_NEED_CONFIG,
+     "show the config as berth reads it (no secret is read)"},
     {"deploy", cmd_deploy, 0, "deploy the app: build, ship, switch traffic host by host"},
     {"details", cmd_details, 0, "what runs on the hosts: berth-proxy and the app's containers"},
+    {"docs", cmd_docs, 0, "the config keys berth reads, by section (docs SECTION: one)"},
     {"doctor", cmd_doctor, 0, "check servers before a release: docker, disk, memory, ports..."},
     {"init", cmd_init, 0, "write a starting config/deploy.yml, .berth/secrets and hooks"},
     {"lock", cmd_lock, 0, "show, take or release the deploy lock (lock status|acquire|release)"},
     {"proxy", cmd_proxy, 0, "berth-proxy on the servers (proxy boot|reboot|start|stop|logs|...)"},
     {"prune", cmd_prune, 0, "remove old containers and images (prune all|images|containers)"},
     {"redeploy", cmd_redeploy, 0, "deploy without checking the proxy (after a first deploy)"},
-    {"registry", cmd_registry, 0, "log docker in to the registry here and on hosts (login|logout)"},
+    {"registry", cmd_registry, 0,
+     "the registry: a local one (setup|remove), docker login|logout here and on hosts"},
     {"releases", cmd_releases, 0, "list the releases recorded on the hosts, newest first"},
     {"remove", cmd_remove, 0, "remove the app from its hosts: routes, containers, images, state"},
     {"rollback", cmd_rollback, 0, "serve a version still on the hosts again"},
+    {"secrets", cmd_secrets, 0, "secrets from a password manager (secrets fetch|extract|print)"},
     {"server", cmd_server, 0, "run a command on servers (server exec)"},
     {"setup", cmd_setup, 0, "first deploy: start the proxy and deploy the app"},
     {"version", cmd_version, 0, "show berth's version"},
@@ -57,10 +59,21 @@ const struct opt cli_global_opts[] = {
 	       "destination: also read config/deploy.NAME.yml"),
     OPT_LIST('h', "hosts", &cli_g.hosts, "HOSTS", "only these hosts (comma-separated)"),
     OPT_LIST('r', "roles", &cli_g.roles, "ROLES", "only these roles (comma-separated)"),
+    OPT_BOOL('p', "primary", &cli_g.primary, "only the primary host (of the first role of -r)"),
     OPT_COUNT('v', "verbose", &cli_g.verbose, "show more (every remote command)"),
     OPT_BOOL('q', "quiet", &cli_g.quiet, "show only errors"),
     OPT_BOOL(0, "json", &cli_g.json, "print JSON for machines"),
     OPT_BOOL('y', "yes", &cli_g.yes, "answer yes to every question"),
+    OPT_BOOL('H', "skip-hooks", &cli_g.skip_hooks, "do not run hooks"),
+    OPT_STRING(0, "version", &cli_g.version, "VERSION",
+	       "the app version to act on (deploy, app boot/exec, build; default: git's HEAD "
+	       "or the running one)"),
+    OPT_UINT_OPTIONAL(0, "lock-wait", &cli_g.lock_wait, "SECONDS", 900,
+		      "wait for a deploy lock someone holds (default 900 s; else fail at once)"),
+    OPT_UINT(0, "lock-wait-timeout", &cli_g.lock_wait_timeout, "SECONDS",
+	     "with --lock-wait: how long to wait"),
+    OPT_UINT(0, "lock-wait-interval", &cli_g.lock_wait_interval, "SECONDS",
+	     "accepted for Kamal; berth looks at the lock every second"),
     OPT_BOOL(0, "help", &cli_g.help, "show this help"),
     OPT_END(),
 };
@@ -86,6 +99,9 @@ int cli_parse(int argc, const char **argv, const struct opt *const *own, unsigne
 		err_release(&e);
 		return -1;
 	}
+	if (cli_g.lock_wait && cli_g.lock_wait_timeout) {
+		cli_g.lock_wait = cli_g.lock_wait_timeout;
+	}
 	log_setup(cli_g.quiet	  ? LOG_ERROR
 		  : cli_g.verbose ? LOG_DEBUG
 				  : LOG_INFO,
@@ -96,6 +112,81 @@ int cli_parse(int argc, const char **argv, const struct opt *const *own, unsigne
 		return -2;
 	}
 	return n;
+}
+
+int cli_subcommand(int argc, const char **argv, const char *const *subs, const char *what,
+		   const char *usage, const char **sub)
+{
+	size_t i;
+
+	if (argc < 1 || argv[0][0] == '-') {
+		if (argc >= 1 && !strcmp(argv[0], "--help")) {
+			printf("usage: %s\n", usage);
+			return 0;
+		}
+		log_error("usage: %s", usage);
+		return 2;
+	}
+	for (i = 0; subs[i] && strcmp(subs[i], argv[0]); i++) {
+	}
+	if (!subs[i]) {
+		log_error("'%s' is not %s command\nusage: %s", argv[0], what, usage);
+		return 2;
+	}
+	*sub = argv[0];
+	return 1;
+}
+
+int cli_command_words(const char **ops, int nops, const char *usage, struct sbuf *line,
+		      struct strvec *words)
+{
+	struct err e = ERR_INIT;
+	int ret = 0;
+
+	if (!nops) {
+		log_error("no command given\nusage: %s", usage);
+		return 2;
+	}
+	if (nops == 1) {
+		sbuf_addstr(line, ops[0]);
+	} else {
+		exec_quote_argv(line, ops);
+	}
+	if (app_split_words(line->buf, words, &e) < 0) {
+		log_error("%s", err_str(&e));
+		ret = 2;
+	}
+	err_release(&e);
+	return ret;
+}
+
+int cli_config_loaded(const struct config *cfg, struct exec *ex)
+{
+	const struct config_role *r = NULL;
+	size_t i;
+
+	for (i = 0; i < cfg->warnings.nr; i++) {
+		log_warn("%s", cfg->warnings.v[i]);
+	}
+	if (cli_ssh_agent_setup(cfg, ex) < 0) {
+		return -1;
+	}
+	if (!cli_g.primary) {
+		return 0;
+	}
+	for (i = 0; i < cfg->nr_roles && !r; i++) {
+		if (cli_g.roles.nr && config_match_any(&cli_g.roles, cfg->roles[i].name)) {
+			r = &cfg->roles[i];
+		}
+	}
+	if (!r) {
+		r = config_role(cfg, cfg->primary_role);
+	}
+	strvec_clear(&cli_g.hosts);
+	if (r && r->nr_hosts) {
+		strvec_push(&cli_g.hosts, r->hosts[0].name);
+	}
+	return 0;
 }
 
 int cmd_version(int argc, const char **argv)
@@ -144,19 +235,15 @@ static void usage(FILE *out)
 }
 
 /*
- * An alias of the config (`aliases: {console: app exec -i --reuse "bin/rails
- * console"}`): its words, then the rest of the command line, run as that
- * command. The config is read as -c/-d on the command line say, without
- * secrets; an alias cannot name another alias.
+ * An alias of the config: the config is read as -c/-d on the command line
+ * say, without secrets; an alias cannot name another alias.
  */
 static int run_alias(int argc, const char **argv)
 {
 	struct config cfg;
 	struct config_opts co = {0};
-	struct strvec nargv = STRVEC_INIT;
 	struct err e = ERR_INIT;
 	const char *alias = NULL;
-	size_t i;
 	int k, ret = 2;
 
 	config_init(&cfg);
@@ -177,23 +264,9 @@ static int run_alias(int argc, const char **argv)
 					: "");
 		goto out;
 	}
-	strvec_push(&nargv, argv[0]);
-	if (app_split_words(alias, &nargv, &e) < 0) {
-		log_error("alias '%s': %s", argv[1], err_str(&e));
-		goto out;
-	}
-	for (k = 2; k < argc; k++) {
-		strvec_push(&nargv, argv[k]);
-	}
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (!strcmp(nargv.v[1], commands[i].name)) {
-			ret = commands[i].fn((int)nargv.nr - 2, (const char **)nargv.v + 2);
-			goto out;
-		}
-	}
-	log_error("alias '%s' runs '%s', which is not a berth command", argv[1], nargv.v[1]);
+	ret = cli_alias_run(commands, sizeof(commands) / sizeof(commands[0]), argv[1], alias,
+			    argc - 2, argv + 2);
 out:
-	strvec_clear(&nargv);
 	err_release(&e);
 	config_release(&cfg);
 	return ret;
@@ -203,6 +276,8 @@ int main(int argc, const char **argv)
 {
 	size_t i;
 
+	/* Once, for every thread: a child or peer gone is an error on write, not a signal
+	 * (lib/run.h; run never saves and restores it, which would race between threads). */
 	signal(SIGPIPE, SIG_IGN);
 	log_setup(LOG_INFO, 0, NULL);
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {

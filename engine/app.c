@@ -54,7 +54,8 @@ void app_image_ref(struct sbuf *out, const struct config *cfg, const char *versi
 	sbuf_addf(out, ":%s", version);
 }
 
-void app_env_path(struct sbuf *out, const struct config *cfg, const char *role)
+/* "<run dir>/apps/<service>[-<destination>]", as engine/hoststate.h keeps it */
+static void app_dir(struct sbuf *out, const struct config *cfg)
 {
 	const char *run_dir = cfg->run_directory ? cfg->run_directory : HOSTSTATE_RUN_DIR;
 	size_t len = strlen(run_dir);
@@ -67,7 +68,41 @@ void app_env_path(struct sbuf *out, const struct config *cfg, const char *role)
 	if (cfg->destination) {
 		sbuf_addf(out, "-%s", cfg->destination);
 	}
+}
+
+void app_env_path(struct sbuf *out, const struct config *cfg, const char *role)
+{
+	app_dir(out, cfg);
 	sbuf_addf(out, "/env/%s.env", role);
+}
+
+bool app_assets(const struct config_role *role)
+{
+	return role->asset_path && role->asset_path[0] == '/' && role->proxy.enabled;
+}
+
+void app_asset_path(const struct config_role *role, struct sbuf *path, struct sbuf *options)
+{
+	const char *s = role->asset_path ? role->asset_path : "";
+	const char *colon = strchr(s, ':');
+
+	sbuf_add(path, s, colon ? (size_t)(colon - s) : strlen(s));
+	if (options && colon) {
+		sbuf_addstr(options, colon + 1);
+	}
+}
+
+void app_assets_dir(struct sbuf *out, const struct config *cfg, const char *role)
+{
+	app_dir(out, cfg);
+	sbuf_addf(out, "/assets/%s", role);
+}
+
+void app_assets_container(struct sbuf *out, const struct config *cfg, const char *role)
+{
+	/* no version makes this a container name: versions follow a '-' */
+	app_role_name(out, cfg, role);
+	sbuf_addstr(out, "_assets");
 }
 
 static bool env_name_ok(const char *s)
@@ -96,23 +131,47 @@ static void env_line(struct sbuf *out, const char *name, const char *value)
 	sbuf_addch(out, '\n');
 }
 
-int app_env_file(struct sbuf *out, const struct config_role *role, const struct secrets *sec,
-		 struct err *e)
+/* Whether over sets name, clear or secret. */
+static bool env_overridden(const struct config_env *over, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < role->env.clear.nr; i++) {
-		const struct config_pair *p = &role->env.clear.v[i];
+	for (i = 0; i < over->clear.nr; i++) {
+		if (!strcmp(over->clear.v[i].key, name)) {
+			return true;
+		}
+	}
+	for (i = 0; i < over->secret_names.nr; i++) {
+		if (!strcmp(over->secret_names.v[i], name)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Appends env's lines, leaving out the names that a later env (of tags) sets. */
+static int env_lines(struct sbuf *out, const struct config_env *env,
+		     const struct config_env *const *later, size_t nlater,
+		     const struct secrets *sec, struct err *e)
+{
+	size_t i, k;
+
+	for (i = 0; i < env->clear.nr; i++) {
+		const struct config_pair *p = &env->clear.v[i];
 
 		if (!env_name_ok(p->key)) {
 			return err_set(e, "env: '%s' is not a valid environment variable name",
 				       p->key);
 		}
-		env_line(out, p->key, p->value ? p->value : "");
+		for (k = 0; k < nlater && !env_overridden(later[k], p->key); k++) {
+		}
+		if (k == nlater) {
+			env_line(out, p->key, p->value ? p->value : "");
+		}
 	}
-	for (i = 0; i < role->env.secret_names.nr; i++) {
-		const char *name = role->env.secret_names.v[i];
-		const char *key = role->env.secret_keys.v[i];
+	for (i = 0; i < env->secret_names.nr; i++) {
+		const char *name = env->secret_names.v[i];
+		const char *key = env->secret_keys.v[i];
 		const char *v = sec ? secrets_get(sec, key) : NULL;
 
 		if (!env_name_ok(name)) {
@@ -123,9 +182,49 @@ int app_env_file(struct sbuf *out, const struct config_role *role, const struct 
 			return err_set(e, "env.secret: secret '%s' is not set in the secrets files",
 				       key);
 		}
-		env_line(out, name, v);
+		for (k = 0; k < nlater && !env_overridden(later[k], name); k++) {
+		}
+		if (k == nlater) {
+			env_line(out, name, v);
+		}
 	}
 	return 0;
+}
+
+int app_env_file(struct sbuf *out, const struct config *cfg, const struct config_role *role,
+		 const char *host, const struct secrets *sec, struct err *e)
+{
+	const struct config_env *envs[17];
+	const struct strvec *tags = NULL;
+	size_t i, k, n = 0;
+
+	/* the role's env, then the env of each of the host's tags that has one */
+	envs[n++] = &role->env;
+	for (i = 0; host && i < role->nr_hosts && !tags; i++) {
+		if (!strcmp(role->hosts[i].name, host)) {
+			tags = &role->hosts[i].tags;
+		}
+	}
+	for (i = 0; tags && i < tags->nr && n < 17; i++) {
+		for (k = 0; k < cfg->nr_env_tags; k++) {
+			if (!strcmp(cfg->env_tags[k].name, tags->v[i])) {
+				envs[n++] = &cfg->env_tags[k].env;
+				break;
+			}
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (env_lines(out, envs[i], envs + i + 1, n - i - 1, sec, e) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int app_env_text(struct sbuf *out, const struct config_env *env, const struct secrets *sec,
+		 struct err *e)
+{
+	return env_lines(out, env, NULL, 0, sec, e);
 }
 
 void app_filter_argv(struct strvec *argv, const struct config *cfg, const char *role)
@@ -244,6 +343,8 @@ int app_run_argv(struct strvec *argv, const struct config *cfg, const struct con
 	if (r->detach) {
 		strvec_pushv(argv,
 			     (const char *[]){"--detach", "--restart", "unless-stopped", NULL});
+	} else if (r->background) {
+		strvec_push(argv, "--detach");
 	} else {
 		strvec_push(argv, "--rm");
 	}
@@ -260,8 +361,27 @@ int app_run_argv(struct strvec *argv, const struct config *cfg, const struct con
 	if (r->host) {
 		strvec_pushf(argv, "--env=BERTH_HOST=%s", r->host);
 	}
+	/* what Kamal sets, which apps written for Kamal read */
+	strvec_pushf(argv, "--env=KAMAL_VERSION=%s", r->version);
+	if (r->host) {
+		strvec_pushf(argv, "--env=KAMAL_HOST=%s", r->host);
+	}
+	if (r->name) {
+		strvec_pushf(argv, "--env=KAMAL_CONTAINER_NAME=%s", r->name);
+	} else {
+		app_container_name(&sb, cfg, role->name, r->version);
+		strvec_pushf(argv, "--env=KAMAL_CONTAINER_NAME=%s", sb.buf);
+		sbuf_reset(&sb);
+	}
+	if (cfg->destination) {
+		strvec_pushf(argv, "--env=KAMAL_DESTINATION=%s", cfg->destination);
+	}
+	strvec_pushf(argv, "--env=KAMAL_SERVICE=%s", cfg->service);
 	if (r->env_file) {
 		strvec_pushf(argv, "--env-file=%s", r->env_file);
+	}
+	for (i = 0; r->env && i < r->env->nr; i++) {
+		strvec_pushf(argv, "--env=%s", r->env->v[i]);
 	}
 	if (r->detach) {
 		if (lg->driver) {
@@ -279,6 +399,15 @@ int app_run_argv(struct strvec *argv, const struct config *cfg, const struct con
 	}
 	for (i = 0; i < cfg->volumes.nr; i++) {
 		strvec_pushf(argv, "--volume=%s", cfg->volumes.v[i]);
+	}
+	if (r->assets_dir && app_assets(role)) {
+		struct sbuf path = SBUF_INIT, opts = SBUF_INIT;
+
+		app_asset_path(role, &path, &opts);
+		strvec_pushf(argv, "--volume=%s:%s%s%s", r->assets_dir, path.buf,
+			     opts.len ? ":" : "", opts.len ? opts.buf : "");
+		sbuf_release(&path);
+		sbuf_release(&opts);
 	}
 	strvec_pushf(argv, "--label=service=%s", cfg->service);
 	strvec_pushf(argv, "--label=role=%s", role->name);
@@ -306,47 +435,160 @@ out:
 	return ret;
 }
 
-void app_proxy_deploy_argv(struct strvec *argv, const struct config *cfg,
-			   const struct config_role *role, const char *target)
+bool app_proxy_tls_pem_needed(const struct config_role *role)
 {
-	const struct config_proxy *p = &role->proxy;
-	struct sbuf sb = SBUF_INIT;
+	return role->proxy.enabled && role->proxy.ssl && role->proxy.ssl_certificate_pem &&
+	       role->proxy.ssl_private_key_pem;
+}
+
+int app_proxy_tls_pem(struct sbuf *out, const struct config_role *role, const struct secrets *sec,
+		      struct err *e)
+{
+	const char *names[2] = {role->proxy.ssl_certificate_pem, role->proxy.ssl_private_key_pem};
 	size_t i;
 
-	strvec_pushv(argv, (const char *[]){"docker", "exec", APP_PROXY_CONTAINER, "berth-proxy",
-					    "deploy", NULL});
+	for (i = 0; i < 2; i++) {
+		const char *v = sec ? secrets_get(sec, names[i]) : NULL;
+
+		if (!v || !*v) {
+			err_set(e, "proxy.ssl.%s: the secret '%s' is not set in any secrets file",
+				i ? "private_key_pem" : "certificate_pem", names[i]);
+			return -1;
+		}
+		sbuf_addstr(out, v);
+		if (out->buf[out->len - 1] != '\n') {
+			sbuf_addch(out, '\n');
+		}
+	}
+	return 0;
+}
+
+bool app_proxy_tls_shared(const struct config_role *role)
+{
+	return role->proxy.enabled && role->proxy.ssl && !app_proxy_tls_pem_needed(role) &&
+	       role->nr_hosts > 1;
+}
+
+void app_proxy_tls_issuer(struct sbuf *out, const struct config *cfg,
+			  const struct config_role *role)
+{
+	const char *h = role->nr_hosts ? role->hosts[0].name : "";
+	long long port = cfg->proxy_run.http_port > 0 ? cfg->proxy_run.http_port : 80;
+
+	/* an IPv6 address goes in brackets, as berth-proxy's --tls-issuer takes HOST:PORT */
+	if (strchr(h, ':') && h[0] != '[') {
+		sbuf_addf(out, "[%s]:%lld", h, port);
+	} else {
+		sbuf_addf(out, "%s:%lld", h, port);
+	}
+}
+
+void app_proxy_tls_secret_argv(struct strvec *argv, const struct config *cfg,
+			       const struct config_role *role)
+{
+	struct sbuf sb = SBUF_INIT;
+
 	app_role_name(&sb, cfg, role->name);
-	strvec_push(argv, sb.buf);
+	strvec_pushv(argv, (const char *[]){"docker", "exec", APP_PROXY_CONTAINER, "berth-proxy",
+					    "tls-secret", sb.buf, NULL});
+	sbuf_release(&sb);
+}
+
+void app_proxy_deploy_argv(struct strvec *argv, const struct config *cfg,
+			   const struct config_role *role, const char *target, const char *issuer)
+{
+	struct sbuf sb = SBUF_INIT;
+
+	app_role_name(&sb, cfg, role->name);
+	app_proxy_service_argv(argv, cfg, &role->proxy, sb.buf, target, issuer);
+	sbuf_release(&sb);
+}
+
+void app_proxy_service_argv(struct strvec *argv, const struct config *cfg,
+			    const struct config_proxy *p, const char *service, const char *target,
+			    const char *issuer)
+{
+	bool pem = p->enabled && p->ssl && p->ssl_certificate_pem && p->ssl_private_key_pem;
+	size_t i;
+
+	if (!p->ssl || pem) {
+		issuer = NULL;
+	}
+	strvec_pushv(argv, (const char *[]){"docker", "exec", NULL});
+	if (pem || issuer) {
+		strvec_push(argv, "-i");
+	}
+	strvec_pushv(argv, (const char *[]){APP_PROXY_CONTAINER, "berth-proxy", "deploy", NULL});
+	strvec_push(argv, service);
 	strvec_pushf(argv, "--target=%s", target);
 	for (i = 0; i < p->hosts.nr; i++) {
 		strvec_pushf(argv, "--host=%s", p->hosts.v[i]);
 	}
-	if (p->path_prefixes.nr) {
-		strvec_pushf(argv, "--path-prefix=%s", p->path_prefixes.v[0]);
+	for (i = 0; i < p->path_prefixes.nr; i++) {
+		strvec_pushf(argv, "--path-prefix=%s", p->path_prefixes.v[i]);
 	}
 	if (p->strip_path_prefix == 0) {
 		strvec_push(argv, "--strip-path-prefix=false");
 	}
 	strvec_pushf(argv, "--health-check-path=%s",
-		     p->healthcheck_path ? p->healthcheck_path : "/up");
+		     p->healthcheck_path ? p->healthcheck_path : CONFIG_DEFAULT_HEALTHCHECK_PATH);
 	strvec_pushf(argv, "--health-check-interval=%llds",
-		     p->healthcheck_interval > 0 ? p->healthcheck_interval : 1);
+		     p->healthcheck_interval > 0 ? p->healthcheck_interval
+						 : CONFIG_DEFAULT_HEALTHCHECK_INTERVAL);
 	strvec_pushf(argv, "--health-check-timeout=%llds",
-		     p->healthcheck_timeout > 0 ? p->healthcheck_timeout : 5);
+		     p->healthcheck_timeout > 0 ? p->healthcheck_timeout
+						: CONFIG_DEFAULT_HEALTHCHECK_TIMEOUT);
 	strvec_pushf(argv, "--deploy-timeout=%llds",
-		     cfg->deploy_timeout > 0 ? cfg->deploy_timeout : 30);
+		     cfg->deploy_timeout > 0 ? cfg->deploy_timeout : CONFIG_DEFAULT_DEPLOY_TIMEOUT);
 	strvec_pushf(argv, "--drain-timeout=%llds",
-		     cfg->drain_timeout >= 0 ? cfg->drain_timeout : 30);
+		     cfg->drain_timeout >= 0 ? cfg->drain_timeout : CONFIG_DEFAULT_DRAIN_TIMEOUT);
 	strvec_pushf(argv, "--target-timeout=%llds",
-		     p->response_timeout > 0 ? p->response_timeout : 30);
-	if (p->forward_headers == 1) {
-		strvec_push(argv, "--forward-headers");
+		     p->response_timeout > 0 ? p->response_timeout
+					     : CONFIG_DEFAULT_RESPONSE_TIMEOUT);
+	if (p->ssl) {
+		strvec_push(argv, "--tls");
+		if (pem) {
+			strvec_push(argv, "--tls-certificate-stdin");
+		}
+		if (issuer) {
+			/* the secret comes on stdin, never in an argv */
+			strvec_pushf(argv, "--tls-issuer=http://%s", issuer);
+			strvec_push(argv, "--tls-secret-stdin");
+		}
+		if (p->ssl_redirect == 0) {
+			strvec_push(argv, "--tls-redirect=false");
+		}
 	}
-	if (p->buffer_requests == 1) {
-		strvec_push(argv, "--buffer-requests");
+	/* Kamal's default: trust X-Forwarded-* without TLS (a TLS edge in front), not with it */
+	strvec_pushf(argv, "--forward-headers=%s",
+		     (p->forward_headers == -1 ? !p->ssl : p->forward_headers == 1) ? "true"
+										    : "false");
+	/*
+	 * Kamal's buffering: requests and responses buffered unless the config
+	 * says not; memory and the body limits only when set (berth-proxy's
+	 * defaults are kamal-proxy's: 1 MiB in memory, no response limit). A
+	 * body limit goes only with its buffering on: kamal-proxy applies it
+	 * only then (the config warns that it is ignored).
+	 */
+	strvec_push(argv,
+		    p->buffer_requests == 0 ? "--buffer-requests=false" : "--buffer-requests");
+	strvec_push(argv,
+		    p->buffer_responses == 0 ? "--buffer-responses=false" : "--buffer-responses");
+	if (p->buffer_memory >= 0) {
+		strvec_pushf(argv, "--buffer-memory=%lld", p->buffer_memory);
 	}
-	if (p->max_request_body > 0) {
+	if (p->max_request_body >= 0 && p->buffer_requests != 0) {
 		strvec_pushf(argv, "--max-request-body=%lld", p->max_request_body);
 	}
-	sbuf_release(&sb);
+	if (p->max_response_body >= 0 && p->buffer_responses != 0) {
+		strvec_pushf(argv, "--max-response-body=%lld", p->max_response_body);
+	}
+	/* the headers Kamal logs: request_headers (Cache-Control, Last-Modified, User-Agent
+	 * unless set), response_headers */
+	for (i = 0; i < p->log_request_headers.nr; i++) {
+		strvec_pushf(argv, "--log-request-header=%s", p->log_request_headers.v[i]);
+	}
+	for (i = 0; i < p->log_response_headers.nr; i++) {
+		strvec_pushf(argv, "--log-response-header=%s", p->log_response_headers.v[i]);
+	}
 }

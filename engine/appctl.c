@@ -6,9 +6,11 @@
 #include "engine/appctl.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "engine/scripts.h"
 #include "lib/banned.h"
 
-static void add_job(struct appctl_jobs *jobs, const char *host, const struct config_role *role)
+struct appctl_job *appctl_jobs_add(struct appctl_jobs *jobs, const char *host,
+				   const struct config_role *role, const char *label)
 {
 	struct appctl_job *j;
 
@@ -17,15 +19,47 @@ static void add_job(struct appctl_jobs *jobs, const char *host, const struct con
 	memset(j, 0, sizeof(*j));
 	j->host = host;
 	j->role = role;
+	j->label = label;
 	strvec_init(&j->argv);
 	run_cmd_init(&j->cmd);
+	return j;
+}
+
+static const char *job_label(const struct appctl_job *j)
+{
+	return j->role ? j->role->name : j->label;
+}
+
+void appctl_jobs_prefix(struct appctl_jobs *jobs)
+{
+	size_t i, width = 0;
+
+	for (i = 0; i < jobs->nr; i++) {
+		size_t l = strlen(jobs->v[i].host) +
+			   (job_label(&jobs->v[i]) ? strlen(job_label(&jobs->v[i])) + 1 : 0);
+		width = l > width ? l : width;
+	}
+	for (i = 0; i < jobs->nr; i++) {
+		struct sbuf sb = SBUF_INIT;
+
+		sbuf_addstr(&sb, jobs->v[i].host);
+		if (job_label(&jobs->v[i])) {
+			sbuf_addf(&sb, " %s", job_label(&jobs->v[i]));
+		}
+		while (sb.len < width) {
+			sbuf_addch(&sb, ' ');
+		}
+		sbuf_addstr(&sb, " | ");
+		free(jobs->v[i].prefix);
+		jobs->v[i].prefix = sbuf_detach(&sb, NULL);
+	}
 }
 
 size_t appctl_jobs_init(struct appctl_jobs *jobs, const struct config *cfg,
 			const struct strvec *roles, const struct strvec *hosts, bool per_role)
 {
 	bool by_role = per_role || (roles && roles->nr);
-	size_t i, k, m, width = 0;
+	size_t i, k, m;
 
 	memset(jobs, 0, sizeof(*jobs));
 	for (i = 0; i < cfg->nr_roles; i++) {
@@ -45,28 +79,11 @@ size_t appctl_jobs_init(struct appctl_jobs *jobs, const struct config *cfg,
 				seen = seen || !strcmp(jobs->v[m].host, h);
 			}
 			if (!seen) {
-				add_job(jobs, h, by_role ? r : NULL);
+				appctl_jobs_add(jobs, h, by_role ? r : NULL, NULL);
 			}
 		}
 	}
-	for (i = 0; i < jobs->nr; i++) {
-		size_t l = strlen(jobs->v[i].host) +
-			   (jobs->v[i].role ? strlen(jobs->v[i].role->name) + 1 : 0);
-		width = l > width ? l : width;
-	}
-	for (i = 0; i < jobs->nr; i++) {
-		struct sbuf sb = SBUF_INIT;
-
-		sbuf_addstr(&sb, jobs->v[i].host);
-		if (jobs->v[i].role) {
-			sbuf_addf(&sb, " %s", jobs->v[i].role->name);
-		}
-		while (sb.len < width) {
-			sbuf_addch(&sb, ' ');
-		}
-		sbuf_addstr(&sb, " | ");
-		jobs->v[i].prefix = sbuf_detach(&sb, NULL);
-	}
+	appctl_jobs_prefix(jobs);
 	return jobs->nr;
 }
 
@@ -140,10 +157,18 @@ int appctl_run(struct exec *ex, struct appctl_jobs *jobs, unsigned flags, struct
 			continue;
 		}
 		ret = -1;
-		exec_explain(ex, j->host, c, &e);
+		if (j->argv.nr > 2 && !strcmp(j->argv.v[0], "sh") && !strcmp(j->argv.v[1], "-c")) {
+			/* one of our scripts: its text would say nothing, its exit and stderr do */
+			exec_script_result(ex, j->host, &(const struct exec_script){0}, c, &e);
+		} else {
+			exec_explain(ex, j->host, c, &e);
+		}
 		sbuf_addf(errors, "%s%s%s%s", errors->len ? "\n" : "", err_str(&e),
-			  j->role ? " (role " : "", j->role ? j->role->name : "");
-		if (j->role) {
+			  j->role    ? " (role "
+			  : j->label ? " ("
+				     : "",
+			  job_label(j) ? job_label(j) : "");
+		if (job_label(j)) {
 			sbuf_addch(errors, ')');
 		}
 	}
@@ -271,15 +296,11 @@ void appctl_images_argv(struct strvec *argv, const struct config *cfg)
 	sbuf_release(&repo);
 }
 
-/* grep's exit status 1 (no line matched) is not a failure. */
-static const char logs_grep_script[] =
-    "p=$1; shift; docker logs \"$@\" 2>&1 | grep --line-buffered -e \"$p\" || [ $? -eq 1 ]";
-
 void appctl_logs_argv(struct strvec *argv, const char *container, const struct appctl_logs *o)
 {
 	if (o->grep) {
-		strvec_pushv(argv,
-			     (const char *[]){"sh", "-c", logs_grep_script, "sh", o->grep, NULL});
+		strvec_pushv(
+		    argv, (const char *[]){"sh", "-c", script_app_logs_grep, "sh", o->grep, NULL});
 	} else {
 		strvec_pushv(argv, (const char *[]){"docker", "logs", NULL});
 	}
@@ -298,19 +319,11 @@ void appctl_logs_argv(struct strvec *argv, const char *container, const struct a
 	strvec_pushv(argv, (const char *[]){"--", container, NULL});
 }
 
-static const char remove_containers_script[] =
-    "ids=$(docker ps --all --quiet \"$@\") || exit; [ -z \"$ids\" ] && exit 0; "
-    "docker stop $ids >/dev/null; docker rm $ids";
-
 void appctl_remove_containers_argv(struct strvec *argv, const struct config *cfg, const char *role)
 {
-	strvec_pushv(argv, (const char *[]){"sh", "-c", remove_containers_script, "sh", NULL});
+	strvec_pushv(argv, (const char *[]){"sh", "-c", script_app_remove_containers, "sh", NULL});
 	app_filter_argv(argv, cfg, role);
 }
-
-static const char remove_images_script[] =
-    "ids=$(docker image ls --quiet -- \"$1\" | sort -u) || exit; [ -z \"$ids\" ] && exit 0; "
-    "docker rmi --force $ids";
 
 void appctl_remove_images_argv(struct strvec *argv, const struct config *cfg)
 {
@@ -318,21 +331,28 @@ void appctl_remove_images_argv(struct strvec *argv, const struct config *cfg)
 
 	app_image_repo(&repo, cfg);
 	strvec_pushv(argv,
-		     (const char *[]){"sh", "-c", remove_images_script, "sh", repo.buf, NULL});
+		     (const char *[]){"sh", "-c", script_app_remove_images, "sh", repo.buf, NULL});
 	sbuf_release(&repo);
 }
-
-/* docker ps lists the newest first. */
-static const char prune_containers_script[] =
-    "keep=$1; shift; docker ps --all --quiet --filter status=created --filter status=exited "
-    "--filter status=dead \"$@\" | tail -n +$((keep + 1)) | xargs -r docker rm";
 
 void appctl_prune_containers_argv(struct strvec *argv, const struct config *cfg, const char *role,
 				  long long keep)
 {
-	strvec_pushv(argv, (const char *[]){"sh", "-c", prune_containers_script, "sh", NULL});
+	strvec_pushv(argv, (const char *[]){"sh", "-c", script_app_prune_containers, "sh", NULL});
 	strvec_pushf(argv, "%lld", keep);
 	app_filter_argv(argv, cfg, role);
+}
+
+void appctl_prune_assets_argv(struct strvec *argv, const struct config *cfg, const char *role)
+{
+	struct sbuf dir = SBUF_INIT;
+
+	app_assets_dir(&dir, cfg, role);
+	strvec_pushv(argv,
+		     (const char *[]){"sh", "-c", script_deploy_assets, "berth-assets", "clean",
+				      dir.buf, "all", APPCTL_ASSETS_MIN_AGE, "", NULL});
+	app_filter_argv(argv, cfg, role);
+	sbuf_release(&dir);
 }
 
 void appctl_prune_dangling_argv(struct strvec *argv, const struct config *cfg)
@@ -342,33 +362,21 @@ void appctl_prune_dangling_argv(struct strvec *argv, const struct config *cfg)
 	strvec_pushf(argv, "label=service=%s", cfg->service);
 }
 
-/* docker image ls lists the newest first; a tag that a container uses is kept. */
-static const char prune_tagged_script[] =
-    "repo=$1; keep=$2; used=$(docker ps --all --format '{{.Image}}') || exit; "
-    "docker image ls --format '{{.Repository}}:{{.Tag}}' -- \"$repo\" | grep -v ':<none>$' | "
-    "tail -n +$((keep + 1)) | while IFS= read -r ref; do "
-    "printf '%s\\n' \"$used\" | grep -qxF -e \"$ref\" || docker rmi \"$ref\" || exit; done";
-
 void appctl_prune_tagged_argv(struct strvec *argv, const struct config *cfg, long long keep)
 {
 	struct sbuf repo = SBUF_INIT;
 
 	app_image_repo(&repo, cfg);
-	strvec_pushv(argv, (const char *[]){"sh", "-c", prune_tagged_script, "sh", repo.buf, NULL});
+	strvec_pushv(argv,
+		     (const char *[]){"sh", "-c", script_app_prune_tagged, "sh", repo.buf, NULL});
 	strvec_pushf(argv, "%lld", keep);
 	sbuf_release(&repo);
 }
 
-static const char stale_script[] =
-    "stop=$1; shift; docker ps --filter status=running \"$@\" --format '{{.Names}}' | "
-    "tail -n +2 | while IFS= read -r c; do "
-    "if [ \"$stop\" = 1 ]; then docker stop \"$c\" >/dev/null && echo \"$c stopped\" || exit; "
-    "else echo \"$c\"; fi; done";
-
 void appctl_stale_argv(struct strvec *argv, const struct config *cfg, const char *role, bool stop)
 {
 	strvec_pushv(argv,
-		     (const char *[]){"sh", "-c", stale_script, "sh", stop ? "1" : "0", NULL});
+		     (const char *[]){"sh", "-c", script_app_stale, "sh", stop ? "1" : "0", NULL});
 	app_filter_argv(argv, cfg, role);
 }
 
@@ -384,4 +392,22 @@ void appctl_proxy_argv(struct strvec *argv, const struct config *cfg, const char
 		strvec_pushf(argv, "--message=%s", message);
 	}
 	sbuf_release(&name);
+}
+
+void appctl_make_interactive(struct strvec *argv, bool tty)
+{
+	struct strvec v = STRVEC_INIT;
+	size_t i;
+
+	for (i = 0; i < argv->nr; i++) {
+		strvec_push(&v, argv->v[i]);
+		if (i == 1) {
+			strvec_push(&v, "--interactive");
+			if (tty) {
+				strvec_push(&v, "--tty");
+			}
+		}
+	}
+	strvec_clear(argv);
+	*argv = v;
 }

@@ -28,7 +28,8 @@
 struct appctl_job {
 	const char *host;		/* owned by the config */
 	const struct config_role *role; /* NULL: every role of the app on host */
-	struct strvec argv;		/* the remote command */
+	const char *label;  /* in the prefix when there is no role (an accessory's name) */
+	struct strvec argv; /* the remote command */
 	struct run_cmd cmd;
 	char *prefix;	 /* "host | " or "host web | ", aligned over the jobs */
 	char *container; /* what appctl_find found; NULL: none */
@@ -49,6 +50,11 @@ struct appctl_jobs {
 size_t appctl_jobs_init(struct appctl_jobs *jobs, const struct config *cfg,
 			const struct strvec *roles, const struct strvec *hosts, bool per_role);
 void appctl_jobs_release(struct appctl_jobs *jobs);
+/* Appends a job on host (role and label may be NULL); appctl_jobs_prefix after the last. */
+struct appctl_job *appctl_jobs_add(struct appctl_jobs *jobs, const char *host,
+				   const struct config_role *role, const char *label);
+/* Sets every job's prefix: "host role | " (or "host label | "), aligned over the jobs. */
+void appctl_jobs_prefix(struct appctl_jobs *jobs);
 
 enum appctl_run_flags {
 	APPCTL_CAPTURE = 1 << 0, /* keep stdout in cmd.outbuf instead of showing it */
@@ -59,7 +65,8 @@ enum appctl_run_flags {
  * Runs every job not skipped, in parallel. Shown output is prefixed with the
  * job's prefix when more than one job runs, and passes through untouched for
  * one. A job that fails is described in errors (one line per job, from
- * exec_explain). Returns 0 when every job exited 0, else -1.
+ * exec_explain, or for a script as exec_script_result says it). Returns 0
+ * when every job exited 0, else -1.
  */
 int appctl_run(struct exec *ex, struct appctl_jobs *jobs, unsigned flags, struct sbuf *errors);
 
@@ -101,6 +108,14 @@ void appctl_remove_images_argv(struct strvec *argv, const struct config *cfg);
 /* Removes the stopped containers of role beyond the newest keep. */
 void appctl_prune_containers_argv(struct strvec *argv, const struct config *cfg, const char *role,
 				  long long keep);
+/*
+ * Removes, on the host, role's asset files (engine/app.h) of the versions
+ * that no container of the role has any more, but those changed in the last
+ * APPCTL_ASSETS_MIN_AGE minutes (a deploy may be putting them in place).
+ * Prints "removed VERSION" for each.
+ */
+#define APPCTL_ASSETS_MIN_AGE "60"
+void appctl_prune_assets_argv(struct strvec *argv, const struct config *cfg, const char *role);
 /* docker image prune --force --filter label=service=S: dangling images of the app. */
 void appctl_prune_dangling_argv(struct strvec *argv, const struct config *cfg);
 /* Removes the tagged images of the app's repository that no container uses, past the newest keep.
@@ -111,6 +126,10 @@ void appctl_stale_argv(struct strvec *argv, const struct config *cfg, const char
 /* docker exec berth-proxy berth-proxy stop|resume ROLE-NAME [--message M]. */
 void appctl_proxy_argv(struct strvec *argv, const struct config *cfg, const char *role,
 		       const char *verb, const char *message);
+
+/* argv ("docker run ..." or "docker exec ...") with --interactive (and --tty with tty) after its
+ * first two words. */
+void appctl_make_interactive(struct strvec *argv, bool tty);
 
 /* Whether s can be a container name as docker prints it ([A-Za-z0-9][A-Za-z0-9_.-]*). */
 bool appctl_name_ok(const char *s);

@@ -18,6 +18,7 @@
 
 #include "engine/erb.h"
 #include "engine/exec.h"
+#include "lib/cron.h"
 #include "lib/slice.h"
 #include "lib/xalloc.h"
 #include "lib/yamldoc.h"
@@ -81,6 +82,34 @@ static void map_copy(struct config_map *dst, const struct config_map *src)
 	for (i = 0; i < src->nr; i++) {
 		config_map_add(dst, src->v[i].key, src->v[i].value);
 	}
+}
+
+static char *xstrdup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void config_proxy_run_copy(struct config_proxy_run *dst, const struct config_proxy_run *src)
+{
+	*dst = *src;
+	strvec_init(&dst->bind_ips);
+	strvec_pushv(&dst->bind_ips, (const char *const *)src->bind_ips.v);
+	dst->log_max_size = xstrdup_or_null(src->log_max_size);
+	dst->version = xstrdup_or_null(src->version);
+	dst->registry = xstrdup_or_null(src->registry);
+	dst->repository = xstrdup_or_null(src->repository);
+	memset(&dst->options, 0, sizeof(dst->options));
+	map_copy(&dst->options, &src->options);
+}
+
+void config_proxy_run_release(struct config_proxy_run *r)
+{
+	strvec_clear(&r->bind_ips);
+	free(r->log_max_size);
+	free(r->version);
+	free(r->registry);
+	free(r->repository);
+	config_map_clear(&r->options);
 }
 
 static bool strvec_has(const struct strvec *sv, const char *s)
@@ -151,10 +180,10 @@ static void proxy_init(struct config_proxy *p)
 	p->strip_path_prefix = -1;
 	p->ssl_redirect = -1;
 	p->forward_headers = -1;
-	p->response_timeout = 30;
-	p->healthcheck_path = xstrdup("/up");
-	p->healthcheck_interval = 1;
-	p->healthcheck_timeout = 5;
+	p->response_timeout = CONFIG_DEFAULT_RESPONSE_TIMEOUT;
+	p->healthcheck_path = xstrdup(CONFIG_DEFAULT_HEALTHCHECK_PATH);
+	p->healthcheck_interval = CONFIG_DEFAULT_HEALTHCHECK_INTERVAL;
+	p->healthcheck_timeout = CONFIG_DEFAULT_HEALTHCHECK_TIMEOUT;
 	p->buffer_requests = -1;
 	p->buffer_responses = -1;
 	p->max_request_body = -1;
@@ -207,6 +236,21 @@ static void role_release(struct config_role *r)
 	free(r->asset_path);
 }
 
+static void paths_release(struct config_accessory_paths *ps)
+{
+	size_t i;
+
+	for (i = 0; i < ps->nr; i++) {
+		free(ps->v[i].local);
+		free(ps->v[i].remote);
+		free(ps->v[i].options);
+		free(ps->v[i].mode);
+		free(ps->v[i].owner);
+	}
+	free(ps->v);
+	memset(ps, 0, sizeof(*ps));
+}
+
 static void accessory_release(struct config_accessory *a)
 {
 	free(a->name);
@@ -221,10 +265,23 @@ static void accessory_release(struct config_accessory *a)
 	free(a->network);
 	env_release(&a->env);
 	strvec_clear(&a->volumes);
-	strvec_clear(&a->files);
-	strvec_clear(&a->directories);
+	paths_release(&a->files);
+	paths_release(&a->directories);
 	config_map_clear(&a->options);
 	config_map_clear(&a->labels);
+	free(a->backup.kind);
+	free(a->backup.schedule);
+	free(a->backup.to);
+	free(a->backup.user);
+	free(a->backup.host);
+	free(a->backup.path);
+	free(a->backup.bucket);
+	free(a->backup.prefix);
+	free(a->backup.endpoint);
+	free(a->backup.password);
+	free(a->backup.ssh_key);
+	free(a->backup.access_key_id);
+	free(a->backup.secret_access_key);
 	proxy_release(&a->proxy);
 }
 
@@ -241,6 +298,8 @@ void config_init(struct config *cfg)
 	strvec_init(&cfg->builder.secrets);
 	strvec_init(&cfg->ssh.keys);
 	strvec_init(&cfg->ssh.configs);
+	strvec_init(&cfg->ssh.key_data);
+	strvec_init(&cfg->warnings);
 	strvec_init(&cfg->proxy_run.bind_ips);
 	cfg->builder.local = -1;
 	cfg->proxy_run.debug = -1;
@@ -252,12 +311,13 @@ void config_init(struct config *cfg)
 	cfg->ssh.port = -1;
 	cfg->ssh.use_config = true;
 	cfg->primary_role = xstrdup("web");
-	cfg->retain_containers = 5;
-	cfg->readiness_delay = 7;
-	cfg->deploy_timeout = 30;
-	cfg->drain_timeout = 30;
+	cfg->retain_containers = CONFIG_DEFAULT_RETAIN_CONTAINERS;
+	cfg->readiness_delay = CONFIG_DEFAULT_READINESS_DELAY;
+	cfg->deploy_timeout = CONFIG_DEFAULT_DEPLOY_TIMEOUT;
+	cfg->drain_timeout = CONFIG_DEFAULT_DRAIN_TIMEOUT;
 	cfg->boot_limit = -1;
 	cfg->boot_wait = -1;
+	cfg->stop_timeout = -1;
 }
 
 void config_release(struct config *cfg)
@@ -274,12 +334,7 @@ void config_release(struct config *cfg)
 	free(cfg->roles);
 	free(cfg->primary_role);
 	proxy_release(&cfg->proxy);
-	strvec_clear(&cfg->proxy_run.bind_ips);
-	free(cfg->proxy_run.log_max_size);
-	free(cfg->proxy_run.version);
-	free(cfg->proxy_run.registry);
-	free(cfg->proxy_run.repository);
-	config_map_clear(&cfg->proxy_run.options);
+	config_proxy_run_release(&cfg->proxy_run);
 	registry_release(&cfg->registry);
 	strvec_clear(&cfg->builder.arch);
 	free(cfg->builder.remote);
@@ -315,6 +370,9 @@ void config_release(struct config *cfg)
 	strvec_clear(&cfg->ssh.keys);
 	strvec_clear(&cfg->ssh.configs);
 	free(cfg->ssh.log_level);
+	strvec_clear(&cfg->ssh.key_data);
+	config_map_clear(&cfg->hooks_output);
+	strvec_clear(&cfg->warnings);
 	free(cfg->asset_path);
 	free(cfg->hooks_path);
 	free(cfg->secrets_path);
@@ -589,6 +647,29 @@ static int p_str(struct cctx *c, const struct yaml_node *n, void *obj, size_t of
 		return expected(c, n, "a string");
 	}
 	set_str(FIELD(obj, off, char *), scalar_text(n));
+	return 0;
+}
+
+/*
+ * asset_path, at the root or in a role: "PATH[:OPTIONS]", PATH absolute in the
+ * container, OPTIONS the mount's (Kamal's `ro`, `z`); "" none (a role's ""
+ * turns the root's off), nothing: unset (a role keeps the root's).
+ */
+static int p_asset_path(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	const char *s;
+
+	if (n->kind == YAML_NULL) {
+		return 0;
+	}
+	if (!is_scalar(n)) {
+		return expected(c, n, "a path in the container");
+	}
+	s = scalar_text(n);
+	if (*s && *s != '/') {
+		return expected(c, n, "an absolute path in the container (/app/public/assets)");
+	}
+	set_str(FIELD(obj, off, char *), s);
 	return 0;
 }
 
@@ -948,6 +1029,61 @@ static int p_logging(struct cctx *c, const struct yaml_node *n, void *obj, size_
 
 /* ---- proxy ---- */
 
+/* Notes a key berth reads but does not act on, once per key. */
+static void warn_ignored(struct cctx *c, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < c->cfg->warnings.nr; i++) {
+		if (!strncmp(c->cfg->warnings.v[i], c->path.buf, c->path.len) &&
+		    c->cfg->warnings.v[i][c->path.len] == ':') {
+			return;
+		}
+	}
+	strvec_pushf(&c->cfg->warnings, "%s: %s", c->path.buf, why);
+}
+
+/*
+ * The proxy keys of n (a proxy map as written) that have no effect, as in
+ * Kamal; m and p are what it gave (for a role, merged over the top-level
+ * proxy; else n itself): a path_prefix where path_prefixes is set too (a
+ * role's path_prefix loses to a top-level path_prefixes, as Kamal's merge
+ * keeps both), a body limit without its buffering.
+ */
+static void warn_proxy_keys(struct cctx *c, const struct yaml_node *n, const struct yaml_node *m,
+			    const struct config_proxy *p)
+{
+	size_t old;
+
+	if (!n || n->kind != YAML_MAP) {
+		return;
+	}
+	if (yaml_get(n, "path_prefix") && m && yaml_get(m, "path_prefixes")) {
+		old = path_push(c, "path_prefix");
+		warn_ignored(c,
+			     yaml_get(n, "path_prefixes")
+				 ? "path_prefixes is set too and wins, as in Kamal; ignored"
+				 : "the top-level proxy.path_prefixes wins over it, as in Kamal's "
+				   "merge; ignored");
+		path_pop(c, old);
+	}
+	if (!yaml_get(n, "buffering")) {
+		return;
+	}
+	if (p->buffer_requests == 0 && p->max_request_body >= 0) {
+		old = path_push(c, "buffering.max_request_body");
+		warn_ignored(c, "requests are not buffered (requests: false), and kamal-proxy "
+				"applies the limit only to buffered ones; ignored");
+		path_pop(c, old);
+	}
+	if (p->buffer_responses == 0 && p->max_response_body >= 0) {
+		old = path_push(c, "buffering.max_response_body");
+		warn_ignored(c, "responses are not buffered (responses: false), and kamal-proxy "
+				"applies the limit only to buffered ones; ignored");
+		path_pop(c, old);
+	}
+}
+
 static int proxy_host(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
 {
 	struct config_proxy *p = obj;
@@ -970,15 +1106,45 @@ static int proxy_host(struct cctx *c, const struct yaml_node *n, void *obj, size
 	return 0;
 }
 
+/*
+ * path_prefix: one path, or several separated by commas, as Kamal splits it
+ * ("/api,/oauth_callback"); a list is path_prefixes (Kamal refuses one here).
+ */
 static int proxy_path_prefix(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
 {
 	struct config_proxy *p = obj;
+	struct slice rest, one;
+	char *d;
 
-	if (!is_scalar(n) || scalar_text(n)[0] != '/') {
+	if (n->kind == YAML_SEQ) {
+		return expected(c, n,
+				"a path starting with '/', or several separated by commas (a list "
+				"goes in path_prefixes)");
+	}
+	if (n->kind != YAML_STR) {
 		return expected(c, n, "a path starting with '/'");
 	}
 	strvec_clear(&p->path_prefixes);
-	strvec_push(&p->path_prefixes, scalar_text(n));
+	rest = slice_cstr(n->str);
+	while (rest.ptr) {
+		one = slice_trim(slice_next(&rest, ','));
+		if (!one.len) {
+			continue;
+		}
+		if (one.ptr[0] != '/' && !strchr(n->str, ',')) {
+			return expected(c, n, "a path starting with '/'");
+		}
+		d = slice_dup(one);
+		if (one.ptr[0] != '/') {
+			fail_at(c, n, "expected paths starting with '/', found '%s' in \"%s\"", d,
+				n->str);
+			free(d);
+			return -1;
+		}
+		strvec_push(&p->path_prefixes, d);
+		free(d);
+	}
+	/* "" is no prefix, as Kamal's split gives none */
 	return 0;
 }
 
@@ -1162,9 +1328,18 @@ static int proxy_parse(struct cctx *c, const struct yaml_node *n, struct config_
 	if (n->kind != YAML_MAP) {
 		return expected(c, n, "a map of proxy settings");
 	}
-	if (walk_map(c, n, proxy_kws, p) < 0 || one_of(c, n, "host", "hosts") < 0 ||
-	    one_of(c, n, "path_prefix", "path_prefixes") < 0) {
+	if (walk_map(c, n, proxy_kws, p) < 0 || one_of(c, n, "host", "hosts") < 0) {
 		return -1;
+	}
+	/* both: path_prefixes wins, as in Kamal, whichever comes first */
+	if (yaml_get(n, "path_prefix") && yaml_get(n, "path_prefixes")) {
+		size_t old = path_push(c, "path_prefixes");
+		int r = proxy_path_prefixes(c, yaml_get(n, "path_prefixes"), p, 0);
+
+		path_pop(c, old);
+		if (r < 0) {
+			return -1;
+		}
 	}
 	if (p->ssl && !p->hosts.nr) {
 		size_t old = path_push(c, "ssl");
@@ -1315,14 +1490,79 @@ static int builder_cache(struct cctx *c, const struct yaml_node *n, void *obj, s
 	return 0;
 }
 
+/* builder.pack: Cloud Native Buildpacks, which berth does not run */
+static int p_ignore_str(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	return is_scalar(n) ? 0 : expected(c, n, "a string");
+}
+
+static int p_ignore_strlist(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	struct strvec sv = STRVEC_INIT;
+	int r = strlist(c, n, &sv);
+
+	strvec_clear(&sv);
+	return r;
+}
+
+static const struct kw pack_kws[] = {
+    KW_FN("builder", p_ignore_str),
+    KW_FN("buildpacks", p_ignore_strlist),
+    KW_END,
+};
+
+static int builder_pack(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	if (walk_map(c, n, pack_kws, NULL) < 0) {
+		return -1;
+	}
+	warn_ignored(c, "berth builds with docker build (the Dockerfile), not buildpacks; ignored");
+	return 0;
+}
+
+/*
+ * builder.args: as a map of strings, but a key may have no value (FOO: or
+ * FOO: ""): Kamal accepts it and passes --build-arg FOO, docker's "from the
+ * environment, else the Dockerfile's default".
+ */
+static int builder_args(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	struct config_builder *b = obj;
+	size_t i, old;
+
+	if (n->kind == YAML_NULL) {
+		return 0;
+	}
+	if (n->kind != YAML_MAP) {
+		return expected(c, n, "a map of build arguments");
+	}
+	for (i = 0; i < n->nr_pairs; i++) {
+		const struct yaml_node *k = n->pairs[i].key, *v = n->pairs[i].value;
+
+		if (!is_scalar(k)) {
+			return expected(c, k, "a key");
+		}
+		if (v->kind != YAML_NULL && !is_scalar(v)) {
+			old = path_push(c, scalar_text(k));
+			expected(c, v, "a string");
+			path_pop(c, old);
+			return -1;
+		}
+		config_map_set(&b->args, scalar_text(k),
+			       v->kind == YAML_NULL ? NULL : scalar_text(v));
+	}
+	return 0;
+}
+
 static const struct kw builder_kws[] = {
+    KW_FN("pack", builder_pack),
     KW_FN("arch", builder_arch),
     KW_FN("remote", builder_remote),
     KW("local", p_tri, struct config_builder, local),
     KW("context", p_str, struct config_builder, context),
     KW("dockerfile", p_str, struct config_builder, dockerfile),
     KW("target", p_str, struct config_builder, target),
-    KW("args", p_map, struct config_builder, args),
+    KW_FN("args", builder_args),
     KW_FN("secrets", builder_secrets),
     KW_FN("cache", builder_cache),
     KW("driver", p_str, struct config_builder, driver),
@@ -1363,13 +1603,6 @@ static int ssh_config(struct cctx *c, const struct yaml_node *n, void *obj, size
 	return expected(c, n, "true, false, or a path or list of paths to ssh config files");
 }
 
-static int ssh_key_data(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
-{
-	return fail_at(c, n,
-		       "expected keys (files), found key_data: berth hands keys to OpenSSH, "
-		       "so write the key to a file and list it under ssh.keys");
-}
-
 static const struct kw ssh_kws[] = {
     KW("user", p_str, struct config_ssh, user),
     KW("port", ssh_port, struct config_ssh, port),
@@ -1379,7 +1612,8 @@ static const struct kw ssh_kws[] = {
     KW("keys_only", p_bool, struct config_ssh, keys_only),
     KW("config", ssh_config, struct config_ssh, configs),
     KW("log_level", p_str, struct config_ssh, log_level),
-    KW_FN("key_data", ssh_key_data),
+    KW("key_data", p_strlist, struct config_ssh, key_data),
+    KW("forward_agent", p_bool, struct config_ssh, forward_agent),
     KW_END,
 };
 
@@ -1500,6 +1734,139 @@ static int root_aliases(struct cctx *c, const struct yaml_node *n, void *obj, si
 	return 0;
 }
 
+/* output: where Kamal ships deploy logs (OpenTelemetry, a file) */
+static const struct kw output_otel_kws[] = {
+    KW_FN("endpoint", p_ignore_str),
+    KW_END,
+};
+static const struct kw output_file_kws[] = {
+    KW_FN("path", p_ignore_str),
+    KW_END,
+};
+
+static int output_otel(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	return walk_map(c, n, output_otel_kws, NULL);
+}
+
+static int output_file(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	return walk_map(c, n, output_file_kws, NULL);
+}
+
+static const struct kw output_kws[] = {
+    KW_FN("otel", output_otel),
+    KW_FN("file", output_file),
+    KW_END,
+};
+
+static int root_output(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	if (walk_map(c, n, output_kws, NULL) < 0) {
+		return -1;
+	}
+	warn_ignored(c, "berth prints its output and keeps the audit log on the hosts; ignored");
+	return 0;
+}
+
+/* ":quiet" or ":verbose" (Kamal writes Ruby symbols), with or without the colon. */
+static int hooks_output_level(struct cctx *c, const struct yaml_node *n, const char **out)
+{
+	const char *s = is_scalar(n) ? scalar_text(n) : NULL;
+
+	if (s && *s == ':') {
+		s++;
+	}
+	if (!s || (strcmp(s, "quiet") && strcmp(s, "verbose"))) {
+		return expected(c, n, "quiet or verbose (:quiet, :verbose)");
+	}
+	*out = s;
+	return 0;
+}
+
+static int root_hooks_output(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	struct config_map *m = &c->cfg->hooks_output;
+	const char *level;
+	size_t i, old;
+
+	config_map_clear(m);
+	if (is_scalar(n)) {
+		if (hooks_output_level(c, n, &level) < 0) {
+			return -1;
+		}
+		config_map_set(m, "*", level);
+		return 0;
+	}
+	if (n->kind != YAML_MAP) {
+		return expected(c, n, "quiet or verbose, or a map of hook names to one of them");
+	}
+	for (i = 0; i < n->nr_pairs; i++) {
+		const struct yaml_node *k = n->pairs[i].key;
+		int r;
+
+		if (!is_scalar(k)) {
+			return expected(c, k, "a hook name");
+		}
+		old = path_push(c, scalar_text(k));
+		r = hooks_output_level(c, n->pairs[i].value, &level);
+		path_pop(c, old);
+		if (r < 0) {
+			return -1;
+		}
+		config_map_set(m, scalar_text(k), level);
+	}
+	return 0;
+}
+
+/*
+ * Compares dotted versions ("2.10.1" > "2.9"): numbers as numbers, a
+ * missing part as 0 ("2" is "2.0"), other parts as text.
+ */
+static int version_cmp(const char *a, const char *b)
+{
+	while (*a || *b) {
+		size_t la = strcspn(a, "."), lb = strcspn(b, ".");
+		int d;
+
+		if (strspn(a, "0123456789") >= la && strspn(b, "0123456789") >= lb) {
+			unsigned long long x = la ? strtoull(a, NULL, 10) : 0;
+			unsigned long long y = lb ? strtoull(b, NULL, 10) : 0;
+
+			d = x < y ? -1 : x > y;
+		} else {
+			d = strncmp(a, b, la < lb ? la : lb);
+			if (!d) {
+				d = la < lb ? -1 : la > lb;
+			}
+		}
+		if (d) {
+			return d;
+		}
+		a += la + (a[la] == '.');
+		b += lb + (b[lb] == '.');
+	}
+	return 0;
+}
+
+static int root_minimum_version(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	const char *v;
+
+	if (!is_scalar(n) || !*(v = scalar_text(n))) {
+		return expected(c, n, "a version such as 1.2.0");
+	}
+	/* Kamal's key names a Kamal release: berth answers for the one it reads configs as. */
+	if (version_cmp(CONFIG_KAMAL_VERSION, v) < 0) {
+		return fail_at(c, n,
+			       "this config needs Kamal %s or newer, and berth %s reads configs as "
+			       "Kamal " CONFIG_KAMAL_VERSION " does",
+			       v, BERTH_VERSION);
+	}
+	set_str(&c->cfg->minimum_version, v);
+	return 0;
+}
+
 static int root_retain(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
 {
 	return get_int(c, n, 1, INT_MAX, "a positive integer", &c->cfg->retain_containers);
@@ -1520,7 +1887,7 @@ static const struct kw root_kws[] = {
     KW_FN("ssh", root_ssh),
     KW_FN("boot", root_boot),
     KW("aliases", root_aliases, struct config, aliases),
-    KW("asset_path", p_str, struct config, asset_path),
+    KW("asset_path", p_asset_path, struct config, asset_path),
     KW("hooks_path", p_str, struct config, hooks_path),
     KW("secrets_path", p_str, struct config, secrets_path),
     KW("error_pages_path", p_str, struct config, error_pages_path),
@@ -1532,7 +1899,10 @@ static const struct kw root_kws[] = {
     KW("deploy_timeout", p_secs, struct config, deploy_timeout),
     KW("drain_timeout", p_secs, struct config, drain_timeout),
     KW("require_destination", p_bool, struct config, require_destination),
-    KW("minimum_version", p_str, struct config, minimum_version),
+    KW_FN("minimum_version", root_minimum_version),
+    KW("stop_timeout", p_secs, struct config, stop_timeout),
+    KW_FN("hooks_output", root_hooks_output),
+    KW_FN("output", root_output),
     KW("release_command", p_str, struct config, release_command),
     KW_FN("sshkit", root_sshkit),
     KW_END,
@@ -1550,7 +1920,8 @@ static struct config_role *role_add(struct config *cfg, const char *name)
 	r->name = xstrdup(name);
 	env_init(&r->env);
 	proxy_init(&r->proxy);
-	r->stop_timeout = -1;
+	r->stop_timeout = cfg->stop_timeout;
+	set_str(&r->asset_path, cfg->asset_path);
 	env_copy(&r->env, &cfg->env);
 	set_str(&r->logging.driver, cfg->logging.driver);
 	map_copy(&r->logging.options, &cfg->logging.options);
@@ -1623,7 +1994,7 @@ static const struct kw role_kws[] = {
     KW("labels", p_map, struct config_role, labels),
     KW_FN("proxy", role_proxy),
     KW("logging", p_logging, struct config_role, logging),
-    KW("asset_path", p_str, struct config_role, asset_path),
+    KW("asset_path", p_asset_path, struct config_role, asset_path),
     KW("stop_timeout", p_secs, struct config_role, stop_timeout),
     KW_END,
 };
@@ -1657,6 +2028,9 @@ static int role_finish(struct cctx *c, struct config_role *r)
 	} else {
 		merged = c->proxy ? yaml_merge(c->proxy, n) : NULL;
 		ret = proxy_parse(c, merged ? merged : n, &r->proxy);
+		if (!ret) {
+			warn_proxy_keys(c, n, merged ? merged : n, &r->proxy);
+		}
 	}
 	path_pop(c, old);
 	yaml_node_free(merged);
@@ -1773,7 +2147,587 @@ static int acc_proxy(struct cctx *c, const struct yaml_node *n, void *obj, size_
 		return fail_at(c, yaml_get(n, "run"),
 			       "expected run only in the top-level proxy, found it here");
 	}
-	return proxy_parse(c, n, &a->proxy);
+	if (proxy_parse(c, n, &a->proxy) < 0) {
+		return -1;
+	}
+	warn_proxy_keys(c, n, n, &a->proxy);
+	return 0;
+}
+
+/* One path of an accessory, appended: local and remote set, remote a path in the container. */
+static int path_add(struct cctx *c, const struct yaml_node *n, struct config_accessory_paths *ps,
+		    const char *local, const char *remote, const char *options)
+{
+	struct config_accessory_path *p;
+
+	if (!local || !*local) {
+		return expected(c, n, "a local path (local:remote[:options])");
+	}
+	if (!remote || remote[0] != '/') {
+		return expected(c, n, "an absolute path in the container (local:remote[:options])");
+	}
+	XGROW(ps->v, ps->alloc, ps->nr + 1);
+	p = &ps->v[ps->nr++];
+	memset(p, 0, sizeof(*p));
+	p->local = xstrdup(local);
+	p->remote = xstrdup(remote);
+	p->options = options && *options ? xstrdup(options) : NULL;
+	return 0;
+}
+
+/* "local:remote[:options]", split as Kamal splits it (on the first two colons). */
+static int path_string(struct cctx *c, const struct yaml_node *n, struct config_accessory_paths *ps)
+{
+	const char *s = scalar_text(n), *c1 = strchr(s, ':'), *c2;
+	char *local, *remote;
+	int ret;
+
+	if (!c1) {
+		return expected(c, n, "local:remote[:options]");
+	}
+	c2 = strchr(c1 + 1, ':');
+	local = xstrndup(s, (size_t)(c1 - s));
+	remote = c2 ? xstrndup(c1 + 1, (size_t)(c2 - c1 - 1)) : xstrdup(c1 + 1);
+	ret = path_add(c, n, ps, local, remote, c2 ? c2 + 1 : NULL);
+	free(local);
+	free(remote);
+	return ret;
+}
+
+static bool mode_ok(const char *m)
+{
+	size_t n = strlen(m);
+
+	return n >= 3 && n <= 4 && strspn(m, "01234567") == n;
+}
+
+/* Kamal's map form: {local, remote, mode, owner, options}. */
+static int path_map(struct cctx *c, const struct yaml_node *n, struct config_accessory_paths *ps)
+{
+	static const char *const keys[] = {"local", "remote", "mode", "owner", "options", NULL};
+	const char *v[5] = {NULL};
+	size_t i, k, old;
+	struct config_accessory_path *p;
+
+	for (i = 0; i < n->nr_pairs; i++) {
+		const struct yaml_node *key = n->pairs[i].key, *val = n->pairs[i].value;
+		const char *name = is_scalar(key) ? scalar_text(key) : NULL;
+
+		if (!name) {
+			return expected(c, key, "a key");
+		}
+		for (k = 0; keys[k] && strcmp(keys[k], name); k++) {
+		}
+		old = path_push(c, name);
+		if (!keys[k]) {
+			const char *s = config_suggest(name, keys);
+
+			return s ? fail_at(c, key, "unknown key, did you mean '%s'?", s)
+				 : fail_at(c, key,
+					   "unknown key (known keys: local, remote, mode, "
+					   "owner, options)");
+		}
+		if (!is_scalar(val)) {
+			return expected(c, val, "a string");
+		}
+		v[k] = scalar_text(val);
+		if (k == 2 && !mode_ok(v[k])) {
+			return expected(c, val, "a mode in octal digits (\"0600\")");
+		}
+		path_pop(c, old);
+	}
+	if (path_add(c, n, ps, v[0], v[1], v[4]) < 0) {
+		return -1;
+	}
+	p = &ps->v[ps->nr - 1];
+	p->mode = v[2] ? xstrdup(v[2]) : NULL;
+	p->owner = v[3] && *v[3] ? xstrdup(v[3]) : NULL;
+	return 0;
+}
+
+/* `local: remote` pairs. */
+static int path_pairs(struct cctx *c, const struct yaml_node *n, struct config_accessory_paths *ps)
+{
+	size_t i, old;
+	int ret = 0;
+
+	for (i = 0; i < n->nr_pairs && !ret; i++) {
+		const struct yaml_node *key = n->pairs[i].key, *val = n->pairs[i].value;
+
+		if (!is_scalar(key)) {
+			return expected(c, key, "a local path");
+		}
+		old = path_push(c, scalar_text(key));
+		ret = is_scalar(val)
+			  ? path_add(c, val, ps, scalar_text(key), scalar_text(val), NULL)
+			  : expected(c, val, "a path in the container");
+		path_pop(c, old);
+	}
+	return ret;
+}
+
+/*
+ * files and directories: a list of "local:remote[:options]" strings or of
+ * Kamal's maps ({local, remote, mode, owner, options}), or `local: remote`
+ * pairs (a map, or list items of one pair each).
+ */
+static int p_paths(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	struct config_accessory_paths *ps = FIELD(obj, off, struct config_accessory_paths);
+	size_t i, old;
+	int ret = 0;
+
+	paths_release(ps);
+	if (n->kind == YAML_NULL) {
+		return 0;
+	}
+	if (n->kind == YAML_MAP) {
+		return path_pairs(c, n, ps);
+	}
+	if (n->kind != YAML_SEQ) {
+		return expected(c, n, "a list of local:remote paths, or a map of local: remote");
+	}
+	for (i = 0; i < n->nr_items && !ret; i++) {
+		const struct yaml_node *it = n->items[i];
+
+		old = path_push_index(c, i);
+		if (is_scalar(it)) {
+			ret = path_string(c, it, ps);
+		} else if (it->kind == YAML_MAP &&
+			   (yaml_get(it, "local") || yaml_get(it, "remote"))) {
+			ret = path_map(c, it, ps);
+		} else if (it->kind == YAML_MAP) {
+			ret = path_pairs(c, it, ps);
+		} else {
+			ret =
+			    expected(c, it, "local:remote[:options], or a map of local and remote");
+		}
+		path_pop(c, old);
+	}
+	return ret;
+}
+
+int config_backup_kind_parse(const char *s)
+{
+	static const char *const names[] = {"volume", "postgres", "mysql", "redis"};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(s, names[i])) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/*
+ * backup: (or x-backup:) — what berth backs up of an accessory, when, how
+ * many it keeps and where. Only the kinds and targets berth can act on are
+ * taken; any other is refused, so a config never looks covered when it is
+ * not.
+ */
+static int backup_kind(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	struct config_backup *b = obj;
+	const char *s = is_scalar(n) ? scalar_text(n) : NULL;
+	int k = s ? config_backup_kind_parse(s) : -1;
+
+	if (k < 0) {
+		return expected(c, n, "volume, postgres, mysql or redis");
+	}
+	set_str(&b->kind, s);
+	b->kind_id = (enum config_backup_kind)k;
+	return 0;
+}
+
+static int backup_schedule(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	struct config_backup *b = obj;
+	struct err e = ERR_INIT;
+	struct cron cr;
+	int ret = 0;
+
+	if (n->kind != YAML_STR) {
+		return expected(c, n, "a cron schedule such as \"0 3 * * *\"");
+	}
+	if (cron_parse(&cr, n->str, &e) < 0) {
+		ret = fail_at(c, n, "%s (cron's five fields, read in UTC)", e.msg.buf);
+	} else {
+		set_str(&b->schedule, n->str);
+	}
+	err_release(&e);
+	return ret;
+}
+
+static int backup_keep_n(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	return get_int(c, n, 0, 100000, "a number of snapshots (0 or more)",
+		       FIELD(obj, off, long long));
+}
+
+static const struct kw backup_keep_kws[] = {
+    KW("daily", backup_keep_n, struct config_backup, keep_daily),
+    KW("weekly", backup_keep_n, struct config_backup, keep_weekly),
+    KW("monthly", backup_keep_n, struct config_backup, keep_monthly),
+    KW_END,
+};
+
+static int backup_keep(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	if (n->kind != YAML_MAP) {
+		return expected(c, n, "a map of daily, weekly and monthly counts");
+	}
+	return walk_map(c, n, backup_keep_kws, obj);
+}
+
+#define BACKUP_TO_WHAT                                                                             \
+	"an absolute directory on the accessory's host, ssh://[user@]host[:port]/path or "         \
+	"s3://bucket[/prefix]"
+
+/* ASCII only, whatever the locale says */
+static bool ascii_lower_digit(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}
+
+static bool ascii_alnum(char ch)
+{
+	return ascii_lower_digit(ch) || (ch >= 'A' && ch <= 'Z');
+}
+
+/* A printable character that needs no quoting anywhere a target's part goes (argv, URLs). */
+static bool url_char(char ch)
+{
+	return ch > ' ' && ch < 0x7f && !strchr("\"'\\`$%?#;&|<>()*{}[]^!", ch);
+}
+
+/* An absolute path: url_char only, no "." or ".." component, no empty one inside. */
+static bool target_path_ok(const char *p, size_t n)
+{
+	size_t i, seg = 0;
+
+	if (n < 2 || p[0] != '/') {
+		return false;
+	}
+	for (i = 0; i <= n; i++) {
+		if (i == n || p[i] == '/') {
+			size_t len = i - seg;
+
+			if (seg && ((len == 1 && p[seg] == '.') ||
+				    (len == 2 && p[seg] == '.' && p[seg + 1] == '.') ||
+				    (len == 0 && i != n))) {
+				return false;
+			}
+			seg = i + 1;
+		} else if (!url_char(p[i]) || p[i] == ':') {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * "HOST[:PORT]" or "[IPV6][:PORT]" of n bytes at s: *host (brackets
+ * dropped) and *port (def when not given). A host name is letters, digits,
+ * '-', '.' and '_', not starting with '-'. Returns 0, or -1.
+ */
+static int split_host_port(const char *s, size_t n, char **host, long long *port, long long def)
+{
+	const char *h = s, *end = s + n, *hend;
+	long long p = def;
+
+	if (n && s[0] == '[') {
+		hend = memchr(s, ']', n);
+		if (!hend || hend == s + 1) {
+			return -1;
+		}
+		h = s + 1;
+		for (const char *q = h; q < hend; q++) {
+			if (!strchr("0123456789abcdefABCDEF:.", *q)) {
+				return -1;
+			}
+		}
+		s = hend + 1;
+	} else {
+		hend = memchr(s, ':', n);
+		if (!hend) {
+			hend = end;
+		}
+		if (hend == s || s[0] == '-') {
+			return -1;
+		}
+		for (const char *q = s; q < hend; q++) {
+			if (!ascii_alnum(*q) && !strchr("-._", *q)) {
+				return -1;
+			}
+		}
+		s = hend;
+	}
+	if (s < end) {
+		if (*s != ':' || s + 1 == end || end - s > 6) {
+			return -1;
+		}
+		p = 0;
+		for (s++; s < end; s++) {
+			if (*s < '0' || *s > '9') {
+				return -1;
+			}
+			p = p * 10 + (*s - '0');
+		}
+		if (p < 1 || p > 65535) {
+			return -1;
+		}
+	}
+	*host = xstrndup(h, (size_t)(hend - h));
+	*port = p;
+	return 0;
+}
+
+/* ssh://[USER@]HOST[:PORT]/PATH into b; the problem into why. */
+static int parse_ssh_target(struct config_backup *b, const char *s, const char **why)
+{
+	const char *auth = s + 6, *slash = strchr(auth, '/'), *at, *hp;
+	char *host = NULL;
+	long long port;
+
+	if (!slash) {
+		*why = "ssh://[user@]host[:port]/path, with an absolute path on that host";
+		return -1;
+	}
+	at = memchr(auth, '@', (size_t)(slash - auth));
+	hp = at ? at + 1 : auth;
+	if (at) {
+		size_t i, n = (size_t)(at - auth);
+
+		for (i = 0; i < n; i++) {
+			if (!ascii_alnum(auth[i]) && !strchr("-._", auth[i])) {
+				break;
+			}
+		}
+		if (!n || i < n || auth[0] == '-') {
+			*why =
+			    "ssh://[user@]host[:port]/path, with a user name of letters, digits, "
+			    "'-', '.' and '_'";
+			return -1;
+		}
+	}
+	if (split_host_port(hp, (size_t)(slash - hp), &host, &port, 22) < 0) {
+		*why = "ssh://[user@]host[:port]/path, with a host name or address and a port "
+		       "from 1 to 65535";
+		return -1;
+	}
+	if (!target_path_ok(slash, strlen(slash))) {
+		free(host);
+		*why = "ssh://[user@]host[:port]/path, with an absolute path on that host (no "
+		       "spaces, quotes, ':', '.' or '..')";
+		return -1;
+	}
+	b->host = host;
+	b->port = port;
+	b->user = at ? xstrndup(auth, (size_t)(at - auth)) : xstrdup("root");
+	b->path = xstrdup(slash);
+	return 0;
+}
+
+/* s3://BUCKET[/PREFIX] into b; the problem into why. */
+static int parse_s3_target(struct config_backup *b, const char *s, const char **why)
+{
+	const char *bucket = s + 5, *slash = strchr(bucket, '/');
+	size_t i, n = slash ? (size_t)(slash - bucket) : strlen(bucket), plen;
+	const char *prefix = slash ? slash + 1 : "";
+
+	for (i = 0; i < n; i++) {
+		if (!ascii_lower_digit(bucket[i]) && !strchr("-.", bucket[i])) {
+			break;
+		}
+	}
+	if (n < 3 || n > 63 || i < n || !ascii_lower_digit(bucket[0]) ||
+	    !ascii_lower_digit(bucket[n - 1])) {
+		*why = "s3://bucket[/prefix], with a bucket name of 3 to 63 lowercase letters, "
+		       "digits, '-' and '.'";
+		return -1;
+	}
+	plen = strlen(prefix);
+	while (plen && prefix[plen - 1] == '/') {
+		plen--;
+	}
+	if (plen && !target_path_ok(prefix - 1, plen + 1)) {
+		*why = "s3://bucket[/prefix], with a prefix of path components (no spaces, quotes, "
+		       "':', '.' or '..')";
+		return -1;
+	}
+	b->bucket = xstrndup(bucket, n);
+	b->prefix = xstrndup(prefix, plen);
+	return 0;
+}
+
+static int backup_to(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	struct config_backup *b = obj;
+	const char *s = n->kind == YAML_STR ? n->str : NULL, *why = NULL;
+	int r;
+
+	if (!s) {
+		return expected(c, n, BACKUP_TO_WHAT);
+	}
+	set_str(&b->user, NULL);
+	set_str(&b->host, NULL);
+	set_str(&b->path, NULL);
+	set_str(&b->bucket, NULL);
+	set_str(&b->prefix, NULL);
+	if (!strncmp(s, "ssh://", 6)) {
+		b->target = CONFIG_BACKUP_SSH;
+		r = parse_ssh_target(b, s, &why);
+	} else if (!strncmp(s, "s3://", 5)) {
+		b->target = CONFIG_BACKUP_S3;
+		r = parse_s3_target(b, s, &why);
+	} else if (s[0] == '/') {
+		b->target = CONFIG_BACKUP_DIR;
+		r = target_path_ok(s, strlen(s)) ? 0 : -1;
+		why = "an absolute directory on the accessory's host (no spaces, quotes, ':', '.' "
+		      "or '..')";
+	} else {
+		return expected(c, n, BACKUP_TO_WHAT);
+	}
+	if (r < 0) {
+		return expected(c, n, why);
+	}
+	set_str(&b->to, s);
+	return 0;
+}
+
+/* endpoint: an S3-compatible service, "http(s)://HOST[:PORT]" (a trailing '/' dropped). */
+static int backup_endpoint(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	static const char what[] = "an S3-compatible service's URL, http(s)://host[:port]";
+	struct config_backup *b = obj;
+	const char *s = n->kind == YAML_STR ? n->str : NULL, *hp;
+	char *host = NULL;
+	long long port;
+	size_t len;
+
+	if (!s || (strncmp(s, "http://", 7) && strncmp(s, "https://", 8))) {
+		return expected(c, n, what);
+	}
+	hp = strstr(s, "://") + 3;
+	len = strlen(hp);
+	if (len && hp[len - 1] == '/') {
+		len--;
+	}
+	if (split_host_port(hp, len, &host, &port, 0) < 0) {
+		return expected(c, n, what);
+	}
+	free(host);
+	free(b->endpoint);
+	b->endpoint = xstrndup(s, (size_t)(hp - s) + len);
+	return 0;
+}
+
+/* A secret's name (letters, digits, _), never its value. */
+static int backup_secret_name(struct cctx *c, const struct yaml_node *n, char **out,
+			      const char *what)
+{
+	const char *s = n->kind == YAML_STR ? n->str : NULL;
+
+	if (!s || !*s || (*s >= '0' && *s <= '9') ||
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+		strlen(s)) {
+		return expected(c, n, what);
+	}
+	set_str(out, s);
+	return 0;
+}
+
+static int backup_password(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	return backup_secret_name(
+	    c, n, FIELD(obj, off, char *),
+	    "the name of a secret (letters, digits, _), not the password itself");
+}
+
+static int backup_cred(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	return backup_secret_name(c, n, FIELD(obj, off, char *),
+				  "the name of a secret (letters, digits, _), not the key itself");
+}
+
+static const struct kw backup_kws[] = {
+    KW_FN("kind", backup_kind),
+    KW_FN("schedule", backup_schedule),
+    KW_FN("keep", backup_keep),
+    KW_FN("to", backup_to),
+    KW_FN("endpoint", backup_endpoint),
+    KW("password", backup_password, struct config_backup, password),
+    KW("ssh_key", backup_cred, struct config_backup, ssh_key),
+    KW("access_key_id", backup_cred, struct config_backup, access_key_id),
+    KW("secret_access_key", backup_cred, struct config_backup, secret_access_key),
+    KW_END,
+};
+
+/* The keys of one target only where it is that target; the credentials' default names. */
+static int backup_target_keys(struct cctx *c, const struct yaml_node *n, struct config_backup *b)
+{
+	static const char *const s3_keys[] = {"endpoint", "access_key_id", "secret_access_key"};
+	const struct yaml_node *k;
+	size_t i;
+
+	if (b->target != CONFIG_BACKUP_SSH && (k = yaml_get(n, "ssh_key"))) {
+		return fail_at(c, k, "ssh_key is for a backup to ssh://host/path, not to \"%s\"",
+			       b->to);
+	}
+	for (i = 0; b->target != CONFIG_BACKUP_S3 && i < 3; i++) {
+		if ((k = yaml_get(n, s3_keys[i]))) {
+			return fail_at(c, k, "%s is for a backup to s3://bucket, not to \"%s\"",
+				       s3_keys[i], b->to);
+		}
+	}
+	if (b->target == CONFIG_BACKUP_SSH && !b->ssh_key) {
+		return fail_at(c, n,
+			       "expected ssh_key (the name of the secret that holds the private "
+			       "key for %s@%s), found none",
+			       b->user, b->host);
+	}
+	if (b->target == CONFIG_BACKUP_S3) {
+		if (!b->access_key_id) {
+			set_str(&b->access_key_id, "AWS_ACCESS_KEY_ID");
+		}
+		if (!b->secret_access_key) {
+			set_str(&b->secret_access_key, "AWS_SECRET_ACCESS_KEY");
+		}
+	}
+	return 0;
+}
+
+static int acc_backup(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	struct config_accessory *a = obj;
+	struct config_backup *b = &a->backup;
+
+	if (n->kind != YAML_MAP) {
+		return expected(
+		    c, n, "a map of backup settings (kind, schedule, keep, to, password, ...)");
+	}
+	b->keep_daily = b->keep_weekly = b->keep_monthly = 0;
+	if (walk_map(c, n, backup_kws, b) < 0) {
+		return -1;
+	}
+	if (!b->kind) {
+		set_str(&b->kind, "volume");
+		b->kind_id = CONFIG_BACKUP_VOLUME;
+	}
+	if (!b->to) {
+		return fail_at(c, n, "expected to (" BACKUP_TO_WHAT "), found none");
+	}
+	if (!b->password) {
+		return fail_at(c, n,
+			       "expected password (the name of the secret that encrypts the "
+			       "backups), found none");
+	}
+	if (backup_target_keys(c, n, b) < 0) {
+		return -1;
+	}
+	a->has_backup = true;
+	return 0;
 }
 
 static const struct kw accessory_kws[] = {
@@ -1790,14 +2744,106 @@ static const struct kw accessory_kws[] = {
     KW("cmd", p_str, struct config_accessory, cmd),
     KW("env", p_env, struct config_accessory, env),
     KW("volumes", p_strlist, struct config_accessory, volumes),
-    KW("files", p_strlist, struct config_accessory, files),
-    KW("directories", p_strlist, struct config_accessory, directories),
+    KW("files", p_paths, struct config_accessory, files),
+    KW("directories", p_paths, struct config_accessory, directories),
     KW("options", p_options, struct config_accessory, options),
     KW("labels", p_map, struct config_accessory, labels),
     KW("network", p_str, struct config_accessory, network),
     KW_FN("proxy", acc_proxy),
+    KW_FN("backup", acc_backup),
     KW_END,
 };
+
+/* ---- the keys, for `berth docs` ---- */
+
+static const struct {
+	const char *name, *about;
+	const struct kw *kws;
+} doc_sections[] = {
+    {"configuration", "the top level of config/deploy.yml", root_kws},
+    {"role", "servers.ROLE: a role's hosts and how its containers run", role_kws},
+    {"env", "env, at the top or in a role: clear, secret, tags", env_kws},
+    {"logging", "logging: the containers' docker log driver", logging_kws},
+    {"proxy", "proxy: how berth-proxy routes to a role", proxy_kws},
+    {"proxy.ssl", "proxy.ssl: a certificate from secrets", ssl_kws},
+    {"proxy.healthcheck", "proxy.healthcheck", healthcheck_kws},
+    {"proxy.buffering", "proxy.buffering", buffering_kws},
+    {"proxy.logging", "proxy.logging: headers in the access log", proxy_logging_kws},
+    {"proxy.run", "proxy.run: how the berth-proxy container starts (top level only)",
+     proxy_run_kws},
+    {"registry", "registry: where images are pushed and pulled", registry_kws},
+    {"builder", "builder: how the image is built", builder_kws},
+    {"builder.cache", "builder.cache", cache_kws},
+    {"builder.pack", "builder.pack: read, not acted on (berth builds with docker build)", pack_kws},
+    {"ssh", "ssh: how berth reaches the hosts", ssh_kws},
+    {"boot", "boot: hosts at a time", boot_kws},
+    {"sshkit", "sshkit: read for compatibility", sshkit_kws},
+    {"output", "output: read, not acted on", output_kws},
+    {"accessory", "accessories.NAME: a service beside the app", accessory_kws},
+    {"accessory.backup",
+     "accessories.NAME.backup (or x-backup): backups verified by restoring them", backup_kws},
+    {"accessory.backup.keep", "accessories.NAME.backup.keep: snapshots kept", backup_keep_kws},
+};
+
+int config_docs(struct sbuf *out, const char *section)
+{
+	size_t i, k, len = section ? strlen(section) : 0;
+	int found = 0;
+
+	for (i = 0; i < sizeof(doc_sections) / sizeof(doc_sections[0]); i++) {
+		const char *name = doc_sections[i].name;
+
+		/* "proxy" also shows proxy.ssl, proxy.run, ... */
+		if (section && strcmp(name, section) &&
+		    !(strncmp(name, section, len) == 0 && name[len] == '.')) {
+			continue;
+		}
+		sbuf_addf(out, "%s%s  # %s\n", found++ ? "\n" : "", name, doc_sections[i].about);
+		for (k = 0; doc_sections[i].kws[k].key; k++) {
+			sbuf_addf(out, "  %s\n", doc_sections[i].kws[k].key);
+		}
+	}
+	return found ? 0 : -1;
+}
+
+void config_docs_sections(struct sbuf *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(doc_sections) / sizeof(doc_sections[0]); i++) {
+		sbuf_addf(out, "%s%s", i ? ", " : "", doc_sections[i].name);
+	}
+}
+
+/*
+ * port, as Kamal reads it: without a ':' the port is published as itself
+ * ("3000" is "3000:3000"); with one it is docker's --publish as written
+ * ("3000:3001", "127.0.0.1:3000:3000"). "IP:PORT" is kept too, as Kamal
+ * keeps it, but docker refuses it (it reads HOST_PORT:CONTAINER_PORT): a
+ * warning says so.
+ */
+static int accessory_port(struct cctx *c, const struct yaml_node *n, struct config_accessory *a)
+{
+	const char *colon = strchr(a->port, ':');
+	size_t old = path_push(c, "port");
+	int ret = 0;
+
+	if (!*a->port) {
+		ret = expected(c, n, "a port, or docker's [IP:]HOST_PORT:CONTAINER_PORT");
+	} else if (!colon) {
+		struct sbuf both = SBUF_INIT;
+
+		sbuf_addf(&both, "%s:%s", a->port, a->port);
+		free(a->port);
+		a->port = sbuf_detach(&both, NULL);
+	} else if (!strchr(colon + 1, ':') &&
+		   strspn(a->port, "0123456789-") != (size_t)(colon - a->port)) {
+		warn_ignored(c, "docker reads it as HOST_PORT:CONTAINER_PORT and refuses it (Kamal "
+				"passes it as it is); write IP:HOST_PORT:CONTAINER_PORT");
+	}
+	path_pop(c, old);
+	return ret;
+}
 
 static int accessory_finish(struct cctx *c, const struct yaml_node *n, struct config_accessory *a)
 {
@@ -1817,7 +2863,10 @@ static int accessory_finish(struct cctx *c, const struct yaml_node *n, struct co
 			       found ? "several" : "none");
 	}
 	for (i = 0; i < a->roles.nr; i++) {
-		if (!config_role(c->cfg, a->roles.v[i])) {
+		const struct config_role *role = config_role(c->cfg, a->roles.v[i]);
+		size_t h;
+
+		if (!role) {
 			const struct yaml_node *r = yaml_get(n, "roles");
 
 			path_push(c, r ? "roles" : "role");
@@ -1825,6 +2874,44 @@ static int accessory_finish(struct cctx *c, const struct yaml_node *n, struct co
 			return fail_at(c, r, "expected the name of a role, found '%s'",
 				       a->roles.v[i]);
 		}
+		/* role or roles: the accessory runs on those roles' hosts (each once) */
+		for (h = 0; h < role->nr_hosts; h++) {
+			if (!strvec_has(&a->hosts, role->hosts[h].name)) {
+				strvec_push(&a->hosts, role->hosts[h].name);
+			}
+		}
+	}
+	/* tag or tags: the hosts of servers that carry one of them, as Kamal finds them */
+	for (i = 0; i < a->tags.nr; i++) {
+		size_t r, h;
+
+		for (r = 0; r < c->cfg->nr_roles; r++) {
+			const struct config_role *role = &c->cfg->roles[r];
+
+			for (h = 0; h < role->nr_hosts; h++) {
+				const struct config_host *ho = &role->hosts[h];
+
+				if (strvec_has(&ho->tags, a->tags.v[i]) &&
+				    !strvec_has(&a->hosts, ho->name)) {
+					strvec_push(&a->hosts, ho->name);
+				}
+			}
+		}
+	}
+	if (!a->hosts.nr) {
+		const char *key = a->tags.nr		 ? (yaml_get(n, "tags") ? "tags" : "tag")
+				  : yaml_get(n, "hosts") ? "hosts"
+				  : yaml_get(n, "roles") ? "roles"
+							 : "role";
+
+		path_push(c, key);
+		return fail_at(c, yaml_get(n, key),
+			       a->tags.nr ? "expected a tag that a host of servers carries, found "
+					    "none that does"
+					  : "expected at least one host, found none");
+	}
+	if (a->port && accessory_port(c, yaml_get(n, "port"), a) < 0) {
+		return -1;
 	}
 	if (!a->service) {
 		struct sbuf s = SBUF_INIT;
@@ -1833,6 +2920,23 @@ static int accessory_finish(struct cctx *c, const struct yaml_node *n, struct co
 		a->service = sbuf_detach(&s, NULL);
 	}
 	return 0;
+}
+
+/* x-backup: the same section under a key Kamal skips, so the config stays Kamal's. */
+static int accessory_xbackup(struct cctx *c, const struct yaml_node *n, struct config_accessory *a)
+{
+	const struct yaml_node *x = yaml_get(n, "x-backup");
+	size_t old;
+	int ret;
+
+	if (!x) {
+		return 0;
+	}
+	old = path_push(c, "x-backup");
+	ret = yaml_get(n, "backup") ? fail_at(c, x, "expected backup or x-backup, found both")
+				    : acc_backup(c, x, a, 0);
+	path_pop(c, old);
+	return ret;
 }
 
 static int accessories_parse(struct cctx *c)
@@ -1876,10 +2980,11 @@ static int accessories_parse(struct cctx *c)
 		strvec_init(&a->roles);
 		strvec_init(&a->tags);
 		strvec_init(&a->volumes);
-		strvec_init(&a->files);
-		strvec_init(&a->directories);
 		proxy_init(&a->proxy);
 		ret = walk_map(c, v, accessory_kws, a);
+		if (!ret) {
+			ret = accessory_xbackup(c, v, a);
+		}
 		if (!ret) {
 			ret = accessory_finish(c, v, a);
 		}
@@ -1939,6 +3044,9 @@ static int root_proxy_parse(struct cctx *c, const struct yaml_node *n)
 	c->proxy_run_allowed = true;
 	ret = proxy_parse(c, n, &c->cfg->proxy);
 	c->proxy_run_allowed = false;
+	if (!ret) {
+		warn_proxy_keys(c, n, n, &c->cfg->proxy);
+	}
 	return ret;
 }
 
@@ -1954,10 +3062,21 @@ int config_from_yaml(struct config *cfg, const struct yaml_node *root, const cha
 
 	set_str(&cfg->file, file);
 	set_str(&cfg->destination, destination);
-	if (destination) {
-		sbuf_addf(&files, "%s/secrets-common or %s/secrets.%s", base, base, destination);
-	} else {
-		sbuf_addf(&files, "%s/secrets-common or %s/secrets", base, base);
+	{
+		const struct yaml_node *sp =
+		    root->kind == YAML_MAP ? yaml_get(root, "secrets_path") : NULL;
+		struct sbuf sp_base = SBUF_INIT;
+
+		if (sp && sp->kind == YAML_STR && sp->len) {
+			sbuf_addstr(&sp_base, sp->str);
+		} else {
+			sbuf_addf(&sp_base, "%s/secrets", base);
+		}
+		sbuf_addf(&files, "%s-common or %s", sp_base.buf, sp_base.buf);
+		if (destination) {
+			sbuf_addf(&files, ".%s", destination);
+		}
+		sbuf_release(&sp_base);
 	}
 	c.secrets_files = files.buf;
 
@@ -1978,6 +3097,12 @@ int config_from_yaml(struct config *cfg, const struct yaml_node *root, const cha
 		path_push(&c, "service");
 		fail_at(&c, root, "expected the service name, found nothing");
 		goto out;
+	}
+	/* with a local registry (localhost:PORT) the image is named after the service, as Kamal
+	 * does */
+	if (!cfg->image && cfg->registry.server &&
+	    !strncmp(cfg->registry.server, "localhost:", strlen("localhost:"))) {
+		set_str(&cfg->image, cfg->service);
 	}
 	if (!cfg->image) {
 		path_push(&c, "image");
@@ -2003,6 +3128,21 @@ int config_from_yaml(struct config *cfg, const struct yaml_node *root, const cha
 		goto out;
 	}
 	if (accessories_parse(&c) < 0) {
+		goto out;
+	}
+	if (!cfg->builder.arch.nr) {
+		/* Kamal's "Builder arch not set": every config names it, building or not */
+		const struct yaml_node *b = yaml_get(root, "builder"), *a;
+
+		a = b && b->kind == YAML_MAP ? yaml_get(b, "arch") : NULL;
+		path_push(&c, "builder");
+		path_push(&c, "arch");
+		fail_at(&c,
+			a   ? a
+			: b ? b
+			    : root,
+			"expected amd64, arm64 or a list of them (Kamal requires it too), found %s",
+			a ? "an empty list" : "none");
 		goto out;
 	}
 	if (!cfg->hooks_path) {
@@ -2038,7 +3178,7 @@ static bool valid_destination(const char *d)
 
 /* Reads, renders and parses one file of the project. */
 static int load_one(const struct config_opts *o, const char *dir, const char *file,
-		    struct yaml_node **out, struct err *e)
+		    struct erb_env *env, struct yaml_node **out, struct err *e)
 {
 	struct sbuf path = SBUF_INIT, src = SBUF_INIT, text = SBUF_INIT;
 	struct erb_ctx ctx = {0};
@@ -2067,6 +3207,8 @@ static int load_one(const struct config_opts *o, const char *dir, const char *fi
 	ctx.data = o->getenv_data;
 	ctx.cmd_timeout_ms = 60000;
 	ctx.no_commands = o->no_commands;
+	ctx.destination = o->destination;
+	ctx.env = env;
 	if (erb_render(file, src.buf, src.len, &ctx, &text, e) < 0) {
 		goto out;
 	}
@@ -2078,16 +3220,43 @@ out:
 	return ret;
 }
 
+/*
+ * The secrets files, where the config's secrets_path says (relative to the
+ * project), or in .berth/ or .kamal/: they are read before the rest of the
+ * config, which takes values from them.
+ */
+static int load_secrets(struct secrets *sec, const struct yaml_node *root, const char *dir,
+			const char *destination, struct err *e)
+{
+	const struct yaml_node *sp = yaml_get(root, "secrets_path");
+	bool here = !strcmp(dir, ".");
+	struct sbuf path = SBUF_INIT;
+	int ret;
+
+	if (!sp || sp->kind != YAML_STR || !sp->len) {
+		return secrets_load(sec, dir, destination, e);
+	}
+	if (sp->str[0] != '/' && !here) {
+		sbuf_addf(&path, "%s/", dir);
+	}
+	sbuf_addstr(&path, sp->str);
+	ret = secrets_load_path(sec, path.buf, destination, here ? NULL : dir, e);
+	sbuf_release(&path);
+	return ret;
+}
+
 int config_load(struct config *cfg, const struct config_opts *o, struct secrets *sec, struct err *e)
 {
 	const char *dir = o->project_dir ? o->project_dir : ".";
 	const char *file = o->config_file ? o->config_file : "config/deploy.yml";
 	struct yaml_node *base = NULL, *over = NULL, *merged = NULL;
 	struct sbuf dfile = SBUF_INIT;
+	/* what deploy.yml sets in ENV (Dotenv.load) its destination file sees, as in Kamal */
+	struct erb_env *env = erb_env_new();
 	const struct yaml_node *root;
 	int ret = -1;
 
-	if (load_one(o, dir, file, &base, e) < 0) {
+	if (load_one(o, dir, file, env, &base, e) < 0) {
 		goto out;
 	}
 	root = base;
@@ -2106,7 +3275,7 @@ int config_load(struct config *cfg, const struct config_opts *o, struct secrets 
 			sbuf_addstr(&dfile, file);
 		}
 		sbuf_addf(&dfile, ".%s.yml", o->destination);
-		if (load_one(o, dir, dfile.buf, &over, e) < 0) {
+		if (load_one(o, dir, dfile.buf, env, &over, e) < 0) {
 			goto out;
 		}
 		/* an empty destination file changes nothing */
@@ -2115,7 +3284,7 @@ int config_load(struct config *cfg, const struct config_opts *o, struct secrets 
 			root = merged;
 		}
 	}
-	if (o->load_secrets && sec && secrets_load(sec, dir, o->destination, e) < 0) {
+	if (o->load_secrets && sec && load_secrets(sec, root, dir, o->destination, e) < 0) {
 		goto out;
 	}
 	ret =
@@ -2130,6 +3299,7 @@ out:
 	yaml_node_free(over);
 	yaml_node_free(base);
 	sbuf_release(&dfile);
+	erb_env_free(env);
 	return ret;
 }
 
@@ -2142,6 +3312,18 @@ const struct config_role *config_role(const struct config *cfg, const char *name
 	for (i = 0; i < cfg->nr_roles; i++) {
 		if (!strcmp(cfg->roles[i].name, name)) {
 			return &cfg->roles[i];
+		}
+	}
+	return NULL;
+}
+
+const struct config_accessory *config_accessory(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nr_accessories; i++) {
+		if (!strcmp(cfg->accessories[i].name, name)) {
+			return &cfg->accessories[i];
 		}
 	}
 	return NULL;
@@ -2228,6 +3410,7 @@ void config_exec_setup(const struct config *cfg, struct exec *ex)
 	}
 	strvec_pushv(&ex->ssh.keys, (const char *const *)s->keys.v);
 	ex->ssh.keys_only = s->keys_only;
+	ex->ssh.forward_agent = s->forward_agent;
 	ex->ssh.use_config = s->use_config;
 	strvec_pushv(&ex->ssh.configs, (const char *const *)s->configs.v);
 	if (s->log_level && (!strcmp(s->log_level, "debug") || !strcmp(s->log_level, "verbose") ||
@@ -2402,6 +3585,36 @@ static json_t *jrole(const struct config_role *r)
 	return o;
 }
 
+/* "local:remote[:options]" for a path without mode or owner, else Kamal's map. */
+static json_t *jpaths(const struct config_accessory_paths *ps)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < ps->nr; i++) {
+		const struct config_accessory_path *p = &ps->v[i];
+
+		if (p->mode || p->owner) {
+			json_t *o = json_object();
+
+			json_object_set_new(o, "local", json_string(p->local));
+			json_object_set_new(o, "remote", json_string(p->remote));
+			json_object_set_new(o, "mode", jstr(p->mode));
+			json_object_set_new(o, "owner", jstr(p->owner));
+			json_object_set_new(o, "options", jstr(p->options));
+			json_array_append_new(arr, o);
+		} else {
+			struct sbuf sb = SBUF_INIT;
+
+			sbuf_addf(&sb, "%s:%s%s%s", p->local, p->remote, p->options ? ":" : "",
+				  p->options ? p->options : "");
+			json_array_append_new(arr, json_string(sb.buf));
+			sbuf_release(&sb);
+		}
+	}
+	return arr;
+}
+
 static json_t *jaccessory(const struct config_accessory *a)
 {
 	json_t *o = json_object();
@@ -2417,11 +3630,39 @@ static json_t *jaccessory(const struct config_accessory *a)
 	json_object_set_new(o, "network", jstr(a->network));
 	json_object_set_new(o, "env", jenv(&a->env));
 	json_object_set_new(o, "volumes", jlist(&a->volumes));
-	json_object_set_new(o, "files", jlist(&a->files));
-	json_object_set_new(o, "directories", jlist(&a->directories));
+	json_object_set_new(o, "files", jpaths(&a->files));
+	json_object_set_new(o, "directories", jpaths(&a->directories));
 	json_object_set_new(o, "options", joptions(&a->options));
 	json_object_set_new(o, "labels", jmap(&a->labels));
 	json_object_set_new(o, "proxy", jproxy(&a->proxy));
+	if (a->has_backup) {
+		const struct config_backup *b = &a->backup;
+		json_t *x = json_object(), *keep = json_object();
+
+		json_object_set_new(x, "kind", jstr(b->kind));
+		json_object_set_new(x, "schedule", jstr(b->schedule));
+		json_object_set_new(keep, "daily", json_integer(b->keep_daily));
+		json_object_set_new(keep, "weekly", json_integer(b->keep_weekly));
+		json_object_set_new(keep, "monthly", json_integer(b->keep_monthly));
+		json_object_set_new(x, "keep", keep);
+		json_object_set_new(x, "to", jstr(b->to));
+		if (b->target == CONFIG_BACKUP_SSH) {
+			json_object_set_new(x, "user", jstr(b->user));
+			json_object_set_new(x, "host", jstr(b->host));
+			json_object_set_new(x, "port", json_integer(b->port));
+			json_object_set_new(x, "path", jstr(b->path));
+			json_object_set_new(x, "ssh_key", jstr(b->ssh_key));
+		} else if (b->target == CONFIG_BACKUP_S3) {
+			json_object_set_new(x, "bucket", jstr(b->bucket));
+			json_object_set_new(x, "prefix", jstr(b->prefix));
+			json_object_set_new(x, "endpoint", jstr(b->endpoint));
+			json_object_set_new(x, "access_key_id", jstr(b->access_key_id));
+			json_object_set_new(x, "secret_access_key", jstr(b->secret_access_key));
+		}
+		/* the secret's name: config never reads a secret */
+		json_object_set_new(x, "password", jstr(b->password));
+		json_object_set_new(o, "backup", x);
+	}
 	return o;
 }
 
@@ -2452,35 +3693,7 @@ static json_t *jbuilder(const struct config_builder *b)
 	return o;
 }
 
-static void redact_strings(json_t *j, const struct secrets *s)
-{
-	struct sbuf sb = SBUF_INIT;
-	const char *key;
-	json_t *v;
-	size_t i;
-
-	if (json_is_object(j)) {
-		json_object_foreach((json_t *)j, key, v)
-		{
-			redact_strings(v, s);
-		}
-	} else if (json_is_array(j)) {
-		json_array_foreach(j, i, v)
-		{
-			redact_strings(v, s);
-		}
-	} else if (json_is_string(j)) {
-		sbuf_add(&sb, json_string_value(j), json_string_length(j));
-		secrets_redact(s, &sb);
-		if (sb.len != json_string_length(j) ||
-		    memcmp(sb.buf, json_string_value(j), sb.len)) {
-			json_string_setn(j, sb.buf, sb.len);
-		}
-		sbuf_release(&sb);
-	}
-}
-
-json_t *config_to_json(const struct config *cfg, const struct secrets *s)
+json_t *config_to_json(const struct config *cfg)
 {
 	json_t *o = json_object(), *x;
 	size_t i;
@@ -2542,6 +3755,20 @@ json_t *config_to_json(const struct config *cfg, const struct secrets *s)
 			    cfg->ssh.configs.nr ? jlist(&cfg->ssh.configs)
 						: json_boolean(cfg->ssh.use_config));
 	json_object_set_new(x, "log_level", jstr(cfg->ssh.log_level));
+	/* keys set only: the names of key_data's secrets, never a key */
+	if (cfg->ssh.key_data.nr) {
+		json_t *kd = json_array();
+
+		for (size_t ki = 0; ki < cfg->ssh.key_data.nr; ki++) {
+			const char *k = cfg->ssh.key_data.v[ki];
+			json_array_append_new(
+			    kd, json_string(strchr(k, '\n') || strchr(k, ' ') ? "[REDACTED]" : k));
+		}
+		json_object_set_new(x, "key_data", kd);
+	}
+	if (cfg->ssh.forward_agent) {
+		json_object_set_new(x, "forward_agent", json_true());
+	}
 	json_object_set_new(o, "ssh", x);
 	x = json_object();
 	if (cfg->boot_limit < 0) {
@@ -2566,8 +3793,20 @@ json_t *config_to_json(const struct config *cfg, const struct secrets *s)
 	json_object_set_new(o, "require_destination", json_boolean(cfg->require_destination));
 	json_object_set_new(o, "minimum_version", jstr(cfg->minimum_version));
 	json_object_set_new(o, "release_command", jstr(cfg->release_command));
-	if (s) {
-		redact_strings(o, s);
+	if (cfg->stop_timeout >= 0) {
+		json_object_set_new(o, "stop_timeout", json_integer(cfg->stop_timeout));
+	}
+	if (cfg->hooks_output.nr) {
+		json_t *h = json_object();
+
+		for (size_t hi = 0; hi < cfg->hooks_output.nr; hi++) {
+			json_object_set_new(h, cfg->hooks_output.v[hi].key,
+					    json_string(cfg->hooks_output.v[hi].value));
+		}
+		json_object_set_new(o, "hooks_output", h);
+	}
+	if (cfg->warnings.nr) {
+		json_object_set_new(o, "warnings", jlist(&cfg->warnings));
 	}
 	return o;
 }

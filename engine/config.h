@@ -25,6 +25,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * The Kamal release whose config berth reads as Kamal does: minimum_version
+ * (a Kamal version in Kamal's configs) is checked against it.
+ */
+#define CONFIG_KAMAL_VERSION "2.12.0"
+
 #include <jansson.h>
 
 #include "engine/secrets.h"
@@ -66,11 +72,26 @@ struct config_env_tag {
 	struct config_env env;
 };
 
+/*
+ * The defaults of config/deploy.yml, Kamal's: config_init sets them, and
+ * code that meets a value left unset or zero falls back to the same names.
+ */
+#define CONFIG_DEFAULT_RETAIN_CONTAINERS    5
+#define CONFIG_DEFAULT_READINESS_DELAY	    7  /* seconds */
+#define CONFIG_DEFAULT_DEPLOY_TIMEOUT	    30 /* seconds */
+#define CONFIG_DEFAULT_DRAIN_TIMEOUT	    30 /* seconds */
+#define CONFIG_DEFAULT_RESPONSE_TIMEOUT	    30 /* seconds */
+#define CONFIG_DEFAULT_HEALTHCHECK_PATH	    "/up"
+#define CONFIG_DEFAULT_HEALTHCHECK_INTERVAL 1 /* seconds */
+#define CONFIG_DEFAULT_HEALTHCHECK_TIMEOUT  5 /* seconds */
+/* stop_timeout stays unset (-1) in the config: docker stop's own grace time then */
+#define CONFIG_DEFAULT_STOP_TIMEOUT 10 /* seconds */
+
 struct config_proxy {
 	bool enabled;
 	struct strvec hosts;	     /* host (split on ",") or hosts */
 	long long app_port;	     /* 80 */
-	struct strvec path_prefixes; /* path_prefix or path_prefixes */
+	struct strvec path_prefixes; /* path_prefixes, else path_prefix split on ',' */
 	int strip_path_prefix;	     /* tri-state; kamal-proxy strips by default */
 	bool ssl;		     /* ssl: true, or a certificate map */
 	char *ssl_certificate_pem;   /* secret names, when ssl is a map */
@@ -98,6 +119,10 @@ struct config_proxy_run {
 	struct config_map options;
 };
 
+/* dst (uninitialised) becomes a copy of src; config_proxy_run_release frees it. */
+void config_proxy_run_copy(struct config_proxy_run *dst, const struct config_proxy_run *src);
+void config_proxy_run_release(struct config_proxy_run *r);
+
 struct config_logging {
 	char *driver;
 	struct config_map options;
@@ -117,6 +142,7 @@ struct config_role {
 	struct config_env env;	   /* the root env with the role's merged over it */
 	struct config_proxy proxy; /* enabled: primary role by default, `proxy: true` or a map */
 	struct config_logging logging; /* the root logging with the role's merged over it */
+	/* "PATH[:OPTIONS]", the role's or else the root's; NULL or "": none (engine/app.h) */
 	char *asset_path;
 	long long stop_timeout; /* seconds; -1 unset */
 };
@@ -132,10 +158,83 @@ struct config_builder {
 	char *remote; /* NULL: none (also `remote: false`) */
 	int local;    /* tri-state; default true */
 	char *context, *dockerfile, *target;
-	struct config_map args;
+	struct config_map args; /* a NULL value: "FOO:" (--build-arg FOO, as "FOO: \"\"") */
 	struct strvec secrets;
 	char *cache_type, *cache_options, *cache_image;
 	char *driver, *ssh, *provenance, *sbom;
+	bool no_cache; /* set by the command line (deploy --no-cache), never by the file */
+};
+
+/*
+ * An accessory's file or directory: "local:remote[:options]", or Kamal's map
+ * form {local, remote, mode, owner, options}, or `local: remote`. remote is
+ * the path in the container. For a file, local is the file here (relative
+ * to the project); for a directory, the directory on the host (relative to
+ * the accessory's directory there, or absolute).
+ */
+struct config_accessory_path {
+	char *local, *remote;
+	char *options;	    /* docker's volume options ("ro", "z"); NULL: none */
+	char *mode, *owner; /* octal digits ("0600"), "user[:group]"; NULL: the default */
+};
+struct config_accessory_paths {
+	struct config_accessory_path *v;
+	size_t nr, alloc;
+};
+
+/*
+ * An accessory's backup: (or x-backup:, which Kamal skips) section. kind is
+ * "volume" (the accessory's directories and volumes, taken while it is
+ * paused) or a database's consistent dump made with its own tools in its
+ * container: "postgres", "mysql" (MySQL or MariaDB), "redis" (engine/backup.h
+ * says how each is made and verified); schedule is cron's five fields, read in UTC; keep_* are
+ * restic's
+ * --keep-daily/weekly/monthly (0: none of that kind kept; all 0: nothing is
+ * forgotten); password is the name of the secret that holds the
+ * repository's key, never the key.
+ *
+ * to is where the repository lives, as written, one of:
+ *	/DIR                              a directory on the accessory's host
+ *	ssh://[USER@]HOST[:PORT]/PATH     the absolute PATH on another host, over
+ *	                                  SFTP (USER root, PORT 22 unless given;
+ *	                                  HOST a name, an IPv4 or a [IPv6] address)
+ *	s3://BUCKET[/PREFIX]              S3, or the S3-compatible service at
+ *	                                  endpoint (http(s)://HOST[:PORT])
+ * and target, user, host, port, path, bucket and prefix are its parts. The
+ * credentials are secrets' names too: ssh_key (an SSH target's private
+ * key; required), access_key_id and secret_access_key (S3's;
+ * AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY unless given).
+ */
+enum config_backup_target {
+	CONFIG_BACKUP_DIR = 0,
+	CONFIG_BACKUP_SSH = 1,
+	CONFIG_BACKUP_S3 = 2,
+};
+
+enum config_backup_kind {
+	CONFIG_BACKUP_VOLUME = 0,
+	CONFIG_BACKUP_POSTGRES = 1,
+	CONFIG_BACKUP_MYSQL = 2,
+	CONFIG_BACKUP_REDIS = 3,
+};
+
+/* The kind named s ("volume", "postgres", "mysql", "redis"), or -1. */
+int config_backup_kind_parse(const char *s);
+
+struct config_backup {
+	char *kind; /* "volume", "postgres", "mysql", "redis" */
+	enum config_backup_kind kind_id;
+	char *schedule; /* NULL: run only by hand */
+	long long keep_daily, keep_weekly, keep_monthly;
+	char *to;
+	enum config_backup_target target;
+	char *user, *host, *path; /* SSH: host without brackets; path absolute */
+	long long port;		  /* SSH */
+	char *bucket, *prefix;	  /* S3: prefix "" when none, without slashes at its ends */
+	char *endpoint;		  /* S3: NULL for AWS, else "http(s)://HOST[:PORT]" */
+	char *password;
+	char *ssh_key;
+	char *access_key_id, *secret_access_key;
 };
 
 struct config_accessory {
@@ -143,12 +242,21 @@ struct config_accessory {
 	char *service, *image;
 	struct config_registry registry;
 	bool has_registry;
-	struct strvec hosts, roles, tags; /* where it runs: hosts, or hosts of roles or tags */
-	char *port, *cmd, *network;
+	/*
+	 * Where it runs: host or hosts as given, or the hosts of role or roles,
+	 * or the hosts of servers: that carry tag or one of tags, each once
+	 * (roles and tags keep the names).
+	 */
+	struct strvec hosts, roles, tags;
+	char *port; /* docker's --publish: a bare "3000" is made "3000:3000", as Kamal does */
+	char *cmd, *network;
 	struct config_env env;
-	struct strvec volumes, files, directories;
+	struct strvec volumes;
+	struct config_accessory_paths files, directories;
 	struct config_map options, labels;
 	struct config_proxy proxy;
+	struct config_backup backup;
+	bool has_backup;
 };
 
 struct config_ssh {
@@ -160,6 +268,13 @@ struct config_ssh {
 	bool use_config;       /* ssh.config: true (default) or false */
 	struct strvec configs; /* ssh.config as path(s) */
 	char *log_level;
+	/*
+	 * ssh.key_data: private keys from secrets, by the secret's name (an
+	 * entry that is no secret's name is the key itself, as Kamal still
+	 * takes). Handed to an ssh-agent on its stdin, never to a file.
+	 */
+	struct strvec key_data;
+	bool forward_agent; /* ForwardAgent yes on the connections (exec_ssh.forward_agent) */
 };
 
 struct config {
@@ -193,8 +308,13 @@ struct config {
 	long long boot_wait;	     /* seconds; -1 unset */
 	bool boot_parallel_roles;
 	bool require_destination;
-	char *minimum_version;
-	char *release_command; /* run once per deploy in the new image before traffic moves */
+	char *minimum_version;	/* older berths refuse the config */
+	char *release_command;	/* run once per deploy in the new image before traffic moves */
+	long long stop_timeout; /* seconds; the roles' default; -1 unset */
+	/* hooks_output: hook name ("*": every hook) to "quiet" or "verbose" */
+	struct config_map hooks_output;
+	/* keys berth reads but does not act on: one message each, for the command to show */
+	struct strvec warnings;
 };
 
 struct config_opts {
@@ -231,6 +351,8 @@ int config_from_yaml(struct config *cfg, const struct yaml_node *root, const cha
 
 /* The role named name, or NULL. */
 const struct config_role *config_role(const struct config *cfg, const char *name);
+/* The accessory named name, or NULL. */
+const struct config_accessory *config_accessory(const struct config *cfg, const char *name);
 /* Whether s matches pattern, where "*" matches any run of characters. */
 bool config_match(const char *pattern, const char *s);
 /* Whether s matches one of filters (-r, -h), or filters is NULL or empty. */
@@ -247,15 +369,29 @@ size_t config_role_hosts(const struct config *cfg, const struct strvec *role_fil
 void config_exec_setup(const struct config *cfg, struct exec *ex);
 
 /*
- * The resolved config as JSON (a new reference), with every secret value
- * shown as "[REDACTED]": secret env entries are listed by name, registry
- * credentials and certificates that come from secrets are redacted, and any
- * string that contains a value of s (may be NULL) has it replaced.
+ * The resolved config as JSON (a new reference), with no secret value in it:
+ * secret env entries are listed by name, registry credentials and
+ * certificates that come from secrets by the secret's name, and the registry
+ * password is "[REDACTED]". The other fields are shown as they are, even when
+ * a secret happens to have the same value (a port, the service's name): they
+ * are not secret.
  */
-json_t *config_to_json(const struct config *cfg, const struct secrets *s);
+json_t *config_to_json(const struct config *cfg);
 
 /* Appends j as YAML text (block style; strings quoted when they would resolve otherwise). */
 void config_json_to_yaml(struct sbuf *out, const json_t *j);
+
+/*
+ * The keys berth reads, by section (Kamal's `kamal docs` names: configuration,
+ * role, env, proxy, builder, ssh, accessory, ...; "proxy" also gives proxy.ssl,
+ * proxy.run, ...), from the keyword tables themselves: appends
+ * "SECTION  # what it is" and one "  key" line per key, for section (every
+ * section when NULL). Keys starting with "x-" are ignored anywhere. Returns
+ * 0, or -1 when no section has that name.
+ */
+int config_docs(struct sbuf *out, const char *section);
+/* Appends the section names, comma-separated. */
+void config_docs_sections(struct sbuf *out);
 
 /* The known key nearest to key among keys (NULL-terminated), or NULL when none is close. */
 const char *config_suggest(const char *key, const char *const *keys);

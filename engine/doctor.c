@@ -6,39 +6,13 @@
 #include <sys/time.h>
 
 #include "lib/jtext.h"
+#include "engine/daemonhost.h"
+#include "engine/scripts.h"
 #include "lib/banned.h"
 #include "lib/xalloc.h"
 
 #define MAX_CONTAINERS 4096
 #define MAX_LISTENERS  4096
-
-/*
- * Each section starts with a line "@@berth NAME". Commands that may fail
- * print "@@rc N" after their output. The script is fixed text: nothing from
- * the user or the config is ever spliced into it.
- */
-const char doctor_probe_script[] =
-    "export LC_ALL=C\n"
-    "s() { echo \"@@berth $1\"; }\n"
-    "s time; date +%s.%N 2>/dev/null\n"
-    "s uptime; cat /proc/uptime 2>/dev/null\n"
-    "s loadavg; cat /proc/loadavg 2>/dev/null\n"
-    "s ncpu; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null\n"
-    "s meminfo; cat /proc/meminfo 2>/dev/null\n"
-    "s docker_info; docker info --format '{{json .}}' 2>&1; echo \"@@rc $?\"\n"
-    "s docker_ps; docker ps -a --format '{{json .}}' 2>/dev/null\n"
-    "s docker_stats; docker stats --no-stream --format '{{json .}}' 2>/dev/null\n"
-    "s docker_df; docker system df --format '{{json .}}' 2>/dev/null\n"
-    "s log_config; docker ps -q 2>/dev/null | xargs -r docker inspect --format "
-    "'{{.Name}}\t{{.HostConfig.LogConfig.Type}}\t{{index .HostConfig.LogConfig.Config "
-    "\"max-size\"}}' 2>/dev/null\n"
-    "s df; root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null)\n"
-    "for p in / ${root:+\"$root\"}; do echo \"@@path $p\"; df -Pk \"$p\" 2>/dev/null | tail -n +2; "
-    "done\n"
-    "s listeners; if command -v ss >/dev/null 2>&1; then ss -Hltnp 2>/dev/null; else "
-    "echo '@@nss'; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; fi\n"
-    "s daemon_json; cat /etc/docker/daemon.json 2>/dev/null\n"
-    "s end\n";
 
 void doctor_facts_init(struct doctor_facts *f)
 {
@@ -675,9 +649,14 @@ struct sbuf *doctor_add(struct doctor_report *r, const char *name, enum doctor_s
 	return &c->detail;
 }
 
+/*
+ * berth's own containers, not apps: the proxy, berth-proxy-ports that holds
+ * its ports (engine/proxyhost.h), and berthd (engine/daemonhost.h).
+ */
 static bool is_proxy_name(const char *name)
 {
-	return name && (!strcmp(name, "berth-proxy") || !strcmp(name, "kamal-proxy"));
+	return name && (!strcmp(name, "berth-proxy") || !strcmp(name, "berth-proxy-ports") ||
+			!strcmp(name, "kamal-proxy") || !strcmp(name, DAEMONHOST_CONTAINER));
 }
 
 static void check_docker(const struct doctor_facts *f, struct doctor_report *r)
@@ -1034,7 +1013,7 @@ enum doctor_status doctor_run(struct exec *ex, const char *const *hosts, size_t 
 	enum doctor_status worst = DOCTOR_OK;
 	double *t0 = xcalloc(nhosts ? nhosts : 1, sizeof(*t0));
 
-	tmpl.in_mem = slice_make(doctor_probe_script, sizeof(doctor_probe_script) - 1);
+	tmpl.in_mem = slice_cstr(script_doctor_probe);
 	tmpl.out = RUN_IO_CAPTURE;
 	tmpl.err = RUN_IO_CAPTURE;
 	tmpl.timeout_ms = 60000;

@@ -94,7 +94,7 @@ struct doctor_check {
 	struct sbuf detail;
 };
 
-#define DOCTOR_MAX_CHECKS 12
+#define DOCTOR_MAX_CHECKS 40 /* the host's own, and one per accessory backed up there */
 
 struct doctor_report {
 	char *host;
@@ -112,9 +112,6 @@ struct doctor_opts {
 	double max_skew;	    /* warn above this many seconds; 0: 1 */
 	size_t max_parallel;	    /* hosts probed at once; 0: 16 */
 };
-
-/* The script every host runs (fixed text, no user data). */
-extern const char doctor_probe_script[];
 
 void doctor_facts_init(struct doctor_facts *f);
 void doctor_facts_release(struct doctor_facts *f);

@@ -1,5 +1,6 @@
 /* The state berth keeps on the hosts: lock, audit log, release journal. See hoststate.h. */
 #include "engine/hoststate.h"
+#include "engine/sftp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 
 #include "lib/xalloc.h"
 #include "lib/jtext.h"
+#include "engine/scripts.h"
 #include "lib/banned.h"
 
 #ifndef BERTH_VERSION
@@ -25,55 +27,13 @@
 #define STR(x)	STR_(x)
 
 /*
- * The scripts. $1 is the app directory (relative to $HOME unless absolute);
- * the rest are fixed-form arguments. Nothing from the user is ever part of
- * the text: it arrives as an argument or on stdin.
+ * The scripts (engine/scripts/state-*.sh) take the app directory as $1,
+ * then fixed-form arguments: our limits among them, so that the text is
+ * the same whatever they are.
  */
-#define PRELUDE "umask 077; case $1 in /*) d=$1 ;; *) d=${HOME:?}/$1 ;; esac; "
-/* Prints "now N", and while the lock is held "mtime M", "holder" and holder.json. */
-#define STATUS_PART                                                                                \
-	"echo \"now $(date +%s)\"; "                                                               \
-	"if [ -d \"$d/lock\" ]; then "                                                             \
-	"echo \"mtime $(stat -c %Y \"$d/lock\" 2>/dev/null)\"; echo holder; "                      \
-	"head -c " STR(HOSTSTATE_LINE_MAX) " \"$d/lock/holder.json\" 2>/dev/null; fi; "
-
-/* exit 0: taken; 4: held (status printed); 3: could not write */
-static const char script_acquire[] =
-    PRELUDE "mkdir -p \"$d\" || exit 3; "
-	    "if mkdir \"$d/lock\" 2>/dev/null; then "
-	    "if cat >\"$d/lock/holder.json.tmp\" && "
-	    "mv -f \"$d/lock/holder.json.tmp\" \"$d/lock/holder.json\"; then exit 0; fi; "
-	    "rm -rf \"$d/lock\"; exit 3; fi; " STATUS_PART "exit 4";
-
-static const char script_status[] = PRELUDE STATUS_PART "exit 0";
-
-/* $2: the id the lock must have, or empty. exit 0: removed; 5: none; 6: not that id */
-static const char script_remove[] =
-    PRELUDE STATUS_PART "[ -d \"$d/lock\" ] || exit 5; "
-			"if [ -n \"$2\" ] && ! grep -qF \"\\\"id\\\":\\\"$2\\\"\" "
-			"\"$d/lock/holder.json\" 2>/dev/null; then exit 6; fi; "
-			"b=\"$d/lock.broken.$$\"; mv \"$d/lock\" \"$b\" || exit 3; rm -rf \"$b\"";
-
-static const char script_audit_append[] = PRELUDE "mkdir -p \"$d\" && cat >>\"$d/audit.log\"";
-
-/* $2: how many lines */
-static const char script_audit_read[] =
-    PRELUDE "[ -f \"$d/audit.log\" ] || exit 0; tail -n \"$2\" \"$d/audit.log\"";
-
-static const char script_journal_append[] = PRELUDE
-    "mkdir -p \"$d\" && cat >>\"$d/releases.jsonl\" || exit 3; "
-    "n=$(wc -l <\"$d/releases.jsonl\"); "
-    "if [ \"$n\" -gt " STR(
-	HOSTSTATE_JOURNAL_TRIM) " ]; then "
-				"tail -n " STR(
-				    HOSTSTATE_JOURNAL_KEEP) " \"$d/releases.jsonl\" "
-							    ">\"$d/releases.jsonl.tmp\" && "
-							    "mv -f \"$d/releases.jsonl.tmp\" "
-							    "\"$d/releases.jsonl\"; fi; exit 0";
-
-static const char script_journal_read[] =
-    PRELUDE "[ -f \"$d/releases.jsonl\" ] || exit 0; "
-	    "tail -n " STR(HOSTSTATE_JOURNAL_TRIM) " \"$d/releases.jsonl\"";
+#define LINE_MAX_ARG	 STR(HOSTSTATE_LINE_MAX)
+#define JOURNAL_TRIM_ARG STR(HOSTSTATE_JOURNAL_TRIM)
+#define JOURNAL_KEEP_ARG STR(HOSTSTATE_JOURNAL_KEEP)
 
 /* ---- small helpers ---- */
 
@@ -375,28 +335,152 @@ static int remote(struct hoststate *hs, const char *host, const char *script,
 		  const char *const *args, struct slice in, struct run_cmd *c, struct err *e)
 {
 	struct strvec argv = STRVEC_INIT;
-	int ret = -1;
+	struct exec_script sc = {
+	    .text = script,
+	    .name = "berth-state",
+	    .in = in,
+	    .timeout_ms = hs->timeout_ms ? hs->timeout_ms : 30000,
+	    .capture_max = HOSTSTATE_OUTPUT_MAX,
+	    .flags = EXEC_SCRIPT_STATUS,
+	};
+	int ret;
 
-	strvec_pushv(&argv, (const char *[]){"sh", "-c", script, "berth-state", hs->dir, NULL});
+	strvec_push(&argv, hs->dir);
 	if (args) {
 		strvec_pushv(&argv, args);
 	}
-	c->out = RUN_IO_CAPTURE;
-	c->err = RUN_IO_CAPTURE;
-	c->capture_max = HOSTSTATE_OUTPUT_MAX;
-	c->timeout_ms = hs->timeout_ms ? hs->timeout_ms : 30000;
-	c->in_mem = in;
-	if (exec_prepare(hs->ex, host, (const char *const *)argv.v, c, e) < 0) {
-		goto out;
-	}
-	run_one(c);
-	if (!c->started || c->timed_out || c->status >= 128 || exec_unreachable(hs->ex, c)) {
-		exec_explain(hs->ex, host, c, e);
-		goto out;
-	}
-	ret = c->status;
-out:
+	sc.args = (const char *const *)argv.v;
+	ret = exec_script(hs->ex, host, &sc, c, e);
 	strvec_clear(&argv);
+	return ret;
+}
+
+/* The SFTP session to host, or NULL. */
+static struct sftp *session(struct hoststate *hs, const char *host)
+{
+	return hs->sftp_of ? hs->sftp_of(hs->sftp_data, host) : NULL;
+}
+
+/* "<dir>/<name>" */
+static void state_path(struct sbuf *out, const struct hoststate *hs, const char *name)
+{
+	sbuf_reset(out);
+	sbuf_addf(out, "%s/%s", hs->dir, name);
+}
+
+/*
+ * Takes the lock over SFTP: the app directory made, lock/ made (atomic: of
+ * two only one succeeds), holder.json written in it (atomically, 0600).
+ * Returns 0 taken, 1 held by someone (the caller looks with the scripts),
+ * -1 an error with e set.
+ */
+static int acquire_sftp(struct hoststate *hs, struct sftp *s, struct slice holder, struct err *e)
+{
+	struct sbuf lock = SBUF_INIT, file = SBUF_INIT;
+	int r, ret = -1;
+
+	if (sftp_mkdir_p(s, hs->dir, 0700, e) < 0) {
+		goto out;
+	}
+	state_path(&lock, hs, "lock");
+	r = sftp_mkdir(s, lock.buf, 0700, e);
+	if (r == SFTP_EXISTS) {
+		err_release(e);
+		ret = 1;
+		goto out;
+	}
+	if (r != 0) {
+		goto out;
+	}
+	sbuf_addf(&file, "%s/holder.json", lock.buf);
+	if (sftp_write_file(s, file.buf, holder.ptr, holder.len, 0600, SFTP_WRITE_ATOMIC, e) != 0) {
+		struct err ignored = ERR_INIT;
+
+		/* nobody may be left holding a lock that says nothing of whose it is */
+		sftp_rmdir(s, lock.buf, &ignored);
+		err_release(&ignored);
+		goto out;
+	}
+	ret = 0;
+out:
+	sbuf_release(&lock);
+	sbuf_release(&file);
+	return ret;
+}
+
+/*
+ * Releases the lock with that id over SFTP: lock/ renamed away (so that no
+ * other berth sees it half removed), then emptied and removed. Returns 0
+ * removed, 1 none or not ours, -1 an error with e set.
+ */
+static int remove_sftp(struct hoststate *hs, struct sftp *s, const char *id, struct err *e)
+{
+	struct sbuf lock = SBUF_INIT, file = SBUF_INIT, text = SBUF_INIT, away = SBUF_INIT;
+	struct sbuf needle = SBUF_INIT;
+	char rnd[17];
+	int r, ret = -1;
+
+	state_path(&lock, hs, "lock");
+	sbuf_addf(&file, "%s/holder.json", lock.buf);
+	r = sftp_read_file(s, file.buf, HOSTSTATE_LINE_MAX, &text, e);
+	if (r == SFTP_NOENT || r == SFTP_TOOBIG) {
+		/* no lock, or one that is not ours as we wrote it: the scripts say which */
+		err_release(e);
+		ret = 2;
+		goto out;
+	}
+	if (r != 0) {
+		goto out;
+	}
+	sbuf_addf(&needle, "\"id\":\"%s\"", id);
+	if (!strstr(text.buf, needle.buf)) {
+		ret = 1;
+		goto out;
+	}
+	random_id(rnd, sizeof(rnd));
+	sbuf_addf(&away, "%s.broken.%s", lock.buf, rnd);
+	r = sftp_rename(s, lock.buf, away.buf, e);
+	if (r == SFTP_NOENT) {
+		err_release(e);
+		ret = 1;
+		goto out;
+	}
+	if (r != 0) {
+		goto out;
+	}
+	sbuf_reset(&file);
+	sbuf_addf(&file, "%s/holder.json", away.buf);
+	if (sftp_remove(s, file.buf, e) < 0 || sftp_rmdir(s, away.buf, e) < 0) {
+		err_prefix(e, "the lock is released, but '%s' is left", away.buf);
+		goto out;
+	}
+	ret = 0;
+out:
+	sbuf_release(&lock);
+	sbuf_release(&file);
+	sbuf_release(&text);
+	sbuf_release(&away);
+	sbuf_release(&needle);
+	return ret;
+}
+
+/* Appends line to the state file name over SFTP (0600), the app directory made first. */
+static int append_sftp(struct hoststate *hs, struct sftp *s, const char *name, struct slice line,
+		       struct err *e)
+{
+	struct sbuf path = SBUF_INIT;
+	int ret = -1;
+
+	if (sftp_mkdir_p(s, hs->dir, 0700, e) < 0) {
+		goto out;
+	}
+	state_path(&path, hs, name);
+	if (sftp_append(s, path.buf, line.ptr, line.len, 0600, e) != 0) {
+		goto out;
+	}
+	ret = 0;
+out:
+	sbuf_release(&path);
 	return ret;
 }
 
@@ -643,7 +727,9 @@ int hoststate_lock_status(struct hoststate *hs, const char *host, struct hoststa
 			  struct err *e)
 {
 	struct run_cmd c = RUN_CMD_INIT;
-	int st = remote(hs, host, script_status, NULL, SLICE_NULL, &c, e), ret = -1;
+	int st = remote(hs, host, script_state_status, (const char *[]){LINE_MAX_ARG, NULL},
+			SLICE_NULL, &c, e),
+	    ret = -1;
 
 	if (st < 0) {
 		goto out;
@@ -675,8 +761,20 @@ int hoststate_lock_remove(struct hoststate *hs, const char *host, const char *id
 		err_set(e, "'%s' is not a lock id", id);
 		goto out;
 	}
-	st = remote(hs, host, script_remove, (const char *[]){id ? id : "", NULL}, SLICE_NULL, &c,
-		    e);
+	/* our own lock, released: over SFTP when there is a session */
+	if (id && !was && session(hs, host)) {
+		st = remove_sftp(hs, session(hs, host), id, e);
+		if (st < 0) {
+			err_prefix(e, "cannot release the lock in '%s' on '%s'", hs->dir, host);
+			goto out;
+		}
+		if (st < 2) {
+			ret = st;
+			goto out;
+		}
+	}
+	st = remote(hs, host, script_state_remove,
+		    (const char *[]){id ? id : "", LINE_MAX_ARG, NULL}, SLICE_NULL, &c, e);
 	if (st < 0) {
 		goto out;
 	}
@@ -749,8 +847,24 @@ int hoststate_lock_acquire(struct hoststate *hs, const char *host,
 
 	for (;;) {
 		struct run_cmd c = RUN_CMD_INIT;
-		int st = remote(hs, host, script_acquire, NULL, slice_make(holder.buf, holder.len),
-				&c, e);
+		struct sftp *s = session(hs, host);
+		int st;
+
+		if (s) {
+			/* the usual case, free over SFTP; a held lock is looked at below */
+			st = acquire_sftp(hs, s, slice_make(holder.buf, holder.len), e);
+			if (st < 0) {
+				err_prefix(e, "cannot take the lock in '%s' on '%s'", hs->dir,
+					   host);
+				goto out;
+			}
+			if (st == 0) {
+				ret = 0;
+				break;
+			}
+		}
+		st = remote(hs, host, script_state_acquire, (const char *[]){LINE_MAX_ARG, NULL},
+			    slice_make(holder.buf, holder.len), &c, e);
 
 		if (st == 4 && hoststate_lock_parse_status(slice_make(c.outbuf.buf, c.outbuf.len),
 							   &held, e) < 0) {
@@ -947,8 +1061,14 @@ int hoststate_audit_append(struct hoststate *hs, const char *const *hosts, size_
 	struct run_cmd *cmds = xcalloc(nhosts ? nhosts : 1, sizeof(*cmds));
 	struct run_cmd **ptrs = xcalloc(nhosts ? nhosts : 1, sizeof(*ptrs));
 	struct sbuf *lines = xcalloc(nhosts ? nhosts : 1, sizeof(*lines));
-	struct strvec argv = STRVEC_INIT, failed = STRVEC_INIT;
+	struct strvec failed = STRVEC_INIT;
 	struct err first = ERR_INIT;
+	struct exec_script sc = {
+	    .text = script_state_audit_append,
+	    .name = "berth-state",
+	    .timeout_ms = hs->timeout_ms ? hs->timeout_ms : 30000,
+	    .capture_max = HOSTSTATE_OUTPUT_MAX,
+	};
 	long long now = (long long)time(NULL);
 	size_t i, n = 0;
 	int ret = 0;
@@ -958,20 +1078,32 @@ int hoststate_audit_append(struct hoststate *hs, const char *const *hosts, size_
 			      HOSTSTATE_MESSAGE_MAX);
 		goto out;
 	}
-	strvec_pushv(
-	    &argv, (const char *[]){"sh", "-c", script_audit_append, "berth-state", hs->dir, NULL});
+	sc.args = (const char *const[]){hs->dir, NULL};
 	for (i = 0; i < nhosts; i++) {
 		struct run_cmd *c = &cmds[i];
 
 		run_cmd_init(c);
 		sbuf_init(&lines[i], 0);
 		hoststate_audit_format(&lines[i], hs, hosts[i], now, message, message_len);
-		c->in_mem = slice_make(lines[i].buf, lines[i].len);
-		c->out = RUN_IO_CAPTURE;
-		c->err = RUN_IO_CAPTURE;
-		c->capture_max = HOSTSTATE_OUTPUT_MAX;
-		c->timeout_ms = hs->timeout_ms ? hs->timeout_ms : 30000;
-		if (exec_prepare(hs->ex, hosts[i], (const char *const *)argv.v, c, &first) < 0) {
+		if (session(hs, hosts[i])) {
+			struct err se = ERR_INIT;
+
+			/* one request over the open session; nothing to run */
+			if (append_sftp(hs, session(hs, hosts[i]), "audit.log",
+					slice_make(lines[i].buf, lines[i].len), &se) < 0) {
+				if (!err_isset(&first)) {
+					err_set(&first, "%s", err_str(&se));
+				}
+				strvec_push(&failed, hosts[i]);
+			}
+			err_release(&se);
+			c->status = 0;
+			c->started = true;
+			continue;
+		}
+		/* each host's line names it: one stdin each */
+		sc.in = slice_make(lines[i].buf, lines[i].len);
+		if (exec_script_prepare(hs->ex, hosts[i], &sc, c, &first) < 0) {
 			c->status = -1;
 			continue;
 		}
@@ -979,12 +1111,19 @@ int hoststate_audit_append(struct hoststate *hs, const char *const *hosts, size_
 	}
 	run_all(ptrs, n, 16);
 	for (i = 0; i < nhosts; i++) {
-		if (cmds[i].status == 0 && cmds[i].started) {
+		struct err he = ERR_INIT;
+
+		if (session(hs, hosts[i])) {
+			continue;
+		}
+		if (cmds[i].started &&
+		    exec_script_result(hs->ex, hosts[i], &sc, &cmds[i], &he) == 0) {
 			continue;
 		}
 		if (cmds[i].started && !err_isset(&first)) {
-			exec_explain(hs->ex, hosts[i], &cmds[i], &first);
+			err_set(&first, "%s", err_str(&he));
 		}
+		err_release(&he);
 		strvec_push(&failed, hosts[i]);
 	}
 	if (failed.nr) {
@@ -1000,7 +1139,6 @@ out:
 	free(cmds);
 	free(ptrs);
 	free(lines);
-	strvec_clear(&argv);
 	strvec_clear(&failed);
 	err_release(&first);
 	return ret;
@@ -1017,7 +1155,8 @@ int hoststate_audit_read(struct hoststate *hs, const char *host, unsigned n,
 		n = n ? HOSTSTATE_AUDIT_LINES_MAX : 1;
 	}
 	snprintf(num, sizeof(num), "%u", n);
-	st = remote(hs, host, script_audit_read, (const char *[]){num, NULL}, SLICE_NULL, &c, e);
+	st = remote(hs, host, script_state_audit_read, (const char *[]){num, NULL}, SLICE_NULL, &c,
+		    e);
 	if (st < 0) {
 		goto out;
 	}
@@ -1154,6 +1293,59 @@ void hoststate_journal_parse(struct slice in, bool ok_only, struct hoststate_rel
 	free(p.all);
 }
 
+/*
+ * Appends line to the journal over SFTP; past HOSTSTATE_JOURNAL_TRIM lines,
+ * the last HOSTSTATE_JOURNAL_KEEP replace it (atomically), as the script does.
+ * Lines are counted only once the file is big enough to hold that many.
+ */
+static int journal_append_sftp(struct hoststate *hs, struct sftp *s, struct slice line,
+			       struct err *e)
+{
+	struct sbuf path = SBUF_INIT, text = SBUF_INIT;
+	struct sftp_attrs a;
+	size_t nl = 0, i, keep_from = 0;
+	int r, ret = -1;
+
+	if (append_sftp(hs, s, "releases.jsonl", line, e) < 0) {
+		goto out;
+	}
+	state_path(&path, hs, "releases.jsonl");
+	if (sftp_stat(s, path.buf, &a, e) != 0) {
+		goto out;
+	}
+	/* a journal line is over 64 bytes: fewer bytes than this cannot be too many lines */
+	if (a.size < (uint64_t)HOSTSTATE_JOURNAL_TRIM * 64) {
+		ret = 0;
+		goto out;
+	}
+	r = sftp_read_file(s, path.buf, HOSTSTATE_OUTPUT_MAX, &text, e);
+	if (r != 0 && r != SFTP_TOOBIG) {
+		goto out;
+	}
+	err_release(e);
+	for (i = 0; i < text.len; i++) {
+		nl += text.buf[i] == '\n';
+	}
+	if (nl <= HOSTSTATE_JOURNAL_TRIM) {
+		ret = 0;
+		goto out;
+	}
+	for (i = 0, nl -= HOSTSTATE_JOURNAL_KEEP; i < text.len && nl; i++) {
+		if (text.buf[i] == '\n' && !--nl) {
+			keep_from = i + 1;
+		}
+	}
+	if (sftp_write_file(s, path.buf, text.buf + keep_from, text.len - keep_from, 0600,
+			    SFTP_WRITE_ATOMIC, e) != 0) {
+		goto out;
+	}
+	ret = 0;
+out:
+	sbuf_release(&path);
+	sbuf_release(&text);
+	return ret;
+}
+
 int hoststate_journal_append(struct hoststate *hs, const char *host,
 			     const struct hoststate_release *r, struct err *e)
 {
@@ -1191,7 +1383,17 @@ int hoststate_journal_append(struct hoststate *hs, const char *host,
 			HOSTSTATE_LINE_MAX);
 		goto out;
 	}
-	st = remote(hs, host, script_journal_append, NULL, slice_make(line.buf, line.len), &c, e);
+	if (session(hs, host)) {
+		ret = journal_append_sftp(hs, session(hs, host), slice_make(line.buf, line.len), e);
+		if (ret < 0) {
+			err_prefix(e, "cannot write the release journal in '%s' on '%s'", hs->dir,
+				   host);
+		}
+		goto out;
+	}
+	st = remote(hs, host, script_state_journal_append,
+		    (const char *[]){JOURNAL_TRIM_ARG, JOURNAL_KEEP_ARG, NULL},
+		    slice_make(line.buf, line.len), &c, e);
 	if (st < 0) {
 		goto out;
 	}
@@ -1210,7 +1412,9 @@ int hoststate_journal_list(struct hoststate *hs, const char *host, bool ok_only,
 			   struct hoststate_releases *out, struct err *e)
 {
 	struct run_cmd c = RUN_CMD_INIT;
-	int st = remote(hs, host, script_journal_read, NULL, SLICE_NULL, &c, e), ret = -1;
+	int st = remote(hs, host, script_state_journal_read,
+			(const char *[]){JOURNAL_TRIM_ARG, NULL}, SLICE_NULL, &c, e),
+	    ret = -1;
 
 	if (st < 0) {
 		goto out;

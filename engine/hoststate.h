@@ -17,7 +17,15 @@
  * Kamal's ".kamal", so that berth and Kamal never read each other's files
  * as their own. Files are created with umask 077.
  *
- * Every remote operation is one fixed shell script run as
+ * With an SFTP session to the host (sftp_of, set by a deploy, which holds
+ * one per host), taking and releasing the lock, and appending to the audit
+ * log and the journal, are SFTP requests instead: no shell and no process
+ * on the host beyond the session's sftp-server (engine/sftp.h). The files
+ * and their forms are the same, so both ways work side by side. A held lock
+ * is looked at, waited for and broken by the scripts.
+ *
+ * Every other remote operation is one fixed shell script
+ * (engine/scripts/state-*.sh) run by exec_script as
  * `sh -c SCRIPT berth-state APPDIR [ARG...]`: the script text is a constant,
  * only the arguments vary (exec quotes them), and the data — holder.json,
  * audit and journal lines — travels on stdin. What comes back is untrusted:
@@ -80,6 +88,12 @@ struct hoststate {
 	char *performer;	     /* "user@machine" */
 	char *machine;		     /* this machine's name */
 	unsigned timeout_ms;	     /* per remote command; 0: 30 s */
+	/*
+	 * Optional: the open SFTP session to host, or NULL (then the scripts
+	 * run). Called from any thread; the session must outlive hs's use.
+	 */
+	struct sftp *(*sftp_of)(void *data, const char *host);
+	void *sftp_data;
 };
 
 /*

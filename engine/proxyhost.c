@@ -11,18 +11,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "engine/hoststate.h"
 #include "engine/proxyhost.h"
 #include "engine/transfer.h"
 #include "lib/log.h"
 #include "lib/run.h"
 #include "lib/slice.h"
 #include "lib/xalloc.h"
+#include "engine/scripts.h"
 #include "lib/banned.h"
 
 #ifndef BERTH_VERSION
 #error "BERTH_VERSION comes from the file VERSION, through the Makefile"
 #endif
 
+/* Where kamal-proxy keeps its routes in its container (Kamal mounts a volume there). */
 #define ENSURE_TIMEOUT_MS  300000 /* docker run may pull a registry image */
 #define CONTROL_TIMEOUT_MS 120000 /* start, stop (its grace time), remove */
 #define DETAILS_TIMEOUT_MS 60000
@@ -62,19 +67,80 @@ static void push_publish(struct strvec *argv, const char *ip, long long port)
 	}
 }
 
+bool proxyhost_held(const struct config *cfg)
+{
+	return cfg->proxy_run.publish != 0 && cfg->proxy_run.bind_ips.nr <= 1;
+}
+
+static void push_log_opt(struct strvec *argv, const struct config_proxy_run *r)
+{
+	strvec_push(argv, "--log-opt");
+	strvec_pushf(argv, "max-size=%s",
+		     r->log_max_size && *r->log_max_size ? r->log_max_size : "10m");
+}
+
+/* What the holder holds, as its label says: "80,443" or "80,443,BIND_IP". */
+static void ports_label(const struct config *cfg, struct sbuf *sb)
+{
+	const struct config_proxy_run *r = &cfg->proxy_run;
+
+	sbuf_addf(sb, "%lld,%lld", r->http_port, r->https_port);
+	if (r->bind_ips.nr) {
+		sbuf_addf(sb, ",%s", r->bind_ips.v[0]);
+	}
+}
+
+void proxyhost_ports_argv(const struct config *cfg, struct strvec *argv)
+{
+	const struct config_proxy_run *r = &cfg->proxy_run;
+	char *image = proxyhost_image_for(cfg);
+	struct sbuf label = SBUF_INIT;
+
+	/* Root to bind ports below 1024 on the host's network, and nothing else: it drops it. */
+	strvec_pushv(
+	    argv, (const char *const[]){
+		      "docker",	   "run",	 "-d",	      "--name",		PROXYHOST_PORTS,
+		      "--network", "host",	 "--restart", "unless-stopped", "--user",
+		      "0:0",	   "--cap-drop", "ALL",	      "--cap-add",	"NET_BIND_SERVICE",
+		      "--cap-add", "SETUID",	 "--cap-add", "SETGID",		NULL});
+	push_log_opt(argv, r);
+	ports_label(cfg, &label);
+	strvec_pushv(argv, (const char *const[]){"-v", PROXYHOST_VOLUME ":" PROXYHOST_STATE_DIR,
+						 "--label", PROXYHOST_LABEL, "--label", NULL});
+	strvec_pushf(argv, "berth.proxy.ports=%s", label.buf);
+	strvec_pushv(argv, (const char *const[]){image, "berth-proxy", "hold", "--socket",
+						 PROXYHOST_HOLDER, "--http-port", NULL});
+	strvec_pushf(argv, "%lld", r->http_port);
+	strvec_push(argv, "--https-port");
+	strvec_pushf(argv, "%lld", r->https_port);
+	if (r->bind_ips.nr) {
+		const char *ip = r->bind_ips.v[0];
+		size_t len = strlen(ip);
+
+		/* "[::1]" as Kamal's config may write it: the holder wants the address alone. */
+		strvec_push(argv, "--listen");
+		if (len > 2 && ip[0] == '[' && ip[len - 1] == ']') {
+			strvec_pushf(argv, "%.*s", (int)len - 2, ip + 1);
+		} else {
+			strvec_push(argv, ip);
+		}
+	}
+	sbuf_release(&label);
+	free(image);
+}
+
 void proxyhost_run_argv(const struct config *cfg, struct strvec *argv)
 {
 	const struct config_proxy_run *r = &cfg->proxy_run;
 	char *image = proxyhost_image_for(cfg);
+	bool held = proxyhost_held(cfg);
 	size_t i;
 
 	strvec_pushv(argv, (const char *const[]){
 			       "docker", "run", "-d", "--name", PROXYHOST_CONTAINER, "--network",
 			       PROXYHOST_NETWORK, "--restart", "unless-stopped", NULL});
-	strvec_push(argv, "--log-opt");
-	strvec_pushf(argv, "max-size=%s",
-		     r->log_max_size && *r->log_max_size ? r->log_max_size : "10m");
-	if (r->publish != 0) {
+	push_log_opt(argv, r);
+	if (r->publish != 0 && !held) {
 		if (!r->bind_ips.nr) {
 			push_publish(argv, NULL, r->http_port);
 			push_publish(argv, NULL, r->https_port);
@@ -100,6 +166,15 @@ void proxyhost_run_argv(const struct config *cfg, struct strvec *argv)
 	if (r->metrics_port >= 0) {
 		strvec_push(argv, "--metrics-port");
 		strvec_pushf(argv, "%lld", r->metrics_port);
+	}
+	/* proxy.run.debug, as Kamal starts kamal-proxy with --debug */
+	if (r->debug > 0) {
+		strvec_push(argv, "--debug");
+	}
+	if (held) {
+		strvec_pushv(argv,
+			     (const char *const[]){"--takeover-if-running", "--listeners-from",
+						   PROXYHOST_HOLDER, NULL});
 	}
 	free(image);
 }
@@ -152,53 +227,38 @@ static void say(proxyhost_progress_fn progress, void *data, const char *fmt, ...
 }
 
 /*
- * Sets he to why cmd failed on host: ssh's words when the host was not
- * reached, else what was being done and the last lines the host said.
+ * Sets he to why cmd failed on host, as exec_script says it: ssh's words
+ * when the host was not reached, else what was being done, the exit and
+ * the last lines the host said.
  */
 static void host_failed(const struct exec *ex, const char *host, const struct run_cmd *cmd,
 			const char *what, struct err *he)
 {
-	struct sbuf how = SBUF_INIT;
-	struct slice tail = slice_trim(run_tail_lines(&cmd->errbuf, 3));
+	const struct exec_script s = {.what = what};
 
-	if (exec_unreachable(ex, cmd) || !cmd->started) {
-		exec_explain(ex, host, cmd, he);
-	} else if (tail.len) {
-		err_set(he, "host '%s': %s: %.*s", host, what, (int)tail.len, tail.ptr);
-	} else {
-		run_describe_status(cmd, &how);
-		err_set(he, "host '%s': %s: the command %s", host, what, how.buf);
+	if (exec_script_result(ex, host, &s, cmd, he) == 0) {
+		err_set(he, "host '%s': %s", host, what);
 	}
-	sbuf_release(&how);
 }
 
 /*
- * Runs argv on every host, output captured (up to CAPTURE_MAX), and waits
- * for all. A host that cannot be named fails alone (status 127, not started).
+ * Runs script with args on every host (a Docker-only script: here when the
+ * host's dockerd is forwarded), output captured (up to CAPTURE_MAX), and
+ * waits for all. A host that cannot be named fails alone (not started).
  */
-static void run_hosts(struct exec *ex, const char *const *hosts, size_t n, const char *const *argv,
-		      unsigned timeout_ms, struct run_cmd *cmds)
+static void run_hosts(struct exec *ex, const char *const *hosts, size_t n, const char *script,
+		      const char *const *args, unsigned timeout_ms, struct run_cmd *cmds)
 {
-	struct run_cmd **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
-	struct err he = ERR_INIT;
-	size_t i, nrun = 0;
+	const struct exec_script s = {
+	    .text = script,
+	    .name = "berth-proxy",
+	    .args = args,
+	    .timeout_ms = timeout_ms,
+	    .capture_max = CAPTURE_MAX,
+	    .flags = EXEC_SCRIPT_DOCKER,
+	};
 
-	for (i = 0; i < n; i++) {
-		run_cmd_init(&cmds[i]);
-		cmds[i].out = RUN_IO_CAPTURE;
-		cmds[i].err = RUN_IO_CAPTURE;
-		cmds[i].capture_max = CAPTURE_MAX;
-		cmds[i].timeout_ms = timeout_ms;
-		if (exec_prepare(ex, hosts[i], argv, &cmds[i], &he) < 0) {
-			cmds[i].status = 127;
-			sbuf_addf(&cmds[i].errbuf, "%s\n", err_str(&he));
-			continue;
-		}
-		ptrs[nrun++] = &cmds[i];
-	}
-	run_all(ptrs, nrun, 0);
-	err_release(&he);
-	free(ptrs);
+	exec_script_hosts(ex, hosts, n, &s, 0, cmds);
 }
 
 /* ------------------------------------------------------------ boot and reboot */
@@ -212,53 +272,6 @@ static void add_printable(struct sbuf *sb, struct slice s)
 		sbuf_addch(sb, (c < 0x20 && c != '\t') || c == 0x7f ? '?' : c);
 	}
 }
-
-/*
- * Makes sure of the network, says whether the image is there, and gets the
- * container going when it can. $1 "boot" or "reboot", $2 network, $3
- * container, $4 image, $5 the image ID the host must have ("-": any ID, but
- * the image must be there; "": anything, docker run may pull it); the rest
- * is the `docker run` argv. Answers:
- *   image ok | image missing
- *   container started | restarted | unpaused | running | running-other IMAGE
- *            | restarting | pending (the image must come first) | rebooted
- */
-static const char ensure_script[] =
-    "mode=$1 net=$2 name=$3 image=$4 id=$5; shift 5\n"
-    "command -v docker >/dev/null 2>&1 || { echo 'docker is not installed' >&2; exit 3; }\n"
-    "docker network inspect \"$net\" >/dev/null 2>&1 ||\n"
-    "  docker network create \"$net\" >/dev/null 2>&1 ||\n"
-    "  docker network inspect \"$net\" >/dev/null || exit 4\n"
-    "have=$(docker image inspect --format '{{.Id}}' \"$image\" 2>/dev/null) || have=\n"
-    "case $id in\n"
-    "'') img=1 ;;\n"
-    "-) id=; if [ -n \"$have\" ]; then img=1; else img=0; fi ;;\n"
-    "*) if [ \"$have\" = \"$id\" ]; then img=1; else img=0; fi ;;\n"
-    "esac\n"
-    "if [ $img = 1 ]; then echo 'image ok'; else echo 'image missing'; fi\n"
-    "st=$(docker container inspect --format '{{.State.Status}} {{.Image}} {{.Config.Image}}' "
-    "\"$name\" 2>/dev/null) || st=absent\n"
-    "if [ \"$mode\" = reboot ] && [ \"$st\" != absent ]; then\n"
-    "  [ $img = 1 ] || { echo 'container pending'; exit 0; }\n"
-    "  docker container stop \"$name\" >/dev/null && docker container rm \"$name\" >/dev/null || "
-    "exit 5\n"
-    "  \"$@\" >/dev/null || exit 6\n"
-    "  echo 'container rebooted'; exit 0\n"
-    "fi\n"
-    "case $st in\n"
-    "absent)\n"
-    "  [ $img = 1 ] || { echo 'container pending'; exit 0; }\n"
-    "  \"$@\" >/dev/null || exit 6\n"
-    "  echo 'container started' ;;\n"
-    "running\\ *)\n"
-    "  if [ -n \"$id\" ] && [ \"${st#running $id }\" = \"$st\" ]; then\n"
-    "    echo \"container running-other ${st##* }\"\n"
-    "  else echo 'container running'; fi ;;\n"
-    "paused\\ *) docker container unpause \"$name\" >/dev/null || exit 7; echo 'container "
-    "unpaused' ;;\n"
-    "restarting\\ *) echo 'container restarting' ;;\n"
-    "*) docker container start \"$name\" >/dev/null || exit 7; echo 'container restarted' ;;\n"
-    "esac\n";
 
 enum ensure_state {
 	ENSURE_FAILED = 0,
@@ -314,6 +327,18 @@ int proxyhost_parse_answer(struct slice out, const char *image, struct proxyhost
 			sbuf_addf(&a->what, "berth-proxy started (%s)", image);
 		} else if (slice_eq_cstr(word, "rebooted")) {
 			sbuf_addf(&a->what, "berth-proxy rebooted (%s)", image);
+		} else if (slice_eq_cstr(word, "took-over-kamal")) {
+			sbuf_addf(
+			    &a->what,
+			    "berth-proxy started (%s) with kamal-proxy's routes, and took its "
+			    "ports; kamal-proxy is stopped, not removed",
+			    image);
+		} else if (slice_eq_cstr(word, "replaced")) {
+			sbuf_addf(
+			    &a->what,
+			    "berth-proxy rebooted (%s), replaced rather than handed over: new "
+			    "connections were refused for a moment",
+			    image);
 		} else if (slice_eq_cstr(word, "restarted")) {
 			sbuf_addstr(&a->what, "berth-proxy was stopped; started it again");
 		} else if (slice_eq_cstr(word, "unpaused")) {
@@ -360,6 +385,13 @@ static const char *ensure_what(int rc)
 		return "cannot run the container '" PROXYHOST_CONTAINER "'";
 	case 7:
 		return "cannot start the container '" PROXYHOST_CONTAINER "'";
+	case 8:
+		return "the new container '" PROXYHOST_CONTAINER
+		       "' did not take over; the old one serves on";
+	case 9:
+		return "cannot run the container '" PROXYHOST_PORTS "' that holds the ports";
+	case 10:
+		return "cannot take the ports over from kamal-proxy; it serves on";
 	default:
 		return "the proxy check failed";
 	}
@@ -367,8 +399,8 @@ static const char *ensure_what(int rc)
 
 /* One round of the ensure script on the hosts of hs whose state is ENSURE_PENDING. */
 static void ensure_round(struct exec *ex, struct ensure_host *hs, size_t n, const char *mode,
-			 const char *image, const char *id, const struct strvec *run,
-			 struct outcome *o)
+			 const char *image, const char *id, const char *plabel,
+			 const struct strvec *ports, const struct strvec *run, struct outcome *o)
 {
 	const char **names = xcalloc(n ? n : 1, sizeof(*names));
 	size_t *idx = xcalloc(n ? n : 1, sizeof(*idx));
@@ -384,11 +416,16 @@ static void ensure_round(struct exec *ex, struct ensure_host *hs, size_t n, cons
 		}
 	}
 	cmds = xcalloc(m ? m : 1, sizeof(*cmds));
-	strvec_pushv(&argv, (const char *const[]){"sh", "-c", ensure_script, "berth-proxy", mode,
-						  PROXYHOST_NETWORK, PROXYHOST_CONTAINER, image, id,
-						  NULL});
+	strvec_pushv(&argv, (const char *const[]){mode, PROXYHOST_NETWORK, PROXYHOST_CONTAINER,
+						  image, id, PROXYHOST_PORTS, plabel, NULL});
+	strvec_pushf(&argv, "%zu", ports->nr);
+	strvec_pushv(&argv, (const char *const[]){PROXYHOST_VOLUME, PROXYHOST_STATE_DIR, NULL});
+	if (ports->nr) {
+		strvec_pushv(&argv, (const char *const *)ports->v);
+	}
 	strvec_pushv(&argv, (const char *const *)run->v);
-	run_hosts(ex, names, m, (const char *const *)argv.v, ENSURE_TIMEOUT_MS, cmds);
+	run_hosts(ex, names, m, script_proxy_ensure, (const char *const *)argv.v, ENSURE_TIMEOUT_MS,
+		  cmds);
 	for (i = 0; i < m; i++) {
 		struct ensure_host *h = &hs[idx[i]];
 
@@ -416,35 +453,13 @@ static void ensure_round(struct exec *ex, struct ensure_host *hs, size_t n, cons
 	free(idx);
 }
 
-/* The local image's ID into id, or "" when there is none here. */
-static void local_image_id(const char *image, struct sbuf *id)
-{
-	struct run_cmd c = RUN_CMD_INIT;
-
-	strvec_pushv(&c.argv, (const char *const[]){"docker", "image", "inspect", "--format",
-						    "{{.Id}}", image, NULL});
-	c.out = RUN_IO_CAPTURE;
-	c.err = RUN_IO_NULL;
-	c.capture_max = 4096;
-	c.timeout_ms = 60000;
-	sbuf_reset(id);
-	if (run_one(&c) == 0) {
-		struct slice s = slice_trim(slice_make(c.outbuf.buf, c.outbuf.len));
-
-		if (transfer_valid_digest(s)) {
-			sbuf_add(id, s.ptr, s.len);
-		}
-	}
-	run_cmd_release(&c);
-}
-
 static int ensure(struct exec *ex, const char *const *hosts, size_t n, const struct config *cfg,
 		  const char *mode, proxyhost_progress_fn progress, void *data, struct err *e)
 {
 	struct ensure_host *hs = xcalloc(n ? n : 1, sizeof(*hs));
 	struct outcome o = {n, 0, SBUF_INIT};
-	struct strvec run = STRVEC_INIT, need = STRVEC_INIT;
-	struct sbuf id = SBUF_INIT;
+	struct strvec run = STRVEC_INIT, need = STRVEC_INIT, ports = STRVEC_INIT;
+	struct sbuf id = SBUF_INIT, plabel = SBUF_INIT;
 	struct err he = ERR_INIT;
 	char *image = proxyhost_image_for(cfg);
 	bool ours = !strcmp(image, proxyhost_image());
@@ -453,8 +468,12 @@ static int ensure(struct exec *ex, const char *const *hosts, size_t n, const str
 	int ret;
 
 	proxyhost_run_argv(cfg, &run);
+	ports_label(cfg, &plabel);
+	if (proxyhost_held(cfg)) {
+		proxyhost_ports_argv(cfg, &ports);
+	}
 	if (ours) {
-		local_image_id(image, &id);
+		transfer_local_image_id(image, &id);
 	}
 	for (i = 0; i < n; i++) {
 		hs[i].name = hosts[i];
@@ -463,7 +482,7 @@ static int ensure(struct exec *ex, const char *const *hosts, size_t n, const str
 	}
 	/* our image must be there, as this very ID when we have it here to send */
 	id_arg = !ours ? "" : id.len ? id.buf : "-";
-	ensure_round(ex, hs, n, mode, image, id_arg, &run, &o);
+	ensure_round(ex, hs, n, mode, image, id_arg, plabel.buf, &ports, &run, &o);
 
 	for (i = 0; i < n; i++) {
 		if (hs[i].state != ENSURE_FAILED && !hs[i].a.image_ok) {
@@ -483,11 +502,21 @@ static int ensure(struct exec *ex, const char *const *hosts, size_t n, const str
 				if (hs[i].state == ENSURE_FAILED || hs[i].a.image_ok) {
 					continue;
 				}
-				err_set(
-				    &he,
-				    "host '%s': the image '%s' is neither on the host nor here: "
-				    "build it with 'make image'",
-				    hs[i].name, image);
+				if (ex->kind == EXEC_LOCAL) {
+					/* the host's dockerd is this machine's: none to send from
+					 */
+					err_set(&he,
+						"host '%s': the image '%s' is not in this host's "
+						"dockerd: load it there (docker load), or boot the "
+						"proxy on this host with 'berth proxy boot' from a "
+						"machine that has it",
+						hs[i].name, image);
+				} else {
+					err_set(&he,
+						"host '%s': the image '%s' is neither on the host "
+						"nor here: build it with 'make image'",
+						hs[i].name, image);
+				}
 				hs[i].state = ENSURE_FAILED;
 				outcome_fail(&o, &he);
 			}
@@ -521,7 +550,7 @@ static int ensure(struct exec *ex, const char *const *hosts, size_t n, const str
 		}
 		transfer_result_release(&tr);
 		/* the hosts that waited for the image get their container now */
-		ensure_round(ex, hs, n, mode, image, id_arg, &run, &o);
+		ensure_round(ex, hs, n, mode, image, id_arg, plabel.buf, &ports, &run, &o);
 	}
 	for (i = 0; i < n; i++) {
 		if (hs[i].state == ENSURE_DONE) {
@@ -538,7 +567,9 @@ static int ensure(struct exec *ex, const char *const *hosts, size_t n, const str
 	err_release(&he);
 	strvec_clear(&run);
 	strvec_clear(&need);
+	strvec_clear(&ports);
 	sbuf_release(&id);
+	sbuf_release(&plabel);
 	free(image);
 	free(hs);
 	return ret;
@@ -562,16 +593,16 @@ int proxyhost_reboot(struct exec *ex, const char *const *hosts, size_t n, const 
  * Runs argv on every host; a host that exits 0 gets the progress line
  * "HOST: done", a failing one adds to the outcome with what.
  */
-static int simple(struct exec *ex, const char *const *hosts, size_t n, const char *const *argv,
-		  const char *what, const char *done, proxyhost_progress_fn progress, void *data,
-		  struct err *e)
+static int simple(struct exec *ex, const char *const *hosts, size_t n, const char *script,
+		  const char *const *args, const char *what, const char *done,
+		  proxyhost_progress_fn progress, void *data, struct err *e)
 {
 	struct run_cmd *cmds = xcalloc(n ? n : 1, sizeof(*cmds));
 	struct outcome o = {n, 0, SBUF_INIT};
 	struct err he = ERR_INIT;
 	size_t i;
 
-	run_hosts(ex, hosts, n, argv, CONTROL_TIMEOUT_MS, cmds);
+	run_hosts(ex, hosts, n, script, args, CONTROL_TIMEOUT_MS, cmds);
 	for (i = 0; i < n; i++) {
 		if (cmds[i].status == 0) {
 			say(progress, data, "%s: %s", hosts[i], done);
@@ -590,39 +621,91 @@ int proxyhost_start(struct exec *ex, const char *const *hosts, size_t n, const s
 		    proxyhost_progress_fn progress, void *data, struct err *e)
 {
 	(void)cfg;
-	return simple(
-	    ex, hosts, n,
-	    (const char *const[]){"docker", "container", "start", PROXYHOST_CONTAINER, NULL},
-	    "cannot start '" PROXYHOST_CONTAINER "'", "berth-proxy started", progress, data, e);
+	return simple(ex, hosts, n, script_proxy_start,
+		      (const char *const[]){PROXYHOST_PORTS, PROXYHOST_CONTAINER, NULL},
+		      "cannot start '" PROXYHOST_CONTAINER "'", "berth-proxy started", progress,
+		      data, e);
 }
 
 int proxyhost_stop(struct exec *ex, const char *const *hosts, size_t n, const struct config *cfg,
 		   proxyhost_progress_fn progress, void *data, struct err *e)
 {
 	(void)cfg;
-	return simple(
-	    ex, hosts, n,
-	    (const char *const[]){"docker", "container", "stop", PROXYHOST_CONTAINER, NULL},
-	    "cannot stop '" PROXYHOST_CONTAINER "'", "berth-proxy stopped", progress, data, e);
+	return simple(ex, hosts, n, script_proxy_stop,
+		      (const char *const[]){PROXYHOST_PORTS, PROXYHOST_CONTAINER, NULL},
+		      "cannot stop '" PROXYHOST_CONTAINER "'", "berth-proxy stopped", progress,
+		      data, e);
 }
 
-/* $1 container, $2 image, $3 label of our images ("": keep images), $4 volume ("": keep it). */
-static const char remove_script[] =
-    "name=$1 image=$2 label=$3 vol=$4\n"
-    "if docker container inspect \"$name\" >/dev/null 2>&1; then\n"
-    "  docker container stop \"$name\" >/dev/null && docker container rm \"$name\" >/dev/null || "
-    "exit 1\n"
-    "  echo 'container removed'\n"
-    "else echo 'container absent'; fi\n"
-    "if [ -n \"$label\" ]; then\n"
-    "  docker image rm \"$image\" >/dev/null 2>&1\n"
-    "  docker image prune --all --force --filter \"label=$label\" >/dev/null || exit 1\n"
-    "  echo 'images removed'\n"
-    "fi\n"
-    "if [ -n \"$vol\" ] && docker volume inspect \"$vol\" >/dev/null 2>&1; then\n"
-    "  docker volume rm \"$vol\" >/dev/null || exit 1\n"
-    "  echo 'volume removed'\n"
-    "fi\n";
+int proxyhost_parse_services(struct slice out, struct strvec *names, struct err *e)
+{
+	struct slice t = slice_trim(out);
+	json_error_t je;
+	json_t *root, *arr, *v;
+	size_t i;
+	int ret = -1;
+
+	if (!t.len) {
+		return 0;
+	}
+	root = json_loadb(t.ptr, t.len, 0, &je);
+	if (!root) {
+		return err_set(e, "the proxy's list of services is not JSON: %s", je.text);
+	}
+	arr = json_is_object(root) ? json_object_get(root, "services") : root;
+	if (!json_is_array(arr)) {
+		err_set(e, "the proxy's list of services is not a list");
+		goto out;
+	}
+	json_array_foreach(arr, i, v)
+	{
+		const char *name = json_string_value(json_object_get(v, "name"));
+
+		if (!name || !*name) {
+			err_set(e, "a service in the proxy's list has no name");
+			goto out;
+		}
+		strvec_push(names, name);
+	}
+	ret = 0;
+out:
+	json_decref(root);
+	return ret;
+}
+
+int proxyhost_services(struct exec *ex, const char *const *hosts, size_t n, struct strvec *names,
+		       struct err *e)
+{
+	struct run_cmd *cmds = xcalloc(n ? n : 1, sizeof(*cmds));
+	struct outcome o = {n, 0, SBUF_INIT};
+	struct err he = ERR_INIT;
+	size_t i;
+
+	run_hosts(ex, hosts, n, script_proxy_services,
+		  (const char *const[]){PROXYHOST_CONTAINER,
+					PROXYHOST_STATE_DIR "/berth-proxy.json", NULL},
+		  CONTROL_TIMEOUT_MS, cmds);
+	for (i = 0; i < n; i++) {
+		if (cmds[i].status != 0) {
+			host_failed(ex, hosts[i], &cmds[i], "cannot list what berth-proxy serves",
+				    &he);
+			outcome_fail(&o, &he);
+		} else if (proxyhost_parse_services(
+			       slice_make(cmds[i].outbuf.buf, cmds[i].outbuf.len), &names[i], &he) <
+			   0) {
+			struct err he2 = ERR_INIT;
+
+			err_set(&he2, "host '%s': %s", hosts[i], err_str(&he));
+			outcome_fail(&o, &he2);
+			err_release(&he2);
+			strvec_clear(&names[i]);
+		}
+		run_cmd_release(&cmds[i]);
+	}
+	err_release(&he);
+	free(cmds);
+	return outcome_finish(&o, e);
+}
 
 int proxyhost_remove(struct exec *ex, const char *const *hosts, size_t n, const struct config *cfg,
 		     unsigned flags, proxyhost_progress_fn progress, void *data, struct err *e)
@@ -634,11 +717,11 @@ int proxyhost_remove(struct exec *ex, const char *const *hosts, size_t n, const 
 	char *image = proxyhost_image_for(cfg);
 	size_t i;
 
-	run_hosts(ex, hosts, n,
-		  (const char *const[]){"sh", "-c", remove_script, "berth-proxy",
-					PROXYHOST_CONTAINER, image,
+	run_hosts(ex, hosts, n, script_proxy_remove,
+		  (const char *const[]){PROXYHOST_CONTAINER, image,
 					flags & PROXYHOST_F_IMAGE ? PROXYHOST_LABEL : "",
-					flags & PROXYHOST_F_VOLUME ? PROXYHOST_VOLUME : "", NULL},
+					flags & PROXYHOST_F_VOLUME ? PROXYHOST_VOLUME : "",
+					PROXYHOST_PORTS, PROXYHOST_CONTAINER "-old", NULL},
 		  CONTROL_TIMEOUT_MS, cmds);
 	for (i = 0; i < n; i++) {
 		if (cmds[i].status != 0) {
@@ -652,6 +735,10 @@ int proxyhost_remove(struct exec *ex, const char *const *hosts, size_t n, const 
 					      "container removed") >= 0
 				       ? "removed the berth-proxy container"
 				       : "no berth-proxy container");
+		if (slice_find(slice_make(cmds[i].outbuf.buf, cmds[i].outbuf.len),
+			       "ports removed") >= 0) {
+			sbuf_addstr(&what, ", removed the ports container '" PROXYHOST_PORTS "'");
+		}
 		if (flags & PROXYHOST_F_IMAGE) {
 			sbuf_addstr(&what, ", removed its images");
 		}
@@ -681,11 +768,8 @@ int proxyhost_details(struct exec *ex, const char *const *hosts, size_t n, const
 	size_t i;
 
 	(void)cfg;
-	run_hosts(ex, hosts, n,
-		  (const char *const[]){"docker", "ps", "--all", "--no-trunc", "--filter",
-					"name=^" PROXYHOST_CONTAINER "$", "--format",
-					"{{.Names}} {{.Image}} {{.Status}} {{.Ports}}", NULL},
-		  DETAILS_TIMEOUT_MS, cmds);
+	run_hosts(ex, hosts, n, script_proxy_containers,
+		  (const char *const[]){PROXYHOST_CONTAINER, NULL}, DETAILS_TIMEOUT_MS, cmds);
 	for (i = 0; i < n; i++) {
 		struct slice rest = slice_make(cmds[i].outbuf.buf, cmds[i].outbuf.len), l;
 		unsigned nlines = 0;
@@ -719,34 +803,6 @@ int proxyhost_details(struct exec *ex, const char *const *hosts, size_t n, const
 	free(cmds);
 	return outcome_finish(&o, e);
 }
-
-/*
- * $1 container, $2 a grep pattern or "", $3 "follow" or ""; the rest is the
- * `docker logs` argv. The log's own stdout and stderr both come out on
- * stdout.
- *
- * Following, nothing else tells the remote side that berth went away (no
- * terminal, so no SIGHUP; and a multiplexed connection outlives berth), and
- * `docker logs --follow` would run there for good. So berth keeps the
- * command's stdin open while it lives, and the script ends the follower
- * when stdin ends. (Background jobs get /dev/null as stdin: fd 3 keeps
- * the real one.) The grep pattern is applied here when following.
- */
-static const char logs_script[] = "name=$1 g=$2 f=$3; shift 3\n"
-				  "docker container inspect \"$name\" >/dev/null || exit 1\n"
-				  "if [ -z \"$f\" ]; then\n"
-				  "  [ -n \"$g\" ] || exec \"$@\" 2>&1\n"
-				  "  \"$@\" 2>&1 | grep -e \"$g\"\n"
-				  "  [ $? -le 1 ]; exit\n"
-				  "fi\n"
-				  "exec 3<&0\n"
-				  "\"$@\" 2>&1 &\n"
-				  "p=$!\n"
-				  "{ while read -r _ <&3; do :; done; kill $p 2>/dev/null; } &\n"
-				  "w=$!\n"
-				  "wait $p; r=$?\n"
-				  "kill $w 2>/dev/null\n"
-				  "exit $r\n";
 
 struct logs_line {
 	const char *host;
@@ -788,6 +844,12 @@ int proxyhost_logs(struct exec *ex, const char *const *hosts, size_t n, const st
 	struct strvec argv = STRVEC_INIT;
 	struct sbuf in_path = SBUF_INIT;
 	struct err he = ERR_INIT;
+	struct exec_script sc = {
+	    .text = script_proxy_logs,
+	    .name = "berth-proxy",
+	    .timeout_ms = lo->timeout_ms ? lo->timeout_ms : EXEC_SCRIPT_NO_TIMEOUT,
+	    .capture_max = CAPTURE_MAX,
+	};
 	bool local_grep = lo->follow && lo->grep && *lo->grep;
 	int alive[2] = {-1, -1};
 	regex_t re;
@@ -800,7 +862,7 @@ int proxyhost_logs(struct exec *ex, const char *const *hosts, size_t n, const st
 		local_grep = false;
 		goto out;
 	}
-	/* following: the hosts' stdin, open for as long as berth runs (see logs_script) */
+	/* following: the hosts' stdin, open for as long as berth runs (see script_proxy_logs) */
 	if (lo->follow) {
 		if (pipe2(alive, O_CLOEXEC) < 0) {
 			err_set(e, "cannot make a pipe: %s", strerror(errno));
@@ -809,9 +871,8 @@ int proxyhost_logs(struct exec *ex, const char *const *hosts, size_t n, const st
 		sbuf_addf(&in_path, "/dev/fd/%d", alive[0]);
 	}
 	strvec_pushv(&argv, (const char *const[]){
-				"sh", "-c", logs_script, "berth-proxy", PROXYHOST_CONTAINER,
-				lo->grep && !lo->follow ? lo->grep : "", lo->follow ? "follow" : "",
-				"docker", "logs", NULL});
+				PROXYHOST_CONTAINER, lo->grep && !lo->follow ? lo->grep : "",
+				lo->follow ? "follow" : "", "docker", "logs", NULL});
 	if (lo->timestamps) {
 		strvec_push(&argv, "--timestamps");
 	}
@@ -826,6 +887,7 @@ int proxyhost_logs(struct exec *ex, const char *const *hosts, size_t n, const st
 		strvec_push(&argv, "--follow");
 	}
 	strvec_push(&argv, PROXYHOST_CONTAINER);
+	sc.args = (const char *const *)argv.v;
 
 	for (i = 0; i < n; i++, ninit++) {
 		run_cmd_init(&cmds[i]);
@@ -835,13 +897,10 @@ int proxyhost_logs(struct exec *ex, const char *const *hosts, size_t n, const st
 		ls[i].data = data;
 		sbuf_init(&ls[i].buf, 0);
 		cmds[i].out = RUN_IO_STREAM;
-		cmds[i].err = RUN_IO_CAPTURE;
-		cmds[i].capture_max = CAPTURE_MAX;
 		cmds[i].on_line = on_log_line;
 		cmds[i].on_line_data = &ls[i];
-		cmds[i].timeout_ms = lo->timeout_ms;
 		cmds[i].in_file = in_path.len ? in_path.buf : NULL;
-		if (exec_prepare(ex, hosts[i], (const char *const *)argv.v, &cmds[i], &he) < 0) {
+		if (exec_script_prepare(ex, hosts[i], &sc, &cmds[i], &he) < 0) {
 			outcome_fail(&o, &he);
 			continue;
 		}
@@ -879,5 +938,153 @@ out:
 	free(ptrs);
 	free(ls);
 	free(cmds);
+	return ret;
+}
+
+/* ---- boot_config ---- */
+
+void proxyhost_boot_config_path(struct sbuf *out, const struct config *cfg)
+{
+	sbuf_addf(out, "%s/proxy/boot_config.json",
+		  cfg->run_directory ? cfg->run_directory : HOSTSTATE_RUN_DIR);
+}
+
+int proxyhost_boot_config_fetch(struct exec *ex, const struct config *cfg, const char *const *hosts,
+				size_t n, struct strvec *stored)
+{
+	struct run_cmd *cmds = xcalloc(n ? n : 1, sizeof(*cmds));
+	struct sbuf path = SBUF_INIT;
+	struct exec_script sc = {.text = script_proxy_boot_config_get};
+	size_t i;
+	int nkept = 0;
+
+	proxyhost_boot_config_path(&path, cfg);
+	sc.args = (const char *const[]){path.buf, NULL};
+	exec_script_hosts(ex, hosts, n, &sc, 16, cmds);
+	for (i = 0; i < n; i++) {
+		sbuf_trim(&cmds[i].outbuf);
+		if (cmds[i].status != 0) {
+			sbuf_reset(&cmds[i].outbuf);
+		}
+		strvec_push(stored, cmds[i].outbuf.buf);
+		nkept += cmds[i].outbuf.len > 0;
+		run_cmd_release(&cmds[i]);
+	}
+	sbuf_release(&path);
+	free(cmds);
+	return nkept;
+}
+
+static int boot_config_port(json_t *v, long long *out)
+{
+	if (json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) < 65536) {
+		*out = json_integer_value(v);
+		return 0;
+	}
+	return -1;
+}
+
+static void boot_config_string(char **field, json_t *v)
+{
+	if (json_is_string(v)) {
+		free(*field);
+		*field = xstrdup(json_string_value(v));
+	}
+}
+
+int proxyhost_boot_config_apply(struct config_proxy_run *r, const char *text, size_t len)
+{
+	json_t *j = json_loadb(text, len, 0, NULL), *v;
+	const char *key;
+	size_t i;
+	int ret = -1;
+
+	if (!json_is_object(j)) {
+		goto out;
+	}
+	if (json_is_boolean(v = json_object_get(j, "publish"))) {
+		r->publish = json_is_true(v);
+	}
+	if (json_is_boolean(v = json_object_get(j, "debug"))) {
+		r->debug = json_is_true(v);
+	}
+	if ((v = json_object_get(j, "http_port")) && boot_config_port(v, &r->http_port) < 0) {
+		goto out;
+	}
+	if ((v = json_object_get(j, "https_port")) && boot_config_port(v, &r->https_port) < 0) {
+		goto out;
+	}
+	if ((v = json_object_get(j, "metrics_port")) && boot_config_port(v, &r->metrics_port) < 0) {
+		goto out;
+	}
+	boot_config_string(&r->log_max_size, json_object_get(j, "log_max_size"));
+	boot_config_string(&r->registry, json_object_get(j, "registry"));
+	boot_config_string(&r->repository, json_object_get(j, "repository"));
+	boot_config_string(&r->version, json_object_get(j, "version"));
+	if (json_is_array(v = json_object_get(j, "bind_ips"))) {
+		json_t *ip;
+
+		strvec_clear(&r->bind_ips);
+		json_array_foreach(v, i, ip)
+		{
+			if (json_is_string(ip)) {
+				strvec_push(&r->bind_ips, json_string_value(ip));
+			}
+		}
+	}
+	if (json_is_object(v = json_object_get(j, "options"))) {
+		json_t *ov;
+
+		json_object_foreach(v, key, ov)
+		{
+			config_map_set(&r->options, key, json_string_value(ov));
+		}
+	}
+	ret = 0;
+out:
+	json_decref(j);
+	return ret;
+}
+
+int proxyhost_boot_as_kept(struct exec *ex, const char *const *hosts, size_t n,
+			   const struct config *cfg, proxyhost_progress_fn progress, void *data,
+			   struct err *e)
+{
+	struct strvec stored = STRVEC_INIT, plain = STRVEC_INIT;
+	size_t i;
+	int ret = 0;
+
+	if (proxyhost_boot_config_fetch(ex, cfg, hosts, n, &stored) == 0) {
+		ret = proxyhost_boot(ex, hosts, n, cfg, progress, data, e);
+		goto out;
+	}
+	for (i = 0; i < n && ret == 0; i++) {
+		/* the boot only reads the config: a shallow copy with its own proxy.run */
+		struct config hc = *cfg;
+
+		if (!stored.v[i][0]) {
+			strvec_push(&plain, hosts[i]);
+			continue;
+		}
+		config_proxy_run_copy(&hc.proxy_run, &cfg->proxy_run);
+		if (proxyhost_boot_config_apply(&hc.proxy_run, stored.v[i], strlen(stored.v[i])) <
+		    0) {
+			err_set(e,
+				"host '%s': its boot_config is not one ('berth proxy boot_config "
+				"reset' removes it)",
+				hosts[i]);
+			ret = -1;
+		} else {
+			ret = proxyhost_boot(ex, hosts + i, 1, &hc, progress, data, e);
+		}
+		config_proxy_run_release(&hc.proxy_run);
+	}
+	if (ret == 0 && plain.nr) {
+		ret = proxyhost_boot(ex, (const char *const *)plain.v, plain.nr, cfg, progress,
+				     data, e);
+	}
+out:
+	strvec_clear(&stored);
+	strvec_clear(&plain);
 	return ret;
 }

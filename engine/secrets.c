@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/vault.h"
+#include "lib/log.h"
 #include "lib/run.h"
 #include "lib/slice.h"
 #include "lib/xalloc.h"
@@ -107,6 +109,10 @@ struct parser {
 	const char *file;
 	const char *dir;
 	unsigned flags;
+	/* loading a project's files: KAMAL_DESTINATION and BERTH_DESTINATION are the
+	 * destination (unset without one), whatever the environment says */
+	bool dest_known;
+	const char *destination;
 	struct err *e;
 	/* the text, line ends already made '\n' */
 	const char *p;
@@ -192,11 +198,18 @@ static void describe_char(struct sbuf *sb, int c)
 	}
 }
 
+static bool is_dest_var(const char *name)
+{
+	return !strcmp(name, "KAMAL_DESTINATION") || !strcmp(name, "BERTH_DESTINATION");
+}
+
 static const char *lookup(struct parser *ps, const char *name)
 {
 	const char *v = secrets_get(ps->s, name);
 
-	if (!v && !(ps->flags & SECRETS_F_NO_ENVIRON)) {
+	if (!v && ps->dest_known && is_dest_var(name)) {
+		v = ps->destination;
+	} else if (!v && !(ps->flags & SECRETS_F_NO_ENVIRON)) {
 		v = getenv(name);
 	}
 	return v ? v : "";
@@ -299,7 +312,126 @@ static void describe_cmd(struct sbuf *sb, const char *cmd)
 	sbuf_addch(sb, '\'');
 }
 
-/* Runs `sh -c cmd` with the keys so far in its environment; appends its stdout to v. */
+/* Ruby's chomp: one trailing "\n", "\r\n" or "\r" goes. */
+static void chomp(struct sbuf *sb)
+{
+	if (sb->len && sb->buf[sb->len - 1] == '\n') {
+		sb->len--;
+		if (sb->len && sb->buf[sb->len - 1] == '\r') {
+			sb->len--;
+		}
+	} else if (sb->len && sb->buf[sb->len - 1] == '\r') {
+		sb->len--;
+	}
+	if (sb->alloc) {
+		sb->buf[sb->len] = '\0';
+	}
+}
+
+/* Is cmd `kamal secrets ...` or `berth secrets ...`? */
+static bool is_secrets_cmd(const char *cmd)
+{
+	size_t n;
+
+	cmd += strspn(cmd, " \t\n");
+	if (strncmp(cmd, "kamal", 5) && strncmp(cmd, "berth", 5)) {
+		return false;
+	}
+	cmd += 5;
+	n = strspn(cmd, " \t\n");
+	if (!n || strncmp(cmd + n, "secrets", 7)) {
+		return false;
+	}
+	cmd += n + 7;
+	return *cmd == ' ' || *cmd == '\t' || *cmd == '\n';
+}
+
+/*
+ * $NAME and ${NAME} pasted into the text, as dotenv does to a command before
+ * Kamal splits it into words: \$NAME stays "$NAME"; "$(" is left alone.
+ */
+static void paste_vars(struct parser *ps, const char *cmd, struct sbuf *out)
+{
+	const char *p = cmd;
+
+	while (*p) {
+		bool escaped = p[0] == '\\' && p[1] == '$' && p[2] != '(';
+		const char *d = escaped ? p + 1 : p, *q, *name;
+		char *var;
+
+		if (*d != '$' || d[1] == '(') {
+			sbuf_addch(out, *p++);
+			continue;
+		}
+		q = d + 1;
+		if (*q == '{') {
+			q++;
+		}
+		name = q;
+		while (is_var_char((unsigned char)*q)) {
+			q++;
+		}
+		var = xstrndup(name, (size_t)(q - name));
+		if (*q == '}') {
+			q++;
+		}
+		if (escaped || !*var) {
+			sbuf_add(out, d, (size_t)(q - d));
+		} else {
+			sbuf_addstr(out, lookup(ps, var));
+		}
+		free(var);
+		p = q;
+	}
+}
+
+/* $(kamal secrets fetch|extract ...): berth's own implementation, in this process. */
+static int run_inline(struct parser *ps, const char *cmd, struct sbuf *v)
+{
+	struct sbuf text = SBUF_INIT, out = SBUF_INIT, msg = SBUF_INIT;
+	struct strvec words = STRVEC_INIT;
+	struct err e = ERR_INIT;
+	size_t i;
+	int ret = -1;
+
+	paste_vars(ps, cmd, &text);
+	if (vault_shell_split(text.buf, &words, &e) < 0 || words.nr < 2) {
+		goto fail;
+	}
+	free(words.v[0]);
+	memmove(words.v, words.v + 1, words.nr * sizeof(*words.v));
+	words.nr--;
+	if (vault_run_inline(&words, &out, &e) < 0) {
+		goto fail;
+	}
+	chomp(&out);
+	if (memchr(out.buf, '\0', out.len) || out.len > SECRETS_MAX_VALUE) {
+		err_set(&e, "its result is not a value berth can keep");
+		goto fail;
+	}
+	sbuf_add(v, out.buf, out.len);
+	ret = 0;
+	goto out;
+fail:
+	describe_cmd(&msg, cmd);
+	entry_error(ps, "command %s: %s", msg.buf, err_isset(&e) ? err_str(&e) : "no command");
+out:
+	for (i = 0; i < words.nr; i++) {
+		explicit_bzero(words.v[i], strlen(words.v[i]));
+	}
+	strvec_clear(&words);
+	wipe_sbuf(&text);
+	wipe_sbuf(&out);
+	sbuf_release(&msg);
+	err_release(&e);
+	return ret;
+}
+
+/*
+ * Runs `sh -c cmd` with the keys so far in its environment; appends its stdout
+ * to v. As Kamal, its exit status is not looked at: files rely on
+ * $(op read ... 2>/dev/null) giving "" when the item is not there.
+ */
 static int run_command(struct parser *ps, const char *cmd, struct sbuf *v)
 {
 	struct run_cmd c = RUN_CMD_INIT;
@@ -310,7 +442,17 @@ static int run_command(struct parser *ps, const char *cmd, struct sbuf *v)
 	if (ps->flags & SECRETS_F_NO_COMMANDS) {
 		return entry_error(ps, "command substitution \"$(...)\" is not allowed here");
 	}
+	if (is_secrets_cmd(cmd)) {
+		return run_inline(ps, cmd, v);
+	}
 	strvec_pushv(&c.argv, (const char *[]){"sh", "-c", cmd, NULL});
+	if (ps->dest_known && ps->destination) {
+		strvec_pushf(&c.env, "KAMAL_DESTINATION=%s", ps->destination);
+		strvec_pushf(&c.env, "BERTH_DESTINATION=%s", ps->destination);
+	} else if (ps->dest_known) {
+		strvec_pushv(&c.env,
+			     (const char *[]){"KAMAL_DESTINATION", "BERTH_DESTINATION", NULL});
+	}
 	for (i = 0; i < ps->s->names.nr; i++) {
 		strvec_pushf(&c.env, "%s=%s", ps->s->names.v[i], ps->s->values.v[i]);
 	}
@@ -320,7 +462,7 @@ static int run_command(struct parser *ps, const char *cmd, struct sbuf *v)
 	c.err = RUN_IO_INHERIT;
 	/* room for trailing newlines; a command that prints without end is stopped */
 	c.capture_max = SECRETS_MAX_VALUE + 4096;
-	if (run_one(&c) < 0 && !c.truncated) {
+	if (run_one(&c) < 0 && !c.truncated && !c.started) {
 		/* the output may hold a secret: say how it ended, never what it printed */
 		describe_cmd(&msg, cmd);
 		sbuf_addch(&msg, ' ');
@@ -328,8 +470,15 @@ static int run_command(struct parser *ps, const char *cmd, struct sbuf *v)
 		entry_error(ps, "command %s", msg.buf);
 		goto out;
 	}
-	while (!c.truncated && c.outbuf.len && c.outbuf.buf[c.outbuf.len - 1] == '\n') {
-		c.outbuf.len--;
+	if (c.status && !c.truncated) {
+		describe_cmd(&msg, cmd);
+		sbuf_addch(&msg, ' ');
+		run_describe_status(&c, &msg);
+		log_debug("%s:%u: %s: command %s; its output is used all the same", ps->file,
+			  ps->key_line, ps->key ? ps->key : "", msg.buf);
+	}
+	if (!c.truncated) {
+		chomp(&c.outbuf);
 	}
 	if (memchr(c.outbuf.buf, '\0', c.outbuf.len)) {
 		describe_cmd(&msg, cmd);
@@ -731,8 +880,9 @@ static int normalize(struct parser *ps, const char *buf, size_t len, struct sbuf
 	return 0;
 }
 
-int secrets_parse_dotenv_flags(struct secrets *s, const char *file, const char *buf, size_t len,
-			       const char *dir, unsigned flags, struct err *e)
+static int parse_text(struct secrets *s, const char *file, const char *buf, size_t len,
+		      const char *dir, unsigned flags, bool dest_known, const char *destination,
+		      struct err *e)
 {
 	struct parser ps = {0};
 	struct sbuf text = SBUF_INIT, v = SBUF_INIT;
@@ -742,6 +892,8 @@ int secrets_parse_dotenv_flags(struct secrets *s, const char *file, const char *
 	ps.file = file ? file : "secrets";
 	ps.dir = dir;
 	ps.flags = flags;
+	ps.dest_known = dest_known;
+	ps.destination = destination;
 	ps.e = e;
 	if (len > SECRETS_MAX_FILE) {
 		err_setat(e, ps.file, 0, 0, "larger than %d bytes", SECRETS_MAX_FILE);
@@ -776,6 +928,12 @@ out:
 	return ret;
 }
 
+int secrets_parse_dotenv_flags(struct secrets *s, const char *file, const char *buf, size_t len,
+			       const char *dir, unsigned flags, struct err *e)
+{
+	return parse_text(s, file, buf, len, dir, flags, false, NULL, e);
+}
+
 int secrets_parse_dotenv(struct secrets *s, const char *file, const char *buf, size_t len,
 			 const char *dir, struct err *e)
 {
@@ -799,11 +957,18 @@ static bool valid_destination(const char *d)
 	return true;
 }
 
-/* Reads and parses one file; a missing file is fine. */
-static int load_file(struct secrets *s, const char *path, const char *dir, struct err *e)
+/*
+ * Reads and parses one file on its own (its $NAMEs see its own keys and the
+ * environment, not another file's), then sets its keys in s; a missing file
+ * is fine.
+ */
+static int load_file(struct secrets *s, const char *path, const char *dir, const char *destination,
+		     struct err *e)
 {
 	struct sbuf buf = SBUF_INIT;
+	struct secrets one;
 	struct stat st;
+	size_t i;
 	int fd, ret = -1;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -830,7 +995,13 @@ static int load_file(struct secrets *s, const char *path, const char *dir, struc
 		err_set(e, "cannot read '%s': %s", path, strerror(errno));
 		goto out;
 	}
-	ret = secrets_parse_dotenv(s, path, buf.buf, buf.len, dir, e);
+	secrets_init(&one);
+	ret = parse_text(&one, path, buf.buf, buf.len, dir, 0, true, destination, e);
+	/* on an error too: s then holds the pairs before the failing line, as documented */
+	for (i = 0; i < one.names.nr; i++) {
+		secrets_set(s, one.names.v[i], one.values.v[i], one.files.v[i]);
+	}
+	secrets_release(&one);
 out:
 	close(fd);
 	wipe_sbuf(&buf);
@@ -858,7 +1029,7 @@ int secrets_load_path(struct secrets *s, const char *secrets_path, const char *d
 		goto out;
 	}
 	sbuf_addf(&path, "%s-common", secrets_path);
-	if (load_file(s, path.buf, dir, e) < 0) {
+	if (load_file(s, path.buf, dir, destination, e) < 0) {
 		goto out;
 	}
 	sbuf_reset(&path);
@@ -866,7 +1037,7 @@ int secrets_load_path(struct secrets *s, const char *secrets_path, const char *d
 	if (destination) {
 		sbuf_addf(&path, ".%s", destination);
 	}
-	if (load_file(s, path.buf, dir, e) < 0) {
+	if (load_file(s, path.buf, dir, destination, e) < 0) {
 		goto out;
 	}
 	ret = 0;

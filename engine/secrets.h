@@ -43,29 +43,43 @@
  * Expansion, in double-quoted and unquoted values, anywhere in the value:
  *
  *	$NAME, ${NAME}   NAME is [A-Za-z0-9_]+. The value of NAME from the keys
- *	                 already in s (earlier lines of this file, then earlier files)
- *	                 — else the process environment (getenv) — else "". This is
- *	                 what Kamal gets from dotenv with overwrite: true: the file's
- *	                 own keys win over the environment. (Kamal parses each file on
- *	                 its own; here keys of earlier files are visible too, so
- *	                 secrets can use what secrets-common defined.)
+ *	                 already in s (earlier lines of the text) — else the process
+ *	                 environment (getenv) — else "". This is what Kamal gets from
+ *	                 dotenv with overwrite: true: the file's own keys win over the
+ *	                 environment. secrets_load reads each file on its own, as Kamal
+ *	                 does: a destination's file does not see secrets-common's keys.
  *	\$               a literal '$'; so are "$" followed by anything else and "\$(".
  *	$(command)       runs `sh -c command` in dir and puts its stdout in, with all
  *	                 trailing newlines removed (as a shell's $(...) does). The
  *	                 command text — everything up to the matching ')', with quotes
  *	                 and nested parentheses understood, e.g.
  *	                 $(op read "op://vault/x" | tr -d '\n') — is passed to sh as
- *	                 written (no dotenv unescaping). A command that does not exit
- *	                 0 is an error naming the file, the line and the key; its
- *	                 stdout is never shown. Its stdin and stderr are berth's own,
- *	                 so a password manager can prompt and explain itself.
+ *	                 written (no dotenv unescaping). One trailing newline is
+ *	                 removed (Ruby's chomp, as Kamal does). The exit status is not
+ *	                 looked at, as in Kamal: files rely on
+ *	                 $(op read ... 2>/dev/null) giving "" when the item is absent.
+ *	                 Its stdin and stderr are berth's own, so a password manager
+ *	                 can prompt and explain itself. Its stdout is never shown.
+ *	$(kamal secrets fetch|extract ...), $(berth secrets ...)
+ *	                 run berth's own implementation (engine/vault.h) in this
+ *	                 process, as Kamal inlines them: $NAME and ${NAME} are pasted
+ *	                 into the text (the value of NAME as above), the text is
+ *	                 split into words as Ruby's shellsplit does, and fetch gives
+ *	                 its JSON shell-escaped, so `extract A ${SECRETS}` reads it
+ *	                 back as one word. A failure is an error naming the file,
+ *	                 the line and the key. No Kamal needs to be installed.
  *
- * Secrets are never put in a child's argv. The command text is the user's own
- * (it is not expanded here); when it refers to an earlier secret, as in
- *	SECRETS=$(kamal secrets fetch --adapter 1password --from Vault/Item A B)
- *	A=$(kamal secrets extract A $SECRETS)
- * every key already in s is passed to the child in its environment
- * (run_cmd.env, "NAME=value") and sh expands $SECRETS itself.
+ * Secrets are never put in a child's argv. The text of a command run by sh is
+ * the user's own (it is not expanded here); when it refers to an earlier
+ * secret, as in $(printf %s "$TOKEN" | base64 -d), every key already in s is
+ * passed to the child in its environment (run_cmd.env, "NAME=value") and sh
+ * expands $TOKEN itself. (Kamal pastes values into the command text instead,
+ * so the shell reads them again: a value is never run as shell code here.)
+ *
+ * When secrets_load reads a project's files, KAMAL_DESTINATION and
+ * BERTH_DESTINATION are the destination (unset without one) for $NAME and in
+ * commands' environments, as Kamal sets KAMAL_DESTINATION before it reads
+ * them.
  *
  * Limits: a file of at most SECRETS_MAX_FILE bytes and SECRETS_MAX_LINES
  * lines, a value of at most SECRETS_MAX_VALUE bytes, at most SECRETS_MAX_TOTAL
@@ -127,8 +141,9 @@ int secrets_parse_dotenv_flags(struct secrets *s, const char *file, const char *
 
 /*
  * Loads the project's secrets as Kamal does. The secrets directory is
- * <project>/.berth when it exists, else <project>/.kamal. Its files are read
- * in this order, later keys overriding earlier ones:
+ * <project>/.berth when it exists, else <project>/.kamal. Each file is parsed
+ * on its own, then its keys are set in s in this order, later keys
+ * overriding earlier ones:
  *	secrets-common
  *	secrets        without a destination, or
  *	secrets.DEST   with a destination (-d DEST), instead of secrets

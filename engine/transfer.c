@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "engine/scripts.h"
 #include "lib/banned.h"
 #include "lib/run.h"
 #include "lib/sbuf.h"
@@ -336,7 +337,7 @@ fail:
 void transfer_probe_init(struct transfer_probe *p)
 {
 	p->dir = NULL;
-	p->tagged = p->has_id = false;
+	p->tagged = p->has_id = p->layers_unknown = false;
 	strvec_init(&p->cached);
 }
 
@@ -383,6 +384,8 @@ int transfer_parse_probe(struct slice out, struct transfer_probe *p, struct err 
 			p->tagged = true;
 		} else if (slice_eq_cstr(line, "has-id")) {
 			p->has_id = true;
+		} else if (slice_eq_cstr(line, "layers unknown")) {
+			p->layers_unknown = true;
 		} else if (slice_starts_with(line, "layer ")) {
 			struct slice h = slice_from(line, 6);
 			if (!valid_hex64(h)) {
@@ -395,7 +398,8 @@ int transfer_parse_probe(struct slice out, struct transfer_probe *p, struct err 
 			push_slice(&p->cached, h);
 		}
 	}
-	if (!p->dir) {
+	/* the cache matters only to a host that lacks the image */
+	if (!p->dir && !p->tagged && !p->has_id && !p->layers_unknown) {
 		return err_set(e, "the probe did not name the layer cache");
 	}
 	return 0;
@@ -436,61 +440,6 @@ void transfer_result_release(struct transfer_result *r)
  * Fixed scripts; the image name, digests and paths come in as positional
  * arguments, so nothing a user wrote is ever parsed by the remote shell.
  */
-
-/* $1 image, $2 image ID, $3 cache dir or "", then the layer hex digests. */
-static const char probe_script[] =
-    "img=$1 id=$2 dir=$3; shift 3\n"
-    "command -v docker >/dev/null 2>&1 || { echo 'docker is not installed' >&2; exit 3; }\n"
-    "if [ -z \"$dir\" ]; then\n"
-    "  root=$(docker info --format '{{.DockerRootDir}}') || exit 4\n"
-    "  case $root in /?*) ;; *) echo 'docker did not say where its data root is' >&2; exit 4;; "
-    "esac\n"
-    "  dir=$(dirname \"$root\")/berth/layers\n"
-    "fi\n"
-    "echo \"dir $dir\"\n"
-    "cur=$(docker image inspect --format '{{.Id}}' -- \"$img\" 2>/dev/null) || cur=\n"
-    "if [ \"$cur\" = \"$id\" ]; then echo tagged; exit 0; fi\n"
-    "if docker image inspect -- \"$id\" >/dev/null 2>&1; then echo has-id; exit 0; fi\n"
-    "for t in sha256sum tar mktemp; do\n"
-    "  command -v $t >/dev/null 2>&1 || { echo \"'$t' is not installed\" >&2; exit 3; }\n"
-    "done\n"
-    "for h; do if [ -f \"$dir/$h.tar\" ]; then echo \"layer $h\"; fi; done\n"
-    "exit 0\n";
-
-/* $1 cache dir, $2 layer hex; the layer on stdin. */
-static const char receive_script[] =
-    "dir=$1 h=$2\n"
-    "mkdir -p -- \"$dir\" || exit 1\n"
-    "t=$(mktemp \"$dir/.in-$h.XXXXXX\") || exit 1\n"
-    "trap 'rm -f \"$t\"' EXIT\n"
-    "cat >\"$t\" || exit 1\n"
-    "sum=$(sha256sum <\"$t\") || exit 1\n"
-    "sum=${sum%% *}\n"
-    "if [ \"$sum\" != \"$h\" ]; then\n"
-    "  echo \"layer sha256:$h arrived damaged (its digest is sha256:$sum)\" >&2; exit 5\n"
-    "fi\n"
-    "mv -f -- \"$t\" \"$dir/$h.tar\" || exit 1\n"
-    "echo \"ok $h\"\n";
-
-/* $1 cache dir, then the layer hex digests; a tar of manifest.json and config.json on stdin. */
-static const char load_script[] =
-    "dir=$1; shift\n"
-    "mkdir -p -- \"$dir\" || exit 1\n"
-    "find \"$dir\" -maxdepth 1 -name '.in-*' -mmin +120 -exec rm -f {} + 2>/dev/null\n"
-    "w=$(mktemp -d \"$dir/.load.XXXXXX\") || exit 1\n"
-    "trap 'rm -rf \"$w\"' EXIT\n"
-    "mkdir \"$w/img\" \"$w/img/layers\" && tar -xf - -C \"$w/img\" || exit 1\n"
-    "for h; do\n"
-    "  if [ ! -f \"$dir/$h.tar\" ]; then\n"
-    "    echo \"layer sha256:$h is missing from the cache $dir\" >&2; exit 6\n"
-    "  fi\n"
-    "  ln -sf \"$dir/$h.tar\" \"$w/img/layers/$h.tar\" && touch \"$dir/$h.tar\" || exit 1\n"
-    "done\n"
-    /* tar says 1 when a file changed while it read it: another load touching
-     * a shared layer; the bytes are the same, and docker load checks them */
-    "{ tar -chf - -C \"$w/img\" . 2>\"$w/tar.err\"; [ $? -le 1 ] || touch \"$w/tar-failed\"; } |\n"
-    "  docker load -q || exit 7\n"
-    "if [ -e \"$w/tar-failed\" ]; then echo 'cannot read the cached layers' >&2; exit 7; fi\n";
 
 /* ------------------------------------------------------------ the transfer */
 
@@ -546,22 +495,18 @@ static void host_fail(struct transfer_result *r, size_t i, const struct exec *ex
 {
 	struct transfer_host *h = &r->hosts[i];
 	struct sbuf how = SBUF_INIT;
-	struct slice tail;
 
 	if (h->failed) {
 		return;
 	}
 	h->failed = true;
 	r->nfailed++;
-	if (exec_unreachable(ex, c) || !c->started) {
-		exec_explain(ex, host, c, &h->err);
-		return;
+	if (exec_script_result(ex, host, &(const struct exec_script){.what = doing}, c, &h->err) ==
+	    0) {
+		/* it exited 0 without the answer it owes */
+		run_describe_status(c, &how);
+		err_set(&h->err, "host '%s': %s: %s without an answer", host, doing, how.buf);
 	}
-	/* not exec_explain's words: they would quote the whole remote script */
-	run_describe_status(c, &how);
-	tail = slice_trim(run_tail_lines(&c->errbuf, 3));
-	err_set(&h->err, "host '%s': %s: %s%s%.*s", host, doing, how.buf, tail.len ? ": " : "",
-		(int)tail.len, tail.ptr);
 	sbuf_release(&how);
 }
 
@@ -817,9 +762,18 @@ static bool has_str(const struct strvec *sv, const char *s)
 	return false;
 }
 
-static void push_script(struct strvec *argv, const char *script)
+/* A script of the transfer (engine/scripts/transfer-*.sh) with args. */
+static struct exec_script script_of(const char *text, const struct strvec *args,
+				    unsigned timeout_ms, unsigned flags)
 {
-	strvec_pushv(argv, (const char *[]){"sh", "-c", script, "sh", NULL});
+	return (struct exec_script){
+	    .text = text,
+	    .name = "sh",
+	    .args = (const char *const *)args->v,
+	    .timeout_ms = timeout_ms,
+	    .capture_max = CAPTURE_MAX,
+	    .flags = flags,
+	};
 }
 
 int transfer_image(struct exec *ex, const char *const *hosts, size_t nhosts,
@@ -833,9 +787,11 @@ int transfer_image(struct exec *ex, const char *const *hosts, size_t nhosts,
 	struct send_job *jobs = NULL;
 	struct strvec uniq = STRVEC_INIT, argv = STRVEC_INIT;
 	struct run_cmd c = RUN_CMD_INIT;
+	struct exec_script sc;
 	struct sbuf sb = SBUF_INIT, sz = SBUF_INIT;
 	size_t i, j, n, njobs = 0;
 	bool need_save = false;
+	int pass, prep;
 	int ret = -1;
 
 	memset(r, 0, sizeof(*r));
@@ -876,42 +832,68 @@ int transfer_image(struct exec *ex, const char *const *hosts, size_t nhosts,
 	cmds = xcalloc(nhosts ? nhosts : 1, sizeof(*cmds));
 	ptrs = xcalloc(nhosts ? nhosts : 1, sizeof(*ptrs));
 
-	/* 2. probe every host */
-	push_script(&argv, probe_script);
-	strvec_pushv(&argv,
-		     (const char *[]){o->image, img.id, o->cache_dir ? o->cache_dir : "", NULL});
-	strvec_pushv(&argv, (const char *const *)uniq.v);
-	for (i = 0, n = 0; i < nhosts; i++) {
+	/*
+	 * 2. probe every host: first what Docker has, from here when it can
+	 * be (no process on the host), then the layer cache of the hosts that
+	 * lack the image, on the host
+	 */
+	for (i = 0; i < nhosts; i++) {
 		hs[i].name = hosts[i];
 		transfer_probe_init(&hs[i].probe);
 		strvec_init(&hs[i].need);
 		run_cmd_init(&cmds[i]);
-		cmds[i].out = cmds[i].err = RUN_IO_CAPTURE;
-		cmds[i].capture_max = CAPTURE_MAX;
-		cmds[i].timeout_ms = PROBE_TIMEOUT_MS;
-		if (exec_prepare(ex, hosts[i], (const char *const *)argv.v, &cmds[i],
-				 &r->hosts[i].err) < 0) {
-			r->hosts[i].failed = true;
-			r->nfailed++;
-			continue;
-		}
-		ptrs[n++] = &cmds[i];
 	}
-	run_all(ptrs, n, par);
+	for (pass = 0; pass < 2; pass++) {
+		strvec_clear(&argv);
+		strvec_pushv(&argv,
+			     (const char *[]){o->image, img.id, o->cache_dir ? o->cache_dir : "",
+					      pass ? "all" : "docker", NULL});
+		strvec_pushv(&argv, (const char *const *)uniq.v);
+		for (i = 0, n = 0; i < nhosts; i++) {
+			if (r->hosts[i].failed || (pass && !hs[i].probe.layers_unknown)) {
+				continue;
+			}
+			run_cmd_release(&cmds[i]);
+			run_cmd_init(&cmds[i]);
+			transfer_probe_release(&hs[i].probe);
+			transfer_probe_init(&hs[i].probe);
+			/* on the host already (no forward): everything in one go */
+			free(argv.v[3]);
+			argv.v[3] =
+			    xstrdup(pass || !exec_docker_here(ex, hosts[i]) ? "all" : "docker");
+			sc = script_of(script_transfer_probe, &argv, PROBE_TIMEOUT_MS,
+				       pass ? 0 : EXEC_SCRIPT_DOCKER);
+			if (exec_script_prepare(ex, hosts[i], &sc, &cmds[i], &r->hosts[i].err) <
+			    0) {
+				r->hosts[i].failed = true;
+				r->nfailed++;
+				continue;
+			}
+			ptrs[n++] = &cmds[i];
+		}
+		run_all(ptrs, n, par);
+		for (j = 0; j < n; j++) {
+			i = (size_t)(ptrs[j] - cmds);
+			struct transfer_host *h = &r->hosts[i];
+
+			if (cmds[i].status != 0) {
+				host_fail(r, i, ex, hosts[i], &cmds[i],
+					  "cannot look at its images");
+				continue;
+			}
+			if (transfer_parse_probe(slice_make(cmds[i].outbuf.buf, cmds[i].outbuf.len),
+						 &hs[i].probe, &h->err) < 0) {
+				err_prefix(&h->err, "host '%s': ", hosts[i]);
+				h->failed = true;
+				r->nfailed++;
+				continue;
+			}
+		}
+	}
 	for (i = 0; i < nhosts; i++) {
 		struct transfer_host *h = &r->hosts[i];
+
 		if (h->failed) {
-			continue;
-		}
-		if (cmds[i].status != 0) {
-			host_fail(r, i, ex, hosts[i], &cmds[i], "cannot look at its images");
-			continue;
-		}
-		if (transfer_parse_probe(slice_make(cmds[i].outbuf.buf, cmds[i].outbuf.len),
-					 &hs[i].probe, &h->err) < 0) {
-			err_prefix(&h->err, "host '%s': ", hosts[i]);
-			h->failed = true;
-			r->nfailed++;
 			continue;
 		}
 		hs[i].probed = true;
@@ -962,17 +944,16 @@ int transfer_image(struct exec *ex, const char *const *hosts, size_t nhosts,
 			job->size = li.layer_sizes[j];
 			job->opts = o;
 			strvec_clear(&argv);
-			push_script(&argv, receive_script);
 			strvec_pushv(&argv, (const char *[]){hs[i].probe.dir, uniq.v[j], NULL});
 			run_cmd_init(&cmds[n]);
 			cmds[n].in_file = li.layer_files.v[j];
 			cmds[n].out = RUN_IO_CAPTURE | RUN_IO_STREAM;
 			cmds[n].on_line = on_received;
 			cmds[n].on_line_data = job;
-			cmds[n].err = RUN_IO_CAPTURE;
-			cmds[n].capture_max = CAPTURE_MAX;
-			if (exec_prepare(ex, hosts[i], (const char *const *)argv.v, &cmds[n],
-					 &r->hosts[i].err) < 0) {
+			/* a layer takes as long as the link needs */
+			sc = script_of(script_transfer_receive, &argv, EXEC_SCRIPT_NO_TIMEOUT, 0);
+			if (exec_script_prepare(ex, hosts[i], &sc, &cmds[n], &r->hosts[i].err) <
+			    0) {
 				r->hosts[i].failed = true;
 				r->nfailed++;
 				continue;
@@ -1003,18 +984,21 @@ int transfer_image(struct exec *ex, const char *const *hosts, size_t nhosts,
 		}
 		strvec_clear(&argv);
 		if (hs[i].probe.has_id) {
+			/* one docker command, no script */
 			strvec_pushv(&argv,
 				     (const char *[]){"docker", "tag", img.id, o->image, NULL});
+			lc->out = lc->err = RUN_IO_CAPTURE;
+			lc->capture_max = CAPTURE_MAX;
+			prep = exec_prepare(ex, hosts[i], (const char *const *)argv.v, lc,
+					    &r->hosts[i].err);
 		} else {
-			push_script(&argv, load_script);
 			strvec_push(&argv, hs[i].probe.dir);
 			strvec_pushv(&argv, (const char *const *)uniq.v);
+			sc = script_of(script_transfer_load, &argv, EXEC_SCRIPT_NO_TIMEOUT, 0);
 			lc->in_file = li.skel_tar;
+			prep = exec_script_prepare(ex, hosts[i], &sc, lc, &r->hosts[i].err);
 		}
-		lc->out = lc->err = RUN_IO_CAPTURE;
-		lc->capture_max = CAPTURE_MAX;
-		if (exec_prepare(ex, hosts[i], (const char *const *)argv.v, lc, &r->hosts[i].err) <
-		    0) {
+		if (prep < 0) {
 			r->hosts[i].failed = true;
 			r->nfailed++;
 			continue;
@@ -1073,4 +1057,25 @@ out:
 	sbuf_release(&sb);
 	sbuf_release(&sz);
 	return ret;
+}
+
+void transfer_local_image_id(const char *image, struct sbuf *id)
+{
+	struct run_cmd c = RUN_CMD_INIT;
+
+	strvec_pushv(&c.argv, (const char *const[]){"docker", "image", "inspect", "--format",
+						    "{{.Id}}", image, NULL});
+	c.out = RUN_IO_CAPTURE;
+	c.err = RUN_IO_NULL;
+	c.capture_max = 4096;
+	c.timeout_ms = 60000;
+	sbuf_reset(id);
+	if (run_one(&c) == 0) {
+		struct slice s = slice_trim(slice_make(c.outbuf.buf, c.outbuf.len));
+
+		if (transfer_valid_digest(s)) {
+			sbuf_add(id, s.ptr, s.len);
+		}
+	}
+	run_cmd_release(&c);
 }

@@ -27,8 +27,9 @@
  *      links the cached layers next to it and pipes the whole image tar into
  *      `docker load`, which checks every diff ID again.
  *
- * Every command is an argv vector through exec: fixed `sh -c` scripts with
- * the image name, digests and paths as positional arguments, data only on
+ * Every command is an argv vector through exec: the fixed scripts
+ * engine/scripts/transfer-*.sh (exec_script), with the image name, digests
+ * and paths as positional arguments, data only on
  * stdin. The cache only grows here; pruning it belongs to `berth prune`
  * (entries in use are touched on every load, so age tells what is stale).
  *
@@ -81,6 +82,9 @@ int transfer_parse_config(const char *buf, size_t len, struct strvec *diff_ids, 
 /* Whether s is "sha256:" and 64 lowercase hex digits. */
 bool transfer_valid_digest(struct slice s);
 
+/* The ID ("sha256:...") of image in the local dockerd into id, or "" when it has none. */
+void transfer_local_image_id(const char *image, struct sbuf *id);
+
 /* What `docker image inspect --format TRANSFER_INSPECT_FORMAT` says of the local image. */
 #define TRANSFER_INSPECT_FORMAT "{{.Id}} {{.Size}}{{range .RootFS.Layers}} {{.}}{{end}}"
 struct transfer_image {
@@ -98,10 +102,15 @@ struct transfer_probe {
 	bool tagged;	      /* the image is there under the name asked for */
 	bool has_id;	      /* the image is there, under another name or none */
 	struct strvec cached; /* hex digests (no "sha256:") the cache holds */
+	bool layers_unknown;  /* asked of Docker only: the cache was not looked at */
 };
 void transfer_probe_init(struct transfer_probe *p);
 void transfer_probe_release(struct transfer_probe *p);
-/* Lines "dir PATH", "tagged", "has-id", "layer HEX"; others are ignored. 0 or -1 with e. */
+/*
+ * Lines "dir PATH", "tagged", "has-id", "layer HEX", "layers unknown"; others
+ * are ignored. "dir" may be missing only with "tagged", "has-id" or "layers
+ * unknown". 0 or -1 with e.
+ */
 int transfer_parse_probe(struct slice out, struct transfer_probe *p, struct err *e);
 
 /* Called with one line of progress (no newline), for people. */

@@ -54,7 +54,15 @@ static const struct opt *find_short(const struct opt *const *tables, char c)
 
 static bool takes_value(const struct opt *o)
 {
-	return o->type == OPT_T_STRING || o->type == OPT_T_LIST || o->type == OPT_T_UINT;
+	return o->type == OPT_T_STRING || o->type == OPT_T_LIST || o->type == OPT_T_STRING_LIST ||
+	       o->type == OPT_T_UINT || o->type == OPT_T_UINT_OPTIONAL;
+}
+
+static bool is_number(const char *s)
+{
+	uint64_t n;
+
+	return s && slice_to_u64(slice_cstr(s), 0xffffffffu, &n);
 }
 
 static void name_of(const struct opt *o, struct sbuf *sb)
@@ -88,7 +96,11 @@ static int set_value(const struct opt *o, const char *val, struct err *e)
 			}
 		}
 		break;
+	case OPT_T_STRING_LIST:
+		strvec_push(o->value, val);
+		break;
 	case OPT_T_UINT:
+	case OPT_T_UINT_OPTIONAL:
 		if (!slice_to_u64(slice_cstr(val), 0xffffffffu, &n)) {
 			name_of(o, &name);
 			ret = err_set(e, "option '%s' expects a number, got '%s'", name.buf, val);
@@ -153,6 +165,11 @@ int opt_parse(int argc, const char **argv, const struct opt *const *tables, unsi
 				}
 				continue;
 			}
+			if (o->type == OPT_T_UINT_OPTIONAL && !eq &&
+			    (i + 1 >= argc || !is_number(argv[i + 1]))) {
+				*(unsigned *)o->value = o->dflt;
+				continue;
+			}
 			if (!eq && i + 1 >= argc) {
 				return err_set(e, "option '--%s' needs a value (%s)", o->long_name,
 					       o->arg_help ? o->arg_help : "VALUE");
@@ -175,6 +192,11 @@ int opt_parse(int argc, const char **argv, const struct opt *const *tables, unsi
 					(*(int *)o->value)++;
 				}
 				continue;
+			}
+			if (o->type == OPT_T_UINT_OPTIONAL && !p[1] &&
+			    (i + 1 >= argc || !is_number(argv[i + 1]))) {
+				*(unsigned *)o->value = o->dflt;
+				break;
 			}
 			if (p[1]) {
 				if (set_value(o, p + 1, e) < 0) {
@@ -214,7 +236,9 @@ void opt_usage(FILE *out, const struct opt *const *tables)
 			if (o->long_name) {
 				sbuf_addf(&sb, "--%s", o->long_name);
 			}
-			if (o->arg_help) {
+			if (o->arg_help && o->type == OPT_T_UINT_OPTIONAL) {
+				sbuf_addf(&sb, " [%s]", o->arg_help);
+			} else if (o->arg_help) {
 				sbuf_addf(&sb, " %s", o->arg_help);
 			}
 			fprintf(out, "    %-30s %s\n", sb.buf, o->help ? o->help : "");

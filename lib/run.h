@@ -15,8 +15,37 @@
  *		... c.status, c.errbuf ...
  *	run_cmd_release(&c);
  *
- * SIGPIPE is ignored while commands run (a child that exits early must not
- * kill berth while it feeds the child's stdin); it is restored afterwards.
+ * A long-lived child that berth talks to (a protocol over its stdin and
+ * stdout, such as an sftp-server) is started with run_start() and ended with
+ * run_finish():
+ *
+ *	int to, from;
+ *	c.timeout_ms = 5000;	(how long run_finish waits for it to exit)
+ *	if (run_start(&c, &to, &from) == 0) {
+ *		... write requests to `to`, read answers from `from` (both non-blocking) ...
+ *		run_finish(&c);
+ *	}
+ *
+ * Threads. Every function here may be called from several threads at once,
+ * each on its own struct run_cmd (one command is never used by two threads at
+ * once). This holds because:
+ *   - the child's environment and the program's path (the PATH search) are
+ *     worked out in the parent before fork(); between fork() and exec the
+ *     child makes async-signal-safe calls only (no setenv, no malloc);
+ *   - every descriptor run opens is close-on-exec (pipe2 O_CLOEXEC), so a
+ *     child started by one thread never inherits the pipe ends of another's
+ *     child (an inherited write end would keep that child's stdin open);
+ *   - children are reaped by pid, never with wait(-1);
+ *   - SIGPIPE stays ignored for the whole process: a child that exits early
+ *     must not kill berth while berth writes to its stdin. main() ignores it
+ *     first thing (cli/main.c, proxy/main.c); as a safety net the first
+ *     command started ignores it too when it is still SIG_DFL, and nothing
+ *     ever restores it (a save-and-restore per call would race between
+ *     threads). Children get SIGPIPE back at its default, and an empty
+ *     signal mask, whatever the starting thread had blocked.
+ * What is not thread-safe: changing berth's own environment (setenv) while
+ * another thread starts a command, since the child's environment is a copy
+ * of environ taken then.
  */
 #ifndef RUN_H
 #define RUN_H
@@ -42,6 +71,8 @@ enum run_flags {
 	RUN_F_NEW_PGRP = 1 << 1,      /* own process group (implied by a timeout) */
 };
 
+struct run_live; /* private to run.c: a child started by run_start */
+
 struct run_cmd;
 /* Called for each complete line (without its newline) of a streamed output; fd is 1 or 2. */
 typedef void (*run_line_fn)(struct run_cmd *cmd, int fd, struct slice line, void *data);
@@ -66,7 +97,7 @@ struct run_cmd {
 	 * that pipe is closed (the child gets EPIPE or SIGPIPE) and truncated is set. */
 	size_t capture_max;
 
-	/* results, valid after run_one/run_all */
+	/* results, valid after run_one/run_all/run_finish */
 	struct sbuf outbuf, errbuf;
 	int status; /* exit code; 128 + N when killed by signal N; 127 when it could not start */
 	bool timed_out;
@@ -81,6 +112,7 @@ struct run_cmd {
 	struct sbuf line_out, line_err;
 	unsigned long long start_ms, kill_at_ms;
 	int kill_stage;
+	struct run_live *live;
 };
 
 #define RUN_CMD_INIT                                                                               \
@@ -102,6 +134,31 @@ int run_one(struct run_cmd *cmd);
  * fields say how it ended.
  */
 int run_all(struct run_cmd **cmds, size_t n, size_t max_parallel);
+
+/*
+ * Starts cmd and keeps talking to it: the child's stdin and stdout are pipes
+ * whose other ends berth gets, *to_child (write) and *from_child (read), both
+ * non-blocking and close-on-exec; they stay cmd's (do not close them:
+ * run_finish does). in_mem, in_file, RUN_F_STDIN_INHERIT and cmd->out are not
+ * used. stderr is kept in cmd->errbuf by a small reader thread, so the child
+ * never blocks on it however much it writes: at most capture_max bytes (0:
+ * 64 KiB), the newest kept when there are more (truncated is then set);
+ * cmd->err = RUN_IO_NULL sends it to /dev/null instead. errbuf is the
+ * reader's until run_finish returns: do not look at it before.
+ * Returns 0, or -1 when the child could not be started (status 127, errbuf
+ * says why; nothing to finish).
+ */
+int run_start(struct run_cmd *cmd, int *to_child, int *from_child);
+/*
+ * Ends a child started by run_start: closes its stdin (the child sees end of
+ * file), reads and discards what it still writes to stdout, and waits for it
+ * to exit. After cmd->timeout_ms (counted from this call; 0: no limit) it is
+ * ended as a timeout is (SIGTERM to its process group, SIGKILL 2 s later),
+ * and timed_out is set. Then status, elapsed_ms and errbuf are final.
+ * Returns 0 when it exited with status 0, else -1. Calling it again, or for a
+ * command whose start failed, only returns that again.
+ */
+int run_finish(struct run_cmd *cmd);
 
 /*
  * Describes how a finished command failed, for messages: "exited with status

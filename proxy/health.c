@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,8 +25,10 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int health_check(const struct target *t, const char *path, uint64_t timeout_ms, struct sbuf *why)
+int health_check(const struct target *t, const char *path, const char *host, unsigned port,
+		 uint64_t timeout_ms, struct sbuf *why)
 {
+	struct sockaddr_storage sa = t->sa;
 	struct sbuf req = SBUF_INIT;
 	char buf[512];
 	size_t got = 0;
@@ -38,14 +42,19 @@ int health_check(const struct target *t, const char *path, uint64_t timeout_ms, 
 		sbuf_addf(why, "socket: %s", strerror(errno));
 		goto out;
 	}
-	if (connect(fd, (const struct sockaddr *)&t->sa, t->salen) < 0 && errno != EINPROGRESS) {
+	if (port && sa.ss_family == AF_INET) {
+		((struct sockaddr_in *)&sa)->sin_port = htons((uint16_t)port);
+	} else if (port && sa.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&sa)->sin6_port = htons((uint16_t)port);
+	}
+	if (connect(fd, (const struct sockaddr *)&sa, t->salen) < 0 && errno != EINPROGRESS) {
 		sbuf_addf(why, "cannot connect: %s", strerror(errno));
 		goto out;
 	}
 	sbuf_addf(&req,
 		  "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: berth-proxy\r\n"
 		  "Connection: close\r\n\r\n",
-		  path, t->addr);
+		  path, host ? host : t->addr);
 	{
 		size_t off = 0;
 
@@ -121,6 +130,11 @@ static bool needs_checks(const struct service *s, const struct target *t)
 			return true;
 		}
 	}
+	for (j = 0; j < s->nr_readers; j++) {
+		if (s->readers[j] == t) {
+			return true;
+		}
+	}
 	for (j = 0; j < s->nr_targets; j++) {
 		if (s->targets[j] == t) {
 			return s->nr_targets > 1 || atomic_load(&t->pending);
@@ -143,17 +157,20 @@ static const struct service *balancing(const struct route_table *tbl, const stru
 }
 
 /* What to check next, from the current table; false when t needs no checks any more. */
-static bool next_check(struct target *t, char **path, uint64_t *interval, uint64_t *timeout,
-		       char **svc)
+static bool next_check(struct target *t, char **path, char **host, unsigned *port,
+		       uint64_t *interval, uint64_t *timeout, char **svc)
 {
 	struct route_table *tbl = route_current();
 	const struct service *s = balancing(tbl, t);
 
 	free(*path);
 	free(*svc);
-	*path = *svc = NULL;
+	free(*host);
+	*path = *svc = *host = NULL;
 	if (s) {
 		*path = xstrdup(s->o.health_path);
+		*host = s->o.health_host ? xstrdup(s->o.health_host) : NULL;
+		*port = s->o.health_port;
 		*svc = xstrdup(s->name);
 		*interval = s->o.health_interval_ms ? s->o.health_interval_ms : 1000;
 		*timeout = s->o.health_timeout_ms ? s->o.health_timeout_ms : 5000;
@@ -166,12 +183,13 @@ static void *checker_thread(void *arg)
 {
 	struct target *t = arg;
 	struct sbuf why = SBUF_INIT;
-	char *path = NULL, *svc = NULL;
+	char *path = NULL, *svc = NULL, *host = NULL;
+	unsigned port = 0;
 	uint64_t interval = 1000, timeout = 5000;
 
 	/* The deploy that brought t in has just checked it: wait an interval. A pending
 	 * target (restored) has not been: check it at once. */
-	next_check(t, &path, &interval, &timeout, &svc);
+	next_check(t, &path, &host, &port, &interval, &timeout, &svc);
 	for (bool first = true;; first = false) {
 		struct timespec ts = {(time_t)(interval / 1000), (long)(interval % 1000) * 1000000};
 		bool ok, was;
@@ -179,15 +197,15 @@ static void *checker_thread(void *arg)
 		if (!first || !atomic_load(&t->pending)) {
 			nanosleep(&ts, NULL);
 		}
-		if (!next_check(t, &path, &interval, &timeout, &svc)) {
+		if (!next_check(t, &path, &host, &port, &interval, &timeout, &svc)) {
 			atomic_store(&t->checked, false);
 			/* A table published meanwhile may need t again, with no one to start us. */
-			if (!next_check(t, &path, &interval, &timeout, &svc) ||
+			if (!next_check(t, &path, &host, &port, &interval, &timeout, &svc) ||
 			    atomic_exchange(&t->checked, true)) {
 				break;
 			}
 		}
-		ok = !health_check(t, path, timeout, &why);
+		ok = !health_check(t, path, host, port, timeout, &why);
 		was = atomic_exchange(&t->healthy, ok);
 		if (ok && atomic_exchange(&t->pending, false)) {
 			log_info("target '%s' of service '%s' is healthy", t->addr, svc);
@@ -204,6 +222,7 @@ static void *checker_thread(void *arg)
 	atomic_store(&t->healthy, true);
 	free(path);
 	free(svc);
+	free(host);
 	sbuf_release(&why);
 	target_unref(t);
 	return NULL;
@@ -216,9 +235,11 @@ void health_watch(const struct route_table *tbl)
 	for (i = 0; i < tbl->nr_svcs; i++) {
 		const struct service *s = tbl->svcs[i];
 
-		for (j = 0; j < s->nr_targets + s->nr_rollout; j++) {
-			struct target *t =
-			    j < s->nr_targets ? s->targets[j] : s->rollout[j - s->nr_targets];
+		for (j = 0; j < s->nr_targets + s->nr_rollout + s->nr_readers; j++) {
+			struct target *t = j < s->nr_targets ? s->targets[j]
+					   : j < s->nr_targets + s->nr_rollout
+					       ? s->rollout[j - s->nr_targets]
+					       : s->readers[j - s->nr_targets - s->nr_rollout];
 			pthread_t th;
 
 			if (!needs_checks(s, t) || atomic_exchange(&t->checked, true)) {

@@ -22,6 +22,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "proxy/path.h"
 #include "lib/banned.h"
 
 #define DEFAULT_MAX_HEAD   (64 * 1024)
@@ -364,38 +365,31 @@ struct fields {
 
 enum { R_OK, R_INCOMPLETE, R_BAD, R_LIMIT };
 
-/* Content-Length: 1*DIGIT, or a list of equal ones (RFC 9110 8.6). */
+/*
+ * Content-Length: 1*DIGIT, once in the head. A list of equal values ("3, 3",
+ * or the same field twice) is refused too, though RFC 9110 8.6 would allow
+ * it: forwarded as it came, it would leave every hop after this one to
+ * decide again what it means; refusing it is what RFC 9112 6.3 permits and
+ * what nginx does.
+ */
 static bool parse_content_length(struct slice v, struct fields *f)
 {
-	const char *p = v.ptr, *end = v.ptr + v.len, *d;
-	uint64_t x;
+	const char *p = v.ptr, *end = v.ptr + v.len;
+	uint64_t x = 0;
 
-	for (;;) {
-		x = 0;
-		d = p;
-		while (p < end && (unsigned)(*p - '0') < 10) {
-			unsigned digit = (unsigned)(*p - '0');
-
-			if (x > (MAX_CONTENT_LENGTH - digit) / 10) {
-				return false;
-			}
-			x = x * 10 + digit;
-			p++;
-		}
-		if (p == d || (f->nr_content_length && x != f->content_length)) {
-			return false;
-		}
-		f->content_length = x;
-		f->nr_content_length++;
-		p = skip_ws(p, end);
-		if (p == end) {
-			return true;
-		}
-		if (*p != ',') {
-			return false;
-		}
-		p = skip_ws(p + 1, end);
+	if (f->nr_content_length++ || p == end) {
+		return false;
 	}
+	for (; p < end; p++) {
+		unsigned digit = (unsigned)(*p - '0');
+
+		if (digit > 9 || x > (MAX_CONTENT_LENGTH - digit) / 10) {
+			return false;
+		}
+		x = x * 10 + digit;
+	}
+	f->content_length = x;
+	return true;
 }
 
 /* Transfer-Encoding: codings are tokens (no parameters), in order across headers. */
@@ -639,6 +633,7 @@ int http1_parse_request(const char *buf, size_t len, const struct http1_limits *
 	size_t max_head, max_headers;
 	const char *p = buf, *end, *t;
 	struct fields f = {0};
+	bool line_done = false;
 	int r;
 
 	limits(lim, &max_head, &max_headers);
@@ -711,6 +706,7 @@ int http1_parse_request(const char *buf, size_t len, const struct http1_limits *
 	}
 	m->minor = (unsigned)(p[7] - '0');
 	p += 10;
+	line_done = true;
 
 	r = parse_fields(&p, end, m, max_headers, &f, true);
 	if (r == R_INCOMPLETE) {
@@ -760,7 +756,11 @@ int http1_parse_request(const char *buf, size_t len, const struct http1_limits *
 	return (int)m->head_len;
 
 incomplete:
-	return len >= max_head ? -431 : 0;
+	/* a request line that alone fills the limit is a target too long (as nginx says) */
+	if (len >= max_head) {
+		return line_done ? -431 : -414;
+	}
+	return 0;
 }
 
 int http1_parse_response(const char *buf, size_t len, const struct http1_limits *lim,
@@ -812,8 +812,14 @@ int http1_parse_response(const char *buf, size_t len, const struct http1_limits 
 		return -502;
 	}
 
+	/*
+	 * A coding other than chunked (gzip, or "gzip, chunked") is refused, as
+	 * nginx does: passed on without its Transfer-Encoding the coded bytes
+	 * would reach the client as if they were the content, and the proxy
+	 * does not decode them.
+	 */
 	if (f.nr_transfer_encoding && (m->minor == 0 || f.nr_content_length || f.te_chunked_twice ||
-				       f.te_chunked_not_final)) {
+				       f.te_chunked_not_final || f.te_other)) {
 		return -502;
 	}
 	m->flags = connection_flags(&f, m->minor);
@@ -822,7 +828,7 @@ int http1_parse_response(const char *buf, size_t len, const struct http1_limits 
 		m->body = HTTP1_BODY_NONE;
 		m->content_length = f.content_length;
 	} else if (f.nr_transfer_encoding) {
-		m->body = f.te_last_chunked ? HTTP1_BODY_CHUNKED : HTTP1_BODY_EOF;
+		m->body = HTTP1_BODY_CHUNKED;
 	} else if (f.nr_content_length) {
 		m->content_length = f.content_length;
 		m->body = f.content_length ? HTTP1_BODY_LENGTH : HTTP1_BODY_NONE;
@@ -844,6 +850,31 @@ int http1_parse_response(const char *buf, size_t len, const struct http1_limits 
 
 incomplete:
 	return len >= max_head ? -502 : 0;
+}
+
+int http1_normalize_path(char *buf, struct http1_msg *m)
+{
+	size_t n, k;
+	char *p;
+
+	if (!m->path.len || m->path.ptr[0] != '/' || path_is_normal(m->path.ptr, m->path.len)) {
+		return 0;
+	}
+	p = buf + (m->path.ptr - buf);
+	if (path_normalize(p, m->path.len, p, &n) < 0) {
+		return -400;
+	}
+	/*
+	 * Right-aligned, after '/'s: the target stays one slice (the query
+	 * still follows the path), and parsing the buffer again gives the same
+	 * path, as the '/'s merge.
+	 */
+	k = m->path.len - n;
+	memmove(p + k, p, n);
+	memset(p, '/', k);
+	m->path = slice_make(p + k, n);
+	m->target = slice_make(p + k, m->target.len - k);
+	return 0;
 }
 
 bool http1_head_ready(const char *buf, size_t len, size_t prev_len)

@@ -5,8 +5,9 @@
  *
  * Strict is safe: whatever could let a front end and a back end disagree on
  * where a message ends is refused (request smuggling): Content-Length
- * together with Transfer-Encoding, differing or malformed Content-Length
- * values, a Transfer-Encoding other than a final "chunked", obs-fold, bare CR
+ * together with Transfer-Encoding, more than one Content-Length value (even
+ * equal ones: "3, 3" or the field twice is refused, never forwarded), a
+ * malformed one, a Transfer-Encoding other than a final "chunked", obs-fold, bare CR
  * or LF, whitespace before the colon or in a header name, invalid header
  * name or value bytes, bad chunk sizes or chunk extensions, an HTTP version
  * other than 1.0/1.1, a request target that is neither origin-form nor
@@ -16,8 +17,9 @@
  *	struct http1_msg m;
  *	int n = http1_parse_request(buf, len, &lim, &m);
  *	n > 0: the head is n bytes long and m describes it
- *	n == 0: the head is not complete yet (read more; 431 beyond lim.max_head)
- *	n < 0: -status: the HTTP status to answer (400, 405, 431, 501, 505)
+ *	n == 0: the head is not complete yet (read more; 414 or 431 beyond lim.max_head)
+ *	n < 0: -status: the HTTP status to answer (400, 405, 414, 431, 501, 505)
+ *	then http1_normalize_path(buf, &m): 0, or -400
  *
  * Only the bytes a decision needs are looked at, so feeding a head in pieces
  * gives 0 until it is complete and then the same answer as feeding it whole;
@@ -32,12 +34,19 @@
  *	     by Host only and is never a forward proxy); Content-Length with
  *	     Transfer-Encoding; Transfer-Encoding in HTTP/1.0 or whose final
  *	     coding is not "chunked" or that has "chunked" twice; a
- *	     Content-Length that is not digits or whose values differ; a
- *	     missing (HTTP/1.1) or repeated Host, or one with bytes a host name
- *	     cannot have; a Connection header that is not a list of tokens
- *	405  CONNECT, whatever its target (no tunnels to arbitrary hosts)
+ *	     Content-Length that is not digits, or more than one (a list, or
+ *	     the field twice, even with equal values); a missing (HTTP/1.1) or
+ *	     repeated Host, or one with bytes a host name cannot have; a
+ *	     Connection header that is not a list of tokens; (from
+ *	     http1_normalize_path) a path with a '%' not followed by two hex
+ *	     digits, or whose ".." segments climb above the root
+ *	405  CONNECT, whatever its target (no tunnels to arbitrary hosts); the
+ *	     answer says "Allow: " HTTP1_ALLOW
+ *	414  a request line that alone is longer than lim.max_head
  *	431  head longer than lim.max_head, or more than lim.max_headers fields
  *	501  a transfer coding other than "chunked" before the final "chunked"
+ *	     (RFC 9112 6.1: a coding the proxy does not know; a request whose
+ *	     last coding is not "chunked" has no knowable length: 400)
  *	505  an HTTP version other than 1.0 and 1.1 (well-formed "HTTP/d.d")
  * Request-target bytes: visible ASCII but '#'; anything else is 400.
  */
@@ -51,6 +60,9 @@
 #include "lib/slice.h"
 
 #define HTTP1_MAX_HEADERS 128
+
+/* The methods a 405 (CONNECT) says are allowed: the common ones; any other token is forwarded. */
+#define HTTP1_ALLOW "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
 
 struct http1_header {
 	struct slice name;  /* as written (case kept); compare with slice_caseeq_cstr */
@@ -76,8 +88,8 @@ enum http1_flags {
 };
 
 struct http1_msg {
-	/* requests */
-	struct slice method, target, path, query; /* path and query split from target */
+	/* requests: path and query split from target; path normalized by http1_normalize_path */
+	struct slice method, target, path, query;
 	/* responses */
 	unsigned status;
 	struct slice reason;
@@ -111,16 +123,33 @@ struct http1_limits {
 int http1_parse_request(const char *buf, size_t len, const struct http1_limits *lim,
 			struct http1_msg *m);
 /*
+ * Normalizes the path of the request that m describes (see proxy/path.h),
+ * for routing and for the upstream, in place: buf is the buffer the request
+ * was parsed from (m's slices point into it), and the only bytes written
+ * are those of the path. A path that is normal already (most are: no '%',
+ * "//" or dot segment) is left alone at the cost of a scan. Else the
+ * normalized path is written so that it ends where the path ended, the
+ * bytes before it (from the target's start) become '/', and m->path and
+ * m->target start after them: parsing and normalizing buf again gives the
+ * same message, and a proxy builds its request line from m->method, a
+ * space and m->target. Returns 0, or -400 for a path that path_normalize
+ * refuses. The "*" target of OPTIONS is left alone.
+ */
+int http1_normalize_path(char *buf, struct http1_msg *m);
+
+/*
  * Parses a response head. req_method is the request's method (a response to
  * HEAD has no body); Returns as http1_parse_request, with -502 for a
  * response that cannot be trusted: every refusal is -502 (a syntax error,
  * a head beyond the limits, a version other than 1.0/1.1, a status outside
- * 100..599, Content-Length with Transfer-Encoding, Transfer-Encoding in
- * HTTP/1.0 or with "chunked" twice or not last). Body: NONE for HEAD, 1xx,
- * 204 and 304 (and Content-Length 0); CHUNKED when the final coding is
- * "chunked" (codings before it are the application's business); EOF for
- * other codings and when there is no Content-Length (keep-alive is then
- * cleared). A 1xx head is parsed on its own: parse again for the next one.
+ * 100..599, more than one Content-Length value (equal ones too),
+ * Content-Length with Transfer-Encoding, Transfer-Encoding in HTTP/1.0 or
+ * other than exactly "chunked": a coding such as gzip, before chunked or
+ * alone, would have to be kept with its bytes or decoded, and is refused,
+ * as nginx does). Body: NONE for HEAD, 1xx, 204 and 304 (and
+ * Content-Length 0); CHUNKED with Transfer-Encoding; EOF when there is no
+ * Content-Length (keep-alive is then cleared). A 1xx head is parsed on its
+ * own: parse again for the next one.
  */
 int http1_parse_response(const char *buf, size_t len, const struct http1_limits *lim,
 			 struct slice req_method, struct http1_msg *m);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,6 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "proxy/route.h"
-#include "proxy/server.h"
 #include "lib/banned.h"
 
 /* Upper bounds of the duration buckets, in ms; the last bucket is +Inf. */
@@ -23,29 +23,8 @@ static const uint64_t bucket_ms[METRICS_BUCKETS - 1] = {5,   10,   25,	 50,   10
 static const char *const bucket_le[METRICS_BUCKETS] = {
     "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"};
 
-static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *names[METRICS_MAX_SERVICES];
-static unsigned nr_names = 1; /* 0: no service */
-
-unsigned metrics_service_index(const char *name)
-{
-	unsigned i, idx = 0;
-
-	pthread_mutex_lock(&names_lock);
-	for (i = 1; i < nr_names; i++) {
-		if (!strcmp(names[i], name)) {
-			idx = i;
-			goto out;
-		}
-	}
-	if (nr_names < METRICS_MAX_SERVICES) {
-		names[nr_names] = xstrdup(name);
-		idx = nr_names++;
-	}
-out:
-	pthread_mutex_unlock(&names_lock);
-	return idx;
-}
+static const char *const timeout_kinds[METRICS_TIMEOUT_KINDS] = {"client_read", "client_write",
+								 "upstream_read", "upstream_write"};
 
 void metrics_count(struct metrics *m, unsigned svc, unsigned status, uint64_t dur_ms)
 {
@@ -80,22 +59,23 @@ static void add_label(struct sbuf *sb, const char *s)
 	}
 }
 
-static void add_svc_label(struct sbuf *sb, const char *metric, unsigned idx)
+static void add_svc_label(struct sbuf *sb, const char *metric, const char *name)
 {
 	sbuf_addf(sb, "%s{service=\"", metric);
-	add_label(sb, idx ? names[idx] : "");
+	add_label(sb, name);
 	sbuf_addch(sb, '"');
 }
 
-void metrics_render(struct sbuf *sb, struct metrics *const *workers, unsigned nr)
+void metrics_render(struct sbuf *sb, const struct route_table *tbl, const char *const *names,
+		    unsigned n, struct metrics *const *workers, unsigned nr)
 {
 	static const char *const classes[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
-	struct route_table *tbl = route_current();
-	unsigned n, i, j, w;
-	uint64_t dropped = 0;
+	unsigned i, j, w;
+	uint64_t dropped = 0, hs = 0, hs_failed = 0;
 
-	pthread_mutex_lock(&names_lock);
-	n = nr_names;
+	if (n > METRICS_MAX_SERVICES) {
+		n = METRICS_MAX_SERVICES;
+	}
 	sbuf_addstr(sb, "# HELP berth_proxy_requests_total Requests answered, by service and "
 			"status class.\n# TYPE berth_proxy_requests_total counter\n");
 	for (i = 0; i < n; i++) {
@@ -106,7 +86,7 @@ void metrics_render(struct sbuf *sb, struct metrics *const *workers, unsigned nr
 				v += ld(&workers[w]->svc[i].status[j]);
 			}
 			if (v) {
-				add_svc_label(sb, "berth_proxy_requests_total", i);
+				add_svc_label(sb, "berth_proxy_requests_total", names[i]);
 				sbuf_addf(sb, ",code=\"%s\"} %llu\n", classes[j],
 					  (unsigned long long)v);
 			}
@@ -133,13 +113,13 @@ void metrics_render(struct sbuf *sb, struct metrics *const *workers, unsigned nr
 		cum = 0;
 		for (j = 0; j < METRICS_BUCKETS; j++) {
 			cum += b[j];
-			add_svc_label(sb, "berth_proxy_request_duration_seconds_bucket", i);
+			add_svc_label(sb, "berth_proxy_request_duration_seconds_bucket", names[i]);
 			sbuf_addf(sb, ",le=\"%s\"} %llu\n", bucket_le[j], (unsigned long long)cum);
 		}
-		add_svc_label(sb, "berth_proxy_request_duration_seconds_sum", i);
+		add_svc_label(sb, "berth_proxy_request_duration_seconds_sum", names[i]);
 		sbuf_addf(sb, "} %llu.%03llu\n", (unsigned long long)(sum / 1000),
 			  (unsigned long long)(sum % 1000));
-		add_svc_label(sb, "berth_proxy_request_duration_seconds_count", i);
+		add_svc_label(sb, "berth_proxy_request_duration_seconds_count", names[i]);
 		sbuf_addf(sb, "} %llu\n", (unsigned long long)cum);
 	}
 	sbuf_addstr(sb, "# HELP berth_proxy_upstream_errors_total Upstream connections refused, "
@@ -152,12 +132,29 @@ void metrics_render(struct sbuf *sb, struct metrics *const *workers, unsigned nr
 			v += ld(&workers[w]->svc[i].upstream_errors);
 		}
 		if (v || (i && route_table_find(tbl, names[i]))) {
-			add_svc_label(sb, "berth_proxy_upstream_errors_total", i);
+			add_svc_label(sb, "berth_proxy_upstream_errors_total", names[i]);
 			sbuf_addf(sb, "} %llu\n", (unsigned long long)v);
 		}
 	}
-	pthread_mutex_unlock(&names_lock);
+	sbuf_addstr(sb, "# HELP berth_proxy_timeouts_total Relays closed after no progress for "
+			"their timeout, by what they waited for.\n"
+			"# TYPE berth_proxy_timeouts_total counter\n");
+	for (i = 0; i < n; i++) {
+		bool listed = i && route_table_find(tbl, names[i]);
 
+		for (j = 0; j < METRICS_TIMEOUT_KINDS; j++) {
+			uint64_t v = 0;
+
+			for (w = 0; w < nr; w++) {
+				v += ld(&workers[w]->svc[i].timeouts[j]);
+			}
+			if (v || listed) {
+				add_svc_label(sb, "berth_proxy_timeouts_total", names[i]);
+				sbuf_addf(sb, ",kind=\"%s\"} %llu\n", timeout_kinds[j],
+					  (unsigned long long)v);
+			}
+		}
+	}
 	sbuf_addstr(sb, "# HELP berth_proxy_requests_in_flight Requests and tunnels in progress.\n"
 			"# TYPE berth_proxy_requests_in_flight gauge\n");
 	for (i = 0; i < tbl->nr_svcs; i++) {
@@ -187,21 +184,35 @@ void metrics_render(struct sbuf *sb, struct metrics *const *workers, unsigned nr
 	}
 	for (w = 0; w < nr; w++) {
 		dropped += ld(&workers[w]->log_dropped);
+		hs += ld(&workers[w]->tls_handshakes);
+		hs_failed += ld(&workers[w]->tls_handshake_failures);
 	}
 	sbuf_addf(sb,
 		  "# HELP berth_proxy_access_log_dropped_total Access log lines dropped because "
 		  "the log could not keep up.\n# TYPE berth_proxy_access_log_dropped_total "
 		  "counter\nberth_proxy_access_log_dropped_total %llu\n",
 		  (unsigned long long)dropped);
-	route_table_unref(tbl);
+	sbuf_addf(sb,
+		  "# HELP berth_proxy_tls_handshakes_total TLS handshakes completed.\n"
+		  "# TYPE berth_proxy_tls_handshakes_total counter\n"
+		  "berth_proxy_tls_handshakes_total %llu\n"
+		  "# HELP berth_proxy_tls_handshake_failures_total TLS handshakes that failed or "
+		  "did not finish within the read timeout.\n"
+		  "# TYPE berth_proxy_tls_handshake_failures_total counter\n"
+		  "berth_proxy_tls_handshake_failures_total %llu\n",
+		  (unsigned long long)hs, (unsigned long long)hs_failed);
 }
+
+/* The workers' counters, set once before the metrics thread starts. */
+static struct metrics *const *scrape_workers;
+static unsigned scrape_nr;
 
 static void serve_one(int fd)
 {
 	struct sbuf body = SBUF_INIT, head = SBUF_INIT;
 	struct timeval tv = {2, 0};
-	struct metrics *const *workers;
-	unsigned nr = server_metrics(&workers);
+	const char *names[ROUTE_MAX_SERVICE_INDEX];
+	struct route_table *tbl = NULL;
 	char req[1024];
 	size_t off = 0;
 
@@ -211,7 +222,8 @@ static void serve_one(int fd)
 	if (recv(fd, req, sizeof(req), 0) <= 0) {
 		goto out;
 	}
-	metrics_render(&body, workers, nr);
+	tbl = route_current();
+	metrics_render(&body, tbl, names, route_service_names(names), scrape_workers, scrape_nr);
 	sbuf_addf(&head,
 		  "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
 		  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
@@ -227,6 +239,7 @@ static void serve_one(int fd)
 	}
 out:
 	close(fd);
+	route_table_unref(tbl);
 	sbuf_release(&body);
 	sbuf_release(&head);
 }
@@ -251,7 +264,7 @@ static void *metrics_thread(void *arg)
 	return NULL;
 }
 
-int metrics_start(unsigned port, struct err *e)
+int metrics_start(unsigned port, struct metrics *const *workers, unsigned nr, struct err *e)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	pthread_t th;
@@ -276,6 +289,8 @@ int metrics_start(unsigned port, struct err *e)
 		getsockname(fd, (struct sockaddr *)&sa, &len);
 		port = ntohs(sa.sin_port);
 	}
+	scrape_workers = workers;
+	scrape_nr = nr;
 	if (pthread_create(&th, NULL, metrics_thread, (void *)(intptr_t)fd)) {
 		close(fd);
 		return err_set(e, "cannot start a thread");

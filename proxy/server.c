@@ -10,341 +10,56 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/sbuf.h"
-#include "lib/strvec.h"
 #include "lib/xalloc.h"
+#include "proxy/accesslog.h"
+#include "proxy/acme.h"
+#include "proxy/certs.h"
 #include "proxy/conn.h"
 #include "proxy/errpages.h"
+#include "proxy/h2.h"
 #include "proxy/http1.h"
 #include "proxy/metrics.h"
+#include "proxy/pool.h"
 #include "proxy/route.h"
+#include "proxy/spool.h"
+#include "proxy/steer.h"
 #include "proxy/timer.h"
+#include "proxy/tls.h"
+#include "proxy/tunnel.h"
+#include "proxy/worker.h"
 #include "lib/banned.h"
 
-#define BUF_SIZE      16384
-#define MAX_FREE_BUFS 256
-#define MAX_FREE_EXCH 64
-#define IOVQ_MAX      (HTTP1_MAX_HEADERS + 24)
-#define MAX_EVENTS    256
-#define POOL_IDLE_MS  30000
-#define LINGER_MS     2000
-#define LOG_MAX	      (4 << 20)	   /* access log bytes a worker keeps when the reader lags */
-#define BUFFER_MEMORY (1 << 20)	   /* a buffered body beyond this goes to a temporary file */
-#define BUFFER_MAX    (1ULL << 30) /* largest buffered body without --max-request-body */
+/*
+ * The most the free lists hold, whatever was used: enough for the exchanges
+ * of a few HTTP/2 connections' streams (128 each) to come and go without an
+ * mmap and a munmap apiece; lists_trim() gives back what a burst left.
+ */
+#define MAX_FREE_BUFS  1024
+#define MAX_FREE_EXCH  1024
+#define FREE_FLOOR     16   /* buffers and exchanges a worker keeps however quiet it is */
+#define TRIM_MS	       1000 /* how often the free lists are fitted to what was used */
+#define TRIM_CONNS     1024 /* closed since the busiest moment: give the heap back */
+#define MAX_EVENTS     256
+#define LINGER_MS      2000
+#define DRAIN_FRESH_MS 2000 /* a handover: a connection's first request may come this late */
+/* ms: out of descriptors, accept again after this (or a close) */
+#define ACCEPT_RETRY 100
 
-#define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
-#define STATIC_IOV(s)		      (s), (sizeof(s) - 1)
-
-/* Plain TCP: the I/O table a TLS layer will stand in for. */
-static ssize_t plain_read(struct conn *c, void *buf, size_t len)
-{
-	return read(c->fd, buf, len);
-}
-static ssize_t plain_writev(struct conn *c, const struct iovec *iov, int nr)
-{
-	return writev(c->fd, iov, nr);
-}
-static void plain_shutdown(struct conn *c)
-{
-	shutdown(c->fd, SHUT_WR);
-}
-static void plain_close(struct conn *c)
-{
-	close(c->fd);
-	c->fd = -1;
-}
-const struct conn_io conn_io_plain = {plain_read, plain_writev, plain_shutdown, plain_close};
-
-struct dlist {
-	struct dlist *prev, *next;
-};
-static void dlist_init(struct dlist *l)
-{
-	l->prev = l->next = l;
-}
-static void dlist_add(struct dlist *head, struct dlist *n)
-{
-	n->next = head->next;
-	n->prev = head;
-	head->next->prev = n;
-	head->next = n;
-}
-static void dlist_del(struct dlist *n)
-{
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	n->prev = n->next = n;
-}
-
-/* A queue of slices written with writev, resumed after a partial write. */
-struct iovq {
-	struct iovec v[IOVQ_MAX];
-	int nr, i;
-	size_t total; /* bytes pushed */
-};
-
-static void iovq_reset(struct iovq *q)
-{
-	q->nr = q->i = 0;
-	q->total = 0;
-}
-
-/* Appends a slice, merged with the previous one when they touch. */
-static void iovq_push(struct iovq *q, const void *p, size_t len)
-{
-	struct iovec *last = q->nr ? &q->v[q->nr - 1] : NULL;
-
-	if (!len) {
-		return;
-	}
-	q->total += len;
-	if (last && (const char *)last->iov_base + last->iov_len == p) {
-		last->iov_len += len;
-		return;
-	}
-	if (q->nr == IOVQ_MAX) {
-		xdie("iovq overflow");
-	}
-	q->v[q->nr++] = (struct iovec){(void *)p, len};
-}
-
-/* 1 when all was written, 0 when the socket is full, -1 on error. */
-static int iovq_write(struct conn *c, struct iovq *q)
-{
-	while (q->i < q->nr) {
-		ssize_t n = c->io->writev(c, q->v + q->i, q->nr - q->i);
-
-		if (n < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			if (errno == EAGAIN) {
-				c->flags &= ~CONN_F_CAN_WRITE;
-				return 0;
-			}
-			return -1;
-		}
-		while (n > 0) {
-			struct iovec *v = &q->v[q->i];
-
-			if ((size_t)n >= v->iov_len) {
-				n -= (ssize_t)v->iov_len;
-				q->i++;
-			} else {
-				v->iov_base = (char *)v->iov_base + n;
-				v->iov_len -= (size_t)n;
-				n = 0;
-			}
-		}
-	}
-	return 1;
-}
-
-/* >0 bytes written, 0 socket full, -1 error. */
-static ssize_t conn_write(struct conn *c, const char *p, size_t len)
-{
-	struct iovec v = {(void *)p, len};
-
-	for (;;) {
-		ssize_t n = c->io->writev(c, &v, 1);
-
-		if (n >= 0) {
-			return n;
-		}
-		if (errno == EINTR) {
-			continue;
-		}
-		if (errno == EAGAIN) {
-			c->flags &= ~CONN_F_CAN_WRITE;
-			return 0;
-		}
-		return -1;
-	}
-}
-
-/* >0 bytes read, 0 end of stream, -1 error, -2 nothing now. */
-static ssize_t conn_read(struct conn *c, char *p, size_t len)
-{
-	for (;;) {
-		ssize_t n = c->io->read(c, p, len);
-
-		if (n > 0 && (size_t)n < len && c->io == &conn_io_plain &&
-		    !(c->flags & CONN_F_HUP)) {
-			/*
-			 * A short read from a TCP socket emptied its receive queue.
-			 * Edge-triggered epoll reports the next bytes when they
-			 * arrive, so the read that would only say EAGAIN is saved:
-			 * one syscall less per request. Not after a hang-up, when
-			 * the end of the stream is still to be read.
-			 */
-			c->flags &= ~CONN_F_CAN_READ;
-		}
-		if (n >= 0) {
-			return n;
-		}
-		if (errno == EINTR) {
-			continue;
-		}
-		if (errno == EAGAIN) {
-			c->flags &= ~CONN_F_CAN_READ;
-			return -2;
-		}
-		return -1;
-	}
-}
-
-enum tmode {
-	TM_NONE = 0,
-	TM_IDLE,   /* between requests */
-	TM_HEAD,   /* a request head is arriving */
-	TM_TARGET, /* waiting for the upstream's response head */
-	TM_LINGER, /* after an error response, until the client goes away */
-	TM_PAUSE,  /* a request held while its service is paused (max pause) */
-	TM_TUNNEL, /* a tunnel: closed when no byte moved either way for the idle timeout */
-	TM_BODY,   /* a buffered request body is arriving: the next bytes within the read timeout */
-};
-
-struct worker;
-struct exch;
-
-struct client {
-	struct conn c;
-	struct worker *w;
-	struct timer tm;
-	unsigned char tmode;
-	bool closing, lingering;
-	unsigned char retry; /* enum retry_flags: the request starts again, after these */
-	bool parked;	     /* its request is held (service paused), in worker->parked */
-	struct dlist plink;
-	char *buf; /* NULL while idle */
-	size_t cap, pos, len;
-	char *out; /* the rest of an error response the socket did not take at once */
-	size_t out_pos, out_len;
-	struct exch *x;
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in v4;
-		struct sockaddr_in6 v6;
-	} peer;
-	struct client *next_dead;
-};
-
-struct upstream {
-	struct conn c;
-	struct worker *w;
-	struct target *t; /* referenced */
-	struct exch *x;	  /* NULL while pooled */
-	struct timer tm;  /* idle in the pool */
-	struct dlist link;
-	bool connecting, reused, pooled;
-	struct upstream *next_dead;
-};
-
-enum retry_flags {
-	RETRY_STALE = 1 << 0, /* again on a new connection: the pooled one was closed */
-	RETRY_OTHER = 1 << 1, /* again on another target */
-};
-
-enum rq_state { RQ_CONNECT, RQ_HEAD, RQ_BODY, RQ_BUFFER, RQ_FILE, RQ_DONE };
-
-/* A request whose body is read whole before the upstream is contacted (--buffer-requests). */
-struct rqbuf {
-	struct sbuf head; /* the rewritten head, without its last CRLF */
-	struct sbuf mem;  /* the body, while it is small */
-	int fd;		  /* else the body is in this unlinked temporary file, or -1 */
-	uint64_t size, sent;
-	char *svc; /* the service's name: it is looked up again when the body is in */
-	bool rollout;
-};
-enum rs_state { RS_HEAD, RS_INTERIM, RS_HEADW, RS_BODY, RS_DONE, RS_TUNNEL };
-
-struct exch {
-	struct client *cl;
-	struct upstream *up;
-	struct target *t;
-	struct errpages *pages; /* the service's, referenced: for an error of ours */
-	struct rqbuf *rb;	/* a buffered request, or NULL */
-	uint64_t target_timeout, max_body;
-	enum rq_state rq;
-	enum rs_state rs;
-	size_t req_start;
-	unsigned char retry; /* enum retry_flags already used */
-	bool retryable, is_head, client_ka, client_10, resp_ka, resp_started;
-	bool rq_complete, rs_complete, rs_need_more, close_client, up_eof;
-	bool dechunk; /* a chunked response to an HTTP/1.0 client: data only, then close */
-	/* Upgrade: the request asked for one; tunnel: the upstream agreed (101) and the
-	 * connections now carry bytes both ways; *_eof: that side has finished sending,
-	 * *_shut: the other side was told so. */
-	bool upgrade, tunnel, tn_cl_eof, tn_up_eof, tn_cl_shut, tn_up_shut;
-	uint64_t tn_active;	     /* when bytes last moved through the tunnel */
-	bool multi;		     /* the service has other targets to retry on */
-	bool idempotent;	     /* GET, HEAD, OPTIONS, PUT, DELETE or TRACE without a body */
-	struct dlist tlink;	     /* in worker->tunnels while tunnel */
-	bool restarting;	     /* ended to start again (a retry): not counted */
-	unsigned svc_idx;	     /* metrics_service_index of its service */
-	unsigned status, log_status; /* the upstream's; ours when we answered */
-	uint64_t start_ms, bytes_in, bytes_out;
-	enum http1_body rq_body, rs_body;
-	uint64_t rq_left, rs_left;
-	struct http1_chunked rq_ch, rs_ch;
-	size_t rq_bpos, rq_bend; /* request body bytes in the client's buffer, to write */
-	char *ubuf;		 /* the upstream's bytes */
-	size_t ucap, upos, ulen;
-	size_t rs_bpos, rs_bend; /* response body bytes in ubuf, to write */
-	struct iovq q_up, q_cl;
-	char add[256];
-	char radd[96];
-	struct sbuf lg;	 /* the access log fields known before the end (when logging) */
-	struct sbuf xff; /* the X-Forwarded-For line, with --forward-headers */
-	struct exch *next_free;
-};
-
-struct worker {
-	struct handler lh, eh;
-	unsigned id;
-	int epfd, lfd, efd;
-	pthread_t th;
-	uint64_t now, wall_off;
-	struct timer_heap timers;
-	struct route_table *tbl;
-	struct dlist idle;    /* pooled upstream connections, most recent first */
-	struct dlist tunnels; /* exchanges that became tunnels */
-	struct dlist parked;  /* clients whose request waits for a paused service */
-	unsigned tunnel_gen;  /* the last tunnel_close_gen acted on */
-	void *free_bufs;
-	unsigned nr_free_bufs;
-	struct exch *free_exch;
-	unsigned nr_free_exch;
-	struct client *dead_clients;
-	struct upstream *dead_ups;
-	struct http1_msg msg;
-	struct http1_limits lim;
-	const struct server_config *cfg;
-	_Atomic(struct route_table *) using; /* the table of the last iteration */
-	uint64_t rid_hi, rid_ctr;
-	struct metrics *mt;
-	struct sbuf log;      /* access log lines not written yet */
-	struct sbuf scratch;  /* for the log lines of requests without an exchange */
-	uint64_t log_time_ms; /* the time that log_time shows */
-	char log_time[64];
-	atomic_bool stop;
-};
+#define STATIC_IOV(s) (s), (sizeof(s) - 1)
 
 static struct worker *workers;
 static unsigned nr_workers;
-/* Bumped when targets were retired: workers then close the tunnels to them. */
-static atomic_uint tunnel_close_gen;
 
 static uint64_t mono_ms(void)
 {
@@ -354,43 +69,146 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static char *buf_get(struct worker *w)
+/*
+ * Buffers and exchanges are mapped, not taken from malloc: a burst of
+ * connections would leave them interleaved on the heap with the small
+ * structs of the connections that stay open, and those would pin the heap's
+ * pages long after the burst. A mapping goes back to the kernel when it is
+ * unmapped, and costs only the pages that were touched. The free lists keep
+ * the steady state free of system calls, and lists_trim() fits them to what
+ * was used lately.
+ */
+static void *map_get(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		xdie("out of memory: %s", strerror(errno));
+	}
+	return p;
+}
+
+static void lists_trim_soon(struct worker *w)
+{
+	if (!timer_armed(&w->trim_tm)) {
+		timer_arm(&w->timers, &w->trim_tm, w->now + TRIM_MS);
+	}
+}
+
+char *buf_get(struct worker *w)
 {
 	char *b = w->free_bufs;
 
+	if (++w->bufs_used > w->bufs_peak) {
+		w->bufs_peak = w->bufs_used;
+	}
 	if (b) {
 		memcpy(&w->free_bufs, b, sizeof(void *));
 		w->nr_free_bufs--;
 		return b;
 	}
-	return xmalloc(BUF_SIZE);
+	return map_get(BUF_SIZE);
 }
 
-static void buf_put(struct worker *w, char *b, size_t cap)
+/* b came from buf_get() when cap is BUF_SIZE, else from malloc (a long request head). */
+void buf_put(struct worker *w, char *b, size_t cap)
 {
 	if (!b) {
 		return;
 	}
-	if (cap != BUF_SIZE || w->nr_free_bufs >= MAX_FREE_BUFS) {
+	if (cap != BUF_SIZE) {
 		free(b);
+		return;
+	}
+	w->bufs_used--;
+	if (w->nr_free_bufs >= MAX_FREE_BUFS) {
+		munmap(b, BUF_SIZE);
 		return;
 	}
 	memcpy(b, &w->free_bufs, sizeof(void *));
 	w->free_bufs = b;
 	w->nr_free_bufs++;
+	if (w->nr_free_bufs > FREE_FLOOR) {
+		lists_trim_soon(w);
+	}
+}
+
+static void exch_unmap(struct exch *x)
+{
+	sbuf_release(&x->lg);
+	sbuf_release(&x->xff);
+	sbuf_release(&x->lgr);
+	sbuf_release(&x->ctx);
+	sbuf_release(&x->ck);
+	munmap(x, sizeof(*x));
+}
+
+/*
+ * Every TRIM_MS while the free lists hold more than FREE_FLOOR: they keep
+ * what was in use at the busiest moment since the last time, less what is
+ * in use now (the most that may be asked for again soon), so the memory of
+ * a burst goes back once it is over. When many connections closed, the heap
+ * that held them is given back too (malloc keeps it otherwise).
+ */
+static void lists_trim(struct timer *t)
+{
+	struct worker *w = container_of(t, struct worker, trim_tm);
+	unsigned keep;
+
+	keep = w->bufs_peak - w->bufs_used;
+	keep = keep < FREE_FLOOR ? FREE_FLOOR : keep;
+	while (w->nr_free_bufs > keep) {
+		char *b = w->free_bufs;
+
+		memcpy(&w->free_bufs, b, sizeof(void *));
+		w->nr_free_bufs--;
+		munmap(b, BUF_SIZE);
+	}
+	keep = w->exch_peak - w->exch_used;
+	keep = keep < FREE_FLOOR ? FREE_FLOOR : keep;
+	while (w->nr_free_exch > keep) {
+		struct exch *x = w->free_exch;
+
+		w->free_exch = x->next_free;
+		w->nr_free_exch--;
+		exch_unmap(x);
+	}
+	w->bufs_peak = w->bufs_used;
+	w->exch_peak = w->exch_used;
+	if (w->conns_peak - w->conns >= TRIM_CONNS) {
+		malloc_trim(0);
+	}
+	w->conns_peak = w->conns;
+	if (w->nr_free_bufs > FREE_FLOOR || w->nr_free_exch > FREE_FLOOR) {
+		lists_trim_soon(w);
+	}
+}
+
+/* A connection opened on w (free_dead() counts those that closed), for lists_trim(). */
+static void conns_opened(struct worker *w)
+{
+	if (++w->conns > w->conns_peak) {
+		w->conns_peak = w->conns;
+	}
 }
 
 static struct exch *exch_get(struct worker *w)
 {
 	struct exch *x = w->free_exch;
 
+	if (++w->exch_used > w->exch_peak) {
+		w->exch_peak = w->exch_used;
+	}
 	if (x) {
 		w->free_exch = x->next_free;
 		w->nr_free_exch--;
 	} else {
-		x = xmalloc(sizeof(*x));
+		x = map_get(sizeof(*x));
 		sbuf_init(&x->lg, 0);
 		sbuf_init(&x->xff, 0);
+		sbuf_init(&x->lgr, 0);
+		sbuf_init(&x->ctx, 0);
+		sbuf_init(&x->ck, 0);
 	}
 	/* Everything up to the queues starts zeroed; the queues are reset as used. */
 	memset(x, 0, offsetof(struct exch, q_up));
@@ -401,177 +219,16 @@ static struct exch *exch_get(struct worker *w)
 
 static void exch_put(struct worker *w, struct exch *x)
 {
+	w->exch_used--;
 	if (w->nr_free_exch >= MAX_FREE_EXCH) {
-		sbuf_release(&x->lg);
-		sbuf_release(&x->xff);
-		free(x);
+		exch_unmap(x);
 		return;
 	}
 	x->next_free = w->free_exch;
 	w->free_exch = x;
 	w->nr_free_exch++;
-}
-
-static void watch(struct worker *w, struct conn *c)
-{
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-				 .data.ptr = &c->h};
-
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
-		xdie("epoll_ctl: %s", strerror(errno));
-	}
-}
-
-static void set_flags_from(struct conn *c, uint32_t ev)
-{
-	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-		c->flags |= CONN_F_CAN_READ;
-	}
-	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-		c->flags |= CONN_F_HUP;
-	}
-	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
-		c->flags |= CONN_F_CAN_WRITE;
-	}
-}
-
-/* Upstream connections */
-
-static void upstream_close(struct upstream *up)
-{
-	struct worker *w = up->w;
-
-	if (up->c.flags & CONN_F_DEAD) {
-		return;
-	}
-	if (up->pooled) {
-		dlist_del(&up->link);
-		up->pooled = false;
-	}
-	timer_cancel(&w->timers, &up->tm);
-	up->c.io->close(&up->c);
-	target_unref(up->t);
-	up->t = NULL;
-	up->c.flags |= CONN_F_DEAD;
-	up->next_dead = w->dead_ups;
-	w->dead_ups = up;
-}
-
-static void upstream_idle_timeout(struct timer *t)
-{
-	upstream_close(container_of(t, struct upstream, tm));
-}
-
-static void client_drive(struct client *cl);
-
-static void upstream_event(struct handler *h, uint32_t ev)
-{
-	struct upstream *up = container_of(h, struct upstream, c.h);
-
-	if (up->c.flags & CONN_F_DEAD) {
-		return;
-	}
-	set_flags_from(&up->c, ev);
-	if (up->x) {
-		client_drive(up->x->cl);
-		return;
-	}
-	/* A pooled connection that becomes readable was closed by the upstream (or
-	 * sent bytes nobody asked for): it cannot carry another request. */
-	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-		upstream_close(up);
-	}
-}
-
-static struct upstream *upstream_connect(struct worker *w, struct target *t)
-{
-	struct upstream *up;
-	int fd, one = 1;
-
-	fd = socket(t->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		return NULL;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	up = xcalloc(1, sizeof(*up));
-	up->c.h.fn = upstream_event;
-	up->c.fd = fd;
-	up->c.io = &conn_io_plain;
-	up->w = w;
-	up->t = target_ref(t);
-	up->tm = (struct timer)TIMER_INIT(upstream_idle_timeout);
-	dlist_init(&up->link);
-	if (connect(fd, (struct sockaddr *)&t->sa, t->salen) < 0) {
-		if (errno != EINPROGRESS) {
-			close(fd);
-			target_unref(up->t);
-			free(up);
-			return NULL;
-		}
-		up->connecting = true;
-	} else {
-		up->c.flags = CONN_F_CAN_WRITE;
-	}
-	watch(w, &up->c);
-	return up;
-}
-
-static struct upstream *pool_take(struct worker *w, struct target *t)
-{
-	struct dlist *l;
-
-	for (l = w->idle.next; l != &w->idle; l = l->next) {
-		struct upstream *up = container_of(l, struct upstream, link);
-
-		if (up->t == t) {
-			dlist_del(&up->link);
-			up->pooled = false;
-			timer_cancel(&w->timers, &up->tm);
-			up->reused = true;
-			return up;
-		}
-	}
-	return NULL;
-}
-
-static void pool_put(struct worker *w, struct upstream *up)
-{
-	if (atomic_load(&w->stop)) {
-		upstream_close(up);
-		return;
-	}
-	up->x = NULL;
-	up->pooled = true;
-	dlist_add(&w->idle, &up->link);
-	timer_arm(&w->timers, &up->tm, w->now + POOL_IDLE_MS);
-}
-
-static bool table_has_target(const struct route_table *t, const struct target *tg)
-{
-	size_t i, j;
-
-	for (i = 0; i < t->nr_svcs; i++) {
-		for (j = 0; j < t->svcs[i]->nr_targets; j++) {
-			if (t->svcs[i]->targets[j] == tg) {
-				return true;
-			}
-		}
-	}
-	return false;
-}
-
-/* After a switch, pooled connections to targets that left the table are closed. */
-static void pool_sweep(struct worker *w)
-{
-	struct dlist *l, *next;
-
-	for (l = w->idle.next; l != &w->idle; l = next) {
-		struct upstream *up = container_of(l, struct upstream, link);
-
-		next = l->next;
-		if (!table_has_target(w->tbl, up->t)) {
-			upstream_close(up);
-		}
+	if (w->nr_free_exch > FREE_FLOOR) {
+		lists_trim_soon(w);
 	}
 }
 
@@ -580,14 +237,22 @@ static void pool_sweep(struct worker *w)
 static const char *status_text(unsigned status)
 {
 	switch (status) {
+	case 200:
+		return "OK";
+	case 301:
+		return "Moved Permanently";
 	case 400:
 		return "Bad Request";
 	case 404:
 		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
 	case 408:
 		return "Request Timeout";
 	case 413:
 		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
 	case 431:
 		return "Request Header Fields Too Large";
 	case 500:
@@ -616,12 +281,15 @@ static void client_release_buf(struct client *cl)
 
 static void exch_end(struct exch *x, bool reuse);
 
-static void client_close(struct client *cl)
+void client_close(struct client *cl)
 {
 	struct worker *w = cl->w;
 
 	if (cl->c.flags & CONN_F_DEAD) {
 		return;
+	}
+	if (cl->h2) {
+		h2_release(cl);
 	}
 	if (cl->x) {
 		exch_end(cl->x, false);
@@ -634,6 +302,8 @@ static void client_close(struct client *cl)
 	client_release_buf(cl);
 	free(cl->out);
 	cl->out = NULL;
+	dlist_del(&cl->clink);
+	atomic_fetch_sub_explicit(&w->nr_clients, 1, memory_order_relaxed);
 	cl->c.io->close(&cl->c);
 	cl->c.flags |= CONN_F_DEAD;
 	cl->next_dead = w->dead_clients;
@@ -641,19 +311,21 @@ static void client_close(struct client *cl)
 }
 
 /*
- * Answers with an error of ours and closes: the response is written at once
- * (the socket's buffer is empty at this point); what it does not take (a
- * large error page) is kept in cl->out and written as the client reads.
- * Then the connection lingers until the client has read it, so that unread
- * request bytes do not turn the close into a reset that loses the response.
- * nl: a newline ends the body.
+ * Answers with an error of ours (or a redirect, or an ACME answer) and
+ * closes: the response is written at once (the socket's buffer is empty at
+ * this point); what it does not take (a large error page) is kept in
+ * cl->out and written as the client reads. Then the connection lingers
+ * until the client has read it, so that unread request bytes do not turn
+ * the close into a reset that loses the response. extra: header lines
+ * (each ending in CRLF) or NULL; nl: a newline ends the body.
  */
-static void client_answer(struct client *cl, unsigned status, const char *ctype, const char *body,
-			  size_t bodylen, bool nl)
+static void client_answer_with(struct client *cl, unsigned status, const char *extra,
+			       size_t extra_len, const char *ctype, const char *body,
+			       size_t bodylen, bool nl)
 {
 	struct worker *w = cl->w;
 	char msg[320];
-	struct iovec v[3];
+	struct iovec v[5];
 	size_t want, off, i;
 	ssize_t n;
 	int hlen;
@@ -663,18 +335,20 @@ static void client_answer(struct client *cl, unsigned status, const char *ctype,
 		cl->parked = false;
 	}
 	hlen = snprintf(msg, sizeof(msg),
-			"HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			"Connection: close\r\n\r\n",
-			status, status_text(status), ctype, bodylen + nl);
+			"HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s", status,
+			status_text(status), ctype, bodylen + nl,
+			status == 405 ? "Allow: " HTTP1_ALLOW "\r\n" : "");
 	v[0] = (struct iovec){msg, (size_t)hlen};
-	v[1] = (struct iovec){(void *)body, bodylen};
-	v[2] = (struct iovec){"\n", nl};
-	want = (size_t)hlen + bodylen + nl;
+	v[1] = (struct iovec){(void *)(extra ? extra : ""), extra_len};
+	v[2] = (struct iovec){"Connection: close\r\n\r\n", 21};
+	v[3] = (struct iovec){(void *)body, bodylen};
+	v[4] = (struct iovec){"\n", nl};
+	want = (size_t)hlen + extra_len + 21 + bodylen + nl;
 	do {
-		n = cl->c.io->writev(&cl->c, v, 3);
+		n = cl->c.io->writev(&cl->c, v, 5);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == EAGAIN) {
-		cl->c.flags &= ~CONN_F_CAN_WRITE;
+		conn_blocked(&cl->c, CONN_F_CAN_WRITE);
 		n = 0;
 	}
 	if (n < 0) {
@@ -684,7 +358,7 @@ static void client_answer(struct client *cl, unsigned status, const char *ctype,
 	if ((size_t)n < want) {
 		cl->out = xmalloc(want - (size_t)n);
 		cl->out_pos = cl->out_len = 0;
-		for (i = 0, off = (size_t)n; i < 3; i++) {
+		for (i = 0, off = (size_t)n; i < 5; i++) {
 			if (off >= v[i].iov_len) {
 				off -= v[i].iov_len;
 				continue;
@@ -702,6 +376,23 @@ static void client_answer(struct client *cl, unsigned status, const char *ctype,
 	cl->tmode = TM_LINGER;
 	timer_arm(&w->timers, &cl->tm, w->now + LINGER_MS);
 	client_drive(cl);
+}
+
+void client_linger(struct client *cl)
+{
+	struct worker *w = cl->w;
+
+	cl->c.io->shutdown(&cl->c);
+	cl->lingering = true;
+	cl->pos = cl->len = 0;
+	cl->tmode = TM_LINGER;
+	timer_arm(&w->timers, &cl->tm, w->now + LINGER_MS);
+}
+
+static void client_answer(struct client *cl, unsigned status, const char *ctype, const char *body,
+			  size_t bodylen, bool nl)
+{
+	client_answer_with(cl, status, NULL, 0, ctype, body, bodylen, nl);
 }
 
 /* Our own text: body and a newline, or "STATUS Reason". */
@@ -743,148 +434,162 @@ static void client_error(struct client *cl, unsigned status)
 	client_error_msg(cl, status, NULL);
 }
 
-/* Access log and metrics */
-
-/* The headers to log: their names, and the JSON text before each value
- * (",\"req_user_agent\":\""). */
-static struct strvec log_req_names = STRVEC_INIT, log_req_keys = STRVEC_INIT;
-static struct strvec log_resp_names = STRVEC_INIT, log_resp_keys = STRVEC_INIT;
-
-/* JSON string content: quotes, backslashes and control bytes escaped, bytes above 0x7e as
- * \u00XX (header values may carry obs-text, which is not UTF-8). */
-static void json_add(struct sbuf *sb, const char *p, size_t len)
+/*
+ * Whether m's path, as the service's targets see it without the path
+ * prefix it matched (kamal-proxy's rule, whether or not the prefix is
+ * stripped), is under one of its --exclude-metrics-path.
+ */
+static bool metrics_excluded(const struct service *svc, const struct http1_msg *m)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, run = 0;
+	struct slice path = m->path, pfx;
 
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			continue;
-		}
-		sbuf_add(sb, p + run, i - run);
-		if (c == '"' || c == '\\') {
-			char e[2] = {'\\', (char)c};
-
-			sbuf_add(sb, e, 2);
-		} else {
-			char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-
-			sbuf_add(sb, u, 6);
-		}
-		run = i + 1;
+	if (!svc->o.exclude_metrics.nr) {
+		return false;
 	}
-	sbuf_add(sb, p + run, len - run);
+	pfx = service_matched_prefix(svc, path);
+	if (pfx.len) {
+		path = slice_from(path, pfx.len);
+		if (!path.len) {
+			path = slice_make("/", 1);
+		}
+	}
+	return steer_path_excluded(path, &svc->o.exclude_metrics);
 }
 
-/* key is the text before the value: ",\"name\":\"". */
-static void json_field(struct sbuf *sb, const char *key, struct slice v)
+/*
+ * The client's address from the service's --client-ip-header into ip, when
+ * the request has one that looks like an address (hex digits, '.' and ':',
+ * as long as ip can hold): what a proxy in front says. Else false.
+ */
+static bool header_ip(const struct service *svc, const struct http1_msg *m, char *ip, size_t len)
 {
-	sbuf_addstr(sb, key);
-	json_add(sb, v.ptr, v.len);
-	sbuf_addch(sb, '"');
+	struct slice v;
+	size_t i;
+
+	if (!svc->o.client_ip_header) {
+		return false;
+	}
+	v = slice_trim(http1_header(m, svc->o.client_ip_header));
+	if (!v.ptr || !v.len || v.len >= len) {
+		return false;
+	}
+	for (i = 0; i < v.len; i++) {
+		char c = v.ptr[i];
+
+		if (!((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') ||
+		      c == '.' || c == ':')) {
+			return false;
+		}
+	}
+	memcpy(ip, v.ptr, v.len);
+	ip[v.len] = '\0';
+	return true;
+}
+
+static void client_count(struct client *cl, const struct service *svc, unsigned status);
+
+/*
+ * Answers 301 to where steer_redirect() said, with the request's path and
+ * query, and closes (as kamal-proxy does); counted and logged as 301.
+ */
+static void client_redirect(struct client *cl, const struct service *svc,
+			    const struct steer_redirect *to)
+{
+	const struct http1_msg *m = &cl->w->msg;
+	struct sbuf loc = SBUF_INIT;
+
+	sbuf_addf(&loc, "Location: %s://", to->https ? "https" : "http");
+	sbuf_add(&loc, to->host.ptr, to->host.len);
+	if (to->keep_port && to->port.len) {
+		sbuf_addch(&loc, ':');
+		sbuf_add(&loc, to->port.ptr, to->port.len);
+	} else if (to->https && !to->keep_port && cl->w->cfg->https_port != 443) {
+		/* from HTTP to HTTPS: the proxy's HTTPS port, unless it is the default */
+		sbuf_addf(&loc, ":%u", cl->w->cfg->https_port);
+	}
+	sbuf_add(&loc, m->path.ptr, m->path.len);
+	if (m->query.ptr) {
+		sbuf_addch(&loc, '?');
+		sbuf_add(&loc, m->query.ptr, m->query.len);
+	}
+	sbuf_addstr(&loc, "\r\n");
+	client_count(cl, svc, 301);
+	client_answer_with(cl, 301, loc.buf, loc.len, "text/plain; charset=utf-8",
+			   "301 Moved Permanently", 21, true);
+	sbuf_release(&loc);
+}
+
+/* Whether a request carries a writer cookie that is still live at now_ms. */
+static bool writer_cookie_live(const struct http1_msg *m, uint64_t now_ms)
+{
+	size_t i;
+
+	for (i = 0; i < m->nr_headers; i++) {
+		struct slice v;
+
+		if (slice_caseeq_cstr(m->headers[i].name, "cookie") &&
+		    steer_cookie(m->headers[i].value, STEER_WRITER_COOKIE, &v) &&
+		    steer_writer_live(v, now_ms)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Header text made on every request, without printf: its format parsing
+ * was a tenth of the instructions of a plain request. Each returns the
+ * bytes it wrote at p; the caller has room for them.
+ */
+static size_t put_mem(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return n;
+}
+
+#define PUT_LIT(p, s) put_mem((p), (s), sizeof(s) - 1)
+
+static size_t put_dec(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++) {
+		p[i] = tmp[n - 1 - i];
+	}
+	return n;
+}
+
+/* 16 lowercase hex digits, zeros in front. */
+static size_t put_hex16(char *p, uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--) {
+		p[i] = digits[v & 15];
+		v >>= 4;
+	}
+	return 16;
 }
 
 static void client_ip(const struct client *cl, char *ip, size_t len)
 {
 	ip[0] = '\0';
-	if (cl->peer.sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &cl->peer.v4.sin_addr, ip, (socklen_t)len);
+	if (cl->peer.sa.sa_family == AF_INET && len >= INET_ADDRSTRLEN) {
+		const unsigned char *b = (const unsigned char *)&cl->peer.v4.sin_addr;
+		size_t n = 0;
+
+		for (int i = 0; i < 4; i++) {
+			n += put_dec(ip + n, b[i]);
+			ip[n++] = i < 3 ? '.' : '\0';
+		}
 	} else if (cl->peer.sa.sa_family == AF_INET6) {
 		inet_ntop(AF_INET6, &cl->peer.v6.sin6_addr, ip, (socklen_t)len);
 	}
-}
-
-/* The request's fields of a log line, from m, into sb (reset first). */
-static void log_request(struct sbuf *sb, const struct http1_msg *m, const struct service *svc,
-			struct slice rid, const char *ip)
-{
-	size_t i;
-
-	sbuf_reset(sb);
-	json_field(sb, "\"request_id\":\"", rid);
-	json_field(sb, ",\"service\":\"", slice_cstr(svc ? svc->name : ""));
-	json_field(sb, ",\"method\":\"", m->method);
-	json_field(sb, ",\"host\":\"", m->host);
-	json_field(sb, ",\"path\":\"", m->path);
-	json_field(sb, ",\"query\":\"", m->query);
-	json_field(sb, ",\"client_addr\":\"", slice_cstr(ip));
-	for (i = 0; i < log_req_keys.nr; i++) {
-		struct slice v = http1_header(m, log_req_names.v[i]);
-
-		if (v.ptr) {
-			json_field(sb, log_req_keys.v[i], v);
-		}
-	}
-}
-
-/* The response's headers to log, from m, appended to sb. */
-static void log_response(struct sbuf *sb, const struct http1_msg *m)
-{
-	size_t i;
-
-	for (i = 0; i < log_resp_keys.nr; i++) {
-		struct slice v = http1_header(m, log_resp_names.v[i]);
-
-		if (v.ptr) {
-			json_field(sb, log_resp_keys.v[i], v);
-		}
-	}
-}
-
-static const char *log_now(struct worker *w)
-{
-	uint64_t ms = w->now + w->wall_off;
-
-	if (ms != w->log_time_ms || !w->log_time[0]) {
-		time_t secs = (time_t)(ms / 1000);
-		struct tm tm;
-
-		gmtime_r(&secs, &tm);
-		snprintf(w->log_time, sizeof(w->log_time), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, (unsigned)(ms % 1000));
-		w->log_time_ms = ms;
-	}
-	return w->log_time;
-}
-
-static void log_line(struct worker *w, const struct sbuf *fields, const struct target *t,
-		     unsigned status, uint64_t in, uint64_t out, uint64_t dur)
-{
-	struct sbuf *l = &w->log;
-
-	if (l->len > LOG_MAX) {
-		METRICS_ADD(w->mt->log_dropped, 1);
-		return;
-	}
-	sbuf_addstr(l, "{\"time\":\"");
-	sbuf_addstr(l, log_now(w));
-	sbuf_addstr(l, "\",");
-	sbuf_add(l, fields->buf, fields->len);
-	json_field(l, ",\"target\":\"", slice_cstr(t ? t->addr : ""));
-	sbuf_addf(l, ",\"status\":%u,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%llu}\n",
-		  status, (unsigned long long)in, (unsigned long long)out, (unsigned long long)dur);
-}
-
-/* One write per loop iteration; what the log cannot take now stays for the next. */
-static void log_flush(struct worker *w)
-{
-	ssize_t n = write(w->cfg->access_log_fd, w->log.buf, w->log.len);
-
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR) {
-			return;
-		}
-		n = (ssize_t)w->log.len; /* a log that cannot be written is dropped */
-	}
-	if ((size_t)n >= w->log.len) {
-		sbuf_reset(&w->log);
-		return;
-	}
-	memmove(w->log.buf, w->log.buf + n, w->log.len - (size_t)n);
-	sbuf_setlen(&w->log, w->log.len - (size_t)n);
 }
 
 /* Counts and logs a request that ended before any exchange began; w->msg describes it. */
@@ -892,14 +597,18 @@ static void client_count(struct client *cl, const struct service *svc, unsigned 
 {
 	struct worker *w = cl->w;
 
-	metrics_count(w->mt, svc ? svc->metrics_idx : 0, status, 0);
+	if (!svc || !metrics_excluded(svc, &w->msg)) {
+		metrics_count(w->mt, svc ? svc->metrics_idx : 0, status, 0);
+	}
 	if (w->cfg->access_log_fd >= 0) {
 		char ip[INET6_ADDRSTRLEN];
 		const struct http1_msg *m = &w->msg;
 
 		client_ip(cl, ip, sizeof(ip));
-		log_request(&w->scratch, m, svc, http1_header(m, "x-request-id"), ip);
-		log_line(w, &w->scratch, NULL, status, m->head_len, 0, 0);
+		accesslog_request(&w->scratch, m, svc, http1_header(m, "x-request-id"), ip,
+				  cl->tls);
+		accesslog_line(&w->log, w->now + w->wall_off, &w->scratch, NULL, status,
+			       m->head_len, 0, 0);
 	}
 }
 
@@ -923,7 +632,8 @@ static const struct service *held_service(struct client *cl)
 {
 	struct worker *w = cl->w;
 
-	if (http1_parse_request(cl->buf + cl->pos, cl->len - cl->pos, &w->lim, &w->msg) > 0) {
+	if (http1_parse_request(cl->buf + cl->pos, cl->len - cl->pos, &w->lim, &w->msg) > 0 &&
+	    !http1_normalize_path(cl->buf + cl->pos, &w->msg)) {
 		return route_lookup(w->tbl, w->msg.host, w->msg.path);
 	}
 	memset(&w->msg, 0, sizeof(w->msg));
@@ -941,9 +651,12 @@ static void exch_end(struct exch *x, bool reuse)
 		unsigned status = x->log_status ? x->log_status : x->status ? x->status : 499;
 		uint64_t dur = w->now - x->start_ms;
 
-		metrics_count(w->mt, x->svc_idx, status, dur);
+		if (!x->no_metrics) {
+			metrics_count(w->mt, x->svc_idx, status, dur);
+		}
 		if (w->cfg->access_log_fd >= 0) {
-			log_line(w, &x->lg, x->t, status, x->bytes_in, x->bytes_out, dur);
+			accesslog_line(&w->log, w->now + w->wall_off, &x->lg, x->t, status,
+				       x->bytes_in, x->bytes_out, dur);
 		}
 	}
 
@@ -952,7 +665,7 @@ static void exch_end(struct exch *x, bool reuse)
 		if (reuse) {
 			pool_put(w, x->up);
 		} else {
-			upstream_close(x->up);
+			pool_close(x->up);
 		}
 	}
 	if (x->tunnel) {
@@ -963,16 +676,9 @@ static void exch_end(struct exch *x, bool reuse)
 		target_done(x->t);
 	}
 	errpages_unref(x->pages);
-	if (x->rb) {
-		sbuf_release(&x->rb->head);
-		sbuf_release(&x->rb->mem);
-		if (x->rb->fd >= 0) {
-			close(x->rb->fd);
-		}
-		free(x->rb->svc);
-		free(x->rb);
-	}
-	if (cl->tmode == TM_TARGET || cl->tmode == TM_TUNNEL || cl->tmode == TM_BODY) {
+	spool_free(x->rb);
+	spool_free(x->rsb);
+	if (cl->tmode == TM_RELAY || cl->tmode == TM_TUNNEL || cl->tmode == TM_BODY) {
 		timer_cancel(&w->timers, &cl->tm);
 		cl->tmode = TM_NONE;
 	}
@@ -982,7 +688,7 @@ static void exch_end(struct exch *x, bool reuse)
 }
 
 /* Ends the exchange with an error: ours when nothing was sent yet, else a close. -1. */
-static int exch_fail(struct exch *x, unsigned status)
+int exch_fail(struct exch *x, unsigned status)
 {
 	struct client *cl = x->cl;
 	struct errpages *pages = x->pages;
@@ -1005,45 +711,75 @@ static int exch_fail(struct exch *x, unsigned status)
 	return -1;
 }
 
-/*
- * A pooled connection that the upstream had closed fails on first use; the
- * request is sent again on a new connection when it is still whole in the
- * client's buffer and nothing came back. 2: the exchange restarts.
- */
+/* What is known of an attempt that failed, for retry_choice(). */
+struct retry_facts {
+	bool retryable;	     /* the request is still whole in the client's buffer */
+	bool answered;	     /* some of a response came back */
+	bool reused;	     /* the connection came from the pool */
+	bool connect_failed; /* the connection could not be made */
+	bool wrote;	     /* some of the request was written: the app may have seen it */
+	bool idempotent;     /* see struct exch */
+	bool multi;	     /* the service has other targets */
+	unsigned used;	     /* enum retry_flags already used */
+};
+
 /*
  * Retries are for requests still whole in the client's buffer, once, and only
  * while nothing came back:
  * - a pooled connection that the upstream had closed fails on first use: the
- *   request goes again on a new connection;
+ *   request goes again on a new connection, unless it is not idempotent and
+ *   some of it was written (the app may have read it just before closing: a
+ *   POST must not run twice);
  * - a connection that could not be made (the target is down: it is marked so
  *   when the service has others) sent nothing: the request goes to another
  *   target;
  * - a new connection that ended without an answer may have reached the app:
  *   only an idempotent request goes again.
- * connect_failed: the connection could not be made. 2: the exchange restarts.
+ * Returns the enum retry_flags to take, or 0 for none.
  */
+static unsigned retry_choice(const struct retry_facts *f)
+{
+	if (!f->retryable || f->answered) {
+		return 0;
+	}
+	if (f->reused && !f->connect_failed && !(f->used & RETRY_STALE) &&
+	    (f->idempotent || !f->wrote)) {
+		return RETRY_STALE;
+	}
+	if (f->multi && (f->connect_failed || f->idempotent) && !(f->used & RETRY_OTHER)) {
+		return RETRY_OTHER;
+	}
+	return 0;
+}
+
+/* An attempt failed: the request starts again when retry_choice() allows it (2), else 502. */
 static int upstream_failed(struct exch *x, bool connect_failed)
 {
 	struct client *cl = x->cl;
-	unsigned again = 0;
+	struct retry_facts f = {
+	    .retryable = x->retryable,
+	    .answered = x->ulen || x->resp_started,
+	    .reused = x->up && x->up->reused,
+	    .connect_failed = connect_failed,
+	    .wrote = x->q_up.written > 0 || (x->rq != RQ_CONNECT && x->rq != RQ_HEAD),
+	    .idempotent = x->idempotent,
+	    .multi = x->multi,
+	    .used = x->retry,
+	};
+	unsigned again;
 
 	if (connect_failed && x->multi &&
 	    atomic_exchange_explicit(&x->t->healthy, false, memory_order_relaxed)) {
 		log_warn("target '%s' is out: cannot connect", x->t->addr);
 	}
-	if (x->retryable && !x->ulen && !x->resp_started) {
-		if (x->up && x->up->reused && !connect_failed && !(x->retry & RETRY_STALE)) {
-			again = RETRY_STALE;
-		} else if (x->multi && (connect_failed || x->idempotent) &&
-			   !(x->retry & RETRY_OTHER)) {
-			again = RETRY_OTHER;
-		}
-	}
+	again = retry_choice(&f);
 	if (again) {
 		size_t start = x->req_start;
 
 		METRICS_ADD(cl->w->mt->svc[x->svc_idx].upstream_errors, 1);
 		cl->retry = (unsigned char)(x->retry | again);
+		/* a target that failed under a request is passed over by its retry */
+		cl->avoid = again == RETRY_OTHER ? x->t : NULL;
 		x->restarting = true;
 		exch_end(x, false);
 		cl->pos = start;
@@ -1127,25 +863,23 @@ static enum fwd_header fwd_header(struct slice name)
 }
 
 /*
- * The request line, with the service's path prefix taken off the path when
- * it strips it ("/app/x?q" as "/x?q", "/app" as "/").
+ * The request line, with the path prefix it matched (of the service's
+ * prefixes) taken off the path when the service strips it ("/app/x?q" as
+ * "/x?q", "/app" as "/"). The method's space is pushed with it: a
+ * normalized target does not follow it (proxy/http1.h).
  */
 static void push_request_line(struct iovq *q, const struct http1_msg *m, const struct service *svc)
 {
 	const char *end = m->target.ptr + m->target.len;
-	size_t plen = strlen(svc->path_prefix);
+	size_t plen = svc->o.strip_prefix ? service_matched_prefix(svc, m->path).len : 0;
 	struct slice rest;
 
-	while (plen > 1 && svc->path_prefix[plen - 1] == '/') {
-		plen--;
-	}
-	if (!svc->o.strip_prefix || plen <= 1 || m->path.len < plen ||
-	    memcmp(m->path.ptr, svc->path_prefix, plen) ||
-	    (m->path.len > plen && m->path.ptr[plen] != '/')) {
-		iovq_push(q, m->method.ptr, (size_t)(end - m->method.ptr));
+	if (!plen || (m->path.len > plen && m->path.ptr[plen] != '/')) {
+		iovq_push(q, m->method.ptr, m->method.len + 1);
+		iovq_push(q, m->target.ptr, m->target.len);
 		return;
 	}
-	iovq_push(q, m->method.ptr, (size_t)(m->path.ptr - m->method.ptr));
+	iovq_push(q, m->method.ptr, m->method.len + 1);
 	rest = slice_make(m->path.ptr + plen, (size_t)(end - m->path.ptr - plen));
 	if (!rest.len || rest.ptr[0] != '/') {
 		iovq_push(q, STATIC_IOV("/"));
@@ -1221,10 +955,112 @@ static bool is_idempotent(struct slice method)
 }
 
 /*
+ * The inactivity timeouts of an exchange with an upstream, as nginx's
+ * client_body_timeout, send_timeout and proxy_read_timeout: while the
+ * request is on its way, the client's read timeout while the relay waits for
+ * more of its body, the target timeout while the upstream does not take it;
+ * once it has all been sent, the target timeout while the upstream sends
+ * nothing (the response head, or more of its body), the client timeout while
+ * the client takes nothing. So a slow upload is not cut by the target
+ * timeout, which starts when the request is all sent.
+ *
+ * Progress is recorded in x->active from the loop's clock, and the timer is
+ * not moved with it: it is armed once for the shortest timeout of the phase
+ * (relay_arm) and on expiry (relay_expire) looks at what the relay waits for
+ * and how long it has; if it still has time the timer is armed again.
+ */
+
+static uint64_t min_timeout(uint64_t a, uint64_t b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+/* What the relay waits for now (enum metrics_timeout) and how long it may (0: no limit). */
+static uint64_t relay_waits_for(const struct exch *x, unsigned *kind)
+{
+	if (x->rq != RQ_DONE) {
+		if (x->rq == RQ_BODY && x->rq_bpos == x->rq_bend && !x->rq_complete) {
+			*kind = METRICS_TIMEOUT_CLIENT_READ;
+			return x->cl->w->cfg->read_timeout_ms;
+		}
+		*kind = METRICS_TIMEOUT_UPSTREAM_WRITE;
+		return x->target_timeout;
+	}
+	if (x->rs == RS_INTERIM || x->rs == RS_HEADW || x->rs == RS_FILE ||
+	    (x->rs == RS_BODY && x->rs_bpos < x->rs_bend)) {
+		*kind = METRICS_TIMEOUT_CLIENT_WRITE;
+		return x->client_timeout;
+	}
+	*kind = METRICS_TIMEOUT_UPSTREAM_READ;
+	return x->target_timeout;
+}
+
+/* The shortest timeout that can apply in the relay's phase (0: none). */
+static uint64_t relay_step(const struct exch *x)
+{
+	if (x->rq != RQ_DONE) {
+		return x->rq_complete
+			   ? x->target_timeout
+			   : min_timeout(x->target_timeout, x->cl->w->cfg->read_timeout_ms);
+	}
+	return min_timeout(x->target_timeout, x->client_timeout);
+}
+
+/* At the start of a phase: the timer, unless it is due sooner already. */
+static void relay_arm(struct exch *x)
+{
+	struct client *cl = x->cl;
+	struct worker *w = cl->w;
+	uint64_t step = relay_step(x), at = x->active + step;
+
+	if (!step) {
+		return;
+	}
+	if (cl->tmode != TM_RELAY || !timer_armed(&cl->tm) || at < cl->tm.at) {
+		cl->tmode = TM_RELAY;
+		timer_arm(&w->timers, &cl->tm, at);
+	}
+}
+
+/* The timer passed: the exchange ends when what it waits for took too long, else waits on. */
+static void relay_expire(struct exch *x)
+{
+	struct client *cl = x->cl;
+	struct worker *w = cl->w;
+	unsigned kind;
+	uint64_t tmo = relay_waits_for(x, &kind), step, at = UINT64_MAX;
+
+	if (tmo && w->now - x->active >= tmo) {
+		unsigned status = 0;
+
+		METRICS_ADD(w->mt->svc[x->svc_idx].timeouts[kind], 1);
+		if (kind == METRICS_TIMEOUT_CLIENT_READ) {
+			status = 408;
+		} else if (kind != METRICS_TIMEOUT_CLIENT_WRITE) {
+			status = 504; /* a close once the head was sent, and an upstream error */
+		}
+		exch_fail(x, status);
+		return;
+	}
+	if (tmo) {
+		at = x->active + tmo;
+	}
+	/* What the relay waits for may change to one with a shorter timeout: look again. */
+	step = relay_step(x);
+	if (step && w->now + step < at) {
+		at = w->now + step;
+	}
+	if (at != UINT64_MAX) {
+		cl->tmode = TM_RELAY;
+		timer_arm(&w->timers, &cl->tm, at);
+	}
+}
+
+/*
  * Takes a connection to x->t, pooled or new, for x, whose request is ready
  * to go. 1, or what upstream_failed() says when none could be made.
  */
-static int exch_connect(struct exch *x)
+int exch_connect(struct exch *x)
 {
 	struct client *cl = x->cl;
 	struct worker *w = cl->w;
@@ -1236,232 +1072,103 @@ static int exch_connect(struct exch *x)
 		cl->retry = 0;
 	}
 	if (!x->up) {
-		x->up = upstream_connect(w, x->t);
+		x->up = pool_connect(w, x->t);
+		if (!x->up &&
+		    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+			/* The proxy is out of descriptors, not the target: it stays in. */
+			return exch_fail(x, 503);
+		}
 		if (!x->up) {
 			return upstream_failed(x, true);
 		}
+		conns_opened(w);
 	}
 	x->up->x = x;
 	x->rq = x->up->connecting ? RQ_CONNECT : RQ_HEAD;
-	if (x->target_timeout) {
-		cl->tmode = TM_TARGET;
-		timer_arm(&w->timers, &cl->tm, w->now + x->target_timeout);
-	}
+	x->active = w->now;
+	relay_arm(x);
 	return 1;
+}
+
+/* Ends the wait of a request head: it is answered now. */
+static void client_head_done(struct client *cl)
+{
+	struct worker *w = cl->w;
+
+	if (cl->tmode == TM_HEAD || cl->tmode == TM_IDLE || cl->tmode == TM_PAUSE) {
+		timer_cancel(&w->timers, &cl->tm);
+		cl->tmode = TM_NONE;
+	}
+}
+
+/* GET /.well-known/acme-challenge/TOKEN of a token the ACME client put in the store: true. */
+static bool acme_answer(struct client *cl)
+{
+	static const char pfx[] = "/.well-known/acme-challenge/";
+	struct worker *w = cl->w;
+	const struct http1_msg *m = &w->msg;
+	struct sbuf body = SBUF_INIT;
+	bool ok = false;
+
+	if (m->path.len <= sizeof(pfx) - 1 || memcmp(m->path.ptr, pfx, sizeof(pfx) - 1) ||
+	    !acme_store_http_answer(w->cfg->acme, m->path, &body)) {
+		goto out;
+	}
+	client_head_done(cl);
+	client_count(cl, NULL, 200);
+	client_answer(cl, 200, "text/plain", body.buf, body.len, false);
+	ok = true;
+out:
+	sbuf_release(&body);
+	return ok;
 }
 
 /*
- * --buffer-requests: the head built so far (all but its last CRLF) is
- * copied, so the client's buffer can take the body; the body is read in
- * RQ_BUFFER before any upstream is chosen.
+ * GET /.well-known/berth-proxy/tls/SERVICE on the issuer: the service's
+ * certificate, sealed for the followers (proxy/certs.h); true when answered.
  */
-static void buffer_start(struct exch *x, struct service *svc, size_t head_len)
+static bool tls_share_answer(struct client *cl)
 {
-	struct client *cl = x->cl;
+	static const char pfx[] = "/.well-known/berth-proxy/tls/";
 	struct worker *w = cl->w;
-	struct rqbuf *rb = xcalloc(1, sizeof(*rb));
-	int i;
+	const struct http1_msg *m = &w->msg;
+	struct sbuf body = SBUF_INIT;
+	bool ok = false;
 
-	sbuf_init(&rb->head, x->q_up.total + 64);
-	sbuf_init(&rb->mem, 0);
-	for (i = 0; i < x->q_up.nr; i++) {
-		sbuf_add(&rb->head, x->q_up.v[i].iov_base, x->q_up.v[i].iov_len);
+	if (m->path.len <= sizeof(pfx) - 1 || memcmp(m->path.ptr, pfx, sizeof(pfx) - 1) ||
+	    !slice_eq_cstr(m->method, "GET") ||
+	    !certs_sealed(slice_from(m->path, sizeof(pfx) - 1), &body)) {
+		goto out;
 	}
-	iovq_reset(&x->q_up);
-	/*
-	 * The target is chosen when the body is in: an upload as slow as it
-	 * likes holds no target's in-flight count (which a deploy drains).
-	 */
-	target_done(x->t);
-	x->t = NULL;
-	rb->fd = -1;
-	rb->svc = xstrdup(svc->name);
-	rb->rollout = svc->nr_rollout && service_rollout_wants(svc, rollout_value(&w->msg));
-	if ((w->msg.flags & HTTP1_F_EXPECT_100) && !x->client_10) {
-		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
-		/* Small, on a socket with nothing queued: a failure shows at the next read. */
-		if (conn_write(&cl->c, cont, sizeof(cont) - 1) == (ssize_t)sizeof(cont) - 1) {
-			x->bytes_out += sizeof(cont) - 1;
-		}
-	}
-	x->rb = rb;
-	x->pages = errpages_ref(svc->pages);
-	x->rq = RQ_BUFFER;
-	cl->pos += head_len;
-	x->bytes_in = head_len;
-	cl->x = x;
-	cl->tmode = TM_BODY;
-	timer_arm(&w->timers, &cl->tm, w->now + w->cfg->read_timeout_ms);
+	client_head_done(cl);
+	client_count(cl, NULL, 200);
+	client_answer(cl, 200, "application/octet-stream", body.buf, body.len, false);
+	ok = true;
+out:
+	sbuf_release(&body);
+	return ok;
 }
 
-/* Adds body bytes to rb: in memory up to BUFFER_MEMORY, then in a temporary file. 0 or -1. */
-static int buffer_add(struct rqbuf *rb, const char *p, size_t len)
+/* Whether a request is the CA's HTTP-01 check, which a follower relays to its issuer. */
+static bool is_acme_challenge(const struct http1_msg *m)
 {
-	if (rb->fd < 0 && rb->mem.len + len <= BUFFER_MEMORY) {
-		sbuf_add(&rb->mem, p, len);
-		rb->size += len;
-		return 0;
-	}
-	if (rb->fd < 0) {
-		const char *dir = getenv("TMPDIR");
+	static const char pfx[] = "/.well-known/acme-challenge/";
 
-		if (!dir || !*dir) {
-			dir = "/tmp";
-		}
-		rb->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (rb->fd < 0) {
-			log_warn("cannot buffer a request body in '%s': %s", dir, strerror(errno));
-			return -1;
-		}
-		if (buffer_add(rb, rb->mem.buf, rb->mem.len) < 0) {
-			return -1;
-		}
-		rb->size -= rb->mem.len;
-		sbuf_release(&rb->mem);
-	}
-	while (len) {
-		ssize_t n = write(rb->fd, p, len);
-
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			log_warn("cannot buffer a request body: %s",
-				 n < 0 ? strerror(errno) : "short write");
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-		rb->size += (uint64_t)n;
-	}
-	return 0;
+	return m->path.len > sizeof(pfx) - 1 && !memcmp(m->path.ptr, pfx, sizeof(pfx) - 1);
 }
 
-/* The whole body is in: the request goes to a target of its service (looked up again). */
-static int buffer_done(struct exch *x)
-{
-	struct client *cl = x->cl;
-	struct worker *w = cl->w;
-	struct rqbuf *rb = x->rb;
-	struct service *svc = route_table_find(w->tbl, rb->svc);
-	char len[48];
+static void exch_start_in(struct client *cl, size_t head_len, struct route_table **relay_tbl);
 
-	timer_cancel(&w->timers, &cl->tm);
-	cl->tmode = TM_NONE;
-	if (!svc || !svc->nr_targets) {
-		return exch_fail(x, svc ? 503 : 404);
-	}
-	if (x->rq_body == HTTP1_BODY_CHUNKED) {
-		snprintf(len, sizeof(len), "Content-Length: %llu\r\n",
-			 (unsigned long long)rb->size);
-		sbuf_addstr(&rb->head, len);
-	}
-	sbuf_addstr(&rb->head, "\r\n");
-	iovq_push(&x->q_up, rb->head.buf, rb->head.len);
-	if (rb->fd < 0) {
-		iovq_push(&x->q_up, rb->mem.buf, rb->mem.len);
-	}
-	x->rq_complete = rb->fd < 0;
-	x->target_timeout = svc->o.target_timeout_ms;
-	x->multi = svc->nr_targets > 1;
-	if (rb->rollout && svc->nr_rollout) {
-		x->t = service_pick_rollout(svc);
-		x->multi = x->t && svc->nr_rollout > 1;
-	}
-	if (!x->t) {
-		x->t = service_pick(svc);
-	}
-	if (!x->t) {
-		return exch_fail(x, 503);
-	}
-	return exch_connect(x);
-}
-
-/* RQ_BUFFER: reads the body into x->rb (a chunked one decoded), within the limit. */
-static int buffer_step(struct exch *x)
-{
-	struct client *cl = x->cl;
-	struct worker *w = cl->w;
-	size_t avail = cl->len - cl->pos, data;
-	char *p = cl->buf + cl->pos;
-	ssize_t n;
-	long taken;
-	bool done;
-
-	if (avail) {
-		if (x->rq_body == HTTP1_BODY_CHUNKED) {
-			taken = http1_chunked_decode(&x->rq_ch, p, avail, &data);
-			if (taken < 0) {
-				return exch_fail(x, 400);
-			}
-			done = x->rq_ch.done;
-		} else {
-			taken = (long)(x->rq_left < avail ? x->rq_left : avail);
-			x->rq_left -= (uint64_t)taken;
-			data = (size_t)taken;
-			done = !x->rq_left;
-		}
-		if (x->max_body && x->rb->size + data > x->max_body) {
-			return exch_fail(x, 413);
-		}
-		if (buffer_add(x->rb, p, data) < 0) {
-			return exch_fail(x, 500);
-		}
-		cl->pos += (size_t)taken;
-		x->bytes_in += (uint64_t)taken;
-		if (done) {
-			return buffer_done(x);
-		}
-		timer_arm(&w->timers, &cl->tm, w->now + w->cfg->read_timeout_ms);
-	}
-	if (!(cl->c.flags & CONN_F_CAN_READ)) {
-		return avail > 0;
-	}
-	cl->pos = cl->len = 0;
-	n = conn_read(&cl->c, cl->buf, cl->cap);
-	if (n == -2) {
-		return avail > 0;
-	}
-	if (n <= 0) {
-		return exch_fail(x, 0);
-	}
-	cl->len = (size_t)n;
-	return 1;
-}
-
-/* RQ_FILE: the buffered body from its temporary file to the upstream (a plain socket). */
-static int file_step(struct exch *x)
-{
-	struct upstream *up = x->up;
-	struct rqbuf *rb = x->rb;
-	off_t off = (off_t)rb->sent;
-	ssize_t n;
-
-	if (!(up->c.flags & CONN_F_CAN_WRITE)) {
-		return 0;
-	}
-	n = sendfile(up->c.fd, rb->fd, &off,
-		     rb->size - rb->sent > (1 << 20) ? (1 << 20) : rb->size - rb->sent);
-	if (n < 0 && errno == EAGAIN) {
-		up->c.flags &= ~CONN_F_CAN_WRITE;
-		return 0;
-	}
-	if (n < 0 && errno == EINTR) {
-		return 1;
-	}
-	if (n <= 0) {
-		return exch_fail(x, 502);
-	}
-	rb->sent = (uint64_t)off;
-	if (rb->sent == rb->size) {
-		x->rq_complete = true;
-		x->rq = RQ_DONE;
-	}
-	return 1;
-}
-
+/* relay_tbl: the followers' table, when a request needed it; held until the exchange started. */
 static void exch_start(struct client *cl, size_t head_len)
+{
+	struct route_table *relay_tbl = NULL;
+
+	exch_start_in(cl, head_len, &relay_tbl);
+	route_table_unref(relay_tbl);
+}
+
+static void exch_start_in(struct client *cl, size_t head_len, struct route_table **relay_tbl)
 {
 	struct worker *w = cl->w;
 	struct http1_msg *m = &w->msg;
@@ -1474,11 +1181,43 @@ static void exch_start(struct client *cl, size_t head_len)
 	bool have_rid = false, done, multi;
 	struct slice rid = SLICE_NULL;
 	size_t i, addlen;
-	bool fwd, keep_proto = false, keep_host = false, buffer;
+	bool fwd, keep_proto = false, keep_host = false, buffer, set_writer = false, relay;
 	uint64_t limit;
 	long n;
 
-	svc = route_lookup(w->tbl, m->host, m->path);
+	/* ACME's HTTP-01 check comes before routing: the name may have no service yet. */
+	if (!cl->tls && w->cfg->acme && (acme_answer(cl) || tls_share_answer(cl))) {
+		return;
+	}
+	/*
+	 * A follower: the CA checks the issuer's order, whichever host its DNS
+	 * points at; from the start of the follower's deploy, so the hosts
+	 * come from certs, not from the routing table.
+	 */
+	svc = NULL;
+	relay = false;
+	if (!cl->tls && is_acme_challenge(m) && (*relay_tbl = certs_relay_table())) {
+		svc = route_lookup(*relay_tbl, m->host, m->path);
+		relay = svc && svc->o.tls_issuer_target;
+	}
+	if (!relay) {
+		svc = route_lookup(w->tbl, m->host, m->path);
+	}
+	/*
+	 * A plain-HTTP request to a service with TLS and its redirect (when
+	 * there is an HTTPS listener to send it to), or for another host than
+	 * the canonical one: 301.
+	 */
+	if (svc && !relay && (svc->o.canonical_host || (svc->o.tls && svc->o.tls_redirect))) {
+		struct steer_redirect to;
+
+		if (steer_redirect(cl->tls, svc->o.tls && svc->o.tls_redirect && w->cfg->tls,
+				   svc->o.canonical_host, m->host, &to)) {
+			client_head_done(cl);
+			client_redirect(cl, svc, &to);
+			return;
+		}
+	}
 	if (svc && svc->state == SERVICE_PAUSED) {
 		/* Held, untouched in the buffer, until a new table is published (resume, a
 		 * deploy) or the max pause passes; the deadline is kept across re-parking. */
@@ -1490,19 +1229,17 @@ static void exch_start(struct client *cl, size_t head_len)
 		}
 		return;
 	}
-	if (cl->tmode == TM_HEAD || cl->tmode == TM_IDLE || cl->tmode == TM_PAUSE) {
-		timer_cancel(&w->timers, &cl->tm);
-		cl->tmode = TM_NONE;
-	}
-	if (!svc || !svc->nr_targets) {
+	cl->used = true;
+	client_head_done(cl);
+	if (!svc || (!svc->nr_targets && !relay)) {
 		client_reject(cl, svc, 404, NULL);
 		return;
 	}
-	if (svc->state == SERVICE_STOPPED) {
+	if (svc->state == SERVICE_STOPPED && !relay) {
 		client_reject(cl, svc, 503, svc->stop_message);
 		return;
 	}
-	limit = svc->o.max_body ? svc->o.max_body : svc->o.buffer_requests ? BUFFER_MAX : 0;
+	limit = svc->o.max_body ? svc->o.max_body : svc->o.buffer_requests ? SPOOL_MAX : 0;
 	if (limit && m->body == HTTP1_BODY_LENGTH && m->content_length > limit) {
 		client_reject(cl, svc, 413, NULL);
 		return;
@@ -1512,15 +1249,37 @@ static void exch_start(struct client *cl, size_t head_len)
 	    svc->o.buffer_requests && !(m->flags & HTTP1_F_UPGRADE) &&
 	    (m->body == HTTP1_BODY_CHUNKED ||
 	     (m->body == HTTP1_BODY_LENGTH && m->content_length > cl->len - cl->pos - head_len));
-	/* A rollout target only when one is healthy; else the main targets take the request. */
 	multi = svc->nr_targets > 1;
-	if (svc->nr_rollout && service_rollout_wants(svc, rollout_value(m))) {
+	if (relay) {
+		/* held as a picked target is, and let go by target_done() */
+		t = target_ref(svc->o.tls_issuer_target);
+		atomic_fetch_add_explicit(&t->inflight, 1, memory_order_relaxed);
+		multi = false;
+	}
+	/*
+	 * Reads go to a healthy read target unless the client wrote within the
+	 * writer affinity (its cookie says until when); a write sets that cookie.
+	 */
+	if (svc->nr_readers && !relay) {
+		bool ws =
+		    (m->flags & HTTP1_F_UPGRADE) && slice_caseeq_cstr(m->upgrade, "websocket");
+
+		if (!steer_is_read(m->method, ws, svc->o.read_websockets)) {
+			set_writer = svc->o.writer_affinity_ms > 0;
+		} else if (!writer_cookie_live(m, w->now + w->wall_off)) {
+			t = service_pick_reader(svc);
+			multi = t && svc->nr_readers > 1;
+		}
+	}
+	/* A rollout target only when one is healthy; else the main targets take the request. */
+	if (!t && svc->nr_rollout && service_rollout_wants(svc, rollout_value(m))) {
 		t = service_pick_rollout(svc);
 		multi = t && svc->nr_rollout > 1;
 	}
 	if (!t) {
-		t = service_pick(svc);
+		t = cl->avoid ? service_pick_other(svc, cl->avoid) : service_pick(svc);
 	}
+	cl->avoid = NULL;
 	if (!t) {
 		/* Its targets were restored and none has passed a health check yet. */
 		client_reject(cl, svc, 503, NULL);
@@ -1533,9 +1292,32 @@ static void exch_start(struct client *cl, size_t head_len)
 	x->start_ms = w->now;
 	x->req_start = cl->pos;
 	x->target_timeout = svc->o.target_timeout_ms;
+	x->client_timeout = svc->o.client_timeout_ms;
 	x->max_body = limit;
 	x->is_head = slice_eq_cstr(m->method, "HEAD");
 	x->multi = multi;
+	x->no_metrics = metrics_excluded(svc, m);
+	x->buffer_resp = svc->o.buffer_responses;
+	x->resp_max = svc->o.max_response_body;
+	x->buf_mem = svc->o.buffer_memory;
+	x->set_writer = set_writer;
+	x->writer_ms = svc->o.writer_affinity_ms;
+	x->hsts_max_age_s = cl->tls ? svc->o.hsts_max_age_s : 0;
+	if (svc->o.scope_cookies && service_matched_prefix(svc, m->path).len) {
+		struct slice pfx = service_matched_prefix(svc, m->path);
+
+		/* under the prefix the request matched, as kamal-proxy scopes them */
+		x->scope = true;
+		sbuf_reset(&x->ctx);
+		sbuf_add(&x->ctx, pfx.ptr, pfx.len);
+		sbuf_addch(&x->ctx, '\0');
+		if (m->host.len) {
+			sbuf_add(&x->ctx, m->host.ptr, m->host.len);
+		}
+	}
+	if (w->cfg->access_log_fd >= 0) {
+		accesslog_response_names(&x->lgr, svc);
+	}
 	x->idempotent =
 	    (m->body == HTTP1_BODY_NONE || (m->body == HTTP1_BODY_LENGTH && !m->content_length)) &&
 	    is_idempotent(m->method);
@@ -1565,7 +1347,9 @@ static void exch_start(struct client *cl, size_t head_len)
 	 * joined) and -Proto and -Host are kept as they came.
 	 */
 	fwd = svc->o.forward_headers;
-	client_ip(cl, ip, sizeof(ip));
+	if (!header_ip(svc, m, ip, sizeof(ip))) {
+		client_ip(cl, ip, sizeof(ip));
+	}
 	sbuf_reset(&x->xff);
 	sbuf_addstr(&x->xff, "X-Forwarded-For: ");
 	for (i = 0; i < m->nr_headers; i++) {
@@ -1606,21 +1390,27 @@ static void exch_start(struct client *cl, size_t head_len)
 	sbuf_addstr(&x->xff, ip);
 	sbuf_addstr(&x->xff, "\r\n");
 	iovq_push(q, x->xff.buf, x->xff.len);
-	addlen = (size_t)snprintf(x->add, sizeof(x->add), "%sX-Request-Start: t=%llu\r\n",
-				  keep_proto ? "" : "X-Forwarded-Proto: http\r\n",
-				  (unsigned long long)(w->now + w->wall_off));
+	/* At most 26 + 41 + 48 + 28 bytes: x->add has room. */
+	addlen = 0;
+	if (!keep_proto) {
+		addlen += cl->tls ? PUT_LIT(x->add, "X-Forwarded-Proto: https\r\n")
+				  : PUT_LIT(x->add, "X-Forwarded-Proto: http\r\n");
+	}
+	addlen += PUT_LIT(x->add + addlen, "X-Request-Start: t=");
+	addlen += put_dec(x->add + addlen, w->now + w->wall_off);
+	addlen += PUT_LIT(x->add + addlen, "\r\n");
 	if (!have_rid) {
-		rid = slice_make(x->add + addlen + 14, 32);
-		addlen += (size_t)snprintf(
-		    x->add + addlen, sizeof(x->add) - addlen, "X-Request-ID: %016llx%016llx\r\n",
-		    (unsigned long long)w->rid_hi, (unsigned long long)++w->rid_ctr);
+		addlen += PUT_LIT(x->add + addlen, "X-Request-ID: ");
+		rid = slice_make(x->add + addlen, 32);
+		addlen += put_hex16(x->add + addlen, w->rid_hi);
+		addlen += put_hex16(x->add + addlen, ++w->rid_ctr);
+		addlen += PUT_LIT(x->add + addlen, "\r\n");
 	}
 	if (w->cfg->access_log_fd >= 0) {
-		log_request(&x->lg, m, svc, rid, ip);
+		accesslog_request(&x->lg, m, svc, rid, ip, cl->tls);
 	}
 	if (m->body == HTTP1_BODY_CHUNKED && !buffer) {
-		addlen += (size_t)snprintf(x->add + addlen, sizeof(x->add) - addlen,
-					   "Transfer-Encoding: chunked\r\n");
+		addlen += PUT_LIT(x->add + addlen, "Transfer-Encoding: chunked\r\n");
 	}
 	iovq_push(q, x->add, addlen);
 	/* Connection and Upgrade are hop-by-hop: an upgrade is asked for again, of our own. */
@@ -1636,7 +1426,9 @@ static void exch_start(struct client *cl, size_t head_len)
 		iovq_push(q, STATIC_IOV("\r\n"));
 	}
 	if (buffer) {
-		buffer_start(x, svc, head_len);
+		spool_start(x, svc, head_len,
+			    svc->nr_rollout && service_rollout_wants(svc, rollout_value(m)),
+			    w->cfg->read_timeout_ms);
 		return;
 	}
 	iovq_push(q, STATIC_IOV("\r\n"));
@@ -1673,9 +1465,9 @@ static int rq_step(struct exch *x)
 
 	switch (x->rq) {
 	case RQ_BUFFER:
-		return buffer_step(x);
+		return spool_step(x);
 	case RQ_FILE:
-		return file_step(x);
+		return spool_send(x);
 	case RQ_CONNECT: {
 		int err = 0;
 		socklen_t l = sizeof(err);
@@ -1764,7 +1556,7 @@ static int rs_switch(struct exch *x, int head_len)
 	if (!x->upgrade || x->rq != RQ_DONE || !(m->flags & HTTP1_F_UPGRADE)) {
 		return exch_fail(x, 502);
 	}
-	if (cl->tmode == TM_TARGET) {
+	if (cl->tmode == TM_RELAY) {
 		timer_cancel(&w->timers, &cl->tm);
 		cl->tmode = TM_NONE;
 	}
@@ -1786,8 +1578,8 @@ static int rs_switch(struct exch *x, int head_len)
 	iovq_push(q, head_end, x->ulen - x->upos - (size_t)head_len);
 	x->upos = x->ulen;
 	x->status = 101;
-	if (log_resp_keys.nr && w->cfg->access_log_fd >= 0) {
-		log_response(&x->lg, m);
+	if (w->cfg->access_log_fd >= 0) {
+		accesslog_response(&x->lg, m, &x->lgr);
 	}
 	x->tunnel = true;
 	x->resp_started = true;
@@ -1803,76 +1595,147 @@ static int rs_switch(struct exch *x, int head_len)
 }
 
 /*
- * Moves bytes one way through a tunnel: from src into buf[*pos, *len), then
- * to dst. On the end of src's stream (once buf is empty) dst is shut down
- * for writing. 1 on progress, 0 when blocked, -1 on an error.
+ * A response header that x rewrites or drops: a Set-Cookie scoped under
+ * the path prefix (its new line goes to x->ck, which is sent after the
+ * headers), or the app's X-Writer-Affinity (not sent on; "false" says the
+ * response sets no writer cookie). True when h is not to be sent as it is.
  */
-static int tunnel_pump(struct worker *w, struct conn *src, struct conn *dst, char **buf,
-		       size_t *cap, size_t *pos, size_t *len, bool *eof, bool *shut,
-		       uint64_t *count)
+static bool resp_cookie_header(struct exch *x, const struct http1_header *h, bool *opt_out)
 {
-	ssize_t n;
+	if (x->set_writer && slice_caseeq_cstr(h->name, "x-writer-affinity")) {
+		*opt_out |= slice_caseeq_cstr(slice_trim(h->value), "false");
+		return true;
+	}
+	if (x->scope && slice_caseeq_cstr(h->name, "set-cookie")) {
+		size_t plen = strlen(x->ctx.buf);
+		struct slice host = slice_make(x->ctx.buf + plen + 1, x->ctx.len - plen - 1);
+		struct sbuf v = SBUF_INIT;
+		bool done = steer_scope_cookie(h->value, x->ctx.buf, host, &v);
 
-	if (*pos < *len) {
-		if (!(dst->flags & CONN_F_CAN_WRITE)) {
-			return 0;
+		if (done) {
+			sbuf_addstr(&x->ck, "Set-Cookie: ");
+			sbuf_add(&x->ck, v.buf, v.len);
+			sbuf_addstr(&x->ck, "\r\n");
 		}
-		n = conn_write(dst, *buf + *pos, *len - *pos);
-		if (n < 0) {
-			return -1;
-		}
-		*pos += (size_t)n;
-		*count += (uint64_t)n;
-		return n > 0;
+		sbuf_release(&v);
+		return done;
 	}
-	if (*eof) {
-		if (!*shut) {
-			dst->io->shutdown(dst);
-			*shut = true;
-			return 1;
-		}
-		return 0;
+	return false;
+}
+
+/* Whether a buffered response's body has gone over the service's max response body. */
+static bool rs_spool_over(const struct exch *x)
+{
+	uint64_t data = x->rs_body == HTTP1_BODY_CHUNKED ? x->rs_ch.total : x->rsb->size;
+
+	return x->resp_max && data > x->resp_max;
+}
+
+/* The whole buffered response is in: its head and body go to the client. */
+static int rs_spool_done(struct exch *x)
+{
+	struct spool *rb = x->rsb;
+	struct iovq *q = &x->q_cl;
+
+	iovq_reset(q);
+	iovq_push(q, rb->head.buf, rb->head.len);
+	if (rb->fd < 0 && rb->mem.len) {
+		iovq_push(q, rb->mem.buf, rb->mem.len);
 	}
-	if (!(src->flags & CONN_F_CAN_READ)) {
-		return 0;
-	}
-	if (!*buf) {
-		*buf = buf_get(w);
-		*cap = BUF_SIZE;
-	}
-	*pos = *len = 0;
-	n = conn_read(src, *buf, *cap);
-	if (n == -2) {
-		return 0;
-	}
-	if (n < 0) {
-		return -1;
-	}
-	if (!n) {
-		*eof = true;
-	}
-	*len = (size_t)n;
+	x->resp_started = true;
+	x->rs = RS_HEADW;
 	return 1;
 }
 
-static int tunnel_step(struct exch *x)
+/*
+ * --buffer-responses: the head built for the client (x->q_cl) is kept
+ * aside, and the body, starting with the `out` bytes at body, is read whole
+ * (RS_SPOOL) before anything is sent; so until then an error is still
+ * ours to answer (502). used: the bytes of x->ubuf the head and those took.
+ */
+static int rs_spool_start(struct exch *x, const char *body, size_t used, size_t out, bool done)
+{
+	struct spool *rb = spool_new(x->buf_mem);
+	int i;
+
+	for (i = 0; i < x->q_cl.nr; i++) {
+		sbuf_add(&rb->head, x->q_cl.v[i].iov_base, x->q_cl.v[i].iov_len);
+	}
+	iovq_reset(&x->q_cl);
+	x->rsb = rb;
+	if (spool_add(rb, body, out) < 0 || rs_spool_over(x)) {
+		return exch_fail(x, 502);
+	}
+	x->upos += used;
+	x->rs_complete = done;
+	x->rs = RS_SPOOL;
+	return done ? rs_spool_done(x) : 1;
+}
+
+/* RS_SPOOL: reads more of a buffered response's body. */
+static int rs_spool_step(struct exch *x)
+{
+	struct upstream *up = x->up;
+	size_t out;
+	bool done;
+	ssize_t n;
+	long taken;
+
+	if (!(up->c.flags & CONN_F_CAN_READ)) {
+		return 0;
+	}
+	n = conn_read(&up->c, x->ubuf, x->ucap);
+	if (n == -2) {
+		return 0;
+	}
+	if (n == 0 && x->rs_body == HTTP1_BODY_EOF) {
+		x->up_eof = true;
+		x->rs_complete = true;
+		x->upos = x->ulen = 0;
+		return rs_spool_done(x);
+	}
+	if (n <= 0) {
+		return exch_fail(x, 502);
+	}
+	x->ulen = (size_t)n;
+	taken = rs_body_take(x, x->ubuf, x->ulen, &out, &done);
+	if (taken < 0 || spool_add(x->rsb, x->ubuf, out) < 0 || rs_spool_over(x)) {
+		return exch_fail(x, 502);
+	}
+	x->upos = (size_t)taken;
+	x->rs_complete = done;
+	return done ? rs_spool_done(x) : 1;
+}
+
+/* RS_FILE: a buffered response's body from its temporary file to the client. */
+static int rs_spool_send(struct exch *x)
 {
 	struct client *cl = x->cl;
-	struct worker *w = cl->w;
-	int a, b;
+	struct spool *rb = x->rsb;
+	off_t off = (off_t)rb->sent;
+	ssize_t n;
 
-	a = tunnel_pump(w, &cl->c, &x->up->c, &cl->buf, &cl->cap, &cl->pos, &cl->len, &x->tn_cl_eof,
-			&x->tn_up_shut, &x->bytes_in);
-	b = a < 0 ? -1
-		  : tunnel_pump(w, &x->up->c, &cl->c, &x->ubuf, &x->ucap, &x->upos, &x->ulen,
-				&x->tn_up_eof, &x->tn_cl_shut, &x->bytes_out);
-	if (a < 0 || b < 0 || (x->tn_up_shut && x->tn_cl_shut)) {
+	if (!(cl->c.flags & CONN_F_CAN_WRITE)) {
+		return 0;
+	}
+	n = conn_sendfile(&cl->c, rb->fd, &off,
+			  rb->size - rb->sent > (1 << 20) ? (1 << 20) : rb->size - rb->sent);
+	if (n < 0 && errno == EAGAIN) {
+		cl->c.flags &= ~CONN_F_CAN_WRITE;
+		return 0;
+	}
+	if (n < 0 && errno == EINTR) {
+		return 1;
+	}
+	if (n <= 0) {
 		return exch_fail(x, 0);
 	}
-	if (a || b) {
-		x->tn_active = w->now;
+	x->bytes_out += (uint64_t)off - rb->sent;
+	rb->sent = (uint64_t)off;
+	if (rb->sent == rb->size) {
+		x->rs = RS_DONE;
 	}
-	return a || b;
+	return 1;
 }
 
 static int rs_parse(struct exch *x)
@@ -1883,7 +1746,7 @@ static int rs_parse(struct exch *x)
 	const char *head, *head_end;
 	struct iovq *q = &x->q_cl;
 	size_t i, addlen = 0, out;
-	bool done, close;
+	bool done, close, writer_opt_out = false, buffered;
 	long taken;
 	int r;
 
@@ -1913,13 +1776,9 @@ static int rs_parse(struct exch *x)
 		}
 		return 1;
 	}
-	if (cl->tmode == TM_TARGET) {
-		timer_cancel(&w->timers, &cl->tm);
-		cl->tmode = TM_NONE;
-	}
 	x->status = m->status;
-	if (log_resp_keys.nr && w->cfg->access_log_fd >= 0) {
-		log_response(&x->lg, m);
+	if (w->cfg->access_log_fd >= 0) {
+		accesslog_response(&x->lg, m, &x->lgr);
 	}
 	x->rs_body = m->body;
 	x->rs_left = m->content_length;
@@ -1927,36 +1786,63 @@ static int rs_parse(struct exch *x)
 	/* An HTTP/1.0 client knows no chunked framing: it gets the data, delimited by the close. */
 	x->dechunk = x->client_10 && m->body == HTTP1_BODY_CHUNKED;
 	close = !x->client_ka || m->body == HTTP1_BODY_EOF || x->dechunk || x->rq != RQ_DONE ||
-		atomic_load_explicit(&w->stop, memory_order_relaxed);
+		atomic_load_explicit(&w->stop, memory_order_relaxed) ||
+		atomic_load_explicit(&w->draining, memory_order_relaxed);
 	x->close_client = close;
 
 	iovq_reset(q);
 	iovq_push(q, STATIC_IOV("HTTP/1.1"));
 	iovq_push(q, head + 8, (size_t)(line_end(head, head_end) - head - 8));
+	sbuf_reset(&x->ck);
 	for (i = 0; i < m->nr_headers; i++) {
 		const struct http1_header *h = &m->headers[i];
 
 		if (http1_is_hop_by_hop(m, h->name)) {
 			continue;
 		}
+		if ((x->scope || x->set_writer) && resp_cookie_header(x, h, &writer_opt_out)) {
+			continue;
+		}
 		iovq_push(q, h->name.ptr, (size_t)(line_end(h->name.ptr, head_end) - h->name.ptr));
 	}
+	if (x->set_writer && !writer_opt_out) {
+		uint64_t now = w->now + w->wall_off;
+
+		sbuf_addf(&x->ck,
+			  "Set-Cookie: " STEER_WRITER_COOKIE
+			  "=%llu; Path=/; Max-Age=%llu; HttpOnly\r\n",
+			  (unsigned long long)(now + x->writer_ms),
+			  (unsigned long long)((x->writer_ms + 999) / 1000 + 1));
+	}
+	if (x->ck.len) {
+		iovq_push(q, x->ck.buf, x->ck.len);
+	}
 	if (m->body == HTTP1_BODY_CHUNKED && !x->dechunk) {
-		addlen += (size_t)snprintf(x->radd + addlen, sizeof(x->radd) - addlen,
-					   "Transfer-Encoding: chunked\r\n");
+		addlen += PUT_LIT(x->radd + addlen, "Transfer-Encoding: chunked\r\n");
 	}
 	if (close) {
-		addlen += (size_t)snprintf(x->radd + addlen, sizeof(x->radd) - addlen,
-					   "Connection: close\r\n");
+		addlen += PUT_LIT(x->radd + addlen, "Connection: close\r\n");
 	} else if (x->client_10) {
-		addlen += (size_t)snprintf(x->radd + addlen, sizeof(x->radd) - addlen,
-					   "Connection: keep-alive\r\n");
+		addlen += PUT_LIT(x->radd + addlen, "Connection: keep-alive\r\n");
 	}
-	addlen += (size_t)snprintf(x->radd + addlen, sizeof(x->radd) - addlen, "\r\n");
+	if (x->hsts_max_age_s) {
+		addlen += (size_t)snprintf(x->radd + addlen, sizeof(x->radd) - addlen,
+					   "Strict-Transport-Security: max-age=%llu\r\n",
+					   (unsigned long long)x->hsts_max_age_s);
+	}
+	addlen += PUT_LIT(x->radd + addlen, "\r\n");
 	iovq_push(q, x->radd, addlen);
+	buffered = x->buffer_resp && steer_buffers_response(http1_header(m, "content-type"));
+	if (buffered && x->resp_max && m->body == HTTP1_BODY_LENGTH &&
+	    m->content_length > x->resp_max) {
+		return exch_fail(x, 502);
+	}
 	taken = rs_body_take(x, x->ubuf + x->upos + r, x->ulen - x->upos - (size_t)r, &out, &done);
 	if (taken < 0) {
 		return exch_fail(x, 502);
+	}
+	if (buffered) {
+		return rs_spool_start(x, head_end, (size_t)r + (size_t)taken, out, done);
 	}
 	iovq_push(q, head_end, out);
 	x->upos += (size_t)r + (size_t)taken;
@@ -2025,7 +1911,10 @@ static int rs_step(struct exch *x)
 		}
 		if (r) {
 			x->bytes_out += x->q_cl.total;
-			x->rs = x->tunnel ? RS_TUNNEL : x->rs_complete ? RS_DONE : RS_BODY;
+			x->rs = x->tunnel		    ? RS_TUNNEL
+				: x->rsb && x->rsb->fd >= 0 ? RS_FILE
+				: x->rs_complete	    ? RS_DONE
+							    : RS_BODY;
 		}
 		return r;
 	case RS_BODY:
@@ -2071,6 +1960,10 @@ static int rs_step(struct exch *x)
 		return 1;
 	case RS_TUNNEL:
 		return tunnel_step(x);
+	case RS_SPOOL:
+		return rs_spool_step(x);
+	case RS_FILE:
+		return rs_spool_send(x);
 	case RS_DONE:
 		break;
 	}
@@ -2091,6 +1984,11 @@ static int exch_drive(struct exch *x)
 			if (a < 0 || a == 2) {
 				return a < 0 ? -1 : 1;
 			}
+			if (x->rq == RQ_DONE) {
+				/* All sent: from now on the target timeout counts. */
+				x->active = cl->w->now;
+				relay_arm(x);
+			}
 		}
 		if (x->rs != RS_DONE) {
 			b = rs_step(x);
@@ -2110,6 +2008,7 @@ static int exch_drive(struct exch *x)
 		if (!a && !b) {
 			return 0;
 		}
+		x->active = cl->w->now;
 	}
 }
 
@@ -2123,9 +2022,9 @@ static void client_timeout(struct timer *t)
 	case TM_HEAD:
 		client_error(cl, 408);
 		break;
-	case TM_TARGET:
-		if (cl->x && !cl->x->resp_started) {
-			exch_fail(cl->x, 504);
+	case TM_RELAY:
+		if (cl->x) {
+			relay_expire(cl->x);
 		}
 		break;
 	case TM_PAUSE:
@@ -2148,8 +2047,15 @@ static void client_timeout(struct timer *t)
 	}
 	case TM_BODY:
 		if (cl->x) {
+			METRICS_ADD(
+			    cl->w->mt->svc[cl->x->svc_idx].timeouts[METRICS_TIMEOUT_CLIENT_READ],
+			    1);
 			exch_fail(cl->x, 408);
 		}
+		break;
+	case TM_HANDSHAKE:
+		METRICS_ADD(cl->w->mt->tls_handshake_failures, 1);
+		client_close(cl);
 		break;
 	case TM_IDLE:
 	case TM_LINGER:
@@ -2173,6 +2079,38 @@ static void client_wait(struct client *cl)
 		return;
 	}
 	client_release_buf(cl);
+	/* A handover: the connection's last response is written, the new process takes the next. */
+	if (atomic_load_explicit(&w->draining, memory_order_relaxed)) {
+		if (!cl->used) {
+			/*
+			 * It connected before the handover and has not sent
+			 * its first request yet: the client may be sending it
+			 * now, and a fresh connection closed under it is an
+			 * error it will not retry. It gets a short while.
+			 */
+			if (cl->tmode != TM_IDLE) {
+				cl->tmode = TM_IDLE;
+				timer_arm(&w->timers, &cl->tm,
+					  w->now + (w->cfg->idle_timeout_ms < DRAIN_FRESH_MS
+							? w->cfg->idle_timeout_ms
+							: DRAIN_FRESH_MS));
+			}
+			return;
+		}
+		if (cl->tls && !cl->handshaking) {
+			/*
+			 * Over TLS a close_notify says that nothing was cut off.
+			 * Then the connection lingers until the client closes: a
+			 * request it sent meanwhile would turn a close into a
+			 * reset, which can overtake the close_notify, and the
+			 * client could no longer tell that it may send it again.
+			 */
+			client_linger(cl);
+			return;
+		}
+		client_close(cl);
+		return;
+	}
 	if (cl->tmode != TM_IDLE) {
 		cl->tmode = TM_IDLE;
 		timer_arm(&w->timers, &cl->tm, w->now + w->cfg->idle_timeout_ms);
@@ -2221,13 +2159,68 @@ static bool client_read_head(struct client *cl)
 	return true;
 }
 
-static void client_drive(struct client *cl)
+/*
+ * One step of a TLS handshake, on the readiness it waits for. true once it
+ * is done and the connection carries HTTP/1.1 through c.io.
+ */
+static bool client_handshake(struct client *cl)
+{
+	struct worker *w = cl->w;
+	unsigned waits = tls_conn_waits(&cl->c);
+	const char *alpn;
+
+	if (waits && !(cl->c.flags & waits)) {
+		return false;
+	}
+	switch (tls_handshake(&cl->c)) {
+	case TLS_HS_WANT_READ:
+		cl->c.flags &= ~CONN_F_CAN_READ;
+		return false;
+	case TLS_HS_WANT_WRITE:
+		cl->c.flags &= ~CONN_F_CAN_WRITE;
+		return false;
+	case TLS_HS_FAILED:
+		METRICS_ADD(w->mt->tls_handshake_failures, 1);
+		log_debug("TLS handshake failed: %s", tls_conn_error(&cl->c));
+		client_close(cl);
+		return false;
+	case TLS_HS_DONE:
+		break;
+	}
+	METRICS_ADD(w->mt->tls_handshakes, 1);
+	cl->handshaking = false;
+	timer_cancel(&w->timers, &cl->tm);
+	cl->tmode = TM_NONE;
+	alpn = tls_conn_alpn(&cl->c);
+	if (!strcmp(alpn, "acme-tls/1")) {
+		/* A TLS-ALPN-01 check: the handshake was all of it. */
+		client_close(cl);
+		return false;
+	}
+	if (!strcmp(alpn, "h2")) {
+		/* HTTP/2 has a layer of its own; its first frames may be in OpenSSL already. */
+		cl->c.flags |= CONN_F_CAN_READ;
+		h2_start(cl);
+		return false;
+	}
+	/* The client's first request may have come with its Finished: OpenSSL holds it. */
+	cl->c.flags |= CONN_F_CAN_READ;
+	return true;
+}
+
+void client_drive(struct client *cl)
 {
 	struct worker *w = cl->w;
 
 	for (;;) {
 		if (cl->c.flags & CONN_F_DEAD) {
 			return;
+		}
+		if (cl->handshaking) {
+			if (!client_handshake(cl)) {
+				return;
+			}
+			continue;
 		}
 		if (cl->parked) {
 			/*
@@ -2246,6 +2239,15 @@ static void client_drive(struct client *cl)
 				return;
 			}
 			if (cl->closing) {
+				/*
+				 * Over TLS the end of a response is told by
+				 * close_notify: without it a client cannot tell a
+				 * response delimited by the close from a cut one.
+				 * An HTTP/2 stream's end says the same.
+				 */
+				if (cl->tls || cl->c.io == &h2_stream_io) {
+					cl->c.io->shutdown(&cl->c);
+				}
 				client_close(cl);
 				return;
 			}
@@ -2269,6 +2271,11 @@ static void client_drive(struct client *cl)
 					cl->c.io->shutdown(&cl->c);
 				}
 			}
+			/* A close_notify the socket did not take at the shutdown. */
+			if (cl->tls && !cl->out && (cl->c.flags & tls_conn_waits(&cl->c)) &&
+			    tls_conn_flush(&cl->c) < 0 && errno == EAGAIN) {
+				conn_blocked(&cl->c, CONN_F_CAN_WRITE);
+			}
 			while (cl->c.flags & CONN_F_CAN_READ) {
 				n = conn_read(&cl->c, junk, sizeof(junk));
 				if (n == -2) {
@@ -2281,10 +2288,22 @@ static void client_drive(struct client *cl)
 			}
 			return;
 		}
-		if (cl->len > cl->pos) {
+		if (cl->len > cl->pos && w->cfg->h2c && !cl->used) {
+			int p = h2_preface(cl->buf + cl->pos, cl->len - cl->pos);
+
+			if (p > 0) {
+				h2_start(cl);
+				return;
+			}
+			cl->used = p < 0;
+		}
+		if (cl->len > cl->pos && !(w->cfg->h2c && !cl->used)) {
 			int n = http1_parse_request(cl->buf + cl->pos, cl->len - cl->pos, &w->lim,
 						    &w->msg);
 
+			if (n > 0 && http1_normalize_path(cl->buf + cl->pos, &w->msg) < 0) {
+				n = -400;
+			}
 			if (n > 0) {
 				exch_start(cl, (size_t)n);
 				continue;
@@ -2315,7 +2334,11 @@ static void client_event(struct handler *h, uint32_t ev)
 	if (cl->c.flags & CONN_F_DEAD) {
 		return;
 	}
-	set_flags_from(&cl->c, ev);
+	if (cl->h2) {
+		h2_event(cl, ev);
+		return;
+	}
+	conn_set_events(&cl->c, ev);
 	if (ev & EPOLLERR) {
 		client_close(cl);
 		return;
@@ -2323,10 +2346,27 @@ static void client_event(struct handler *h, uint32_t ev)
 	client_drive(cl);
 }
 
-static void listener_event(struct handler *h, uint32_t ev)
+struct client *client_new(struct worker *w, int fd, const struct conn_io *io)
 {
-	struct worker *w = container_of(h, struct worker, lh);
+	struct client *cl = xcalloc(1, sizeof(*cl));
 
+	conns_opened(w);
+	cl->c.h.fn = client_event;
+	cl->c.fd = fd;
+	cl->c.io = io;
+	cl->c.flags = CONN_F_CAN_READ | CONN_F_CAN_WRITE;
+	cl->w = w;
+	cl->tm = (struct timer)TIMER_INIT(client_timeout);
+	/* An HTTP/2 stream counts as a client too: a drain waits for it. */
+	dlist_add(&w->clients, &cl->clink);
+	atomic_fetch_add_explicit(&w->nr_clients, 1, memory_order_relaxed);
+	return cl;
+}
+
+/* Accepts what lfd has; tls: the HTTPS listener's, which start with a handshake. false when
+ * descriptors ran out. */
+static bool accept_from(struct worker *w, int lfd, bool tls)
+{
 	for (;;) {
 		struct client *cl;
 		union {
@@ -2337,27 +2377,80 @@ static void listener_event(struct handler *h, uint32_t ev)
 		socklen_t sl = sizeof(peer);
 		int fd, one = 1;
 
-		fd = accept4(w->lfd, &peer.sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(lfd, &peer.sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED) {
 				continue;
 			}
-			if (errno != EAGAIN) {
-				log_warn("accept: %s", strerror(errno));
+			if (errno == EAGAIN) {
+				return true;
 			}
-			return;
+			if (!w->accept_full) {
+				log_warn("accept: %s; clients wait until a connection closes",
+					 strerror(errno));
+			}
+			return false;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		cl = xcalloc(1, sizeof(*cl));
-		cl->c.h.fn = client_event;
-		cl->c.fd = fd;
-		cl->c.io = &conn_io_plain;
-		cl->c.flags = CONN_F_CAN_READ | CONN_F_CAN_WRITE;
-		cl->w = w;
-		cl->tm = (struct timer)TIMER_INIT(client_timeout);
+		cl = client_new(w, fd, &conn_io_plain);
 		memcpy(&cl->peer, &peer, sizeof(peer));
-		watch(w, &cl->c);
+		if (tls) {
+			if (tls_conn_attach(w->cfg->tls, &cl->c) < 0) {
+				METRICS_ADD(w->mt->tls_handshake_failures, 1);
+				client_close(cl);
+				continue;
+			}
+			cl->tls = cl->handshaking = true;
+			/* The handshake has the read timeout to finish, as a request head has. */
+			cl->tmode = TM_HANDSHAKE;
+			timer_arm(&w->timers, &cl->tm, w->now + w->cfg->read_timeout_ms);
+		}
+		conn_watch(w->epfd, &cl->c);
 		client_drive(cl);
+	}
+}
+
+/*
+ * Accepts until the queues are empty, of both listeners (HTTP and HTTPS).
+ * When descriptors run out the rest wait in the queue; the listeners are
+ * edge-triggered, so no event would come for them until another client
+ * arrives: they are accepted again when the worker closes a connection, or
+ * after ACCEPT_RETRY (a descriptor freed by another process).
+ */
+static void listener_accept(struct worker *w)
+{
+	bool ok = true;
+
+	/* After a handover the listeners are another process's (-1 here), even for an event
+	 * fetched before they were dropped. */
+	if (w->lfd >= 0 && !accept_from(w, w->lfd, false)) {
+		ok = false;
+	}
+	if (w->tlfd >= 0 && !accept_from(w, w->tlfd, true)) {
+		ok = false;
+	}
+	w->accept_full = !ok;
+	if (!ok) {
+		timer_arm(&w->timers, &w->accept_tm, w->now + ACCEPT_RETRY);
+	}
+}
+
+static void listener_event(struct handler *h, uint32_t ev)
+{
+	listener_accept(container_of(h, struct worker, lh));
+}
+
+static void tls_listener_event(struct handler *h, uint32_t ev)
+{
+	listener_accept(container_of(h, struct worker, tlh));
+}
+
+static void accept_retry(struct timer *t)
+{
+	struct worker *w = container_of(t, struct worker, accept_tm);
+
+	if (w->accept_full) {
+		listener_accept(w);
 	}
 }
 
@@ -2393,18 +2486,70 @@ static void release_parked(struct worker *w)
 	}
 }
 
-static void close_retired_tunnels(struct worker *w)
+/*
+ * A handover asked w to stop accepting: the listener leaves the epoll set
+ * before its fd is closed (an fd closed while the socket lives on in
+ * another process would stay in the set), then the idle connections go
+ * (an HTTP/2 one once its streams are done).
+ */
+static void stop_accepting(struct worker *w)
 {
-	struct dlist *l, *next;
+	struct dlist *n, *next;
 
-	w->tunnel_gen = atomic_load_explicit(&tunnel_close_gen, memory_order_acquire);
-	for (l = w->tunnels.next; l != &w->tunnels; l = next) {
-		struct exch *x = container_of(l, struct exch, tlink);
+	if (w->lfd >= 0) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->lfd, NULL);
+		close(w->lfd);
+		w->lfd = -1;
+	}
+	if (w->tlfd >= 0) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->tlfd, NULL);
+		close(w->tlfd);
+		w->tlfd = -1;
+	}
+	timer_cancel(&w->timers, &w->accept_tm);
+	w->accept_full = false;
+	atomic_store_explicit(&w->draining, true, memory_order_release);
+	for (n = w->clients.next; n != &w->clients; n = next) {
+		struct client *cl = container_of(n, struct client, clink);
 
-		next = l->next;
-		if (atomic_load_explicit(&x->t->retired, memory_order_relaxed)) {
-			exch_fail(x, 0);
+		next = n->next;
+		if (cl->x || cl->parked || cl->lingering || cl->len > cl->pos || cl->h2 ||
+		    !cl->used) {
+			continue; /* busy, or its first request may be on the way (client_wait) */
 		}
+		/*
+		 * One last read: a request that arrived with its event not yet
+		 * handled is served (with Connection: close); client_wait closes
+		 * the connection when nothing came. Its neighbours in the list
+		 * stay put, since a client only removes itself.
+		 */
+		cl->c.flags |= CONN_F_CAN_READ;
+		client_drive(cl);
+	}
+	/* HTTP/2 connections are told with a GOAWAY; their streams finish. */
+	h2_drain(w);
+}
+
+/*
+ * The drain time of a handover is up: the connections still open are cut
+ * when the process exits. A TLS one is told so with close_notify first,
+ * unless its response is delimited by the close (there close_notify would
+ * pass a cut response off as a whole one).
+ */
+static void drain_end(struct worker *w)
+{
+	struct dlist *n;
+
+	for (n = w->clients.next; n != &w->clients; n = n->next) {
+		struct client *cl = container_of(n, struct client, clink);
+		const struct exch *x = cl->x;
+
+		/* An HTTP/2 stream ends with its connection, which h2_stop told already. */
+		if (!cl->tls || cl->handshaking || cl->lingering || cl->c.io == &h2_stream_io ||
+		    (x && !x->tunnel && (x->rs_body == HTTP1_BODY_EOF || x->dechunk))) {
+			continue;
+		}
+		cl->c.io->shutdown(&cl->c);
 	}
 }
 
@@ -2415,12 +2560,17 @@ static void free_dead(struct worker *w)
 
 		w->dead_clients = cl->next_dead;
 		free(cl);
+		w->conns--;
 	}
 	while (w->dead_ups) {
 		struct upstream *up = w->dead_ups;
 
 		w->dead_ups = up->next_dead;
 		free(up);
+		w->conns--;
+	}
+	if (w->conns_peak - w->conns >= TRIM_CONNS) {
+		lists_trim_soon(w); /* many closed: the heap they used can go back */
 	}
 }
 
@@ -2439,6 +2589,9 @@ static void *worker_main(void *arg)
 				  : next - w->now > INT_MAX ? INT_MAX
 							    : (int)(next - w->now);
 		}
+		if (w->h2_dirty.next != &w->h2_dirty) {
+			timeout = 0; /* HTTP/2 connections have more to do (proxy/h2.h) */
+		}
 		n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
 		w->now = mono_ms();
 		t = route_refresh(w->tbl);
@@ -2448,20 +2601,30 @@ static void *worker_main(void *arg)
 			release_parked(w);
 		}
 		atomic_store_explicit(&w->using, t, memory_order_release);
-		if (atomic_load_explicit(&tunnel_close_gen, memory_order_acquire) !=
-		    w->tunnel_gen) {
-			close_retired_tunnels(w);
+		if (atomic_load_explicit(&w->stop_accept, memory_order_acquire) &&
+		    !atomic_load_explicit(&w->draining, memory_order_relaxed)) {
+			stop_accepting(w);
 		}
+		tunnel_close_retired(w);
 		for (i = 0; i < n; i++) {
 			struct handler *h = evs[i].data.ptr;
 
 			h->fn(h, evs[i].events);
 		}
 		timer_run(&w->timers, w->now);
-		if (w->log.len) {
-			log_flush(w);
+		h2_flush(w);
+		if (w->log.buf.len) {
+			accesslog_flush(&w->log);
+		}
+		if (w->accept_full && (w->dead_clients || w->dead_ups)) {
+			/* Descriptors were closed: clients waiting in the queue can have them. */
+			listener_accept(w);
 		}
 		free_dead(w);
+	}
+	h2_stop(w);
+	if (atomic_load_explicit(&w->draining, memory_order_relaxed)) {
+		drain_end(w);
 	}
 	free(evs);
 	return NULL;
@@ -2469,7 +2632,11 @@ static void *worker_main(void *arg)
 
 static int listen_socket(const struct server_config *cfg, unsigned port, struct err *e)
 {
-	const char *addr = cfg->listen_addr ? cfg->listen_addr : "0.0.0.0";
+	return server_listen_on(cfg->listen_addr, port, false, e);
+}
+
+int server_listen_on(const char *addr, unsigned port, bool v6only, struct err *e)
+{
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in v4;
@@ -2478,6 +2645,9 @@ static int listen_socket(const struct server_config *cfg, unsigned port, struct 
 	socklen_t len;
 	int fd, one = 1, defer = 1;
 
+	if (!addr) {
+		addr = "0.0.0.0";
+	}
 	memset(&sa, 0, sizeof(sa));
 	if (inet_pton(AF_INET, addr, &sa.v4.sin_addr) == 1) {
 		sa.v4.sin_family = AF_INET;
@@ -2497,12 +2667,56 @@ static int listen_socket(const struct server_config *cfg, unsigned port, struct 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
+	if (v6only && sa.sa.sa_family == AF_INET6) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
 	if (bind(fd, &sa.sa, len) < 0 || listen(fd, 4096) < 0) {
+		int saved = errno;
+
 		err_set(e, "cannot listen on '%s' port %u: %s", addr, port, strerror(errno));
 		close(fd);
+		errno = saved;
 		return -1;
 	}
 	return fd;
+}
+
+bool server_port_busy(const struct server_config *cfg)
+{
+	const char *addr = cfg->listen_addr ? cfg->listen_addr : "0.0.0.0";
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} sa;
+	socklen_t len;
+	bool busy;
+	int fd, one = 1;
+
+	memset(&sa, 0, sizeof(sa));
+	if (!cfg->http_port) {
+		return false;
+	}
+	if (inet_pton(AF_INET, addr, &sa.v4.sin_addr) == 1) {
+		sa.v4.sin_family = AF_INET;
+		sa.v4.sin_port = htons((uint16_t)cfg->http_port);
+		len = sizeof(sa.v4);
+	} else if (inet_pton(AF_INET6, addr, &sa.v6.sin6_addr) == 1) {
+		sa.v6.sin6_family = AF_INET6;
+		sa.v6.sin6_port = htons((uint16_t)cfg->http_port);
+		len = sizeof(sa.v6);
+	} else {
+		return false;
+	}
+	fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return false;
+	}
+	/* SO_REUSEADDR lets a port in TIME_WAIT be taken, not one that is listened on. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	busy = bind(fd, &sa.sa, len) < 0 && errno == EADDRINUSE;
+	close(fd);
+	return busy;
 }
 
 static unsigned bound_port(int fd)
@@ -2528,35 +2742,9 @@ static void add_handler(struct worker *w, int fd, struct handler *h, uint32_t ev
 	}
 }
 
-static void log_keys(struct strvec *keys, struct strvec *out_names, const char *prefix,
-		     const char *const *names)
-{
-	for (; names && *names; names++) {
-		struct sbuf sb = SBUF_INIT;
-		const char *p;
-
-		sbuf_addf(&sb, ",\"%s", prefix);
-		for (p = *names; *p; p++) {
-			unsigned char c = (unsigned char)*p;
-
-			if (c == '-') {
-				sbuf_addch(&sb, '_');
-			} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') {
-				sbuf_addch(&sb, c);
-			} else if (c >= 'A' && c <= 'Z') {
-				sbuf_addch(&sb, c + 32);
-			}
-		}
-		sbuf_addstr(&sb, "\":\"");
-		strvec_push(keys, sb.buf);
-		strvec_push(out_names, *names);
-		sbuf_release(&sb);
-	}
-}
-
 unsigned server_metrics(struct metrics *const **out)
 {
-	static struct metrics **all; /* asked by the metrics thread only */
+	static struct metrics **all; /* built once, on the first call */
 	unsigned i;
 
 	if (!all && nr_workers) {
@@ -2571,30 +2759,48 @@ unsigned server_metrics(struct metrics *const **out)
 	return all ? nr_workers : 0;
 }
 
+#define MAX_INHERIT 1024
+
 int server_start(struct server_config *cfg, struct err *e)
 {
+	static int http[MAX_INHERIT], https[MAX_INHERIT];
+	unsigned i, nr_http = 0, nr_https = 0, most;
 	struct timespec rt;
-	unsigned i;
 	uint64_t wall_off;
 
 	clock_gettime(CLOCK_REALTIME, &rt);
 	wall_off = (uint64_t)rt.tv_sec * 1000 + (uint64_t)rt.tv_nsec / 1000000 - mono_ms();
-	nr_workers = cfg->workers ? cfg->workers : 1;
-	log_keys(&log_req_keys, &log_req_names, "req_", cfg->log_req_headers);
-	log_keys(&log_resp_keys, &log_resp_names, "resp_", cfg->log_resp_headers);
-	if (cfg->access_log_fd >= 0) {
-		struct stat st;
-
-		/* A pipe or socket must not stall a worker: what it cannot take waits. */
-		if (!fstat(cfg->access_log_fd, &st) &&
-		    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
-			int fl = fcntl(cfg->access_log_fd, F_GETFL);
-
-			if (fl >= 0) {
-				fcntl(cfg->access_log_fd, F_SETFL, fl | O_NONBLOCK);
-			}
+	for (i = 0; i < cfg->nr_inherit; i++) {
+		if (!strcmp(cfg->inherit[i].kind, "http") && nr_http < MAX_INHERIT) {
+			http[nr_http++] = cfg->inherit[i].fd;
+		} else if (cfg->tls && !strcmp(cfg->inherit[i].kind, "https") &&
+			   nr_https < MAX_INHERIT) {
+			https[nr_https++] = cfg->inherit[i].fd;
 		}
 	}
+	most = nr_http > nr_https ? nr_http : nr_https;
+	if (most) {
+		if (cfg->workers && cfg->workers != most) {
+			log_info(
+			    "serving the %u listeners taken over with as many workers (not %u)",
+			    most, cfg->workers);
+		}
+		cfg->workers = most;
+	}
+	if (nr_http) {
+		cfg->http_port = bound_port(http[0]);
+	}
+	if (nr_https) {
+		unsigned port = bound_port(https[0]);
+
+		if (cfg->https_port && cfg->https_port != port) {
+			log_warn("serving HTTPS on port %u, taken over (not %u)", port,
+				 cfg->https_port);
+		}
+		cfg->https_port = port;
+	}
+	nr_workers = cfg->workers ? cfg->workers : 1;
+	accesslog_setup(cfg->access_log_fd, cfg->log_req_headers, cfg->log_resp_headers);
 	workers = xcalloc(nr_workers, sizeof(*workers));
 	for (i = 0; i < nr_workers; i++) {
 		struct worker *w = &workers[i];
@@ -2607,19 +2813,43 @@ int server_start(struct server_config *cfg, struct err *e)
 		dlist_init(&w->idle);
 		dlist_init(&w->tunnels);
 		dlist_init(&w->parked);
+		dlist_init(&w->clients);
+		dlist_init(&w->h2_conns);
+		dlist_init(&w->h2_dirty);
 		w->mt = xcalloc(1, sizeof(*w->mt));
-		sbuf_init(&w->log, 0);
+		accesslog_init(&w->log, cfg->access_log_fd, &w->mt->log_dropped);
 		sbuf_init(&w->scratch, 0);
 		atomic_init(&w->stop, false);
 		if (getrandom(&w->rid_hi, sizeof(w->rid_hi), 0) != sizeof(w->rid_hi)) {
 			w->rid_hi = (uint64_t)rt.tv_nsec ^ ((uint64_t)i << 56);
 		}
-		w->lfd = listen_socket(cfg, cfg->http_port, e);
-		if (w->lfd < 0) {
-			return -1;
+		/*
+		 * Listeners taken over of a kind: one per worker, and a worker
+		 * beyond their number has none of that kind (a socket of ours
+		 * would join their SO_REUSEPORT group and take a share).
+		 */
+		w->lfd = w->tlfd = -1;
+		if (nr_http) {
+			w->lfd = i < nr_http ? http[i] : -1;
+		} else {
+			w->lfd = listen_socket(cfg, cfg->http_port, e);
+			if (w->lfd < 0) {
+				return -1;
+			}
+			if (!cfg->http_port) {
+				cfg->http_port = bound_port(w->lfd);
+			}
 		}
-		if (!cfg->http_port) {
-			cfg->http_port = bound_port(w->lfd);
+		if (nr_https) {
+			w->tlfd = i < nr_https ? https[i] : -1;
+		} else if (cfg->tls) {
+			w->tlfd = listen_socket(cfg, cfg->https_port, e);
+			if (w->tlfd < 0) {
+				return -1;
+			}
+			if (!cfg->https_port) {
+				cfg->https_port = bound_port(w->tlfd);
+			}
 		}
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -2627,8 +2857,16 @@ int server_start(struct server_config *cfg, struct err *e)
 			return err_set(e, "epoll: %s", strerror(errno));
 		}
 		w->lh.fn = listener_event;
+		w->accept_tm = (struct timer)TIMER_INIT(accept_retry);
+		w->trim_tm = (struct timer)TIMER_INIT(lists_trim);
 		w->eh.fn = wake_event;
-		add_handler(w, w->lfd, &w->lh, EPOLLIN | EPOLLET);
+		if (w->lfd >= 0) {
+			add_handler(w, w->lfd, &w->lh, EPOLLIN | EPOLLET);
+		}
+		if (w->tlfd >= 0) {
+			w->tlh.fn = tls_listener_event;
+			add_handler(w, w->tlfd, &w->tlh, EPOLLIN | EPOLLET);
+		}
 		add_handler(w, w->efd, &w->eh, EPOLLIN | EPOLLET);
 		w->tbl = route_current();
 	}
@@ -2674,9 +2912,59 @@ void server_sync(void)
 
 void server_close_tunnels(struct target *t)
 {
-	atomic_store(&t->retired, true);
-	atomic_fetch_add(&tunnel_close_gen, 1);
+	tunnel_retire(t);
 	server_wake();
+}
+
+size_t server_listeners(struct server_listener *out, size_t max)
+{
+	size_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < nr_workers; i++) {
+		if (workers[i].lfd >= 0) {
+			if (n < max) {
+				memcpy(out[n].kind, "http", sizeof("http"));
+				out[n].fd = workers[i].lfd;
+			}
+			n++;
+		}
+		if (workers[i].tlfd >= 0) {
+			if (n < max) {
+				memcpy(out[n].kind, "https", sizeof("https"));
+				out[n].fd = workers[i].tlfd;
+			}
+			n++;
+		}
+	}
+	return n;
+}
+
+void server_stop_accepting(void)
+{
+	unsigned i;
+
+	for (i = 0; i < nr_workers; i++) {
+		atomic_store_explicit(&workers[i].stop_accept, true, memory_order_release);
+	}
+	server_wake();
+	for (i = 0; i < nr_workers; i++) {
+		while (!atomic_load_explicit(&workers[i].draining, memory_order_acquire)) {
+			struct timespec ts = {0, 1000000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+unsigned server_open_clients(void)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < nr_workers; i++) {
+		n += atomic_load_explicit(&workers[i].nr_clients, memory_order_relaxed);
+	}
+	return n;
 }
 
 void server_stop(void)
@@ -2689,6 +2977,11 @@ void server_stop(void)
 	server_wake();
 	for (i = 0; i < nr_workers; i++) {
 		pthread_join(workers[i].th, NULL);
-		close(workers[i].lfd);
+		if (workers[i].lfd >= 0) {
+			close(workers[i].lfd);
+		}
+		if (workers[i].tlfd >= 0) {
+			close(workers[i].tlfd);
+		}
 	}
 }

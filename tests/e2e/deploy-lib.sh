@@ -47,6 +47,19 @@ make_version() {
 	test_cleanup "docker rmi -f $T:$v"
 }
 
+# accessory_image IMAGE: the test app with a static busybox at /busybox and
+# /bin/sh (a health-cmd runs under it), labelled as this test's, built and
+# pushed to the lab's registry as IMAGE (removed here at the end).
+accessory_image() {
+	mkdir -p "$TEST_TMP/acc-img"
+	cp "$(command -v busybox)" "$TEST_TMP/acc-img/busybox"
+	printf 'FROM berth-testapp:latest\nLABEL berth-e2e-test=%s\nCOPY busybox /busybox\nCOPY busybox /bin/sh\n' \
+		"$T" >"$TEST_TMP/acc-img/Dockerfile"
+	docker build -q -t "$1" "$TEST_TMP/acc-img" >/dev/null
+	docker push -q "$1" >/dev/null
+	test_cleanup "docker rmi -f $1"
+}
+
 # write_config [YAML...]: config/deploy.yml for service $T: a proxied web role
 # on lab-h1 and lab-h2 and a worker role on lab-h2, plus the lines given.
 write_config() {
@@ -54,6 +67,8 @@ write_config() {
 		cat <<YML
 service: $T
 image: $T
+builder:
+  arch: amd64
 servers:
   web:
     hosts: [$h1, $h2]

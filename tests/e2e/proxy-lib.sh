@@ -115,3 +115,29 @@ stop_pid() {
 	done
 	return 1
 }
+
+# free_ports N: prints N free loopback ports, as the kernel hands them out (for
+# servers such as pebble that want numbers in their config).
+free_ports() {
+	python3 -c '
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])
+' "$1"
+}
+
+# start_acme_dns IPV4 DNS_PORT MGMT_PORT: makes pebble's TLS certificate for
+# 127.0.0.1 (pebble-cert.pem, pebble-key.pem) and starts pebble-challtestsrv,
+# the DNS server pebble asks, answering IPV4 for every name, until the test ends.
+start_acme_dns() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+		-subj /CN=pebble -addext subjectAltName=IP:127.0.0.1 -keyout pebble-key.pem \
+		-out pebble-cert.pem 2>/dev/null || return 1
+	pebble-challtestsrv -defaultIPv4 "$1" -defaultIPv6 "" -dns01 "127.0.0.1:$2" \
+		-management "127.0.0.1:$3" -http01 "" -https01 "" -tlsalpn01 "" \
+		>challtestsrv.log 2>&1 </dev/null &
+	test_cleanup "kill $!"
+	wait_for_line challtestsrv.log 'management' >/dev/null
+}

@@ -11,12 +11,15 @@ ssh_opts=(--ssh-config "$LAB_SSH_CONFIG")
 ns3=$LAB_H3_NS
 root3=$LAB_H3_DATA_ROOT
 
-# Earlier tests may have left berth-proxy on ports 80 and 443: out of the way
-# while this file plants its own listener, started again at the end.
+# Earlier tests may have left berth-proxy on ports 80 and 443 (its ports held
+# by berth-proxy-ports): out of the way while this file plants its own
+# listener, started again at the end, the holder first.
 for h in "$h1" "$h3"; do
-	if "$BERTH" server exec -h "$h" "${ssh_opts[@]}" -- docker stop berth-proxy >/dev/null 2>&1; then
-		test_cleanup "\"$BERTH\" server exec -h $h ${ssh_opts[*]} -- docker start berth-proxy"
-	fi
+	for c in berth-proxy berth-proxy-ports; do
+		if "$BERTH" server exec -h "$h" "${ssh_opts[@]}" -- docker stop "$c" >/dev/null 2>&1; then
+			test_cleanup "\"$BERTH\" server exec -h $h ${ssh_opts[*]} -- docker start $c"
+		fi
+	done
 done
 
 test_expect_success 'a healthy host: docker is running and every check is there' '

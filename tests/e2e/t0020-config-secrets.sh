@@ -9,6 +9,8 @@ mkdir -p "$P/config" "$P/.kamal"
 cat >"$P/config/deploy.yml" <<'YML'
 service: shop
 image: acme/shop
+builder:
+  arch: amd64
 servers:
   web:
     - 10.0.0.1
@@ -42,7 +44,8 @@ FROM_ENV=$T0020_TOKEN
 SEC
 export T0020_TOKEN=env-Secret-1234
 
-secret_values='reg-Secret-4711|db-Secret-0815|postgres://shop:db-Secret|CMD-SECRET-2342|env-Secret-1234'
+# ECHOED is a clear value: shown as it is, though a secret has the same value
+secret_values='reg-Secret-4711|db-Secret-0815|postgres://shop:db-Secret|CMD-SECRET-2342'
 
 test_expect_success 'berth config prints the config as YAML' '
 	(cd "$P" && "$BERTH" config) >"$TEST_TMP/out.yml" &&
@@ -66,13 +69,15 @@ test_expect_success 'no secret value appears in either output' '
 			exit 1
 		fi
 	done &&
-	grep_q "$TEST_TMP/out.json" "REDACTED"
+	grep_q "$TEST_TMP/out.json" "REDACTED" &&
+	grep_q "$TEST_TMP/out.yml" "ECHOED: env-Secret-1234"
 '
 
-test_expect_success 'a missing secret is an error that names it and the files' '
-	printf "service: shop\nimage: acme/shop\nservers: [10.0.0.1]\nenv:\n  secret: [NOPE]\n" \
+test_expect_success 'a missing secret stops a deploy early, naming it and the files' '
+	printf "service: shop\nimage: acme/shop\nservers: [10.0.0.1]\nbuilder: {arch: amd64}\nenv:\n  secret: [NOPE]\n" \
 		>"$TEST_TMP/deploy-missing.yml" &&
-	(cd "$P" && test_must_fail "$BERTH" config -c ../deploy-missing.yml) 2>"$TEST_TMP/err" &&
+	(cd "$P" && "$BERTH" config -c ../deploy-missing.yml) >/dev/null &&
+	(cd "$P" && test_must_fail "$BERTH" deploy -c ../deploy-missing.yml) 2>"$TEST_TMP/err" &&
 	grep_q "$TEST_TMP/err" "NOPE" &&
 	grep_q "$TEST_TMP/err" "\.kamal/secrets"
 '

@@ -69,6 +69,43 @@ test_expect_success 'release removes the lock' '
 	grep_q "$TEST_TMP/err" "there is no deploy lock"
 '
 
+test_expect_success 'the global --lock-wait without a number waits up to 900 s' '
+	"$BERTH" lock acquire -m holder "${o[@]}" &&
+	"$BERTH" lock acquire --lock-wait -m bare "${o[@]}" 2>"$TEST_TMP/wait.err" &
+	waiter=$!
+	i=0
+	until grep -q "waiting up to 900 s" "$TEST_TMP/wait.err"; do
+		i=$((i + 1)); test $i -lt 600 || { kill $waiter; exit 1; }; sleep 0.1
+	done
+	"$BERTH" lock release "${o[@]}" &&
+	wait $waiter &&
+	"$BERTH" lock status --json "${o[@]}" | jq -e ".message == \"bare\""
+'
+
+test_expect_success '--lock-wait=N gives up after N s and says it waited' '
+	start=$(date +%s) &&
+	test_must_fail "$BERTH" lock acquire --lock-wait=2 -m late "${o[@]}" 2>"$TEST_TMP/err" &&
+	end=$(date +%s) &&
+	test $((end - start)) -ge 2 && test $((end - start)) -lt 15 &&
+	grep_q "$TEST_TMP/err" "waited 2 s: the deploy lock of .$T. on .$h1. is held by $me .*: bare$" &&
+	"$BERTH" lock release "${o[@]}"
+'
+
+test_expect_success 'waiting breaks a stale lock, as deploy does; without waiting it is refused' '
+	sh -c "exit 0" & dead=$!; wait $dead
+	holder=$(jq -cn --arg h "$me" --arg m "$(hostname)" --arg host "$h1" --argjson pid $dead \
+		"{id:\"4567abcd\",holder:\$h,machine:\$m,host:\$host,pid:\$pid,time:\"2001-01-01T00:00:00Z\",epoch:978307200,message:\"crashed deploy\"}") &&
+	on_host "$h1" "mkdir -p \"\$0/lock\" && printf %s \"\$1\" >\"\$0/lock/holder.json\"" \
+		"$rd/apps/$T" "$holder" &&
+	test_must_fail "$BERTH" lock acquire -m next "${o[@]}" 2>"$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "crashed deploy" &&
+	start=$(date +%s) &&
+	"$BERTH" lock acquire --lock-wait=60 -m next "${o[@]}" 2>"$TEST_TMP/err" &&
+	test $(($(date +%s) - start)) -lt 30 &&
+	"$BERTH" lock status --json "${o[@]}" | jq -e ".message == \"next\" and (.stale | not)" &&
+	"$BERTH" lock release "${o[@]}"
+'
+
 test_expect_success 'a lock whose process is gone is shown stale, and release breaks it' '
 	sh -c "exit 0" & dead=$!; wait $dead
 	holder=$(jq -cn --arg h "$me" --arg m "$(hostname)" --arg host "$h1" --argjson pid $dead \
@@ -135,6 +172,8 @@ test_expect_success 'with a config/deploy.yml the lock lives on the primary role
 	cat >"$TEST_TMP/proj/config/deploy.yml" <<-YML &&
 	service: $T
 	image: $T/app
+	builder:
+	  arch: amd64
 	servers:
 	  web:
 	    - $h2

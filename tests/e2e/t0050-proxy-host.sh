@@ -55,13 +55,15 @@ elapsed() {
 }
 
 for h in "$h1" "$h2"; do
-	test_cleanup "on_sh $h 'docker rm -f berth-proxy $T-app; docker volume rm berth-proxy; docker rmi -f $IMAGE; docker network rm berth'"
+	test_cleanup "on_sh $h 'docker rm -f berth-proxy berth-proxy-ports $T-app; docker volume rm berth-proxy; docker rmi -f $IMAGE; docker network rm berth'"
 done
 
 mkdir -p "$TEST_TMP/proj/config" "$TEST_TMP/bad/config"
 cat >"$TEST_TMP/proj/config/deploy.yml" <<YML
 service: $T
 image: $T/app
+builder:
+  arch: amd64
 servers:
   - $h1
   - $h2
@@ -71,6 +73,8 @@ YML
 cat >"$TEST_TMP/bad/config/deploy.yml" <<YML
 service: $T
 image: $T/app
+builder:
+  arch: amd64
 servers:
   - $h2
   - 127.0.0.1:1
@@ -91,13 +95,21 @@ test_expect_success 'make image builds the image, labelled, and then does nothin
 test_expect_success 'the hosts start without berth-proxy, its image or its layer' '
 	layers=$(docker image inspect --format "{{range .RootFS.Layers}}{{.}} {{end}}" "$IMAGE") &&
 	for h in "$h1" "$h2"; do
-		# a container still made from the image, left by another test, would keep it on the host
-		on_sh "$h" "docker ps -aq --filter ancestor=$IMAGE | xargs -r docker rm -f;
-			docker rm -f berth-proxy; docker volume rm berth-proxy; docker rmi -f $IMAGE" \
+		# A container still made from a proxy image, of this version or an older
+		# one, left by another test, would keep the image on the host.
+		on_sh "$h" "for i in 1 2; do
+				docker ps -aq --filter label=berth.proxy=1 | xargs -r docker rm -f
+			done
+			docker ps -aq --filter ancestor=$IMAGE | xargs -r docker rm -f
+			docker rm -f berth-proxy berth-proxy-ports; docker volume rm berth-proxy
+			docker rmi -f $IMAGE
+			docker images -q --filter label=berth.proxy=1 | xargs -r docker rmi -f" \
 			>/dev/null 2>&1
-		test -z "$(on "$h" docker images -q --filter "label=berth.proxy=1")" || exit 1
+		test -z "$(on "$h" docker images -q --filter "label=berth.proxy=1")" ||
+			{ on "$h" docker images -a; exit 1; }
 		for l in $layers; do rm -f "$(cache_of "$h")/${l#sha256:}.tar"; done
-		test -z "$(on "$h" docker ps -aq --filter name=^berth-proxy\$)" || exit 1
+		test -z "$(on "$h" docker ps -aq --filter name=^berth-proxy\$)" ||
+			{ on "$h" docker ps -a; exit 1; }
 	done
 '
 
@@ -109,7 +121,10 @@ test_expect_success 'boot sends the image and starts berth-proxy on both hosts' 
 		grep_q "$TEST_TMP/out" "^$h: berth-proxy started \($IMAGE\)$" &&
 		on "$h" docker ps --filter name=^berth-proxy\$ --format "{{.Image}} {{.Networks}}" \
 			>"$TEST_TMP/ps" &&
-		grep_q "$TEST_TMP/ps" "^$IMAGE berth$" || exit 1
+		grep_q "$TEST_TMP/ps" "^$IMAGE berth$" &&
+		on "$h" docker ps --filter name=^berth-proxy-ports\$ --format "{{.Image}} {{.Networks}}" \
+			>"$TEST_TMP/ps" &&
+		grep_q "$TEST_TMP/ps" "^$IMAGE host$" || exit 1
 	done &&
 	for a in "$addr1" "$addr2"; do
 		get "http://$a:80/" -H "Host: $T.example" >"$TEST_TMP/resp" &&
@@ -147,6 +162,27 @@ test_expect_success 'the route survives berth proxy reboot -y' '
 	grep_q "$TEST_TMP/resp" "^X-App-Version: v1"
 '
 
+test_expect_success 'boot_config is kept on the host and wins over proxy.run; reset undoes it' '
+	# the lab hosts share root'"'"'s home, where the file is: what one keeps, both do
+	test_cleanup "on $h1 rm -f .berth/proxy/boot_config.json" &&
+	"$BERTH" proxy boot_config set --log-max-size 20m -h "$h1" >"$TEST_TMP/out" &&
+	grep_q "$TEST_TMP/out" "^$h1: boot_config [{]\"log_max_size\":\"20m\"[}]$" &&
+	! grep -q "^$h2" "$TEST_TMP/out" &&
+	"$BERTH" proxy boot_config get >"$TEST_TMP/out" &&
+	grep_q "$TEST_TMP/out" "^$h1: [{]\"log_max_size\":\"20m\"[}]$" &&
+	grep_q "$TEST_TMP/out" "^$h2: " &&
+	"$BERTH" proxy reboot -y -h "$h1" >"$TEST_TMP/out" &&
+	on "$h1" docker inspect --format "{{.HostConfig.LogConfig.Config}}" berth-proxy | grep -q "max-size:20m" &&
+	get_ok "http://$addr1:80/" -H "Host: $T.example" >"$TEST_TMP/resp" &&
+	"$BERTH" proxy boot_config reset -h "$h1" >"$TEST_TMP/out" &&
+	"$BERTH" proxy boot_config get -h "$h1" >"$TEST_TMP/out" &&
+	grep_q "$TEST_TMP/out" "^$h1: none" &&
+	"$BERTH" proxy reboot -y -h "$h1" >"$TEST_TMP/out" &&
+	on "$h1" docker inspect --format "{{.HostConfig.LogConfig.Config}}" berth-proxy | grep -q "max-size:10m" &&
+	test_must_fail "$BERTH" proxy boot_config nope 2>"$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "not a boot_config command"
+'
+
 test_expect_success 'reboot without -y and without a terminal to ask on does nothing' '
 	before=$(on "$h1" docker inspect --format "{{.Id}}" berth-proxy) &&
 	test_must_fail "$BERTH" proxy reboot -h "$h1" </dev/null 2>"$TEST_TMP/err" &&
@@ -169,7 +205,8 @@ test_expect_success 'stop and start, and boot starts a stopped proxy' '
 	grep_q "$TEST_TMP/out" "^$h2: berth-proxy was stopped; started it again$" &&
 	grep_q "$TEST_TMP/out" "^$h1: berth-proxy is running" &&
 	"$BERTH" proxy details >"$TEST_TMP/out" &&
-	grep_q "$TEST_TMP/out" "^$h2: berth-proxy $IMAGE Up .*:80->80/tcp"
+	grep_q "$TEST_TMP/out" "^$h2: berth-proxy $IMAGE Up " &&
+	grep_q "$TEST_TMP/out" "^$h2: berth-proxy-ports $IMAGE Up "
 '
 
 test_expect_success 'restart stops and starts' '
@@ -222,15 +259,27 @@ test_expect_success 'an unreachable host fails alone' '
 '
 
 test_expect_success 'remove takes the container and image; --volume the routes too' '
-	"$BERTH" proxy remove -h "$h2" >"$TEST_TMP/out" &&
-	grep_q "$TEST_TMP/out" "^$h2: removed the berth-proxy container, removed its images$" &&
+	# (--force: a route of another test run on the shared lab would stop it)
+	"$BERTH" proxy remove --force -h "$h2" >"$TEST_TMP/out" &&
+	grep_q "$TEST_TMP/out" "^$h2: removed the berth-proxy container, removed the ports container .berth-proxy-ports., removed its images$" &&
 	test -z "$(on "$h2" docker ps -aq --filter name=^berth-proxy\$)" &&
+	test -z "$(on "$h2" docker ps -aq --filter name=^berth-proxy-ports\$)" &&
 	test_must_fail on "$h2" docker image inspect "$IMAGE" >/dev/null 2>&1 &&
 	on "$h2" docker volume inspect berth-proxy >/dev/null &&
-	"$BERTH" proxy remove --volume >"$TEST_TMP/out" &&
-	cat "$TEST_TMP/out" &&
+	# the route of $T is on lab-h1: refused, naming it, unless --force
+	test_must_fail "$BERTH" proxy remove --volume >"$TEST_TMP/out" 2>"$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "not removing berth-proxy: apps still use it \(([^)]*; )?$h1: ([^)]*, )?$T[,;)].*; .berth remove. them first, or --force" &&
+	test "$(on "$h1" docker inspect --format "{{.State.Running}}" berth-proxy)" = true &&
+	# stopped, the proxy still tells from the routes it saved
+	on "$h1" docker stop berth-proxy >/dev/null &&
+	test_must_fail "$BERTH" proxy remove -h "$h1" 2>"$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "apps still use it \($h1: ([^)]*, )?$T[,)]" &&
+	"$BERTH" proxy remove --volume --force >"$TEST_TMP/out" 2>"$TEST_TMP/err" &&
+	cat "$TEST_TMP/out" "$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "removing berth-proxy with --force, though apps still use it \(([^)]*; )?$h1: ([^)]*, )?$T[,;)]" &&
 	grep_q "$TEST_TMP/out" "^$h2: no berth-proxy container, removed its images, removed the volume .berth-proxy.$" &&
-	grep_q "$TEST_TMP/out" "^$h1: removed the berth-proxy container, removed its images, removed the volume .berth-proxy.$" &&
+	grep_q "$TEST_TMP/out" "^$h1: removed the berth-proxy container, removed the ports container .berth-proxy-ports., removed its images, removed the volume .berth-proxy.$" &&
+	test -z "$(on "$h1" docker ps -aq --filter name=^berth-proxy)" &&
 	test_must_fail on "$h1" docker volume inspect berth-proxy >/dev/null 2>&1 &&
 	"$BERTH" proxy details >"$TEST_TMP/out" &&
 	grep_q "$TEST_TMP/out" "^$h1: no berth-proxy container$"

@@ -31,12 +31,18 @@ for h in "$h1" "$h2"; do
 	test_cleanup "on $h 'docker ps -aq --filter label=service=$T | xargs -r docker rm -f; docker image ls -q $repo | sort -u | xargs -r docker rmi -f; rm -rf $rd'"
 done
 test_cleanup "docker logout $reg; on $h1 docker logout $reg; on $h2 docker logout $reg"
+# server bootstrap makes the user deploy and sets log rotation on h1 and h2
+for h in "$h1" "$h2"; do
+	test_cleanup "on $h 'userdel -r deploy; rm -f /etc/docker/daemon.json; docker rm -f $T-vol; docker volume rm $T-named'"
+done
 
 mkdir -p "$TEST_TMP/project/config" "$TEST_TMP/project/.kamal"
 cd "$TEST_TMP/project" || exit 1
 cat >config/deploy.yml <<EOF
 service: $T
 image: berth-testapp
+builder:
+  arch: amd64
 servers:
   web:
     hosts: [$h1, $h2]
@@ -51,6 +57,8 @@ ssh:
   config: $LAB_SSH_CONFIG
 run_directory: $rd
 retain_containers: 1
+aliases:
+  probe: app exec --reuse -r jobs "/testapp --help"
 EOF
 printf 'REG_PW=%s\n' "$pw" >.kamal/secrets
 
@@ -82,6 +90,39 @@ test_expect_success 'server bootstrap finds docker on every host' '
 	"$BERTH" server bootstrap >out &&
 	grep_q out "^$h1 \| docker is there: Docker version" &&
 	grep_q out "^$h2 \| docker is there: Docker version"
+'
+
+test_expect_success 'server exec and doctor take the hosts and ssh settings from the config' '
+	"$BERTH" server exec -- echo ok >out &&
+	grep_q out "^$h1 +\| ok$" && grep_q out "^$h2 +\| ok$" &&
+	"$BERTH" server exec -r jobs "echo one; echo two" >out &&
+	printf "one\ntwo\n" >want && diff -u want out &&
+	"$BERTH" server exec -p -- echo ok >out && test "$(cat out)" = ok &&
+	{ "$BERTH" doctor --json -r jobs >out.json || true; } &&
+	jq -e ".hosts | length == 1 and .[0].host == \"$h1\"" out.json &&
+	{ "$BERTH" doctor --json >out.json || true; } &&
+	jq -e ".hosts | length == 2" out.json
+'
+
+test_expect_success 'ssh.key_data: the key from secrets reaches ssh through an agent of the run' '
+	unset SSH_AUTH_SOCK &&
+	sed -e "s|config: $LAB_SSH_CONFIG\$|config: $LAB_SSH_CONFIG_NOKEY|" config/deploy.yml >config/nokey.yml &&
+	grep -q nokey config/nokey.yml &&
+	test_must_fail "$BERTH" server exec -c config/nokey.yml -r jobs -- echo ok 2>err &&
+	grep_q err "Permission denied" &&
+	sed -i "s|config: $LAB_SSH_CONFIG_NOKEY\$|&\n  key_data: [LAB_SSH_KEY]|" config/nokey.yml &&
+	printf "LAB_SSH_KEY=\"\$(cat %s)\"\n" "$LAB_KEY" >>.kamal/secrets &&
+	"$BERTH" server exec -c config/nokey.yml -r jobs -vv -- echo ok >out 2>err &&
+	test "$(cat out)" = ok &&
+	! grep -q "PRIVATE KEY" err &&
+	! grep -rqs "PRIVATE KEY" /tmp/berth-agent-* &&
+	test -z "$(pgrep -f "ssh-agent -D -a /tmp/berth-agent" || true)" &&
+	sed -i "s|key_data: \[LAB_SSH_KEY\]|&\n  keys_only: true|" config/nokey.yml &&
+	"$BERTH" server exec -c config/nokey.yml -r jobs -- echo ok >out &&
+	test "$(cat out)" = ok &&
+	sed -i "s/\[LAB_SSH_KEY\]/[NO_SUCH_KEY]/" config/nokey.yml &&
+	test_must_fail "$BERTH" server exec -c config/nokey.yml -r jobs -- echo ok 2>err &&
+	grep_q err "ssh.key_data: secret .NO_SUCH_KEY. is not set"
 '
 
 test_expect_success 'containers lists every container of the app on both hosts' '
@@ -142,6 +183,28 @@ test_expect_success 'exec runs a one-off container of the running version' '
 	grep_q out "^usage: testapp"
 '
 
+test_expect_success 'exec -e sets the environment, new container or running one; -p one host' '
+	"$BERTH" app exec -r web -e "FOO=a,b c" -e BAR:2 -- --exit 0 --print-env FOO >out &&
+	grep_q out "^$h1 web +\| FOO=a,b c$" && grep_q out "^$h2 web +\| FOO=a,b c$" &&
+	"$BERTH" app exec -r web -p -e "BAR:2" -- --exit 0 --print-env BAR >out &&
+	test "$(head -n 1 out)" = "BAR=2" &&
+	"$BERTH" app exec --reuse -r jobs -e FOO=x /testapp --exit 0 --print-env FOO >out &&
+	test "$(head -n 1 out)" = "FOO=x" &&
+	"$BERTH" app version -p >out && grep_q out "^$h1 web +\| v3$" && ! grep -q "$h2" out &&
+	"$BERTH" app version -p -r jobs >out && test "$(cat out)" = v3 &&
+	test_must_fail "$BERTH" app exec -e NOVALUE -- --help 2>err && grep_q err "expected KEY=VALUE"
+'
+
+test_expect_success 'exec --detach leaves the one-off container running' '
+	"$BERTH" app exec -r web -h "$h1" --detach -e KAMAL_X=1 -- --port 9 >out &&
+	id=$(on "$h1" docker ps -q --filter label=service=$T --filter name=exec) &&
+	test -n "$id" && test_cleanup "on $h1 docker rm -f $id" &&
+	test "$(on "$h1" docker inspect -f "{{.HostConfig.AutoRemove}}/{{.State.Running}}" $id)" = "false/true" &&
+	on "$h1" docker rm -f $id >/dev/null &&
+	test_must_fail "$BERTH" app exec --detach --reuse -r jobs /testapp 2>err &&
+	grep_q err "not with --reuse"
+'
+
 test_expect_success 'exec -i on a terminal: one host, ssh -t and docker run -it' '
 	script -qec "$BERTH app exec -i -r web -- --help" /dev/null </dev/null >out 2>&1 &&
 	grep_q out "interactive: on .$h1. \(role web\)" &&
@@ -153,6 +216,12 @@ test_expect_success 'exec --reuse runs in the running container' '
 	"$BERTH" app exec --reuse -r jobs /testapp --help >out &&
 	grep_q out "^usage: testapp" &&
 	test_must_fail "$BERTH" app exec --reuse -r jobs /no-such-binary 2>err
+'
+
+test_expect_success 'an alias with options before its command runs it, and exits cleanly' '
+	"$BERTH" probe >out 2>err &&
+	grep_q out "^usage: testapp" &&
+	test "$(grep -c "usage: testapp" out)" = 1
 '
 
 test_expect_success 'stop stops the newest running container, start starts the newest' '
@@ -176,7 +245,8 @@ test_expect_success 'maintenance makes the proxy answer 503 with the message; li
 		--host "$T.test" >/dev/null &&
 	get() { on "$h1" "curl -s -o /dev/null -w %{http_code} -H '"'"'Host: $T.test'"'"' http://127.0.0.1/"; } &&
 	i=0 && until test "$(get)" = 200; do i=$((i + 1)); test $i -lt 100; sleep 0.1; done &&
-	"$BERTH" app maintenance -r web -h "$h1" -m "back at five" &&
+	"$BERTH" app maintenance -r web -h "$h1" -m "back at five" --drain-timeout 3 -v 2>err &&
+	grep_q err "berth-proxy stop $T-web .*--drain-timeout=3s" &&
 	test "$(get)" = 503 &&
 	on "$h1" "curl -s -H '"'"'Host: $T.test'"'"' http://127.0.0.1/" | grep -q "back at five" &&
 	"$BERTH" app live -r web -h "$h1" &&
@@ -201,9 +271,37 @@ test_expect_success 'prune containers keeps retain_containers stopped ones per r
 '
 
 test_expect_success 'prune images removes unused tags past the newest' '
+	test_must_fail "$BERTH" prune images -h "$h1" --retain 0 2>err &&
+	grep_q err "keep at least 1" &&
+	"$BERTH" prune images -h "$h1" --retain 5 &&
+	on "$h1" docker image ls --format "{{.Tag}}" "$repo" | sort >out &&
+	printf "v1\nv2\nv3\n" >want && diff -u want out &&
 	"$BERTH" prune images -h "$h1" &&
 	on "$h1" docker image ls --format "{{.Tag}}" "$repo" | sort >out &&
 	printf "v2\nv3\n" >want && diff -u want out
+'
+
+test_expect_success 'prune volumes lists dangling anonymous volumes, asks, and keeps the rest' '
+	anon=$(on "$h1" docker volume create) && echo "$anon" >anon &&
+	on "$h1" docker volume create "$T-named" >/dev/null &&
+	on "$h1" docker run -q --name "$T-vol" -v /keep "$repo:v3" true >/dev/null 2>&1 || true
+	used=$(on "$h1" "docker inspect -f \"{{range .Mounts}}{{.Name}}{{end}}\" $T-vol") &&
+	test -n "$used" &&
+	test_must_fail "$BERTH" prune volumes -h "$h1" >out 2>err </dev/null &&
+	grep_q out "^$h1 \| $anon " && ! grep -q "$T-named\|$used" out &&
+	grep_q err "say yes with -y" &&
+	on "$h1" docker volume inspect "$anon" >/dev/null &&
+	"$BERTH" prune volumes -y -h "$h1" >out 2>&1 &&
+	grep_q out "removed $anon" &&
+	test_must_fail on "$h1" docker volume inspect "$anon" >/dev/null 2>&1 &&
+	on "$h1" docker volume inspect "$T-named" "$used" >/dev/null &&
+	"$BERTH" prune volumes -y -h "$h1" >out 2>&1 && grep_q out "no dangling anonymous volumes"
+'
+
+test_expect_success 'prune builder, and all, prune build cache unused for a week' '
+	"$BERTH" prune builder -h "$h1" >out 2>&1 && grep_q out "Total reclaimed space" &&
+	grep_q out "pruned build cache unused for a week" &&
+	"$BERTH" prune all -h "$h1" >out 2>&1 && grep_q out "pruned build cache"
 '
 
 test_expect_success 'registry login sends the password on stdin only' '
@@ -244,7 +342,7 @@ test_expect_success 'build push builds the git version, labelled, and pushes it'
 	test "$(docker image inspect -f "{{index .Config.Labels \"service\"}}" "$repo:$sha")" = "$T" &&
 	curl -sf "http://$reg/v2/berth-testapp/tags/list" | grep -q "\"$sha\"" &&
 	"$BERTH" build details >out &&
-	grep_q out "^build: +docker build -t $repo:$sha --label service=$T \.$"
+	grep_q out "^build: +docker build -t $repo:$sha --label service=$T --platform linux/amd64 \.$"
 '
 
 test_expect_success 'build pull puts it on the hosts' '

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # berth-proxy deploy options that follow kamal-proxy's: --forward-headers,
-# --strip-path-prefix, --force, --error-pages, and run --https-port. Each
-# shows in `list --json` and survives a restart.
+# --strip-path-prefix, --take-over, --error-pages, and run --https-port. Each
+# shows in `list --json` and survives a restart. (TLS itself: t0121.)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 
 start_app a v1 || exit 1
 start_app b v2 || exit 1
 export BERTH_PROXY_SOCKET=$TEST_TMP/ctl.sock
-start_proxy px --workers 2 --state-dir "$TEST_TMP/state" --https-port 8443 || exit 1
+start_proxy px --workers 2 --state-dir "$TEST_TMP/state" --https-port 0 || exit 1
 P=http://127.0.0.1:$px_port
 HC="--health-check-interval 100ms"
 
@@ -17,16 +17,25 @@ svc_json() {
 	"$PROXY" list --json | jq -e ".[] | select(.name == \"$1\")"
 }
 
-test_expect_success 'run --https-port is accepted, not bound, and said so once' '
-	test "$(grep -c "TLS is not built yet: HTTPS port 8443 is not bound" px.log)" = 1 &&
-	test "$(ss -Htln "( sport = :8443 )" | wc -l)" = 0 &&
+test_expect_success 'run --https-port binds an HTTPS listener per worker' '
+	hs=$(grep -oE "HTTPS [0-9]+" px.log | sed "s/.* //") &&
+	test "$(ss -Htln "( sport = :$hs )" | wc -l)" = 2 &&
 	test_must_fail "$PROXY" run --https-port nope --http-port 0 2>err &&
-	grep -q "https-port" err &&
-	test_must_fail "$PROXY" run --bogus 2>err && grep -q "TLS is not built yet" err
+	grep -q "https-port" err
 '
 
-test_expect_success 'without --forward-headers X-Forwarded-* are replaced' '
+test_expect_success 'without --forward-headers a service without TLS trusts X-Forwarded-*' '
 	"$PROXY" deploy web --target 127.0.0.1:$a_port $HC >/dev/null &&
+	curl -sf -H "X-Forwarded-For: 10.9.8.7" -H "X-Forwarded-Proto: https" \
+		-H "Host: inner.example" $P/headers >h &&
+	cat h &&
+	grep -qix "X-Forwarded-For: 10.9.8.7, 127.0.0.1" h &&
+	grep -qix "X-Forwarded-Proto: https" h &&
+	svc_json web | jq -e ".forward_headers == true"
+'
+
+test_expect_success 'with --forward-headers=false X-Forwarded-* are replaced' '
+	"$PROXY" deploy web --target 127.0.0.1:$a_port $HC --forward-headers=false >/dev/null &&
 	curl -sf -H "X-Forwarded-For: 10.9.8.7" -H "X-Forwarded-Proto: https" \
 		-H "X-Forwarded-Host: front.example" -H "Host: inner.example" $P/headers >h &&
 	cat h &&
@@ -89,7 +98,7 @@ test_expect_success '--strip-path-prefix=false keeps the prefix' '
 	test "$(seen /app/foo)" = "/foo"
 '
 
-test_expect_success 'a host and path another service owns is refused, --force takes it' '
+test_expect_success 'a host and path another service owns is refused, --take-over takes it' '
 	"$PROXY" deploy owner --target 127.0.0.1:$a_port --host one.test,two.test \
 		--path-prefix /p $HC >/dev/null &&
 	test_must_fail "$PROXY" deploy thief --target 127.0.0.1:$b_port --host two.test \
@@ -97,7 +106,7 @@ test_expect_success 'a host and path another service owns is refused, --force ta
 	cat err && grep -q "owner" err && grep -q "thief" err &&
 	test "$(curl -s -H "Host: two.test" $P/p/ | grep -o "version=v[0-9]")" = version=v1 &&
 	"$PROXY" deploy thief --target 127.0.0.1:$b_port --host two.test --path-prefix /p \
-		--force $HC >out &&
+		--take-over $HC >out &&
 	cat out && grep -q "took host .two.test. .*from service .owner." out &&
 	test "$(curl -s -H "Host: two.test" $P/p/ | grep -o "version=v[0-9]")" = version=v2 &&
 	test "$(curl -s -H "Host: one.test" $P/p/ | grep -o "version=v[0-9]")" = version=v1 &&
@@ -105,9 +114,9 @@ test_expect_success 'a host and path another service owns is refused, --force ta
 	svc_json thief | jq -e ".hosts == [\"two.test\"]"
 '
 
-test_expect_success '--force drops a service left without routes' '
+test_expect_success '--take-over drops a service left without routes' '
 	"$PROXY" deploy thief2 --target 127.0.0.1:$b_port --host one.test --path-prefix /p \
-		--force $HC >out &&
+		--take-over $HC >out &&
 	cat out && grep -q "removed service .owner." out &&
 	test_must_fail svc_json owner &&
 	test "$(curl -s -H "Host: one.test" $P/p/ | grep -o "version=v[0-9]")" = version=v2 &&
@@ -115,12 +124,12 @@ test_expect_success '--force drops a service left without routes' '
 	"$PROXY" remove thief >/dev/null && "$PROXY" remove thief2 >/dev/null
 '
 
-test_expect_success '--force takes the default route of another service' '
+test_expect_success '--take-over takes the default route of another service' '
 	"$PROXY" deploy dflt --target 127.0.0.1:$b_port --path-prefix /d $HC >/dev/null &&
 	test_must_fail "$PROXY" deploy dflt2 --target 127.0.0.1:$a_port --path-prefix /d \
 		$HC 2>err &&
 	grep -q "dflt" err && grep -q "dflt2" err &&
-	"$PROXY" deploy dflt2 --target 127.0.0.1:$a_port --path-prefix /d --force $HC >out &&
+	"$PROXY" deploy dflt2 --target 127.0.0.1:$a_port --path-prefix /d --take-over $HC >out &&
 	grep -q "removed service .dflt." out &&
 	test "$(curl -s $P/d/ | grep -o "version=v[0-9]")" = version=v1 &&
 	"$PROXY" remove dflt2 >/dev/null

@@ -12,7 +12,8 @@ gcc -std=c11 -D_GNU_SOURCE -O2 -o "$WS" "$TOP/tests/fixtures/testapp/wsclient.c"
 export BERTH_PROXY_SOCKET=$TEST_TMP/ctl.sock
 start_proxy px --workers 2 --state-dir "$TEST_TMP/state" || exit 1
 P=http://127.0.0.1:$px_port
-"$PROXY" deploy web --target 127.0.0.1:$v1_port --health-check-interval 100ms >/dev/null || exit 1
+"$PROXY" deploy web --target 127.0.0.1:$v1_port --health-check-interval 100ms \
+	--forward-headers=false >/dev/null || exit 1
 # A second proxy with a short idle timeout, for tunnels.
 start_proxy idle --workers 1 --state-dir "$TEST_TMP/state-idle" --socket "$TEST_TMP/idle.sock" \
 	--http-idle-timeout 1s || exit 1

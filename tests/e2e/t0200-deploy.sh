@@ -8,7 +8,9 @@
 make_version v1
 make_version v2
 make_version v3 READY=never
-write_config
+write_config "  tags:" "    canary:" "      MODE: canary"
+# lab-h2 is a canary: its web container gets env.tags.canary
+sed -i "s/hosts: \[$h1, $h2\]/hosts: [$h1, {$h2: canary}]/" "$APP/config/deploy.yml"
 
 test_expect_success 'setup deploys from nothing: proxy, web on two hosts, a worker' '
 	berth setup --version v1 -P >out 2>&1 || { cat out; exit 1; }
@@ -26,6 +28,14 @@ test_expect_success 'the env file holds the secret, mode 0600, and the container
 	on $h1 stat -c %a "$RUN_DIR/apps/$T/env/web.env" >mode && test "$(cat mode)" = 600 &&
 	on $h1 docker exec $T-web-v1 /testapp --exit 0 --print-env SECRET_TOKEN >env &&
 	grep -qx "SECRET_TOKEN=$SECRET_VALUE" env
+'
+
+test_expect_success 'a tagged host gets its tags env; containers see what Kamal sets' '
+	test "$(on $h1 docker exec $T-web-v1 /testapp --exit 0 --print-env MODE | head -n 1)" = MODE=e2e &&
+	test "$(on $h2 docker exec $T-web-v1 /testapp --exit 0 --print-env MODE | head -n 1)" = MODE=canary &&
+	for kv in KAMAL_VERSION=v1 KAMAL_HOST=$h2 KAMAL_CONTAINER_NAME=$T-web-v1 KAMAL_SERVICE=$T; do
+		test "$(on $h2 docker exec $T-web-v1 /testapp --exit 0 --print-env ${kv%%=*} | head -n 1)" = "$kv" || exit 1
+	done
 '
 
 test_expect_success 'a deploy under continuous load fails no request' '
@@ -54,8 +64,9 @@ test_expect_success 'a version that never becomes healthy changes nothing and sa
 	grep -q "status 503" out &&
 	test "$(serving $h1)" = v2 && test "$(serving $h2)" = v2 &&
 	test "$(running $h1 web)" = "$T-web-v2" && test "$(running $h2 web)" = "$T-web-v2" &&
-	# the hosts tried at once; the worker waited for web on the primary host and never booted
-	grep -q "^$h2 worker: not booted: web did not become healthy on $h1" out &&
+	# the hosts tried at once; the worker, after web on its host (boot.parallel_roles is
+	# off), never booted
+	grep -qE "^$h2 worker: not booted: web (did not become healthy on $h1|failed before it on this host)" out &&
 	test "$(running $h2 worker)" = "$T-worker-v2" &&
 	states $h2 | grep -q "^$T-web-v3 exited"
 '
@@ -135,6 +146,40 @@ test_expect_success 'old containers beyond retain_containers are removed' '
 	berth deploy --version v2 -P >/dev/null 2>&1 &&
 	on $h1 docker ps -a --filter label=service=$T --filter label=role=web --format "{{.Names}}" >all &&
 	cat all && test "$(wc -l <all)" -le 3
+'
+
+test_expect_success 'a rollout whose memory does not fit is refused and changes nothing; --force deploys it' '
+	write_config &&
+	sed -i "/^  web:/,/^  worker:/ s|^    hosts: .*|&\n    options:\n      memory: 100000g|" \
+		"$APP/config/deploy.yml" &&
+	before=$(serving $h1) && test -n "$before" && test "$before" != v1 &&
+	test_must_fail berth deploy --version v1 -P >out 2>&1 &&
+	cat out &&
+	grep -q "do not fit beside the old ones; nothing was started (--force deploys all the same)" out &&
+	grep -q "^$h1: not enough memory to run the new containers beside the old: they need [0-9.]* TiB (web: its memory limit, [0-9.]* TiB), and [0-9.]* [GM]iB is available of " out &&
+	grep -q "^$h2: not enough memory .*(web: its memory limit, [0-9.]* TiB; worker: what its running container uses, [0-9.]* [KM]iB)" out &&
+	test "$(serving $h1)" = "$before" &&
+	test "$(running $h1 web)" = "$T-web-$before" &&
+	berth deploy --version v1 -P --force >out 2>&1 || { cat out; exit 1; }
+	test "$(serving $h1)" = v1 &&
+	test "$(on $h1 docker inspect --format "{{.HostConfig.Memory}}" $T-web-v1)" = $((100000 * 1024 * 1024 * 1024))
+'
+
+test_expect_success 'a deploy that fits says so in its steps' '
+	write_config &&
+	berth deploy --version v2 -P >out 2>&1 || { cat out; exit 1; }
+	grep -q "^capacity  *1 " out
+'
+
+test_expect_success 'a deploy that finds no proxy boots it with the boot_config the host keeps' '
+	# the lab hosts share root'"'"'s home, where the file is: what one keeps, all do
+	test_cleanup "on $h1 rm -f $RUN_DIR/proxy/boot_config.json" &&
+	berth proxy boot_config set --log-max-size 20m >/dev/null &&
+	on $h1 docker rm -f berth-proxy >/dev/null &&
+	berth deploy --version v2 -P >out 2>&1 || { cat out; exit 1; }
+	on $h1 docker inspect --format "{{.HostConfig.LogConfig.Config}}" berth-proxy >log &&
+	cat log && grep -q "max-size:20m" log &&
+	test "$(serving $h1)" = v2
 '
 
 test_expect_success 'remove asks, then takes the app off every host and leaves the proxy' '

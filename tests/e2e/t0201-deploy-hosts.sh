@@ -74,6 +74,8 @@ cfg() {
 	cat >"$APP/config/deploy.yml" <<YML
 service: $T
 image: $T
+builder:
+  arch: amd64
 servers:
   web:
     hosts: $web
@@ -246,6 +248,12 @@ test_expect_success '--json: every line is a JSON object, step events then a sum
 	jq -se "map(select(.event == \"note\" and .message == \"hook post-deploy: deployed v1\")) | length == 1" out &&
 	jq -se "last | .event == \"summary\" and .version == \"v1\" and (.steps | map(.step) | index(\"switch\") != null)" out &&
 	test "$(serving $h3)" = v1 &&
+	# -H runs no hook; hooks_output quiet hides what one prints
+	berth deploy --json --version v1 -P -H >out 2>err || { cat out err; exit 1; }
+	! grep -q "hook post-deploy" out &&
+	printf "hooks_output:\n  post-deploy: :quiet\n" >>"$APP/config/deploy.yml" &&
+	berth deploy --json --version v1 -P >out 2>err || { cat out err; exit 1; }
+	grep -q "hook post-deploy done" out && ! grep -q "hook post-deploy: deployed" out &&
 	# a failed deploy: still JSON, on stdout and stderr
 	test_must_fail berth deploy --json --version absent -P >out 2>err &&
 	cat out err &&
@@ -270,75 +278,9 @@ test_expect_success '-r worker deploys the worker alone, the web role stays' '
 	grep -q "^deployed v2 on 1 host(s)" out
 '
 
-# sampler: records every process's argv on this machine (and so of the lab's
-# hosts, which share its PID namespace) until killed: one line
-# "PID<TAB>NET<TAB>ARGV" (NET its network namespace, "net:[N]"; NULs as spaces)
-# each time a process shows an argv not seen before.
-cat >"$TEST_TMP/sampler.c" <<'C'
-#include <dirent.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-
-#define SLOTS (1u << 20)
-
-int main(void)
-{
-	static uint64_t seen[SLOTS];
-	static char buf[1 << 16];
-	char path[300], net[64];
-
-	for (;;) {
-		DIR *d = opendir("/proc");
-		struct dirent *de;
-
-		if (!d) {
-			return 1;
-		}
-		while ((de = readdir(d))) {
-			uint64_t h = 1469598103934665603u;
-			ssize_t n, i, len = 0;
-			int fd;
-
-			if (de->d_name[0] < '1' || de->d_name[0] > '9') {
-				continue;
-			}
-			snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
-			fd = open(path, O_RDONLY);
-			if (fd < 0) {
-				continue;
-			}
-			while (len < (ssize_t)sizeof(buf) &&
-			       (n = read(fd, buf + len, sizeof(buf) - (size_t)len)) > 0) {
-				len += n;
-			}
-			close(fd);
-			for (i = 0; i < len; i++) {
-				if (!buf[i]) {
-					buf[i] = ' ';
-				}
-				h = (h ^ (unsigned char)buf[i]) * 1099511628211u;
-			}
-			h ^= strtoull(de->d_name, NULL, 10) * 0x9e3779b97f4a7c15u;
-			if (!len || seen[h % SLOTS] == h) {
-				continue;
-			}
-			seen[h % SLOTS] = h;
-			snprintf(path, sizeof(path), "/proc/%s/ns/net", de->d_name);
-			n = readlink(path, net, sizeof(net) - 1);
-			net[n > 0 ? n : 0] = '\0';
-			printf("%s\t%s\t%.*s\n", de->d_name, net, (int)len, buf);
-		}
-		closedir(d);
-		fflush(stdout);
-	}
-}
-C
 
 test_expect_success 'registry: build, push, hosts log in and pull; no secret in any argv or output' '
-	cc -O2 -o sampler "$TEST_TMP/sampler.c" &&
+	cc -O2 -o sampler "$TOP/tests/fixtures/argv-sampler.c" &&
 	here=$(readlink /proc/self/ns/net) && there=$(on $h3 readlink /proc/self/ns/net) &&
 	printf "FROM berth-testapp:latest\nENV APP_VERSION=r1\n" >"$APP/Dockerfile" &&
 	mkdir -p "$APP/.berth/hooks" &&
@@ -362,8 +304,12 @@ test_expect_success 'registry: build, push, hosts log in and pull; no secret in 
 	grep -aF "$there	docker login $REGISTRY -u u --password-stdin" argv &&
 	grep -aF "$here	docker push $REGISTRY/$T:r1" argv &&
 	grep -aF "$there	docker pull --quiet $REGISTRY/$T:r1" argv &&
-	grep -aF "$there	docker run " argv | grep -aF -- "--env-file=$RUN_DIR/apps/$T/env/web.env" &&
-	grep -aF "$there	docker exec berth-proxy berth-proxy deploy $T-web" argv &&
+	# the container is started from here, through the forwarded Docker socket of
+	# the host, its env on the docker CLI'"'"'s stdin; the env file is still written there
+	grep -aF "$here	docker run " argv | grep -aF -- "--env-file=/dev/stdin" &&
+	# the switch is a request to berth-proxy'"'"'s control socket, forwarded: no docker exec
+	! grep -aF "docker exec berth-proxy berth-proxy deploy $T-web" argv &&
+	on $h3 stat -c %a $RUN_DIR/apps/$T/env/web.env >mode && test "$(cat mode)" = 600 &&
 	! grep -a -F -f "$TEST_TMP/secret-values" argv &&
 	! grep -a -F -f "$TEST_TMP/secret-values" out &&
 	# the image went through the registry and serves
@@ -372,8 +318,8 @@ test_expect_success 'registry: build, push, hosts log in and pull; no secret in 
 	test "$(serving $h3)" = r1 && test "$(running $h3 web)" = "$T-web-r1" &&
 	on $h3 docker inspect -f "{{.Config.Image}}" $T-web-r1 >img && test "$(cat img)" = "$REGISTRY/$T:r1" &&
 	# -v shows the remote commands
-	grep -q "^$h3 \$ .*docker run .*--env-file=$RUN_DIR/apps/$T/env/web.env" out &&
-	grep -q "^$h3 \$ .*berth-proxy deploy $T-web" out &&
+	grep -q "^$h3 \$ (here, docker of the host) docker run .*--env-file=/dev/stdin" out &&
+	grep -q "^$h3 \$ (here, berth-proxy.s control socket of the host) deploy $T-web" out &&
 	grep -q "run on $h3: docker login $REGISTRY -u u --password-stdin" out &&
 	# the hook printed both secrets: berth shows them redacted
 	grep -q "hook pre-deploy: token=\[REDACTED\] registry=\[REDACTED\]" out &&
@@ -385,6 +331,54 @@ test_expect_success 'registry: build, push, hosts log in and pull; no secret in 
 	# the registry accepts any login: what docker keeps shows the password it was given
 	auth=$(jq -r ".auths[\"$REGISTRY\"].auth" ~/.docker/config.json | base64 -d) &&
 	test "$auth" = "u:$REGISTRY_PASSWORD"
+'
+
+test_expect_success 'BERTH_DOCKER_HERE=0: every Docker command runs on the host, over ssh' '
+	cfg "[$h3]" &&
+	BERTH_DOCKER_HERE=0 berth deploy -v --version v2 -P >out 2>&1 || { cat out; exit 1; }
+	cat out &&
+	test "$(serving $h3)" = v2 && test "$(running $h3 web)" = "$T-web-v2" &&
+	grep -q "^$h3 \$ sh -c .<berth script>. berth $RUN_DIR/apps/$T/env/web.env" out &&
+	grep -q "^$h3 \$ sh -c .<berth script>. .*docker exec berth-proxy berth-proxy deploy $T-web" out &&
+	! grep -q "(here, " out
+'
+
+test_expect_success 'a deploy starts one SFTP session on a host, and no command' '
+	cfg "[$h3]" &&
+	log=$LAB_DIR/${h3#lab-}/sshd.log &&
+	before=$(wc -l <"$log") &&
+	berth deploy --version v1 -P >out 2>&1 || { cat out; exit 1; }
+	cat out &&
+	test "$(serving $h3)" = v1 &&
+	tail -n +"$((before + 1))" "$log" >sessions &&
+	grep "Starting session" sessions; test "$(grep -c "Starting session: subsystem .sftp." sessions)" = 1 &&
+	test "$(grep -c "Starting session: command" sessions)" = 0
+'
+
+test_expect_success 'a host'"'"'s roles boot one after another; boot.parallel_roles boots them at once' '
+	cfg_worker=$h3 cfg "[$h3]" &&
+	berth deploy --version v2 -P >out 2>&1 || { cat out; exit 1; }
+	cat out &&
+	before out "^$h3 web: [0-9]+ old container" "^$h3 worker: started" &&
+	cfg_worker=$h3 cfg "[$h3]" "boot:" "  parallel_roles: true" &&
+	berth deploy --version v1 -P >out 2>&1 || { cat out; exit 1; }
+	cat out &&
+	test "$(running $h3 web)" = "$T-web-v1" && test "$(running $h3 worker)" = "$T-worker-v1"
+'
+
+test_expect_success 'error_pages_path: its 4xx and 5xx pages reach the proxy, which answers with them' '
+	mkdir -p "$APP/public" &&
+	echo "<p>$T rests: {{ .Message }}</p>" >"$APP/public/503.html" &&
+	echo "not an error page" >"$APP/public/index.html" &&
+	cfg "[$h3]" "error_pages_path: public" &&
+	berth deploy --version v2 -P >out 2>&1 || { cat out; exit 1; }
+	cat out &&
+	grep -q "1 error page(s) of public sent to 1 host(s)" out &&
+	berth app maintenance -m "back soon" >out 2>&1 || { cat out; exit 1; }
+	curl -s --max-time 5 -H "Host: $T.test" "http://$(addr_of $h3)/" >page &&
+	cat page && grep -qx "<p>$T rests: back soon</p>" page &&
+	berth app live >out 2>&1 || { cat out; exit 1; }
+	test "$(serving $h3)" = v2
 '
 
 test_done

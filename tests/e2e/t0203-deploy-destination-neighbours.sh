@@ -14,6 +14,8 @@ test_cleanup "on $h3 docker exec berth-proxy berth-proxy remove $T-web-staging"
 cat >"$APP/config/deploy.yml" <<YML
 service: $T
 image: $T
+builder:
+  arch: amd64
 servers:
   web:
     hosts: [$h3]

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (yaml_load("deploy.yml", (const char *)data, size, &root, &e) == 0) {
 		if (config_from_yaml(&cfg, root, "deploy.yml", "/nonexistent", NULL, NULL, &e) ==
 		    0) {
-			j = config_to_json(&cfg, NULL);
+			j = config_to_json(&cfg);
 			if (!j) {
 				__builtin_trap();
 			}

@@ -84,7 +84,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	transfer_probe_init(&p);
 	if (transfer_parse_probe(slice_make(buf, size), &p, &e) == 0) {
-		if (p.dir[0] != '/' || p.cached.nr > TRANSFER_MAX_LAYERS) {
+		/* the cache may go unnamed only by a host that has the image, or was asked Docker
+		 * only */
+		if ((p.dir ? p.dir[0] != '/' : !(p.tagged || p.has_id || p.layers_unknown)) ||
+		    p.cached.nr > TRANSFER_MAX_LAYERS) {
 			__builtin_trap();
 		}
 		for (i = 0; i < p.cached.nr; i++) {

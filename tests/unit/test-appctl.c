@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/scripts.h"
 #include "lib/yamldoc.h"
 #include "unit.h"
 
@@ -20,9 +21,10 @@ static int load_text(struct config *cfg, const char *text, const char *dest, str
 	return r;
 }
 
-static const char yml[] = "service: shop\nimage: acme/shop\n"
-			  "servers:\n  web: [a1, a2]\n  jobs:\n    hosts: [a2, b1]\n"
-			  "registry:\n  server: reg:5000\n  username: u\n  password: p\n";
+static const char yml[] =
+    "service: shop\nimage: acme/shop\n"
+    "servers:\n  web: [a1, a2]\n  jobs:\n    hosts: [a2, b1]\n"
+    "registry:\n  server: reg:5000\n  username: u\n  password: p\nbuilder: {arch: amd64}\n";
 
 static void check_argv(struct strvec *v, const char *want)
 {
@@ -57,6 +59,13 @@ static void test_jobs(void)
 	CHECK_INT(appctl_jobs_init(&jobs, &cfg, &roles, &hosts, false), 1);
 	CHECK_STR(jobs.v[0].host, "a2");
 	CHECK_STR(jobs.v[0].role->name, "jobs");
+	/* jobs added by hand (an accessory's): the label stands where the role would */
+	appctl_jobs_add(&jobs, "host-1", NULL, "db");
+	appctl_jobs_add(&jobs, "h2", NULL, NULL);
+	appctl_jobs_prefix(&jobs);
+	CHECK_STR(jobs.v[0].prefix, "a2 jobs   | ");
+	CHECK_STR(jobs.v[1].prefix, "host-1 db | ");
+	CHECK_STR(jobs.v[2].prefix, "h2        | ");
 	appctl_jobs_release(&jobs);
 	strvec_clear(&roles);
 	strvec_clear(&hosts);
@@ -104,6 +113,21 @@ static void test_argv(void)
 	CHECK_STR(v.v[4], "5");
 	CHECK_STR(v.v[6], "label=service=shop");
 	CHECK_STR(v.v[8], "label=role=jobs");
+	strvec_clear(&v);
+	/* the assets script, its arguments after it: the role's directory, versions of any
+	 * container kept, an hour's grace, then the role's filters */
+	appctl_prune_assets_argv(&v, &cfg, "jobs");
+	CHECK_STR(v.v[0], "sh");
+	CHECK_STR(v.v[2], script_deploy_assets);
+	CHECK_STR(v.v[4], "clean");
+	CHECK_STR(v.v[5], ".berth/apps/shop-prod/assets/jobs");
+	CHECK_STR(v.v[6], "all");
+	CHECK_STR(v.v[7], "60");
+	CHECK_STR(v.v[8], "");
+	CHECK_STR(v.v[10], "label=service=shop");
+	CHECK_STR(v.v[12], "label=role=jobs");
+	CHECK_STR(v.v[14], "label=destination=prod");
+	CHECK_INT(v.nr, 15);
 	strvec_clear(&v);
 	appctl_prune_tagged_argv(&v, &cfg, 3);
 	CHECK_STR(v.v[4], "reg:5000/acme/shop");

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/erb.h"
 #include "engine/exec.h"
 #include "lib/strvec.h"
 #include "lib/xalloc.h"
@@ -71,22 +72,13 @@ static void show_diff(const char *name, const char *got, const char *want)
 	}
 }
 
-static void run_case(const char *name)
+/* Sets the variables of the case's `env` file; their names go to names. */
+static void case_env(const char *dir, struct strvec *names)
 {
-	struct sbuf dir = SBUF_INIT, envf = SBUF_INIT, dest = SBUF_INIT, want = SBUF_INIT;
-	struct sbuf got = SBUF_INIT;
-	struct strvec names = STRVEC_INIT;
-	struct config_opts o = {0};
-	struct err e = ERR_INIT;
-	struct secrets sec;
-	struct config cfg;
-	bool update = getenv("BERTH_UPDATE_CASES") != NULL, want_error;
+	struct sbuf envf = SBUF_INIT;
 	struct slice rest, line;
-	size_t i;
-	int r;
 
-	sbuf_addf(&dir, "%s/%s", CASES, name);
-	if (read_file(dir.buf, "env", &envf)) {
+	if (read_file(dir, "env", &envf)) {
 		rest = slice_make(envf.buf, envf.len);
 		while (rest.ptr) {
 			char *kv;
@@ -98,10 +90,56 @@ static void run_case(const char *name)
 			kv = slice_dup(line);
 			*strchr(kv, '=') = '\0';
 			setenv(kv, kv + strlen(kv) + 1, 1);
-			strvec_push(&names, kv);
+			strvec_push(names, kv);
 			free(kv);
 		}
 	}
+	sbuf_release(&envf);
+}
+
+static void case_env_unset(struct strvec *names)
+{
+	size_t i;
+
+	for (i = 0; i < names->nr; i++) {
+		unsetenv(names->v[i]);
+	}
+	strvec_clear(names);
+}
+
+/* Whether ruby can render ERB here (cases named *needs-ruby* need it). */
+static bool have_ruby(void)
+{
+	static int have = -1;
+
+	if (have < 0) {
+		struct sbuf out = SBUF_INIT;
+		struct erb_ctx ctx = {0};
+
+		have = erb_render_ruby("probe", "", 0, &ctx, &out, NULL) == 0;
+		sbuf_release(&out);
+	}
+	return have;
+}
+
+static void run_case(const char *name)
+{
+	struct sbuf dir = SBUF_INIT, dest = SBUF_INIT, want = SBUF_INIT;
+	struct sbuf got = SBUF_INIT;
+	struct strvec names = STRVEC_INIT;
+	struct config_opts o = {0};
+	struct err e = ERR_INIT;
+	struct secrets sec;
+	struct config cfg;
+	bool update = getenv("BERTH_UPDATE_CASES") != NULL, want_error;
+	int r;
+
+	sbuf_addf(&dir, "%s/%s", CASES, name);
+	if (strstr(name, "needs-ruby") && strncmp(name, "err-", 4) && !have_ruby()) {
+		printf("# %s: skipped, ruby is not installed\n", name);
+		goto out;
+	}
+	case_env(dir.buf, &names);
 	if (read_file(dir.buf, "dest", &dest)) {
 		sbuf_trim(&dest);
 		o.destination = dest.buf;
@@ -120,7 +158,7 @@ static void run_case(const char *name)
 	if (r < 0) {
 		sbuf_addf(&got, "%s\n", err_str(&e));
 	} else {
-		json_t *j = config_to_json(&cfg, &sec);
+		json_t *j = config_to_json(&cfg);
 		char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
 		sbuf_addf(&got, "%s\n", s);
@@ -142,13 +180,9 @@ static void run_case(const char *name)
 	config_release(&cfg);
 	secrets_release(&sec);
 out:
-	for (i = 0; i < names.nr; i++) {
-		unsetenv(names.v[i]);
-	}
-	strvec_clear(&names);
+	case_env_unset(&names);
 	err_release(&e);
 	sbuf_release(&dir);
-	sbuf_release(&envf);
 	sbuf_release(&dest);
 	sbuf_release(&want);
 	sbuf_release(&got);
@@ -197,6 +231,112 @@ static void run_corpus(void)
 	strvec_clear(&cases);
 }
 
+/*
+ * Every ERB file of the corpus (the .yml files with tags in config/ of every case), rendered by
+ * berth's own evaluator and by Ruby's ERB as Kamal runs it, must come out
+ * byte for byte the same: what Kamal's YAML parser sees is what berth's
+ * sees. Cases named *needs-ruby* are rendered by ruby on purpose and are
+ * left out; a file that fails in both is fine (the error cases). Skipped
+ * when ruby is not installed.
+ */
+static void test_corpus_vs_ruby(void)
+{
+	struct strvec cases = STRVEC_INIT;
+	struct dirent *d;
+	DIR *dir = opendir(CASES);
+	size_t i, compared = 0;
+
+	if (!dir) {
+		unit_failures_in_test++;
+		return;
+	}
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] != '.' && !strstr(d->d_name, "needs-ruby")) {
+			strvec_push(&cases, d->d_name);
+		}
+	}
+	closedir(dir);
+	if (!have_ruby()) {
+		printf("# skipped: ruby is not installed\n");
+		goto out;
+	}
+	{
+		/* cases load .env files: Kamal has the dotenv gem, a bare ruby may not */
+		struct sbuf o = SBUF_INIT;
+		struct erb_ctx pctx = {0};
+		const char *probe = "<% require \"dotenv\" %>";
+		int r = erb_render_ruby("probe", probe, strlen(probe), &pctx, &o, NULL);
+		sbuf_release(&o);
+		if (r < 0) {
+			printf("# skipped: ruby has no dotenv gem (apt-get install ruby-dotenv)\n");
+			goto out;
+		}
+	}
+	for (i = 0; i < cases.nr; i++) {
+		struct sbuf cdir = SBUF_INIT, dest = SBUF_INIT, confdir = SBUF_INIT;
+		struct strvec names = STRVEC_INIT;
+		struct erb_ctx ctx = {.no_ruby = true, .cmd_timeout_ms = 20000};
+		DIR *cd;
+
+		sbuf_addf(&cdir, "%s/%s", CASES, cases.v[i]);
+		case_env(cdir.buf, &names);
+		if (read_file(cdir.buf, "dest", &dest)) {
+			sbuf_trim(&dest);
+			ctx.destination = dest.buf;
+		}
+		ctx.dir = cdir.buf;
+		sbuf_addf(&confdir, "%s/config", cdir.buf);
+		cd = opendir(confdir.buf);
+		while (cd && (d = readdir(cd))) {
+			struct sbuf src = SBUF_INIT, got = SBUF_INIT, want = SBUF_INIT;
+			struct err e = ERR_INIT, re = ERR_INIT;
+			size_t n = strlen(d->d_name);
+			char file[300];
+			int r1, r2;
+
+			/* a file without a tag renders as itself in both */
+			if (n < 5 || strcmp(d->d_name + n - 4, ".yml") ||
+			    !read_file(confdir.buf, d->d_name, &src) || !strstr(src.buf, "<%")) {
+				sbuf_release(&src);
+				continue;
+			}
+			snprintf(file, sizeof(file), "config/%s", d->d_name);
+			r1 = erb_render(file, src.buf, src.len, &ctx, &got, &e);
+			r2 = erb_render_ruby(file, src.buf, src.len, &ctx, &want, &re);
+			if ((r1 < 0) != (r2 < 0) ||
+			    (r1 == 0 &&
+			     (got.len != want.len || memcmp(got.buf, want.buf, got.len)))) {
+				printf("#   %s/%s: berth and ruby differ\n", cases.v[i], file);
+				if (r1 < 0 || r2 < 0) {
+					printf("#     berth: %s\n#     ruby:  %s\n",
+					       r1 < 0 ? err_str(&e) : "rendered",
+					       r2 < 0 ? err_str(&re) : "rendered");
+				} else {
+					show_diff(file, got.buf, want.buf);
+				}
+				unit_failures_in_test++;
+			}
+			compared++;
+			sbuf_release(&src);
+			sbuf_release(&got);
+			sbuf_release(&want);
+			err_release(&e);
+			err_release(&re);
+		}
+		if (cd) {
+			closedir(cd);
+		}
+		case_env_unset(&names);
+		sbuf_release(&cdir);
+		sbuf_release(&confdir);
+		sbuf_release(&dest);
+	}
+	printf("# %zu ERB files rendered by berth and by ruby\n", compared);
+	CHECK(compared >= 15);
+out:
+	strvec_clear(&cases);
+}
+
 static void test_match(void)
 {
 	CHECK(config_match("web-*", "web-1"));
@@ -238,11 +378,12 @@ static void test_role_hosts(void)
 	struct err e = ERR_INIT;
 	struct strvec out = STRVEC_INIT, roles = STRVEC_INIT, hosts = STRVEC_INIT;
 
-	CHECK_INT(load_text(&cfg,
-			    "service: s\nimage: i\nservers:\n  web: [a1, a2]\n"
-			    "  workers:\n    hosts: [a2, b1]\n  cron: [c1]\n",
-			    &e),
-		  0);
+	CHECK_INT(
+	    load_text(&cfg,
+		      "service: s\nimage: i\nservers:\n  web: [a1, a2]\n"
+		      "  workers:\n    hosts: [a2, b1]\n  cron: [c1]\nbuilder: {arch: amd64}\n",
+		      &e),
+	    0);
 	CHECK_INT(config_role_hosts(&cfg, NULL, NULL, &out), 4);
 	strvec_clear(&out);
 	strvec_push(&roles, "w*");
@@ -261,6 +402,31 @@ static void test_role_hosts(void)
 	err_release(&e);
 }
 
+/* What a config leaves out is Kamal's default, named once (CONFIG_DEFAULT_*). */
+static void test_defaults(void)
+{
+	struct config cfg;
+	struct err e = ERR_INIT;
+
+	CHECK_INT(load_text(&cfg,
+			    "service: s\nimage: i\nservers: [a1]\nproxy: {}\n"
+			    "builder: {arch: amd64}\n",
+			    &e),
+		  0);
+	CHECK_INT(cfg.retain_containers, 5);
+	CHECK_INT(cfg.retain_containers, CONFIG_DEFAULT_RETAIN_CONTAINERS);
+	CHECK_INT(cfg.readiness_delay, CONFIG_DEFAULT_READINESS_DELAY);
+	CHECK_INT(cfg.deploy_timeout, CONFIG_DEFAULT_DEPLOY_TIMEOUT);
+	CHECK_INT(cfg.drain_timeout, CONFIG_DEFAULT_DRAIN_TIMEOUT);
+	CHECK_INT(cfg.stop_timeout, -1);
+	CHECK_INT(cfg.proxy.response_timeout, CONFIG_DEFAULT_RESPONSE_TIMEOUT);
+	CHECK_STR(cfg.proxy.healthcheck_path, CONFIG_DEFAULT_HEALTHCHECK_PATH);
+	CHECK_INT(cfg.proxy.healthcheck_interval, CONFIG_DEFAULT_HEALTHCHECK_INTERVAL);
+	CHECK_INT(cfg.proxy.healthcheck_timeout, CONFIG_DEFAULT_HEALTHCHECK_TIMEOUT);
+	config_release(&cfg);
+	err_release(&e);
+}
+
 static void test_exec_setup(void)
 {
 	struct config cfg;
@@ -271,7 +437,7 @@ static void test_exec_setup(void)
 	    load_text(&cfg,
 		      "service: s\nimage: i\nservers: [h]\nssh:\n  user: app\n  port: \"2222\"\n"
 		      "  proxy: root@jump\n  keys: [k1, k2]\n  keys_only: true\n"
-		      "  config: [c1, c2]\n  log_level: debug\n",
+		      "  config: [c1, c2]\n  log_level: debug\nbuilder: {arch: amd64}\n",
 		      &e),
 	    0);
 	exec_init(&ex, EXEC_SSH);
@@ -316,7 +482,7 @@ static void test_absolute_config_file(void)
 	snprintf(path, sizeof(path), "%s/deploy.yml", dir);
 	f = fopen(path, "w");
 	CHECK(f != NULL);
-	fputs("service: abs\nimage: abs\nservers: [h1]\n", f);
+	fputs("service: abs\nimage: abs\nservers: [h1]\nbuilder: {arch: amd64}\n", f);
 	fclose(f);
 	config_init(&cfg);
 	o.project_dir = "tests/config/no-such-dir";
@@ -329,14 +495,78 @@ static void test_absolute_config_file(void)
 	rmdir(dir);
 }
 
+/* minimum_version: an older berth refuses the config, naming both versions; equal or newer loads */
+static void test_minimum_version(void)
+{
+	static const char base[] =
+	    "service: app\nimage: a\nservers: [h]\nbuilder: {arch: amd64}\nminimum_version: ";
+	struct sbuf text = SBUF_INIT, want = SBUF_INIT;
+	struct config cfg;
+	struct err e = ERR_INIT;
+
+	sbuf_addf(&text, "%s%s\n", base, "999.2");
+	CHECK_INT(load_text(&cfg, text.buf, &e), -1);
+	sbuf_addf(&want,
+		  "t.yml:5:18: minimum_version: this config needs Kamal 999.2 or newer, and berth "
+		  "%s reads configs as Kamal " CONFIG_KAMAL_VERSION " does",
+		  BERTH_VERSION);
+	CHECK_STR(err_str(&e), want.buf);
+	config_release(&cfg);
+	err_release(&e);
+
+	/* Kamal's own configs name Kamal releases: the one berth reads as loads */
+	sbuf_reset(&text);
+	sbuf_addf(&text, "%s\"%s\"\n", base, CONFIG_KAMAL_VERSION);
+	CHECK_INT(load_text(&cfg, text.buf, &e), 0);
+	config_release(&cfg);
+	sbuf_reset(&text);
+	sbuf_addf(&text, "%s%s\n", base, "2.3.0");
+	CHECK_INT(load_text(&cfg, text.buf, &e), 0);
+	config_release(&cfg);
+	sbuf_reset(&text);
+	sbuf_addf(&text, "%s%s\n", base, "0.0.10");
+	CHECK_INT(load_text(&cfg, text.buf, &e), 0);
+	CHECK_STR(cfg.minimum_version, "0.0.10");
+	config_release(&cfg);
+	err_release(&e);
+	sbuf_release(&text);
+	sbuf_release(&want);
+}
+
+/* config_docs lists the keys of the loader's own tables, by section */
+static void test_docs(void)
+{
+	struct sbuf sb = SBUF_INIT;
+
+	CHECK_INT(config_docs(&sb, "ssh"), 0);
+	CHECK(!strncmp(sb.buf, "ssh  # ", 7));
+	CHECK(strstr(sb.buf, "\n  key_data\n") && strstr(sb.buf, "\n  forward_agent\n"));
+	sbuf_reset(&sb);
+	CHECK_INT(config_docs(&sb, "proxy"), 0);
+	CHECK(strstr(sb.buf, "\nproxy.run  # ") && strstr(sb.buf, "\nproxy.healthcheck  # "));
+	sbuf_reset(&sb);
+	CHECK_INT(config_docs(&sb, NULL), 0);
+	CHECK(strstr(sb.buf, "configuration  # ") == sb.buf);
+	CHECK(strstr(sb.buf, "\n  minimum_version\n") && strstr(sb.buf, "\n  hooks_output\n"));
+	CHECK(strstr(sb.buf, "\naccessory  # "));
+	sbuf_reset(&sb);
+	CHECK_INT(config_docs(&sb, "nope"), -1);
+	CHECK_INT(config_docs(&sb, "prox"), -1);
+	sbuf_release(&sb);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_absolute_config_file);
 	UNIT_RUN(test_match);
 	UNIT_RUN(test_suggest);
 	UNIT_RUN(test_role_hosts);
+	UNIT_RUN(test_defaults);
 	UNIT_RUN(test_exec_setup);
 	UNIT_RUN(test_json_to_yaml);
+	UNIT_RUN(test_minimum_version);
+	UNIT_RUN(test_docs);
+	UNIT_RUN(test_corpus_vs_ruby);
 	run_corpus();
 	return unit_done();
 }

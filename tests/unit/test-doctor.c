@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "lib/sbuf.h"
+#include "lib/xalloc.h"
 #include "unit.h"
 
 static struct sbuf load(const char *name)
@@ -207,10 +208,33 @@ static void test_json(void)
 	doctor_report_release(&r);
 }
 
+/* berthd is berth's own container, as berth-proxy is: not the largest app. */
+static void test_berthd_is_not_an_app(void)
+{
+	struct sbuf out = load("probe-busy-host.txt");
+	struct doctor_opts o = {0};
+	struct doctor_report r;
+	struct doctor_facts f;
+
+	doctor_facts_init(&f);
+	doctor_parse(slice_make(out.buf, out.len), &f);
+	CHECK(f.nr_ctrs > 1);
+	free(f.ctrs[1].name);
+	f.ctrs[1].name = xstrdup("berthd");
+	f.ctrs[1].mem = 900ull << 20;
+	doctor_report_init(&r, "web-1");
+	doctor_evaluate(&f, &o, &r);
+	CHECK_HAS(find(&r, "memory"), "the largest 'shop-web-abc' 400 MiB");
+	doctor_report_release(&r);
+	doctor_facts_release(&f);
+	sbuf_release(&out);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_parse_busy_host);
 	UNIT_RUN(test_judge_busy_host);
+	UNIT_RUN(test_berthd_is_not_an_app);
 	UNIT_RUN(test_judge_no_docker);
 	UNIT_RUN(test_truncated_and_spoofed_output);
 	UNIT_RUN(test_sizes);

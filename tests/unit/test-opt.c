@@ -101,10 +101,75 @@ static void test_stop_at_operand(void)
 	strvec_clear(&hosts);
 }
 
+/* A number that may be left out: alone it takes its default; a next word that is a number is its
+ * value. */
+static void test_uint_optional(void)
+{
+	static unsigned wait;
+	static const struct opt own[] = {
+	    OPT_UINT_OPTIONAL(0, "lock-wait", &wait, "SECONDS", 900, "wait"),
+	    OPT_UINT_OPTIONAL('w', NULL, &wait, "SECONDS", 900, "wait"),
+	    OPT_END(),
+	};
+	const struct opt *const tables[] = {own, globals, NULL};
+	const char *a1[] = {"--lock-wait", NULL};
+	const char *a2[] = {"--lock-wait", "60", "v1", NULL};
+	const char *a3[] = {"--lock-wait", "v1", "--json", NULL};
+	const char *a4[] = {"--lock-wait=7", NULL};
+	const char *a5[] = {"--lock-wait=x", NULL};
+	const char *a6[] = {"-w", "-y", NULL};
+	const char *a7[] = {"-w5", NULL};
+	struct err e = ERR_INIT;
+
+	reset();
+	CHECK_INT(opt_parse(1, a1, tables, 0, &e), 0);
+	CHECK_INT(wait, 900);
+	wait = 0;
+	CHECK_INT(opt_parse(3, a2, tables, 0, &e), 1);
+	CHECK_INT(wait, 60);
+	CHECK_STR(a2[0], "v1");
+	wait = 0;
+	CHECK_INT(opt_parse(3, a3, tables, 0, &e), 1);
+	CHECK_INT(wait, 900);
+	CHECK_STR(a3[0], "v1");
+	CHECK(json);
+	CHECK_INT(opt_parse(1, a4, tables, 0, &e), 0);
+	CHECK_INT(wait, 7);
+	CHECK_INT(opt_parse(1, a5, tables, 0, &e), -1);
+	CHECK_STR(err_str(&e), "option '--lock-wait' expects a number, got 'x'");
+	wait = 0;
+	CHECK_INT(opt_parse(2, a6, tables, 0, &e), 0);
+	CHECK_INT(wait, 900);
+	CHECK(yes);
+	CHECK_INT(opt_parse(1, a7, tables, 0, &e), 0);
+	CHECK_INT(wait, 5);
+	err_release(&e);
+}
+
+static void test_string_list(void)
+{
+	static struct strvec env = STRVEC_INIT;
+	static const struct opt own[] = {
+	    OPT_STRING_LIST('e', "env", &env, "KEY=VALUE", "env"),
+	    OPT_END(),
+	};
+	const struct opt *const tables[] = {own, NULL};
+	const char *a[] = {"-e", "A=1,2", "--env=B=x y", "-eC=", NULL};
+
+	CHECK_INT(opt_parse(4, a, tables, 0, NULL), 0);
+	CHECK_INT(env.nr, 3);
+	CHECK_STR(env.v[0], "A=1,2");
+	CHECK_STR(env.v[1], "B=x y");
+	CHECK_STR(env.v[2], "C=");
+	strvec_clear(&env);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_mixed);
 	UNIT_RUN(test_errors);
 	UNIT_RUN(test_stop_at_operand);
+	UNIT_RUN(test_uint_optional);
+	UNIT_RUN(test_string_list);
 	return unit_done();
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/xalloc.h"
 #include "lib/yamldoc.h"
 #include "unit.h"
 
@@ -66,9 +67,106 @@ static void test_argv(void)
 	strvec_clear(&v);
 }
 
+static void test_local(void)
+{
+	struct config_registry r = {0};
+	struct config cfg;
+
+	CHECK_INT(registry_local_port(&r), 0);
+	r.server = "localhost:5555";
+	CHECK_INT(registry_local_port(&r), 5555);
+	r.server = "localhost:1";
+	CHECK_INT(registry_local_port(&r), 1);
+	/* Kamal's rule: localhost with a port, nothing else */
+	r.server = "localhost";
+	CHECK_INT(registry_local_port(&r), 0);
+	r.server = "localhost:";
+	CHECK_INT(registry_local_port(&r), 0);
+	r.server = "localhost:0";
+	CHECK_INT(registry_local_port(&r), 0);
+	r.server = "localhost:65536";
+	CHECK_INT(registry_local_port(&r), 0);
+	r.server = "localhost:5555/x";
+	CHECK_INT(registry_local_port(&r), 0);
+	r.server = "127.0.0.1:5000";
+	CHECK_INT(registry_local_port(&r), 0);
+	r.server = "localhost.example:5000";
+	CHECK_INT(registry_local_port(&r), 0);
+
+	CHECK_INT(registry_ref_local_port("localhost:5555/shop:abc"), 5555);
+	CHECK_INT(registry_ref_local_port("localhost:5555"), 0);
+	CHECK_INT(registry_ref_local_port("127.0.0.1:5000/shop:abc"), 0);
+	CHECK_INT(registry_ref_local_port("shop:abc"), 0);
+	CHECK_INT(registry_ref_local_port("localhost/shop:abc"), 0);
+
+	/* a local registry is one images go through, with no login */
+	config_init(&cfg);
+	CHECK(!registry_configured(&cfg));
+	cfg.registry.server = xstrdup("localhost:5555");
+	CHECK(registry_local(&cfg));
+	CHECK(registry_configured(&cfg));
+	config_release(&cfg);
+}
+
+static void test_local_argv(void)
+{
+	struct strvec v = STRVEC_INIT;
+
+	registry_setup_argv(&v, 5555, "registry:3");
+	CHECK_INT(v.nr, 7);
+	CHECK_STR(v.v[0], "sh");
+	CHECK_STR(v.v[4], "berth-docker-registry");
+	CHECK_STR(v.v[5], "registry:3");
+	CHECK_STR(v.v[6], "5555");
+	/* published on the loopback only, labelled with its port, restarted with dockerd */
+	CHECK(strstr(v.v[2], "-p \"127.0.0.1:$port:5000\"") != NULL);
+	CHECK(strstr(v.v[2], "--label \"berth.registry=$port\"") != NULL);
+	CHECK(strstr(v.v[2], "--restart unless-stopped") != NULL);
+	strvec_clear(&v);
+	registry_remove_argv(&v);
+	CHECK_INT(v.nr, 5);
+	CHECK_STR(v.v[4], "berth-docker-registry");
+	strvec_clear(&v);
+
+	CHECK_STR(REGISTRY_LOCAL_CONTAINER, "berth-docker-registry");
+	unsetenv("BERTH_REGISTRY_IMAGE");
+	CHECK_STR(registry_local_image(), "registry:3");
+	setenv("BERTH_REGISTRY_IMAGE", "mirror.example/registry:2", 1);
+	CHECK_STR(registry_local_image(), "mirror.example/registry:2");
+	unsetenv("BERTH_REGISTRY_IMAGE");
+}
+
+static void test_forward_argv(void)
+{
+	struct strvec v = STRVEC_INIT;
+	char *j;
+
+	strvec_pushv(&v,
+		     (const char *[]){"ssh", "-o", "ControlMaster=auto", "-l", "root", "-T", "--",
+				      "h1", "docker pull --quiet localhost:5555/a:1", NULL});
+	registry_forward_argv(&v, 5555);
+	j = strvec_join(&v, " ");
+	/* ssh takes the first value of an option: ours come before exec's */
+	CHECK_STR(j, "ssh -o ControlMaster=no -o ControlPath=none -o ExitOnForwardFailure=yes "
+		     "-R 127.0.0.1:5555:127.0.0.1:5555 -o ControlMaster=auto -l root -T -- h1 "
+		     "docker pull --quiet localhost:5555/a:1");
+	free(j);
+	strvec_clear(&v);
+	/* --local: the registry is here already */
+	strvec_pushv(&v, (const char *[]){"docker", "pull", "x", NULL});
+	registry_forward_argv(&v, 5555);
+	j = strvec_join(&v, " ");
+	CHECK_STR(j, "docker pull x");
+	free(j);
+	strvec_clear(&v);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_credentials);
 	UNIT_RUN(test_argv);
+	UNIT_RUN(test_local);
+	UNIT_RUN(test_local_argv);
+	UNIT_RUN(test_forward_argv);
 	return unit_done();
 }

@@ -1,10 +1,12 @@
 #include "proxy/route.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "proxy/dur.h"
 #include "unit.h"
 
+/* prefix: NULL for "/", or one or more prefixes, comma-separated */
 static struct service *svc(const char *name, const char *hosts, const char *prefix)
 {
 	struct service *s = service_new(name);
@@ -22,8 +24,15 @@ static struct service *svc(const char *name, const char *hosts, const char *pref
 		}
 	}
 	if (prefix) {
-		free(s->path_prefix);
-		s->path_prefix = strdup(prefix);
+		struct slice rest = slice_cstr(prefix);
+
+		strvec_clear(&s->path_prefixes);
+		while (rest.ptr) {
+			char *d = slice_dup(slice_next(&rest, ','));
+
+			strvec_push(&s->path_prefixes, d);
+			free(d);
+		}
 	}
 	service_add_target(s, target_new("127.0.0.1:1", &e));
 	err_release(&e);
@@ -91,22 +100,82 @@ static void test_conflicts(void)
 		       *n3 = svc("n3", "a.test", "/other"), *n4 = svc("a", "a.test", NULL),
 		       *n5 = svc("n5", "a.test", "/api/");
 	const struct service *c;
-	const char *host = NULL;
+	const char *host = NULL, *prefix = NULL;
 
-	c = route_table_conflict(t, n1, &host);
+	c = route_table_conflict(t, n1, &host, &prefix);
 	CHECK(c && !strcmp(c->name, "a"));
 	CHECK_STR(host, "B.test");
-	c = route_table_conflict(t, n2, &host);
+	CHECK_STR(prefix, "/");
+	c = route_table_conflict(t, n2, &host, &prefix);
 	CHECK(c && !strcmp(c->name, "d"));
-	CHECK(!route_table_conflict(t, n3, &host));
-	CHECK(!route_table_conflict(t, n4, &host)); /* the same service, redeployed */
-	c = route_table_conflict(t, n5, &host);
+	CHECK(!route_table_conflict(t, n3, &host, &prefix));
+	CHECK(!route_table_conflict(t, n4, &host, &prefix)); /* the same service, redeployed */
+	c = route_table_conflict(t, n5, &host, &prefix);
 	CHECK(c && !strcmp(c->name, "p"));
+	CHECK_STR(prefix, "/api/");
 	service_free(n1);
 	service_free(n2);
 	service_free(n3);
 	service_free(n4);
 	service_free(n5);
+	route_table_unref(t);
+}
+
+/* Several path prefixes: a request under any of them goes to the service, on each host. */
+static void test_several_prefixes(void)
+{
+	struct service *s[] = {
+	    svc("default", NULL, NULL),
+	    svc("api", "app.test,*.wild.test", "/api,/oauth_callback/,/v2"),
+	    svc("api-admin", "app.test", "/api/admin"),
+	    svc("any-host", NULL, "/metrics,/status"),
+	};
+	struct route_table *t = route_table_new(s, 4);
+	struct service *n1 = svc("n1", "app.test", "/x,/oauth_callback"),
+		       *n2 = svc("n2", "other.test", "/api"), *n3 = svc("n3", NULL, "/a,/status/");
+	const struct service *c;
+	const char *host = NULL, *prefix = NULL;
+	struct slice m;
+
+	CHECK_INT(t->nr_routes, 1 + 2 * 3 + 1 + 2);
+	CHECK_STR(lookup(t, "app.test", "/api"), "api");
+	CHECK_STR(lookup(t, "app.test", "/api/users"), "api");
+	CHECK_STR(lookup(t, "app.test", "/oauth_callback"), "api");
+	CHECK_STR(lookup(t, "app.test", "/oauth_callback/x?y=1"), "api");
+	CHECK_STR(lookup(t, "app.test", "/v2/x"), "api");
+	CHECK_STR(lookup(t, "a.wild.test", "/v2"), "api");
+	CHECK_STR(lookup(t, "app.test", "/api/admin/x"), "api-admin");
+	CHECK_STR(lookup(t, "app.test", "/v2x"), "default");
+	CHECK_STR(lookup(t, "app.test", "/"), "default");
+	CHECK_STR(lookup(t, "other.test", "/api"), "default");
+	CHECK_STR(lookup(t, "other.test", "/status/x"), "any-host");
+	CHECK_STR(lookup(t, "app.test", "/metrics"), "any-host");
+
+	/* the prefix a request matched: the longest of the service's, without a trailing '/' */
+	m = service_matched_prefix(s[1], slice_cstr("/oauth_callback/x"));
+	CHECK_INT((int)m.len, 15);
+	CHECK(!memcmp(m.ptr, "/oauth_callback", 15));
+	m = service_matched_prefix(s[1], slice_cstr("/v2"));
+	CHECK_INT((int)m.len, 3);
+	CHECK(!memcmp(m.ptr, "/v2", 3));
+	CHECK_INT((int)service_matched_prefix(s[1], slice_cstr("/other")).len, 0);
+	CHECK_INT((int)service_matched_prefix(s[0], slice_cstr("/api")).len, 0);
+
+	/* a conflict on any one prefix, named */
+	c = route_table_conflict(t, n1, &host, &prefix);
+	CHECK(c && !strcmp(c->name, "api"));
+	CHECK_STR(host, "app.test");
+	CHECK_STR(prefix, "/oauth_callback");
+	CHECK(!route_table_conflict(t, n2, &host, &prefix));
+	c = route_table_conflict(t, n3, &host, &prefix);
+	CHECK(c && !strcmp(c->name, "any-host"));
+	CHECK(host == NULL);
+	CHECK_STR(prefix, "/status/");
+	CHECK(route_same_prefix("/a/", "/a"));
+	CHECK(!route_same_prefix("/a", "/ab"));
+	service_free(n1);
+	service_free(n2);
+	service_free(n3);
 	route_table_unref(t);
 }
 
@@ -154,6 +223,31 @@ static void test_round_robin_skips_unhealthy(void)
 		CHECK(got[i] != t2);
 		target_done(got[i]);
 	}
+	/* a retry passes over the target that failed while another is healthy ... */
+	atomic_store(&t2->healthy, true);
+	for (i = 0; i < 4; i++) {
+		got[i] = service_pick_other(s, t2);
+		CHECK(got[i] && got[i] != t2);
+		target_done(got[i]);
+	}
+	/* ... and takes it when it is the only healthy one */
+	got[0] = service_pick(s);
+	got[1] = service_pick(s);
+	{
+		struct target *other = got[0] == t2 ? got[1] : got[0];
+
+		target_done(got[0]);
+		target_done(got[1]);
+		atomic_store(&other->healthy, false);
+		got[0] = service_pick_other(s, t2);
+		CHECK(got[0] == t2);
+		target_done(got[0]);
+		/* none healthy: the other one before the one that failed */
+		atomic_store(&t2->healthy, false);
+		got[0] = service_pick_other(s, t2);
+		CHECK(got[0] == other);
+		target_done(got[0]);
+	}
 	service_free(s);
 	err_release(&e);
 }
@@ -197,6 +291,115 @@ static void test_rollout_split(void)
 	err_release(&e);
 }
 
+/* Each class (exact host, wildcard, default) falls through to the next when no prefix matches. */
+static void test_lookup_classes(void)
+{
+	struct service *s[] = {
+	    svc("exact-api", "app.test", "/api"),
+	    svc("wild", "*.test", NULL),
+	    svc("wild-admin", "*.app.test", "/admin"),
+	    svc("default-x", NULL, "/x"),
+	};
+	struct route_table *t = route_table_new(s, 4);
+
+	CHECK_STR(lookup(t, "app.test", "/api/v1"), "exact-api");
+	CHECK_STR(lookup(t, "app.test", "/other"), "wild");	    /* exact class: no prefix */
+	CHECK_STR(lookup(t, "a.app.test", "/admin"), "wild-admin"); /* longest suffix */
+	CHECK_STR(lookup(t, "a.app.test", "/"), "wild");	    /* ... without its prefix */
+	CHECK_STR(lookup(t, "test", "/x/1"), "default-x");	    /* "*.test" wants a label */
+	CHECK_STR(lookup(t, "other.org", "/x"), "default-x");
+	CHECK_STR(lookup(t, "other.org", "/xy"), "(none)"); /* segment boundary */
+	CHECK_STR(lookup(t, "APP.TEST.:443", "/api"), "exact-api");
+	route_table_unref(t);
+}
+
+static void test_pick_pending_and_fallback(void)
+{
+	struct service *s = svc("p", NULL, NULL);
+	struct err e = ERR_INIT;
+	struct target *t1 = s->targets[0], *t2 = target_new("127.0.0.1:2", &e), *got;
+	struct target *r1 = target_new("127.0.0.1:3", &e);
+
+	service_add_target(s, t2);
+	/* restored targets are never picked before a check passes */
+	atomic_store(&t1->pending, true);
+	atomic_store(&t2->pending, true);
+	CHECK(!service_pick(s));
+	CHECK_INT(atomic_load(&t1->inflight) + atomic_load(&t2->inflight), 0);
+	/* none healthy: an unhealthy one rather than nothing */
+	atomic_store(&t2->pending, false);
+	atomic_store(&t2->healthy, false);
+	got = service_pick(s);
+	CHECK(got == t2);
+	CHECK_INT(atomic_load(&t2->inflight), 1);
+	target_done(got);
+	CHECK_INT(atomic_load(&t2->inflight), 0);
+	/* the rollout side takes healthy targets only */
+	CHECK(!service_pick_rollout(s));
+	service_add_rollout_target(s, r1);
+	atomic_store(&r1->healthy, false);
+	CHECK(!service_pick_rollout(s));
+	atomic_store(&r1->healthy, true);
+	got = service_pick_rollout(s);
+	CHECK(got == r1);
+	target_done(got);
+	service_free(s);
+	err_release(&e);
+}
+
+static void test_table_has_target(void)
+{
+	struct service *s = svc("a", NULL, NULL), *o = svc("b", "b.test", NULL);
+	struct service *both[2];
+	struct err e = ERR_INIT;
+	struct target *m = s->targets[0], *r = target_new("127.0.0.1:4", &e);
+	struct target *elsewhere = target_new("127.0.0.1:5", &e);
+	struct route_table *t;
+
+	service_add_rollout_target(s, r);
+	CHECK(service_has_target(s, m));
+	CHECK(service_has_target(s, r));
+	CHECK(!service_has_target(s, elsewhere));
+	CHECK(!service_has_target(NULL, m));
+	both[0] = o;
+	both[1] = s;
+	t = route_table_new(both, 2);
+	CHECK(route_table_has_target(t, m));
+	CHECK(route_table_has_target(t, r)); /* a rollout target is routed to as well */
+	CHECK(route_table_has_target(t, o->targets[0]));
+	CHECK(!route_table_has_target(t, elsewhere));
+	route_table_unref(t);
+	t = route_table_new(NULL, 0);
+	CHECK(!route_table_has_target(t, elsewhere));
+	route_table_unref(t);
+	target_unref(elsewhere);
+	err_release(&e);
+}
+
+static void test_service_index(void)
+{
+	const char *names[ROUTE_MAX_SERVICE_INDEX];
+	struct service *a = service_new("idx-a"), *b = service_new("idx-b"), *a2, *d;
+	unsigned n;
+
+	CHECK(a->metrics_idx > 0);
+	CHECK(a->metrics_idx != b->metrics_idx);
+	a2 = service_new("idx-a"); /* redeployed: counts where it left off */
+	d = service_dup(b);
+	CHECK_INT(a2->metrics_idx, a->metrics_idx);
+	CHECK_INT(d->metrics_idx, b->metrics_idx);
+	CHECK_INT(route_service_index("idx-b"), b->metrics_idx);
+	n = route_service_names(names);
+	CHECK(n > b->metrics_idx);
+	CHECK_STR(names[0], "");
+	CHECK_STR(names[a->metrics_idx], "idx-a");
+	CHECK_STR(names[b->metrics_idx], "idx-b");
+	service_free(a);
+	service_free(b);
+	service_free(a2);
+	service_free(d);
+}
+
 static void test_bad_target(void)
 {
 	struct err e = ERR_INIT;
@@ -232,9 +435,14 @@ int main(void)
 	UNIT_RUN(test_lookup_order);
 	UNIT_RUN(test_no_default);
 	UNIT_RUN(test_conflicts);
+	UNIT_RUN(test_several_prefixes);
 	UNIT_RUN(test_targets_outlive_tables);
 	UNIT_RUN(test_round_robin_skips_unhealthy);
 	UNIT_RUN(test_rollout_split);
+	UNIT_RUN(test_lookup_classes);
+	UNIT_RUN(test_pick_pending_and_fallback);
+	UNIT_RUN(test_table_has_target);
+	UNIT_RUN(test_service_index);
 	UNIT_RUN(test_bad_target);
 	UNIT_RUN(test_durations);
 	return unit_done();

@@ -259,7 +259,7 @@ static void test_commands(void)
 	}
 	CHECK_STR(secrets_get(&s, "A"), "hello");
 	CHECK_STR(secrets_get(&s, "B"), "op://vault/x");
-	CHECK_STR(secrets_get(&s, "C"), "x");
+	CHECK_STR(secrets_get(&s, "C"), "x\n\n"); /* Ruby's chomp: one newline goes */
 	CHECK_STR(secrets_get(&s, "D"), "pre-a b-post");
 	CHECK_STR(secrets_get(&s, "E"), "a#b");
 	CHECK_STR(secrets_get(&s, "F"), "nested");
@@ -297,18 +297,24 @@ static void test_command_env_not_argv(void)
 
 static void test_command_failure(void)
 {
+	struct secrets s;
+	struct err e = ERR_INIT;
 	const char *msg;
 
-	msg = parse_error("A=1\n"
-			  "# two\n"
-			  "PASSWORD=$(printf 'top%s' secretvalue; exit 3)\n",
-			  0);
-	CHECK_CONTAINS(msg, "f:3: PASSWORD: command '");
-	CHECK_CONTAINS(msg, "exited with status 3");
-	CHECK_LACKS(msg, "topsecretvalue");
-
-	msg = parse_error("A=$(exit 1) # ok\n", 0);
-	CHECK_CONTAINS(msg, "f:1: A: command 'exit 1' exited with status 1");
+	/* as Kamal: the exit status is not looked at, the output is the value */
+	secrets_init(&s);
+	CHECK_INT(parse(&s,
+			"A=1\n"
+			"PASSWORD=$(printf 'top%s' secretvalue; exit 3)\n"
+			"MISSING=$(sh -c 'echo no such item >&2; exit 1' 2>/dev/null)\n"
+			"B=$(exit 1) # ok\n",
+			&e),
+		  0);
+	CHECK_STR(secrets_get(&s, "PASSWORD"), "topsecretvalue");
+	CHECK_STR(secrets_get(&s, "MISSING"), "");
+	CHECK_STR(secrets_get(&s, "B"), "");
+	secrets_release(&s);
+	err_release(&e);
 
 	msg = parse_error("A=$(printf 'a\\0b')\n", 0);
 	CHECK_CONTAINS(msg, "f:1: A: command");
@@ -476,14 +482,17 @@ static void test_load(void)
 	CHECK_INT(mkdir(path, 0700), 0);
 	write_file(dir, "token.txt", "tok\n");
 	write_file(dir, ".kamal/secrets-common", "COMMON=c\nOVER=common\n");
-	write_file(dir, ".kamal/secrets", "OVER=plain-$COMMON\nTOKEN=$(cat token.txt)\n");
+	write_file(dir, ".kamal/secrets",
+		   "OVER=plain-$COMMON\nTOKEN=$(cat token.txt)\nSEEN=[$(printf %s \"$COMMON\")]\n");
 	write_file(dir, ".kamal/secrets.staging", "OVER=staging\n");
 	write_file(dir, ".kamal/secrets.eu-west.1", "OVER=eu\n");
 
 	secrets_init(&s);
 	CHECK_INT(secrets_load(&s, dir, NULL, &e), 0);
 	CHECK_STR(secrets_get(&s, "COMMON"), "c");
-	CHECK_STR(secrets_get(&s, "OVER"), "plain-c");
+	/* each file is read on its own, as Kamal's dotenv reads it: COMMON is not seen */
+	CHECK_STR(secrets_get(&s, "OVER"), "plain-");
+	CHECK_STR(secrets_get(&s, "SEEN"), "[]");
 	CHECK_STR(secrets_get(&s, "TOKEN"), "tok");
 	snprintf(path, sizeof(path), "%s/.kamal/secrets", dir);
 	CHECK_STR(s.files.v[1], path);
@@ -674,6 +683,127 @@ static void test_set_keeps_order(void)
 	secrets_release(&s);
 }
 
+/* Kamal's rules for the files of a project: each on its own, the destination's last. */
+static void test_load_rules(void)
+{
+	struct secrets s;
+	struct err e = ERR_INIT;
+	char tmpl[] = "/tmp/test-secrets-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	char path[4096];
+
+	CHECK(dir != NULL);
+	snprintf(path, sizeof(path), "%s/.kamal", dir);
+	CHECK_INT(mkdir(path, 0700), 0);
+	setenv("SECRETS_TEST_SHARED", "from-env", 1);
+	setenv("KAMAL_DESTINATION", "stale", 1);
+	setenv("BERTH_DESTINATION", "stale", 1);
+	write_file(dir, ".kamal/secrets-common",
+		   "SECRETS_TEST_SHARED=common\nBOTH=common\nONLY_COMMON=c\n");
+	write_file(dir, ".kamal/secrets.staging",
+		   "BOTH=staging\n"
+		   "SEEN=$SECRETS_TEST_SHARED\n"
+		   "DEST=$KAMAL_DESTINATION/${BERTH_DESTINATION}\n"
+		   "CMD_DEST=$(printf '%s/%s' \"$KAMAL_DESTINATION\" \"$BERTH_DESTINATION\")\n"
+		   "CMD_SHARED=$(printf %s \"$SECRETS_TEST_SHARED\")\n");
+	write_file(dir, ".kamal/secrets",
+		   "DEST=[$KAMAL_DESTINATION]\nCMD=[$(printf %s \"$BERTH_DESTINATION\")]\n");
+
+	secrets_init(&s);
+	CHECK_INT(secrets_load(&s, dir, "staging", &e), 0);
+	CHECK_STR(secrets_get(&s, "BOTH"), "staging");
+	CHECK_STR(secrets_get(&s, "ONLY_COMMON"), "c");
+	/* the destination's file does not see secrets-common: the environment instead */
+	CHECK_STR(secrets_get(&s, "SEEN"), "from-env");
+	CHECK_STR(secrets_get(&s, "CMD_SHARED"), "from-env");
+	CHECK_STR(secrets_get(&s, "SECRETS_TEST_SHARED"), "common");
+	CHECK_STR(secrets_get(&s, "DEST"), "staging/staging");
+	CHECK_STR(secrets_get(&s, "CMD_DEST"), "staging/staging");
+	secrets_release(&s);
+
+	/* without a destination, Kamal unsets KAMAL_DESTINATION */
+	secrets_init(&s);
+	CHECK_INT(secrets_load(&s, dir, NULL, &e), 0);
+	CHECK_STR(secrets_get(&s, "DEST"), "[]");
+	CHECK_STR(secrets_get(&s, "CMD"), "[]");
+	secrets_release(&s);
+
+	unsetenv("KAMAL_DESTINATION");
+	unsetenv("BERTH_DESTINATION");
+	remove_file(dir, ".kamal/secrets-common");
+	remove_file(dir, ".kamal/secrets.staging");
+	remove_file(dir, ".kamal/secrets");
+	remove_file(dir, ".kamal");
+	CHECK_INT(rmdir(dir), 0);
+	err_release(&e);
+}
+
+/* $(kamal secrets fetch|extract ...) runs berth's own implementation, as Kamal inlines it. */
+static void test_inline_secrets_commands(void)
+{
+	struct secrets s;
+	struct err e = ERR_INIT;
+	const char *msg;
+
+	secrets_init(&s);
+	CHECK_INT(parse(&s,
+			"SECRETS=$(kamal secrets fetch --adapter test --account acct --from "
+			"Vault/Item A B LPARENxRPAREN)\n"
+			"A=$(kamal secrets extract A ${SECRETS})\n"
+			"B=$(berth   secrets extract B $SECRETS --inline)\n"
+			"ONE=$(kamal secrets fetch -a test --account=acct \"two words\")\n"
+			"W=$(kamal secrets extract 'two words' $ONE)\n",
+			&e),
+		  0);
+	if (err_isset(&e)) {
+		printf("# %s\n", err_str(&e));
+	}
+	/* the JSON shell-escaped, exactly as Kamal keeps it */
+	CHECK_STR(secrets_get(&s, "SECRETS"),
+		  "\\{\\\"Vault/Item/A\\\":\\\"A/metI/tluaV\\\",\\\"Vault/Item/B\\\":"
+		  "\\\"B/metI/tluaV\\\",\\\"Vault/Item/LPARENxRPAREN\\\":\\\"\\)x\\(/metI/"
+		  "tluaV\\\"\\}");
+	CHECK_STR(secrets_get(&s, "A"), "A/metI/tluaV");
+	CHECK_STR(secrets_get(&s, "B"), "B/metI/tluaV");
+	CHECK_STR(secrets_get(&s, "W"), "sdrow owt");
+	secrets_release(&s);
+	err_release(&e);
+
+	/* Kamal's own integration test file, unchanged */
+	secrets_init(&s);
+	CHECK_INT(
+	    parse(&s,
+		  "SECRETS=$(kamal secrets fetch --adapter test --account test "
+		  "INTERPOLATED_SECRET1 INTERPOLATED_SECRET2 INTERPOLATED_\xe4\xb8\xad\xe6\x96\x87 "
+		  "INTERPOLATED_LPARENRPAREN)\n"
+		  "INTERPOLATED_SECRET1=$(kamal secrets extract INTERPOLATED_SECRET1 ${SECRETS})\n"
+		  "INTERPOLATED_SECRET3=$(kamal secrets extract "
+		  "INTERPOLATED_\xe4\xb8\xad\xe6\x96\x87 ${SECRETS})\n"
+		  "INTERPOLATED_SECRET4=$(kamal secrets extract INTERPOLATED_LPARENRPAREN "
+		  "${SECRETS})\n",
+		  &e),
+	    0);
+	CHECK_STR(secrets_get(&s, "INTERPOLATED_SECRET1"), "1TERCES_DETALOPRETNI");
+	CHECK_STR(secrets_get(&s, "INTERPOLATED_SECRET3"), "\xe6\x96\x87\xe4\xb8\xad_DETALOPRETNI");
+	CHECK_STR(secrets_get(&s, "INTERPOLATED_SECRET4"), ")(_DETALOPRETNI");
+	secrets_release(&s);
+	err_release(&e);
+
+	msg = parse_error("S=$(kamal secrets fetch --adapter test --account a X)\n"
+			  "V=$(kamal secrets extract Y $S)\n",
+			  0);
+	CHECK_STR(msg, "f:2: V: command 'kamal secrets extract Y $S': could not find secret Y");
+	msg = parse_error("V=$(kamal secrets fetch --adapter nope A)\n", 0);
+	CHECK_CONTAINS(msg, "unknown secrets adapter 'nope'");
+	msg = parse_error("V=$(kamal secrets fetch --adapter test A)\n", 0);
+	CHECK_CONTAINS(msg, "missing required option '--account'");
+	msg = parse_error("V=$(kamal secrets print)\n", 0);
+	CHECK_CONTAINS(msg, "only 'secrets fetch' and 'secrets extract'");
+	msg =
+	    parse_error("V=$(kamal secrets fetch -a test --account a X)\n", SECRETS_F_NO_COMMANDS);
+	CHECK_CONTAINS(msg, "not allowed");
+}
+
 int main(void)
 {
 	UNIT_RUN(test_unquoted_forms);
@@ -689,6 +819,8 @@ int main(void)
 	UNIT_RUN(test_limits);
 	UNIT_RUN(test_load);
 	UNIT_RUN(test_load_path);
+	UNIT_RUN(test_load_rules);
+	UNIT_RUN(test_inline_secrets_commands);
 	UNIT_RUN(test_load_here);
 	UNIT_RUN(test_redact);
 	UNIT_RUN(test_set_keeps_order);

@@ -202,9 +202,18 @@ static void test_probe(void)
 	transfer_probe_release(&p);
 	CHECK_INT(transfer_parse_probe(slice_cstr("dir /c\nhas-id"), &p, &e), 0);
 	CHECK(p.has_id);
+	CHECK(!p.layers_unknown);
+	transfer_probe_release(&p);
+	/* asked of Docker only: the cache is to be looked at on the host */
+	CHECK_INT(transfer_parse_probe(slice_cstr("dir /c\nlayers unknown\n"), &p, &e), 0);
+	CHECK(p.layers_unknown && !p.tagged && !p.has_id && !p.cached.nr);
 	transfer_probe_release(&p);
 
-	CHECK_INT(transfer_parse_probe(slice_cstr("tagged\n"), &p, &e), -1);
+	/* a host with the image says where its cache is only when it lacks it */
+	CHECK_INT(transfer_parse_probe(slice_cstr("tagged\n"), &p, &e), 0);
+	CHECK(p.tagged && !p.dir);
+	transfer_probe_release(&p);
+	CHECK_INT(transfer_parse_probe(slice_cstr("layer " H1 "\n"), &p, &e), -1);
 	CHECK(strstr(err_str(&e), "did not name the layer cache") != NULL);
 	transfer_probe_release(&p);
 	CHECK_INT(transfer_parse_probe(slice_cstr("dir relative\n"), &p, &e), -1);

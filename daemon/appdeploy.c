@@ -1,0 +1,483 @@
+/* appdeploy — see appdeploy.h. */
+#include "daemon/appdeploy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/banned.h"
+#include "lib/run.h"
+#include "lib/sbuf.h"
+#include "lib/slice.h"
+#include "lib/xalloc.h"
+
+static const char *keep(struct appdeploy *d, const char *s)
+{
+	if (!s) {
+		return NULL;
+	}
+	strvec_push(&d->proc_strs, s);
+	return d->proc_strs.v[d->proc_strs.nr - 1];
+}
+
+void appdeploy_release(struct appdeploy *d)
+{
+	strvec_clear(&d->env_names);
+	strvec_clear(&d->env_values);
+	strvec_clear(&d->domains);
+	strvec_clear(&d->proc_strs);
+	strvec_clear(&d->mounts);
+	free(d->procs);
+	free(d->state_dir);
+	memset(d, 0, sizeof(*d));
+}
+
+static void progress_out(const char *line, void *data)
+{
+	(void)data;
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
+/* A property of app kept in d (NULL when not set); -1 with e set. */
+static int prop(struct bd *bd, const char *app, const char *name, struct appdeploy *d,
+		const char **out, struct err *e)
+{
+	char *v = NULL;
+	int r = store_prop_get(&bd->store, app, name, &v, e);
+
+	*out = r == 1 ? keep(d, v) : NULL;
+	free(v);
+	return r < 0 ? -1 : 0;
+}
+
+/* What checks:*, resource:* and storage:* set over the revision's word. */
+static int spec_props(struct bd *bd, const char *app, struct appdeploy *d, struct err *e)
+{
+	const char *path, *disabled;
+	bool others = false, all_off = true;
+
+	if (prop(bd, app, "checks.path.web", d, &path, e) < 0 ||
+	    prop(bd, app, "checks.disabled", d, &disabled, e) < 0 ||
+	    prop(bd, app, "resource.memory", d, &d->spec.memory, e) < 0 ||
+	    prop(bd, app, "resource.cpu", d, &d->spec.cpus, e) < 0 ||
+	    store_mount_list(&bd->store, app, &d->mounts, e) < 0) {
+		return -1;
+	}
+	if (path) {
+		d->spec.check.path = path;
+	}
+	d->spec.mounts = &d->mounts;
+	/* no readiness delay when every running type without the proxy has its checks off */
+	for (size_t i = 0; disabled && i < d->spec.nprocs; i++) {
+		const struct release_proc *p = &d->procs[i];
+		size_t n = strlen(p->type);
+		const char *at = disabled;
+		bool off = false;
+
+		if (!p->scale || !strcmp(p->type, "web")) {
+			continue;
+		}
+		others = true;
+		while (*at) {
+			const char *comma = strchr(at, ',');
+			size_t len = comma ? (size_t)(comma - at) : strlen(at);
+
+			off |= len == n && !strncmp(at, p->type, n);
+			at += len + (comma ? 1 : 0);
+		}
+		all_off &= off;
+	}
+	d->spec.no_uptime = others && all_off;
+	return 0;
+}
+
+int appdeploy_spec(struct bd *bd, const char *app, const char *image, const char *version,
+		   const struct push_result *pr, struct appdeploy *d, struct err *e)
+{
+	struct strvec types = STRVEC_INIT, counts = STRVEC_INIT;
+	char *global = NULL;
+	size_t n = 0;
+	int r = -1;
+
+	memset(d, 0, sizeof(*d));
+	strvec_init(&d->env_names);
+	strvec_init(&d->env_values);
+	strvec_init(&d->domains);
+	strvec_init(&d->proc_strs);
+	strvec_init(&d->mounts);
+	if (store_config_list(&bd->store, app, &d->env_names, &d->env_values, e) < 0 ||
+	    store_domain_list(&bd->store, app, &d->domains, e) < 0 ||
+	    store_scale_list(&bd->store, app, &types, &counts, e) < 0 ||
+	    store_setting_get(&bd->store, "global-domain", &global, e) < 0) {
+		goto out;
+	}
+	if (!d->domains.nr && global) {
+		strvec_pushf(&d->domains, "%s.%s", app, global);
+	}
+	/* The processes: the revision's, else the image's own command as web. */
+	n = pr && pr->nprocs ? pr->nprocs : 1;
+	d->procs = xcalloc(n + types.nr, sizeof(*d->procs));
+	for (size_t i = 0; i < n; i++) {
+		struct release_proc *p = &d->procs[i];
+		if (pr && pr->nprocs) {
+			p->type = keep(d, pr->procs[i].type);
+			p->cmd = keep(d, pr->procs[i].cmd);
+			p->scale = pr->procs[i].scale;
+		} else {
+			p->type = keep(d, "web");
+			p->scale = 1;
+		}
+		for (size_t j = 0; j < types.nr; j++) {
+			if (!strcmp(types.v[j], p->type)) {
+				p->scale = (unsigned)strtoul(counts.v[j], NULL, 10);
+			}
+		}
+	}
+	d->spec.nprocs = n;
+	d->state_dir = xstrdup(bd->state_dir);
+	d->spec.app = app;
+	d->spec.image = image;
+	d->spec.version = version;
+	d->spec.env_names = &d->env_names;
+	d->spec.env_values = &d->env_values;
+	d->spec.domains = &d->domains;
+	d->spec.procs = d->procs;
+	d->spec.state_dir = d->state_dir;
+	d->spec.progress = progress_out;
+	if (pr) {
+		d->spec.check = pr->check;
+		d->spec.release_cmd = keep(d, pr->release_cmd);
+		d->spec.predeploy = keep(d, pr->predeploy);
+		d->spec.postdeploy = keep(d, pr->postdeploy);
+		d->spec.check.path = keep(d, pr->check.path);
+	}
+	if (spec_props(bd, app, d, e) < 0) {
+		goto out;
+	}
+	r = 0;
+out:
+	if (r < 0) {
+		appdeploy_release(d);
+	}
+	strvec_clear(&types);
+	strvec_clear(&counts);
+	free(global);
+	return r;
+}
+
+char *appdeploy_version(struct bd *bd, const char *app, const char *base)
+{
+	struct store_release *rs = NULL;
+	struct sbuf sb = SBUF_INIT;
+	size_t n = 0;
+	bool used = false;
+	long long next = 1;
+
+	store_release_list(&bd->store, app, &rs, &n, NULL);
+	for (size_t i = 0; i < n; i++) {
+		used |= !strcmp(rs[i].version, base);
+		if (rs[i].id >= next) {
+			next = rs[i].id + 1;
+		}
+	}
+	sbuf_addstr(&sb, base);
+	if (used) {
+		sbuf_addf(&sb, "-%lld", next);
+	}
+	store_releases_free(rs, n);
+	return sbuf_detach(&sb, NULL);
+}
+
+/*
+ * The engine runs <repo>:<version>: an image under another name (a redeploy's
+ * new version label, an image from git:from-image) is tagged
+ * berthd/<app>:<version> first, so that a rollback finds it by that name too.
+ * The name to deploy, malloc'd; NULL with e set when docker could not tag it.
+ */
+static char *tag_for(const char *app, const char *image, const char *version, struct err *e)
+{
+	struct run_cmd c = RUN_CMD_INIT;
+	struct sbuf ref = SBUF_INIT;
+
+	sbuf_addf(&ref, "berthd/%s:%s", app, version);
+	if (!strcmp(ref.buf, image)) {
+		return sbuf_detach(&ref, NULL);
+	}
+	strvec_pushv(&c.argv, (const char *[]){"docker", "tag", image, ref.buf, NULL});
+	c.out = RUN_IO_CAPTURE;
+	c.err = RUN_IO_CAPTURE;
+	if (run_one(&c) < 0) {
+		sbuf_trim(&c.errbuf);
+		err_set(e, "cannot tag '%s' as '%s': %s", image, ref.buf,
+			c.errbuf.len ? c.errbuf.buf : "docker failed");
+		sbuf_release(&ref);
+		run_cmd_release(&c);
+		return NULL;
+	}
+	run_cmd_release(&c);
+	return sbuf_detach(&ref, NULL);
+}
+
+static bool in_list(const struct strvec *v, const char *s)
+{
+	for (size_t i = 0; i < v->nr; i++) {
+		if (!strcmp(v->v[i], s)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Removes the app's images (berthd/APP:*) past the retention: those of
+ * every release but the newest APPDEPLOY_KEEP_IMAGES deployed ones. `docker
+ * rmi` without -f, so an image a container still uses stays (the engine
+ * keeps as many stopped containers for rollbacks). A failure is said, and
+ * fails nothing.
+ */
+static void prune_images(struct bd *bd, const char *app)
+{
+	struct store_release *rs = NULL;
+	struct run_cmd ls = RUN_CMD_INIT;
+	struct strvec keep = STRVEC_INIT;
+	struct sbuf repo = SBUF_INIT;
+	struct err e = ERR_INIT;
+	struct slice rest;
+	size_t n = 0, removed = 0;
+
+	if (store_release_list(&bd->store, app, &rs, &n, &e) < 0) {
+		goto out;
+	}
+	for (size_t i = 0; i < n && keep.nr < APPDEPLOY_KEEP_IMAGES; i++) {
+		if (!strcmp(rs[i].status, "deployed") && !in_list(&keep, rs[i].image)) {
+			strvec_push(&keep, rs[i].image);
+		}
+	}
+	sbuf_addf(&repo, "berthd/%s", app);
+	strvec_pushv(&ls.argv, (const char *[]){"docker", "images", "--format",
+						"{{.Repository}}:{{.Tag}}", repo.buf, NULL});
+	ls.out = RUN_IO_CAPTURE;
+	ls.err = RUN_IO_CAPTURE;
+	if (run_one(&ls) < 0) {
+		goto out;
+	}
+	rest = slice_make(ls.outbuf.buf, ls.outbuf.len);
+	while (rest.ptr) {
+		struct slice line = slice_trim(slice_next(&rest, '\n'));
+		struct run_cmd rm = RUN_CMD_INIT;
+		char *ref;
+
+		if (!line.len) {
+			continue;
+		}
+		ref = slice_dup(line);
+		if (!in_list(&keep, ref) && !strstr(ref, ":<none>")) {
+			strvec_pushv(&rm.argv, (const char *[]){"docker", "rmi", ref, NULL});
+			rm.out = RUN_IO_NULL;
+			rm.err = RUN_IO_CAPTURE;
+			removed += run_one(&rm) == 0;
+			run_cmd_release(&rm);
+		}
+		free(ref);
+	}
+	if (removed) {
+		bd_info(bd, "removed %zu image(s) of %s past the newest %d releases", removed, app,
+			APPDEPLOY_KEEP_IMAGES);
+	}
+out:
+	store_releases_free(rs, n);
+	run_cmd_release(&ls);
+	strvec_clear(&keep);
+	sbuf_release(&repo);
+	err_release(&e);
+}
+
+int appdeploy_run(struct bd *bd, const char *app, const char *image, const char *base_version,
+		  const char *rev, const struct push_result *pr, struct err *e)
+{
+	struct appdeploy d;
+	char *version = appdeploy_version(bd, app, base_version);
+	char *tagged = tag_for(app, image, version, e);
+	long long id = 0;
+	int r = -1;
+
+	if (!tagged) {
+		free(version);
+		return -1;
+	}
+	image = tagged;
+	if (appdeploy_spec(bd, app, image, version, pr, &d, e) < 0) {
+		free(version);
+		free(tagged);
+		return -1;
+	}
+	if (store_release_add(&bd->store, app, version, image, rev, "deploying", &id, e) < 0) {
+		goto out;
+	}
+	bd_step(bd, "Deploying %s (version %s, image %s)", app, version, image);
+	if (release_deploy(&d.spec, e) < 0) {
+		store_release_set_status(&bd->store, id, "failed", NULL);
+		bd_event(bd, app, "deploy-failed", version);
+		goto out;
+	}
+	if (store_release_set_status(&bd->store, id, "deployed", e) < 0) {
+		goto out;
+	}
+	/* a deploy starts the app: it is no longer stopped */
+	store_prop_set(&bd->store, app, "ps.stopped", NULL, NULL);
+	bd_event(bd, app, "deploy", version);
+	bd_step(bd, "Application deployed: %s %s", app, version);
+	prune_images(bd, app);
+	for (size_t i = 0; i < d.domains.nr; i++) {
+		bd_info(bd, "http://%s", d.domains.v[i]);
+	}
+	r = 0;
+out:
+	appdeploy_release(&d);
+	free(version);
+	free(tagged);
+	return r;
+}
+
+/* The base of a redeploy's version: the current one without an earlier "-N". */
+static char *base_of(const struct store_release *cur)
+{
+	const char *dash = cur->rev ? strchr(cur->version, '-') : NULL;
+	return dash ? xstrndup(cur->version, (size_t)(dash - cur->version)) : xstrdup(cur->version);
+}
+
+static int redeploy(struct bd *bd, const char *app, bool any, struct err *e)
+{
+	struct store_release cur = {0};
+	struct push_result pr = {0};
+	struct push_opts po = {0};
+	char *git_dir = NULL, *base = NULL;
+	int lock = -1, r = -1, found;
+
+	lock = appdeploy_lock(bd, app, "redeploy", e);
+	if (lock < 0) {
+		return -1;
+	}
+	if (!any) {
+		char *stopped = NULL;
+		int st = store_prop_get(&bd->store, app, "ps.stopped", &stopped, e);
+
+		free(stopped);
+		if (st != 0) {
+			r = st < 0 ? -1 : 2;
+			if (st > 0) {
+				bd_step(bd,
+					"%s is stopped (ps:stop): the change takes effect at "
+					"ps:start",
+					app);
+			}
+			goto out;
+		}
+	}
+	found = store_release_current(&bd->store, app, &cur, e);
+	if (found <= 0) {
+		r = found < 0 ? -1 : 1;
+		goto out;
+	}
+	if (cur.rev) {
+		git_dir = bd_path(bd, "repos/%s.git", app);
+		po.app = app;
+		po.git_dir = git_dir;
+		po.rev = cur.rev;
+		if (push_read(&po, &pr, e) < 0) {
+			goto out;
+		}
+	}
+	base = base_of(&cur);
+	r = appdeploy_run(bd, app, cur.image, base, cur.rev, cur.rev ? &pr : NULL, e);
+out:
+	if (cur.rev) {
+		push_result_release(&pr);
+	}
+	store_release_release(&cur);
+	free(git_dir);
+	free(base);
+	appdeploy_unlock(lock);
+	return r;
+}
+
+int appdeploy_redeploy(struct bd *bd, const char *app, struct err *e)
+{
+	return redeploy(bd, app, false, e);
+}
+
+int appdeploy_redeploy_any(struct bd *bd, const char *app, struct err *e)
+{
+	return redeploy(bd, app, true, e);
+}
+
+int appdeploy_lock(struct bd *bd, const char *app, const char *action, struct err *e)
+{
+	char *dir = bd_path(bd, "locks"), *path = bd_path(bd, "locks/%s.lock", app);
+	struct sbuf who = SBUF_INIT;
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd = -1;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		err_set(e, "cannot create '%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err_set(e, "cannot open '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			err_set(e, "cannot lock '%s': %s", path, strerror(errno));
+			goto fail;
+		}
+		lseek(fd, 0, SEEK_SET);
+		sbuf_read_fd(&who, fd);
+		sbuf_trim(&who);
+		bd_step(bd, "Waiting for %s's lock, held by %s", app,
+			who.len ? who.buf : "another deploy");
+		if (flock(fd, LOCK_EX) < 0) {
+			err_set(e, "cannot lock '%s': %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	sbuf_reset(&who);
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	sbuf_addf(&who, "%s (%s, pid %ld, since %s)\n", bd->key ? bd->key : "root", action,
+		  (long)getpid(), when);
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, who.buf, who.len, 0) < 0) {
+		err_set(e, "cannot write '%s': %s", path, strerror(errno));
+		goto fail;
+	}
+	goto out;
+fail:
+	close(fd);
+	fd = -1;
+out:
+	sbuf_release(&who);
+	free(dir);
+	free(path);
+	return fd;
+}
+
+void appdeploy_unlock(int fd)
+{
+	if (fd >= 0) {
+		if (ftruncate(fd, 0) < 0) {
+			/* the next holder writes over it anyway */
+		}
+		close(fd);
+	}
+}

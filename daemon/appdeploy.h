@@ -1,0 +1,79 @@
+/*
+ * appdeploy — an app of berthd's records, put on this host through
+ * daemon/release.h; and the per-app lock that keeps two deploys of one app
+ * apart.
+ *
+ * The spec is built from the store: config vars (the roles' secret env),
+ * domains (none: APP.<global domain> when one is set), process scale (the
+ * store's count for a type, else what the revision says, else web=1 and
+ * every other type 0), and what the revision says about how it runs (its
+ * Procfile and app.json, from push_read; an image from git:from-image runs
+ * its own command as "web").
+ *
+ * Every deploy is recorded in the store's releases: "deploying", then
+ * "deployed" or "failed". A version label is used once per app: a second
+ * deploy of one revision (a config change) is "<version>-<release id>".
+ *
+ * The lock is flock on $BERTHD_STATE_DIR/locks/APP.lock, which also says
+ * who holds it; a second taker waits, saying who that is. It goes with the
+ * process, so a killed deploy leaves no lock behind.
+ */
+#ifndef APPDEPLOY_H
+#define APPDEPLOY_H
+
+/* Images of an app kept after a deploy: those of its newest deployed releases (as many as the
+ * engine keeps containers, retain_containers). */
+#define APPDEPLOY_KEEP_IMAGES 5
+
+#include "daemon/berthd.h"
+#include "daemon/push.h"
+#include "daemon/release.h"
+
+struct appdeploy {
+	struct release_spec spec;
+	struct strvec env_names, env_values, domains;
+	struct release_proc *procs;
+	struct strvec proc_strs; /* the strings procs point at */
+	struct strvec mounts;	 /* storage:mount */
+	char *state_dir;
+};
+
+/*
+ * Fills d->spec for app from the store, image and version; pr: what the
+ * revision says (NULL: an image's own command as web). 0, or -1 with e set.
+ */
+int appdeploy_spec(struct bd *bd, const char *app, const char *image, const char *version,
+		   const struct push_result *pr, struct appdeploy *d, struct err *e);
+void appdeploy_release(struct appdeploy *d);
+
+/* A version label not used yet by app: base, or base-N. Malloc'd. */
+char *appdeploy_version(struct bd *bd, const char *app, const char *base);
+
+/*
+ * Deploys image as a new release of app and records it (rev: the git
+ * revision, or NULL). Progress on stdout. 0, or -1 with e set (the release
+ * recorded as failed).
+ */
+int appdeploy_run(struct bd *bd, const char *app, const char *image, const char *base_version,
+		  const char *rev, const struct push_result *pr, struct err *e);
+
+/*
+ * After a change to config, domains or scale: deploys the current release
+ * again when the app has one (taking the app's lock). 0 deployed, 1 nothing
+ * deployed yet (nothing to do), 2 the app is stopped (ps:stop; nothing
+ * started, a line says so), -1 with e set.
+ */
+int appdeploy_redeploy(struct bd *bd, const char *app, struct err *e);
+
+/* appdeploy_redeploy even when the app is stopped (ps:start, ps:restart, ps:rebuild). */
+int appdeploy_redeploy_any(struct bd *bd, const char *app, struct err *e);
+
+/*
+ * Takes app's lock for action ("git push", "config:set"...), waiting when
+ * someone holds it. Returns the lock's descriptor (appdeploy_unlock it), or
+ * -1 with e set.
+ */
+int appdeploy_lock(struct bd *bd, const char *app, const char *action, struct err *e);
+void appdeploy_unlock(int fd);
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * berthd — what every command of berthd shares: who is asking, the store,
+ * and Dokku's output shapes.
+ *
+ * A command runs for root on the server (`berthd CMD ...`: every right) or
+ * for an SSH key (`berthd ssh`, the forced command of each key in
+ * authorized_keys: the key's rights). Rights:
+ *	admin	everything but ssh-keys:* (those are root's alone, as in Dokku)
+ *	deploy	on an app: read, push, and every command that changes the app
+ *	read	on an app: list, report, info, releases, events of the app
+ * A command declares in the table (daemon/main.c) what it needs; main checks
+ * it before the command runs, so no command repeats a rights check:
+ *	BD_APP		the first operand names an app that exists (exit 20, as
+ *			Dokku, when it does not)
+ *	BD_READ, BD_DEPLOY, BD_ADMIN, BD_ROOT	the right needed (on that app)
+ *	BD_NEW_APP	the first operand names an app to create: admin, or a
+ *			deploy grant on that name
+ * A key without the right gets "permission denied" and exit 1; nothing
+ * changes.
+ *
+ * Output is Dokku's: "-----> " steps and "=====> " headings on stdout (none
+ * with --quiet), " !     " errors on stderr. A config value is never
+ * printed but by the commands that exist to show it (config:get, show,
+ * export), and never recorded in an event.
+ */
+#ifndef BERTHD_H
+#define BERTHD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "daemon/store.h"
+#include "lib/err.h"
+#include "lib/strvec.h"
+
+#define BD_EXIT_NO_APP 20 /* Dokku's exit code for a missing app */
+
+struct bd {
+	struct store store;
+	const char *state_dir; /* $BERTHD_STATE_DIR, default /var/lib/berthd */
+	const char *key;       /* the SSH key's name; NULL: root on the server */
+	bool admin;	       /* root, or an admin key */
+	bool quiet;	       /* --quiet */
+	bool json;	       /* --format json */
+};
+
+enum bd_cmd_flags {
+	BD_APP = 1 << 0,
+	BD_READ = 1 << 1,
+	BD_DEPLOY = 1 << 2,
+	BD_ADMIN = 1 << 3,
+	BD_ROOT = 1 << 4,
+	BD_NEW_APP = 1 << 5,
+};
+
+struct bd_cmd {
+	const char *name;
+	/* argv[0] is the command's name; returns the exit code */
+	int (*fn)(struct bd *bd, int argc, const char **argv);
+	unsigned flags; /* enum bd_cmd_flags */
+	const char *usage;
+};
+
+/* Output in Dokku's shapes. */
+void bd_step(struct bd *bd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void bd_heading(struct bd *bd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "       line" under a step (suppressed by --quiet). */
+void bd_info(struct bd *bd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* " !     msg" on stderr; returns 1 (an exit code). */
+int bd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* bd_fail with err's text; returns 1. */
+int bd_fail_err(struct err *e);
+/* A Dokku-style usage error: " !     usage: berthd USAGE"; returns 1. */
+int bd_usage(const char *usage);
+
+/* Records an event (who is bd->key); names: names only, never a value. */
+void bd_event(struct bd *bd, const char *app, const char *action, const char *names);
+/* Same with the names of a vector, joined by commas. */
+void bd_event_v(struct bd *bd, const char *app, const char *action, const struct strvec *names);
+
+/* Whether bd may act on app with right BD_READ / BD_DEPLOY (admin: always). */
+bool bd_can(struct bd *bd, const char *app, unsigned right);
+
+/* The path of something in the state directory (a malloc'd string). */
+char *bd_path(struct bd *bd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a command's options; operands left in argv[0..return). -1: a usage error was printed. */
+struct opt;
+int bd_opts(int argc, const char **argv, const struct opt *opts, const char *usage);
+
+/* Writes authorized_keys from the store (cmd-keys.c). 0, or -1 with e set. */
+int bd_keys_sync(struct bd *bd, struct err *e);
+
+/* The commands (daemon/cmd-*.c), listed in daemon/main.c's table. */
+int cmd_apps_create(struct bd *bd, int argc, const char **argv);
+int cmd_apps_destroy(struct bd *bd, int argc, const char **argv);
+int cmd_apps_list(struct bd *bd, int argc, const char **argv);
+int cmd_apps_rename(struct bd *bd, int argc, const char **argv);
+int cmd_apps_report(struct bd *bd, int argc, const char **argv);
+int cmd_config_set(struct bd *bd, int argc, const char **argv);
+int cmd_config_get(struct bd *bd, int argc, const char **argv);
+int cmd_config_unset(struct bd *bd, int argc, const char **argv);
+int cmd_config_show(struct bd *bd, int argc, const char **argv);
+int cmd_config_export(struct bd *bd, int argc, const char **argv);
+int cmd_domains_add(struct bd *bd, int argc, const char **argv);
+int cmd_domains_remove(struct bd *bd, int argc, const char **argv);
+int cmd_domains_set(struct bd *bd, int argc, const char **argv);
+int cmd_domains_report(struct bd *bd, int argc, const char **argv);
+int cmd_domains_set_global(struct bd *bd, int argc, const char **argv);
+int cmd_keys_add(struct bd *bd, int argc, const char **argv);
+int cmd_keys_list(struct bd *bd, int argc, const char **argv);
+int cmd_keys_remove(struct bd *bd, int argc, const char **argv);
+int cmd_keys_grant(struct bd *bd, int argc, const char **argv);
+int cmd_keys_revoke(struct bd *bd, int argc, const char **argv);
+int cmd_events(struct bd *bd, int argc, const char **argv);
+int cmd_ps_scale(struct bd *bd, int argc, const char **argv);
+int cmd_ps_report(struct bd *bd, int argc, const char **argv);
+int cmd_releases(struct bd *bd, int argc, const char **argv);
+int cmd_releases_rollback(struct bd *bd, int argc, const char **argv);
+int cmd_git_from_image(struct bd *bd, int argc, const char **argv);
+int cmd_builder_set(struct bd *bd, int argc, const char **argv);
+int cmd_git_set(struct bd *bd, int argc, const char **argv);
+int cmd_logs(struct bd *bd, int argc, const char **argv);
+int cmd_apps_exists(struct bd *bd, int argc, const char **argv);
+int cmd_config_keys(struct bd *bd, int argc, const char **argv);
+int cmd_domains_clear(struct bd *bd, int argc, const char **argv);
+int cmd_ps_restart(struct bd *bd, int argc, const char **argv);
+int cmd_ps_stop(struct bd *bd, int argc, const char **argv);
+int cmd_ps_start(struct bd *bd, int argc, const char **argv);
+int cmd_ps_rebuild(struct bd *bd, int argc, const char **argv);
+int cmd_run(struct bd *bd, int argc, const char **argv);
+int cmd_enter(struct bd *bd, int argc, const char **argv);
+int cmd_checks_disable(struct bd *bd, int argc, const char **argv);
+int cmd_checks_enable(struct bd *bd, int argc, const char **argv);
+int cmd_checks_set(struct bd *bd, int argc, const char **argv);
+int cmd_checks_report(struct bd *bd, int argc, const char **argv);
+int cmd_resource_limit(struct bd *bd, int argc, const char **argv);
+int cmd_resource_reset(struct bd *bd, int argc, const char **argv);
+int cmd_resource_report(struct bd *bd, int argc, const char **argv);
+int cmd_storage_mount(struct bd *bd, int argc, const char **argv);
+int cmd_storage_unmount(struct bd *bd, int argc, const char **argv);
+int cmd_storage_list(struct bd *bd, int argc, const char **argv);
+/* resource:limit's checks of --memory SIZE (Docker's syntax, at least 6 MiB) and --cpu N. */
+bool resource_valid_memory(const char *s);
+bool resource_valid_cpus(const char *s);
+/* storage:mount's check of "/HOST_PATH:/CONTAINER_PATH". */
+bool storage_valid_mount(const char *m);
+int cmd_git_receive_pack(struct bd *bd, int argc, const char **argv);
+int cmd_git_upload_pack(struct bd *bd, int argc, const char **argv);
+
+/* Datastores (cmd-datastore.c): one function per verb, the kind from argv[0] ("postgres:"). */
+int cmd_datastore_create(struct bd *bd, int argc, const char **argv);
+int cmd_datastore_destroy(struct bd *bd, int argc, const char **argv);
+int cmd_datastore_export(struct bd *bd, int argc, const char **argv);
+int cmd_datastore_import(struct bd *bd, int argc, const char **argv);
+int cmd_datastore_info(struct bd *bd, int argc, const char **argv);
+int cmd_datastore_link(struct bd *bd, int argc, const char **argv);
+int cmd_datastore_list(struct bd *bd, int argc, const char **argv);
+int cmd_datastore_unlink(struct bd *bd, int argc, const char **argv);
+
+/* `berthd hook pre-receive`, run by git in an app's repository. */
+int bd_hook_pre_receive(struct bd *bd);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * store — berthd's records, in one SQLite file: $BERTHD_STATE_DIR/berthd.db.
+ *
+ * The file is created with mode 0600 (config vars are secrets), in WAL mode
+ * with a busy timeout, so that `berthd serve` and any number of `berthd ssh`
+ * processes share it: a writer waits for another (up to STORE_BUSY_MS)
+ * instead of failing. The schema is versioned with PRAGMA user_version and
+ * brought up to date by store_open; a file from a newer berthd is refused.
+ *
+ * Tables: apps (name, created, deploy branch, dockerfile path, image source),
+ * config (app, name, value), domains (app, domain), scale (app, type, count),
+ * releases (app, id, version, image, git revision, time, status), keys (name, fingerprint,
+ * public key line, admin), rights (key, app, right), events (time, key, app,
+ * action, names: never a config value), settings (name, value), app_props (app,
+ * name, value: how the app runs, e.g. "ps.stopped", "checks.disabled",
+ * "resource.memory"), mounts (app, "HOST_PATH:CONTAINER_PATH").
+ *
+ * Every function returns as the house convention says: 0 or -1 with e set
+ * ("cannot ..."), and lookups 1 (found), 0 (not found) or -1. Strings handed
+ * back are owned by the caller. Deleting or renaming an app takes its config,
+ * domains, scale, releases, rights, properties and mounts with it, in one transaction.
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/err.h"
+#include "lib/strvec.h"
+
+#define STORE_SCHEMA_VERSION 2
+#define STORE_BUSY_MS	     30000
+
+struct sqlite3;
+
+struct store {
+	struct sqlite3 *db;
+	char *path;
+};
+
+#define STORE_INIT                                                                                 \
+	{                                                                                          \
+		NULL, NULL                                                                         \
+	}
+
+/* Opens (creating when missing) dir/berthd.db; dir is created 0700 when missing. */
+int store_open(struct store *s, const char *dir, struct err *e);
+void store_close(struct store *s);
+
+/* A transaction around several calls (BEGIN IMMEDIATE: the writer's lock at once). */
+int store_begin(struct store *s, struct err *e);
+int store_commit(struct store *s, struct err *e);
+void store_rollback(struct store *s);
+
+/* apps */
+struct store_app {
+	char *name;
+	long long created;  /* unix time */
+	char *branch;	    /* deploy branch; NULL: main or master */
+	char *dockerfile;   /* dockerfile path; NULL: Dockerfile */
+	char *image_source; /* git:from-image; NULL: built from git */
+};
+void store_app_release(struct store_app *a);
+int store_app_get(struct store *s, const char *name, struct store_app *a, struct err *e);
+bool store_app_exists(struct store *s, const char *name);
+/* -1 with "app 'x' already exists" when it does. */
+int store_app_create(struct store *s, const char *name, struct err *e);
+int store_app_destroy(struct store *s, const char *name, struct err *e);
+int store_app_rename(struct store *s, const char *from, const char *to, struct err *e);
+int store_app_list(struct store *s, struct strvec *names, struct err *e);
+enum store_app_field {
+	STORE_APP_BRANCH,
+	STORE_APP_DOCKERFILE,
+	STORE_APP_IMAGE_SOURCE,
+};
+/* value NULL: back to the default. */
+int store_app_set(struct store *s, const char *app, enum store_app_field f, const char *value,
+		  struct err *e);
+
+/* config vars: names[i] = values[i], set or unset all at once */
+int store_config_set(struct store *s, const char *app, const struct strvec *names,
+		     const struct strvec *values, struct err *e);
+int store_config_unset(struct store *s, const char *app, const struct strvec *names, struct err *e);
+int store_config_get(struct store *s, const char *app, const char *name, char **value,
+		     struct err *e);
+/* Sorted by name. */
+int store_config_list(struct store *s, const char *app, struct strvec *names, struct strvec *values,
+		      struct err *e);
+
+/* domains */
+int store_domain_add(struct store *s, const char *app, const char *domain, struct err *e);
+/* 1 removed, 0 it was not there, -1 error. */
+int store_domain_remove(struct store *s, const char *app, const char *domain, struct err *e);
+/* Replaces all of the app's domains. */
+int store_domain_set(struct store *s, const char *app, const struct strvec *domains, struct err *e);
+int store_domain_list(struct store *s, const char *app, struct strvec *domains, struct err *e);
+
+/* process scale */
+int store_scale_set(struct store *s, const char *app, const char *type, unsigned count,
+		    struct err *e);
+/* types and their counts (as decimal strings), sorted by type. */
+int store_scale_list(struct store *s, const char *app, struct strvec *types, struct strvec *counts,
+		     struct err *e);
+
+/* releases */
+struct store_release {
+	long long id; /* increasing per store */
+	char *app;
+	char *version;
+	char *image;
+	long long time;
+	char *status; /* "deploying", "deployed", "failed" */
+	char *rev;    /* the pushed git revision; NULL: an image (git:from-image) */
+};
+void store_release_release(struct store_release *r);
+/* Records a release; *id its id. */
+int store_release_add(struct store *s, const char *app, const char *version, const char *image,
+		      const char *rev, const char *status, long long *id, struct err *e);
+int store_release_set_status(struct store *s, long long id, const char *status, struct err *e);
+/* Newest first; *n of them in *rs (free with store_releases_free). */
+int store_release_list(struct store *s, const char *app, struct store_release **rs, size_t *n,
+		       struct err *e);
+void store_releases_free(struct store_release *rs, size_t n);
+/* The current release: the newest "deployed" one. 1, 0 (none) or -1. */
+int store_release_current(struct store *s, const char *app, struct store_release *r, struct err *e);
+/* The newest release of app with this version. 1, 0 or -1. */
+int store_release_find(struct store *s, const char *app, const char *version,
+		       struct store_release *r, struct err *e);
+
+/* keys and rights */
+struct store_key {
+	char *name;
+	char *fingerprint; /* "SHA256:..." */
+	char *line;	   /* "type base64" */
+	bool admin;
+	long long created;
+};
+void store_key_release(struct store_key *k);
+/* -1 with "key name 'x' is already in use" / "this key is already added as 'y'". */
+int store_key_add(struct store *s, const char *name, const char *fingerprint, const char *line,
+		  bool admin, struct err *e);
+int store_key_get(struct store *s, const char *name, struct store_key *k, struct err *e);
+/* Finds the name of the key with this fingerprint: 1, 0 or -1. */
+int store_key_by_fingerprint(struct store *s, const char *fp, char **name, struct err *e);
+/* 1 removed (its rights too), 0 no such key, -1 error. */
+int store_key_remove(struct store *s, const char *name, struct err *e);
+int store_key_set_admin(struct store *s, const char *name, bool admin, struct err *e);
+/* Sorted by name; free with store_keys_free. */
+int store_key_list(struct store *s, struct store_key **ks, size_t *n, struct err *e);
+void store_keys_free(struct store_key *ks, size_t n);
+
+/* right: "deploy" or "read" (one per key and app; granting again replaces it). */
+int store_right_grant(struct store *s, const char *key, const char *app, const char *right,
+		      struct err *e);
+int store_right_revoke(struct store *s, const char *key, const char *app, struct err *e);
+/* The key's right on app: 1 with *right set ("deploy"/"read"), 0 none, -1 error. */
+int store_right_get(struct store *s, const char *key, const char *app, char **right, struct err *e);
+/* Every grant of key: apps[i] has rights[i]. */
+int store_right_list(struct store *s, const char *key, struct strvec *apps, struct strvec *rights,
+		     struct err *e);
+
+/* events: names only (config var names, domains, types), never a value */
+struct store_event {
+	long long id, time;
+	char *key; /* NULL: root on the server */
+	char *app; /* NULL: not about one app */
+	char *action;
+	char *names;
+};
+int store_event_add(struct store *s, const char *key, const char *app, const char *action,
+		    const char *names, struct err *e);
+/* Events with id > after_id, oldest first, at most limit (0: all). */
+int store_event_list(struct store *s, long long after_id, size_t limit, struct store_event **evs,
+		     size_t *n, struct err *e);
+void store_events_free(struct store_event *evs, size_t n);
+
+/* settings: global values such as "global-domain" */
+int store_setting_set(struct store *s, const char *name, const char *value, struct err *e);
+int store_setting_get(struct store *s, const char *name, char **value, struct err *e);
+
+/*
+ * app properties: one value per (app, name); value NULL removes it. get: 1
+ * with *value set (the caller frees it), 0 not set (*value NULL), -1.
+ */
+int store_prop_set(struct store *s, const char *app, const char *name, const char *value,
+		   struct err *e);
+int store_prop_get(struct store *s, const char *app, const char *name, char **value, struct err *e);
+
+/* mounts "HOST:CONTAINER": add/remove give 1 changed, 0 already so, -1; list is sorted. */
+int store_mount_add(struct store *s, const char *app, const char *mount, struct err *e);
+int store_mount_remove(struct store *s, const char *app, const char *mount, struct err *e);
+int store_mount_list(struct store *s, const char *app, struct strvec *mounts, struct err *e);
+
+#endif

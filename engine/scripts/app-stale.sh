@@ -1,0 +1,15 @@
+# app-stale.sh: a role's running containers but the newest, and stops them.
+#
+# $1 "1" to stop them, "0" to list only; then the role's docker ps filters.
+# Output: a line per container ("NAME", or "NAME stopped").
+# Exit: 0, or docker stop's failure.
+stop=$1
+shift
+docker ps --filter status=running "$@" --format '{{.Names}}' | tail -n +2 |
+	while IFS= read -r c; do
+		if [ "$stop" = 1 ]; then
+			docker stop "$c" >/dev/null && echo "$c stopped" || exit
+		else
+			echo "$c"
+		fi
+	done

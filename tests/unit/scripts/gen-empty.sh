@@ -1,0 +1,1 @@
+# gen-empty.sh: a header and nothing else.

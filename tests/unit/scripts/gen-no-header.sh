@@ -1,0 +1,2 @@
+
+echo first line blank, no header

@@ -1,0 +1,2 @@
+# gen-no-newline.sh: a last line without a newline.
+exit 0
