@@ -156,6 +156,14 @@ static char *git_path_app(const char *path)
 	return xstrndup(path, n);
 }
 
+/* Whether cmd is a datastore's link or unlink, whose app comes second. */
+static bool service_first(const char *cmd)
+{
+	const char *colon = strchr(cmd, ':');
+
+	return colon && (!strcmp(colon, ":link") || !strcmp(colon, ":unlink"));
+}
+
 int sshcmd_from_argv(size_t argc, const char *const *argv, struct sshcmd *c, struct err *e)
 {
 	const char *app = NULL;
@@ -218,6 +226,10 @@ int sshcmd_from_argv(size_t argc, const char *const *argv, struct sshcmd *c, str
 		goto out;
 	}
 	strvec_push(&c->argv, argv[i++]);
+	/* a datastore's link and unlink name the service first: SERVICE APP */
+	if (app && service_first(c->argv.v[0]) && i < argc) {
+		strvec_push(&c->argv, argv[i++]);
+	}
 	if (app) {
 		strvec_push(&c->argv, app);
 	}

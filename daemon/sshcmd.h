@@ -13,7 +13,9 @@
  *
  * Then both of Dokku's forms become one, "CMD APP ARGS...":
  *	CMD APP ARGS...
- *	--app APP CMD ARGS...		(also --app=APP; APP goes right after CMD)
+ *	--app APP CMD ARGS...		(also --app=APP; APP goes right after CMD,
+ *					but after the service for a datastore's
+ *					link and unlink: SERVICE APP)
  * and the global flags --quiet and --format json|text (also --format=...),
  * given before the command, are taken out.
  *

@@ -125,6 +125,9 @@ static void test_parse_forms(void)
 	CHECK_PARSE("--app web config:set A=1", "cmd:config:set|web|A=1");
 	CHECK_PARSE("--app=web config:show", "cmd:config:show|web");
 	CHECK_PARSE("--quiet --app web ps:report", "cmd,quiet:ps:report|web");
+	CHECK_PARSE("--app web postgres:link db", "cmd:postgres:link|db|web");
+	CHECK_PARSE("--app web redis:unlink cache", "cmd:redis:unlink|cache|web");
+	CHECK_PARSE("--app web postgres:link", "cmd:postgres:link|web");
 	CHECK_PARSE("--format json ssh-keys:list", "cmd,json:ssh-keys:list");
 	CHECK_PARSE("--format=text apps:list", "cmd:apps:list");
 	CHECK_PARSE("--format xml apps:list", "ERR: unknown format 'xml' (json or text)");
