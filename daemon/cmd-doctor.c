@@ -20,7 +20,8 @@
  * berth's own (not an app), and it logs nothing (--log-driver none).
  *
  * Output: `berth doctor`'s table for one host (doctor_print), or with
- * --format json `berth doctor --json`'s document. Exit 1 when a check fails.
+ * --format json (the global flag, or the command's own) `berth doctor
+ * --json`'s document. Exit 1 when a check fails.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@
 #include "lib/run.h"
 #include "lib/sbuf.h"
 
-static const char usage[] = "doctor [--min-free-disk PCT]";
+static const char usage[] = "doctor [--format json] [--min-free-disk PCT]";
 
 void bd_doctor_wrap(struct strvec *wrap, const char *image, const char *name)
 {
@@ -134,7 +135,9 @@ static void host_name(struct sbuf *name)
 int cmd_doctor(struct bd *bd, int argc, const char **argv)
 {
 	unsigned min_free = 0;
+	const char *format = NULL;
 	struct opt opts[] = {
+	    OPT_STRING(0, "format", &format, "FORMAT", "json, or text (the default)"),
 	    OPT_UINT(0, "min-free-disk", &min_free, "PCT",
 		     "fail when less than PCT% of a disk is free (default 10)"),
 	    OPT_END(),
@@ -150,8 +153,12 @@ int cmd_doctor(struct bd *bd, int argc, const char **argv)
 	if (n < 0) {
 		return 1;
 	}
-	if (n > 0 || min_free > 100) {
+	if (n > 0 || min_free > 100 ||
+	    (format && strcmp(format, "json") && strcmp(format, "text"))) {
 		return bd_usage(usage);
+	}
+	if (format) {
+		bd->json = !strcmp(format, "json");
 	}
 	helper_image(&image);
 	host_name(&host);

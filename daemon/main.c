@@ -70,7 +70,7 @@ static const struct bd_cmd commands[] = {
     {"domains:set", cmd_domains_set, BD_APP | BD_DEPLOY,
      "domains:set APP DOMAIN...: the app's domains, all at once"},
     {"doctor", cmd_doctor, BD_ADMIN,
-     "doctor [--min-free-disk PCT]: berth doctor's checks of this host (admin)"},
+     "doctor [--format json] [--min-free-disk PCT]: berth doctor's checks of this host (admin)"},
     {"domains:set-global", cmd_domains_set_global, BD_ADMIN,
      "domains:set-global DOMAIN: apps without domains are APP.DOMAIN"},
     {"events", cmd_events, 0, "events [-t] [APP]: what was done (-t: follow)"},

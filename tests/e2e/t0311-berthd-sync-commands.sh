@@ -117,6 +117,8 @@ test_expect_success 'rights: deploy on the app for git:sync, admin for doctor' '
 	done &&
 	test_must_fail as admin1 "doctor extra" 2>"$TEST_TMP/err" &&
 	grep_q "$TEST_TMP/err" "usage: doctor" &&
+	test_must_fail as admin1 "doctor --format yaml" 2>"$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "usage: doctor" &&
 	rc=0 && as deployer "git:sync fresh $URL" 2>"$TEST_TMP/err" || rc=$?
 	test $rc = 20 && grep_q "$TEST_TMP/err" "App fresh does not exist" &&
 	snapshot "$TEST_TMP/after" &&

@@ -164,10 +164,12 @@ test_expect_success 'doctor: the host'"'"'s checks, its disks as the host'"'"'s 
 '
 
 test_expect_success 'doctor --format json is berth doctor --json'"'"'s document' '
-	bd --format json doctor >doc.json || true
-	python3 - doc.json <<-"PY"
+	{ bd doctor --format json >doc.json || true; } &&
+	{ bd -- --format json doctor >doc2.json || true; } &&
+	python3 - doc.json doc2.json <<-"PY"
 	import json, sys
 	doc = json.load(open(sys.argv[1]))
+	assert json.load(open(sys.argv[2]))["hosts"][0]["host"] == doc["hosts"][0]["host"]
 	assert doc["status"] in ("ok", "warn", "fail"), doc
 	checks = {c["name"]: c for c in doc["hosts"][0]["checks"]}
 	for c in ("docker", "disk", "memory", "ports"):
