@@ -84,32 +84,6 @@ static enum doctor_status backup_checks(struct exec *ex, const struct config *cf
 	return worst;
 }
 
-static void print_table(const struct doctor_report *reports, size_t n)
-{
-	const char *bold = log_color(stdout, "\033[1m"), *reset = log_color(stdout, "\033[0m");
-	const char *colors[] = {log_color(stdout, "\033[32m"), log_color(stdout, "\033[33m"),
-				log_color(stdout, "\033[31m")};
-	static const char *const words[] = {"ok", "WARN", "FAIL"};
-	size_t i, j;
-
-	for (i = 0; i < n; i++) {
-		const struct doctor_report *r = &reports[i];
-		printf("%s%s%s  %s%s%s\n", bold, r->host, reset, colors[r->worst],
-		       r->worst == DOCTOR_OK	 ? "ready"
-		       : r->worst == DOCTOR_WARN ? "ready, with warnings"
-						 : "NOT READY",
-		       reset);
-		for (j = 0; j < r->nr_checks; j++) {
-			const struct doctor_check *c = &r->checks[j];
-			printf("  %s%-4s%s  %-9s  %s\n", colors[c->status], words[c->status], reset,
-			       c->name, c->detail.buf);
-		}
-		if (i + 1 < n) {
-			printf("\n");
-		}
-	}
-}
-
 int cmd_doctor(int argc, const char **argv)
 {
 	static unsigned min_free, parallel;
@@ -169,7 +143,7 @@ int cmd_doctor(int argc, const char **argv)
 		printf("\n");
 		json_decref(doc);
 	} else {
-		print_table(reports, n);
+		doctor_print(stdout, reports, n);
 	}
 	ret = worst == DOCTOR_FAIL ? 1 : 0;
 	for (i = 0; i < n; i++) {

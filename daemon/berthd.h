@@ -158,6 +158,27 @@ int cmd_datastore_link(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_list(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_unlink(struct bd *bd, int argc, const char **argv);
 
+/* git:sync (cmd-sync.c) and doctor (cmd-doctor.c). */
+int cmd_git_sync(struct bd *bd, int argc, const char **argv);
+int cmd_doctor(struct bd *bd, int argc, const char **argv);
+
+/* The app's bare repository dir: created when missing, its pre-receive hook (re)written. 0, or -1
+ * with e set (cmd-git.c). */
+int bd_repo_ensure(struct bd *bd, const char *app, const char *dir, struct err *e);
+/*
+ * Builds revision rev of app's repository and deploys it, as a push does, the caller holding
+ * the app's lock: "-----> " lines as it goes; 0, or 1 with " !     " lines printed (a failed
+ * build or release leaves the old version serving).
+ */
+struct store_app;
+int bd_build_deploy(struct bd *bd, const struct store_app *a, const char *rev);
+
+/*
+ * doctor's helper: appends to wrap the `docker run ... IMAGE chroot /host /usr/bin/env` that the
+ * probe's argv runs under, in a container called name (cmd-doctor.c).
+ */
+void bd_doctor_wrap(struct strvec *wrap, const char *image, const char *name);
+
 /* `berthd hook pre-receive`, run by git in an app's repository. */
 int bd_hook_pre_receive(struct bd *bd);
 

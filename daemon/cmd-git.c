@@ -37,8 +37,7 @@
 
 static const char hook_text[] = "#!/bin/sh\nexec berthd hook pre-receive\n";
 
-/* Creates the app's bare repository when missing, and (re)writes its hook. */
-static int ensure_repo(struct bd *bd, const char *app, const char *dir, struct err *e)
+int bd_repo_ensure(struct bd *bd, const char *app, const char *dir, struct err *e)
 {
 	char *repos = bd_path(bd, "repos"), *hook = NULL;
 	struct stat st;
@@ -137,7 +136,7 @@ int cmd_git_receive_pack(struct bd *bd, int argc, const char **argv)
 		bd_event(bd, app, "apps:create", NULL);
 	}
 	dir = bd_path(bd, "repos/%s.git", app);
-	if (ensure_repo(bd, app, dir, &e) < 0) {
+	if (bd_repo_ensure(bd, app, dir, &e) < 0) {
 		rc = bd_fail_err(&e);
 		goto out;
 	}
@@ -225,20 +224,14 @@ static bool is_zero(const char *rev)
 	return strspn(rev, "0") == strlen(rev);
 }
 
-/* Builds and deploys rev of app; 0, or 1 (printed). */
-static int deploy_push(struct bd *bd, const struct store_app *a, const char *rev)
+int bd_build_deploy(struct bd *bd, const struct store_app *a, const char *rev)
 {
 	struct push_result pr = {0};
 	struct push_opts po = {0};
 	struct err e = ERR_INIT;
 	char *dir = bd_path(bd, "repos/%s.git", a->name);
-	int lock, rc = 1;
+	int rc = 1;
 
-	lock = appdeploy_lock(bd, a->name, "git push", &e);
-	if (lock < 0) {
-		rc = bd_fail_err(&e);
-		goto out;
-	}
 	po.app = a->name;
 	po.git_dir = dir;
 	po.rev = rev;
@@ -248,21 +241,32 @@ static int deploy_push(struct bd *bd, const struct store_app *a, const char *rev
 	if (push_build(&po, &pr, &e) < 0) {
 		bd_event(bd, a->name, "build-failed", rev);
 		rc = bd_fail_err(&e);
-		goto release;
+		goto out;
 	}
 	if (appdeploy_run(bd, a->name, pr.image, pr.version, rev, &pr, &e) < 0) {
 		rc = bd_fail_err(&e);
-		goto release;
+		goto out;
 	}
 	if (a->image_source) {
 		store_app_set(&bd->store, a->name, STORE_APP_IMAGE_SOURCE, NULL, NULL);
 	}
 	rc = 0;
-release:
-	push_result_release(&pr);
 out:
-	appdeploy_unlock(lock);
+	push_result_release(&pr);
 	free(dir);
+	err_release(&e);
+	return rc;
+}
+
+/* Builds and deploys rev of app under the app's lock; 0, or 1 (printed). */
+static int deploy_push(struct bd *bd, const struct store_app *a, const char *rev)
+{
+	struct err e = ERR_INIT;
+	int lock, rc;
+
+	lock = appdeploy_lock(bd, a->name, "git push", &e);
+	rc = lock < 0 ? bd_fail_err(&e) : bd_build_deploy(bd, a, rev);
+	appdeploy_unlock(lock);
 	err_release(&e);
 	return rc;
 }

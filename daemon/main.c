@@ -69,6 +69,8 @@ static const struct bd_cmd commands[] = {
      "domains:report APP: the app's domains"},
     {"domains:set", cmd_domains_set, BD_APP | BD_DEPLOY,
      "domains:set APP DOMAIN...: the app's domains, all at once"},
+    {"doctor", cmd_doctor, BD_ADMIN,
+     "doctor [--format json] [--min-free-disk PCT]: berth doctor's checks of this host (admin)"},
     {"domains:set-global", cmd_domains_set_global, BD_ADMIN,
      "domains:set-global DOMAIN: apps without domains are APP.DOMAIN"},
     {"events", cmd_events, 0, "events [-t] [APP]: what was done (-t: follow)"},
@@ -76,6 +78,9 @@ static const struct bd_cmd commands[] = {
      "git:from-image APP IMAGE: deploy an image instead of a push"},
     {"git:set", cmd_git_set, BD_APP | BD_DEPLOY,
      "git:set APP deploy-branch [BRANCH]: the branch a push deploys"},
+    {"git:sync", cmd_git_sync, BD_NEW_APP,
+     "git:sync [--build|--build-if-changes] APP REPOSITORY [GIT_REF]: fetch a branch, tag or "
+     "commit of an https/http/git URL into the app's repository (--build: and deploy it)"},
     {"help", cmd_help, 0, "help: the commands"},
     {"logs", cmd_logs, BD_APP | BD_READ,
      "logs APP [-n LINES] [-t] [-p TYPE]: the output of the app's containers (-t: follow)"},
@@ -204,7 +209,9 @@ static const struct bd_cmd *find_command(const char *name)
 /* Options of the commands that take a value as the next word. */
 static const char *const value_opts[] = {"--format", "--fingerprint", "-n", "--num", "-p", "--ps",
 					 /* run, resource:limit */
-					 "-e", "--env", "--memory", "--cpu"};
+					 "-e", "--env", "--memory", "--cpu",
+					 /* doctor */
+					 "--min-free-disk"};
 
 /*
  * The first operand: the first word after the command that is neither an

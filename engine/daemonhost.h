@@ -47,6 +47,8 @@
 #define DAEMONHOST_USER	     "berth"
 #define DAEMONHOST_HOME	     "/home/berth"
 #define DAEMONHOST_LABEL     "berth.daemon=1"
+/* berthd's doctor (daemon/cmd-doctor.c) probes the host from containers named so */
+#define DAEMONHOST_DOCTOR_PREFIX "berthd-doctor-"
 /* the forced command, in the berth user's home */
 #define DAEMONHOST_SSH_COMMAND "berthd-ssh"
 #define DAEMONHOST_HOME_MAX    256 /* bytes of a home a host reports */

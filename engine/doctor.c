@@ -9,6 +9,7 @@
 #include "engine/daemonhost.h"
 #include "engine/scripts.h"
 #include "lib/banned.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 
 #define MAX_CONTAINERS 4096
@@ -651,12 +652,14 @@ struct sbuf *doctor_add(struct doctor_report *r, const char *name, enum doctor_s
 
 /*
  * berth's own containers, not apps: the proxy, berth-proxy-ports that holds
- * its ports (engine/proxyhost.h), and berthd (engine/daemonhost.h).
+ * its ports (engine/proxyhost.h), berthd and the helper its doctor probes the
+ * host from (engine/daemonhost.h).
  */
 static bool is_proxy_name(const char *name)
 {
 	return name && (!strcmp(name, "berth-proxy") || !strcmp(name, "berth-proxy-ports") ||
-			!strcmp(name, "kamal-proxy") || !strcmp(name, DAEMONHOST_CONTAINER));
+			!strcmp(name, "kamal-proxy") || !strcmp(name, DAEMONHOST_CONTAINER) ||
+			!strncmp(name, DAEMONHOST_DOCTOR_PREFIX, strlen(DAEMONHOST_DOCTOR_PREFIX)));
 }
 
 static void check_docker(const struct doctor_facts *f, struct doctor_report *r)
@@ -1086,6 +1089,32 @@ enum doctor_status doctor_run(struct exec *ex, const char *const *hosts, size_t 
 	free(clocks);
 	free(t0);
 	return worst;
+}
+
+void doctor_print(FILE *out, const struct doctor_report *reports, size_t n)
+{
+	const char *bold = log_color(out, "\033[1m"), *reset = log_color(out, "\033[0m");
+	const char *colors[] = {log_color(out, "\033[32m"), log_color(out, "\033[33m"),
+				log_color(out, "\033[31m")};
+	static const char *const words[] = {"ok", "WARN", "FAIL"};
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		const struct doctor_report *r = &reports[i];
+		fprintf(out, "%s%s%s  %s%s%s\n", bold, r->host, reset, colors[r->worst],
+			r->worst == DOCTOR_OK	  ? "ready"
+			: r->worst == DOCTOR_WARN ? "ready, with warnings"
+						  : "NOT READY",
+			reset);
+		for (j = 0; j < r->nr_checks; j++) {
+			const struct doctor_check *c = &r->checks[j];
+			fprintf(out, "  %s%-4s%s  %-9s  %s\n", colors[c->status], words[c->status],
+				reset, c->name, c->detail.buf);
+		}
+		if (i + 1 < n) {
+			fprintf(out, "\n");
+		}
+	}
 }
 
 json_t *doctor_report_json(const struct doctor_report *r)

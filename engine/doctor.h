@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -133,6 +134,13 @@ void doctor_evaluate(const struct doctor_facts *f, const struct doctor_opts *o,
  */
 enum doctor_status doctor_run(struct exec *ex, const char *const *hosts, size_t nhosts,
 			      const struct doctor_opts *o, struct doctor_report *reports);
+
+/*
+ * The reports as `berth doctor` prints them: per host "HOST  ready" (or
+ * "ready, with warnings", "NOT READY"), then a line per check; colours when
+ * out is a terminal.
+ */
+void doctor_print(FILE *out, const struct doctor_report *reports, size_t n);
 
 /* {"host":..., "status":..., "checks":[{"name","status","detail"}...]} */
 json_t *doctor_report_json(const struct doctor_report *r);

@@ -29,6 +29,7 @@ void exec_init(struct exec *ex, enum exec_kind kind)
 	pthread_mutex_init(&ex->mu, NULL);
 	strvec_init(&ex->ssh.keys);
 	strvec_init(&ex->ssh.configs);
+	strvec_init(&ex->local_wrap);
 }
 
 void exec_release(struct exec *ex)
@@ -52,6 +53,7 @@ void exec_release(struct exec *ex)
 	free(ex->local_dir);
 	strvec_clear(&ex->ssh.keys);
 	strvec_clear(&ex->ssh.configs);
+	strvec_clear(&ex->local_wrap);
 	if (ex->tmp_config) {
 		unlink(ex->tmp_config);
 		free(ex->tmp_config);
@@ -376,6 +378,9 @@ int exec_prepare(struct exec *ex, const char *host, const char *const *argv, str
 		return err_set(e, "no command to run on '%s'", host);
 	}
 	if (ex->kind == EXEC_LOCAL) {
+		for (size_t i = 0; i < ex->local_wrap.nr; i++) {
+			strvec_push(&cmd->argv, ex->local_wrap.v[i]);
+		}
 		strvec_pushv(&cmd->argv, argv);
 		if (ex->local_dir) {
 			cmd->dir = ex->local_dir;

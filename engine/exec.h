@@ -71,6 +71,12 @@ struct exec {
 	char *local_dir;  /* EXEC_LOCAL: the working directory of what runs (owned); NULL: ours.
 			   * It stands for the host's home: a subsystem starts there. */
 	/*
+	 * EXEC_LOCAL: every argv runs as WRAP... ARGV... when set (a program that
+	 * runs its arguments elsewhere, such as `docker run ... IMAGE chroot /host`:
+	 * berthd's doctor probes its host so). Empty: argv runs as it is.
+	 */
+	struct strvec local_wrap;
+	/*
 	 * exec_prepare_docker runs Docker-only commands here, against a host's
 	 * dockerd through its forwarded socket. Off by default; deploys turn it
 	 * on. Set before any thread uses ex.
@@ -89,8 +95,8 @@ void exec_release(struct exec *ex);
 
 /*
  * Sets cmd->argv so that it runs argv on host: for SSH the ssh client's
- * argv, ending with one remote command line; for local, argv itself (and
- * cmd->dir set to ex->local_dir when there is one). host
+ * argv, ending with one remote command line; for local, argv itself (after
+ * ex->local_wrap's words, and cmd->dir set to ex->local_dir when there is one). host
  * is "[user@]name[:port]" (an IPv6 address in brackets when a port is
  * given); a user or port in it wins over ex->ssh's. Returns 0, or -1 with e
  * set for a host that is not a plain name (one starting with '-', say).

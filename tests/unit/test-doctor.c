@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "engine/daemonhost.h"
 #include "lib/sbuf.h"
 #include "lib/xalloc.h"
 #include "unit.h"
@@ -225,6 +226,27 @@ static void test_berthd_is_not_an_app(void)
 	doctor_report_init(&r, "web-1");
 	doctor_evaluate(&f, &o, &r);
 	CHECK_HAS(find(&r, "memory"), "the largest 'shop-web-abc' 400 MiB");
+	doctor_report_release(&r);
+	/* nor is the helper berthd's doctor probes its host from */
+	free(f.ctrs[1].name);
+	f.ctrs[1].name = xstrdup(DAEMONHOST_DOCTOR_PREFIX "42");
+	doctor_report_init(&r, "web-1");
+	doctor_evaluate(&f, &o, &r);
+	CHECK_HAS(find(&r, "memory"), "the largest 'shop-web-abc' 400 MiB");
+	{
+		/* printed as berth doctor prints it (no colours off a terminal) */
+		char *text = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&text, &len);
+		doctor_print(mem, &r, 1);
+		fclose(mem);
+		CHECK(!strncmp(text, "web-1  ", 7));
+		CHECK(strstr(text, "  memory     ") != NULL);
+		CHECK(strstr(text, "\n  ok    docker ") != NULL ||
+		      strstr(text, "\n  WARN  docker ") != NULL);
+		CHECK(!strchr(text, '\033'));
+		free(text);
+	}
 	doctor_report_release(&r);
 	doctor_facts_release(&f);
 	sbuf_release(&out);

@@ -227,6 +227,30 @@ static void test_subsystem_argv(void)
 	rmdir("/tmp/berth-unit-cm");
 }
 
+/* local_wrap: every argv runs under the wrapper's words (berthd's doctor helper) */
+static void test_local_wrap(void)
+{
+	struct run_cmd c = RUN_CMD_INIT;
+	struct err e = ERR_INIT;
+	struct exec ex;
+
+	exec_init(&ex, EXEC_LOCAL);
+	strvec_pushv(&ex.local_wrap, (const char *[]){"env", "WRAPPED=yes", NULL});
+	CHECK_INT(
+	    exec_prepare(&ex, "h", (const char *[]){"sh", "-c", "echo $WRAPPED", NULL}, &c, &e), 0);
+	CHECK_INT(c.argv.nr, 5);
+	CHECK_STR(c.argv.v[0], "env");
+	CHECK_STR(c.argv.v[2], "sh");
+	c.out = RUN_IO_CAPTURE;
+	CHECK_INT(run_one(&c), 0);
+	CHECK_STR(c.outbuf.buf, "yes\n");
+	run_cmd_release(&c);
+	exec_release(&ex);
+	CHECK_INT(ex.local_wrap.nr, 0);
+	exec_release(&ex);
+	err_release(&e);
+}
+
 static void test_local_runs_argv_as_is(void)
 {
 	struct exec ex;
@@ -384,6 +408,7 @@ int main(void)
 	UNIT_RUN(test_ssh_argv);
 	UNIT_RUN(test_subsystem_argv);
 	UNIT_RUN(test_local_runs_argv_as_is);
+	UNIT_RUN(test_local_wrap);
 	UNIT_RUN(test_explain_unreachable);
 	UNIT_RUN(test_script_runs_and_answers);
 	UNIT_RUN(test_script_error_texts);
