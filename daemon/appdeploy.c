@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/release.h"
 #include "lib/banned.h"
 #include "lib/run.h"
 #include "lib/sbuf.h"
@@ -417,6 +418,44 @@ int appdeploy_redeploy(struct bd *bd, const char *app, struct err *e)
 int appdeploy_redeploy_any(struct bd *bd, const char *app, struct err *e)
 {
 	return redeploy(bd, app, true, e);
+}
+
+int appdeploy_containers(const char *app, const char *type, unsigned instance, struct strvec *ids,
+			 struct err *e)
+{
+	struct run_cmd ps = RUN_CMD_INIT;
+	char *want = type && instance ? release_role_name(type, instance) : NULL;
+	struct slice rest;
+	int r = -1;
+
+	strvec_pushv(&ps.argv, (const char *[]){"docker", "ps", "--format",
+						"{{.ID}} {{.Label \"role\"}}", "--filter", NULL});
+	strvec_pushf(&ps.argv, "label=service=%s", app);
+	ps.out = RUN_IO_CAPTURE;
+	ps.err = RUN_IO_CAPTURE;
+	if (run_one(&ps) < 0) {
+		struct slice t = run_tail_lines(&ps.errbuf, 3);
+
+		err_set(e, "cannot list the containers of %s: %.*s", app, (int)t.len, t.ptr);
+		goto out;
+	}
+	rest = slice_make(ps.outbuf.buf, ps.outbuf.len);
+	while (rest.ptr) {
+		struct slice line = slice_trim(slice_next(&rest, '\n'));
+		struct slice id = slice_next(&line, ' ');
+		char *role = line.ptr ? slice_dup(slice_trim(line)) : xstrdup("");
+
+		if (id.len &&
+		    (!type || (want ? !strcmp(role, want) : release_role_is(role, type)))) {
+			strvec_pushf(ids, "%.*s", (int)id.len, id.ptr);
+		}
+		free(role);
+	}
+	r = 0;
+out:
+	free(want);
+	run_cmd_release(&ps);
+	return r;
 }
 
 int appdeploy_lock(struct bd *bd, const char *app, const char *action, struct err *e)

@@ -69,6 +69,15 @@ int appdeploy_redeploy(struct bd *bd, const char *app, struct err *e);
 int appdeploy_redeploy_any(struct bd *bd, const char *app, struct err *e);
 
 /*
+ * The ids of app's running containers (the engine's: labelled service=APP),
+ * as docker lists them, newest first. With type, only that process type's:
+ * every instance of it (roles TYPE, TYPE-2, ...), or with instance > 0 that
+ * one (1: TYPE, 2: TYPE-2). 0, or -1 with e set.
+ */
+int appdeploy_containers(const char *app, const char *type, unsigned instance, struct strvec *ids,
+			 struct err *e);
+
+/*
  * Takes app's lock for action ("git push", "config:set"...), waiting when
  * someone holds it. Returns the lock's descriptor (appdeploy_unlock it), or
  * -1 with e set.

@@ -1,7 +1,7 @@
 /*
  * logs and ps:restart — an app's running containers: their output, and
  * starting them again. The containers are the engine's, found by the
- * labels it gives them (service=APP, role=TYPE).
+ * labels it gives them (service=APP, role=TYPE or TYPE-N: appdeploy_containers).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +31,9 @@ int cmd_logs(struct bd *bd, int argc, const char **argv)
 	    OPT_STRING('p', "ps", &type, "TYPE", "only this process type"),
 	    OPT_END(),
 	};
-	struct run_cmd ps = RUN_CMD_INIT;
+	struct strvec ids = STRVEC_INIT;
+	struct err e = ERR_INIT;
 	struct run_cmd **cmds = NULL;
-	struct slice rest;
 	size_t n = 0, alloc = 0;
 	int rc = 1, nops = bd_opts(argc - 1, argv + 1, opts, logs_usage);
 
@@ -44,39 +44,22 @@ int cmd_logs(struct bd *bd, int argc, const char **argv)
 		rc = bd_usage(logs_usage);
 		goto out;
 	}
-	strvec_pushv(&ps.argv, (const char *[]){"docker", "ps", "-q", "--filter", NULL});
-	strvec_pushf(&ps.argv, "label=service=%s", argv[1]);
-	if (type) {
-		strvec_push(&ps.argv, "--filter");
-		strvec_pushf(&ps.argv, "label=role=%s", type);
-	}
-	ps.out = RUN_IO_CAPTURE;
-	ps.err = RUN_IO_CAPTURE;
-	if (run_one(&ps) < 0) {
-		struct slice t = run_tail_lines(&ps.errbuf, 3);
-		rc = bd_fail("cannot list the containers of %s: %.*s", argv[1], (int)t.len, t.ptr);
+	if (appdeploy_containers(argv[1], type, 0, &ids, &e) < 0) {
+		rc = bd_fail_err(&e);
 		goto out;
 	}
-	rest = slice_make(ps.outbuf.buf, ps.outbuf.len);
-	while (rest.ptr) {
-		struct slice id = slice_trim(slice_next(&rest, '\n'));
+	for (size_t i = 0; i < ids.nr; i++) {
 		struct run_cmd *c;
-		char *s;
 
-		if (!id.len) {
-			continue;
-		}
 		XGROW(cmds, alloc, n + 1);
 		c = xcalloc(1, sizeof(*c));
 		run_cmd_init(c);
-		s = slice_dup(id);
 		strvec_pushv(&c->argv, (const char *[]){"docker", "logs", "--tail", NULL});
 		strvec_pushf(&c->argv, "%u", lines);
 		if (tail) {
 			strvec_push(&c->argv, "--follow");
 		}
-		strvec_push(&c->argv, s);
-		free(s);
+		strvec_push(&c->argv, ids.v[i]);
 		cmds[n++] = c;
 	}
 	if (!n) {
@@ -92,6 +75,7 @@ out:
 		free(cmds[i]);
 	}
 	free(cmds);
-	run_cmd_release(&ps);
+	strvec_clear(&ids);
+	err_release(&e);
 	return rc;
 }

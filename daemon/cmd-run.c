@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/appdeploy.h"
 #include "daemon/berthd.h"
 #include "engine/app.h"
 #include "engine/config.h"
@@ -221,44 +222,43 @@ out:
 
 int cmd_enter(struct bd *bd, int argc, const char **argv)
 {
-	struct run_cmd ps = RUN_CMD_INIT;
-	struct strvec dargv = STRVEC_INIT;
-	const char *type = argc > 2 ? argv[2] : "web";
-	struct slice id;
+	struct strvec dargv = STRVEC_INIT, ids = STRVEC_INIT;
+	struct err e = ERR_INIT;
+	const char *arg = argc > 2 ? argv[2] : "web";
+	const char *dot = strrchr(arg, '.');
+	char *type = dot ? xstrndup(arg, (size_t)(dot - arg)) : xstrdup(arg);
+	uint64_t instance = 0;
 	int rc = 1;
 
 	(void)bd;
 	if (argc < 2 || argc > 3) {
-		return bd_usage("enter APP [TYPE]");
-	}
-	strvec_pushv(&ps.argv, (const char *[]){"docker", "ps", "-q", "--filter", NULL});
-	strvec_pushf(&ps.argv, "label=service=%s", argv[1]);
-	strvec_push(&ps.argv, "--filter");
-	strvec_pushf(&ps.argv, "label=role=%s", type);
-	ps.out = RUN_IO_CAPTURE;
-	ps.err = RUN_IO_CAPTURE;
-	if (run_one(&ps) < 0) {
-		struct slice t = run_tail_lines(&ps.errbuf, 3);
-		rc = bd_fail("cannot list the containers of %s: %.*s", argv[1], (int)t.len, t.ptr);
+		rc = bd_usage("enter APP [TYPE[.N]]");
 		goto out;
 	}
-	{
-		struct slice rest = slice_make(ps.outbuf.buf, ps.outbuf.len);
-		id = slice_trim(slice_next(&rest, '\n'));
+	if (dot && !slice_to_u64(slice_cstr(dot + 1), 1000, &instance)) {
+		rc = bd_fail("invalid process '%s': expected TYPE or TYPE.N (web, web.1)", arg);
+		goto out;
 	}
-	if (!id.len) {
-		rc = bd_fail("%s has no running container of type %s", argv[1], type);
+	/* without .N, the first instance: the role named after the type */
+	if (appdeploy_containers(argv[1], type, instance ? (unsigned)instance : 1, &ids, &e) < 0) {
+		rc = bd_fail_err(&e);
+		goto out;
+	}
+	if (!ids.nr) {
+		rc = bd_fail("%s has no running container of type %s", argv[1], arg);
 		goto out;
 	}
 	strvec_pushv(&dargv, (const char *[]){"docker", "exec", "-i", NULL});
 	if (isatty(0)) {
 		strvec_push(&dargv, "-t");
 	}
-	strvec_pushf(&dargv, "%.*s", (int)id.len, id.ptr);
+	strvec_push(&dargv, ids.v[0]);
 	strvec_push(&dargv, "sh");
 	rc = run_through(&dargv);
 out:
-	run_cmd_release(&ps);
+	free(type);
+	strvec_clear(&ids);
 	strvec_clear(&dargv);
+	err_release(&e);
 	return rc;
 }

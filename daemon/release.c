@@ -14,7 +14,9 @@
 #include "engine/exec.h"
 #include "engine/scripts.h"
 #include "engine/secrets.h"
+#include "lib/run.h"
 #include "lib/sbuf.h"
+#include "lib/slice.h"
 #include "lib/xalloc.h"
 #include "lib/yamldoc.h"
 
@@ -60,6 +62,45 @@ static bool has_name(const struct strvec *names, const char *name)
 	return false;
 }
 
+unsigned release_instances(const struct release_proc *p)
+{
+	return p->scale > 1 && !strcmp(p->type, "web") ? 1 : p->scale;
+}
+
+char *release_role_name(const char *type, unsigned instance)
+{
+	struct sbuf sb = SBUF_INIT;
+
+	sbuf_addstr(&sb, type);
+	if (instance > 1) {
+		sbuf_addf(&sb, "-%u", instance);
+	}
+	return sbuf_detach(&sb, NULL);
+}
+
+bool release_role_is(const char *role, const char *type)
+{
+	size_t n = strlen(type);
+	const char *p;
+
+	if (strncmp(role, type, n)) {
+		return false;
+	}
+	if (!role[n]) {
+		return true;
+	}
+	/* TYPE-N, N a number from 2 without leading zeros */
+	if (role[n] != '-' || role[n + 1] < '1' || role[n + 1] > '9' || !strcmp(role + n, "-1")) {
+		return false;
+	}
+	for (p = role + n + 1; *p; p++) {
+		if (*p < '0' || *p > '9') {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* The role that runs spec's one-off jobs: web when it runs, else the first that does. */
 static const struct release_proc *first_proc(const struct release_spec *s)
 {
@@ -91,6 +132,7 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 	json_t *root = json_object(), *servers = json_object(), *env = json_object();
 	json_t *secret = json_array();
 	const struct release_check *ck = &s->check;
+	unsigned k;
 	size_t i;
 
 	json_object_set_new(root, "service", json_string(s->app));
@@ -103,7 +145,7 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 		const struct release_proc *p = &s->procs[i];
 		json_t *role;
 
-		if (!p->scale) {
+		if (!release_instances(p)) {
 			continue;
 		}
 		role = json_pack("{s:[s]}", "hosts", HOST);
@@ -151,6 +193,13 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 			json_object_set_new(role, "proxy", json_false());
 		}
 		json_object_set_new(servers, p->type, role);
+		for (k = 2; k <= release_instances(p); k++) {
+			/* the type's other instances: the same role under their own names */
+			char *name = release_role_name(p->type, k);
+
+			json_object_set(servers, name, role);
+			free(name);
+		}
 	}
 	json_object_set_new(root, "servers", servers);
 	for (i = 0; s->env_names && i < s->env_names->nr; i++) {
@@ -216,6 +265,18 @@ static int spec_config(const struct release_spec *s, struct config *cfg, struct 
 		err_set(e, "no process type of %s runs: scale one of them up (ps:scale web=1)",
 			s->app);
 		goto out;
+	}
+	for (i = 0; i < s->nprocs; i++) {
+		for (size_t j = 0; j < s->nprocs; j++) {
+			if (i != j && release_instances(&s->procs[j]) > 1 &&
+			    release_role_is(s->procs[i].type, s->procs[j].type)) {
+				err_set(e,
+					"process type '%s' has the name of an instance of '%s': "
+					"scale '%s' to 1 or rename the type",
+					s->procs[i].type, s->procs[j].type, s->procs[j].type);
+				goto out;
+			}
+		}
 	}
 	if ((s->env_names ? s->env_names->nr : 0) != (s->env_values ? s->env_values->nr : 0)) {
 		err_set(e, "config vars: as many names as values expected");
@@ -321,6 +382,57 @@ out:
 	return ret;
 }
 
+/*
+ * Removes the containers of cfg's service whose role is no longer in cfg:
+ * the instances and types scaled down to fewer or none. A container that
+ * will not go is reported, and the release stands.
+ */
+static void drop_scaled_down(const struct release_spec *s, const struct config *cfg)
+{
+	struct run_cmd ps = RUN_CMD_INIT;
+	struct slice rest;
+
+	strvec_pushv(&ps.argv, (const char *[]){"docker", "ps", "-a", "--format",
+						"{{.ID}} {{.Label \"role\"}}", "--filter", NULL});
+	strvec_pushf(&ps.argv, "label=service=%s", cfg->service);
+	ps.out = RUN_IO_CAPTURE;
+	ps.err = RUN_IO_CAPTURE;
+	if (run_one(&ps) < 0) {
+		struct slice t = run_tail_lines(&ps.errbuf, 3);
+
+		say(s, " !     cannot list the containers of %s: %.*s", s->app, (int)t.len, t.ptr);
+		goto out;
+	}
+	rest = slice_make(ps.outbuf.buf, ps.outbuf.len);
+	while (rest.ptr) {
+		struct slice line = slice_trim(slice_next(&rest, '\n'));
+		struct slice id = slice_next(&line, ' ');
+		struct run_cmd rm = RUN_CMD_INIT;
+		char *role;
+
+		if (!id.len || !line.ptr) {
+			continue;
+		}
+		role = slice_dup(slice_trim(line));
+		if (*role && !config_role(cfg, role)) {
+			say(s, "-----> Removing %s's %s container (scaled down)", s->app, role);
+			strvec_pushv(&rm.argv, (const char *[]){"docker", "rm", "-f", NULL});
+			strvec_pushf(&rm.argv, "%.*s", (int)id.len, id.ptr);
+			rm.out = RUN_IO_CAPTURE;
+			rm.err = RUN_IO_CAPTURE;
+			if (run_one(&rm) < 0) {
+				struct slice t = run_tail_lines(&rm.errbuf, 3);
+
+				say(s, " !     cannot remove it: %.*s", (int)t.len, t.ptr);
+			}
+		}
+		free(role);
+		run_cmd_release(&rm);
+	}
+out:
+	run_cmd_release(&ps);
+}
+
 static int release_run(const struct release_spec *s, enum deploy_mode mode, struct err *e)
 {
 	struct config cfg;
@@ -337,10 +449,10 @@ static int release_run(const struct release_spec *s, enum deploy_mode mode, stru
 		goto out;
 	}
 	for (i = 0; i < s->nprocs; i++) {
-		if (s->procs[i].scale > 1) {
+		if (release_instances(&s->procs[i]) < s->procs[i].scale) {
 			say(s,
-			    " !     %s: scale %u runs one container (one per process type and "
-			    "host)",
+			    " !     %s: scale %u runs one container (berth-proxy switches one "
+			    "web container per host)",
 			    s->procs[i].type, s->procs[i].scale);
 		}
 	}
@@ -362,6 +474,7 @@ static int release_run(const struct release_spec *s, enum deploy_mode mode, stru
 	if (deploy_run(&cfg, &sec, &ex, &o, e) < 0) {
 		goto out;
 	}
+	drop_scaled_down(s, &cfg);
 	if (mode == DEPLOY_NEW && s->postdeploy &&
 	    one_off(s, &ex, &cfg, &sec, "postdeploy", s->postdeploy, e) < 0) {
 		err_prefix(e, "%s %s serves", s->app, s->version);

@@ -21,9 +21,11 @@
  *   service      the app; image: spec->image without its ":<version>" tag,
  *                which must be spec->version (the image is in this host's
  *                dockerd: no registry, and nothing is sent)
- *   servers      one role per process type with scale > 0, on the one host
- *                "localhost"; scale above 1 runs one container all the same
- *                (one per role and host), and says so
+ *   servers      one role per instance of a process type with scale > 0, on
+ *                the one host "localhost": TYPE, TYPE-2, ... TYPE-N (the
+ *                engine runs one container per role and host); web runs one
+ *                container whatever its scale, and says so (berth-proxy
+ *                switches one target per service)
  *   web          primary, proxy {hosts: domains, app_port: 5000,
  *                healthcheck: {path: check.path or "/", interval: check.wait_s,
  *                timeout: check.timeout_s}}, env PORT=5000 unless a config
@@ -92,6 +94,15 @@ struct release_spec {
 	void (*progress)(const char *line, void *data);
 	void *progress_data;
 };
+
+/* How many containers of p run: its scale (web: at most one). */
+unsigned release_instances(const struct release_proc *p);
+
+/* The engine role of instance (1-based) of type: "worker", "worker-2", ... */
+char *release_role_name(const char *type, unsigned instance);
+
+/* Whether role (a container's role label) is an instance of type. */
+bool release_role_is(const char *role, const char *type);
 
 /*
  * Deploys spec: the new version serves when this returns 0; -1 with e set

@@ -5,7 +5,9 @@
 # and -e ones, and leaves no container or env file behind; ps:stop makes the
 # route answer 503 and a config change does not start the app again;
 # ps:start serves again; resource:limit and storage:mount show in docker
-# inspect after a restart; ps:rebuild builds the revision again.
+# inspect after a restart; ps:scale runs a type's instances, which logs -p and
+# enter reach, and removes those scaled down; ps:rebuild builds the
+# revision again.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 . "$TOP/tests/e2e/deploy-lib.sh"
@@ -102,6 +104,34 @@ test_expect_success 'resource:limit and storage:mount show in docker inspect aft
 	cat mounts && grep -qxF "$MNT:/data" mounts &&
 	bd resource:report $T >rep && grep -q "256m" rep &&
 	bd storage:list $T >list && grep -qF "$MNT:/data" list
+'
+
+test_expect_success 'ps:scale worker=3 runs three workers that logs -p and enter reach; worker=1 removes two' '
+	printf "web: /testapp\nworker: /testapp --port 7000\n" >"$REPO/Procfile" &&
+	# a shell for enter: the static busybox, as sh
+	cp /bin/busybox "$REPO/sh" &&
+	sed -i "s|^COPY testapp /testapp|&\nCOPY sh /bin/sh|" "$REPO/Dockerfile" &&
+	(cd "$REPO" && git add -A && git commit -qm procfile) &&
+	{ push || { cat push.out; exit 1; }; } &&
+	bd ps:scale $T worker=3 >scale.out 2>&1 || { cat scale.out; exit 1; }
+	on $H docker ps --filter label=service=$T --format "{{.Labels}}" |
+		grep -o "role=[^,]*" | sort >roles &&
+	cat roles && test "$(tr "\n" " " <roles)" = "role=web role=worker role=worker-2 role=worker-3 " &&
+	test "$(served)" = v1 &&
+	bd logs $T -p worker -n 5 >logs.out 2>&1 && cat logs.out &&
+	test "$(grep -c "listening on .*:7000" logs.out)" = 3 &&
+	! grep -q ":5000" logs.out &&
+	id2=$(on $H docker ps -q --filter label=service=$T --filter label=role=worker-2) &&
+	test -n "$id2" &&
+	echo "read h </etc/hostname; echo \$h" | bd enter $T worker.2 >enter.out 2>&1 &&
+	cat enter.out &&
+	test "$(cat enter.out)" = "$id2" &&
+	bd ps:scale $T worker=1 >scale.out 2>&1 || { cat scale.out; exit 1; }
+	cat scale.out && grep -q "worker-3 container (scaled down)" scale.out &&
+	on $H docker ps -a --filter label=service=$T --format "{{.Labels}}" |
+		grep -o "role=[^,]*" | sort -u >roles &&
+	cat roles && test "$(tr "\n" " " <roles)" = "role=web role=worker " &&
+	test "$(served)" = v1
 '
 
 test_expect_success 'ps:rebuild builds the current revision again and serves it' '

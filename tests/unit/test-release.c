@@ -153,9 +153,68 @@ static void test_no_web(void)
 	f.procs[2].scale = 2;
 	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
 	CHECK_STR(cfg.primary_role, "worker");
-	CHECK_INT(cfg.nr_roles, 2);
+	CHECK_INT(cfg.nr_roles, 3); /* worker, and the clock's two instances */
 	CHECK(config_role(&cfg, "worker") && !config_role(&cfg, "worker")->proxy.enabled);
 	CHECK(config_role(&cfg, "Clock_2-x") && !config_role(&cfg, "Clock_2-x")->proxy.enabled);
+	CHECK(config_role(&cfg, "Clock_2-x-2") &&
+	      !config_role(&cfg, "Clock_2-x-2")->proxy.enabled);
+	if (config_role(&cfg, "Clock_2-x-2")) {
+		CHECK_STR(config_role(&cfg, "Clock_2-x-2")->cmd, "bin/clock");
+	}
+	err_release(&e);
+	secrets_release(&sec);
+	config_release(&cfg);
+	fixture_release(&f);
+}
+
+/* A type scaled to N runs N roles, TYPE, TYPE-2...; web runs one. */
+static void test_instances(void)
+{
+	struct fixture f;
+	struct config cfg;
+	struct secrets sec;
+	struct err e = ERR_INIT;
+	char *name;
+
+	fixture_init(&f);
+	config_init(&cfg);
+	secrets_init(&sec);
+	f.procs[0].scale = 3;
+	f.procs[1].scale = 3;
+	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
+	CHECK_INT(cfg.nr_roles, 4);
+	CHECK(config_role(&cfg, "web") && !config_role(&cfg, "web-2"));
+	CHECK(config_role(&cfg, "worker") && config_role(&cfg, "worker-2") &&
+	      config_role(&cfg, "worker-3") && !config_role(&cfg, "worker-4"));
+	if (config_role(&cfg, "worker-3")) {
+		CHECK_STR(config_role(&cfg, "worker-3")->cmd, "bin/worker --queue a");
+		CHECK_INT(config_role(&cfg, "worker-3")->env.secret_names.nr, 1);
+	}
+	CHECK_INT(release_instances(&f.procs[0]), 1);
+	CHECK_INT(release_instances(&f.procs[1]), 3);
+	name = release_role_name("worker", 1);
+	CHECK_STR(name, "worker");
+	free(name);
+	name = release_role_name("worker", 12);
+	CHECK_STR(name, "worker-12");
+	free(name);
+	CHECK(release_role_is("worker", "worker"));
+	CHECK(release_role_is("worker-2", "worker"));
+	CHECK(release_role_is("worker-12", "worker"));
+	CHECK(!release_role_is("worker-1", "worker"));
+	CHECK(!release_role_is("worker-0", "worker"));
+	CHECK(!release_role_is("worker-x", "worker"));
+	CHECK(!release_role_is("worker-", "worker"));
+	CHECK(!release_role_is("workers", "worker"));
+	CHECK(!release_role_is("work", "worker"));
+	/* a type named like another's instance cannot run beside it */
+	f.procs[2] = (struct release_proc){"worker-2", "bin/other", 1};
+	CHECK_INT(make(&f, &cfg, &sec, &e), -1);
+	CHECK_STR(err_str(&e), "process type 'worker-2' has the name of an instance of "
+			       "'worker': scale 'worker' to 1 or rename the type");
+	err_release(&e);
+	f.procs[1].scale = 1;
+	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
 	err_release(&e);
 	secrets_release(&sec);
 	config_release(&cfg);
@@ -260,6 +319,7 @@ int main(void)
 	UNIT_RUN(test_roles);
 	UNIT_RUN(test_check_and_release);
 	UNIT_RUN(test_no_web);
+	UNIT_RUN(test_instances);
 	UNIT_RUN(test_errors);
 	UNIT_RUN(test_limits_mounts_uptime);
 	return unit_done();
