@@ -188,7 +188,7 @@ static const struct bd_cmd commands[] = {
     {"network:report", cmd_network_report, BD_APP | BD_READ,
      "network:report APP [--format json]: the app's network settings"},
     {"network:set", cmd_network_set, BD_APP | BD_DEPLOY,
-     "network:set APP attach-post-deploy [NETWORK...] | tld [TLD]: networks the app's "
+     "network:set APP attach-post-deploy|tld [VALUE...]: networks the app's "
      "containers join after each deploy"},
 };
 
