@@ -39,6 +39,7 @@ static int save(struct bd *bd, const char *app, const char *cmd, const struct po
 {
 	struct sbuf sb = SBUF_INIT;
 	struct err e = ERR_INIT;
+	char *old = NULL;
 	int rc = 1, r;
 
 	if (ports_check(m, n, &e) < 0) {
@@ -46,6 +47,10 @@ static int save(struct bd *bd, const char *app, const char *cmd, const struct po
 		goto out;
 	}
 	ports_format(&sb, m, n);
+	if (store_prop_get(&bd->store, app, "ports.map", &old, &e) < 0) {
+		rc = bd_fail_err(&e);
+		goto out;
+	}
 	if (store_prop_set(&bd->store, app, "ports.map", n ? sb.buf : NULL, &e) < 0) {
 		rc = bd_fail_err(&e);
 		goto out;
@@ -58,6 +63,9 @@ static int save(struct bd *bd, const char *app, const char *cmd, const struct po
 	}
 	r = appdeploy_redeploy(bd, app, &e);
 	if (r < 0) {
+		/* the old version serves on: so does its mapping */
+		store_prop_set(&bd->store, app, "ports.map", old, NULL);
+		err_prefix(&e, "the port mappings of %s stay %s", app, old ? old : "unset");
 		rc = bd_fail_err(&e);
 		goto out;
 	}
@@ -66,6 +74,7 @@ static int save(struct bd *bd, const char *app, const char *cmd, const struct po
 	}
 	rc = 0;
 out:
+	free(old);
 	sbuf_release(&sb);
 	err_release(&e);
 	return rc;
