@@ -29,7 +29,9 @@ push() {
 served() { curl -s --max-time 5 -H "Host: $T.test" "http://$ADDR/" | sed -n 's/^testapp version=\([^ ]*\) .*/\1/p'; }
 web_container() { on $H docker ps -q --filter label=service=$T --filter label=role=web | head -n 1; }
 # web_env NAME: NAME=VALUE in the running web container's environment
-web_env() { on $H docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(web_container)" | grep "^$1="; }
+web_env() { on $H docker inspect "$(web_container)" | jq -r '.[0].Config.Env[]' | grep "^$1="; }
+# networks_of CONTAINER: the networks it is on, one a line
+networks_of() { on $H docker inspect "$1" | jq -r '.[0].NetworkSettings.Networks | keys[]'; }
 
 write_config
 mkdir -p "$REPO"
@@ -83,21 +85,21 @@ test_expect_success 'network:create; attach-post-deploy puts the web container o
 	bd network:create $NET >/dev/null &&
 	bd network:exists $NET &&
 	bd network:list --format json | jq -e "index(\"$NET\") != null" &&
-	on $H docker network inspect -f "{{index .Labels \"berthd.network\"}}" $NET | grep -qx 1 &&
+	test "$(on $H docker network inspect $NET | jq -r ".[0].Labels[\"berthd.network\"]")" = 1 &&
 	bd network:set $T attach-post-deploy $NET >set.out && cat set.out &&
 	grep -q "takes effect at the next deploy" set.out &&
 	{ bd ps:restart $T >restart.out 2>&1 || { cat restart.out; exit 1; }; } &&
 	cat restart.out &&
 	test "$(served)" = v1 &&
 	c=$(web_container) &&
-	on $H docker inspect -f "{{range \$k, \$v := .NetworkSettings.Networks}}{{\$k}} {{end}}" "$c" >nets &&
-	cat nets && grep -qw "$NET" nets && grep -qw berth nets &&
+	networks_of "$c" >nets &&
+	cat nets && grep -qx "$NET" nets && grep -qx berth nets &&
 	bd network:report $T --format json | jq -e ".\"network-attach-post-deploy\" == \"$NET\""
 '
 
 test_expect_success 'another container on the network reaches the app as APP.web' '
-	on $H docker run --rm --network $NET --entrypoint /bin/sh berthd:$V \
-		-c "wget -q -T 5 -O - http://$T.web:4000/" >got &&
+	on $H docker run --rm --network $NET --entrypoint /bin/busybox berthd:$V \
+		wget -q -T 5 -O - http://$T.web:4000/ >got &&
 	cat got && grep -q "^testapp version=v1 " got
 '
 
@@ -106,8 +108,8 @@ test_expect_success 'a push of a new release joins the network too' '
 	(cd "$REPO" && git commit -qam v2) &&
 	{ push || { cat push.out; exit 1; }; } &&
 	test "$(served)" = v2 &&
-	on $H docker inspect -f "{{range \$k, \$v := .NetworkSettings.Networks}}{{\$k}} {{end}}" "$(web_container)" >nets &&
-	grep -qw "$NET" nets
+	networks_of "$(web_container)" >nets &&
+	grep -qx "$NET" nets
 '
 
 test_expect_success 'network:destroy refuses while in use; what berth cannot honour is refused' '
