@@ -8,7 +8,8 @@
  * store's count for a type, else what the revision says, else web=1 and
  * every other type 0), and what the revision says about how it runs (its
  * Procfile and app.json, from push_read; an image from git:from-image runs
- * its own command as "web").
+ * its own command as "web"), and web's container port (daemon/ports.h: the
+ * app's ports:set mapping, else the image's EXPOSE, else 5000).
  *
  * Every deploy is recorded in the store's releases: "deploying", then
  * "deployed" or "failed". A version label is used once per app: a second
