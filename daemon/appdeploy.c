@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/ports.h"
 #include "daemon/release.h"
 #include "lib/banned.h"
 #include "lib/run.h"
@@ -100,6 +101,69 @@ static int spec_props(struct bd *bd, const char *app, struct appdeploy *d, struc
 	return 0;
 }
 
+/*
+ * The TCP ports image EXPOSEs, by ports.h's rule (0: none, or no dockerd to
+ * ask); *ntcp: how many.
+ */
+static unsigned exposed_port(const char *image, size_t *ntcp)
+{
+	struct run_cmd c = RUN_CMD_INIT;
+	unsigned port = 0;
+
+	*ntcp = 0;
+	strvec_pushv(&c.argv, (const char *[]){"docker", "image", "inspect", "--format",
+					       "{{json .Config.ExposedPorts}}", "--", image, NULL});
+	c.out = RUN_IO_CAPTURE;
+	c.err = RUN_IO_NULL;
+	if (run_one(&c) == 0) {
+		port = ports_from_exposed(c.outbuf.buf ? c.outbuf.buf : "", c.outbuf.len, ntcp);
+	}
+	run_cmd_release(&c);
+	return port;
+}
+
+int appdeploy_detect_port(struct bd *bd, const char *app, const char *image, unsigned *port)
+{
+	size_t ntcp = 0;
+	unsigned p = image ? exposed_port(image, &ntcp) : 0;
+
+	*port = PORTS_DEFAULT;
+	if (!p) {
+		return 0;
+	}
+	*port = p;
+	if (ntcp > 1) {
+		bd_info(bd,
+			"%s exposes %zu TCP ports: web listens on %u (pick another: ports:set %s "
+			"http:80:PORT)",
+			image, ntcp, p, app);
+	}
+	return 2;
+}
+
+int appdeploy_port(struct bd *bd, const char *app, const char *image, unsigned *port, struct err *e)
+{
+	struct port_map m[PORTS_MAX];
+	char *map = NULL;
+	size_t n = 0;
+	int r = store_prop_get(&bd->store, app, "ports.map", &map, e);
+
+	*port = PORTS_DEFAULT;
+	if (r < 0) {
+		return -1;
+	}
+	if (r == 1 && ports_read(map, m, PORTS_MAX, &n, e) < 0) {
+		free(map);
+		return -1;
+	}
+	free(map);
+	if (n) {
+		*port = ports_container(m, n);
+		return 1;
+	}
+	return appdeploy_detect_port(bd, app, image, port);
+}
+
 int appdeploy_spec(struct bd *bd, const char *app, const char *image, const char *version,
 		   const struct push_result *pr, struct appdeploy *d, struct err *e)
 {
@@ -160,7 +224,7 @@ int appdeploy_spec(struct bd *bd, const char *app, const char *image, const char
 		d->spec.postdeploy = keep(d, pr->postdeploy);
 		d->spec.check.path = keep(d, pr->check.path);
 	}
-	if (spec_props(bd, app, d, e) < 0) {
+	if (spec_props(bd, app, d, e) < 0 || appdeploy_port(bd, app, image, &d->spec.port, e) < 0) {
 		goto out;
 	}
 	r = 0;
@@ -335,6 +399,7 @@ int appdeploy_run(struct bd *bd, const char *app, const char *image, const char 
 	/* a deploy starts the app: it is no longer stopped */
 	store_prop_set(&bd->store, app, "ps.stopped", NULL, NULL);
 	bd_event(bd, app, "deploy", version);
+	appdeploy_attach_networks(bd, app);
 	bd_step(bd, "Application deployed: %s %s", app, version);
 	prune_images(bd, app);
 	for (size_t i = 0; i < d.domains.nr; i++) {

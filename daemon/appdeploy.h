@@ -8,7 +8,8 @@
  * store's count for a type, else what the revision says, else web=1 and
  * every other type 0), and what the revision says about how it runs (its
  * Procfile and app.json, from push_read; an image from git:from-image runs
- * its own command as "web").
+ * its own command as "web"), and web's container port (daemon/ports.h: the
+ * app's ports:set mapping, else the image's EXPOSE, else 5000).
  *
  * Every deploy is recorded in the store's releases: "deploying", then
  * "deployed" or "failed". A version label is used once per app: a second
@@ -45,6 +46,25 @@ struct appdeploy {
 int appdeploy_spec(struct bd *bd, const char *app, const char *image, const char *version,
 		   const struct push_result *pr, struct appdeploy *d, struct err *e);
 void appdeploy_release(struct appdeploy *d);
+
+/*
+ * web's container port for app running image (daemon/ports.h): the app's
+ * ports:set mapping, else the image's EXPOSEd TCP port (asking the host's
+ * dockerd; image NULL: not asked), else 5000. Returns 1 (the mapping),
+ * 2 (EXPOSE), 0 (the default), or -1 with e set.
+ */
+int appdeploy_port(struct bd *bd, const char *app, const char *image, unsigned *port,
+		   struct err *e);
+/* The same without the mapping: 2 (EXPOSE) or 0 (5000). */
+int appdeploy_detect_port(struct bd *bd, const char *app, const char *image, unsigned *port);
+
+/*
+ * Connects app's running containers to the networks of its network:set
+ * attach-post-deploy (cmd-network.c), each with the alias APP.TYPE; after
+ * every deploy and rollback. A failure is said, and fails nothing (the new
+ * release serves already).
+ */
+void appdeploy_attach_networks(struct bd *bd, const char *app);
 
 /* A version label not used yet by app: base, or base-N. Malloc'd. */
 char *appdeploy_version(struct bd *bd, const char *app, const char *base);

@@ -145,6 +145,24 @@ bool resource_valid_memory(const char *s);
 bool resource_valid_cpus(const char *s);
 /* storage:mount's check of "/HOST_PATH:/CONTAINER_PATH". */
 bool storage_valid_mount(const char *m);
+/* ports:* (cmd-ports.c) */
+int cmd_ports_add(struct bd *bd, int argc, const char **argv);
+int cmd_ports_clear(struct bd *bd, int argc, const char **argv);
+int cmd_ports_list(struct bd *bd, int argc, const char **argv);
+int cmd_ports_remove(struct bd *bd, int argc, const char **argv);
+int cmd_ports_report(struct bd *bd, int argc, const char **argv);
+int cmd_ports_set(struct bd *bd, int argc, const char **argv);
+/* network:* (cmd-network.c) */
+int cmd_network_create(struct bd *bd, int argc, const char **argv);
+int cmd_network_destroy(struct bd *bd, int argc, const char **argv);
+int cmd_network_exists(struct bd *bd, int argc, const char **argv);
+int cmd_network_info(struct bd *bd, int argc, const char **argv);
+int cmd_network_list(struct bd *bd, int argc, const char **argv);
+int cmd_network_report(struct bd *bd, int argc, const char **argv);
+int cmd_network_set(struct bd *bd, int argc, const char **argv);
+/* network:create's check of a name, network:set tld's of a tld. */
+bool network_valid_name(const char *s);
+bool network_valid_tld(const char *s);
 int cmd_git_receive_pack(struct bd *bd, int argc, const char **argv);
 int cmd_git_upload_pack(struct bd *bd, int argc, const char **argv);
 

@@ -163,6 +163,7 @@ int cmd_releases_rollback(struct bd *bd, int argc, const char **argv)
 	/* a rollback starts the app, as a deploy does: it is no longer stopped */
 	store_prop_set(&bd->store, argv[1], "ps.stopped", NULL, NULL);
 	bd_event(bd, argv[1], "releases:rollback", rs[t].version);
+	appdeploy_attach_networks(bd, argv[1]);
 	bd_step(bd, "%s is serving %s", argv[1], rs[t].version);
 	rc = 0;
 out:

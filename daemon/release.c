@@ -20,8 +20,8 @@
 #include "lib/xalloc.h"
 #include "lib/yamldoc.h"
 
-/* berthd's apps listen on PORT, 5000 as on Dokku */
-#define APP_PORT "5000"
+/* berthd's apps listen on PORT, 5000 as on Dokku unless the spec says otherwise */
+#define APP_PORT 5000
 /* the engine's name for this machine */
 #define HOST "localhost"
 
@@ -132,6 +132,7 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 	json_t *root = json_object(), *servers = json_object(), *env = json_object();
 	json_t *secret = json_array();
 	const struct release_check *ck = &s->check;
+	unsigned port = s->port && s->port <= 65535 ? s->port : APP_PORT;
 	unsigned k;
 	size_t i;
 
@@ -175,7 +176,7 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 			} else {
 				json_decref(hosts);
 			}
-			json_object_set_new(proxy, "app_port", json_integer(atoi(APP_PORT)));
+			json_object_set_new(proxy, "app_port", json_integer(port));
 			json_object_set_new(hc, "path", json_string(ck->path ? ck->path : "/"));
 			if (ck->wait_s) {
 				json_object_set_new(hc, "interval", json_integer(ck->wait_s));
@@ -186,8 +187,11 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 			json_object_set_new(proxy, "healthcheck", hc);
 			json_object_set_new(role, "proxy", proxy);
 			if (!has_name(s->env_names, "PORT")) {
-				json_object_set_new(
-				    role, "env", json_pack("{s:{s:s}}", "clear", "PORT", APP_PORT));
+				char num[16];
+
+				snprintf(num, sizeof(num), "%u", port);
+				json_object_set_new(role, "env",
+						    json_pack("{s:{s:s}}", "clear", "PORT", num));
 			}
 		} else {
 			json_object_set_new(role, "proxy", json_false());

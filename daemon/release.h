@@ -26,9 +26,9 @@
  *                engine runs one container per role and host); web runs one
  *                container whatever its scale, and says so (berth-proxy
  *                switches one target per service)
- *   web          primary, proxy {hosts: domains, app_port: 5000,
+ *   web          primary, proxy {hosts: domains, app_port: port (5000 when 0),
  *                healthcheck: {path: check.path or "/", interval: check.wait_s,
- *                timeout: check.timeout_s}}, env PORT=5000 unless a config
+ *                timeout: check.timeout_s}}, env PORT=port unless a config
  *                var sets PORT; without web the first process type that runs
  *                is primary; the others have no proxy
  *   env          the config vars, as secrets: the role's env file, mode 0600
@@ -91,6 +91,7 @@ struct release_spec {
 	const char *cpus;	     /* resource:limit --cpu; NULL: none */
 	const struct strvec *mounts; /* storage:mount "HOST:CONTAINER"; NULL: none */
 	bool no_uptime;		     /* checks:disable of the types without the proxy */
+	unsigned port;		     /* web's container port (daemon/ports.h); 0: 5000 */
 	void (*progress)(const char *line, void *data);
 	void *progress_data;
 };

@@ -8,7 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include "daemon/appdeploy.h"
 #include "daemon/berthd.h"
+#include "daemon/ports.h"
 #include "lib/run.h"
 #include "lib/sbuf.h"
 #include "unit.h"
@@ -195,6 +199,275 @@ static void test_resource_and_mount_syntax(void)
 	}
 }
 
+static void test_port_parsing(void)
+{
+	static const char *const ok[] = {"http:80:5000", "https:443:3000", "tcp:1:65535",
+					 "grpc2:8080:1"};
+	static const char *const bad[] = {"",
+					  "http",
+					  "http:80",
+					  "http:80:",
+					  ":80:5000",
+					  "http::5000",
+					  "http:0:5000",
+					  "http:80:0",
+					  "http:80:65536",
+					  "http:080:5000",
+					  "http:80:5000:1",
+					  "HTTP:80:5000",
+					  "http:-80:5000",
+					  "http:+80:5000",
+					  "http: 80:5000",
+					  "toolongsc:80:1",
+					  "http:80:5000 ",
+					  "http:99999999999:1",
+					  "ht-tp:80:1"};
+	struct port_map m[PORTS_MAX], one;
+	struct sbuf sb = SBUF_INIT;
+	struct err e = ERR_INIT;
+	size_t n = 0, ntcp = 0;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		CHECK_INT(ports_parse(ok[i], &one, NULL), 0);
+	}
+	CHECK_INT(ports_parse("https:443:3000", &one, NULL), 0);
+	CHECK_STR(one.scheme, "https");
+	CHECK_INT(one.host, 443);
+	CHECK_INT(one.container, 3000);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (ports_parse(bad[i], &one, NULL) == 0) {
+			printf("# mapping '%s' taken\n", bad[i]);
+		}
+		CHECK_INT(ports_parse(bad[i], &one, NULL), -1);
+	}
+
+	/* berth's rule: 80 and 443 only, one container port */
+	CHECK_INT(ports_read("http:80:3000 https:443:3000", m, PORTS_MAX, &n, NULL), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(ports_check(m, n, NULL), 0);
+	CHECK_INT(ports_container(m, n), 3000);
+	ports_format(&sb, m, n);
+	CHECK_STR(sb.buf, "http:80:3000 https:443:3000");
+	CHECK_INT(ports_read("http:8080:3000", m, PORTS_MAX, &n, NULL), 0);
+	CHECK_INT(ports_check(m, n, &e), -1);
+	CHECK(strstr(err_str(&e), "berth-proxy serves ports 80 (http) and 443 (https) only") !=
+	      NULL);
+	err_release(&e);
+	CHECK_INT(ports_read("https:80:3000", m, PORTS_MAX, &n, NULL), 0);
+	CHECK_INT(ports_check(m, n, NULL), -1);
+	CHECK_INT(ports_read("tcp:80:3000", m, PORTS_MAX, &n, NULL), 0);
+	CHECK_INT(ports_check(m, n, NULL), -1);
+	CHECK_INT(ports_read("http:80:3000 https:443:4000", m, PORTS_MAX, &n, NULL), 0);
+	CHECK_INT(ports_check(m, n, NULL), -1);
+	CHECK_INT(ports_read("http:80:3000 http:80:4000", m, PORTS_MAX, &n, NULL), 0);
+	CHECK_INT(ports_check(m, n, NULL), -1);
+	CHECK_INT(ports_read("http:80:3000 bogus", m, PORTS_MAX, &n, NULL), -1);
+	CHECK_INT(ports_read("", m, PORTS_MAX, &n, NULL), 0);
+	CHECK_INT(n, 0);
+	CHECK_INT(ports_container(m, 0), 0);
+
+	/* an image's EXPOSE, as docker image inspect gives .Config.ExposedPorts */
+	CHECK_INT(ports_from_exposed("{\"3000/tcp\":{}}", 15, &ntcp), 3000);
+	CHECK_INT(ntcp, 1);
+	CHECK_INT(ports_from_exposed("null", 4, &ntcp), 0);
+	CHECK_INT(ports_from_exposed("{}", 2, &ntcp), 0);
+	CHECK_INT(ports_from_exposed("", 0, &ntcp), 0);
+	CHECK_INT(ports_from_exposed("{\"53/udp\":{}}", 13, &ntcp), 0);
+	CHECK_INT(ntcp, 0);
+	{
+		const char *j = "{\"4000/tcp\":{},\"3000/tcp\":{},\"9/udp\":{}}";
+		CHECK_INT(ports_from_exposed(j, strlen(j), &ntcp), 3000);
+		CHECK_INT(ntcp, 2);
+		j = "{\"3000/tcp\":{},\"80/tcp\":{}}";
+		CHECK_INT(ports_from_exposed(j, strlen(j), &ntcp), 80);
+		j = "{\"3000/tcp\":{},\"10000/tcp\":{}}"; /* docker's order: strings */
+		CHECK_INT(ports_from_exposed(j, strlen(j), &ntcp), 10000);
+		j = "{\"8080\":{}}";
+		CHECK_INT(ports_from_exposed(j, strlen(j), &ntcp), 8080);
+		j = "{\"0/tcp\":{},\"70000/tcp\":{},\"x/tcp\":{}}";
+		CHECK_INT(ports_from_exposed(j, strlen(j), &ntcp), 0);
+	}
+	sbuf_release(&sb);
+}
+
+/* Runs fn with its stdout into out. */
+static int capture(struct sbuf *out, int (*fn)(struct bd *, int, const char **), struct bd *bd,
+		   int argc, const char **argv)
+{
+	char path[] = "/tmp/berth-test-out-XXXXXX";
+	int fd = mkstemp(path), saved, rc;
+
+	fflush(stdout);
+	saved = dup(1);
+	dup2(fd, 1);
+	rc = fn(bd, argc, argv);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	lseek(fd, 0, SEEK_SET);
+	sbuf_reset(out);
+	sbuf_read_fd(out, fd);
+	close(fd);
+	unlink(path);
+	return rc;
+}
+
+static void test_ports_commands(void)
+{
+	struct bd bd;
+	struct sbuf out = SBUF_INIT;
+	char *v = NULL;
+	unsigned port = 0;
+
+	bd_open(&bd);
+	store_app_create(&bd.store, "shop", NULL);
+	{
+		const char *argv[] = {"ports:set", "shop", "http:80:3000", "https:443:3000", NULL};
+		CHECK_INT(cmd_ports_set(&bd, 4, argv), 0);
+	}
+	CHECK_INT(store_prop_get(&bd.store, "shop", "ports.map", &v, NULL), 1);
+	CHECK_STR(v, "http:80:3000 https:443:3000");
+	free(v);
+	v = NULL;
+	CHECK_INT(appdeploy_port(&bd, "shop", NULL, &port, NULL), 1);
+	CHECK_INT(port, 3000);
+	/* refused: nothing changes */
+	{
+		const char *bad[][4] = {{"ports:set", "shop", "http:8080:3000", NULL},
+					{"ports:set", "shop", "tcp:80:3000", NULL},
+					{"ports:set", "shop", "http:80:x", NULL},
+					{"ports:add", "shop", "http:80:4000", NULL},
+					{"ports:add", "shop", "udp:443:3000", NULL},
+					{"ports:remove", "shop", "99999", NULL},
+					{"ports:remove", "shop", "http:80", NULL}};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			int (*fn)(struct bd *, int, const char **) =
+			    !strcmp(bad[i][0], "ports:set")   ? cmd_ports_set
+			    : !strcmp(bad[i][0], "ports:add") ? cmd_ports_add
+							      : cmd_ports_remove;
+			CHECK_INT(fn(&bd, 3, bad[i]), 1);
+		}
+	}
+	CHECK_INT(store_prop_get(&bd.store, "shop", "ports.map", &v, NULL), 1);
+	CHECK_STR(v, "http:80:3000 https:443:3000");
+	free(v);
+	v = NULL;
+	{
+		const char *argv[] = {"ports:report", "shop", "--format", "json", NULL};
+		CHECK_INT(capture(&out, cmd_ports_report, &bd, 4, argv), 0);
+		CHECK(strstr(out.buf, "\"ports-map\":\"http:80:3000 https:443:3000\"") != NULL);
+		CHECK(strstr(out.buf, "\"container-port\":3000") != NULL);
+	}
+	{
+		const char *argv[] = {"ports:list", "shop", NULL};
+		CHECK_INT(capture(&out, cmd_ports_list, &bd, 2, argv), 0);
+		CHECK(strstr(out.buf, "-----> Port mappings for shop") != NULL);
+		CHECK(strstr(out.buf, "https           443        3000") != NULL);
+	}
+	{
+		const char *argv[] = {"ports:remove", "shop", "443", NULL};
+		CHECK_INT(cmd_ports_remove(&bd, 3, argv), 0);
+	}
+	CHECK_INT(store_prop_get(&bd.store, "shop", "ports.map", &v, NULL), 1);
+	CHECK_STR(v, "http:80:3000");
+	free(v);
+	v = NULL;
+	{
+		const char *argv[] = {"ports:add", "shop", "https:443:3000", "http:80:3000", NULL};
+		CHECK_INT(cmd_ports_add(&bd, 4, argv), 0);
+	}
+	CHECK_INT(store_prop_get(&bd.store, "shop", "ports.map", &v, NULL), 1);
+	CHECK_STR(v, "http:80:3000 https:443:3000");
+	free(v);
+	v = NULL;
+	{
+		const char *argv[] = {"ports:remove", "shop", "http:80:3000", "https:443:3000",
+				      NULL};
+		CHECK_INT(cmd_ports_remove(&bd, 4, argv), 0);
+	}
+	CHECK_INT(store_prop_get(&bd.store, "shop", "ports.map", &v, NULL), 0);
+	{
+		const char *argv[] = {"ports:set", "shop", "http:80:4000", NULL};
+		CHECK_INT(cmd_ports_set(&bd, 3, argv), 0);
+	}
+	{
+		const char *argv[] = {"ports:clear", "shop", NULL};
+		CHECK_INT(cmd_ports_clear(&bd, 2, argv), 0);
+	}
+	CHECK_INT(store_prop_get(&bd.store, "shop", "ports.map", &v, NULL), 0);
+	/* no mapping, no image to ask: 5000 */
+	CHECK_INT(appdeploy_port(&bd, "shop", NULL, &port, NULL), 0);
+	CHECK_INT(port, 5000);
+	{
+		const char *argv[] = {"ports:report", "shop", NULL};
+		CHECK_INT(capture(&out, cmd_ports_report, &bd, 2, argv), 0);
+		CHECK(strstr(out.buf, "=====> shop ports information") != NULL);
+		CHECK(strstr(out.buf, "Ports map detected:            http:80:5000") != NULL);
+	}
+	sbuf_release(&out);
+	store_app_destroy(&bd.store, "shop", NULL);
+	store_close(&bd.store);
+}
+
+static void test_network_settings(void)
+{
+	static const char *const names_ok[] = {"backend", "db-net", "a.b_c", "0net"};
+	static const char *const names_bad[] = {
+	    "",	    "berth", "bridge",
+	    "host", "none",  "kamal",
+	    "-x",   "Net",   "a b",
+	    "a/b",  "_x",    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+	struct bd bd;
+	struct sbuf out = SBUF_INIT;
+	char *v = NULL;
+
+	for (size_t i = 0; i < sizeof(names_ok) / sizeof(names_ok[0]); i++) {
+		CHECK(network_valid_name(names_ok[i]));
+	}
+	for (size_t i = 0; i < sizeof(names_bad) / sizeof(names_bad[0]); i++) {
+		CHECK(!network_valid_name(names_bad[i]));
+	}
+	CHECK(network_valid_tld("svc.local"));
+	CHECK(network_valid_tld("internal"));
+	CHECK(!network_valid_tld(".local"));
+	CHECK(!network_valid_tld("a..b"));
+	CHECK(!network_valid_tld("A.b"));
+	CHECK(!network_valid_tld("a-.b"));
+
+	bd_open(&bd);
+	store_app_create(&bd.store, "shop", NULL);
+	/* what berth cannot honour is refused, and nothing is stored */
+	{
+		const char *props[] = {"attach-post-create", "initial-network",
+				       "bind-all-interfaces", "bogus"};
+		for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+			const char *argv[] = {"network:set", "shop", props[i], "net", NULL};
+			CHECK_INT(cmd_network_set(&bd, 4, argv), 1);
+		}
+	}
+	{
+		/* a tld without networks to name the app on has no effect: refused */
+		const char *argv[] = {"network:set", "shop", "tld", "svc.local", NULL};
+		CHECK_INT(cmd_network_set(&bd, 4, argv), 1);
+	}
+	{
+		const char *argv[] = {"network:set", "shop", "attach-post-deploy", "Bad/Name",
+				      NULL};
+		CHECK_INT(cmd_network_set(&bd, 4, argv), 1);
+	}
+	CHECK_INT(store_prop_get(&bd.store, "shop", "network.attach-post-deploy", &v, NULL), 0);
+	CHECK_INT(store_prop_get(&bd.store, "shop", "network.tld", &v, NULL), 0);
+	{
+		const char *argv[] = {"network:report", "shop", "--format", "json", NULL};
+		CHECK_INT(capture(&out, cmd_network_report, &bd, 4, argv), 0);
+		CHECK(strstr(out.buf, "\"network-attach-post-deploy\":\"\"") != NULL);
+		CHECK(strstr(out.buf, "\"network-initial-network\":\"berth\"") != NULL);
+	}
+	sbuf_release(&out);
+	store_app_destroy(&bd.store, "shop", NULL);
+	store_close(&bd.store);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -204,6 +477,9 @@ int main(void)
 	UNIT_RUN(test_events_hold_names_never_values);
 	UNIT_RUN(test_rights);
 	UNIT_RUN(test_resource_and_mount_syntax);
+	UNIT_RUN(test_port_parsing);
+	UNIT_RUN(test_ports_commands);
+	UNIT_RUN(test_network_settings);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});

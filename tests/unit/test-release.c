@@ -314,6 +314,57 @@ static void test_limits_mounts_uptime(void)
 	fixture_release(&f);
 }
 
+/* ports:set or the image's EXPOSE: berth-proxy's app_port and web's PORT follow the spec's port */
+static void test_port(void)
+{
+	struct fixture f;
+	struct config cfg;
+	struct secrets sec;
+	struct err e = ERR_INIT;
+	const struct config_role *web, *worker;
+
+	fixture_init(&f);
+	config_init(&cfg);
+	secrets_init(&sec);
+	f.s.port = 3000;
+	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
+	web = config_role(&cfg, "web");
+	worker = config_role(&cfg, "worker");
+	CHECK(web && worker);
+	if (web && worker) {
+		CHECK_INT(web->proxy.app_port, 3000);
+		CHECK_STR(config_map_get(&web->env.clear, "PORT"), "3000");
+		CHECK(config_map_get(&worker->env.clear, "PORT") == NULL);
+	}
+	/* a config var PORT is never overridden; the proxy still targets the port */
+	strvec_push(&f.names, "PORT");
+	strvec_push(&f.values, "4000");
+	f.s.port = 4000;
+	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
+	web = config_role(&cfg, "web");
+	CHECK(web != NULL);
+	if (web) {
+		CHECK_INT(web->proxy.app_port, 4000);
+		CHECK(config_map_get(&web->env.clear, "PORT") == NULL);
+		CHECK_STR(secrets_get(&sec, "PORT"), "4000");
+	}
+	/* 0 or out of range: Dokku's 5000 */
+	f.s.port = 70000;
+	strvec_clear(&f.names);
+	strvec_clear(&f.values);
+	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
+	web = config_role(&cfg, "web");
+	CHECK(web != NULL);
+	if (web) {
+		CHECK_INT(web->proxy.app_port, 5000);
+		CHECK_STR(config_map_get(&web->env.clear, "PORT"), "5000");
+	}
+	err_release(&e);
+	secrets_release(&sec);
+	config_release(&cfg);
+	fixture_release(&f);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_roles);
@@ -322,5 +373,6 @@ int main(void)
 	UNIT_RUN(test_instances);
 	UNIT_RUN(test_errors);
 	UNIT_RUN(test_limits_mounts_uptime);
+	UNIT_RUN(test_port);
 	return unit_done();
 }
