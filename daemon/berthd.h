@@ -145,6 +145,16 @@ bool resource_valid_memory(const char *s);
 bool resource_valid_cpus(const char *s);
 /* storage:mount's check of "/HOST_PATH:/CONTAINER_PATH". */
 bool storage_valid_mount(const char *m);
+/* certs:* and letsencrypt:* (cmd-certs.c) */
+int cmd_certs_add(struct bd *bd, int argc, const char **argv);
+int cmd_certs_remove(struct bd *bd, int argc, const char **argv);
+int cmd_certs_report(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_enable(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_disable(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_list(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_report(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_set(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_cron_job(struct bd *bd, int argc, const char **argv);
 int cmd_git_receive_pack(struct bd *bd, int argc, const char **argv);
 int cmd_git_upload_pack(struct bd *bd, int argc, const char **argv);
 
