@@ -68,7 +68,8 @@ static int spec_tls(struct bd *bd, const char *app, struct appdeploy *d, struct 
 	const char *acme, *crt, *key;
 
 	if (prop(bd, app, "letsencrypt.enabled", d, &acme, e) < 0 ||
-	    prop(bd, app, "certs.crt", d, &crt, e) < 0 || prop(bd, app, "certs.key", d, &key, e) < 0) {
+	    prop(bd, app, "certs.crt", d, &crt, e) < 0 ||
+	    prop(bd, app, "certs.key", d, &key, e) < 0) {
 		return -1;
 	}
 	if (!acme && !(crt && key)) {

@@ -189,8 +189,9 @@ int certs_from_tar(const void *buf, size_t len, struct certs_pair *p, struct err
 		*dst_name = xstrdup(name.buf);
 	}
 	if (!p->crt || !p->key) {
-		err_set(e, "the tar holds no %s: expected a certificate (*.crt or *.pem) and its "
-			   "key (*.key), as `tar cf - server.crt server.key`",
+		err_set(e,
+			"the tar holds no %s: expected a certificate (*.crt or *.pem) and its "
+			"key (*.key), as `tar cf - server.crt server.key`",
 			!p->crt && !p->key ? "certificate and no key"
 			: !p->crt	   ? "certificate"
 					   : "key");

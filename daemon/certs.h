@@ -27,8 +27,8 @@
 #define CERTS_TAR_MAX  (4 * 1024 * 1024) /* the whole archive on stdin */
 
 struct certs_pair {
-	char *crt, *key;	     /* malloc'd PEM text; NULL: not found */
-	char *crt_name, *key_name;   /* the names in the archive */
+	char *crt, *key;	   /* malloc'd PEM text; NULL: not found */
+	char *crt_name, *key_name; /* the names in the archive */
 };
 
 /* Reads the pair from an archive. 0, or -1 with e set (p released). */
@@ -37,8 +37,8 @@ void certs_pair_release(struct certs_pair *p);
 
 /* What certs:report says of a certificate. */
 struct certs_info {
-	char *subject, *issuer;	     /* one line each, RFC 2253 */
-	struct strvec names;	     /* its DNS names (subjectAltName) */
+	char *subject, *issuer; /* one line each, RFC 2253 */
+	struct strvec names;	/* its DNS names (subjectAltName) */
 	time_t not_before, not_after;
 	bool self_signed;
 	bool verified; /* chains to a CA of this host's trust store */

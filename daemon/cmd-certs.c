@@ -166,7 +166,7 @@ int cmd_certs_add(struct bd *bd, int argc, const char **argv)
 
 	if (argc != 2) {
 		return bd_usage(!strcmp(argv[0], "certs:update") ? "certs:update APP < tar"
-								  : "certs:add APP < tar");
+								 : "certs:add APP < tar");
 	}
 	if (need_domains(bd, app, &domains, argv[0]) || read_stdin(&in)) {
 		goto out;
@@ -509,9 +509,10 @@ int cmd_letsencrypt_enable(struct bd *bd, int argc, const char **argv)
 	}
 	for (size_t i = 0; i < domains.nr; i++) {
 		if (!strncmp(domains.v[i], "*.", 2)) {
-			rc = bd_fail("%s: an ACME certificate of berth-proxy cannot cover a wildcard "
-				     "domain (HTTP-01): use certs:add for it",
-				     domains.v[i]);
+			rc = bd_fail(
+			    "%s: an ACME certificate of berth-proxy cannot cover a wildcard "
+			    "domain (HTTP-01): use certs:add for it",
+			    domains.v[i]);
 			goto out;
 		}
 	}
@@ -690,9 +691,9 @@ int cmd_letsencrypt_report(struct bd *bd, int argc, const char **argv)
 	printf("=====> %s letsencrypt information\n", app);
 	printf("       Letsencrypt active:            %s\n", on ? "true" : "false");
 	printf("       Letsencrypt email:             %s\n",
-	       email  ? email
-	       : env  ? "none (berth-proxy's BERTH_PROXY_ACME_EMAIL is not set)"
-		      : "unknown (no berth-proxy running)");
+	       email ? email
+	       : env ? "none (berth-proxy's BERTH_PROXY_ACME_EMAIL is not set)"
+		     : "unknown (no berth-proxy running)");
 	printf("       Letsencrypt server:            %s\n",
 	       dir ? dir : (env ? ACME_DEFAULT : "unknown (no berth-proxy running)"));
 	printf("       Letsencrypt certificate:       %s\n", status);
