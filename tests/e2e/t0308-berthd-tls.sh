@@ -52,6 +52,7 @@ proxy_config() {
 	printf '%s\n' "$@" >>"$APP/config/deploy.yml"
 }
 
+proxy_config
 mkdir -p "$REPO"
 cp "$TOP/build/testapp" "$REPO/testapp"
 git -C "$REPO" init -q -b main
