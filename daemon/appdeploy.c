@@ -60,7 +60,39 @@ static int prop(struct bd *bd, const char *app, const char *name, struct appdepl
 	return r < 0 ? -1 : 0;
 }
 
-/* What checks:*, resource:* and storage:* set over the revision's word. */
+/*
+ * TLS (cmd-certs.c): letsencrypt:enable's ACME certificate over certs:add's
+ * (Dokku's rule: letsencrypt replaces the custom certificate); neither
+ * without domains (berth-proxy serves TLS per host name), saying so.
+ */
+static int spec_tls(struct bd *bd, const char *app, struct appdeploy *d, struct err *e)
+{
+	const char *acme, *crt, *key;
+
+	if (prop(bd, app, "letsencrypt.enabled", d, &acme, e) < 0 ||
+	    prop(bd, app, "certs.crt", d, &crt, e) < 0 ||
+	    prop(bd, app, "certs.key", d, &key, e) < 0) {
+		return -1;
+	}
+	if (!acme && !(crt && key)) {
+		return 0;
+	}
+	if (!d->domains.nr) {
+		printf(" !     %s has no domains: served over plain HTTP (HTTPS needs a domain: "
+		       "domains:add)\n",
+		       app);
+		return 0;
+	}
+	if (acme) {
+		d->spec.ssl_acme = true;
+	} else {
+		d->spec.ssl_certificate_pem = crt;
+		d->spec.ssl_private_key_pem = key;
+	}
+	return 0;
+}
+
+/* What checks:*, resource:*, storage:*, certs:* and letsencrypt:* set over the revision's word. */
 static int spec_props(struct bd *bd, const char *app, struct appdeploy *d, struct err *e)
 {
 	const char *path, *disabled;
@@ -98,7 +130,7 @@ static int spec_props(struct bd *bd, const char *app, struct appdeploy *d, struc
 		all_off &= off;
 	}
 	d->spec.no_uptime = others && all_off;
-	return 0;
+	return spec_tls(bd, app, d, e);
 }
 
 /*
@@ -403,7 +435,9 @@ int appdeploy_run(struct bd *bd, const char *app, const char *image, const char 
 	bd_step(bd, "Application deployed: %s %s", app, version);
 	prune_images(bd, app);
 	for (size_t i = 0; i < d.domains.nr; i++) {
-		bd_info(bd, "http://%s", d.domains.v[i]);
+		bd_info(bd, "%s://%s",
+			d.spec.ssl_acme || d.spec.ssl_certificate_pem ? "https" : "http",
+			d.domains.v[i]);
 	}
 	r = 0;
 out:

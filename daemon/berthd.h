@@ -163,6 +163,16 @@ int cmd_network_set(struct bd *bd, int argc, const char **argv);
 /* network:create's check of a name, network:set tld's of a tld. */
 bool network_valid_name(const char *s);
 bool network_valid_tld(const char *s);
+/* certs:* and letsencrypt:* (cmd-certs.c) */
+int cmd_certs_add(struct bd *bd, int argc, const char **argv);
+int cmd_certs_remove(struct bd *bd, int argc, const char **argv);
+int cmd_certs_report(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_enable(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_disable(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_list(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_report(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_set(struct bd *bd, int argc, const char **argv);
+int cmd_letsencrypt_cron_job(struct bd *bd, int argc, const char **argv);
 int cmd_git_receive_pack(struct bd *bd, int argc, const char **argv);
 int cmd_git_upload_pack(struct bd *bd, int argc, const char **argv);
 

@@ -185,6 +185,14 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 				json_object_set_new(hc, "timeout", json_integer(ck->timeout_s));
 			}
 			json_object_set_new(proxy, "healthcheck", hc);
+			if (s->ssl_acme) {
+				json_object_set_new(proxy, "ssl", json_true());
+			} else if (s->ssl_certificate_pem && s->ssl_private_key_pem) {
+				json_object_set_new(proxy, "ssl",
+						    json_pack("{s:s, s:s}", "certificate_pem",
+							      RELEASE_TLS_CERT, "private_key_pem",
+							      RELEASE_TLS_KEY));
+			}
 			json_object_set_new(role, "proxy", proxy);
 			if (!has_name(s->env_names, "PORT")) {
 				char num[16];
@@ -287,7 +295,17 @@ static int spec_config(const struct release_spec *s, struct config *cfg, struct 
 		goto out;
 	}
 	for (i = 0; s->env_names && i < s->env_names->nr; i++) {
+		if (!strcmp(s->env_names->v[i], RELEASE_TLS_CERT) ||
+		    !strcmp(s->env_names->v[i], RELEASE_TLS_KEY)) {
+			err_set(e, "config var %s: the name is berthd's own (certs:add)",
+				s->env_names->v[i]);
+			goto out;
+		}
 		secrets_set(sec, s->env_names->v[i], s->env_values->v[i], NULL);
+	}
+	if (!s->ssl_acme && s->ssl_certificate_pem && s->ssl_private_key_pem) {
+		secrets_set(sec, RELEASE_TLS_CERT, s->ssl_certificate_pem, NULL);
+		secrets_set(sec, RELEASE_TLS_KEY, s->ssl_private_key_pem, NULL);
 	}
 	sbuf_add(&repo, s->image, n - vl - 1);
 	sbuf_addf(&run_dir, "%s/run", s->state_dir);

@@ -28,7 +28,9 @@
  *                switches one target per service)
  *   web          primary, proxy {hosts: domains, app_port: port (5000 when 0),
  *                healthcheck: {path: check.path or "/", interval: check.wait_s,
- *                timeout: check.timeout_s}}, env PORT=port unless a config
+ *                timeout: check.timeout_s}, ssl: true (ssl_acme) or
+ *                {certificate_pem: RELEASE_TLS_CERT, private_key_pem:
+ *                RELEASE_TLS_KEY} (a certificate)}, env PORT=port unless a config
  *                var sets PORT; without web the first process type that runs
  *                is primary; the others have no proxy
  *   env          the config vars, as secrets: the role's env file, mode 0600
@@ -59,6 +61,10 @@
 
 #include "lib/err.h"
 #include "lib/strvec.h"
+
+/* The secrets that carry a certs:add certificate and key to berth-proxy. */
+#define RELEASE_TLS_CERT "BERTHD_TLS_CERTIFICATE_PEM"
+#define RELEASE_TLS_KEY	 "BERTHD_TLS_PRIVATE_KEY_PEM"
 
 /* One process type: a Procfile line. */
 struct release_proc {
@@ -92,6 +98,15 @@ struct release_spec {
 	const struct strvec *mounts; /* storage:mount "HOST:CONTAINER"; NULL: none */
 	bool no_uptime;		     /* checks:disable of the types without the proxy */
 	unsigned port;		     /* web's container port (daemon/ports.h); 0: 5000 */
+	/*
+	 * TLS of web (needs domains): ssl_acme, berth-proxy's ACME certificate
+	 * (proxy.ssl: true); else ssl_certificate_pem and ssl_private_key_pem,
+	 * that certificate (proxy.ssl: {certificate_pem, private_key_pem},
+	 * secrets RELEASE_TLS_CERT and RELEASE_TLS_KEY: on stdin to the proxy,
+	 * never in argv); neither: plain HTTP.
+	 */
+	bool ssl_acme;
+	const char *ssl_certificate_pem, *ssl_private_key_pem;
 	void (*progress)(const char *line, void *data);
 	void *progress_data;
 };

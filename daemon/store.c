@@ -225,7 +225,9 @@ int store_open(struct store *s, const char *dir, struct err *e)
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
 	if (sqlite3_exec(s->db,
 			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-			 " PRAGMA foreign_keys = ON;",
+			 " PRAGMA foreign_keys = ON;"
+			 /* a removed config value or TLS key is zeroed, not left in free pages */
+			 " PRAGMA secure_delete = ON;",
 			 NULL, NULL, &msg) != SQLITE_OK) {
 		err_set(e, "cannot set up '%s': %s", s->path, msg ? msg : "unknown error");
 		sqlite3_free(msg);

@@ -169,12 +169,49 @@ static void test_lock_waits_and_names_holder(void)
 	close(release_it[1]);
 }
 
+/* certs:add's pair and letsencrypt:enable reach the spec; letsencrypt wins; no domain: neither. */
+static void test_tls_from_store(void)
+{
+	struct bd bd;
+	struct appdeploy d;
+
+	bd_open(&bd);
+	store_app_create(&bd.store, "tls", NULL);
+	store_domain_add(&bd.store, "tls", "tls.example.org", NULL);
+	CHECK(appdeploy_spec(&bd, "tls", "nginx:1", "img", NULL, &d, NULL) == 0);
+	CHECK(!d.spec.ssl_acme && !d.spec.ssl_certificate_pem && !d.spec.ssl_private_key_pem);
+	appdeploy_release(&d);
+
+	store_prop_set(&bd.store, "tls", "certs.crt", "CRT", NULL);
+	store_prop_set(&bd.store, "tls", "certs.key", "KEY", NULL);
+	CHECK(appdeploy_spec(&bd, "tls", "nginx:1", "img", NULL, &d, NULL) == 0);
+	CHECK(!d.spec.ssl_acme);
+	CHECK_STR(d.spec.ssl_certificate_pem, "CRT");
+	CHECK_STR(d.spec.ssl_private_key_pem, "KEY");
+	appdeploy_release(&d);
+
+	store_prop_set(&bd.store, "tls", "letsencrypt.enabled", "true", NULL);
+	CHECK(appdeploy_spec(&bd, "tls", "nginx:1", "img", NULL, &d, NULL) == 0);
+	CHECK(d.spec.ssl_acme);
+	CHECK(d.spec.ssl_certificate_pem == NULL);
+	appdeploy_release(&d);
+
+	/* no domains (and no global one): plain HTTP rather than a release the engine refuses */
+	store_domain_remove(&bd.store, "tls", "tls.example.org", NULL);
+	CHECK(appdeploy_spec(&bd, "tls", "nginx:1", "img", NULL, &d, NULL) == 0);
+	CHECK(!d.spec.ssl_acme && !d.spec.ssl_certificate_pem);
+	appdeploy_release(&d);
+	store_app_destroy(&bd.store, "tls", NULL);
+	store_close(&bd.store);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
 		return 1;
 	}
 	UNIT_RUN(test_spec_from_store);
+	UNIT_RUN(test_tls_from_store);
 	UNIT_RUN(test_versions_and_redeploy);
 	UNIT_RUN(test_lock_waits_and_names_holder);
 	{

@@ -365,6 +365,86 @@ static void test_port(void)
 	fixture_release(&f);
 }
 
+/* certs:add's certificate: proxy.ssl a map of two secrets; letsencrypt: ssl true, over it. */
+static void test_ssl(void)
+{
+	static const char crt[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+	static const char key[] = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+	struct fixture f;
+	struct config cfg;
+	struct secrets sec;
+	struct err e = ERR_INIT;
+	const struct config_role *web, *worker;
+	json_t *tree;
+	char *dump;
+
+	fixture_init(&f);
+	config_init(&cfg);
+	secrets_init(&sec);
+	/* neither: plain HTTP */
+	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
+	web = config_role(&cfg, "web");
+	CHECK(web && !web->proxy.ssl);
+
+	f.s.ssl_certificate_pem = crt;
+	f.s.ssl_private_key_pem = key;
+	tree = spec_tree(&f.s, "berthd/shop", "/var/lib/berthd/run");
+	dump = json_dumps(
+	    json_object_get(
+		json_object_get(json_object_get(json_object_get(tree, "servers"), "web"), "proxy"),
+		"ssl"),
+	    JSON_SORT_KEYS | JSON_COMPACT);
+	CHECK_STR(dump, "{\"certificate_pem\":\"" RELEASE_TLS_CERT
+			"\",\"private_key_pem\":\"" RELEASE_TLS_KEY "\"}");
+	free(dump);
+	/* the PEMs are in no part of the tree */
+	dump = json_dumps(tree, JSON_COMPACT);
+	CHECK(dump && !strstr(dump, "MIIE") && !strstr(dump, "MIIB"));
+	free(dump);
+	json_decref(tree);
+	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
+	if (err_isset(&e)) {
+		printf("# %s\n", err_str(&e));
+	}
+	web = config_role(&cfg, "web");
+	worker = config_role(&cfg, "worker");
+	CHECK(web && worker);
+	if (web && worker) {
+		CHECK(web->proxy.ssl);
+		CHECK_STR(web->proxy.ssl_certificate_pem, RELEASE_TLS_CERT);
+		CHECK_STR(web->proxy.ssl_private_key_pem, RELEASE_TLS_KEY);
+		CHECK(!worker->proxy.ssl);
+	}
+	CHECK_STR(secrets_get(&sec, RELEASE_TLS_CERT), crt);
+	CHECK_STR(secrets_get(&sec, RELEASE_TLS_KEY), key);
+
+	/* letsencrypt replaces the certificate: ssl true, no certificate secrets */
+	f.s.ssl_acme = true;
+	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
+	web = config_role(&cfg, "web");
+	CHECK(web && web->proxy.ssl && !web->proxy.ssl_certificate_pem);
+	CHECK(secrets_get(&sec, RELEASE_TLS_KEY) == NULL);
+
+	/* no domains: the engine's own error */
+	strvec_clear(&f.domains);
+	CHECK_INT(make(&f, &cfg, &sec, &e), -1);
+	CHECK(strstr(err_str(&e), "expected a host to enable TLS") != NULL);
+	err_release(&e);
+
+	/* a config var may not take the certificate's secret name */
+	f.s.ssl_acme = false;
+	strvec_push(&f.domains, "shop.example.com");
+	strvec_push(&f.names, RELEASE_TLS_KEY);
+	strvec_push(&f.values, "x");
+	CHECK_INT(make(&f, &cfg, &sec, &e), -1);
+	CHECK_STR(err_str(&e),
+		  "config var " RELEASE_TLS_KEY ": the name is berthd's own (certs:add)");
+	err_release(&e);
+	secrets_release(&sec);
+	config_release(&cfg);
+	fixture_release(&f);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_roles);
@@ -374,5 +454,6 @@ int main(void)
 	UNIT_RUN(test_errors);
 	UNIT_RUN(test_limits_mounts_uptime);
 	UNIT_RUN(test_port);
+	UNIT_RUN(test_ssl);
 	return unit_done();
 }

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# berthd's certs:* and letsencrypt:* against berthd on a lab host set up by
+# `berth server bootstrap --daemon`, as a Dokku user runs them over ssh:
+# certs:add of a tar with a self-signed certificate serves the app over
+# HTTPS with it (the key in no argv, no output, no event), certs:report
+# describes it, certs:remove goes back to plain HTTP; letsencrypt:enable
+# gets a certificate from pebble (a real ACME test CA) through berth-proxy,
+# rebooted on the host with pebble as its ACME directory.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/proxy-lib.sh"
+. "$TOP/tests/e2e/deploy-lib.sh"
+
+H=$h3
+ADDR=$(addr_of $H)
+REPO=$TEST_TMP/repo
+NAME=$T.test
+# This machine's address on the lab's network: pebble listens there.
+HERE=$(ip -4 -o addr show | awk -v a1="$ADDR" '
+	{ split($4, p, "/"); split(p[1], x, "."); split(a1, y, ".") }
+	x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && p[1] != a1 { print p[1]; exit }')
+[[ -n $HERE ]] || { echo "no address of this machine on the lab's network" >&2; exit 1; }
+
+ssh-keygen -q -t ed25519 -N "" -C "admin-$T" -f "$TEST_TMP/admin"
+bd() {
+	ssh -F "$LAB_SSH_CONFIG_NOKEY" -i "$TEST_TMP/admin" -o IdentitiesOnly=yes "berth@$H" "$@"
+}
+push() {
+	(cd "$REPO" && GIT_SSH_COMMAND="ssh -F $LAB_SSH_CONFIG_NOKEY -i $TEST_TMP/admin -o IdentitiesOnly=yes" \
+		git push "$@" "berth@$H:$T" main) >push.out 2>&1
+}
+served() { curl -s --max-time 5 -H "Host: $NAME" "http://$ADDR/" | sed -n 's/^testapp version=\([^ ]*\) .*/\1/p'; }
+# tcurl CA: the app over HTTPS for its name, verified against CA.
+tcurl() { curl -s --max-time 10 --cacert "$1" --resolve "$NAME:443:$ADDR" "https://$NAME/"; }
+
+# proxy_config [YAML...]: a config of berth-proxy on the host alone (for `berth proxy reboot`).
+proxy_config() {
+	cat >"$APP/config/deploy.yml" <<-YML
+		service: $T
+		image: $T
+		builder:
+		  arch: amd64
+		servers:
+		  web:
+		    hosts: [$H]
+		run_directory: $RUN_DIR
+		ssh:
+		  config: $LAB_SSH_CONFIG
+		proxy:
+		  host: $NAME
+		  app_port: 80
+	YML
+	printf '%s\n' "$@" >>"$APP/config/deploy.yml"
+}
+
+proxy_config
+mkdir -p "$REPO"
+cp "$TOP/build/testapp" "$REPO/testapp"
+git -C "$REPO" init -q -b main
+git -C "$REPO" config user.email "e2e@berth.test"
+git -C "$REPO" config user.name "berth e2e"
+printf 'FROM scratch\nCOPY testapp /testapp\nENV APP_VERSION=v1\nCMD ["/testapp"]\n' >"$REPO/Dockerfile"
+(cd "$REPO" && git add -A && git commit -qm v1)
+
+# The proxy goes back to the lab's usual options afterwards.
+test_cleanup "proxy_config && berth proxy reboot -y"
+test_cleanup "on $H 'docker exec berthd berthd apps:destroy $T --force; docker rm -f \$(docker ps -aq --filter label=service=$T); docker rmi -f \$(docker images -q berthd/$T); docker exec berth-proxy berth-proxy remove $T-web; docker exec berthd berthd ssh-keys:remove admin-$T'"
+
+# A self-signed certificate for the app's name; the key's full lines are what must never show.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$NAME" \
+	-addext "subjectAltName=DNS:$NAME" -keyout server.key -out server.crt 2>/dev/null || exit 1
+grep -E '^.{64}$' server.key >keylines
+tar cf certs.tar server.crt server.key
+cc -O2 -o sampler "$TOP/tests/fixtures/argv-sampler.c" || exit 1
+
+test_expect_success 'bootstrap --daemon, an app with a domain, a first push' '
+	berth server bootstrap -h $H --daemon --key "$TEST_TMP/admin.pub" --key-name admin-$T \
+		>out 2>&1 || { cat out; exit 1; }
+	bd apps:create $T &&
+	bd domains:add $T $NAME >/dev/null &&
+	{ push || { cat push.out; exit 1; }; } &&
+	test "$(served)" = v1
+'
+
+test_expect_success 'certs:add: HTTPS with the certificate, the key in no argv and no output' '
+	./sampler >argv &
+	spid=$!
+	sleep 0.3
+	bd certs:add $T <certs.tar >add.out 2>&1 && rc=0 || rc=$?
+	kill $spid && wait $spid || true
+	cat add.out && test $rc = 0 &&
+	grep -q "CN=$NAME" add.out &&
+	for i in $(seq 20); do tcurl server.crt >https.out 2>&1 && break; sleep 0.5; done
+	cat https.out && grep -q "version=v1" https.out &&
+	test -s keylines &&
+	! grep -a -F -f keylines argv &&
+	! grep -a -F -f keylines add.out &&
+	bd events $T >events.out &&
+	grep -q certs:add events.out &&
+	! grep -a -F -f keylines events.out
+'
+
+test_expect_success 'certs:report: subject and expiry of the certificate, never the key' '
+	bd certs:report $T >report.out &&
+	cat report.out &&
+	grep -q "Ssl enabled: *true" report.out &&
+	grep -q "Ssl subject: *CN=$NAME" report.out &&
+	grep -q "Ssl expires at: *$(openssl x509 -in server.crt -noout -enddate | cut -d= -f2 |
+		xargs -I{} date -u -d {} +%Y-%m-%dT%H:%M:%SZ)" report.out &&
+	grep -q "Ssl verified: *self signed" report.out &&
+	bd certs:report $T --format json | jq -e ".enabled and .subject == \"CN=$NAME\"" &&
+	! grep -a -F -f keylines report.out
+'
+
+test_expect_success 'certs:remove: plain HTTP only again' '
+	bd certs:remove $T >remove.out 2>&1 || { cat remove.out; exit 1; }
+	cat remove.out &&
+	! tcurl server.crt &&
+	test "$(served)" = v1 &&
+	bd certs:report $T | grep -q "Ssl enabled: *false"
+'
+
+read -r ACME_PORT MGMT_PORT DNS_PORT CTS_PORT < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(4)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])
+')
+
+test_expect_success 'pebble, and berth-proxy on the host pointed at it' '
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=pebble \
+		-addext "subjectAltName=IP:$HERE,IP:127.0.0.1" -keyout pebble-key.pem \
+		-out pebble-cert.pem 2>/dev/null &&
+	chmod 644 pebble-cert.pem &&
+	{ pebble-challtestsrv -defaultIPv4 "$ADDR" -defaultIPv6 "" -dns01 "127.0.0.1:$DNS_PORT" \
+		-management "127.0.0.1:$CTS_PORT" -http01 "" -https01 "" -tlsalpn01 "" \
+		>challtestsrv.log 2>&1 </dev/null &
+	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
+	wait_for_line challtestsrv.log management >/dev/null &&
+	cat >pebble.json <<-JSON &&
+	{"pebble": {
+	  "listenAddress": "$HERE:$ACME_PORT",
+	  "managementListenAddress": "127.0.0.1:$MGMT_PORT",
+	  "certificate": "$TEST_TMP/pebble-cert.pem",
+	  "privateKey": "$TEST_TMP/pebble-key.pem",
+	  "httpPort": 80,
+	  "tlsPort": 443,
+	  "ocspResponderURL": "",
+	  "externalAccountBindingRequired": false
+	}}
+	JSON
+	{ PEBBLE_VA_NOSLEEP=1 pebble -config pebble.json -dnsserver "127.0.0.1:$DNS_PORT" \
+		>pebble.log 2>&1 </dev/null &
+	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
+	wait_for_line pebble.log "istening on" >/dev/null &&
+	curl -sf --cacert pebble-cert.pem "https://127.0.0.1:$MGMT_PORT/roots/0" >root.pem &&
+	proxy_config "  run:" "    options:" \
+		"      env: [BERTH_PROXY_ACME_DIRECTORY=https://$HERE:$ACME_PORT/dir, BERTH_PROXY_ACME_CA_FILE=/pebble-ca.pem, BERTH_PROXY_ACME_EMAIL=ops@$NAME]" \
+		"      volume: $TEST_TMP/pebble-cert.pem:/pebble-ca.pem:ro" &&
+	berth proxy reboot -y >reboot.out 2>&1 || { cat reboot.out; false; }
+	test "$(served)" = v1
+'
+
+test_expect_success 'letsencrypt:enable: HTTPS with an ACME certificate, verified against the CA' '
+	bd letsencrypt:enable $T >le.out 2>&1 || { cat le.out; exit 1; }
+	cat le.out &&
+	for i in $(seq 60); do tcurl root.pem >https.out 2>&1 && break; sleep 1; done
+	cat https.out && grep -q "version=v1" https.out &&
+	grep -q "Issued certificate serial" pebble.log &&
+	bd letsencrypt:report $T >ler.out && cat ler.out &&
+	grep -q "Letsencrypt active: *true" ler.out &&
+	grep -q "Letsencrypt server: *https://$HERE:$ACME_PORT/dir" ler.out &&
+	grep -q "Letsencrypt email: *ops@$NAME" ler.out &&
+	grep -q "Letsencrypt certificate: *ok" ler.out &&
+	bd letsencrypt:list | grep -q "^$T " &&
+	test_must_fail bd letsencrypt:set $T email x@$NAME 2>set.err &&
+	grep -q "BERTH_PROXY_ACME_EMAIL" set.err
+'
+
+test_expect_success 'letsencrypt:disable: plain HTTP again; apps:destroy leaves nothing' '
+	bd letsencrypt:disable $T >led.out 2>&1 || { cat led.out; exit 1; }
+	test "$(served)" = v1 &&
+	bd apps:destroy $T --force >destroy.out 2>&1 || { cat destroy.out; exit 1; }
+	test -z "$(on $H docker ps -aq --filter label=service=$T)"
+'
+
+test_done
