@@ -156,19 +156,24 @@ test_expect_success 'Procfile: web is routed, a worker runs when scaled, without
 '
 
 test_expect_success 'two changes of one app at once: the second waits for the first' '
-	commit_version v7 &&
+	# v7 gets healthy 5 s after it starts, so the push holds the lock of the
+	# app that long at least, and the restart starts once the lock file names
+	# the push as its holder: the restart finds it held however slow the machine
+	printf "{\"healthchecks\": {\"web\": [{\"type\": \"startup\", \"path\": \"/up\", \"attempts\": 60}]}}\n" \
+		>"$REPO/app.json" &&
+	commit_version v7 "ENV READY_DELAY_MS=5000" &&
 	{ push admin -f & } && ppid=$! &&
-	# the restart starts once the push holds the lock of the app, however slow
-	# the machine (the lock file names its holder while it is held)
 	for ((i = 0; i < 600; i++)); do
-		on "$H" docker exec berthd cat /var/lib/berthd/locks/$T.lock 2>/dev/null |
-			grep -q "git push" && break
+		holder=$(on "$H" docker exec berthd cat /var/lib/berthd/locks/$T.lock 2>/dev/null) || true
+		case $holder in *"git push"*) break ;; esac
 		kill -0 $ppid 2>/dev/null || { cat push.out; echo "the push ended before it took the lock"; exit 1; }
 		sleep 0.1
 	done &&
-	bd ps:restart $T >restart.out 2>&1 &&
-	wait $ppid &&
+	rrc=0 && prc=0 &&
+	{ bd ps:restart $T >restart.out 2>&1 || rrc=$?; } &&
+	{ wait $ppid || prc=$?; } &&
 	cat push.out restart.out &&
+	test $rrc = 0 && test $prc = 0 &&
 	grep -q "lock" restart.out &&
 	test "$(served)" = v7
 '
