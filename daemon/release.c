@@ -133,7 +133,7 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 	json_t *secret = json_array();
 	const struct release_check *ck = &s->check;
 	unsigned port = s->port && s->port <= 65535 ? s->port : APP_PORT;
-	unsigned k;
+	unsigned inst;
 	size_t i;
 
 	json_object_set_new(root, "service", json_string(s->app));
@@ -205,9 +205,9 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 			json_object_set_new(role, "proxy", json_false());
 		}
 		json_object_set_new(servers, p->type, role);
-		for (k = 2; k <= release_instances(p); k++) {
+		for (inst = 2; inst <= release_instances(p); inst++) {
 			/* the type's other instances: the same role under their own names */
-			char *name = release_role_name(p->type, k);
+			char *name = release_role_name(p->type, inst);
 
 			json_object_set(servers, name, role);
 			free(name);
