@@ -198,6 +198,8 @@ struct tls_server {
 	int nr_keys;
 	time_t keys_rotated;
 	struct tls_ocsp *ocsp; /* the OCSP thread, or NULL */
+	void (*ocsp_stop)(
+	    struct tls_server *srv); /* set by tls_ocsp_start: tls_server_free stops it */
 };
 
 /* A server context with fresh ticket keys and an empty store. NULL on error. */
@@ -286,7 +288,12 @@ bool tls_hello_acme_only(const unsigned char *ext, size_t len);
  * a good, current answer for c.
  */
 int tls_cert_set_ocsp(struct tls_cert *c, const unsigned char *der, size_t len, struct err *e);
+/* The certificate of c's chain that issued c's leaf, or NULL. */
+X509 *tls_cert_issuer(const struct tls_cert *c);
 /*
+ * These four are in proxy/ocsp.c, apart so that what only reads
+ * certificates links no HTTP client.
+ *
  * Fetches c's OCSP response from c->ocsp_url (blocking, libcurl: call
  * curl_global_init first, as tls_ocsp_start does) and stores it as above.
  */
