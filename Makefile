@@ -51,7 +51,9 @@ CORE_SRCS   := $(LIB_SRCS) $(ENGINE_SRCS) $(PROXY_SRCS)
 # from the core so that only berthd (and tests) link SQLite.
 DAEMON_MAIN := $(wildcard daemon/main.c)
 DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
-DAEMON_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(DAEMON_SRCS))
+# berthd's one-click app templates, embedded as C strings (daemon/oneclick.h).
+TEMPLATE_SRCS := $(wildcard daemon/templates/*.yml)
+DAEMON_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(DAEMON_SRCS)) $(BUILD)/gen/templates.o
 DAEMON_LIB  := $(BUILD)/libberthd.a
 DAEMON_LDLIBS := $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3)
 # The shell scripts run on hosts, embedded as C strings (engine/scripts.h).
@@ -113,6 +115,12 @@ $(BUILD)/gen/scripts.c: scripts/gen-scripts $(SCRIPT_SRCS)
 $(BUILD)/gen/scripts.o: $(BUILD)/gen/scripts.c engine/scripts.h
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+$(BUILD)/gen/templates.c: scripts/gen-scripts $(TEMPLATE_SRCS)
+	@mkdir -p $(@D)
+	GEN_PREFIX=template_ scripts/gen-scripts oneclick_template_files $@ $(TEMPLATE_SRCS)
+$(BUILD)/gen/templates.o: $(BUILD)/gen/templates.c engine/scripts.h
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(DAEMON_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(DAEMON_LIB) $(CORE_LIB) $(LDLIBS) $(DAEMON_LDLIBS)
@@ -134,8 +142,12 @@ unit-bins: $(UNIT_BINS)
 # Fuzz targets: the core is compiled once with coverage instrumentation
 # (fuzzer-no-link) and every target links against it with clang's libFuzzer.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -DBERTH_VERSION='"$(BERTH_VERSION)"' -I. -Ilib -g -O1 -fsanitize=address,undefined
-FUZZ_OBJS   := $(patsubst %.c,build-fuzz/obj/%.o,$(CORE_SRCS) $(DAEMON_SRCS)) build-fuzz/obj/gen/scripts.o
+FUZZ_OBJS   := $(patsubst %.c,build-fuzz/obj/%.o,$(CORE_SRCS) $(DAEMON_SRCS)) build-fuzz/obj/gen/scripts.o \
+	build-fuzz/obj/gen/templates.o
 build-fuzz/obj/gen/scripts.o: $(BUILD)/gen/scripts.c engine/scripts.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
+build-fuzz/obj/gen/templates.o: $(BUILD)/gen/templates.c engine/scripts.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
 build-fuzz/obj/%.o: %.c

@@ -186,6 +186,11 @@ int cmd_datastore_link(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_list(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_unlink(struct bd *bd, int argc, const char **argv);
 
+/* oneclick:* (cmd-oneclick.c): CapRover's one-click app templates, read-only. */
+int cmd_oneclick_list(struct bd *bd, int argc, const char **argv);
+int cmd_oneclick_plan(struct bd *bd, int argc, const char **argv);
+int cmd_oneclick_show(struct bd *bd, int argc, const char **argv);
+
 /* git:sync (cmd-sync.c) and doctor (cmd-doctor.c). */
 int cmd_git_sync(struct bd *bd, int argc, const char **argv);
 int cmd_doctor(struct bd *bd, int argc, const char **argv);

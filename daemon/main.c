@@ -216,6 +216,14 @@ static const struct bd_cmd commands[] = {
     {"network:set", cmd_network_set, BD_APP | BD_DEPLOY,
      "network:set APP attach-post-deploy|tld [VALUE...]: networks the app's "
      "containers join after each deploy"},
+    /* one-click app templates (cmd-oneclick.c, oneclick.c): read-only */
+    {"oneclick:list", cmd_oneclick_list, 0, "oneclick:list: the one-click app templates shipped"},
+    {"oneclick:plan", cmd_oneclick_plan, 0,
+     "oneclick:plan NAME|- appname=APP [VAR=VALUE...]: the apps a filled template gives "
+     "(- reads the template from stdin; secrets shown as ***)"},
+    {"oneclick:show", cmd_oneclick_show, 0,
+     "oneclick:show NAME|-: a CapRover v4 template's variables and defaults (- reads it "
+     "from stdin)"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
