@@ -751,6 +751,16 @@ int oneclick_parse(struct oneclick *t, const char *file, const char *buf, size_t
 			}
 		}
 	}
+	/* a variable given to a password-like environment key is a secret too */
+	for (size_t i = 0; i < t->nservices; i++) {
+		const struct oneclick_service *s = &t->services[i];
+
+		for (size_t k = 0; k < s->env_keys.nr; k++) {
+			for (size_t v = 1; v < t->nvars && looks_secret(s->env_keys.v[k]); v++) {
+				t->vars[v].secret |= !!strstr(s->env_values.v[k], t->vars[v].id);
+			}
+		}
+	}
 	order = xcalloc(t->nservices, sizeof(*order));
 	if (service_order(t, order, e) < 0) {
 		goto out;

@@ -69,7 +69,9 @@ struct oneclick_var {
 	char *regex;	   /* validRegex as written (the JavaScript literal), or NULL */
 	char *ere;	   /* its POSIX extended translation, or NULL */
 	bool icase;	   /* the literal's "i" flag */
-	bool secret;	   /* a password: random default, or PASSWORD/SECRET/TOKEN/KEY in the id */
+	/* a password: a random default, PASS/SECRET/TOKEN/KEY in the id, or given to such an
+	 * environment key */
+	bool secret;
 	unsigned line;
 };
 
