@@ -25,6 +25,9 @@
 #define PREFIX_LEN  (sizeof(PREFIX) - 1)
 #define RANDOM_HEX  "$$cap_gen_random_hex("
 #define ROOT_DOMAIN "$$cap_root_domain"
+/* limits of a validRegex, so that regcomp stays small */
+#define REGEX_MAX_DEPTH	 16
+#define REGEX_MAX_COPIES 2000
 
 extern const struct script_file oneclick_template_files[];
 
@@ -129,26 +132,35 @@ out:
 	return rc;
 }
 
-/* Whether body[i] starts a {n}, {n,} or {n,m} bound; its length in *n. */
-static bool is_bound(const char *body, size_t len, size_t i, size_t *n)
+/*
+ * Whether body[i] starts a {n}, {n,} or {n,m} bound: its length in *n, the
+ * larger of n and m in *count.
+ */
+static bool is_bound(const char *body, size_t len, size_t i, size_t *n, unsigned long *count)
 {
 	size_t k = i + 1, digits = 0;
 
-	while (k < len && isdigit((unsigned char)body[k])) {
+	*count = 0;
+	while (k < len && isdigit((unsigned char)body[k]) && digits < 5) {
+		*count = *count * 10 + (unsigned long)(body[k] - '0');
 		k++, digits++;
 	}
 	if (!digits || digits > 4) {
 		return false;
 	}
 	if (k < len && body[k] == ',') {
+		unsigned long m = 0;
+
 		k++;
 		digits = 0;
-		while (k < len && isdigit((unsigned char)body[k])) {
+		while (k < len && isdigit((unsigned char)body[k]) && digits < 5) {
+			m = m * 10 + (unsigned long)(body[k] - '0');
 			k++, digits++;
 		}
 		if (digits > 4) {
 			return false;
 		}
+		*count = m > *count ? m : *count;
 	}
 	if (k >= len || body[k] != '}') {
 		return false;
@@ -161,7 +173,16 @@ char *oneclick_regex_translate(const char *js, bool *icase, struct err *e)
 {
 	struct sbuf out = SBUF_INIT;
 	const char *last, *body, *f;
-	size_t len, i;
+	/*
+	 * What JavaScript refuses and glibc would take and expand without end:
+	 * a quantifier with nothing to repeat (a++, (*a)); a counted repetition
+	 * of a group that holds one, and more counted copies in all than
+	 * REGEX_MAX_COPIES.
+	 */
+	bool can_repeat = false, group_bound[REGEX_MAX_DEPTH + 1] = {false},
+	     last_group_bound = false;
+	unsigned long copies = 0;
+	size_t len, i, depth = 0;
 	regex_t re;
 	int r;
 
@@ -188,8 +209,41 @@ char *oneclick_regex_translate(const char *js, bool *icase, struct err *e)
 	len = (size_t)(last - body);
 	for (i = 0; i < len; i++) {
 		char c = body[i];
+		unsigned long count = 0;
+		bool after_group = last_group_bound;
 		size_t n;
 
+		last_group_bound = false;
+		if (c == '*' || c == '+' || c == '?' ||
+		    (c == '{' && is_bound(body, len, i, &n, &count))) {
+			if (!can_repeat) {
+				err_set(e, "regex %s: a quantifier with nothing to repeat", js);
+				goto fail;
+			}
+			if (c == '{') {
+				copies += count;
+				if ((after_group && body[i - 1] == ')') ||
+				    copies > REGEX_MAX_COPIES) {
+					err_set(e,
+						"regex %s: counted repetitions too large or nested",
+						js);
+					goto fail;
+				}
+				group_bound[depth] = true;
+				sbuf_add(&out, body + i, n);
+				i += n - 1;
+			} else {
+				sbuf_addch(&out, c);
+			}
+			if (i + 1 < len && body[i + 1] == '?') {
+				err_set(e, "regex %s: lazy quantifiers have no POSIX equivalent",
+					js);
+				goto fail;
+			}
+			can_repeat = false;
+			continue;
+		}
+		can_repeat = true;
 		if (c == '\\') {
 			char d = i + 1 < len ? body[++i] : '\0';
 
@@ -227,20 +281,24 @@ char *oneclick_regex_translate(const char *js, bool *icase, struct err *e)
 				}
 				i += 2;
 			}
-			sbuf_addch(&out, '(');
-		} else if (c == '*' || c == '+' || c == '?' ||
-			   (c == '{' && is_bound(body, len, i, &n))) {
-			if (c == '{') {
-				sbuf_add(&out, body + i, n);
-				i += n - 1;
-			} else {
-				sbuf_addch(&out, c);
-			}
-			if (i + 1 < len && body[i + 1] == '?') {
-				err_set(e, "regex %s: lazy quantifiers have no POSIX equivalent",
-					js);
+			if (depth == REGEX_MAX_DEPTH) {
+				err_set(e, "regex %s: groups nested deeper than %d", js,
+					REGEX_MAX_DEPTH);
 				goto fail;
 			}
+			group_bound[++depth] = false;
+			sbuf_addch(&out, '(');
+			can_repeat = false;
+		} else if (c == ')') {
+			if (depth) {
+				last_group_bound = group_bound[depth];
+				depth--;
+				group_bound[depth] |= last_group_bound;
+			}
+			sbuf_addch(&out, ')');
+		} else if (c == '|' || c == '^') {
+			sbuf_addch(&out, c);
+			can_repeat = false;
 		} else if (c == '{' || c == '}') {
 			sbuf_addch(&out, '\\');
 			sbuf_addch(&out, c);
