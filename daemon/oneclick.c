@@ -392,7 +392,12 @@ static int check_keys(const struct yaml_node *map, const char *what, const char 
 	return 0;
 }
 
-/* A scalar's text (a copy); NULL node or null value: *out stays NULL. */
+/*
+ * A scalar's text as written (a copy): CapRover reads templates as YAML 1.2,
+ * where 1.10 and 0755 are not the numbers YAML 1.1 makes of them, and a
+ * version or a port is meant as written. NULL node or null value: *out stays
+ * NULL.
+ */
 static int get_str(const struct yaml_node *n, const char *what, char **out, struct err *e)
 {
 	if (!n || n->kind == YAML_NULL) {
@@ -402,10 +407,10 @@ static int get_str(const struct yaml_node *n, const char *what, char **out, stru
 		return fail_at(e, n, "%s: expected a string, got %s", what,
 			       yaml_kind_name(n->kind));
 	}
-	if (strlen(yaml_text(n)) != n->len && n->kind == YAML_STR) {
+	if (!n->str || strlen(n->str) != n->len) {
 		return fail_at(e, n, "%s: a NUL byte is not allowed", what);
 	}
-	*out = xstrdup(yaml_text(n));
+	*out = xstrdup(n->str);
 	return 0;
 }
 
@@ -417,8 +422,8 @@ static int get_bool(const struct yaml_node *n, const char *what, bool *out, stru
 	if (rc < 0 || !s) {
 		return rc;
 	}
-	if (!strcmp(s, "true") || !strcmp(s, "false")) {
-		*out = !strcmp(s, "true");
+	if (!strcasecmp(s, "true") || !strcasecmp(s, "false")) {
+		*out = !strcasecmp(s, "true");
 	} else {
 		rc = fail_at(e, n, "%s: expected true or false, got '%s'", what, s);
 	}
@@ -1014,7 +1019,7 @@ out:
 	return rc;
 }
 
-/* subst to a plain string (names, volumes, ports...). */
+/* subst to a plain string (names, volumes, ports...), which is shown as it is: no secret in it. */
 static int subst_plain(struct fill *f, const char *in, const char *what, char **out, struct err *e)
 {
 	struct oneclick_str s = {0};
@@ -1022,8 +1027,15 @@ static int subst_plain(struct fill *f, const char *in, const char *what, char **
 	if (subst(f, in, what, &s, e) < 0) {
 		return -1;
 	}
-	*out = s.v;
 	free(s.shown);
+	if (s.secret) {
+		free(s.v);
+		return err_set(e,
+			       "%s: a secret (a random value or a password-like variable) cannot "
+			       "go into a name, a volume, a port or a restart policy",
+			       what);
+	}
+	*out = s.v;
 	return 0;
 }
 

@@ -214,6 +214,46 @@ static void test_variables_form(void)
 	err_release(&e);
 }
 
+static void test_values_as_written(void)
+{
+	const char *yml = "captainVersion: 4\n"
+			  "services:\n"
+			  "  $$cap_appname:\n"
+			  "    image: x:$$cap_v\n"
+			  "    environment: {MODE: 0755, ON: yes}\n"
+			  "    caproverExtra: {notExposeAsWebApp: True, containerHttpPort: 8080}\n"
+			  "caproverOneClickApp:\n"
+			  "  variables: [{id: $$cap_v, label: V, defaultValue: 1.10}]\n";
+	struct oneclick t = ONECLICK_INIT;
+	struct oneclick_plan p = {0};
+	struct oneclick_value v[] = {{"appname", "app"}};
+	struct err e = ERR_INIT;
+
+	CHECK(parse(&t, yml, &e) == 0);
+	CHECK(oneclick_fill(&t, NULL, v, 1, &p, &e) == 0);
+	CHECK_STR(p.apps[0].image.v, "x:1.10");
+	CHECK_STR(p.apps[0].env[0].value.v, "0755");
+	CHECK_STR(p.apps[0].env[1].value.v, "yes");
+	CHECK(!p.apps[0].web);
+	oneclick_plan_release(&p);
+	oneclick_release(&t);
+	CHECK(
+	    parse_fails("captainVersion: 4\nservices: {a: {image: x, caproverExtra: "
+			"{websocketSupport: yes}}}\n",
+			"t.yml:2:60: services.a.caproverExtra: expected true or false, got 'yes'"));
+
+	/* a secret never goes into what is shown as it is: names, volumes, ports */
+	CHECK(parse(&t,
+		    "captainVersion: 4\nservices:\n  $$cap_appname:\n    image: x\n"
+		    "    volumes: ['$$cap_appname-$$cap_gen_random_hex(4):/d']\n",
+		    &e) == 0);
+	CHECK(oneclick_fill(&t, NULL, v, 1, &p, &e) < 0);
+	CHECK(
+	    strstr(err_str(&e), "a secret (a random value or a password-like variable) cannot go"));
+	oneclick_release(&t);
+	err_release(&e);
+}
+
 static void test_regex_translation(void)
 {
 	static const struct {
@@ -559,6 +599,7 @@ int main(void)
 	UNIT_RUN(test_app_postgres_order_and_port);
 	UNIT_RUN(test_static_site_dockerfile);
 	UNIT_RUN(test_variables_form);
+	UNIT_RUN(test_values_as_written);
 	UNIT_RUN(test_regex_translation);
 	UNIT_RUN(test_regex_matches);
 	UNIT_RUN(test_untranslatable_regex_refused);
