@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "daemon/berthd.h"
 #include "daemon/oneclick.h"
 #include "engine/scripts.h"
@@ -33,6 +35,21 @@ static void put_text(const char *first, const char *prefix, const char *s)
 		}
 	}
 	fputc('\n', stdout);
+}
+
+/* A JSON string, or null (NULL, or bytes that are not UTF-8). */
+static json_t *jstr(const char *s)
+{
+	json_t *j = s ? json_string(s) : NULL;
+
+	return j ? j : json_null();
+}
+
+static void put_json(json_t *doc)
+{
+	json_dumpf(doc, stdout, JSON_INDENT(2));
+	printf("\n");
+	json_decref(doc);
 }
 
 /* The template named by arg: shipped, or "-" (stdin). 0, or 1 (printed). */
@@ -99,7 +116,11 @@ int cmd_oneclick_list(struct bd *bd, int argc, const char **argv)
 	if (argc != 1) {
 		return bd_usage("oneclick:list");
 	}
-	bd_heading(bd, "One-click app templates");
+	json_t *arr = json_array();
+
+	if (!bd->json) {
+		bd_heading(bd, "One-click app templates");
+	}
 	for (const struct script_file *f = oneclick_builtins(); f->name; f++) {
 		struct oneclick t = ONECLICK_INIT;
 		struct err e = ERR_INIT;
@@ -107,12 +128,52 @@ int cmd_oneclick_list(struct bd *bd, int argc, const char **argv)
 		if (oneclick_parse(&t, f->name, f->text, strlen(f->text), &e) < 0) {
 			xdie("shipped template %s: %s", f->name, err_str(&e)); /* unit-tested */
 		}
-		printf("       %-16s %s%s%s\n", f->name, t.display_name ? t.display_name : f->name,
-		       t.description ? ": " : "", t.description ? t.description : "");
+		if (bd->json) {
+			json_array_append_new(arr, json_pack("{s:s, s:o, s:o}", "name", f->name,
+							     "display_name", jstr(t.display_name),
+							     "description", jstr(t.description)));
+		} else {
+			printf("       %-16s %s%s%s\n", f->name,
+			       t.display_name ? t.display_name : f->name, t.description ? ": " : "",
+			       t.description ? t.description : "");
+		}
 		oneclick_release(&t);
 		err_release(&e);
 	}
+	if (bd->json) {
+		put_json(arr);
+	} else {
+		json_decref(arr);
+	}
 	return 0;
+}
+
+/* The form as JSON, for a UI to render. */
+static json_t *form_json(const struct oneclick *t)
+{
+	json_t *vars = json_array(), *svcs = json_array(), *warn = json_array();
+
+	for (size_t i = 0; i < t->nvars; i++) {
+		const struct oneclick_var *v = &t->vars[i];
+
+		json_array_append_new(vars,
+				      json_pack("{s:s, s:o, s:o, s:o, s:o, s:b, s:b}", "id",
+						v->id + strlen("$$cap_"), "label", jstr(v->label),
+						"description", jstr(v->description), "default",
+						jstr(v->def), "valid_regex", jstr(v->regex),
+						"required", i == 0, "secret", v->secret));
+	}
+	for (size_t i = 0; i < t->nservices; i++) {
+		json_array_append_new(svcs, jstr(t->services[i].name));
+	}
+	for (size_t i = 0; i < t->warnings.nr; i++) {
+		json_array_append_new(warn, jstr(t->warnings.v[i]));
+	}
+	return json_pack("{s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o}", "display_name",
+			 jstr(t->display_name), "description", jstr(t->description),
+			 "documentation", jstr(t->documentation), "is_official", t->official,
+			 "instructions_start", jstr(t->start), "variables", vars, "services", svcs,
+			 "warnings", warn);
 }
 
 int cmd_oneclick_show(struct bd *bd, int argc, const char **argv)
@@ -126,6 +187,11 @@ int cmd_oneclick_show(struct bd *bd, int argc, const char **argv)
 	rc = open_template(argv[1], &t);
 	if (rc) {
 		return rc;
+	}
+	if (bd->json) {
+		put_json(form_json(&t));
+		oneclick_release(&t);
+		return 0;
 	}
 	bd_heading(bd, "%s", t.display_name ? t.display_name : argv[1]);
 	if (t.description) {
@@ -206,6 +272,43 @@ static void print_app(const struct oneclick_app *a)
 	}
 }
 
+/* The plan as JSON: every value as shown (secrets masked), flagged. */
+static json_t *plan_json(const struct oneclick_plan *p)
+{
+	json_t *apps = json_array();
+
+	for (size_t i = 0; i < p->napps; i++) {
+		const struct oneclick_app *a = &p->apps[i];
+		json_t *env = json_array(), *df = json_array(), *vols = json_array(),
+		       *deps = json_array();
+
+		for (size_t k = 0; k < a->nenv; k++) {
+			json_array_append_new(env, json_pack("{s:o, s:o, s:b}", "key",
+							     jstr(a->env[k].key), "value",
+							     jstr(a->env[k].value.shown), "secret",
+							     a->env[k].value.secret));
+		}
+		for (size_t k = 0; k < a->ndockerfile; k++) {
+			json_array_append_new(df, jstr(a->dockerfile[k].shown));
+		}
+		for (size_t k = 0; k < a->volumes.nr; k++) {
+			json_array_append_new(vols, jstr(a->volumes.v[k]));
+		}
+		for (size_t k = 0; k < a->depends_on.nr; k++) {
+			json_array_append_new(deps, jstr(a->depends_on.v[k]));
+		}
+		json_array_append_new(
+		    apps,
+		    json_pack("{s:o, s:b, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+			      "name", jstr(a->name), "web", a->web, "http_port", (int)a->http_port,
+			      "websocket", a->websocket, "image", jstr(a->image.shown),
+			      "dockerfile_lines", df, "env", env, "volumes", vols, "depends_on",
+			      deps, "restart", jstr(a->restart), "hostname", jstr(a->hostname),
+			      "command", jstr(a->command.shown)));
+	}
+	return json_pack("{s:o, s:o}", "apps", apps, "instructions_end", jstr(p->end.shown));
+}
+
 int cmd_oneclick_plan(struct bd *bd, int argc, const char **argv)
 {
 	struct oneclick t = ONECLICK_INIT;
@@ -245,6 +348,10 @@ int cmd_oneclick_plan(struct bd *bd, int argc, const char **argv)
 	if (store_setting_get(&bd->store, "global-domain", &domain, &e) < 0 ||
 	    oneclick_fill(&t, domain, vals, keys.nr, &p, &e) < 0) {
 		rc = bd_fail_err(&e);
+		goto out;
+	}
+	if (bd->json) {
+		put_json(plan_json(&p));
 		goto out;
 	}
 	bd_step(bd, "Plan for %s: %zu app%s, in deploy order (nothing is deployed)",

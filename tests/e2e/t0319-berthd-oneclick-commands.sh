@@ -158,6 +158,19 @@ test_expect_success 'bad templates on stdin are refused with their line' '
 	grep_q "$TEST_TMP/err" "captainVersion: expected 4"
 '
 
+test_expect_success '--format json: the form and the plan, secrets masked' '
+	as limited "--format json oneclick:list" >"$TEST_TMP/out" &&
+	jq -e "map(.name) | index(\"postgres\") != null" "$TEST_TMP/out" >/dev/null &&
+	as limited "--format json oneclick:show postgres" >"$TEST_TMP/out" &&
+	test "$(jq -r ".variables[0].id, .variables[0].required" "$TEST_TMP/out")" = "$(printf "appname\ntrue")" &&
+	test "$(jq -r ".variables[] | select(.id == \"postgres_password\") | .secret" "$TEST_TMP/out")" = true &&
+	as limited "--format json oneclick:plan postgres appname=pg postgres_password=hunter2hunter2" \
+		>"$TEST_TMP/out" &&
+	test "$(jq -r ".apps[0].env[] | select(.key == \"POSTGRES_PASSWORD\") | .value, .secret" "$TEST_TMP/out")" = "$(printf "***\ntrue")" &&
+	test "$(jq -r ".apps[0].name, .apps[0].web" "$TEST_TMP/out")" = "$(printf "pg\nfalse")" &&
+	! grep -q hunter2 "$TEST_TMP/out"
+'
+
 test_expect_success 'nothing was created' '
 	bd apps:list >"$TEST_TMP/out" &&
 	grep_q "$TEST_TMP/out" "You haven.t deployed any applications yet"
