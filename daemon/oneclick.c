@@ -455,6 +455,23 @@ static int get_list(const struct yaml_node *n, const char *what, struct strvec *
 	return 0;
 }
 
+/* get_str, get_bool and get_list of map's key, errors naming WHAT.KEY. */
+#define FIELD(kind, type)                                                                          \
+	static int field_##kind(const struct yaml_node *map, const char *key, const char *what,    \
+				type out, struct err *e)                                           \
+	{                                                                                          \
+		struct sbuf w = SBUF_INIT;                                                         \
+		int rc;                                                                            \
+                                                                                                   \
+		sbuf_addf(&w, "%s.%s", what, key);                                                 \
+		rc = get_##kind(yaml_get(map, key), w.buf, out, e);                                \
+		sbuf_release(&w);                                                                  \
+		return rc;                                                                         \
+	}
+FIELD(str, char **)
+FIELD(bool, bool *)
+FIELD(list, struct strvec *)
+
 static bool looks_secret(const char *name)
 {
 	static const char *const words[] = {"PASS", "SECRET", "TOKEN", "KEY"};
@@ -493,12 +510,11 @@ static int parse_var(struct oneclick *t, const struct yaml_node *n, size_t idx, 
 	memset(v, 0, sizeof(*v));
 	v->line = n->line;
 	t->nvars++; /* released with t from here on */
-	if (check_keys(n, what, var_keys, e) < 0 ||
-	    get_str(yaml_get(n, "id"), what, &v->id, e) < 0 ||
-	    get_str(yaml_get(n, "label"), what, &v->label, e) < 0 ||
-	    get_str(yaml_get(n, "defaultValue"), what, &v->def, e) < 0 ||
-	    get_str(yaml_get(n, "description"), what, &v->description, e) < 0 ||
-	    get_str(yaml_get(n, "validRegex"), what, &v->regex, e) < 0) {
+	if (check_keys(n, what, var_keys, e) < 0 || field_str(n, "id", what, &v->id, e) < 0 ||
+	    field_str(n, "label", what, &v->label, e) < 0 ||
+	    field_str(n, "defaultValue", what, &v->def, e) < 0 ||
+	    field_str(n, "description", what, &v->description, e) < 0 ||
+	    field_str(n, "validRegex", what, &v->regex, e) < 0) {
 		return -1;
 	}
 	if (!v->id || !valid_var_id(v->id)) {
@@ -541,22 +557,16 @@ static int parse_app(struct oneclick *t, const struct yaml_node *n, struct err *
 	const struct yaml_node *vars = yaml_get(n, "variables"), *ins = yaml_get(n, "instructions");
 
 	if (check_keys(n, "caproverOneClickApp", app_keys, e) < 0 ||
-	    get_str(yaml_get(n, "displayName"), "caproverOneClickApp.displayName", &t->display_name,
-		    e) < 0 ||
-	    get_str(yaml_get(n, "description"), "caproverOneClickApp.description", &t->description,
-		    e) < 0 ||
-	    get_str(yaml_get(n, "documentation"), "caproverOneClickApp.documentation",
-		    &t->documentation, e) < 0 ||
-	    get_bool(yaml_get(n, "isOfficial"), "caproverOneClickApp.isOfficial", &t->official, e) <
-		0) {
+	    field_str(n, "displayName", "caproverOneClickApp", &t->display_name, e) < 0 ||
+	    field_str(n, "description", "caproverOneClickApp", &t->description, e) < 0 ||
+	    field_str(n, "documentation", "caproverOneClickApp", &t->documentation, e) < 0 ||
+	    field_bool(n, "isOfficial", "caproverOneClickApp", &t->official, e) < 0) {
 		return -1;
 	}
 	if (ins && ins->kind != YAML_NULL &&
 	    (check_keys(ins, "caproverOneClickApp.instructions", instr_keys, e) < 0 ||
-	     get_str(yaml_get(ins, "start"), "caproverOneClickApp.instructions.start", &t->start,
-		     e) < 0 ||
-	     get_str(yaml_get(ins, "end"), "caproverOneClickApp.instructions.end", &t->end, e) <
-		 0)) {
+	     field_str(ins, "start", "caproverOneClickApp.instructions", &t->start, e) < 0 ||
+	     field_str(ins, "end", "caproverOneClickApp.instructions", &t->end, e) < 0)) {
 		return -1;
 	}
 	if (!vars || vars->kind == YAML_NULL) {
@@ -585,13 +595,15 @@ static int check_volume(const char *v, const struct yaml_node *n, const char *wh
 	const char *colon = strchr(v, ':');
 
 	if (v[0] == '/' || v[0] == '.' || v[0] == '~') {
-		return fail_at(e, n,
-			       "%s: '%s' mounts a host path: only named volumes (NAME:/PATH) are "
-			       "supported",
-			       what, v);
+		return fail_at(
+		    e, n,
+		    "%s.volumes: '%s' mounts a host path: only named volumes (NAME:/PATH) "
+		    "are supported",
+		    what, v);
 	}
 	if (!colon || colon == v || colon[1] != '/' || strchr(colon + 1, ':')) {
-		return fail_at(e, n, "%s: expected a named volume NAME:/PATH, got '%s'", what, v);
+		return fail_at(e, n, "%s.volumes: expected a named volume NAME:/PATH, got '%s'",
+			       what, v);
 	}
 	return 0;
 }
@@ -615,12 +627,12 @@ static int parse_service(struct oneclick *t, const struct yaml_pair *pair, struc
 	}
 	sbuf_addf(&what, "services.%s", s->name);
 	if (check_keys(n, what.buf, service_keys, e) < 0 ||
-	    get_str(yaml_get(n, "image"), what.buf, &s->image, e) < 0 ||
-	    get_str(yaml_get(n, "restart"), what.buf, &s->restart, e) < 0 ||
-	    get_str(yaml_get(n, "command"), what.buf, &s->command, e) < 0 ||
-	    get_str(yaml_get(n, "hostname"), what.buf, &s->hostname, e) < 0 ||
-	    get_list(yaml_get(n, "volumes"), what.buf, &s->volumes, e) < 0 ||
-	    get_list(yaml_get(n, "depends_on"), what.buf, &s->depends_on, e) < 0) {
+	    field_str(n, "image", what.buf, &s->image, e) < 0 ||
+	    field_str(n, "restart", what.buf, &s->restart, e) < 0 ||
+	    field_str(n, "command", what.buf, &s->command, e) < 0 ||
+	    field_str(n, "hostname", what.buf, &s->hostname, e) < 0 ||
+	    field_list(n, "volumes", what.buf, &s->volumes, e) < 0 ||
+	    field_list(n, "depends_on", what.buf, &s->depends_on, e) < 0) {
 		goto out;
 	}
 	for (size_t i = 0; i < s->volumes.nr; i++) {
@@ -636,6 +648,9 @@ static int parse_service(struct oneclick *t, const struct yaml_pair *pair, struc
 				what.buf, yaml_kind_name(env->kind));
 			goto out;
 		}
+		size_t base = what.len;
+
+		sbuf_addstr(&what, ".environment");
 		for (size_t i = 0; i < env->nr_pairs; i++) {
 			char *k = NULL, *v = NULL;
 
@@ -644,11 +659,17 @@ static int parse_service(struct oneclick *t, const struct yaml_pair *pair, struc
 				free(k);
 				goto out;
 			}
+			if (!k || !*k) {
+				fail_at(e, env->pairs[i].key, "%s: a variable needs a name",
+					what.buf);
+				goto out;
+			}
 			strvec_push(&s->env_keys, k ? k : "");
 			strvec_push(&s->env_values, v ? v : "");
 			free(k);
 			free(v);
 		}
+		sbuf_setlen(&what, base);
 	}
 	ports = yaml_get(n, "ports");
 	if (ports) {
@@ -661,12 +682,10 @@ static int parse_service(struct oneclick *t, const struct yaml_pair *pair, struc
 	if (extra && extra->kind != YAML_NULL) {
 		sbuf_addstr(&what, ".caproverExtra");
 		if (check_keys(extra, what.buf, extra_keys, e) < 0 ||
-		    get_str(yaml_get(extra, "containerHttpPort"), what.buf, &s->http_port, e) < 0 ||
-		    get_bool(yaml_get(extra, "notExposeAsWebApp"), what.buf, &s->not_exposed, e) <
-			0 ||
-		    get_bool(yaml_get(extra, "websocketSupport"), what.buf, &s->websocket, e) < 0 ||
-		    get_list(yaml_get(extra, "dockerfileLines"), what.buf, &s->dockerfile_lines,
-			     e) < 0) {
+		    field_str(extra, "containerHttpPort", what.buf, &s->http_port, e) < 0 ||
+		    field_bool(extra, "notExposeAsWebApp", what.buf, &s->not_exposed, e) < 0 ||
+		    field_bool(extra, "websocketSupport", what.buf, &s->websocket, e) < 0 ||
+		    field_list(extra, "dockerfileLines", what.buf, &s->dockerfile_lines, e) < 0) {
 			goto out;
 		}
 	}

@@ -237,10 +237,11 @@ static void test_values_as_written(void)
 	CHECK(!p.apps[0].web);
 	oneclick_plan_release(&p);
 	oneclick_release(&t);
-	CHECK(
-	    parse_fails("captainVersion: 4\nservices: {a: {image: x, caproverExtra: "
-			"{websocketSupport: yes}}}\n",
-			"t.yml:2:60: services.a.caproverExtra: expected true or false, got 'yes'"));
+	CHECK(parse_fails(
+	    "captainVersion: 4\nservices: {a: {image: x, caproverExtra: "
+	    "{websocketSupport: yes}}}\n",
+	    "t.yml:2:60: services.a.caproverExtra.websocketSupport: expected true or false, "
+	    "got 'yes'"));
 
 	/* a secret never goes into what is shown as it is: names, volumes, ports */
 	CHECK(parse(&t,
@@ -558,20 +559,25 @@ static void test_unknown_keys_named_with_line(void)
 			  "  variables: [{id: 'cap x', label: A}]\n",
 			  "expected $$cap_ and a name"));
 	CHECK(parse_fails("captainVersion: 4\nservices: [a]\n", "services: expected a mapping"));
+	CHECK(parse_fails("captainVersion: 4\nservices: {a: {image: x, environment: {'': 1}}}\n",
+			  "t.yml:2:40: services.a.environment: a variable needs a name"));
+	CHECK(parse_fails("captainVersion: 4\nservices: {a: {image: [x]}}\n",
+			  "t.yml:2:23: services.a.image: expected a string, got a list"));
 	CHECK(parse_fails("captainVersion: 4\nservices: {a: {image: x, environment: [A=1]}}\n",
 			  "services.a.environment: expected a mapping KEY: VALUE"));
 }
 
 static void test_host_path_volume_refused(void)
 {
-	CHECK(parse_fails("captainVersion: 4\n"
-			  "services:\n"
-			  "  $$cap_appname:\n"
-			  "    image: x\n"
-			  "    volumes:\n"
-			  "      - /var/run/docker.sock:/var/run/docker.sock\n",
-			  "t.yml:6:9: services.$$cap_appname: '/var/run/docker.sock:/var/run/"
-			  "docker.sock' mounts a host path: only named volumes (NAME:/PATH)"));
+	CHECK(
+	    parse_fails("captainVersion: 4\n"
+			"services:\n"
+			"  $$cap_appname:\n"
+			"    image: x\n"
+			"    volumes:\n"
+			"      - /var/run/docker.sock:/var/run/docker.sock\n",
+			"t.yml:6:9: services.$$cap_appname.volumes: '/var/run/docker.sock:/var/run/"
+			"docker.sock' mounts a host path: only named volumes (NAME:/PATH)"));
 	CHECK(parse_fails("captainVersion: 4\nservices: {a: {image: x, volumes: ['./data:/d']}}\n",
 			  "mounts a host path"));
 	CHECK(parse_fails("captainVersion: 4\nservices: {a: {image: x, volumes: [data]}}\n",
