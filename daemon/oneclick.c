@@ -904,6 +904,7 @@ struct fill {
 	char **values;	    /* per variable; NULL while not yet known */
 	bool *secrets;	    /* per variable */
 	bool only_builtins; /* filling a default: no variable of the form */
+	size_t total;	    /* bytes filled so far, at most ONECLICK_MAX_PLAN */
 };
 
 static int random_hex(size_t n, struct sbuf *out, struct err *e)
@@ -1026,6 +1027,11 @@ static int subst(struct fill *f, const char *in, const char *what, struct onecli
 	sbuf_addstr(&shown, p);
 	if (v.len > ONECLICK_MAX_VALUE * 4) {
 		err_set(e, "%s: longer than %u bytes once filled", what, ONECLICK_MAX_VALUE * 4);
+		goto out;
+	}
+	f->total += v.len;
+	if (f->total > ONECLICK_MAX_PLAN) {
+		err_set(e, "%s: the filled template grows past %u bytes", what, ONECLICK_MAX_PLAN);
 		goto out;
 	}
 	out->v = sbuf_detach(&v, NULL);
@@ -1373,7 +1379,7 @@ int oneclick_fill(const struct oneclick *t, const char *root_domain,
 		  const struct oneclick_value *values, size_t nvalues, struct oneclick_plan *p,
 		  struct err *e)
 {
-	struct fill f = {t, root_domain, NULL, NULL, false};
+	struct fill f = {t, root_domain, NULL, NULL, false, 0};
 	char **names = xcalloc(t->nservices + 1, sizeof(*names));
 	size_t *order = xcalloc(t->nservices + 1, sizeof(*order));
 	int rc = -1;

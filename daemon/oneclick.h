@@ -57,7 +57,8 @@
 #define ONECLICK_MAX_VARS     128
 #define ONECLICK_MAX_REGEX    1024	   /* bytes of a validRegex */
 #define ONECLICK_MAX_HEX      256	   /* N of $$cap_gen_random_hex(N) */
-#define ONECLICK_MAX_VALUE    (16u * 1024) /* bytes of a value or a filled string */
+#define ONECLICK_MAX_VALUE    (16u * 1024) /* bytes of a value (of a filled string: 4 times) */
+#define ONECLICK_MAX_PLAN     (4u << 20)   /* bytes of all the strings of a plan */
 #define ONECLICK_APPNAME      "$$cap_appname"
 
 /* A variable of the form. */

@@ -9,6 +9,7 @@
 
 #include "daemon/oneclick.h"
 #include "engine/scripts.h"
+#include "lib/sbuf.h"
 #include "unit.h"
 
 static int parse(struct oneclick *t, const char *yml, struct err *e)
@@ -598,6 +599,33 @@ static void test_ports_ignored_with_warning(void)
 	err_release(&e);
 }
 
+static void test_plan_size_bounded(void)
+{
+	struct sbuf yml = SBUF_INIT;
+	struct oneclick t = ONECLICK_INIT;
+	struct oneclick_plan p = {0};
+	struct oneclick_value v[] = {{"appname", "app"}};
+	struct err e = ERR_INIT;
+
+	sbuf_addstr(&yml, "captainVersion: 4\nservices:\n  a:\n    image: x\n    environment:\n");
+	for (int i = 0; i < 400; i++) {
+		sbuf_addf(&yml, "      A%d: $$cap_big\n", i);
+	}
+	sbuf_addstr(&yml,
+		    "caproverOneClickApp:\n  variables:\n    - id: $$cap_big\n      label: B\n"
+		    "      defaultValue: ");
+	for (int i = 0; i < 16000; i++) {
+		sbuf_addch(&yml, 'x');
+	}
+	sbuf_addch(&yml, '\n');
+	CHECK(oneclick_parse(&t, "t.yml", yml.buf, yml.len, &e) == 0);
+	CHECK(oneclick_fill(&t, NULL, v, 1, &p, &e) < 0);
+	CHECK(strstr(err_str(&e), "the filled template grows past 4194304 bytes"));
+	oneclick_release(&t);
+	sbuf_release(&yml);
+	err_release(&e);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_shipped_templates_parse);
@@ -615,5 +643,6 @@ int main(void)
 	UNIT_RUN(test_unknown_keys_named_with_line);
 	UNIT_RUN(test_host_path_volume_refused);
 	UNIT_RUN(test_ports_ignored_with_warning);
+	UNIT_RUN(test_plan_size_bounded);
 	return unit_done();
 }
