@@ -24,15 +24,17 @@
  *	  instructions: {start, end}
  *	  displayName, description, isOfficial, documentation
  *
- * Any other key is an error naming the key and its line. A variable's id
+ * Any other key is an error naming the key and its line. Scalars are taken
+ * as written (CapRover reads YAML 1.2: a tag 1.10 stays "1.10"). A variable's id
  * is "$$cap_" and a name of [A-Za-z0-9_]; validRegex is a JavaScript regex
- * literal ("/^([^\s^\/])+$/", "/.{1,}/"i) translated to POSIX extended
+ * literal ("/^([^\s^\/])+$/", "/.{1,}/i") translated to POSIX extended
  * syntax (oneclick_regex_translate); a template whose regex does not
  * translate is refused with the regex's text.
  *
  * Filling (oneclick_fill), as CapRover's panel does: each variable takes
  * the user's value, else its default, and must match its validRegex; a
- * default's $$cap_gen_random_hex(N) is made once, when the form is filled.
+ * default's $$cap_gen_random_hex(N) is made once, when the form is filled
+ * (a default may also use $$cap_appname and $$cap_root_domain).
  * Then in every string the plan keeps (service names, image, environment
  * keys and values, volumes, depends_on, restart, command, hostname,
  * containerHttpPort, dockerfileLines, the instructions), $$cap_appname,
@@ -41,7 +43,11 @@
  * each occurrence, as CapRover does) are replaced. A value given by the user
  * is taken as it is (not scanned for variables). A "$$cap_" left over is an
  * error. Each service becomes an app whose name is the filled service name
- * (berth's app name rules, sshcmd_valid_app), in depends_on order.
+ * (berth's app name rules, sshcmd_valid_app), in depends_on order. A secret
+ * (a random value, a password-like variable) is refused in the strings
+ * shown as they are: names, volumes, ports, restart, hostname. CapRover's
+ * service host names (srv-captain--NAME) are left as written: the deploy
+ * decides how apps reach each other.
  */
 #ifndef ONECLICK_H
 #define ONECLICK_H
