@@ -662,9 +662,11 @@ static int parse_service(struct oneclick *t, const struct yaml_pair *pair, struc
 			if (!k || !*k) {
 				fail_at(e, env->pairs[i].key, "%s: a variable needs a name",
 					what.buf);
+				free(k);
+				free(v);
 				goto out;
 			}
-			strvec_push(&s->env_keys, k ? k : "");
+			strvec_push(&s->env_keys, k);
 			strvec_push(&s->env_values, v ? v : "");
 			free(k);
 			free(v);
