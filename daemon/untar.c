@@ -16,6 +16,8 @@
 #define BLOCK	    512
 #define EXT_MAX	    (64 * 1024) /* a pax extended header's data */
 #define INFLATE_BUF (32 * 1024)
+/* inflated bytes allowed past the archive's end (tar pads to its record size) */
+#define TRAILER_MAX (1024 * 1024)
 
 enum {
 	ST_HEADER, /* filling u->block */
@@ -366,12 +368,13 @@ static int header(struct untar *u, struct err *e)
 /* Bytes of the tar stream (after gzip). */
 static int tar_bytes(struct untar *u, const unsigned char *p, size_t len, struct err *e)
 {
+	bool over = len > u->lim.bytes_max - u->bytes;
+
 	if (u->state == ST_END) {
 		return 0;
 	}
-	if (len > u->lim.bytes_max - u->bytes) {
-		return err_set(e, "the tar archive is larger than %llu bytes",
-			       (unsigned long long)u->lim.bytes_max);
+	if (over) { /* up to the limit: an archive that ends there is whole */
+		len = (size_t)(u->lim.bytes_max - u->bytes);
 	}
 	while (len && u->state != ST_END) {
 		size_t n;
@@ -421,6 +424,10 @@ static int tar_bytes(struct untar *u, const unsigned char *p, size_t len, struct
 		p += n;
 		len -= n;
 	}
+	if (over && u->state != ST_END) {
+		return err_set(e, "the tar archive is larger than %llu bytes",
+			       (unsigned long long)u->lim.bytes_max);
+	}
 	return 0;
 }
 
@@ -441,13 +448,19 @@ static int inflate_bytes(struct untar *u, const unsigned char *p, size_t len, st
 		z->next_out = out;
 		z->avail_out = sizeof(out);
 		r = inflate(z, Z_NO_FLUSH);
+		n = sizeof(out) - z->avail_out;
+		/* what inflated before a corruption counts, whatever the pieces fed */
+		if (n && tar_bytes(u, out, n, e) < 0) {
+			return -1;
+		}
+		u->inflated += n;
+		if (u->inflated > u->lim.bytes_max + TRAILER_MAX) {
+			return err_set(e, "the gzip data inflates to more than %llu bytes",
+				       (unsigned long long)(u->lim.bytes_max + TRAILER_MAX));
+		}
 		if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
 			return err_set(e, "the gzip data is corrupt: %s",
 				       z->msg ? z->msg : "inflate failed");
-		}
-		n = sizeof(out) - z->avail_out;
-		if (n && tar_bytes(u, out, n, e) < 0) {
-			return -1;
 		}
 		if (r == Z_STREAM_END) {
 			inflateEnd(z);
@@ -456,7 +469,7 @@ static int inflate_bytes(struct untar *u, const unsigned char *p, size_t len, st
 			u->zdone = true;
 			return 0;
 		}
-		if (u->state == ST_END || (r == Z_BUF_ERROR && !n)) {
+		if (r == Z_BUF_ERROR && !n) {
 			break;
 		}
 	} while (z->avail_in || !z->avail_out);
@@ -466,7 +479,19 @@ static int inflate_bytes(struct untar *u, const unsigned char *p, size_t len, st
 /* Bytes of the input, past the sniffing of gzip's magic. */
 static int input_bytes(struct untar *u, const unsigned char *p, size_t len, struct err *e)
 {
-	return u->gzip ? inflate_bytes(u, p, len, e) : tar_bytes(u, p, len, e);
+	if (!u->gzip) {
+		return tar_bytes(u, p, len, e);
+	}
+	while (len) { /* zlib counts in uInt */
+		size_t n = len < (1U << 30) ? len : (1U << 30);
+
+		if (inflate_bytes(u, p, n, e) < 0) {
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
 }
 
 int untar_feed(struct untar *u, const void *buf, size_t len, struct err *e)

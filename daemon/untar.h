@@ -105,7 +105,8 @@ struct untar {
 	unsigned char magic[2]; /* the first bytes, to tell gzip */
 	size_t nmagic;
 	bool gzip, zdone; /* gzip-compressed; its stream ended */
-	void *z;	  /* zlib's stream while inflating */
+	uint64_t inflated;
+	void *z; /* zlib's stream while inflating */
 	bool failed;
 };
 

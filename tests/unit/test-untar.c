@@ -326,6 +326,7 @@ static void test_limits(void)
 {
 	struct sbuf t = SBUF_INIT;
 	struct untar_limits lim = {.files_max = 2};
+	struct err e = ERR_INIT;
 	char name[300];
 
 	file(&t, "a", "1");
@@ -335,6 +336,11 @@ static void test_limits(void)
 	refused(&t, "more than 2 entries", &lim);
 	lim = (struct untar_limits){.bytes_max = 2048};
 	refused(&t, "the tar archive is larger than 2048 bytes", &lim);
+	/* an archive that ends at the limit is whole, whatever padding follows */
+	lim = (struct untar_limits){.bytes_max = t.len - 512};
+	sbuf_addstr(&t, "padding");
+	CHECK_INT(extract(&t, 0, &lim, &e), 0);
+	CHECK_INT(extract(&t, 1, &lim, &e), 0);
 	lim = (struct untar_limits){.path_max = 120};
 	memset(name, 'n', sizeof(name));
 	name[121] = '\0';
@@ -353,6 +359,7 @@ static void test_limits(void)
 	hdr(&t, "short", '0', NULL, "x", 1, 0644, name);
 	refused(&t, "the path is longer than 120 bytes", &lim);
 	sbuf_release(&t);
+	err_release(&e);
 }
 
 static void test_broken_archives(void)
