@@ -602,8 +602,14 @@ static int dir_entry(void *ctx, const struct untar_entry *en, struct err *e)
 	struct sbuf comps = SBUF_INIT;
 	const char *p = en->path, *last = NULL;
 	int at = d->dirfd, ret = -1;
+	enum untar_type type = en->type;
+	size_t plen = strlen(p);
 
-	switch (en->type) {
+	/* old tars mark a directory by a final '/' on a regular entry */
+	if (type == UNTAR_FILE && plen && p[plen - 1] == '/' && !en->size) {
+		type = UNTAR_DIR;
+	}
+	switch (type) {
 	case UNTAR_FILE:
 	case UNTAR_DIR:
 		break;
@@ -653,7 +659,7 @@ static int dir_entry(void *ctx, const struct untar_entry *en, struct err *e)
 		p += n + (s ? 1 : 0);
 	}
 	if (!comps.len) {
-		if (en->type == UNTAR_DIR) {
+		if (type == UNTAR_DIR) {
 			ret = 0; /* "./": the directory itself */
 			goto out;
 		}
@@ -675,7 +681,7 @@ static int dir_entry(void *ctx, const struct untar_entry *en, struct err *e)
 		}
 		at = fd;
 	}
-	if (en->type == UNTAR_DIR) {
+	if (type == UNTAR_DIR) {
 		int fd = open_dir(at, last, en, e);
 
 		if (fd < 0) {

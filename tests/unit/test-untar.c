@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "lib/file.h"
+#include "lib/run.h"
 #include "lib/sbuf.h"
 #include "unit.h"
 
@@ -264,6 +265,8 @@ static void refused(const struct sbuf *t, const char *want, const struct untar_l
 static void test_refuses_unsafe_entries(void)
 {
 	struct sbuf t = SBUF_INIT;
+	struct err e = ERR_INIT;
+	unsigned mode = 0;
 
 	file(&t, "ok", "fine");
 	file(&t, "../x", "escape");
@@ -317,9 +320,16 @@ static void test_refuses_unsafe_entries(void)
 	file(&t, "f/g", "2");
 	refused(&t, "'f/g': 'f' is not a directory", NULL);
 	sbuf_reset(&t);
-	file(&t, "./", "");
+	file(&t, "./", "data");
 	refused(&t, "'./': a file without a name", NULL);
+	/* old tars: an empty regular entry ending in '/' is a directory */
+	sbuf_reset(&t);
+	file(&t, "old/", "");
+	file(&t, "old/f", "f");
+	CHECK_INT(extract(&t, 0, NULL, &e), 0);
+	CHECK_STR(read_out("old", &mode), "(dir)");
 	sbuf_release(&t);
+	err_release(&e);
 }
 
 static void test_limits(void)
@@ -409,6 +419,99 @@ static void test_broken_archives(void)
 	err_release(&e);
 }
 
+/* Runs argv (NULL-terminated) in dir; its stdout into stdout_buf. */
+static int capture(const char *dir, struct sbuf *stdout_buf, const char **argv)
+{
+	struct run_cmd c = RUN_CMD_INIT;
+	int r;
+
+	strvec_pushv(&c.argv, argv);
+	c.dir = dir;
+	c.out = RUN_IO_CAPTURE;
+	c.err = RUN_IO_CAPTURE;
+	r = run_one(&c);
+	if (r < 0) {
+		printf("# %s: %s\n", argv[0], c.errbuf.buf);
+	}
+	sbuf_reset(stdout_buf);
+	sbuf_add(stdout_buf, c.outbuf.buf, c.outbuf.len);
+	run_cmd_release(&c);
+	return r;
+}
+
+/* What tar(1) and git archive write, in their formats, plain and gzip. */
+static void test_real_tar_and_git(void)
+{
+	static const char *const formats[][8] = {
+	    {"tar", "-cf", "-", ".", NULL},
+	    {"tar", "--format=pax", "-czf", "-", ".", NULL},
+	    {"tar", "--format=ustar", "-cf", "-", "Dockerfile", "src", "deep", NULL},
+	    {"tar", "--format=v7", "-cf", "-", "Dockerfile", "src", NULL},
+	    {"git", "archive", "--format=tar", "HEAD", NULL},
+	    {"git", "archive", "--format=tar.gz", "HEAD", NULL},
+	};
+	const char *deep = "deep/ddddddddddddddddddddddddddddddddddddddddddddddddddddddd/"
+			   "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee/f";
+	struct sbuf t = SBUF_INIT;
+	struct err e = ERR_INIT;
+	char src[96], path[256];
+	unsigned mode = 0;
+	int fd;
+
+	snprintf(src, sizeof(src), "%s/src", root);
+	CHECK_INT(mkdir(src, 0755), 0);
+	snprintf(path, sizeof(path), "%s/src", src);
+	CHECK_INT(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path),
+		 "%s/deep/ddddddddddddddddddddddddddddddddddddddddddddddddddddddd/"
+		 "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
+		 src);
+	CHECK_INT(capture(src, &t, (const char *[]){"mkdir", "-p", path, NULL}), 0);
+	snprintf(path, sizeof(path), "%s/%s", src, deep);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	CHECK(write(fd, "deep\n", 5) == 5);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/Dockerfile", src);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	CHECK(write(fd, "FROM scratch\n", 13) == 13);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/src/run.sh", src);
+	fd = open(path, O_CREAT | O_WRONLY, 0755);
+	CHECK(write(fd, "#!/bin/sh\n", 10) == 10);
+	fchmod(fd, 0755);
+	close(fd);
+	CHECK_INT(capture(src, &t, (const char *[]){"git", "init", "-q", ".", NULL}), 0);
+	CHECK_INT(capture(src, &t, (const char *[]){"git", "add", "-A", NULL}), 0);
+	CHECK_INT(capture(src, &t,
+			  (const char *[]){"git", "-c", "user.name=t", "-c", "user.email=t@t.test",
+					   "commit", "-q", "-m", "x", NULL}),
+		  0);
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		bool has_deep = i != 3;
+
+		CHECK_INT(capture(src, &t, (const char **)formats[i]), 0);
+		if (extract(&t, 0, NULL, &e) < 0) {
+			printf("# %s %s: %s\n", formats[i][0], formats[i][1], err_str(&e));
+			CHECK(0);
+			continue;
+		}
+		CHECK_STR(read_out("Dockerfile", &mode), "FROM scratch\n");
+		CHECK_INT(mode, 0644);
+		CHECK_STR(read_out("src/run.sh", &mode), "#!/bin/sh\n");
+		CHECK_INT(mode, 0755);
+		CHECK_STR(read_out(deep, &mode), has_deep ? "deep\n" : "(none)");
+	}
+	/* a link in the tree: tar(1) writes it, extraction refuses it by name */
+	snprintf(path, sizeof(path), "%s/src/etc", src);
+	CHECK_INT(symlink("/etc", path), 0);
+	CHECK_INT(capture(src, &t, (const char *[]){"tar", "-cf", "-", ".", NULL}), 0);
+	CHECK_INT(extract(&t, 0, NULL, &e), -1);
+	CHECK_STR(err_str(&e), "'./src/etc': a symbolic link (to '/etc'): links are refused, an "
+			       "app's archive holds plain files and directories");
+	sbuf_release(&t);
+	err_release(&e);
+}
+
 static void test_target_directory(void)
 {
 	struct untar_dir d;
@@ -480,6 +583,7 @@ int main(void)
 	UNIT_RUN(test_refuses_unsafe_entries);
 	UNIT_RUN(test_limits);
 	UNIT_RUN(test_broken_archives);
+	UNIT_RUN(test_real_tar_and_git);
 	UNIT_RUN(test_target_directory);
 	UNIT_RUN(test_remove_tree_keeps_what_links_name);
 	if (file_remove_tree(root, &e) < 0) {
