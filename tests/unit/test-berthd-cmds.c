@@ -471,7 +471,7 @@ static void test_network_settings(void)
 static void test_letsencrypt_set_args(void)
 {
 	struct {
-		const char *argv[5];
+		const char *argv[6];		     /* NULL-terminated */
 		const char *app, *key, *value, *err; /* err: a part of the error, or NULL */
 	} cases[] = {
 	    {{"letsencrypt:set", "--global", "email", "ops@example.com"},
