@@ -2121,9 +2121,13 @@ void acme_manager_set_account(struct acme_manager *m, const char *email, const c
 		/* A new CA: every certificate is ordered from it (the ones in use serve until
 		 * then). */
 		for (i = 0; i < m->nr_certs; i++) {
-			if (m->certs[i]->loaded) {
-				m->certs[i]->due_ms = 0;
-				m->certs[i]->failures = 0;
+			struct acme_managed *c = m->certs[i];
+
+			if (c->loaded && !c->busy) {
+				c->due_ms = 0;
+				c->failures = 0;
+			} else {
+				c->again = true;
 			}
 		}
 	}
@@ -2275,6 +2279,11 @@ uint64_t acme_manager_step(struct acme_manager *m)
 				c->have = c->have || hand_over;
 				c->not_before_ms = cert.not_before_ms;
 				c->not_after_ms = cert.not_after_ms;
+			}
+			if (c->again) {
+				c->again = false;
+				c->due_ms = now;
+				c->failures = 0;
 			}
 		}
 		pthread_mutex_unlock(&m->lock);

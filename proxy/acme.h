@@ -313,6 +313,7 @@ struct acme_managed {
 	unsigned failures;
 	uint64_t due_ms; /* when something is to be done next */
 	bool busy;	 /* being issued right now, off the lock */
+	bool again;	 /* ordered again once loaded or issued: the CA changed meanwhile */
 };
 
 struct acme_manager {
