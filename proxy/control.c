@@ -1760,10 +1760,13 @@ static int cmd_acme(struct ctl_out *o, int argc, const char **argv)
 			ctl_line(o, 'e', "error: %s", err_str(&e));
 			goto out;
 		}
-		log_info("acme: account settings changed at run time: %s%s%s%s%s",
-			 reset ? "reset" : "", email ? "email " : "",
-			 email ? (*email ? email : "(boot's)") : "", email && directory ? ", " : "",
-			 directory ? (*directory ? directory : "directory (boot's)") : "");
+		log_info("acme: set at run time: email %s, directory %s",
+			 reset || (email && !*email) ? "(the boot's)"
+			 : email		     ? email
+						     : "(as it was)",
+			 reset || (directory && !*directory) ? "(the boot's)"
+			 : directory			     ? directory
+							     : "(as it was)");
 	}
 	certs_acme_get(&rt, &boot, &account);
 	em = rt.email ? rt.email : boot.email;
