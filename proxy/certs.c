@@ -308,6 +308,9 @@ int certs_acme_set(const char *email, const char *directory, bool reset, struct 
 	    (directory && *directory && acmeset_check_directory(directory, e) < 0)) {
 		return -1;
 	}
+	if (!started) {
+		return err_set(e, "ACME is not running in this process");
+	}
 	pthread_mutex_lock(&acme_lock);
 	if (!reset) {
 		acmeset_copy(&next, &acme_rt);
