@@ -173,6 +173,17 @@ int cmd_letsencrypt_list(struct bd *bd, int argc, const char **argv);
 int cmd_letsencrypt_report(struct bd *bd, int argc, const char **argv);
 int cmd_letsencrypt_set(struct bd *bd, int argc, const char **argv);
 int cmd_letsencrypt_cron_job(struct bd *bd, int argc, const char **argv);
+#define LETSENCRYPT_SET_USAGE "letsencrypt:set --global|APP email|server [VALUE]"
+/*
+ * letsencrypt:set's arguments (argv[0] the command): --global or an app's
+ * name (*app, NULL for --global), the key (*key: "email" or "server"; any
+ * other refused, naming those two) and VALUE, checked (an email address;
+ * for server "production" or "default" and "staging" become Let's
+ * Encrypt's directory URLs, else an https URL) into *value (malloc'd; NULL:
+ * no VALUE, unset). 0, or -1 with e saying what was expected.
+ */
+int letsencrypt_set_args(int argc, const char **argv, const char **app, const char **key,
+			 char **value, struct err *e);
 int cmd_git_receive_pack(struct bd *bd, int argc, const char **argv);
 int cmd_git_upload_pack(struct bd *bd, int argc, const char **argv);
 

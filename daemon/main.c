@@ -100,9 +100,9 @@ static const struct bd_cmd commands[] = {
      "letsencrypt:list: the apps with letsencrypt and their certificates"},
     {"letsencrypt:report", cmd_letsencrypt_report, BD_APP | BD_READ,
      "letsencrypt:report APP [--format json]: letsencrypt of the app, berth-proxy's ACME account"},
-    {"letsencrypt:set", cmd_letsencrypt_set, 0,
-     "letsencrypt:set [--global|APP] email|server VALUE: refused: the ACME email and server are "
-     "berth-proxy's, for the host (its boot env)"},
+    {"letsencrypt:set", cmd_letsencrypt_set, BD_ADMIN,
+     LETSENCRYPT_SET_USAGE ": berth-proxy's ACME account email, or server (production, "
+			   "staging or a URL), for the whole host; no VALUE unsets (admin)"},
     {"logs", cmd_logs, BD_APP | BD_READ,
      "logs APP [-n LINES] [-t] [-p TYPE]: the output of the app's containers (-t: follow)"},
     {"postgres:create", cmd_datastore_create, BD_ADMIN,
