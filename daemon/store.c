@@ -213,18 +213,26 @@ int store_open(struct store *s, const char *dir, struct err *e)
 	}
 	sbuf_addf(&path, "%s/berthd.db", dir);
 	s->path = sbuf_detach(&path, NULL);
-	/* Created 0600 before SQLite sees it, whatever the umask. */
-	fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	/*
+	 * Created 0600 before SQLite sees it, whatever the umask. Only when it
+	 * is missing: closing a descriptor of the file drops every POSIX lock
+	 * this process holds on it, so with other connections open here (berthd
+	 * serve's HTTP threads) another process would take itself for the last
+	 * user of the file, checkpoint and delete the WAL under them.
+	 */
+	fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != EEXIST) {
 		err_set(e, "cannot open '%s': %s", s->path, strerror(errno));
 		goto out;
 	}
-	if (fchmod(fd, 0600) < 0) {
+	if (fd >= 0 && fchmod(fd, 0600) < 0) {
 		err_set(e, "cannot chmod '%s': %s", s->path, strerror(errno));
 		close(fd);
 		goto out;
 	}
-	close(fd);
+	if (fd >= 0) {
+		close(fd);
+	}
 	if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
 	    SQLITE_OK) {
 		db_err(s, e, "open the database");
