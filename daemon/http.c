@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -548,6 +549,9 @@ static void *conn_main(void *arg)
 	pthread_mutex_lock(&srv->mu);
 	srv->active--;
 	pthread_mutex_unlock(&srv->mu);
+	/* what a request's store connection and hashing left in the arenas goes back: berthd
+	 * idles small */
+	malloc_trim(0);
 	return NULL;
 }
 

@@ -15,6 +15,7 @@
  * above are not in it, so no key can reach them.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -483,6 +484,8 @@ static int run_serve(struct bd *bd, const char *http_addr)
 	sigdelset(&wait_mask, SIGCHLD);
 	/* the HTTP threads start with these signals blocked: the main thread takes them */
 	if (strcmp(http_addr, "off")) {
+		/* a few malloc arenas, not one per connection thread: berthd idles small */
+		mallopt(M_ARENA_MAX, 2);
 		api.state_dir = bd->state_dir;
 		srv.routes = api_routes;
 		srv.nroutes = api_nroutes;
