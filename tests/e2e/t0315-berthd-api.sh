@@ -44,12 +44,12 @@ api() {
 # caprover ARGS...: the CLI, with captain.ROOT resolving to the lab host (a preloaded
 # dns.lookup), pebble's root trusted, and its stored logins in this test's HOME.
 caprover() {
-	HOME=$TEST_TMP/home XDG_CONFIG_HOME=$TEST_TMP/home/.config \
+	HOME=$TEST_TMP/${CAP_HOME:-home} XDG_CONFIG_HOME=$TEST_TMP/${CAP_HOME:-home}/.config \
 		NODE_EXTRA_CA_CERTS=$TEST_TMP/root.pem E2E_ROOT=$ROOT E2E_ADDR=$ADDR \
 		NODE_OPTIONS="--require $TEST_TMP/resolve.js" \
 		"$CAP_DIR/node_modules/.bin/caprover" "$@" </dev/null
 }
-mkdir -p "$TEST_TMP/home"
+mkdir -p "$TEST_TMP/home" "$TEST_TMP/home2"
 cat >"$TEST_TMP/resolve.js" <<'JS'
 const dns = require('dns');
 const lookup = dns.lookup;
@@ -216,14 +216,25 @@ test_expect_success 'caprover login and api through https://captain.ROOT' '
 	caprover login -u "https://captain.$ROOT" -p "$PW" -n "$T" >login.out 2>&1 || true
 	cat login.out &&
 	grep -q "Logged in successfully" login.out &&
-	caprover api -n "$T" -t /user/apps/appDefinitions -m GET -o "$TEST_TMP/defs.json" >capi.out 2>&1 || true
+	caprover api -n "$T" -t /user/apps/appDefinitions -m GET -d "{}" -o "$TEST_TMP/defs.json" >capi.out 2>&1 || true
 	cat capi.out && jq -e ".appDefinitions | map(select(.appName == \"$T\" and .isAppBuilding == false)) | length == 1" "$TEST_TMP/defs.json" &&
-	caprover api -n "$T" -t /user/system/info -m GET -o "$TEST_TMP/info.json" >/dev/null 2>&1 &&
+	caprover api -n "$T" -t /user/system/info -m GET -d "{}" -o "$TEST_TMP/info.json" >/dev/null 2>&1 &&
 	jq -e ".rootDomain == \"$ROOT\"" "$TEST_TMP/info.json" &&
 	caprover list >list.out 2>&1 && grep -q "captain.$ROOT" list.out
 '
 
+test_expect_success 'caprover: a token that is not a session any more is refused as invalid' '
+	cfg=$TEST_TMP/home/.config/configstore/caprover.json &&
+	grep -qE "[0-9a-f]{64}" "$cfg" &&
+	sed -i -E "s/[0-9a-f]{64}/$(printf "0%.0s" $(seq 64))/" "$cfg" &&
+	caprover api -n "$T" -t /user/system/info -m GET -d "{}" -o true >expired.out 2>&1 || true
+	cat expired.out &&
+	grep -q "not valid anymore" expired.out &&
+	! grep -q "rootDomain" expired.out
+'
+
 test_expect_success 'caprover: a wrong password fails as CapRover'"'"'s does' '
+	export CAP_HOME=home2 &&
 	caprover login -u "https://captain.$ROOT" -p "wrong $PW" -n "$T-bad" >bad.out 2>&1 || true
 	cat bad.out &&
 	grep -q "Password is incorrect" bad.out &&
