@@ -554,8 +554,11 @@ out:
 	return j;
 }
 
-/* The apps of names as JSON objects; NULL with c->e set on an error. */
-static json_t *apps_json(struct ctx *c, const struct strvec *names)
+/*
+ * The apps of names as JSON objects, with "role": roles[i] when roles is
+ * given; NULL with c->e set on an error.
+ */
+static json_t *apps_json(struct ctx *c, const struct strvec *names, const struct strvec *roles)
 {
 	json_t *arr = json_array();
 
@@ -567,6 +570,9 @@ static json_t *apps_json(struct ctx *c, const struct strvec *names)
 			}
 			json_decref(arr);
 			return NULL;
+		}
+		if (roles) {
+			json_object_set_new(a, "role", json_string(roles->v[i]));
 		}
 		json_array_append_new(arr, a);
 	}
@@ -583,13 +589,10 @@ static void h_apps(const struct http_request *req, struct http_response *resp, v
 	if (ctx_open_setup(&c, req, resp, data) < 0 || session_user(&c, req, resp, &u) <= 0) {
 		goto out;
 	}
-	if (readable_apps(&c, &u, &apps, &roles) < 0 || !(arr = apps_json(&c, &apps))) {
+	if (readable_apps(&c, &u, &apps, &roles) < 0 || !(arr = apps_json(&c, &apps, &roles))) {
 		log_error("http: %s", err_str(&c.e));
 		fail_json(resp, 500, "cannot read berthd's records");
 		goto out;
-	}
-	for (size_t i = 0; i < apps.nr && i < json_array_size(arr); i++) {
-		json_object_set_new(json_array_get(arr, i), "role", json_string(roles.v[i]));
 	}
 	http_reply_json(resp, 200, json_pack("{so}", "apps", arr));
 out:
@@ -826,7 +829,7 @@ static void h_cap_apps(const struct http_request *req, struct http_response *res
 	if (ctx_open_setup(&c, req, resp, data) < 0 || cap_user(&c, req, resp, &u) <= 0) {
 		goto out;
 	}
-	if (store_app_list(&c.store, &names, &c.e) < 0 || !(arr = apps_json(&c, &names))) {
+	if (store_app_list(&c.store, &names, &c.e) < 0 || !(arr = apps_json(&c, &names, NULL))) {
 		log_error("http: %s", err_str(&c.e));
 		cap_reply(resp, CAP_GENERIC, "cannot read berthd's records", NULL);
 		goto out;
