@@ -216,7 +216,17 @@ static void test_server(void)
 		 NULL, &out);
 	CHECK(!strncmp(out.buf, "HTTP/1.1 411 ", 13));
 	close(fd);
-	/* beyond max_conns (2): 503 at once */
+	/* beyond max_conns (2): 503 at once, once the threads of the connections above are gone */
+	for (int i = 0; i < 500; i++) {
+		unsigned active;
+		pthread_mutex_lock(&srv.mu);
+		active = srv.active;
+		pthread_mutex_unlock(&srv.mu);
+		if (!active) {
+			break;
+		}
+		usleep(10 * 1000);
+	}
 	fd = dial(port);
 	fd2 = dial(port);
 	sbuf_reset(&out);
