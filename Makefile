@@ -53,7 +53,7 @@ DAEMON_MAIN := $(wildcard daemon/main.c)
 DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 DAEMON_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(DAEMON_SRCS))
 DAEMON_LIB  := $(BUILD)/libberthd.a
-DAEMON_LDLIBS := $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3)
+DAEMON_LDLIBS := $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3) -largon2
 # The shell scripts run on hosts, embedded as C strings (engine/scripts.h).
 SCRIPT_SRCS := $(wildcard engine/scripts/*.sh)
 CORE_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRCS)) $(BUILD)/gen/scripts.o

@@ -218,6 +218,18 @@ int bd_build_deploy(struct bd *bd, const struct store_app *a, const char *rev);
  */
 void bd_doctor_wrap(struct strvec *wrap, const char *image, const char *name);
 
+/*
+ * The panel (cmd-panel.c): berth-proxy's service BD_PANEL_SERVICE routes
+ * berth.ROOT and captain.ROOT (ROOT: the global domain) to berthd:3000 with
+ * an ACME certificate. bd_panel_route (re)registers it when berthd runs in
+ * its container (BERTHD_PANEL_ROUTE=1, set by its image; elsewhere it does
+ * nothing): 0, or -1 with e set.
+ */
+#define BD_PANEL_SERVICE "berthd"
+void bd_panel_route_argv(const char *root, struct strvec *argv);
+int bd_panel_route(struct bd *bd, struct err *e);
+int cmd_panel_setup_link(struct bd *bd, int argc, const char **argv);
+
 /* `berthd hook pre-receive`, run by git in an app's repository. */
 int bd_hook_pre_receive(struct bd *bd);
 
