@@ -19,13 +19,13 @@ BERTH_VERSION := $(shell cat VERSION)
 
 CC       ?= cc
 CLANG    ?= clang
-PKGS     := jansson yaml-0.1 libcurl libssl libcrypto libnghttp2
+PKGS     := jansson yaml-0.1 libcurl libssl libcrypto libnghttp2 zlib
 CFLAGS   ?= -O2 -g
 # -ffile-prefix-map keeps the checkout's path out of the objects: the same
 # source gives the same binary (and berth-proxy image layer) wherever it is built.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DBERTH_VERSION='"$(BERTH_VERSION)"' -I. -Ilib \
 	-ffile-prefix-map=$(CURDIR)=. $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lyaml -lcurl -lssl -lcrypto -lnghttp2) -lm -lpthread
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lyaml -lcurl -lssl -lcrypto -lnghttp2 -lz) -lm -lpthread
 
 ifeq ($(DEVELOPER),1)
 ALL_CFLAGS += -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
@@ -55,7 +55,7 @@ DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 TEMPLATE_SRCS := $(wildcard daemon/templates/*.yml)
 DAEMON_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(DAEMON_SRCS)) $(BUILD)/gen/templates.o
 DAEMON_LIB  := $(BUILD)/libberthd.a
-DAEMON_LDLIBS := $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3)
+DAEMON_LDLIBS := $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3) -largon2
 # The shell scripts run on hosts, embedded as C strings (engine/scripts.h).
 SCRIPT_SRCS := $(wildcard engine/scripts/*.sh)
 CORE_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRCS)) $(BUILD)/gen/scripts.o

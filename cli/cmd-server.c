@@ -17,9 +17,13 @@
  * deploy user, the run directory, keys-only sshd on request); with
  * --daemon also for push to deploy: berth-proxy, the berth user and its
  * forced command, and the container berthd (engine/daemonhost.h), plus an
- * admin key of berthd with --key. Every step is safe to take again.
+ * admin key of berthd with --key, and with --root-domain berthd's global
+ * domain, which puts the panel at https://berth.DOMAIN/ (printing its
+ * one-time set-up link while it has no admin). Every step is safe to take
+ * again.
  *
- *	berth server bootstrap -h web-1 --daemon --key ~/.ssh/id_ed25519.pub
+ *	berth server bootstrap -h web-1 --daemon --key ~/.ssh/id_ed25519.pub \
+ *		--root-domain example.com
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -43,7 +47,8 @@
 static const char usage[] =
     "berth server exec [-r ROLES] [-h HOSTS | --local] [--parallel N] -- COMMAND [ARG...]\n"
     "       berth server bootstrap [--user NAME] [--no-password-login] [-r ROLES] [-h HOSTS]\n"
-    "                              [--daemon [--key FILE [--key-name NAME]]]";
+    "                              [--daemon [--key FILE [--key-name NAME]] [--root-domain "
+    "DOMAIN]]";
 
 /* Runs the prepared commands, at most parallel at once; returns the exit status for berth. */
 static int run_on_hosts(struct exec *ex, const struct strvec *hosts, struct run_cmd *cmds, size_t n,
@@ -212,6 +217,34 @@ static bool key_name_ok(const char *s)
 	return true;
 }
 
+/* A root domain for berthd: dot-separated labels of a-z, 0-9 and '-' (not at their ends). */
+static bool root_domain_ok(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+
+	if (!n || n > 253) {
+		return false;
+	}
+	for (size_t i = 0; i <= n; i++) {
+		char c = s[i];
+
+		if (c == '.' || c == 0) {
+			if (!label || s[i - 1] == '-') {
+				return false;
+			}
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			   (c == '-' && label)) {
+			if (++label > 63) {
+				return false;
+			}
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
 /*
  * Reads the public key of --key: one line "TYPE BASE64 [COMMENT]" (berthd
  * checks the rest), at most 16 KiB. 0, or -1 having said why.
@@ -256,7 +289,8 @@ static void print_progress(const char *line, void *data)
  * (daemonhost). Returns 0, or 1 having said why.
  */
 static int bootstrap_daemon(struct exec *ex, const struct config *cfg, const char *const *hosts,
-			    size_t n, const char *key_name, const struct sbuf *key)
+			    size_t n, const char *key_name, const struct sbuf *key,
+			    const char *root_domain)
 {
 	struct daemonhost_opts o = {0};
 	struct err e = ERR_INIT;
@@ -271,6 +305,7 @@ static int bootstrap_daemon(struct exec *ex, const struct config *cfg, const cha
 		ret = 1;
 	}
 	o.progress = print_progress;
+	o.root_domain = root_domain;
 	if (key_name) {
 		o.key_name = key_name;
 		o.key = slice_make(key->buf, key->len);
@@ -312,7 +347,8 @@ static int server_bootstrap(int argc, const char **argv)
 	size_t i, n = 0, width = 0;
 	int nops, ret = 2;
 
-	const char *user = "deploy", *run_dir, *key_file = NULL, *key_name = NULL;
+	const char *user = "deploy", *run_dir, *key_file = NULL, *key_name = NULL,
+		   *root_domain = NULL;
 	bool no_passwords = false, with_daemon = false;
 	struct strvec ok = STRVEC_INIT;
 	struct sbuf key = SBUF_INIT;
@@ -322,6 +358,9 @@ static int server_bootstrap(int argc, const char **argv)
 	    OPT_BOOL(0, "daemon", &with_daemon, "also berthd (push to deploy) and berth-proxy"),
 	    OPT_STRING(0, "key", &key_file, "FILE", "with --daemon: add this public key to berthd"),
 	    OPT_STRING(0, "key-name", &key_name, "NAME", "the name of that key (default admin)"),
+	    OPT_STRING(0, "root-domain", &root_domain, "DOMAIN",
+		       "with --daemon: apps are APP.DOMAIN, the panel https://berth.DOMAIN/ "
+		       "(prints its set-up link)"),
 	    OPT_END(),
 	};
 
@@ -344,8 +383,14 @@ static int server_bootstrap(int argc, const char **argv)
 		    user);
 		goto out;
 	}
-	if ((key_file || key_name) && !with_daemon) {
-		log_error("--key and --key-name go with --daemon\nusage: %s", usage);
+	if ((key_file || key_name || root_domain) && !with_daemon) {
+		log_error("--key, --key-name and --root-domain go with --daemon\nusage: %s", usage);
+		goto out;
+	}
+	if (root_domain && !root_domain_ok(root_domain)) {
+		log_error("--root-domain '%s' is not a domain name (like example.com: letters, "
+			  "digits, '-' and dots)",
+			  root_domain);
 		goto out;
 	}
 	if (key_name && !key_file) {
@@ -405,8 +450,8 @@ static int server_bootstrap(int argc, const char **argv)
 			strvec_push(&ok, hosts.v[i]);
 		}
 	}
-	if (with_daemon &&
-	    bootstrap_daemon(&ex, &cfg, (const char *const *)ok.v, ok.nr, key_name, &key)) {
+	if (with_daemon && bootstrap_daemon(&ex, &cfg, (const char *const *)ok.v, ok.nr, key_name,
+					    &key, root_domain)) {
 		ret = 1;
 	}
 out:

@@ -173,6 +173,17 @@ int cmd_letsencrypt_list(struct bd *bd, int argc, const char **argv);
 int cmd_letsencrypt_report(struct bd *bd, int argc, const char **argv);
 int cmd_letsencrypt_set(struct bd *bd, int argc, const char **argv);
 int cmd_letsencrypt_cron_job(struct bd *bd, int argc, const char **argv);
+#define LETSENCRYPT_SET_USAGE "letsencrypt:set --global|APP email|server [VALUE]"
+/*
+ * letsencrypt:set's arguments (argv[0] the command): --global or an app's
+ * name (*app, NULL for --global), the key (*key: "email" or "server"; any
+ * other refused, naming those two) and VALUE, checked (an email address;
+ * for server "production" or "default" and "staging" become Let's
+ * Encrypt's directory URLs, else an https URL) into *value (malloc'd; NULL:
+ * no VALUE, unset). 0, or -1 with e saying what was expected.
+ */
+int letsencrypt_set_args(int argc, const char **argv, const char **app, const char **key,
+			 char **value, struct err *e);
 int cmd_git_receive_pack(struct bd *bd, int argc, const char **argv);
 int cmd_git_upload_pack(struct bd *bd, int argc, const char **argv);
 
@@ -211,6 +222,18 @@ int bd_build_deploy(struct bd *bd, const struct store_app *a, const char *rev);
  * probe's argv runs under, in a container called name (cmd-doctor.c).
  */
 void bd_doctor_wrap(struct strvec *wrap, const char *image, const char *name);
+
+/*
+ * The panel (cmd-panel.c): berth-proxy's service BD_PANEL_SERVICE routes
+ * berth.ROOT and captain.ROOT (ROOT: the global domain) to berthd:3000 with
+ * an ACME certificate. bd_panel_route (re)registers it when berthd runs in
+ * its container (BERTHD_PANEL_ROUTE=1, set by its image; elsewhere it does
+ * nothing): 0, or -1 with e set.
+ */
+#define BD_PANEL_SERVICE "berthd"
+void bd_panel_route_argv(const char *root, struct strvec *argv);
+int bd_panel_route(struct bd *bd, struct err *e);
+int cmd_panel_setup_link(struct bd *bd, int argc, const char **argv);
 
 /* `berthd hook pre-receive`, run by git in an app's repository. */
 int bd_hook_pre_receive(struct bd *bd);

@@ -12,9 +12,8 @@
 #include "lib/banned.h"
 #include "lib/sbuf.h"
 #include "lib/xalloc.h"
+#include "daemon/untar.h"
 #include "proxy/tls.h"
-
-#define BLOCK 512
 
 void certs_pair_release(struct certs_pair *p)
 {
@@ -28,165 +27,110 @@ void certs_pair_release(struct certs_pair *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* An octal field of a header (NUL- or space-terminated); -1 when it is not one. */
-static long long octal(const unsigned char *f, size_t n)
-{
-	long long v = 0;
-	size_t i = 0;
-
-	while (i < n && f[i] == ' ') {
-		i++;
-	}
-	if (i == n || f[i] < '0' || f[i] > '7') {
-		return -1;
-	}
-	for (; i < n && f[i] >= '0' && f[i] <= '7'; i++) {
-		if (v > (1LL << 40)) {
-			return -1;
-		}
-		v = v * 8 + (f[i] - '0');
-	}
-	for (; i < n; i++) {
-		if (f[i] != ' ' && f[i] != '\0') {
-			return -1;
-		}
-	}
-	return v;
-}
-
-static bool zero_block(const unsigned char *h)
-{
-	for (size_t i = 0; i < BLOCK; i++) {
-		if (h[i]) {
-			return false;
-		}
-	}
-	return true;
-}
-
-/* The checksum, as POSIX (unsigned bytes) or old tars (signed) count it. */
-static bool checksum_ok(const unsigned char *h)
-{
-	long long want = octal(h + 148, 8);
-	long long u = 0, s = 0;
-
-	for (size_t i = 0; i < BLOCK; i++) {
-		unsigned char c = i >= 148 && i < 156 ? ' ' : h[i];
-		u += c;
-		s += (signed char)c;
-	}
-	return want >= 0 && (want == u || want == s);
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
 	return n >= m && !strcmp(s + n - m, suffix);
 }
 
+/* What the tar reader's callbacks fill. */
+struct pair_reader {
+	struct certs_pair *p;
+	char **dst, **dst_name; /* where the entry being read goes; NULL: skipped */
+	struct sbuf data;
+};
+
+static int pair_entry(void *ctx, const struct untar_entry *en, struct err *e)
+{
+	struct pair_reader *r = ctx;
+	struct certs_pair *p = r->p;
+	struct sbuf name = SBUF_INIT;
+	const char *base;
+	int ret = -1;
+
+	r->dst = r->dst_name = NULL;
+	if (en->type != UNTAR_FILE) {
+		return 0; /* directories, links, devices: not ours */
+	}
+	sbuf_addstr(&name, en->path);
+	sbuf_rtrim(&name);
+	base = strrchr(name.buf, '/');
+	base = base ? base + 1 : name.buf;
+	if (!strncmp(base, "._", 2)) {
+		ret = 0; /* macOS's resource forks */
+		goto out;
+	}
+	if (ends_with(base, ".crt") || ends_with(base, ".pem")) {
+		r->dst = &p->crt;
+		r->dst_name = &p->crt_name;
+	} else if (ends_with(base, ".key")) {
+		r->dst = &p->key;
+		r->dst_name = &p->key_name;
+	} else {
+		ret = 0;
+		goto out;
+	}
+	if (*r->dst) {
+		err_set(e, "the tar holds two %s: '%s' and '%s' (one of each expected)",
+			r->dst == &p->crt ? "certificates" : "keys", *r->dst_name, name.buf);
+		goto out;
+	}
+	if (en->size > CERTS_FILE_MAX) {
+		err_set(e, "'%s' is larger than %d bytes: not a PEM file", name.buf,
+			CERTS_FILE_MAX);
+		goto out;
+	}
+	*r->dst_name = sbuf_detach(&name, NULL);
+	sbuf_reset(&r->data);
+	ret = 0;
+out:
+	sbuf_release(&name);
+	return ret;
+}
+
+static int pair_data(void *ctx, const struct untar_entry *en, const void *buf, size_t len,
+		     struct err *e)
+{
+	struct pair_reader *r = ctx;
+
+	if (r->dst) {
+		sbuf_add(&r->data, buf, len);
+	}
+	return 0;
+}
+
+static int pair_end(void *ctx, const struct untar_entry *en, struct err *e)
+{
+	struct pair_reader *r = ctx;
+
+	if (!r->dst) {
+		return 0;
+	}
+	if (memchr(r->data.buf, '\0', r->data.len)) {
+		return err_set(e, "'%s' is not a PEM file (it holds a NUL byte)", *r->dst_name);
+	}
+	*r->dst = sbuf_detach(&r->data, NULL);
+	r->dst = r->dst_name = NULL;
+	return 0;
+}
+
 int certs_from_tar(const void *buf, size_t len, struct certs_pair *p, struct err *e)
 {
-	const unsigned char *b = buf;
-	struct sbuf longname = SBUF_INIT, name = SBUF_INIT;
-	bool have_long = false;
-	size_t off = 0;
+	static const struct untar_ops ops = {pair_entry, pair_data, pair_end};
+	const struct untar_limits lim = {.bytes_max = CERTS_TAR_MAX, .path_max = 4096};
+	struct pair_reader r = {p, NULL, NULL, SBUF_INIT};
+	struct untar u;
 	int ret = -1;
 
 	memset(p, 0, sizeof(*p));
 	if (!len) {
 		err_set(e, "nothing on stdin: expected a tar with a certificate (*.crt or *.pem) "
 			   "and its key (*.key)");
-		goto out;
+		return -1;
 	}
-	while (off < len) {
-		const unsigned char *h = b + off;
-		long long size;
-		size_t padded;
-		char type;
-		const char *base, *data;
-		char **dst = NULL, **dst_name = NULL;
-
-		if (len - off < BLOCK) {
-			err_set(e, "not a tar archive: it ends inside a header");
-			goto out;
-		}
-		if (zero_block(h)) {
-			break;
-		}
-		if (!checksum_ok(h)) {
-			err_set(e, "not a tar archive (a header's checksum is wrong)");
-			goto out;
-		}
-		size = octal(h + 124, 12);
-		if (size < 0) {
-			err_set(e, "not a tar archive (a header's size is not a number)");
-			goto out;
-		}
-		type = (char)h[156];
-		off += BLOCK;
-		if ((unsigned long long)size > len - off) {
-			err_set(e, "the tar archive is cut short");
-			goto out;
-		}
-		data = (const char *)b + off;
-		padded = ((size_t)size + BLOCK - 1) / BLOCK * BLOCK;
-		off += padded > len - off ? len - off : padded;
-		if (type == 'L') {
-			/* GNU: the next entry's long name */
-			if (size > 4096) {
-				err_set(e, "a name in the tar archive is too long");
-				goto out;
-			}
-			sbuf_reset(&longname);
-			sbuf_add(&longname, data, strnlen(data, (size_t)size));
-			have_long = true;
-			continue;
-		}
-		sbuf_reset(&name);
-		if (have_long) {
-			sbuf_addstr(&name, longname.buf);
-			have_long = false;
-		} else {
-			if (!memcmp(h + 257, "ustar", 5) && h[345]) {
-				sbuf_add(&name, h + 345, strnlen((const char *)h + 345, 155));
-				sbuf_addch(&name, '/');
-			}
-			sbuf_add(&name, h, strnlen((const char *)h, 100));
-		}
-		if (type != '0' && type != '\0' && type != '7') {
-			continue; /* directories, pax headers, links... */
-		}
-		sbuf_rtrim(&name);
-		base = strrchr(name.buf, '/');
-		base = base ? base + 1 : name.buf;
-		if (!strncmp(base, "._", 2)) {
-			continue; /* macOS's resource forks */
-		}
-		if (ends_with(base, ".crt") || ends_with(base, ".pem")) {
-			dst = &p->crt;
-			dst_name = &p->crt_name;
-		} else if (ends_with(base, ".key")) {
-			dst = &p->key;
-			dst_name = &p->key_name;
-		} else {
-			continue;
-		}
-		if (*dst) {
-			err_set(e, "the tar holds two %s: '%s' and '%s' (one of each expected)",
-				dst == &p->crt ? "certificates" : "keys", *dst_name, name.buf);
-			goto out;
-		}
-		if (size > CERTS_FILE_MAX) {
-			err_set(e, "'%s' is larger than %d bytes: not a PEM file", name.buf,
-				CERTS_FILE_MAX);
-			goto out;
-		}
-		if (memchr(data, '\0', (size_t)size)) {
-			err_set(e, "'%s' is not a PEM file (it holds a NUL byte)", name.buf);
-			goto out;
-		}
-		*dst = xstrndup(data, (size_t)size);
-		*dst_name = xstrdup(name.buf);
+	untar_init(&u, &ops, &r, &lim);
+	if (untar_feed(&u, buf, len, e) < 0 || untar_finish(&u, e) < 0) {
+		goto out;
 	}
 	if (!p->crt || !p->key) {
 		err_set(e,
@@ -202,8 +146,11 @@ out:
 	if (ret < 0) {
 		certs_pair_release(p);
 	}
-	sbuf_release(&longname);
-	sbuf_release(&name);
+	if (r.data.len) {
+		OPENSSL_cleanse(r.data.buf, r.data.len);
+	}
+	sbuf_release(&r.data);
+	untar_release(&u);
 	return ret;
 }
 

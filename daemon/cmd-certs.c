@@ -14,12 +14,20 @@
  * certificate. The certificate stays stored and serves again after
  * letsencrypt:disable.
  *
- * The ACME account's contact and directory are berth-proxy's, for the
- * whole host, set when it boots (BERTH_PROXY_ACME_EMAIL,
- * BERTH_PROXY_ACME_DIRECTORY, BERTH_PROXY_ACME_CA_FILE; Let's Encrypt by
- * default): letsencrypt:set refuses, saying so, rather than store a
- * setting that would change nothing; letsencrypt:report shows the running
- * proxy's.
+ * The ACME account's contact and directory are berth-proxy's, one for the
+ * whole host (given at its boot: BERTH_PROXY_ACME_EMAIL,
+ * BERTH_PROXY_ACME_DIRECTORY; Let's Encrypt by default).
+ * letsencrypt:set [--global|APP] email|server [VALUE] changes them at run
+ * time: kept as the settings "letsencrypt.email" and "letsencrypt.server"
+ * in the store (no VALUE: unset), and handed to the running proxy with
+ * `berth-proxy acme --email|--directory VALUE` (proxy/acmeset.h: it wins
+ * over the boot's value, an unset one gives the boot's back; the next
+ * order uses it, nothing restarts). The APP form sets the same, for the
+ * whole host, and says so. letsencrypt:enable hands the stored ones to the
+ * proxy again before it deploys (a proxy booted since with another state
+ * gets them). The CA file the proxy trusts (BERTH_PROXY_ACME_CA_FILE)
+ * stays a boot setting. letsencrypt:report shows what the running proxy
+ * uses.
  *
  * Each change deploys the current release again (zero downtime); an app
  * not deployed yet gets it at its first deploy. When that deploy fails, the
@@ -38,14 +46,17 @@
 #include "daemon/appdeploy.h"
 #include "daemon/berthd.h"
 #include "daemon/certs.h"
+#include "daemon/sshcmd.h"
 #include "lib/banned.h"
 #include "lib/opt.h"
 #include "lib/run.h"
 #include "lib/sbuf.h"
 #include "lib/slice.h"
 #include "lib/xalloc.h"
+#include "proxy/acmeset.h"
 
 #define ACME_DEFAULT "https://acme-v02.api.letsencrypt.org/directory"
+#define ACME_STAGING "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 /* The app's domains as a deploy routes them: its own, else APP.<global domain>. */
 static int app_domains(struct bd *bd, const char *app, struct strvec *v, struct err *e)
@@ -494,6 +505,128 @@ static json_t *proxy_list(void)
 	return j;
 }
 
+/* The store's setting of letsencrypt:set's key ("email" or "server"). */
+static const char *acme_setting(const char *key)
+{
+	return !strcmp(key, "email") ? "letsencrypt.email" : "letsencrypt.server";
+}
+
+/* Dokku's letsencrypt keys that berth-proxy has no use for. */
+static const char *const le_unsupported[] = {"dns-provider", "graceperiod", "lego-docker-args"};
+
+int letsencrypt_set_args(int argc, const char **argv, const char **app, const char **key,
+			 char **value, struct err *e)
+{
+	const char *v;
+
+	*app = *key = NULL;
+	*value = NULL;
+	if (argc < 3 || argc > 4) {
+		return err_set(e, "usage: berthd %s", LETSENCRYPT_SET_USAGE);
+	}
+	if (strcmp(argv[1], "--global")) {
+		if (!sshcmd_valid_app(argv[1])) {
+			return err_set(
+			    e, "expected --global or an app name, got '%s' (usage: berthd %s)",
+			    argv[1], LETSENCRYPT_SET_USAGE);
+		}
+		*app = argv[1];
+	}
+	*key = argv[2];
+	v = argc == 4 ? argv[3] : NULL;
+	if (strcmp(*key, "email") && strcmp(*key, "server")) {
+		bool dokku = !strncmp(*key, "dns-provider-", 13);
+
+		for (size_t i = 0; i < sizeof(le_unsupported) / sizeof(le_unsupported[0]); i++) {
+			dokku = dokku || !strcmp(*key, le_unsupported[i]);
+		}
+		return err_set(e, "%s '%s': the supported keys are email and server%s",
+			       dokku ? "berth-proxy has no use for" : "invalid key", *key,
+			       dokku ? " (berth-proxy answers HTTP-01 itself and renews a third "
+				       "before the end)"
+				     : "");
+	}
+	if (!v) {
+		return 0;
+	}
+	if (!strcmp(*key, "email")) {
+		if (acmeset_check_email(v, e) < 0) {
+			return -1;
+		}
+		*value = xstrdup(v);
+		return 0;
+	}
+	if (!strcmp(v, "production") || !strcmp(v, "default")) {
+		*value = xstrdup(ACME_DEFAULT);
+	} else if (!strcmp(v, "staging")) {
+		*value = xstrdup(ACME_STAGING);
+	} else if (acmeset_check_directory(v, e) < 0) {
+		err_prefix(e, "server (production, staging or a URL)");
+		return -1;
+	} else {
+		*value = xstrdup(v);
+	}
+	return 0;
+}
+
+/*
+ * Hands berthd's ACME settings to the running berth-proxy: each of email and
+ * server that is stored, and "" (the boot's value again) for one that is
+ * not, but only those in keys (NULL-terminated). 0, or -1 with e set.
+ */
+static int proxy_acme_apply(struct bd *bd, const char *const *keys, struct err *e)
+{
+	struct run_cmd c = RUN_CMD_INIT;
+	int rc = -1;
+
+	strvec_pushv(&c.argv, (const char *[]){"docker", "exec", "berth-proxy", "berth-proxy",
+					       "acme", NULL});
+	for (; *keys; keys++) {
+		char *v = NULL;
+
+		if (store_setting_get(&bd->store, acme_setting(*keys), &v, e) < 0) {
+			goto out;
+		}
+		strvec_push(&c.argv, !strcmp(*keys, "email") ? "--email" : "--directory");
+		strvec_push(&c.argv, v ? v : "");
+		free(v);
+	}
+	c.out = RUN_IO_CAPTURE;
+	c.err = RUN_IO_CAPTURE;
+	if (run_one(&c) < 0 || c.status) {
+		sbuf_trim(&c.errbuf);
+		err_set(e, "berth-proxy did not take it (%s)",
+			c.errbuf.len ? c.errbuf.buf : "docker exec berth-proxy failed");
+		goto out;
+	}
+	rc = 0;
+out:
+	run_cmd_release(&c);
+	return rc;
+}
+
+/* The keys of berthd's ACME settings that are stored (at most 2, NULL-terminated). */
+static int stored_acme_keys(struct bd *bd, const char *keys[3], struct err *e)
+{
+	static const char *const all[] = {"email", "server"};
+	size_t n = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		char *v = NULL;
+		int r = store_setting_get(&bd->store, acme_setting(all[i]), &v, e);
+
+		free(v);
+		if (r < 0) {
+			return -1;
+		}
+		if (r > 0) {
+			keys[n++] = all[i];
+		}
+	}
+	keys[n] = NULL;
+	return 0;
+}
+
 int cmd_letsencrypt_enable(struct bd *bd, int argc, const char **argv)
 {
 	const char *app = argv[1];
@@ -536,6 +669,18 @@ int cmd_letsencrypt_enable(struct bd *bd, int argc, const char **argv)
 			    "letsencrypt:disable)");
 	}
 	bd_event(bd, app, "letsencrypt:enable", NULL);
+	{
+		const char *keys[3];
+
+		if (stored_acme_keys(bd, keys, &e) < 0) {
+			rc = bd_fail_err(&e);
+			goto out;
+		}
+		if (keys[0] && proxy_acme_apply(bd, keys, &e) < 0) {
+			fprintf(stderr, " !     letsencrypt:set's %s: %s\n", keys[0], err_str(&e));
+			err_release(&e);
+		}
+	}
 	if (apply(bd, app, &e) < 0) {
 		if (!was) {
 			restore(bd, app, "letsencrypt.enabled", NULL);
@@ -651,9 +796,9 @@ int cmd_letsencrypt_report(struct bd *bd, int argc, const char **argv)
 	static const char usage[] = "letsencrypt:report APP [--format json]";
 	struct err e = ERR_INIT;
 	struct sbuf sb = SBUF_INIT;
-	char *env = NULL, *email = NULL, *dir = NULL;
+	char *env = NULL, *email = NULL, *dir = NULL, *acme_out = NULL;
 	char status[64], expires[32];
-	json_t *list = NULL;
+	json_t *list = NULL, *acme = NULL;
 	const char *app;
 	int rc = 1, on;
 
@@ -665,11 +810,24 @@ int cmd_letsencrypt_report(struct bd *bd, int argc, const char **argv)
 		rc = bd_fail_err(&e);
 		goto out;
 	}
-	env = docker_out((const char *[]){"inspect", "--format",
-					  "{{range .Config.Env}}{{println .}}{{end}}",
-					  "berth-proxy", NULL});
-	email = proxy_env(env, "BERTH_PROXY_ACME_EMAIL");
-	dir = proxy_env(env, "BERTH_PROXY_ACME_DIRECTORY");
+	/* What the running proxy uses (berth-proxy acme), else its boot env (an older proxy). */
+	acme_out = docker_out(
+	    (const char *[]){"exec", "berth-proxy", "berth-proxy", "acme", "--json", NULL});
+	acme = acme_out ? json_loads(acme_out, 0, NULL) : NULL;
+	if (json_is_object(acme)) {
+		const char *em = json_string_value(json_object_get(acme, "email"));
+		const char *di = json_string_value(json_object_get(acme, "directory"));
+
+		env = xstrdup("");
+		email = em && *em ? xstrdup(em) : NULL;
+		dir = di && *di ? xstrdup(di) : NULL;
+	} else {
+		env = docker_out((const char *[]){"inspect", "--format",
+						  "{{range .Config.Env}}{{println .}}{{end}}",
+						  "berth-proxy", NULL});
+		email = proxy_env(env, "BERTH_PROXY_ACME_EMAIL");
+		dir = proxy_env(env, "BERTH_PROXY_ACME_DIRECTORY");
+	}
 	if (on) {
 		list = proxy_list();
 		proxy_cert(list, app, status, sizeof(status), expires, sizeof(expires));
@@ -692,7 +850,7 @@ int cmd_letsencrypt_report(struct bd *bd, int argc, const char **argv)
 	printf("       Letsencrypt active:            %s\n", on ? "true" : "false");
 	printf("       Letsencrypt email:             %s\n",
 	       email ? email
-	       : env ? "none (berth-proxy's BERTH_PROXY_ACME_EMAIL is not set)"
+	       : env ? "none (letsencrypt:set --global email ADDR)"
 		     : "unknown (no berth-proxy running)");
 	printf("       Letsencrypt server:            %s\n",
 	       dir ? dir : (env ? ACME_DEFAULT : "unknown (no berth-proxy running)"));
@@ -701,6 +859,8 @@ int cmd_letsencrypt_report(struct bd *bd, int argc, const char **argv)
 	rc = 0;
 out:
 	json_decref(list);
+	json_decref(acme);
+	free(acme_out);
 	free(env);
 	free(email);
 	free(dir);
@@ -711,13 +871,50 @@ out:
 
 int cmd_letsencrypt_set(struct bd *bd, int argc, const char **argv)
 {
-	(void)bd;
-	(void)argc;
-	(void)argv;
-	return bd_fail("letsencrypt:set: the ACME account (email) and server are berth-proxy's, "
-		       "one for the whole host, set when it boots: BERTH_PROXY_ACME_EMAIL and "
-		       "BERTH_PROXY_ACME_DIRECTORY (BERTH_PROXY_ACME_CA_FILE) in proxy.run.options "
-		       "env, then `berth proxy reboot`; nothing was stored");
+	const char *app, *key;
+	char *value = NULL;
+	struct err e = ERR_INIT;
+	int rc = 1;
+
+	if (letsencrypt_set_args(argc, argv, &app, &key, &value, &e) < 0) {
+		rc = bd_fail_err(&e);
+		goto out;
+	}
+	if (app && !store_app_exists(&bd->store, app)) {
+		bd_fail("App %s does not exist", app);
+		rc = BD_EXIT_NO_APP;
+		goto out;
+	}
+	if (store_setting_set(&bd->store, acme_setting(key), value, &e) < 0) {
+		rc = bd_fail_err(&e);
+		goto out;
+	}
+	if (value) {
+		bd_step(bd, "Setting %s to %s", key, value);
+	} else {
+		bd_step(bd, "Unsetting %s", key);
+	}
+	if (app) {
+		fprintf(
+		    stderr,
+		    " !     berth-proxy has one ACME account for the whole host: this sets the %s "
+		    "of every app's certificates, not only %s's\n",
+		    key, app);
+	}
+	bd_event(bd, app, "letsencrypt:set", key);
+	if (proxy_acme_apply(bd, (const char *[]){key, NULL}, &e) < 0) {
+		fprintf(stderr,
+			" !     %s: it is kept, and handed to berth-proxy at the next "
+			"letsencrypt:enable\n",
+			err_str(&e));
+	} else {
+		bd_info(bd, "berth-proxy uses it from its next certificate order");
+	}
+	rc = 0;
+out:
+	free(value);
+	err_release(&e);
+	return rc;
 }
 
 int cmd_letsencrypt_cron_job(struct bd *bd, int argc, const char **argv)

@@ -218,6 +218,10 @@ int cmd_domains_set_global(struct bd *bd, int argc, const char **argv)
 	} else {
 		bd_step(bd, "Set global domain to %s", v.v[0]);
 		bd_event(bd, NULL, "domains:set-global", v.v[0]);
+		/* the panel follows the global domain; the domain is set all the same */
+		if (bd_panel_route(bd, &e) < 0) {
+			rc = bd_fail_err(&e);
+		}
 	}
 	strvec_clear(&v);
 	err_release(&e);

@@ -2,7 +2,9 @@
  * berthd — berth's server daemon: push to deploy, Dokku's SSH commands, and
  * (later) the panel, on the release engine that `berth deploy` uses.
  *
- *	berthd serve			the long-running daemon (the container's main process)
+ *	berthd serve [--http ADDR:PORT|off]	the long-running daemon (the container's main
+ *					process), with the panel and API on HTTP (daemon/api.h;
+ *					default 0.0.0.0:3000)
  *	berthd ssh			the forced command of every key: the key's name in
  *					BERTHD_KEY, the command in SSH_ORIGINAL_COMMAND
  *	berthd hook pre-receive		run by git inside an app's repository
@@ -13,6 +15,7 @@
  * above are not in it, so no key can reach them.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +23,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "daemon/api.h"
 #include "daemon/berthd.h"
+#include "daemon/http.h"
 #include "daemon/sshcmd.h"
 #include "lib/banned.h"
 #include "lib/log.h"
@@ -100,9 +105,9 @@ static const struct bd_cmd commands[] = {
      "letsencrypt:list: the apps with letsencrypt and their certificates"},
     {"letsencrypt:report", cmd_letsencrypt_report, BD_APP | BD_READ,
      "letsencrypt:report APP [--format json]: letsencrypt of the app, berth-proxy's ACME account"},
-    {"letsencrypt:set", cmd_letsencrypt_set, 0,
-     "letsencrypt:set [--global|APP] email|server VALUE: refused: the ACME email and server are "
-     "berth-proxy's, for the host (its boot env)"},
+    {"letsencrypt:set", cmd_letsencrypt_set, BD_ADMIN,
+     LETSENCRYPT_SET_USAGE ": berth-proxy's ACME account email, or server (production, "
+			   "staging or a URL), for the whole host; no VALUE unsets (admin)"},
     {"logs", cmd_logs, BD_APP | BD_READ,
      "logs APP [-n LINES] [-t] [-p TYPE]: the output of the app's containers (-t: follow)"},
     {"postgres:create", cmd_datastore_create, BD_ADMIN,
@@ -131,6 +136,9 @@ static const struct bd_cmd commands[] = {
     {"redis:list", cmd_datastore_list, BD_ADMIN, "redis:list: the Redis servers"},
     {"redis:unlink", cmd_datastore_unlink, 0,
      "redis:unlink NAME APP: unset the app's REDIS_URL, deploy again"},
+    {"panel:setup-link", cmd_panel_setup_link, BD_ROOT,
+     "panel:setup-link: a one-time link (an hour) where the first admin of the panel chooses "
+     "a password; routes https://berth.ROOT/ to berthd"},
     {"ps:report", cmd_ps_report, BD_APP | BD_READ, "ps:report APP: processes and version"},
     {"ps:restart", cmd_ps_restart, BD_APP | BD_DEPLOY,
      "ps:restart APP: deploy the current release again"},
@@ -451,11 +459,15 @@ static void on_child(int sig)
 
 /*
  * berthd serve: keeps the store open and authorized_keys in step with it,
- * and reaps the processes that end up as its children (it is the
- * container's first process), until SIGTERM or SIGINT.
+ * serves HTTP (the panel and the API) on http_addr unless it is "off", and
+ * reaps the processes that end up as its children (it is the container's
+ * first process), until SIGTERM or SIGINT. An address it cannot listen on
+ * is a warning: the SSH side works without the panel.
  */
-static int run_serve(struct bd *bd)
+static int run_serve(struct bd *bd, const char *http_addr)
 {
+	static struct api api;
+	static struct http_server srv;
 	struct sigaction sa = {0};
 	sigset_t block, wait_mask;
 	struct err e = ERR_INIT;
@@ -478,6 +490,21 @@ static int run_serve(struct bd *bd)
 	sigdelset(&wait_mask, SIGTERM);
 	sigdelset(&wait_mask, SIGINT);
 	sigdelset(&wait_mask, SIGCHLD);
+	/* the HTTP threads start with these signals blocked: the main thread takes them */
+	if (strcmp(http_addr, "off")) {
+		/* a few malloc arenas, not one per connection thread: berthd idles small */
+		mallopt(M_ARENA_MAX, 2);
+		api.state_dir = bd->state_dir;
+		srv.routes = api_routes;
+		srv.nroutes = api_nroutes;
+		srv.data = &api;
+		if (http_server_start(&srv, http_addr, &e) < 0) {
+			fprintf(stderr, "warning: no panel or API: %s\n", err_str(&e));
+		} else {
+			printf("berthd: panel and API on http://%s\n", http_addr);
+		}
+		err_release(&e);
+	}
 	printf("berthd %s serving, state in %s\n", BERTH_VERSION, bd->state_dir);
 	fflush(stdout);
 	while (!stop_signal) {
@@ -509,7 +536,15 @@ int main(int argc, const char **argv)
 		return 1;
 	}
 	if (!strcmp(argv[1], "serve")) {
-		rc = run_serve(&bd);
+		const char *http = "0.0.0.0:3000";
+		if (argc == 4 && !strcmp(argv[2], "--http")) {
+			http = argv[3];
+		} else if (argc != 2) {
+			store_close(&bd.store);
+			fprintf(stderr, "usage: berthd serve [--http ADDR:PORT|off]\n");
+			return 2;
+		}
+		rc = run_serve(&bd, http);
 	} else if (!strcmp(argv[1], "ssh")) {
 		rc = run_ssh(&bd);
 	} else if (!strcmp(argv[1], "hook")) {

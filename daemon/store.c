@@ -39,6 +39,14 @@ static const char *const migrations[] = {
     "CREATE TABLE app_props (app TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,"
     " PRIMARY KEY (app, name));"
     "CREATE TABLE mounts (app TEXT NOT NULL, mount TEXT NOT NULL, PRIMARY KEY (app, mount));",
+    /* 3: the panel's users, their sessions and the one-time set-up tokens */
+    "CREATE TABLE users (name TEXT PRIMARY KEY, hash TEXT NOT NULL, role TEXT NOT NULL,"
+    " totp_secret TEXT, created INTEGER NOT NULL, last_login INTEGER);"
+    "CREATE TABLE user_apps (user TEXT NOT NULL, app TEXT NOT NULL, role TEXT NOT NULL,"
+    " PRIMARY KEY (user, app));"
+    "CREATE TABLE sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL,"
+    " created INTEGER NOT NULL, last_seen INTEGER NOT NULL);"
+    "CREATE TABLE setup_tokens (hash TEXT PRIMARY KEY, created INTEGER NOT NULL, used INTEGER);",
 };
 
 static int db_err(struct store *s, struct err *e, const char *what)
@@ -205,18 +213,26 @@ int store_open(struct store *s, const char *dir, struct err *e)
 	}
 	sbuf_addf(&path, "%s/berthd.db", dir);
 	s->path = sbuf_detach(&path, NULL);
-	/* Created 0600 before SQLite sees it, whatever the umask. */
-	fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	/*
+	 * Created 0600 before SQLite sees it, whatever the umask. Only when it
+	 * is missing: closing a descriptor of the file drops every POSIX lock
+	 * this process holds on it, so with other connections open here (berthd
+	 * serve's HTTP threads) another process would take itself for the last
+	 * user of the file, checkpoint and delete the WAL under them.
+	 */
+	fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != EEXIST) {
 		err_set(e, "cannot open '%s': %s", s->path, strerror(errno));
 		goto out;
 	}
-	if (fchmod(fd, 0600) < 0) {
+	if (fd >= 0 && fchmod(fd, 0600) < 0) {
 		err_set(e, "cannot chmod '%s': %s", s->path, strerror(errno));
 		close(fd);
 		goto out;
 	}
-	close(fd);
+	if (fd >= 0) {
+		close(fd);
+	}
 	if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
 	    SQLITE_OK) {
 		db_err(s, e, "open the database");
@@ -339,8 +355,8 @@ int store_app_create(struct store *s, const char *name, struct err *e)
 	return r < 0 ? -1 : 0;
 }
 
-static const char *const app_tables[] = {"config", "domains",	"scale", "releases",
-					 "rights", "app_props", "mounts"};
+static const char *const app_tables[] = {"config", "domains",	"scale",  "releases",
+					 "rights", "app_props", "mounts", "user_apps"};
 
 int store_app_destroy(struct store *s, const char *name, struct err *e)
 {
@@ -999,4 +1015,218 @@ int store_mount_list(struct store *s, const char *app, struct strvec *mounts, st
 	return list_cols(
 	    s, e, mounts, NULL,
 	    query_n(s, e, "SELECT mount FROM mounts WHERE app = ? ORDER BY mount", 1, app));
+}
+
+/* users */
+
+void store_user_release(struct store_user *u)
+{
+	free(u->name);
+	free(u->hash);
+	free(u->role);
+	free(u->totp_secret);
+	memset(u, 0, sizeof(*u));
+}
+
+static bool valid_role(const char *role)
+{
+	return !strcmp(role, "admin") || !strcmp(role, "user");
+}
+
+int store_user_add(struct store *s, const char *name, const char *hash, const char *role,
+		   long long now, struct err *e)
+{
+	struct sbuf t = SBUF_INIT;
+	int r;
+
+	if (!valid_role(role)) {
+		return err_set(e, "invalid role '%s' (expected admin or user)", role);
+	}
+	sbuf_addf(&t, "%lld", now);
+	r = exec_n(s, e,
+		   "INSERT OR IGNORE INTO users (name, hash, role, created)"
+		   " VALUES (?, ?, ?, CAST(? AS INTEGER))",
+		   4, name, hash, role, t.buf);
+	sbuf_release(&t);
+	if (r == 0) {
+		return err_set(e, "user '%s' already exists", name);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+static int user_one(struct store *s, struct store_user *u, struct err *e, sqlite3_stmt *st)
+{
+	int r;
+
+	memset(u, 0, sizeof(*u));
+	if (!st) {
+		return -1;
+	}
+	r = step(s, st, e);
+	if (r == 1) {
+		u->name = col_str(st, 0);
+		u->hash = col_str(st, 1);
+		u->role = col_str(st, 2);
+		u->totp_secret = col_str(st, 3);
+		u->created = sqlite3_column_int64(st, 4);
+		u->last_login = sqlite3_column_int64(st, 5);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+#define USER_COLS "name, hash, role, totp_secret, created, COALESCE(last_login, 0)"
+
+int store_user_get(struct store *s, const char *name, struct store_user *u, struct err *e)
+{
+	return user_one(s, u, e,
+			query_n(s, e, "SELECT " USER_COLS " FROM users WHERE name = ?", 1, name));
+}
+
+int store_user_first_admin(struct store *s, struct store_user *u, struct err *e)
+{
+	return user_one(s, u, e,
+			query_n(s, e,
+				"SELECT " USER_COLS " FROM users WHERE role = 'admin'"
+				" ORDER BY created, rowid LIMIT 1",
+				0));
+}
+
+int store_user_list(struct store *s, struct strvec *names, struct strvec *roles, struct err *e)
+{
+	return list_cols(s, e, names, roles,
+			 query_n(s, e, "SELECT name, role FROM users ORDER BY name", 0));
+}
+
+int store_user_logged_in(struct store *s, const char *name, long long now, struct err *e)
+{
+	struct sbuf t = SBUF_INIT;
+	int r;
+
+	sbuf_addf(&t, "%lld", now);
+	r = exec_n(s, e, "UPDATE users SET last_login = CAST(? AS INTEGER) WHERE name = ?", 2,
+		   t.buf, name);
+	sbuf_release(&t);
+	return r < 0 ? -1 : 0;
+}
+
+int store_user_app_set(struct store *s, const char *user, const char *app, const char *role,
+		       struct err *e)
+{
+	int r;
+
+	if (!role) {
+		r = exec_n(s, e, "DELETE FROM user_apps WHERE user = ? AND app = ?", 2, user, app);
+	} else if (strcmp(role, "deployer") && strcmp(role, "viewer")) {
+		return err_set(e, "invalid app role '%s' (expected deployer or viewer)", role);
+	} else {
+		r = exec_n(s, e,
+			   "INSERT INTO user_apps (user, app, role) VALUES (?, ?, ?)"
+			   " ON CONFLICT (user, app) DO UPDATE SET role = excluded.role",
+			   3, user, app, role);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+int store_user_app_get(struct store *s, const char *user, const char *app, char **role,
+		       struct err *e)
+{
+	*role = NULL;
+	return lookup_str(s, e, role, "SELECT role FROM user_apps WHERE user = ? AND app = ?", 2,
+			  user, app);
+}
+
+/* sessions */
+
+int store_session_add(struct store *s, const char *hash, const char *user, long long now,
+		      struct err *e)
+{
+	struct sbuf t = SBUF_INIT;
+	int r;
+
+	sbuf_addf(&t, "%lld", now);
+	r = exec_n(s, e,
+		   "INSERT INTO sessions (hash, user, created, last_seen)"
+		   " VALUES (?, ?, CAST(?3 AS INTEGER), CAST(?3 AS INTEGER))",
+		   3, hash, user, t.buf);
+	sbuf_release(&t);
+	return r < 0 ? -1 : 0;
+}
+
+int store_session_get(struct store *s, const char *hash, long long now, char **user, struct err *e)
+{
+	struct sbuf t = SBUF_INIT, idle = SBUF_INIT, max = SBUF_INIT;
+	int r;
+
+	*user = NULL;
+	sbuf_addf(&t, "%lld", now);
+	sbuf_addf(&idle, "%lld", now - STORE_SESSION_IDLE_S);
+	sbuf_addf(&max, "%lld", now - STORE_SESSION_MAX_S);
+	/* Expired sessions go: a stolen old token is worth nothing, and the table stays small. */
+	if (exec_n(s, e,
+		   "DELETE FROM sessions WHERE last_seen < CAST(? AS INTEGER)"
+		   " OR created < CAST(? AS INTEGER)",
+		   2, idle.buf, max.buf) < 0) {
+		r = -1;
+		goto out;
+	}
+	r = lookup_str(s, e, user, "SELECT user FROM sessions WHERE hash = ?", 1, hash);
+	if (r == 1 &&
+	    exec_n(s, e, "UPDATE sessions SET last_seen = CAST(? AS INTEGER) WHERE hash = ?", 2,
+		   t.buf, hash) < 0) {
+		free(*user);
+		*user = NULL;
+		r = -1;
+	}
+out:
+	sbuf_release(&t);
+	sbuf_release(&idle);
+	sbuf_release(&max);
+	return r;
+}
+
+int store_session_remove(struct store *s, const char *hash, struct err *e)
+{
+	int r = exec_n(s, e, "DELETE FROM sessions WHERE hash = ?", 1, hash);
+	return r < 0 ? -1 : r > 0;
+}
+
+/* one-time set-up tokens */
+
+int store_setup_token_add(struct store *s, const char *hash, long long now, struct err *e)
+{
+	struct sbuf t = SBUF_INIT;
+	int r = -1;
+
+	sbuf_addf(&t, "%lld", now);
+	if (store_begin(s, e) < 0) {
+		goto out;
+	}
+	/* A new link revokes the earlier unused ones. */
+	if (exec_n(s, e, "DELETE FROM setup_tokens WHERE used IS NULL", 0) < 0 ||
+	    exec_n(s, e, "INSERT INTO setup_tokens (hash, created) VALUES (?, CAST(? AS INTEGER))",
+		   2, hash, t.buf) < 0) {
+		store_rollback(s);
+		goto out;
+	}
+	r = store_commit(s, e);
+out:
+	sbuf_release(&t);
+	return r;
+}
+
+int store_setup_token_use(struct store *s, const char *hash, long long now, struct err *e)
+{
+	struct sbuf t = SBUF_INIT, oldest = SBUF_INIT;
+	int r;
+
+	sbuf_addf(&t, "%lld", now);
+	sbuf_addf(&oldest, "%lld", now - STORE_SETUP_TOKEN_TTL_S);
+	r = exec_n(s, e,
+		   "UPDATE setup_tokens SET used = CAST(? AS INTEGER)"
+		   " WHERE hash = ? AND used IS NULL AND created >= CAST(? AS INTEGER)",
+		   3, t.buf, hash, oldest.buf);
+	sbuf_release(&t);
+	sbuf_release(&oldest);
+	return r < 0 ? -1 : r > 0;
 }

@@ -13,7 +13,11 @@
  * public key line, admin), rights (key, app, right), events (time, key, app,
  * action, names: never a config value), settings (name, value), app_props (app,
  * name, value: how the app runs, e.g. "ps.stopped", "checks.disabled",
- * "resource.memory"), mounts (app, "HOST_PATH:CONTAINER_PATH").
+ * "resource.memory"), mounts (app, "HOST_PATH:CONTAINER_PATH"), and the
+ * panel's: users (name, argon2id hash, role, totp_secret, created,
+ * last_login), user_apps (user, app, role), sessions (SHA-256 of the token,
+ * user, created, last_seen), setup_tokens (SHA-256 of the token, created,
+ * used). Tokens themselves are never stored, only their hashes.
  *
  * Every function returns as the house convention says: 0 or -1 with e set
  * ("cannot ..."), and lookups 1 (found), 0 (not found) or -1. Strings handed
@@ -29,7 +33,7 @@
 #include "lib/err.h"
 #include "lib/strvec.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_BUSY_MS	     30000
 
 struct sqlite3;
@@ -191,5 +195,57 @@ int store_prop_get(struct store *s, const char *app, const char *name, char **va
 int store_mount_add(struct store *s, const char *app, const char *mount, struct err *e);
 int store_mount_remove(struct store *s, const char *app, const char *mount, struct err *e);
 int store_mount_list(struct store *s, const char *app, struct strvec *mounts, struct err *e);
+
+/*
+ * users of the panel and API. role: "admin" (everything) or "user" (what
+ * user_apps grants: "deployer" or "viewer" per app). totp_secret is NULL
+ * until the user turns on two-factor login. Times are unix seconds; the
+ * functions that take `now` are given it so that expiry can be tested.
+ */
+struct store_user {
+	char *name;
+	char *hash; /* argon2id, encoded */
+	char *role;
+	char *totp_secret;    /* NULL: no second factor */
+	long long created;    /* unix time */
+	long long last_login; /* 0: never */
+};
+void store_user_release(struct store_user *u);
+/* -1 with "user 'x' already exists" when it does. */
+int store_user_add(struct store *s, const char *name, const char *hash, const char *role,
+		   long long now, struct err *e);
+int store_user_get(struct store *s, const char *name, struct store_user *u, struct err *e);
+/* The admin created first (whom CapRover's CLI logs in): 1, 0 (no admin yet) or -1. */
+int store_user_first_admin(struct store *s, struct store_user *u, struct err *e);
+/* Sorted by name. */
+int store_user_list(struct store *s, struct strvec *names, struct strvec *roles, struct err *e);
+int store_user_logged_in(struct store *s, const char *name, long long now, struct err *e);
+/* role "deployer" or "viewer"; NULL takes the grant back. */
+int store_user_app_set(struct store *s, const char *user, const char *app, const char *role,
+		       struct err *e);
+int store_user_app_get(struct store *s, const char *user, const char *app, char **role,
+		       struct err *e);
+
+/*
+ * sessions, by the SHA-256 (hex) of their token: valid for
+ * STORE_SESSION_IDLE_S after their last use and STORE_SESSION_MAX_S after
+ * their start. get: 1 with *user set (and the session's last use now), 0
+ * unknown or expired (expired ones are deleted), -1. remove: 1, 0 or -1.
+ */
+#define STORE_SESSION_IDLE_S (12 * 3600)
+#define STORE_SESSION_MAX_S  (7 * 24 * 3600)
+int store_session_add(struct store *s, const char *hash, const char *user, long long now,
+		      struct err *e);
+int store_session_get(struct store *s, const char *hash, long long now, char **user, struct err *e);
+int store_session_remove(struct store *s, const char *hash, struct err *e);
+
+/*
+ * one-time set-up tokens, by SHA-256 (hex): adding one revokes the unused
+ * ones before it; use burns it: 1 when it was valid (unused, younger than
+ * STORE_SETUP_TOKEN_TTL_S), 0 when not, -1.
+ */
+#define STORE_SETUP_TOKEN_TTL_S 3600
+int store_setup_token_add(struct store *s, const char *hash, long long now, struct err *e);
+int store_setup_token_use(struct store *s, const char *hash, long long now, struct err *e);
 
 #endif

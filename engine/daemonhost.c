@@ -431,6 +431,32 @@ static void key_result(struct boot *b, struct host *h, struct run_cmd *cmd,
 	err_release(&he);
 }
 
+static void domain_args(struct boot *b, struct host *h, struct strvec *args)
+{
+	(void)h;
+	strvec_pushv(args, (const char *const[]){DAEMONHOST_CONTAINER, b->o->root_domain, NULL});
+}
+
+static void domain_result(struct boot *b, struct host *h, struct run_cmd *cmd,
+			  const struct exec_script *s)
+{
+	struct err he = ERR_INIT;
+	struct slice out = slice_trim(slice_make(cmd->outbuf.buf, cmd->outbuf.len));
+
+	if (exec_script_result(b->ex, h->name, s, cmd, &he) < 0) {
+		host_fail(b, h, &he);
+	} else {
+		struct sbuf sb = SBUF_INIT;
+
+		add_printable(&sb, slice_make(out.ptr, out.len > 300 ? 300 : out.len));
+		say(b, "%s: %s", h->name, sb.buf);
+		h->changed = true;
+		h->state = HOST_DONE;
+		sbuf_release(&sb);
+	}
+	err_release(&he);
+}
+
 /* Sends the image to the hosts that wait for it; those it cannot reach fail. */
 static void send_image(struct boot *b)
 {
@@ -536,6 +562,11 @@ int daemonhost_boot(struct exec *ex, const char *const *hosts, size_t n,
 		next_step(&b);
 		round_of(&b, script_daemon_key, EXEC_SCRIPT_DOCKER, "cannot add the key to berthd",
 			 o->key, key_args, key_result);
+	}
+	if (o->root_domain) {
+		next_step(&b);
+		round_of(&b, script_daemon_domain, EXEC_SCRIPT_DOCKER,
+			 "cannot set berthd's root domain", SLICE_NULL, domain_args, domain_result);
 	}
 	for (i = 0; i < n; i++) {
 		if (b.hs[i].state != HOST_FAILED && !b.hs[i].changed) {

@@ -17,7 +17,12 @@
  *      container of that name not from a berthd image is an error, never
  *      removed: engine/scripts/daemon-ensure.sh;
  *   4. when a key is given, that key as an admin key of berthd, unless it
- *      is there: engine/scripts/daemon-key.sh, the key on stdin.
+ *      is there: engine/scripts/daemon-key.sh, the key on stdin;
+ *   5. when a root domain is given, berthd's global domain (which routes
+ *      the panel, berth.DOMAIN and captain.DOMAIN, through berth-proxy
+ *      with TLS) and, while the panel has no admin, a new one-time set-up
+ *      link, shown as "lab-h1: panel: https://berth.DOMAIN/setup?token=...":
+ *      engine/scripts/daemon-domain.sh.
  * The network `berth` and berth-proxy are proxyhost_boot's (the caller's).
  *
  * Progress goes to the progress callback (may be NULL) as lines for
@@ -108,8 +113,9 @@ struct daemonhost_answer {
 int daemonhost_parse_answer(struct slice out, struct daemonhost_answer *a, struct err *e);
 
 struct daemonhost_opts {
-	const char *key_name; /* NULL: no key to add */
-	struct slice key;     /* the public key's text (one line), with key_name */
+	const char *key_name;	 /* NULL: no key to add */
+	struct slice key;	 /* the public key's text (one line), with key_name */
+	const char *root_domain; /* NULL: leave berthd's global domain alone */
 	daemonhost_progress_fn progress;
 	void *data;
 };

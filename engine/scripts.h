@@ -22,6 +22,7 @@ struct script_file {
 extern const struct script_file script_files[];
 
 /* berthd on a host (daemonhost.c); daemon-ssh is the forced command written there */
+extern const char script_daemon_domain[];
 extern const char script_daemon_ensure[];
 extern const char script_daemon_host[];
 extern const char script_daemon_key[];

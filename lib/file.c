@@ -1,5 +1,6 @@
 #include "lib/file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -91,4 +92,95 @@ out:
 	}
 	sbuf_release(&tmp);
 	return ret;
+}
+
+#define REMOVE_DEPTH_MAX 256
+
+/* Empties the directory fd (which this closes), depth levels below the top. */
+static int remove_under(int fd, const char *top, unsigned depth, struct err *e)
+{
+	DIR *dh = fdopendir(fd);
+	struct dirent *de;
+	int ret = -1;
+
+	if (!dh) {
+		close(fd);
+		return err_set(e, "cannot read '%s': %s", top, strerror(errno));
+	}
+	if (depth > REMOVE_DEPTH_MAX) {
+		err_set(e, "cannot remove '%s': more than %d levels of directories", top,
+			REMOVE_DEPTH_MAX);
+		goto out;
+	}
+	while ((errno = 0, de = readdir(dh))) {
+		int sub;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) {
+			continue;
+		}
+		if (!unlinkat(dirfd(dh), de->d_name, 0)) {
+			continue;
+		}
+		if (errno != EISDIR && errno != EPERM) {
+			err_set(e, "cannot remove '%s' under '%s': %s", de->d_name, top,
+				strerror(errno));
+			goto out;
+		}
+		sub =
+		    openat(dirfd(dh), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0) {
+			err_set(e, "cannot open '%s' under '%s': %s", de->d_name, top,
+				strerror(errno));
+			goto out;
+		}
+		if (remove_under(sub, top, depth + 1, e) < 0) {
+			goto out;
+		}
+		if (unlinkat(dirfd(dh), de->d_name, AT_REMOVEDIR) < 0) {
+			err_set(e, "cannot remove '%s' under '%s': %s", de->d_name, top,
+				strerror(errno));
+			goto out;
+		}
+		/* entries were removed: read the directory again from its start */
+		rewinddir(dh);
+	}
+	if (errno) {
+		err_set(e, "cannot read '%s': %s", top, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	closedir(dh);
+	return ret;
+}
+
+int file_remove_tree(const char *path, struct err *e)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st) < 0) {
+		return errno == ENOENT
+			   ? 0
+			   : err_set(e, "cannot remove '%s': %s", path, strerror(errno));
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (S_ISLNK(st.st_mode)) {
+			return err_set(e, "'%s' is a symbolic link: not removing it", path);
+		}
+		return unlink(path) < 0
+			   ? err_set(e, "cannot remove '%s': %s", path, strerror(errno))
+			   : 0;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		return err_set(e, "cannot open '%s': %s", path, strerror(errno));
+	}
+	if (remove_under(fd, path, 0, e) < 0) {
+		return -1;
+	}
+	if (rmdir(path) < 0) {
+		return err_set(e, "cannot remove '%s': %s", path, strerror(errno));
+	}
+	return 0;
 }

@@ -19,4 +19,11 @@
 /* Returns 0, or -1 with e set (naming the file); the temporary file is removed on failure. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *e);
 
+/*
+ * Removes path and everything under it; a missing path is no error. A
+ * symbolic link at path itself is refused. 0, or -1 with e set (naming what
+ * could not be removed).
+ */
+int file_remove_tree(const char *path, struct err *e);
+
 #endif

@@ -1127,8 +1127,39 @@ void acme_config_release(struct acme_config *c)
 	free(c->email);
 	free(c->ca_file);
 	free(c->state_dir);
+	free(c->account_key);
 	free(c->dns_command);
 	memset(c, 0, sizeof(*c));
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
+char *acme_account_key_name(const char *email, const char *directory_url, const char *boot_email,
+			    const char *boot_directory)
+{
+	const char *dir = directory_url ? directory_url : ACME_LETSENCRYPT_URL;
+	const char *boot_dir = boot_directory ? boot_directory : ACME_LETSENCRYPT_URL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	struct sbuf in = SBUF_INIT, out = SBUF_INIT;
+	size_t i;
+
+	if (same_str(email, boot_email) && !strcmp(dir, boot_dir)) {
+		return xstrdup("account.key");
+	}
+	sbuf_addf(&in, "%s\n%s", dir, email ? email : "");
+	if (!EVP_Digest(in.buf, in.len, md, NULL, EVP_sha256(), NULL)) {
+		abort(); /* OpenSSL without SHA-256 */
+	}
+	sbuf_addstr(&out, "accounts/");
+	for (i = 0; i < 8; i++) {
+		sbuf_addf(&out, "%02x", md[i]);
+	}
+	sbuf_addstr(&out, ".key");
+	sbuf_release(&in);
+	return sbuf_detach(&out, NULL);
 }
 
 /* ---- the client --------------------------------------------------------------------------------
@@ -1431,13 +1462,18 @@ out:
 static int load_account_key(struct acme_client *c, struct err *e)
 {
 	struct sbuf path = SBUF_INIT, pem = SBUF_INIT, jwk = SBUF_INIT, tp = SBUF_INIT;
+	char *slash;
 	int rc = -1;
 
-	sbuf_addf(&path, "%s/acme", c->cfg->state_dir);
+	/* the key's folder first: STATE/acme, or STATE/acme/accounts */
+	sbuf_addf(&path, "%s/acme/%s", c->cfg->state_dir,
+		  c->cfg->account_key ? c->cfg->account_key : "account.key");
+	slash = strrchr(path.buf, '/');
+	*slash = '\0';
 	if (mkdir_p(path.buf, e) < 0) {
 		goto out;
 	}
-	sbuf_addstr(&path, "/account.key");
+	*slash = '/';
 	if (sbuf_read_file(&pem, path.buf) == 0) {
 		c->account_key = acme_key_from_pem(pem.buf, pem.len);
 		if (!c->account_key) {
@@ -1510,6 +1546,8 @@ static int ensure_account(struct acme_client *c, struct err *e)
 	}
 	c->kid = c->location;
 	c->location = NULL;
+	log_info("acme: account %s at %s (contact: %s)", c->kid, directory_url(c),
+		 c->cfg->email && *c->cfg->email ? c->cfg->email : "none");
 	return 0;
 }
 
@@ -1906,6 +1944,8 @@ void acme_manager_init(struct acme_manager *m, struct acme_config *cfg, struct a
 	m->store = store;
 	m->clock = real_clock;
 	m->issue = default_issue;
+	m->boot_email = m->cfg.email ? xstrdup(m->cfg.email) : NULL;
+	m->boot_directory = m->cfg.directory_url ? xstrdup(m->cfg.directory_url) : NULL;
 	acme_client_init(&m->client, &m->cfg, store);
 	m->client.stop = &m->stop;
 	atomic_init(&m->stop, false);
@@ -2069,6 +2109,83 @@ static uint64_t due_after_cert(const struct acme_manager *m, const struct acme_c
 	return at > now ? at : now + m->cfg.retry_min_ms;
 }
 
+void acme_manager_set_account(struct acme_manager *m, const char *email, const char *directory_url)
+{
+	const char *dir = directory_url ? directory_url : ACME_LETSENCRYPT_URL;
+	const char *was;
+	size_t i;
+
+	pthread_mutex_lock(&m->lock);
+	was = m->next_account ? m->next_directory : m->cfg.directory_url;
+	if (strcmp(dir, was ? was : ACME_LETSENCRYPT_URL)) {
+		/* A new CA: every certificate is ordered from it (the ones in use serve until
+		 * then). */
+		for (i = 0; i < m->nr_certs; i++) {
+			struct acme_managed *c = m->certs[i];
+
+			if (c->loaded && !c->busy) {
+				c->due_ms = 0;
+				c->failures = 0;
+			} else {
+				c->again = true;
+			}
+		}
+	}
+	free(m->next_email);
+	free(m->next_directory);
+	m->next_email = email && *email ? xstrdup(email) : NULL;
+	m->next_directory = xstrdup(dir);
+	m->next_account = true;
+	m->changed = true;
+	pthread_cond_signal(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+char *acme_manager_account_url(struct acme_manager *m)
+{
+	char *url;
+
+	pthread_mutex_lock(&m->lock);
+	url = m->account_url ? xstrdup(m->account_url) : NULL;
+	pthread_mutex_unlock(&m->lock);
+	return url;
+}
+
+/*
+ * The manager's thread: takes the account that acme_manager_set_account()
+ * asked for, if any, with a client that starts afresh. Only this thread
+ * reads cfg's email, directory and key name, so they change without a lock.
+ */
+static void take_account(struct acme_manager *m)
+{
+	char *email, *dir;
+
+	pthread_mutex_lock(&m->lock);
+	if (!m->next_account) {
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	email = m->next_email;
+	dir = m->next_directory;
+	m->next_email = m->next_directory = NULL;
+	m->next_account = false;
+	free(m->account_url);
+	m->account_url = NULL;
+	pthread_mutex_unlock(&m->lock);
+
+	free(m->cfg.email);
+	free(m->cfg.directory_url);
+	free(m->cfg.account_key);
+	m->cfg.email = email;
+	m->cfg.directory_url = dir;
+	m->cfg.account_key = acme_account_key_name(email, dir, m->boot_email, m->boot_directory);
+	acme_client_release(&m->client);
+	acme_client_init(&m->client, &m->cfg, m->store);
+	m->client.stop = &m->stop;
+	log_info("acme: the next order uses the account of %s at %s", email ? email : "no email",
+		 dir);
+}
+
 uint64_t acme_manager_step(struct acme_manager *m)
 {
 	for (;;) {
@@ -2081,6 +2198,7 @@ uint64_t acme_manager_step(struct acme_manager *m)
 		bool loaded, ok = false, hand_over = false;
 		size_t i;
 
+		take_account(m);
 		pthread_mutex_lock(&m->lock);
 		now = m->clock(m->clock_data);
 		for (i = 0; i < m->nr_certs; i++) {
@@ -2120,6 +2238,14 @@ uint64_t acme_manager_step(struct acme_manager *m)
 			     acme_cert_check(&cert, &names, &e) == 0 &&
 			     save_cert(dir, &cert, &e) == 0;
 			hand_over = ok;
+			if (m->client.kid) {
+				pthread_mutex_lock(&m->lock);
+				if (!m->account_url || strcmp(m->account_url, m->client.kid)) {
+					free(m->account_url);
+					m->account_url = xstrdup(m->client.kid);
+				}
+				pthread_mutex_unlock(&m->lock);
+			}
 		}
 
 		pthread_mutex_lock(&m->lock);
@@ -2153,6 +2279,11 @@ uint64_t acme_manager_step(struct acme_manager *m)
 				c->have = c->have || hand_over;
 				c->not_before_ms = cert.not_before_ms;
 				c->not_after_ms = cert.not_after_ms;
+			}
+			if (c->again) {
+				c->again = false;
+				c->due_ms = now;
+				c->failures = 0;
 			}
 		}
 		pthread_mutex_unlock(&m->lock);
@@ -2252,6 +2383,11 @@ void acme_manager_release(struct acme_manager *m)
 	free(m->certs);
 	acme_client_release(&m->client);
 	acme_config_release(&m->cfg);
+	free(m->boot_email);
+	free(m->boot_directory);
+	free(m->next_email);
+	free(m->next_directory);
+	free(m->account_url);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
 	memset(m, 0, sizeof(*m));

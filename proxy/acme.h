@@ -41,6 +41,8 @@
  * Files, all under STATE/acme (directories 0700, files 0600, each written
  * to a temporary file, fsync'ed and renamed into place):
  *	account.key			the account's key (PEM), made on first use
+ *	accounts/HASH.key		the key of an account set at run time
+ *					(acme_manager_set_account)
  *	certs/NAMES/cert.pem		the chain, leaf first
  *	certs/NAMES/key.pem		the certificate's key
  * where NAMES is the certificate's names, lowercased, sorted and joined by
@@ -67,7 +69,7 @@
 #include "lib/slice.h"
 #include "lib/strvec.h"
 
-#define ACME_FIRST_RETRY_MS 3000 /* the first retry of a name that never had a certificate */
+#define ACME_FIRST_RETRY_MS  3000 /* the first retry of a name that never had a certificate */
 #define ACME_LETSENCRYPT_URL "https://acme-v02.api.letsencrypt.org/directory"
 
 enum acme_challenge {
@@ -250,7 +252,8 @@ struct acme_config {
 	char *email;	     /* NULL: no contact */
 	char *ca_file; /* NULL, or a PEM of CAs trusted for the CA's own HTTPS, besides the system's
 			*/
-	char *state_dir; /* the proxy's state directory; files go to STATE/acme */
+	char *state_dir;   /* the proxy's state directory; files go to STATE/acme */
+	char *account_key; /* the account key's file under STATE/acme; NULL: "account.key" */
 	enum acme_challenge challenge;
 	char *dns_command;	  /* NULL: no DNS-01 (and so no wildcards) */
 	uint64_t dns_timeout_ms;  /* 0: 60 s */
@@ -310,6 +313,7 @@ struct acme_managed {
 	unsigned failures;
 	uint64_t due_ms; /* when something is to be done next */
 	bool busy;	 /* being issued right now, off the lock */
+	bool again;	 /* ordered again once loaded or issued: the CA changed meanwhile */
 };
 
 struct acme_manager {
@@ -333,6 +337,11 @@ struct acme_manager {
 	struct acme_managed **certs;
 	size_t nr_certs, alloc_certs;
 	bool changed;
+	/* the account as set at boot, and the one asked for by acme_manager_set_account() */
+	char *boot_email, *boot_directory;
+	char *next_email, *next_directory;
+	bool next_account;
+	char *account_url; /* the account's URL at the CA once registered (lock held) */
 };
 
 /*
@@ -346,6 +355,26 @@ void acme_manager_init(struct acme_manager *m, struct acme_config *cfg, struct a
  * refused (-1 with e set, nothing changed). Thread-safe; does no I/O.
  */
 int acme_manager_want(struct acme_manager *m, const struct strvec *sets, size_t n, struct err *e);
+/*
+ * Changes the account: its contact email (NULL: none) and the CA's
+ * directory URL (NULL: Let's Encrypt). Taken by the manager before its next
+ * order (an order under way finishes with the old account); the client
+ * starts afresh (directory, nonce, registration). The boot's pair uses
+ * STATE/acme/account.key, any other pair its own key,
+ * accounts/HASH.key with HASH from the directory and the email (so each
+ * pair is an account of its own at the CA, and going back to a pair uses
+ * its account again). A new directory makes every wanted certificate due
+ * at once (ordered from the new CA; the ones in use serve until then).
+ * Thread-safe; does no I/O.
+ */
+void acme_manager_set_account(struct acme_manager *m, const char *email, const char *directory_url);
+/* The account's URL at the CA once registered, else NULL. Malloc'd; thread-safe. */
+char *acme_manager_account_url(struct acme_manager *m);
+/* The key file (under STATE/acme) of an account: "account.key" for the boot's, else
+ * "accounts/HASH.key" (16 hex digits of SHA-256 of "DIRECTORY\nEMAIL"). Malloc'd. */
+char *acme_account_key_name(const char *email, const char *directory_url, const char *boot_email,
+			    const char *boot_directory);
+
 /*
  * Does everything that is due at the clock's now (loading, issuing,
  * renewing, one certificate after the other) and returns when the next

@@ -35,6 +35,9 @@ static struct acme_store challenges;
 static struct acme_manager mgr;
 static char *state_dir;
 static bool started;
+/* The ACME account's settings: the boot's, and those set at run time (acme_lock). */
+static pthread_mutex_t acme_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct acmeset acme_boot, acme_rt;
 /* Guards the entries; the condition tells certs_wait that one changed. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
@@ -288,6 +291,59 @@ static bool challenge_cert(void *arg, const char *name, X509 **x509, EVP_PKEY **
 	return acme_store_alpn(arg, name, x509, pkey);
 }
 
+/* Tells the manager the account in effect: each run-time value, else the boot's. acme_lock held
+ * or at start. */
+static void acme_apply(void)
+{
+	acme_manager_set_account(&mgr, acme_rt.email ? acme_rt.email : acme_boot.email,
+				 acme_rt.directory ? acme_rt.directory : acme_boot.directory);
+}
+
+int certs_acme_set(const char *email, const char *directory, bool reset, struct err *e)
+{
+	struct acmeset next = ACMESET_INIT;
+	int rc = -1;
+
+	if ((email && *email && acmeset_check_email(email, e) < 0) ||
+	    (directory && *directory && acmeset_check_directory(directory, e) < 0)) {
+		return -1;
+	}
+	if (!started) {
+		return err_set(e, "ACME is not running in this process");
+	}
+	pthread_mutex_lock(&acme_lock);
+	if (!reset) {
+		acmeset_copy(&next, &acme_rt);
+	}
+	if (email) {
+		free(next.email);
+		next.email = *email ? xstrdup(email) : NULL;
+	}
+	if (directory) {
+		free(next.directory);
+		next.directory = *directory ? xstrdup(directory) : NULL;
+	}
+	if (acmeset_save(state_dir, &next, e) < 0) {
+		goto out;
+	}
+	acmeset_copy(&acme_rt, &next);
+	acme_apply();
+	rc = 0;
+out:
+	pthread_mutex_unlock(&acme_lock);
+	acmeset_release(&next);
+	return rc;
+}
+
+void certs_acme_get(struct acmeset *rt, struct acmeset *boot, char **account_url)
+{
+	pthread_mutex_lock(&acme_lock);
+	acmeset_copy(rt, &acme_rt);
+	acmeset_copy(boot, &acme_boot);
+	pthread_mutex_unlock(&acme_lock);
+	*account_url = started ? acme_manager_account_url(&mgr) : NULL;
+}
+
 int certs_start(const char *dir, struct acme_config *acme, bool http2, struct err *e)
 {
 	struct tls_server_opts o = {0};
@@ -303,9 +359,28 @@ int certs_start(const char *dir, struct acme_config *acme, bool http2, struct er
 	state_dir = xstrdup(dir);
 	free(acme->state_dir);
 	acme->state_dir = xstrdup(dir);
+	acme_boot.email = acme->email ? xstrdup(acme->email) : NULL;
+	acme_boot.directory =
+	    acme->directory_url && strcmp(acme->directory_url, ACME_LETSENCRYPT_URL)
+		? xstrdup(acme->directory_url)
+		: NULL;
 	acme_manager_init(&mgr, acme, &challenges);
 	mgr.on_cert = on_cert;
 	mgr.on_error = on_error;
+	{
+		struct err le = ERR_INIT;
+
+		if (acmeset_load(dir, &acme_rt, &le) < 0) {
+			log_error("acme: %s: using the account given at boot", err_str(&le));
+		} else if (acme_rt.email || acme_rt.directory) {
+			log_info("acme: the account's settings of `berth-proxy acme`: email %s, "
+				 "directory %s",
+				 acme_rt.email ? acme_rt.email : "(boot's)",
+				 acme_rt.directory ? acme_rt.directory : "(boot's)");
+			acme_apply();
+		}
+		err_release(&le);
+	}
 	if (acme_manager_start(&mgr, e) < 0) {
 		return -1;
 	}

@@ -29,6 +29,7 @@
 #include "lib/err.h"
 #include "lib/sbuf.h"
 #include "proxy/acme.h"
+#include "proxy/acmeset.h"
 #include "proxy/route.h"
 #include "proxy/seal.h"
 #include "proxy/tls.h"
@@ -41,6 +42,23 @@
  * keep their files. 0, or -1 with e.
  */
 int certs_start(const char *state_dir, struct acme_config *acme, bool http2, struct err *e);
+/*
+ * The ACME account's settings changed at run time (proxy/acmeset.h), read
+ * from the state directory by certs_start (a file that does not parse is
+ * logged and the boot's values used). certs_acme_set: email or directory
+ * NULL leaves it as it is, "" clears it (the boot's value again), reset
+ * clears both; values are checked, then saved (nothing changes when that
+ * fails), then the ACME manager uses them from its next order. Control
+ * thread. 0, or -1 with e.
+ */
+int certs_acme_set(const char *email, const char *directory, bool reset, struct err *e);
+/*
+ * What is in effect: the run-time values into rt and the boot's into boot
+ * (copies; boot's directory NULL means Let's Encrypt), and the account's URL
+ * at the CA once one was registered since the last change (malloc'd, or
+ * NULL).
+ */
+void certs_acme_get(struct acmeset *rt, struct acmeset *boot, char **account_url);
 /* Stops the threads (at exit). */
 void certs_stop(void);
 /* The TLS server and the challenge store the data plane uses; NULL before certs_start. */

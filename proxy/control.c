@@ -1726,6 +1726,86 @@ out:
 	return rc;
 }
 
+/*
+ * acme: the ACME account's email and directory, shown, or changed at run
+ * time (proxy/acmeset.h): the next order uses them, nothing restarts.
+ */
+static int cmd_acme(struct ctl_out *o, int argc, const char **argv)
+{
+	static const char usage[] =
+	    "usage: berth-proxy acme [--json] | [--email ADDR] [--directory URL] | --reset";
+	const char *email = NULL, *directory = NULL;
+	bool json = false, reset = false;
+	const struct opt opts[] = {
+	    OPT_STRING(0, "email", &email, "ADDR", "the account's contact (\"\": the boot's)"),
+	    OPT_STRING(0, "directory", &directory, "URL",
+		       "the CA's directory URL (\"\": the boot's)"),
+	    OPT_BOOL(0, "reset", &reset, "back to the boot's email and directory"),
+	    OPT_BOOL(0, "json", &json, "print JSON"),
+	    OPT_END(),
+	};
+	struct acmeset rt = ACMESET_INIT, boot = ACMESET_INIT;
+	struct err e = ERR_INIT;
+	const char *em, *dir, *em_src, *dir_src;
+	char *account = NULL;
+	int rc = 1;
+
+	if (parse_cmd_opts(o, argc, argv, opts) != 0 || (reset && (email || directory)) ||
+	    (json && (reset || email || directory))) {
+		ctl_line(o, 'e', "%s", usage);
+		goto out;
+	}
+	if (reset || email || directory) {
+		if (certs_acme_set(email, directory, reset, &e) < 0) {
+			ctl_line(o, 'e', "error: %s", err_str(&e));
+			goto out;
+		}
+		log_info("acme: set at run time: email %s, directory %s",
+			 reset || (email && !*email) ? "(the boot's)"
+			 : email		     ? email
+						     : "(as it was)",
+			 reset || (directory && !*directory) ? "(the boot's)"
+			 : directory			     ? directory
+							     : "(as it was)");
+	}
+	certs_acme_get(&rt, &boot, &account);
+	em = rt.email ? rt.email : boot.email;
+	em_src = rt.email ? "runtime" : boot.email ? "boot" : "none";
+	dir = rt.directory ? rt.directory : boot.directory;
+	dir_src = rt.directory ? "runtime" : boot.directory ? "boot" : "default";
+	if (!dir) {
+		dir = ACME_LETSENCRYPT_URL;
+	}
+	if (json) {
+		json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s?}", "email", em ? em : "",
+				      "email_source", em_src, "directory", dir, "directory_source",
+				      dir_src, "account", account);
+		char *text = json_dumps(j, JSON_COMPACT);
+
+		ctl_line(o, 'o', "%s", text);
+		free(text);
+		json_decref(j);
+	} else {
+		ctl_line(o, 'o', "email:      %s (%s)", em ? em : "none",
+			 rt.email     ? "set with berth-proxy acme"
+			 : boot.email ? "given at boot"
+				      : "none given");
+		ctl_line(o, 'o', "directory:  %s (%s)", dir,
+			 rt.directory	  ? "set with berth-proxy acme"
+			 : boot.directory ? "given at boot"
+					  : "Let's Encrypt, the default");
+		ctl_line(o, 'o', "account:    %s",
+			 account ? account : "registered at the next order");
+	}
+	rc = 0;
+out:
+	acmeset_release(&rt);
+	acmeset_release(&boot);
+	free(account);
+	err_release(&e);
+	return rc;
+}
+
 static int cmd_deploy(struct ctl_out *o, int argc, const char **argv)
 {
 	struct strvec targets = STRVEC_INIT, hosts = STRVEC_INIT, prefixes = STRVEC_INIT;
@@ -2674,6 +2754,7 @@ static const struct {
     {"ls", cmd_list},	      {"pause", cmd_pause},
     {"resume", cmd_resume},   {"stop", cmd_stop},
     {"rollout", cmd_rollout}, {"tls-secret", cmd_tls_secret},
+    {"acme", cmd_acme},
 };
 
 static void *conn_thread(void *arg)

@@ -51,6 +51,11 @@
  * tls-secret SERVICE prints the issuer's secret of a service, made when
  * missing.
  *
+ * acme [--json] | [--email ADDR] [--directory URL] | --reset shows the ACME
+ * account's email and directory in effect and where each comes from, or
+ * changes them at run time (proxy/acmeset.h, proxy/certs.h): saved, then
+ * used from the next order, with no restart.
+ *
  * Every value a command is given is checked before anything changes (the
  * control_check_* functions below, also applied to a restored state): a
  * value that would reach a request the proxy writes (a health check path

@@ -17,6 +17,7 @@
  *	berth-proxy rollout set SERVICE --percent N [--list VALUE,...]
  *	berth-proxy rollout stop SERVICE
  *	berth-proxy tls-secret SERVICE
+ *	berth-proxy acme [--json] | [--email ADDR] [--directory URL] | --reset
  *	berth-proxy import-kamal-state [--state-dir DIR] <STATE
  *	berth-proxy hold --socket PATH [--http-port 80] [--https-port 443] [--listen ADDR]
  *
@@ -175,6 +176,11 @@ static int cmd_rollout(int argc, const char **argv)
 static int cmd_tls_secret(int argc, const char **argv)
 {
 	return cmd_control(argc, argv, "tls-secret");
+}
+
+static int cmd_acme(int argc, const char **argv)
+{
+	return cmd_control(argc, argv, "acme");
 }
 
 #define HOLDER_WAIT_MS	  60000 /* how long run --listeners-from waits for the holder */
@@ -403,9 +409,11 @@ static int cmd_run(int argc, const char **argv)
 		       "serve Prometheus metrics on 127.0.0.1:PORT (0: any; default: none)"),
 	    OPT_STRING(0, "acme-directory", &acme_dir, "URL",
 		       "the ACME CA's directory (default Let's Encrypt; env "
-		       "BERTH_PROXY_ACME_DIRECTORY)"),
-	    OPT_STRING(0, "acme-email", &acme_email, "ADDR",
-		       "contact for the ACME account (env BERTH_PROXY_ACME_EMAIL)"),
+		       "BERTH_PROXY_ACME_DIRECTORY; `berth-proxy acme --directory` wins)"),
+	    OPT_STRING(
+		0, "acme-email", &acme_email, "ADDR",
+		"contact for the ACME account (env BERTH_PROXY_ACME_EMAIL; `berth-proxy acme "
+		"--email` wins)"),
 	    OPT_STRING(0, "acme-ca-file", &acme_ca, "PEM",
 		       "CAs trusted for the ACME server's HTTPS (env BERTH_PROXY_ACME_CA_FILE)"),
 	    OPT_STRING(0, "acme-dns-command", &acme_dns, "CMD",
@@ -803,6 +811,9 @@ static const struct cmd commands[] = {
     {"tls-secret", cmd_tls_secret,
      "print the secret that seals a service's certificate for the other hosts (made when "
      "missing)"},
+    {"acme", cmd_acme,
+     "show the ACME account's email and directory, or change them at run time (kept in the "
+     "state directory; they win over the boot's flags and env until --reset)"},
     {"import-kamal-state", cmd_import_kamal_state,
      "make this proxy's state from kamal-proxy's (on stdin), when it has no routes yet"},
     {"hold", cmd_hold,

@@ -5,7 +5,8 @@
 # HTTPS with it (the key in no argv, no output, no event), certs:report
 # describes it, certs:remove goes back to plain HTTP; letsencrypt:enable
 # gets a certificate from pebble (a real ACME test CA) through berth-proxy,
-# rebooted on the host with pebble as its ACME directory.
+# rebooted on the host trusting pebble's CA, once letsencrypt:set has made
+# pebble its ACME server and set the account's email at run time.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 . "$TOP/tests/e2e/deploy-lib.sh"
@@ -63,6 +64,8 @@ printf 'FROM scratch\nCOPY testapp /testapp\nENV APP_VERSION=v1\nCMD ["/testapp"
 
 # The proxy goes back to the lab's usual options afterwards.
 test_cleanup "proxy_config && berth proxy reboot -y"
+# letsencrypt:set's values go: berthd's settings and the running proxy's.
+test_cleanup "on $H 'docker exec berthd berthd letsencrypt:set --global server; docker exec berthd berthd letsencrypt:set --global email; docker exec berth-proxy berth-proxy acme --reset'"
 test_cleanup "on $H 'docker exec berthd berthd apps:destroy $T --force; docker rm -f \$(docker ps -aq --filter label=service=$T); docker rmi -f \$(docker images -q berthd/$T); docker exec berth-proxy berth-proxy remove $T-web; docker exec berthd berthd ssh-keys:remove admin-$T'"
 
 # A self-signed certificate for the app's name; the key's full lines are what must never show.
@@ -127,7 +130,7 @@ for s in ss:
 print(*[s.getsockname()[1] for s in ss])
 ')
 
-test_expect_success 'pebble, and berth-proxy on the host pointed at it' '
+test_expect_success 'pebble, and berth-proxy on the host trusting its CA' '
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=pebble \
 		-addext "subjectAltName=IP:$HERE,IP:127.0.0.1" -keyout pebble-key.pem \
 		-out pebble-cert.pem 2>/dev/null &&
@@ -155,10 +158,42 @@ test_expect_success 'pebble, and berth-proxy on the host pointed at it' '
 	wait_for_line pebble.log "istening on" >/dev/null &&
 	curl -sf --cacert pebble-cert.pem "https://127.0.0.1:$MGMT_PORT/roots/0" >root.pem &&
 	proxy_config "  run:" "    options:" \
-		"      env: [BERTH_PROXY_ACME_DIRECTORY=https://$HERE:$ACME_PORT/dir, BERTH_PROXY_ACME_CA_FILE=/pebble-ca.pem, BERTH_PROXY_ACME_EMAIL=ops@$NAME]" \
+		"      env: [BERTH_PROXY_ACME_CA_FILE=/pebble-ca.pem]" \
 		"      volume: $TEST_TMP/pebble-cert.pem:/pebble-ca.pem:ro" &&
 	berth proxy reboot -y >reboot.out 2>&1 || { cat reboot.out; false; }
 	test "$(served)" = v1
+'
+
+test_expect_success 'letsencrypt:set: bad values and keys are refused, nothing changes' '
+	on $H docker exec berth-proxy berth-proxy acme --reset >/dev/null &&
+	test_must_fail bd letsencrypt:set --global email nope 2>err.out && cat err.out &&
+	grep -q "expected an email address" err.out &&
+	test_must_fail bd letsencrypt:set --global server ftp://$HERE/dir 2>err.out &&
+	grep -q "production, staging or a URL" err.out &&
+	test_must_fail bd letsencrypt:set --global dns-provider x 2>err.out &&
+	grep -q "the supported keys are email and server" err.out &&
+	test_must_fail bd letsencrypt:set --global 2>err.out &&
+	grep -q "usage:" err.out &&
+	{ bd letsencrypt:set nosuch-$T email ops@$NAME 2>err.out; test $? = 20; } &&
+	on $H docker exec berth-proxy berth-proxy acme --json >acme.json && cat acme.json &&
+	jq -e ".email == \"\" and .directory_source == \"default\"" acme.json
+'
+
+test_expect_success 'letsencrypt:set: the server and the email reach the running proxy' '
+	pid=$(on $H docker inspect -f "{{.State.StartedAt}}" berth-proxy) &&
+	bd letsencrypt:set --global server "https://$HERE:$ACME_PORT/dir" >set.out 2>&1 &&
+	cat set.out &&
+	grep -q "^-----> Setting server to https://$HERE:$ACME_PORT/dir" set.out &&
+	grep -q "next certificate order" set.out &&
+	bd letsencrypt:set $T email ops@$NAME >set.out 2>&1 && cat set.out &&
+	grep -q "^ !     berth-proxy has one ACME account for the whole host" set.out &&
+	on $H docker exec berth-proxy berth-proxy acme --json >acme.json && cat acme.json &&
+	jq -e ".email == \"ops@$NAME\" and .email_source == \"runtime\" and
+		.directory == \"https://$HERE:$ACME_PORT/dir\" and
+		.directory_source == \"runtime\"" acme.json &&
+	test "$(on $H docker inspect -f "{{.State.StartedAt}}" berth-proxy)" = "$pid" &&
+	bd events | grep -q "letsencrypt:set" &&
+	! bd events | grep -q "ops@$NAME"
 '
 
 test_expect_success 'letsencrypt:enable: HTTPS with an ACME certificate, verified against the CA' '
@@ -172,9 +207,19 @@ test_expect_success 'letsencrypt:enable: HTTPS with an ACME certificate, verifie
 	grep -q "Letsencrypt server: *https://$HERE:$ACME_PORT/dir" ler.out &&
 	grep -q "Letsencrypt email: *ops@$NAME" ler.out &&
 	grep -q "Letsencrypt certificate: *ok" ler.out &&
+	bd letsencrypt:report $T --format json | jq -e ".email == \"ops@$NAME\"" &&
 	bd letsencrypt:list | grep -q "^$T " &&
-	test_must_fail bd letsencrypt:set $T email x@$NAME 2>set.err &&
-	grep -q "BERTH_PROXY_ACME_EMAIL" set.err
+	grep -q "There are now 1 accounts in memory" pebble.log
+'
+
+test_expect_success 'letsencrypt:set KEY without a value: the proxy boot values again' '
+	bd letsencrypt:set --global server >unset.out 2>&1 && cat unset.out &&
+	grep -q "^-----> Unsetting server" unset.out &&
+	bd letsencrypt:set --global email >unset.out 2>&1 &&
+	on $H docker exec berth-proxy berth-proxy acme --json >acme.json && cat acme.json &&
+	jq -e ".email == \"\" and .directory_source == \"default\"" acme.json &&
+	bd letsencrypt:report $T >ler.out &&
+	grep -q "Letsencrypt server: *https://acme-v02.api.letsencrypt.org/directory" ler.out
 '
 
 test_expect_success 'letsencrypt:disable: plain HTTP again; apps:destroy leaves nothing' '

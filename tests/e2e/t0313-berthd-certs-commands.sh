@@ -151,11 +151,25 @@ test_expect_success 'letsencrypt replaces the certificate, which serves again af
 	bd domains:remove shop "*.wild.test" >/dev/null
 '
 
-test_expect_success 'letsencrypt:set refuses and stores nothing; cron-job needs none' '
+test_expect_success 'letsencrypt:set: admin only, checked, stored; cron-job needs none' '
 	test_must_fail as deployer "letsencrypt:set shop email ops@shop.test" 2>err &&
-	grep_q err "BERTH_PROXY_ACME_EMAIL" && grep_q err "nothing was stored" &&
-	test_must_fail as admin1 "letsencrypt:set --global server https://acme.test/dir" 2>err &&
-	grep_q err "berth-proxy" &&
+	grep_q err "permission denied" &&
+	test_must_fail as admin1 "letsencrypt:set --global email ops" 2>err &&
+	grep_q err "expected an email address" &&
+	test_must_fail as admin1 "letsencrypt:set --global server http://acme.test/dir" 2>err &&
+	grep_q err "expected an https URL" &&
+	test_must_fail as admin1 "letsencrypt:set --global graceperiod 10" 2>err &&
+	grep_q err "the supported keys are email and server" &&
+	{ as admin1 "letsencrypt:set nosuch email ops@shop.test" 2>err; test $? = 20; } &&
+	! as admin1 events | grep -q letsencrypt:set &&
+	as admin1 "letsencrypt:set shop email ops@shop.test" >out 2>err &&
+	grep_q out "Setting email to ops@shop.test" &&
+	grep_q err "berth-proxy has one ACME account for the whole host" &&
+	as admin1 "letsencrypt:set --global server staging" >out 2>&1 &&
+	grep_q out "Setting server to https://acme-staging-v02.api.letsencrypt.org/directory" &&
+	as admin1 "letsencrypt:set --global server" >out 2>&1 &&
+	grep_q out "Unsetting server" &&
+	as admin1 events >out && grep_q out "letsencrypt:set" && ! grep -q ops@shop.test out &&
 	as reader "letsencrypt:cron-job" >out &&
 	grep_q out "renews its ACME certificates by itself"
 '

@@ -713,6 +713,64 @@ static void test_manager(void)
 }
 
 /* The manager's own thread: wakes when the wanted set changes, stops when asked. */
+/* acme_manager_set_account: a new email is a new account; a new directory orders again. */
+static void test_manager_set_account(void)
+{
+	const uint64_t day = 86400000ull, t0 = 1700000000000ull;
+	char tmpl[] = "/tmp/test-acme-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	struct acme_store s;
+	struct acme_manager m;
+	struct strvec want = STRVEC_INIT;
+	struct err e = ERR_INIT;
+
+	CHECK(dir != NULL);
+	acme_store_init(&s);
+	manager_setup(&m, &s, dir);
+	fake_now = t0;
+	issued = certs_seen = errors_seen = fail_issue = 0;
+	strvec_push(&want, "a.example.com");
+	CHECK_INT(acme_manager_want(&m, &want, 1, &e), 0);
+	CHECK_INT(acme_manager_step(&m), t0 + 60 * day);
+	CHECK_INT(issued, 1);
+	CHECK(m.cfg.account_key == NULL); /* the boot's: account.key */
+
+	/* Another email, the same CA: the next order's account; nothing ordered now. */
+	fake_now = t0 + day;
+	acme_manager_set_account(&m, "dev@example.com", NULL);
+	CHECK_INT(acme_manager_step(&m), t0 + 60 * day);
+	CHECK_INT(issued, 1);
+	CHECK_STR(m.cfg.email, "dev@example.com");
+	CHECK_STR(m.cfg.directory_url, ACME_LETSENCRYPT_URL);
+	CHECK(!strncmp(m.cfg.account_key, "accounts/", 9));
+
+	/* Another CA: the certificate is ordered again from it, at once. */
+	acme_manager_set_account(&m, "dev@example.com", "https://ca.example.com/dir");
+	CHECK_INT(acme_manager_step(&m), t0 + 61 * day);
+	CHECK_INT(issued, 2);
+	CHECK_INT(certs_seen, 2);
+	CHECK_STR(m.cfg.directory_url, "https://ca.example.com/dir");
+
+	/* Back to the boot's pair: its key file, and the first CA again. */
+	fake_now = t0 + 2 * day;
+	acme_manager_set_account(&m, NULL, NULL);
+	acme_manager_step(&m);
+	CHECK_INT(issued, 3);
+	CHECK(m.cfg.email == NULL);
+	CHECK_STR(m.cfg.account_key, "account.key");
+
+	acme_manager_release(&m);
+	acme_store_release(&s);
+	strvec_clear(&want);
+	{
+		struct run_cmd rm = RUN_CMD_INIT;
+
+		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});
+		run_one(&rm);
+		run_cmd_release(&rm);
+	}
+}
+
 static void test_manager_thread(void)
 {
 	char tmpl[] = "/tmp/test-acme-XXXXXX";
@@ -803,6 +861,7 @@ int main(void)
 	UNIT_RUN(test_names);
 	UNIT_RUN(test_store);
 	UNIT_RUN(test_manager);
+	UNIT_RUN(test_manager_set_account);
 	UNIT_RUN(test_manager_thread);
 	UNIT_RUN(test_client_stop);
 	return unit_done();

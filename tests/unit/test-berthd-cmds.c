@@ -468,6 +468,165 @@ static void test_network_settings(void)
 	store_close(&bd.store);
 }
 
+static void test_letsencrypt_set_args(void)
+{
+	struct {
+		const char *argv[6];		     /* NULL-terminated */
+		const char *app, *key, *value, *err; /* err: a part of the error, or NULL */
+	} cases[] = {
+	    {{"letsencrypt:set", "--global", "email", "ops@example.com"},
+	     NULL,
+	     "email",
+	     "ops@example.com",
+	     NULL},
+	    {{"letsencrypt:set", "shop", "email", "ops@example.com"},
+	     "shop",
+	     "email",
+	     "ops@example.com",
+	     NULL},
+	    {{"letsencrypt:set", "--global", "email"}, NULL, "email", NULL, NULL},
+	    {{"letsencrypt:set", "--global", "server", "staging"},
+	     NULL,
+	     "server",
+	     "https://acme-staging-v02.api.letsencrypt.org/directory",
+	     NULL},
+	    {{"letsencrypt:set", "--global", "server", "production"},
+	     NULL,
+	     "server",
+	     "https://acme-v02.api.letsencrypt.org/directory",
+	     NULL},
+	    {{"letsencrypt:set", "--global", "server", "default"},
+	     NULL,
+	     "server",
+	     "https://acme-v02.api.letsencrypt.org/directory",
+	     NULL},
+	    {{"letsencrypt:set", "--global", "server", "https://10.0.0.1:14000/dir"},
+	     NULL,
+	     "server",
+	     "https://10.0.0.1:14000/dir",
+	     NULL},
+	    {{"letsencrypt:set", "--global", "server"}, NULL, "server", NULL, NULL},
+	    {{"letsencrypt:set", "--global", "email", "nope"},
+	     NULL,
+	     NULL,
+	     NULL,
+	     "expected an email address"},
+	    {{"letsencrypt:set", "--global", "email", "a@b.c\n"},
+	     NULL,
+	     NULL,
+	     NULL,
+	     "expected an email address"},
+	    {{"letsencrypt:set", "--global", "server", "http://ca.test/dir"},
+	     NULL,
+	     NULL,
+	     NULL,
+	     "server (production, staging or a URL): directory: expected an https URL"},
+	    {{"letsencrypt:set", "--global", "server", "stage"},
+	     NULL,
+	     NULL,
+	     NULL,
+	     "expected an https URL"},
+	    {{"letsencrypt:set", "--global", "dns-provider", "x"},
+	     NULL,
+	     NULL,
+	     NULL,
+	     "the supported keys are email and server"},
+	    {{"letsencrypt:set", "--global", "dns-provider-TOKEN", "x"},
+	     NULL,
+	     NULL,
+	     NULL,
+	     "berth-proxy has no use for 'dns-provider-TOKEN'"},
+	    {{"letsencrypt:set", "shop", "graceperiod", "10"},
+	     NULL,
+	     NULL,
+	     NULL,
+	     "berth-proxy has no use for 'graceperiod'"},
+	    {{"letsencrypt:set", "--global", "bogus", "x"},
+	     NULL,
+	     NULL,
+	     NULL,
+	     "invalid key 'bogus': the supported keys are email and server"},
+	    {{"letsencrypt:set", "--global"}, NULL, NULL, NULL, "usage: berthd letsencrypt:set"},
+	    {{"letsencrypt:set", "--global", "email", "a@b.c", "x"},
+	     NULL,
+	     NULL,
+	     NULL,
+	     "usage: berthd letsencrypt:set"},
+	    {{"letsencrypt:set", "Bad_App", "email", "a@b.c"},
+	     NULL,
+	     NULL,
+	     NULL,
+	     "expected --global or an app name"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct err e = ERR_INIT;
+		const char *app = "x", *key = "x";
+		char *value = NULL;
+		int argc = 0, r;
+
+		while (cases[i].argv[argc]) {
+			argc++;
+		}
+		r = letsencrypt_set_args(argc, cases[i].argv, &app, &key, &value, &e);
+		if (cases[i].err) {
+			CHECK_INT(r, -1);
+			CHECK(value == NULL);
+			if (!strstr(err_str(&e), cases[i].err)) {
+				fprintf(stderr, "# case %zu: %s\n", i, err_str(&e));
+			}
+			CHECK(strstr(err_str(&e), cases[i].err) != NULL);
+		} else {
+			CHECK_INT(r, 0);
+			if (cases[i].app) {
+				CHECK_STR(app, cases[i].app);
+			} else {
+				CHECK(app == NULL);
+			}
+			CHECK_STR(key, cases[i].key);
+			if (cases[i].value) {
+				CHECK_STR(value, cases[i].value);
+			} else {
+				CHECK(value == NULL);
+			}
+		}
+		free(value);
+		err_release(&e);
+	}
+}
+
+static void test_letsencrypt_set_refuses_and_changes_nothing(void)
+{
+	struct bd bd;
+	char *v = NULL;
+
+	bd_open(&bd);
+	store_app_create(&bd.store, "shop", NULL);
+	{
+		const char *argv[] = {"letsencrypt:set", "--global", "email", "nope", NULL};
+		CHECK_INT(cmd_letsencrypt_set(&bd, 4, argv), 1);
+	}
+	{
+		const char *argv[] = {"letsencrypt:set", "--global", "server", "ftp://x", NULL};
+		CHECK_INT(cmd_letsencrypt_set(&bd, 4, argv), 1);
+	}
+	{
+		const char *argv[] = {"letsencrypt:set", "--global", "graceperiod", "1", NULL};
+		CHECK_INT(cmd_letsencrypt_set(&bd, 4, argv), 1);
+	}
+	{
+		/* a missing app: Dokku's exit code, nothing stored */
+		const char *argv[] = {"letsencrypt:set", "nosuch", "email", "ops@example.com",
+				      NULL};
+		CHECK_INT(cmd_letsencrypt_set(&bd, 4, argv), BD_EXIT_NO_APP);
+	}
+	CHECK_INT(store_setting_get(&bd.store, "letsencrypt.email", &v, NULL), 0);
+	CHECK_INT(store_setting_get(&bd.store, "letsencrypt.server", &v, NULL), 0);
+	CHECK(v == NULL);
+	store_app_destroy(&bd.store, "shop", NULL);
+	store_close(&bd.store);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -480,6 +639,8 @@ int main(void)
 	UNIT_RUN(test_port_parsing);
 	UNIT_RUN(test_ports_commands);
 	UNIT_RUN(test_network_settings);
+	UNIT_RUN(test_letsencrypt_set_args);
+	UNIT_RUN(test_letsencrypt_set_refuses_and_changes_nothing);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});

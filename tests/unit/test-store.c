@@ -372,6 +372,43 @@ static void test_props_and_mounts(void)
 	store_close(&s);
 }
 
+/*
+ * A second connection opened in the same process leaves the first one's
+ * locks alone: another process that opens and closes the file must not
+ * take itself for the last user and delete the WAL (berthd serve holds a
+ * connection while its HTTP threads open theirs).
+ */
+static void test_second_open_keeps_locks(void)
+{
+	struct store a = STORE_INIT, b = STORE_INIT;
+	struct run_cmd c = RUN_CMD_INIT;
+	struct sbuf wal = SBUF_INIT;
+	char *v = NULL;
+	struct stat st;
+
+	CHECK(store_open(&a, dir, NULL) == 0);
+	CHECK(store_setting_set(&a, "k", "v1", NULL) == 0);
+	CHECK(store_open(&b, dir, NULL) == 0);
+	store_close(&b);
+	if (access("/usr/bin/sqlite3", X_OK) == 0) {
+		strvec_pushv(&c.argv, (const char *[]){"sqlite3", a.path, "PRAGMA user_version", NULL});
+		c.out = RUN_IO_CAPTURE;
+		c.err = RUN_IO_CAPTURE;
+		CHECK(run_one(&c) == 0);
+		sbuf_addf(&wal, "%s-wal", a.path);
+		CHECK(stat(wal.buf, &st) == 0);
+	}
+	CHECK(store_setting_set(&a, "k", "v2", NULL) == 0);
+	CHECK(store_open(&b, dir, NULL) == 0);
+	CHECK_INT(store_setting_get(&b, "k", &v, NULL), 1);
+	CHECK_STR(v, "v2");
+	free(v);
+	store_close(&b);
+	store_close(&a);
+	run_cmd_release(&c);
+	sbuf_release(&wal);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -387,6 +424,7 @@ int main(void)
 	UNIT_RUN(test_concurrent_writers);
 	UNIT_RUN(test_newer_schema_refused);
 	UNIT_RUN(test_props_and_mounts);
+	UNIT_RUN(test_second_open_keeps_locks);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});

@@ -1,0 +1,915 @@
+/* api — see api.h. */
+#include "daemon/api.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/store.h"
+#include "daemon/users.h"
+#include "lib/banned.h"
+#include "lib/log.h"
+#include "lib/sbuf.h"
+#include "lib/xalloc.h"
+
+#define COOKIE "berth_session"
+#define NOT_SET_UP                                                                                 \
+	"berthd is not set up yet: open the one-time set-up link that `berthd panel:setup-link` "  \
+	"prints on the server (or `berth server bootstrap --daemon --root-domain DOMAIN`)"
+
+/* CapRover's answer codes (its CLI's ErrorFactory). */
+enum cap_status {
+	CAP_OK = 100,
+	CAP_NOT_AUTHORIZED = 1102,
+	CAP_WRONG_PASSWORD = 1105,
+	CAP_TOKEN_INVALID = 1106,
+	CAP_ILLEGAL_PARAMETER = 1110,
+	CAP_NOT_FOUND = 1111,
+	CAP_OTP_REQUIRED = 1114,
+	CAP_GENERIC = 1000,
+};
+
+/* What every handler starts with: the store open, and whether berthd is set up. */
+struct ctx {
+	struct store store;
+	int have_admin;
+	char from[64]; /* the client's address */
+	struct err e;
+};
+
+static void client_addr(const struct http_request *req, char *out, size_t size)
+{
+	char *xff = http_header_get(req, "x-forwarded-for");
+	const char *last = xff ? strrchr(xff, ',') : NULL;
+	const char *a = xff ? (last ? last + 1 : xff) : req->peer;
+
+	while (*a == ' ' || *a == '\t') {
+		a++;
+	}
+	snprintf(out, size, "%s", *a ? a : req->peer);
+	free(xff);
+}
+
+static void fail_json(struct http_response *resp, int status, const char *msg)
+{
+	http_reply_json(resp, status, json_pack("{ss}", "error", msg));
+}
+
+/* Opens the store: 0, or -1 with resp answered (500). */
+static int ctx_open(struct ctx *c, const struct http_request *req, struct http_response *resp,
+		    void *data)
+{
+	const struct api *api = data;
+
+	c->store = (struct store)STORE_INIT;
+	err_init(&c->e);
+	client_addr(req, c->from, sizeof(c->from));
+	if (store_open(&c->store, api->state_dir, &c->e) < 0 ||
+	    (c->have_admin = users_have_admin(&c->store, &c->e)) < 0) {
+		log_error("http: %s", err_str(&c->e));
+		fail_json(resp, 500, "cannot read berthd's records");
+		return -1;
+	}
+	return 0;
+}
+
+static void ctx_close(struct ctx *c)
+{
+	store_close(&c->store);
+	err_release(&c->e);
+}
+
+/* Opens the store, and refuses (403) while berthd is not set up: 0 or -1 (answered). */
+static int ctx_open_setup(struct ctx *c, const struct http_request *req, struct http_response *resp,
+			  void *data)
+{
+	if (ctx_open(c, req, resp, data) < 0) {
+		return -1;
+	}
+	if (!c->have_admin) {
+		fail_json(resp, 403, NOT_SET_UP);
+		return -1;
+	}
+	return 0;
+}
+
+static void event(struct ctx *c, const char *user, const char *app, const char *action,
+		  const char *what)
+{
+	struct sbuf who = SBUF_INIT, names = SBUF_INIT;
+	struct err e = ERR_INIT;
+
+	sbuf_addf(&who, "user:%s", user);
+	if (what) {
+		sbuf_addf(&names, "%s ", what);
+	}
+	sbuf_addf(&names, "from %s", c->from);
+	if (store_event_add(&c->store, who.buf, app, action, names.buf, &e) < 0) {
+		log_error("http: %s", err_str(&e));
+	}
+	sbuf_release(&who);
+	sbuf_release(&names);
+	err_release(&e);
+}
+
+static void set_cookie(struct http_response *resp, const char *token)
+{
+	http_add_header(resp,
+			"Set-Cookie: " COOKIE "=%s; HttpOnly; Secure; SameSite=Strict; Path=/; "
+			"Max-Age=%d",
+			token, STORE_SESSION_MAX_S);
+}
+
+static json_t *user_json(const struct store_user *u)
+{
+	return json_pack("{ssss}", "user", u->name, "role", u->role);
+}
+
+/* The user of the request's session cookie: 1 (u filled), 0 (answered 401), -1 (answered 500). */
+static int session_user(struct ctx *c, const struct http_request *req, struct http_response *resp,
+			struct store_user *u)
+{
+	char *tok = http_cookie_get(req, COOKIE);
+	int r = users_session_user(&c->store, tok, (long long)time(NULL), u, &c->e);
+
+	free(tok);
+	if (r < 0) {
+		log_error("http: %s", err_str(&c->e));
+		fail_json(resp, 500, "cannot read berthd's records");
+	} else if (r == 0) {
+		fail_json(resp, 401, "not logged in (POST /api/v1/login)");
+	}
+	return r;
+}
+
+/* A POST's JSON object body: NULL with resp answered (415 or 400). */
+static json_t *json_body(const struct http_request *req, struct http_response *resp)
+{
+	json_t *j;
+
+	if (!http_is_type(req, "application/json")) {
+		fail_json(resp, 415, "expected a JSON body (Content-Type: application/json)");
+		return NULL;
+	}
+	j = http_body_json(req);
+	if (!j) {
+		fail_json(resp, 400, "expected a JSON object as the body");
+	}
+	return j;
+}
+
+/* ---- /up and /setup ---- */
+
+static void h_up(const struct http_request *req, struct http_response *resp, void *data)
+{
+	(void)req;
+	(void)data;
+	http_reply(resp, 200, "text/plain; charset=utf-8", "ok\n");
+}
+
+/* Escapes text for HTML. */
+static void html_text(struct sbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<':
+			sbuf_addstr(sb, "&lt;");
+			break;
+		case '>':
+			sbuf_addstr(sb, "&gt;");
+			break;
+		case '&':
+			sbuf_addstr(sb, "&amp;");
+			break;
+		case '"':
+			sbuf_addstr(sb, "&quot;");
+			break;
+		case '\'':
+			sbuf_addstr(sb, "&#39;");
+			break;
+		default:
+			sbuf_addch(sb, *s);
+		}
+	}
+}
+
+static void setup_page(struct http_response *resp, int status, const char *token, const char *msg)
+{
+	struct sbuf sb = SBUF_INIT;
+
+	sbuf_addstr(&sb, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+			 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+			 "<title>berth: set-up</title></head><body><main>\n"
+			 "<h1>Set up berth</h1>\n");
+	if (msg) {
+		sbuf_addstr(&sb, "<p role=\"alert\">");
+		html_text(&sb, msg);
+		sbuf_addstr(&sb, "</p>\n");
+	}
+	if (token) {
+		sbuf_addstr(&sb, "<form method=\"post\" action=\"/setup\">\n"
+				 "<input type=\"hidden\" name=\"token\" value=\"");
+		html_text(&sb, token);
+		sbuf_addf(
+		    &sb,
+		    "\">\n<p><label for=\"name\">Admin user name</label>\n"
+		    "<input id=\"name\" name=\"name\" required autocomplete=\"username\"></p>\n"
+		    "<p><label for=\"password\">Password (at least %d characters)</label>\n"
+		    "<input id=\"password\" name=\"password\" type=\"password\" required "
+		    "minlength=\"%d\" autocomplete=\"new-password\"></p>\n"
+		    "<p><button type=\"submit\">Create the admin</button></p>\n</form>\n",
+		    USERS_PASSWORD_MIN, USERS_PASSWORD_MIN);
+	}
+	sbuf_addstr(&sb, "</main></body></html>\n");
+	http_reply(resp, status, "text/html; charset=utf-8", sb.buf);
+	http_add_header(resp, "Content-Security-Policy: default-src 'none'; form-action 'self'; "
+			      "frame-ancestors 'none'");
+	sbuf_release(&sb);
+}
+
+static void h_setup_get(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	char *token = NULL;
+
+	if (ctx_open(&c, req, resp, data) < 0) {
+		goto out;
+	}
+	if (c.have_admin) {
+		setup_page(resp, 403, NULL, "berth is set up already: log in.");
+		goto out;
+	}
+	token = http_form_get(req->query, strlen(req->query), "token");
+	if (!token || !*token) {
+		setup_page(resp, 400, NULL,
+			   "This page needs the set-up link's token: run `berthd panel:setup-link` "
+			   "on the server for a new link.");
+		goto out;
+	}
+	setup_page(resp, 200, token, NULL);
+out:
+	free(token);
+	ctx_close(&c);
+}
+
+/* A field of a form or JSON body (malloc'd), NULL when absent. */
+static char *field(const struct http_request *req, json_t *j, const char *name)
+{
+	if (j) {
+		const char *v = json_string_value(json_object_get(j, name));
+		return v ? xstrdup(v) : NULL;
+	}
+	return http_form_get(req->body, req->body_len, name);
+}
+
+static void h_setup_post(const struct http_request *req, struct http_response *resp, void *data)
+{
+	bool is_json = http_is_type(req, "application/json");
+	json_t *j = NULL;
+	struct ctx c;
+	struct store_user u = {0};
+	char *token = NULL, *name = NULL, *pw = NULL, *hash = NULL;
+	char h[USERS_TOKEN_HEX + 1], session[USERS_TOKEN_HEX + 1];
+	long long now = (long long)time(NULL);
+	const char *bad = NULL;
+	int status = 400, r;
+
+	if (ctx_open(&c, req, resp, data) < 0) {
+		goto out;
+	}
+	if (is_json && !(j = http_body_json(req))) {
+		bad = "expected a JSON object as the body";
+		goto refuse;
+	}
+	if (!is_json && !http_is_type(req, "application/x-www-form-urlencoded")) {
+		status = 415;
+		bad = "expected a form or a JSON body";
+		goto refuse;
+	}
+	token = field(req, j, "token");
+	name = field(req, j, "name");
+	pw = field(req, j, "password");
+	if (c.have_admin) {
+		status = 403;
+		bad = "berth is set up already: log in";
+	} else if (!token || !*token) {
+		bad = "token: expected the set-up link's token";
+	} else if (!name || !users_valid_name(name)) {
+		bad =
+		    "name: expected a user name of lowercase letters, digits and . _ @ - (at most "
+		    "64)";
+	} else if (!pw || strlen(pw) < USERS_PASSWORD_MIN) {
+		bad = "password: expected at least 12 characters";
+	}
+	if (bad) {
+		goto refuse;
+	}
+	/* the slow part outside the transaction, so that it holds the store's lock briefly */
+	if (users_hash(pw, &hash, &c.e) < 0) {
+		goto fail;
+	}
+	users_token_hash(token, h);
+	if (store_begin(&c.store, &c.e) < 0) {
+		goto fail;
+	}
+	r = store_setup_token_use(&c.store, h, now, &c.e);
+	if (r == 0) {
+		store_rollback(&c.store);
+		status = 403;
+		bad = "invalid, used or expired set-up token: run `berthd panel:setup-link` on the "
+		      "server for a new link";
+		goto refuse;
+	}
+	if (r < 0 || (r = users_have_admin(&c.store, &c.e)) < 0) {
+		store_rollback(&c.store);
+		goto fail;
+	}
+	if (r > 0) {
+		store_rollback(&c.store);
+		status = 403;
+		bad = "berth is set up already: log in";
+		goto refuse;
+	}
+	if (store_user_add(&c.store, name, hash, "admin", now, &c.e) < 0 ||
+	    users_session_start(&c.store, name, now, session, &c.e) < 0 ||
+	    store_commit(&c.store, &c.e) < 0) {
+		store_rollback(&c.store);
+		goto fail;
+	}
+	event(&c, name, NULL, "panel:setup", NULL);
+	set_cookie(resp, session);
+	if (is_json) {
+		u.name = name;
+		u.role = (char *)"admin";
+		http_reply_json(resp, 201, user_json(&u));
+		u.name = u.role = NULL;
+	} else {
+		http_reply(resp, 303, "text/plain; charset=utf-8", "set up: go to /\n");
+		http_add_header(resp, "Location: /");
+	}
+	goto out;
+fail:
+	log_error("http: %s", err_str(&c.e));
+	fail_json(resp, 500, "cannot write berthd's records");
+	goto out;
+refuse:
+	if (is_json) {
+		fail_json(resp, status, bad);
+	} else {
+		setup_page(resp, status, status == 400 && token ? token : NULL, bad);
+	}
+out:
+	json_decref(j);
+	free(token);
+	free(name);
+	if (pw) {
+		memset(pw, 0, strlen(pw));
+	}
+	free(pw);
+	free(hash);
+	ctx_close(&c);
+}
+
+/* ---- /api/v1 ---- */
+
+static void h_login(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	char token[USERS_TOKEN_HEX + 1];
+	const char *name, *pw;
+	json_t *j = NULL;
+	int r;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 || !(j = json_body(req, resp))) {
+		goto out;
+	}
+	name = json_string_value(json_object_get(j, "name"));
+	pw = json_string_value(json_object_get(j, "password"));
+	if (!name || !pw) {
+		fail_json(resp, 400, "expected {\"name\": ..., \"password\": ...}");
+		goto out;
+	}
+	r = users_login(&c.store, name, pw, (long long)time(NULL), &u, &c.e);
+	if (r == 0) {
+		fail_json(resp, 401, "wrong user name or password");
+		goto out;
+	}
+	if (r < 0 ||
+	    users_session_start(&c.store, u.name, (long long)time(NULL), token, &c.e) < 0) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot write berthd's records");
+		goto out;
+	}
+	event(&c, u.name, NULL, "panel:login", NULL);
+	set_cookie(resp, token);
+	http_reply_json(resp, 200, user_json(&u));
+out:
+	json_decref(j);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+static void h_logout(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	char *tok = NULL;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 || session_user(&c, req, resp, &u) <= 0) {
+		goto out;
+	}
+	tok = http_cookie_get(req, COOKIE);
+	if (users_session_end(&c.store, tok, &c.e) < 0) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot write berthd's records");
+		goto out;
+	}
+	event(&c, u.name, NULL, "panel:logout", NULL);
+	http_add_header(resp, "Set-Cookie: " COOKIE "=; HttpOnly; Secure; SameSite=Strict; Path=/; "
+			      "Max-Age=0");
+	http_reply_json(resp, 200, json_pack("{sb}", "logged_out", 1));
+out:
+	free(tok);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+static void iso_time(long long t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The apps u may read; roles[i] is u's role on apps[i] ("admin" for an admin). */
+static int readable_apps(struct ctx *c, const struct store_user *u, struct strvec *apps,
+			 struct strvec *roles)
+{
+	struct strvec all = STRVEC_INIT;
+	int r = -1;
+
+	if (store_app_list(&c->store, &all, &c->e) < 0) {
+		goto out;
+	}
+	for (size_t i = 0; i < all.nr; i++) {
+		char *role = NULL;
+		int g = 1;
+
+		if (strcmp(u->role, "admin")) {
+			g = store_user_app_get(&c->store, u->name, all.v[i], &role, &c->e);
+		}
+		if (g < 0) {
+			goto out;
+		}
+		if (g > 0) {
+			strvec_push(apps, all.v[i]);
+			strvec_push(roles, role ? role : "admin");
+		}
+		free(role);
+	}
+	r = 0;
+out:
+	strvec_clear(&all);
+	return r;
+}
+
+static void h_me(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	struct strvec apps = STRVEC_INIT, roles = STRVEC_INIT;
+	char created[32], last[32];
+	json_t *j, *a;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 || session_user(&c, req, resp, &u) <= 0) {
+		goto out;
+	}
+	if (readable_apps(&c, &u, &apps, &roles) < 0) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot read berthd's records");
+		goto out;
+	}
+	iso_time(u.created, created, sizeof(created));
+	iso_time(u.last_login, last, sizeof(last));
+	j = user_json(&u);
+	json_object_set_new(j, "created", json_string(created));
+	json_object_set_new(j, "last_login", u.last_login ? json_string(last) : json_null());
+	json_object_set_new(j, "totp", json_boolean(u.totp_secret != NULL));
+	a = json_object();
+	for (size_t i = 0; i < apps.nr; i++) {
+		json_object_set_new(a, apps.v[i], json_string(roles.v[i]));
+	}
+	json_object_set_new(j, "apps", a);
+	http_reply_json(resp, 200, j);
+out:
+	strvec_clear(&apps);
+	strvec_clear(&roles);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+/* One app as apps:report --format json and ps:report --format json describe it. */
+static json_t *app_json(struct ctx *c, const char *name)
+{
+	struct store_app a = {0};
+	struct store_release cur = {0};
+	struct strvec types = STRVEC_INIT, counts = STRVEC_INIT, doms = STRVEC_INIT;
+	char created[32], *stopped = NULL, *le = NULL;
+	json_t *j = NULL, *scale, *d;
+	int has, st, les;
+
+	if (store_app_get(&c->store, name, &a, &c->e) != 1 ||
+	    (has = store_release_current(&c->store, name, &cur, &c->e)) < 0 ||
+	    store_scale_list(&c->store, name, &types, &counts, &c->e) < 0 ||
+	    store_domain_list(&c->store, name, &doms, &c->e) < 0 ||
+	    (st = store_prop_get(&c->store, name, "ps.stopped", &stopped, &c->e)) < 0 ||
+	    (les = store_prop_get(&c->store, name, "letsencrypt.enabled", &le, &c->e)) < 0) {
+		goto out;
+	}
+	iso_time(a.created, created, sizeof(created));
+	scale = json_object();
+	for (size_t i = 0; i < types.nr; i++) {
+		json_object_set_new(scale, types.v[i], json_integer(atoll(counts.v[i])));
+	}
+	d = json_array();
+	for (size_t i = 0; i < doms.nr; i++) {
+		json_array_append_new(d, json_string(doms.v[i]));
+	}
+	j = json_pack("{ss ss ss sb ss ss sb so so sb}", "name", a.name, "created", created,
+		      "deploy_source", a.image_source ? "image" : "git", "deployed", has > 0,
+		      "version", has > 0 ? cur.version : "", "image", has > 0 ? cur.image : "",
+		      "stopped", st > 0, "scale", scale, "domains", d, "letsencrypt", les > 0);
+out:
+	store_app_release(&a);
+	store_release_release(&cur);
+	strvec_clear(&types);
+	strvec_clear(&counts);
+	strvec_clear(&doms);
+	free(stopped);
+	free(le);
+	return j;
+}
+
+/*
+ * The apps of names as JSON objects, with "role": roles[i] when roles is
+ * given; NULL with c->e set on an error.
+ */
+static json_t *apps_json(struct ctx *c, const struct strvec *names, const struct strvec *roles)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < names->nr; i++) {
+		json_t *a = app_json(c, names->v[i]);
+		if (!a) {
+			if (!err_isset(&c->e)) {
+				continue; /* destroyed meanwhile */
+			}
+			json_decref(arr);
+			return NULL;
+		}
+		if (roles) {
+			json_object_set_new(a, "role", json_string(roles->v[i]));
+		}
+		json_array_append_new(arr, a);
+	}
+	return arr;
+}
+
+static void h_apps(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	struct strvec apps = STRVEC_INIT, roles = STRVEC_INIT;
+	json_t *arr = NULL;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 || session_user(&c, req, resp, &u) <= 0) {
+		goto out;
+	}
+	if (readable_apps(&c, &u, &apps, &roles) < 0 || !(arr = apps_json(&c, &apps, &roles))) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot read berthd's records");
+		goto out;
+	}
+	http_reply_json(resp, 200, json_pack("{so}", "apps", arr));
+out:
+	strvec_clear(&apps);
+	strvec_clear(&roles);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+static void h_users_create(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0}, nu = {0};
+	json_t *j = NULL, *apps, *v;
+	const char *name, *pw, *role, *app;
+	char *hash = NULL;
+	struct sbuf what = SBUF_INIT;
+	int r;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 || session_user(&c, req, resp, &u) <= 0) {
+		goto out;
+	}
+	if (strcmp(u.role, "admin")) {
+		fail_json(resp, 403, "permission denied: only an admin creates users");
+		goto out;
+	}
+	if (!(j = json_body(req, resp))) {
+		goto out;
+	}
+	name = json_string_value(json_object_get(j, "name"));
+	pw = json_string_value(json_object_get(j, "password"));
+	role = json_string_value(json_object_get(j, "role"));
+	apps = json_object_get(j, "apps");
+	if (!role) {
+		role = "user";
+	}
+	if (!name || !users_valid_name(name)) {
+		fail_json(resp, 400,
+			  "name: expected a user name of lowercase letters, digits and "
+			  ". _ @ - (at most 64)");
+		goto out;
+	}
+	if (!pw || strlen(pw) < USERS_PASSWORD_MIN) {
+		fail_json(resp, 400, "password: expected at least 12 characters");
+		goto out;
+	}
+	if (strcmp(role, "admin") && strcmp(role, "user")) {
+		fail_json(resp, 400, "role: expected \"admin\" or \"user\"");
+		goto out;
+	}
+	if (apps && !json_is_object(apps)) {
+		fail_json(resp, 400,
+			  "apps: expected an object {\"APP\": \"deployer\" | \"viewer\"}");
+		goto out;
+	}
+	json_object_foreach(apps, app, v)
+	{
+		const char *ar = json_string_value(v);
+		if (!ar || (strcmp(ar, "deployer") && strcmp(ar, "viewer"))) {
+			fail_json(resp, 400, "apps: each app's role is \"deployer\" or \"viewer\"");
+			goto out;
+		}
+		if (!store_app_exists(&c.store, app)) {
+			fail_json(resp, 400, "apps: no such app");
+			goto out;
+		}
+	}
+	if ((r = store_user_get(&c.store, name, &nu, &c.e)) != 0) {
+		if (r > 0) {
+			fail_json(resp, 409, "a user of that name exists already");
+			goto out;
+		}
+		goto fail;
+	}
+	if (users_hash(pw, &hash, &c.e) < 0 || store_begin(&c.store, &c.e) < 0) {
+		goto fail;
+	}
+	if (store_user_add(&c.store, name, hash, role, (long long)time(NULL), &c.e) < 0) {
+		store_rollback(&c.store);
+		if (strstr(err_str(&c.e), "already exists")) {
+			fail_json(resp, 409, "a user of that name exists already");
+			goto out;
+		}
+		goto fail;
+	}
+	json_object_foreach(apps, app, v)
+	{
+		if (store_user_app_set(&c.store, name, app, json_string_value(v), &c.e) < 0) {
+			store_rollback(&c.store);
+			goto fail;
+		}
+	}
+	if (store_commit(&c.store, &c.e) < 0) {
+		store_rollback(&c.store);
+		goto fail;
+	}
+	sbuf_addf(&what, "%s (%s)", name, role);
+	event(&c, u.name, NULL, "panel:users:create", what.buf);
+	http_reply_json(resp, 201, json_pack("{ssss}", "user", name, "role", role));
+	goto out;
+fail:
+	log_error("http: %s", err_str(&c.e));
+	fail_json(resp, 500, "cannot write berthd's records");
+out:
+	json_decref(j);
+	free(hash);
+	sbuf_release(&what);
+	store_user_release(&u);
+	store_user_release(&nu);
+	ctx_close(&c);
+}
+
+/* ---- /api/v2: CapRover's envelope ---- */
+
+static void cap_reply(struct http_response *resp, int status, const char *desc, json_t *data)
+{
+	http_reply_json(resp, 200,
+			json_pack("{si ss so}", "status", status, "description", desc, "data",
+				  data ? data : json_object()));
+}
+
+static void h_cap_login(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	char token[USERS_TOKEN_HEX + 1];
+	const char *pw;
+	json_t *j = NULL;
+	int r;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0) {
+		goto out;
+	}
+	j = http_body_json(req);
+	pw = json_string_value(json_object_get(j, "password"));
+	if (!pw) {
+		cap_reply(resp, CAP_ILLEGAL_PARAMETER, "expected {\"password\": ...}", NULL);
+		goto out;
+	}
+	/* CapRover's CLI names no user: it logs in the first admin */
+	r = store_user_first_admin(&c.store, &u, &c.e);
+	if (r > 0) {
+		char *name = xstrdup(u.name);
+		store_user_release(&u);
+		r = users_login(&c.store, name, pw, (long long)time(NULL), &u, &c.e);
+		free(name);
+	} else if (r == 0) {
+		users_verify_dummy(pw);
+	}
+	if (r == 0) {
+		cap_reply(resp, CAP_WRONG_PASSWORD, "Password is incorrect.", NULL);
+		goto out;
+	}
+	if (r > 0 && u.totp_secret) {
+		cap_reply(resp, CAP_OTP_REQUIRED,
+			  "Enter OTP token as well (two-factor login through this API is not "
+			  "available yet)",
+			  NULL);
+		goto out;
+	}
+	if (r < 0 ||
+	    users_session_start(&c.store, u.name, (long long)time(NULL), token, &c.e) < 0) {
+		log_error("http: %s", err_str(&c.e));
+		cap_reply(resp, CAP_GENERIC, "cannot write berthd's records", NULL);
+		goto out;
+	}
+	event(&c, u.name, NULL, "panel:login", "caprover");
+	cap_reply(resp, CAP_OK, "Login succeeded", json_pack("{ss}", "token", token));
+out:
+	json_decref(j);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+/* The admin of the request's x-captain-auth: 1, or 0 / -1 with resp answered. */
+static int cap_user(struct ctx *c, const struct http_request *req, struct http_response *resp,
+		    struct store_user *u)
+{
+	char *tok = http_header_get(req, "x-captain-auth");
+	int r = users_session_user(&c->store, tok, (long long)time(NULL), u, &c->e);
+
+	free(tok);
+	if (r < 0) {
+		log_error("http: %s", err_str(&c->e));
+		cap_reply(resp, CAP_GENERIC, "cannot read berthd's records", NULL);
+	} else if (r == 0) {
+		cap_reply(resp, CAP_TOKEN_INVALID, "Auth token is invalid or expired: log in again",
+			  NULL);
+	} else if (strcmp(u->role, "admin")) {
+		cap_reply(resp, CAP_NOT_AUTHORIZED, "Not authorized: this API is for admins", NULL);
+		r = 0;
+	}
+	return r;
+}
+
+static char *root_domain(struct ctx *c)
+{
+	char *root = NULL;
+
+	if (store_setting_get(&c->store, "global-domain", &root, &c->e) < 0) {
+		log_error("http: %s", err_str(&c->e));
+	}
+	return root;
+}
+
+static void h_cap_info(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	char *root = NULL;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 || cap_user(&c, req, resp, &u) <= 0) {
+		goto out;
+	}
+	root = root_domain(&c);
+	cap_reply(resp, CAP_OK, "Captain info retrieved",
+		  json_pack("{ss ss sb sb ss}", "rootDomain", root ? root : "", "captainSubDomain",
+			    "captain", "hasRootSsl", 1, "forceSsl", 1, "nodeId", "berthd"));
+out:
+	free(root);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+static void h_cap_apps(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	struct strvec names = STRVEC_INIT;
+	json_t *defs = NULL, *arr, *a;
+	char *root = NULL;
+	size_t i;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 || cap_user(&c, req, resp, &u) <= 0) {
+		goto out;
+	}
+	if (store_app_list(&c.store, &names, &c.e) < 0 || !(arr = apps_json(&c, &names, NULL))) {
+		log_error("http: %s", err_str(&c.e));
+		cap_reply(resp, CAP_GENERIC, "cannot read berthd's records", NULL);
+		goto out;
+	}
+	root = root_domain(&c);
+	defs = json_array();
+	json_array_foreach(arr, i, a)
+	{
+		json_t *doms = json_array(), *d;
+		size_t k;
+
+		json_array_foreach(json_object_get(a, "domains"), k, d)
+		{
+			json_array_append_new(
+			    doms, json_pack("{sO sb}", "publicDomain", d, "hasSsl",
+					    json_is_true(json_object_get(a, "letsencrypt"))));
+		}
+		json_array_append_new(
+		    defs,
+		    json_pack("{sO sb sb sb sO si so sb sb}", "appName", json_object_get(a, "name"),
+			      "isAppBuilding", 0, "hasDefaultSubDomainSsl",
+			      json_is_true(json_object_get(a, "letsencrypt")), "hasPersistentData",
+			      0, "deployedVersion", json_object_get(a, "version"), "instanceCount",
+			      (int)json_integer_value(
+				  json_object_get(json_object_get(a, "scale"), "web")),
+			      "customDomain", doms, "notExposeAsWebApp", 0, "forceSsl",
+			      json_is_true(json_object_get(a, "letsencrypt"))));
+	}
+	json_decref(arr);
+	cap_reply(resp, CAP_OK, "App definitions are retrieved.",
+		  json_pack("{so ss ss ss}", "appDefinitions", defs, "rootDomain", root ? root : "",
+			    "captainSubDomain", "captain", "defaultNginxConfig", ""));
+out:
+	free(root);
+	strvec_clear(&names);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+static void h_cap_other(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 || cap_user(&c, req, resp, &u) <= 0) {
+		goto out;
+	}
+	cap_reply(resp, CAP_NOT_FOUND, "berthd does not have this API route (yet)", NULL);
+out:
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+static void h_not_set_up(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+
+	if (ctx_open_setup(&c, req, resp, data) == 0) {
+		fail_json(resp, 404, "not found");
+	}
+	ctx_close(&c);
+}
+
+const struct http_route api_routes[] = {
+    {"GET", "/up", 0, h_up},
+    {"GET", "/setup", 0, h_setup_get},
+    {"POST", "/setup", 16 * 1024, h_setup_post},
+    {"POST", "/api/v1/login", 16 * 1024, h_login},
+    {"POST", "/api/v1/logout", 16 * 1024, h_logout},
+    {"GET", "/api/v1/me", 0, h_me},
+    {"GET", "/api/v1/apps", 0, h_apps},
+    {"POST", "/api/v1/users", 16 * 1024, h_users_create},
+    {"POST", "/api/v2/login", 16 * 1024, h_cap_login},
+    {"GET", "/api/v2/user/system/info", 0, h_cap_info},
+    {"GET", "/api/v2/user/apps/appDefinitions", 0, h_cap_apps},
+    {"GET", "/api/v2/", 0, h_cap_other},
+    {"POST", "/api/v2/", 0, h_cap_other},
+    /* anything else: 403 until set up, then 404 */
+    {"GET", "/", 0, h_not_set_up},
+    {"POST", "/", 0, h_not_set_up},
+};
+
+const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

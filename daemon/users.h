@@ -1,0 +1,73 @@
+/*
+ * users — the panel's accounts: passwords hashed with Argon2id (libargon2),
+ * random tokens for sessions and set-up links, and the steps that use the
+ * store's users, sessions and setup_tokens (daemon/store.h).
+ *
+ * A token is 32 bytes from getrandom(2) written as 64 hex digits; the store
+ * keeps only its SHA-256, so a copy of berthd.db opens no session. A
+ * password is hashed with t=USERS_ARGON2_T, m=USERS_ARGON2_M_KIB, p=1;
+ * verification reads the parameters from the encoded hash, so old hashes
+ * still verify when these change. At most USERS_HASH_PARALLEL hashes run at
+ * once (each takes m of memory): a burst of logins waits instead of
+ * growing berthd by m each.
+ *
+ * Functions return 0 / -1 with e set, lookups 1 / 0 / -1, as the store does.
+ */
+#ifndef USERS_H
+#define USERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "daemon/store.h"
+#include "lib/err.h"
+#include "lib/sbuf.h"
+
+#define USERS_ARGON2_T	    3
+#define USERS_ARGON2_M_KIB  (64 * 1024)
+#define USERS_HASH_PARALLEL 2
+#define USERS_TOKEN_HEX	    64 /* a token's length */
+#define USERS_PASSWORD_MIN  12 /* characters */
+#define USERS_NAME_MAX	    64
+
+/* A user name: [a-z0-9][a-z0-9._@-]*, at most USERS_NAME_MAX bytes. */
+bool users_valid_name(const char *name);
+
+/* The Argon2id encoded hash of password (malloc'd): 0, or -1 with e set. */
+int users_hash(const char *password, char **encoded, struct err *e);
+/* Whether password matches encoded (false for a malformed hash). */
+bool users_verify(const char *encoded, const char *password);
+/* Hashes password against nothing: the same work as a real check, for unknown users. */
+void users_verify_dummy(const char *password);
+
+/* A new random token: out gets USERS_TOKEN_HEX hex digits and a NUL. 0, or -1 with e set. */
+int users_token(char out[USERS_TOKEN_HEX + 1], struct err *e);
+/* The SHA-256 of token in hex (what the store keeps). */
+void users_token_hash(const char *token, char out[USERS_TOKEN_HEX + 1]);
+
+/*
+ * Checks name and password against the store: 1 with *u filled (and its
+ * last login now) when they match, 0 when not (the same work whether the
+ * user exists or not), -1 on a store error.
+ */
+int users_login(struct store *s, const char *name, const char *password, long long now,
+		struct store_user *u, struct err *e);
+/* Starts a session of user: token gets its token. */
+int users_session_start(struct store *s, const char *user, long long now,
+			char token[USERS_TOKEN_HEX + 1], struct err *e);
+/* The user of a session token: 1 with *u filled, 0 unknown/expired/malformed, -1. */
+int users_session_user(struct store *s, const char *token, long long now, struct store_user *u,
+		       struct err *e);
+/* Ends a session: 1, 0 (no such session) or -1. */
+int users_session_end(struct store *s, const char *token, struct err *e);
+
+/*
+ * A new one-time set-up link for the first admin (earlier unused ones
+ * revoked): url gets "https://berth.ROOT/setup?token=TOKEN". -1 with e set
+ * when no global domain is set, or an admin exists already.
+ */
+int users_setup_link(struct store *s, long long now, struct sbuf *url, struct err *e);
+/* Whether the first admin exists: 1, 0 or -1. */
+int users_have_admin(struct store *s, struct err *e);
+
+#endif

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# berthd's HTTP side on a lab host set up by `berth server bootstrap --daemon
+# --root-domain`: berth-proxy routes berth.ROOT and captain.ROOT to berthd
+# with an ACME certificate (pebble, a real ACME test CA); before the first
+# admin exists every API route answers 403 pointing at the set-up link; the
+# one-time link from bootstrap creates the admin once; login with a cookie,
+# the apps, a wrong password 401 whether the user exists or not; and the
+# real `caprover` CLI from npm logs in and lists the apps through
+# https://captain.ROOT, a wrong password failing as CapRover's does.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/proxy-lib.sh"
+. "$TOP/tests/e2e/deploy-lib.sh"
+
+H=$h3
+ADDR=$(addr_of $H)
+ROOT=$T.test
+PW="correct horse $T battery"
+CAP_DIR=${BERTH_E2E_CAPROVER_DIR:-/var/tmp/berth-e2e-caprover}
+# This machine's address on the lab's network: pebble listens there.
+HERE=$(ip -4 -o addr show | awk -v a1="$ADDR" '
+	{ split($4, p, "/"); split(p[1], x, "."); split(a1, y, ".") }
+	x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && p[1] != a1 { print p[1]; exit }')
+[[ -n $HERE ]] || { echo "no address of this machine on the lab's network" >&2; exit 1; }
+
+# The real CapRover CLI, kept in a test-only node_modules across runs.
+if [[ ! -x $CAP_DIR/node_modules/.bin/caprover ]]; then
+	mkdir -p "$CAP_DIR"
+	npm install --silent --no-audit --no-fund --prefix "$CAP_DIR" caprover@2.4.4 >/dev/null 2>&1 ||
+		{ echo "Bail out! npm cannot install caprover"; exit 1; }
+fi
+
+ssh-keygen -q -t ed25519 -N "" -C "admin-$T" -f "$TEST_TMP/admin"
+bd() {
+	ssh -F "$LAB_SSH_CONFIG_NOKEY" -i "$TEST_TMP/admin" -o IdentitiesOnly=yes "berth@$H" "$@"
+}
+# api METHOD PATH [curl args...]: HTTPS to berth.ROOT through berth-proxy, verified against
+# pebble's root; the body in api.out, the status printed.
+api() {
+	local m=$1 p=$2
+	shift 2
+	curl -s --max-time 10 --cacert "$TEST_TMP/root.pem" --resolve "berth.$ROOT:443:$ADDR" \
+		-o "$TEST_TMP/api.out" -w '%{http_code}' -X "$m" "$@" "https://berth.$ROOT$p"
+}
+# caprover ARGS...: the CLI, with captain.ROOT resolving to the lab host (a preloaded
+# dns.lookup), pebble's root trusted, and its stored logins in this test's HOME.
+caprover() {
+	HOME=$TEST_TMP/${CAP_HOME:-home} XDG_CONFIG_HOME=$TEST_TMP/${CAP_HOME:-home}/.config \
+		NODE_EXTRA_CA_CERTS=$TEST_TMP/root.pem E2E_ROOT=$ROOT E2E_ADDR=$ADDR \
+		NODE_OPTIONS="--require $TEST_TMP/resolve.js" \
+		"$CAP_DIR/node_modules/.bin/caprover" "$@" </dev/null
+}
+mkdir -p "$TEST_TMP/home" "$TEST_TMP/home2"
+cat >"$TEST_TMP/resolve.js" <<'JS'
+const dns = require('dns');
+const lookup = dns.lookup;
+const root = process.env.E2E_ROOT, addr = process.env.E2E_ADDR;
+dns.lookup = function (host, opts, cb) {
+	if (typeof opts === 'function') { cb = opts; opts = {}; }
+	if (typeof opts === 'number') { opts = { family: opts }; }
+	if (host === root || host.endsWith('.' + root)) {
+		if (opts && opts.all) { return process.nextTick(cb, null, [{ address: addr, family: 4 }]); }
+		return process.nextTick(cb, null, addr, 4);
+	}
+	return lookup.call(dns, host, opts, cb);
+};
+JS
+
+# proxy_config [YAML...]: a config of berth-proxy on the host alone (for `berth proxy reboot`).
+proxy_config() {
+	cat >"$APP/config/deploy.yml" <<-YML
+		service: $T
+		image: $T
+		builder:
+		  arch: amd64
+		servers:
+		  web:
+		    hosts: [$H]
+		run_directory: $RUN_DIR
+		ssh:
+		  config: $LAB_SSH_CONFIG
+		proxy:
+		  host: $T.test
+		  app_port: 80
+	YML
+	printf '%s\n' "$@" >>"$APP/config/deploy.yml"
+}
+proxy_config
+
+# berthd's state goes with the test (its panel users cannot be removed one by one yet); the
+# proxy goes back to the lab's usual options.
+gone="docker exec berthd berthd ssh-keys:remove admin-$T; docker exec berth-proxy berth-proxy remove berthd; docker rm -f berthd; docker volume rm berthd"
+on $H "$gone" >/dev/null 2>&1 || true
+test_cleanup "proxy_config && berth proxy reboot -y"
+test_cleanup "on $H '$gone'"
+
+read -r ACME_PORT MGMT_PORT DNS_PORT CTS_PORT < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(4)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])
+')
+
+test_expect_success 'pebble, and berth-proxy on the host pointed at it' '
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=pebble \
+		-addext "subjectAltName=IP:$HERE,IP:127.0.0.1" -keyout pebble-key.pem \
+		-out pebble-cert.pem 2>/dev/null &&
+	chmod 644 pebble-cert.pem &&
+	{ pebble-challtestsrv -defaultIPv4 "$ADDR" -defaultIPv6 "" -dns01 "127.0.0.1:$DNS_PORT" \
+		-management "127.0.0.1:$CTS_PORT" -http01 "" -https01 "" -tlsalpn01 "" \
+		>challtestsrv.log 2>&1 </dev/null &
+	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
+	wait_for_line challtestsrv.log management >/dev/null &&
+	cat >pebble.json <<-JSON &&
+	{"pebble": {
+	  "listenAddress": "$HERE:$ACME_PORT",
+	  "managementListenAddress": "127.0.0.1:$MGMT_PORT",
+	  "certificate": "$TEST_TMP/pebble-cert.pem",
+	  "privateKey": "$TEST_TMP/pebble-key.pem",
+	  "httpPort": 80,
+	  "tlsPort": 443,
+	  "ocspResponderURL": "",
+	  "externalAccountBindingRequired": false
+	}}
+	JSON
+	{ PEBBLE_VA_NOSLEEP=1 pebble -config pebble.json -dnsserver "127.0.0.1:$DNS_PORT" \
+		>pebble.log 2>&1 </dev/null &
+	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
+	wait_for_line pebble.log "istening on" >/dev/null &&
+	curl -sf --cacert pebble-cert.pem "https://127.0.0.1:$MGMT_PORT/roots/0" >"$TEST_TMP/root.pem" &&
+	proxy_config "  run:" "    options:" \
+		"      env: [BERTH_PROXY_ACME_DIRECTORY=https://$HERE:$ACME_PORT/dir, BERTH_PROXY_ACME_CA_FILE=/pebble-ca.pem, BERTH_PROXY_ACME_EMAIL=ops@$ROOT]" \
+		"      volume: $TEST_TMP/pebble-cert.pem:/pebble-ca.pem:ro" &&
+	berth proxy reboot -y >reboot.out 2>&1 || { cat reboot.out; false; }
+'
+
+test_expect_success 'bootstrap --root-domain routes the panel and prints a one-time set-up link' '
+	berth server bootstrap -h $H --daemon --key "$TEST_TMP/admin.pub" --key-name admin-$T \
+		--root-domain $ROOT >boot.out 2>&1 || { cat boot.out; exit 1; }
+	cat boot.out &&
+	sed -n "s|^.*$H: panel: \(https://berth.$ROOT/setup?token=[0-9a-f]*\)\$|\1|p" boot.out >"$TEST_TMP/link" &&
+	test "$(wc -c <"$TEST_TMP/link")" -gt 64 &&
+	on $H "docker exec berth-proxy berth-proxy list" | grep -q "berth.$ROOT" &&
+	bd apps:create $T >/dev/null
+'
+
+test_expect_success 'HTTPS with an ACME certificate; plain HTTP redirects; before set-up: 403' '
+	for i in $(seq 60); do
+		st=$(api GET /api/v1/apps 2>/dev/null) && test "$st" = 403 && break
+		sleep 1
+	done
+	test "$st" = 403 &&
+	grep -q "panel:setup-link" api.out &&
+	grep -q "Issued certificate serial" pebble.log &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" -H "Host: berth.$ROOT" "http://$ADDR/api/v1/apps")" = 301 &&
+	test "$(api POST /api/v1/login -H "Content-Type: application/json" -d "{\"name\":\"x\",\"password\":\"y\"}")" = 403 &&
+	test "$(api GET /up)" = 200
+'
+
+test_expect_success 'set-up: a wrong token or a short password change nothing; the link works once' '
+	tok=$(sed "s/.*token=//" "$TEST_TMP/link") &&
+	test "$(api GET "/setup?token=$tok")" = 200 && grep -q "<form" api.out &&
+	test "$(api POST /setup -H "Content-Type: application/json" \
+		-d "{\"token\":\"${tok}0\",\"name\":\"admin\",\"password\":\"$PW\"}")" = 403 &&
+	test "$(api POST /setup -H "Content-Type: application/json" \
+		-d "{\"token\":\"$tok\",\"name\":\"admin\",\"password\":\"short\"}")" = 400 &&
+	grep -q "at least 12" api.out &&
+	test "$(api POST /setup -c "$TEST_TMP/jar0" --data-urlencode "token=$tok" \
+		--data-urlencode name=admin --data-urlencode "password=$PW")" = 303 &&
+	grep -q "berth_session" "$TEST_TMP/jar0" &&
+	test "$(api POST /setup -H "Content-Type: application/json" \
+		-d "{\"token\":\"$tok\",\"name\":\"other\",\"password\":\"$PW\"}")" = 403 &&
+	test_must_fail bd panel:setup-link 2>denied.out && grep -q "permission denied" denied.out &&
+	test_must_fail on $H "docker exec berthd berthd panel:setup-link" >again.out 2>&1 &&
+	grep -q "exists already" again.out
+'
+
+test_expect_success 'login: a session cookie, the apps; a wrong password 401, the same for nobody' '
+	test "$(api POST /api/v1/login -D headers -c "$TEST_TMP/jar" -H "Content-Type: application/json" \
+		-d "{\"name\":\"admin\",\"password\":\"$PW\"}")" = 200 &&
+	grep -qi "^set-cookie: berth_session=[0-9a-f]*; HttpOnly; Secure; SameSite=Strict; Path=/" headers &&
+	jq -e ".user == \"admin\" and .role == \"admin\"" api.out &&
+	test "$(api GET /api/v1/apps -b "$TEST_TMP/jar")" = 200 &&
+	jq -e ".apps | map(select(.name == \"$T\" and .deployed == false and .version == \"\")) | length == 1" api.out &&
+	test "$(api GET /api/v1/me -b "$TEST_TMP/jar")" = 200 && jq -e ".user == \"admin\"" api.out &&
+	test "$(api POST /api/v1/login -H "Content-Type: application/json" \
+		-d "{\"name\":\"admin\",\"password\":\"wrong $PW\"}")" = 401 && cp api.out wrong.out &&
+	test "$(api POST /api/v1/login -H "Content-Type: application/json" \
+		-d "{\"name\":\"nobody\",\"password\":\"$PW\"}")" = 401 &&
+	cmp wrong.out api.out &&
+	test "$(api GET /api/v1/apps)" = 401 &&
+	test "$(api POST /api/v1/logout -b "$TEST_TMP/jar")" = 200 &&
+	test "$(api GET /api/v1/apps -b "$TEST_TMP/jar")" = 401
+'
+
+test_expect_success 'users: an admin creates one; who and from where is in the events' '
+	api POST /api/v1/login -c "$TEST_TMP/jar" -H "Content-Type: application/json" \
+		-d "{\"name\":\"admin\",\"password\":\"$PW\"}" >/dev/null &&
+	test "$(api POST /api/v1/users -b "$TEST_TMP/jar" -H "Content-Type: application/json" \
+		-d "{\"name\":\"viewer\",\"password\":\"$PW\",\"apps\":{\"$T\":\"viewer\"}}")" = 201 &&
+	test "$(api POST /api/v1/users -b "$TEST_TMP/jar" -H "Content-Type: application/json" \
+		-d "{\"name\":\"viewer\",\"password\":\"$PW\"}")" = 409 &&
+	api POST /api/v1/login -c "$TEST_TMP/jar2" -H "Content-Type: application/json" \
+		-d "{\"name\":\"viewer\",\"password\":\"$PW\"}" >/dev/null &&
+	test "$(api POST /api/v1/users -b "$TEST_TMP/jar2" -H "Content-Type: application/json" \
+		-d "{\"name\":\"x\",\"password\":\"$PW\"}")" = 403 &&
+	test "$(api GET /api/v1/apps -b "$TEST_TMP/jar2")" = 200 &&
+	jq -e ".apps[0].name == \"$T\" and .apps[0].role == \"viewer\"" api.out &&
+	bd events >events.out && cat events.out &&
+	grep -q "user:admin - panel:setup from $HERE" events.out &&
+	grep -q "user:admin - panel:users:create viewer (user) from $HERE" events.out &&
+	! grep -q "$PW" events.out
+'
+
+test_expect_success 'caprover login and api through https://captain.ROOT' '
+	caprover login -u "https://captain.$ROOT" -p "$PW" -n "$T" >login.out 2>&1 || true
+	cat login.out &&
+	grep -q "Logged in successfully" login.out &&
+	caprover api -n "$T" -t /user/apps/appDefinitions -m GET -d "{}" -o "$TEST_TMP/defs.json" >capi.out 2>&1 || true
+	cat capi.out && jq -e ".appDefinitions | map(select(.appName == \"$T\" and .isAppBuilding == false)) | length == 1" "$TEST_TMP/defs.json" &&
+	caprover api -n "$T" -t /user/system/info -m GET -d "{}" -o "$TEST_TMP/info.json" >/dev/null 2>&1 &&
+	jq -e ".rootDomain == \"$ROOT\"" "$TEST_TMP/info.json" &&
+	caprover list >list.out 2>&1 && grep -q "captain.$ROOT" list.out
+'
+
+test_expect_success 'caprover: a token that is not a session any more is refused as invalid' '
+	cfg=$TEST_TMP/home/.config/configstore/caprover.json &&
+	grep -qE "[0-9a-f]{64}" "$cfg" &&
+	sed -i -E "s/[0-9a-f]{64}/$(printf "0%.0s" $(seq 64))/" "$cfg" &&
+	caprover api -n "$T" -t /user/system/info -m GET -d "{}" -o true >expired.out 2>&1 || true
+	cat expired.out &&
+	grep -q "not valid anymore" expired.out &&
+	! grep -q "rootDomain" expired.out
+'
+
+test_expect_success 'caprover: a wrong password fails as CapRover'"'"'s does' '
+	export CAP_HOME=home2 &&
+	caprover login -u "https://captain.$ROOT" -p "wrong $PW" -n "$T-bad" >bad.out 2>&1 || true
+	cat bad.out &&
+	grep -q "Password is incorrect" bad.out &&
+	! grep -q "Logged in successfully" bad.out &&
+	caprover list >list.out 2>&1 && ! grep -q "$T-bad" list.out
+'
+
+test_done
