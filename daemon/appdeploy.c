@@ -492,6 +492,7 @@ static int redeploy(struct bd *bd, const char *app, bool any, struct err *e)
 		po.app = app;
 		po.git_dir = git_dir;
 		po.rev = cur.rev;
+		po.wait_ms = APPDEPLOY_REV_WAIT_MS;
 		if (push_read(&po, &pr, e) < 0) {
 			goto out;
 		}

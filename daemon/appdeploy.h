@@ -25,6 +25,12 @@
 /* Images of an app kept after a deploy: those of its newest deployed releases (as many as the
  * engine keeps containers, retain_containers). */
 #define APPDEPLOY_KEEP_IMAGES 5
+/*
+ * How long a redeploy or a rollback waits for its release's commit to be
+ * in the app's repository (push_opts.wait_ms): the push that made it may
+ * still be between giving up the lock and git moving its objects in.
+ */
+#define APPDEPLOY_REV_WAIT_MS 15000
 
 #include "daemon/berthd.h"
 #include "daemon/push.h"

@@ -137,6 +137,7 @@ int cmd_releases_rollback(struct bd *bd, int argc, const char **argv)
 		po.app = argv[1];
 		po.git_dir = git_dir;
 		po.rev = rs[t].rev;
+		po.wait_ms = APPDEPLOY_REV_WAIT_MS;
 		if (push_read(&po, &pr, &e) < 0) {
 			rc = bd_fail_err(&e);
 			goto out;

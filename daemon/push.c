@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "banned.h"
 #include "lib/run.h"
@@ -571,25 +572,40 @@ out:
 	return ret;
 }
 
-/* Whether o->rev names a commit of the repository: 0, or -1 with e set. */
+/*
+ * Whether o->rev names a commit of the repository: 0, or -1 with e set.
+ * A push's objects reach the repository only after its pre-receive hook
+ * has ended, a moment after the push gave up the app's lock: a change that
+ * took the lock from it may look for the commit in between. So a missing
+ * commit is looked for again, every 100 ms for up to o->wait_ms.
+ */
 static int git_commit(const struct push_opts *o, struct err *e)
 {
-	struct run_cmd c = RUN_CMD_INIT;
-	int ret = 0;
+	const struct timespec pause = {0, 100 * 1000 * 1000};
+	int waited_ms = 0, ret;
 
-	strvec_pushv(&c.argv,
-		     (const char *[]){"git", "--git-dir", o->git_dir, "cat-file", "-e", NULL});
-	strvec_pushf(&c.argv, "%s^{commit}", o->rev);
-	c.out = RUN_IO_NULL;
-	c.err = RUN_IO_CAPTURE;
-	c.timeout_ms = 60 * 1000;
-	if (run_one(&c) < 0) {
-		sbuf_rtrim(&c.errbuf);
-		ret = err_set(e, "no commit %s in '%s'%s%s", o->rev, o->git_dir,
-			      c.errbuf.len ? ": " : "", c.errbuf.buf);
+	for (;;) {
+		struct run_cmd c = RUN_CMD_INIT;
+
+		strvec_pushv(&c.argv, (const char *[]){"git", "--git-dir", o->git_dir, "cat-file",
+						       "-e", NULL});
+		strvec_pushf(&c.argv, "%s^{commit}", o->rev);
+		c.out = RUN_IO_NULL;
+		c.err = RUN_IO_CAPTURE;
+		c.timeout_ms = 60 * 1000;
+		ret = run_one(&c) < 0 ? -1 : 0;
+		if (ret < 0 && waited_ms >= o->wait_ms) {
+			sbuf_rtrim(&c.errbuf);
+			err_set(e, "no commit %s in '%s'%s%s", o->rev, o->git_dir,
+				c.errbuf.len ? ": " : "", c.errbuf.buf);
+		}
+		run_cmd_release(&c);
+		if (ret == 0 || waited_ms >= o->wait_ms) {
+			return ret;
+		}
+		nanosleep(&pause, NULL);
+		waited_ms += 100;
 	}
-	run_cmd_release(&c);
-	return ret;
 }
 
 /* Sets the scale of formation's types on procs. */

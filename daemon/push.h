@@ -30,6 +30,12 @@ struct push_opts {
 	const char *git_dir;	/* the app's bare repository (objects of the push reachable) */
 	const char *rev;	/* the pushed revision (40 hex digits) */
 	const char *dockerfile; /* path of the Dockerfile in the revision; NULL: "Dockerfile" */
+	/*
+	 * How long push_read waits for a revision the repository lacks: a
+	 * push's objects arrive when its pre-receive hook has ended, after it
+	 * gave up the app's lock. 0: no wait (the hook itself, tests).
+	 */
+	int wait_ms;
 	void (*progress)(const char *line, void *data);
 	void *progress_data;
 };
