@@ -116,15 +116,26 @@ stop_pid() {
 	return 1
 }
 
-# free_ports N: prints N free loopback ports, as the kernel hands them out (for
-# servers such as pebble that want numbers in their config).
+# free_ports N: prints N loopback ports free now (for servers such as pebble that want
+# numbers in their config), drawn at random from below the kernel's range of ephemeral
+# ports: a port the kernel hands out may be given to any test's outgoing connection
+# before the server that was to listen on it starts.
 free_ports() {
 	python3 -c '
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])
+import random, socket, sys
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+ports, ss = [], []
+while len(ports) < int(sys.argv[1]):
+    p = random.randrange(max(1024, lo - 12000), lo)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        s.close()
+        continue
+    ss.append(s)
+    ports.append(p)
+print(*ports)
 ' "$1"
 }
 
