@@ -206,6 +206,25 @@ int bd_build_deploy(struct bd *bd, const struct store_app *a, const char *rev);
  * probe's argv runs under, in a container called name (cmd-doctor.c).
  */
 void bd_doctor_wrap(struct strvec *wrap, const char *image, const char *name);
+/*
+ * The image of helper containers (doctor's, metrics:report's): the one berthd's own container
+ * runs (its ID), else the berthd image of this version (cmd-doctor.c).
+ */
+struct sbuf;
+void bd_helper_image(struct sbuf *image);
+
+/* metrics:report (cmd-metrics.c) */
+int cmd_metrics_report(struct bd *bd, int argc, const char **argv);
+/*
+ * The port of berth-proxy's --metrics-port in its container's arguments (docker inspect's
+ * .Args, a JSON array): 1..65535; 0 when the option is absent or 0 (any port: not known);
+ * -1 when the text is no array of strings or the port no number.
+ */
+int metrics_port_of_args(const char *json, size_t len);
+struct series_totals;
+/* metrics:report's output for app from t (found: the scrape had the app's service), into sb. */
+void metrics_report_format(struct sbuf *sb, const char *app, const struct series_totals *t,
+			   bool found, bool json);
 
 /* `berthd hook pre-receive`, run by git in an app's repository. */
 int bd_hook_pre_receive(struct bd *bd);
