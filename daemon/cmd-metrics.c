@@ -8,9 +8,11 @@
  * and only on 127.0.0.1 inside its own container; berthd reads the port
  * from the container's arguments and fetches the text from a helper
  * container in the proxy's network namespace (`docker run --network
- * container:berth-proxy`, berthd's own image, whose busybox has wget). The
- * text is read strictly (daemon/promtext.h); the app's numbers are those of
- * its web role's service, "APP-web".
+ * container:berth-proxy` of berthd's own image, whose busybox has wget).
+ * Not wget's -T: it crashes Debian 12's static busybox; the run's timeout
+ * bounds the fetch, and the proxy gives up on a slow scraper after 2 s.
+ * The text is read strictly (daemon/promtext.h); the app's numbers are
+ * those of its web role's service, "APP-web".
  */
 #include <jansson.h>
 #include <math.h>
@@ -196,8 +198,8 @@ static int scrape(struct sbuf *out, struct err *e)
 	sbuf_addf(&url, "http://127.0.0.1:%d/metrics", port);
 	if (capture((const char *[]){"docker", "run", "--rm", "--network",
 				     "container:" PROXY_CONTAINER, "--cap-drop", "ALL", "--label",
-				     "berthd.metrics=1", image.buf, "wget", "-q", "-O", "-", "-T",
-				     "5", url.buf, NULL},
+				     "berthd.metrics=1", image.buf, "wget", "-q", "-O", "-",
+				     url.buf, NULL},
 		    PROMTEXT_MAX_BYTES, out, e) < 0) {
 		err_prefix(e, "cannot fetch berth-proxy's metrics");
 		goto out;
