@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daemon/store.h"
 #include "lib/err.h"
@@ -222,6 +223,13 @@ int cmd_metrics_report(struct bd *bd, int argc, const char **argv);
  */
 int metrics_port_of_args(const char *json, size_t len);
 struct series_totals;
+/*
+ * One sample for the panel's charts: scrapes this host's berth-proxy as metrics:report does and
+ * records it in s at now (series_add_scrape). 0, or -1 with e set (every app kept gets a gap).
+ * It starts two docker commands: call it from a thread that may wait on children.
+ */
+struct series;
+int metrics_sample(struct series *s, int64_t now, struct err *e);
 /* metrics:report's output for app from t (found: the scrape had the app's service), into sb. */
 void metrics_report_format(struct sbuf *sb, const char *app, const struct series_totals *t,
 			   bool found, bool json);

@@ -212,6 +212,21 @@ out:
 	return r;
 }
 
+int metrics_sample(struct series *s, int64_t now, struct err *e)
+{
+	struct sbuf text = SBUF_INIT;
+	int r;
+
+	if (scrape(&text, e) < 0) {
+		series_add_scrape(s, NULL, 0, now, NULL);
+		r = -1;
+	} else {
+		r = series_add_scrape(s, text.buf, text.len, now, e);
+	}
+	sbuf_release(&text);
+	return r;
+}
+
 int cmd_metrics_report(struct bd *bd, int argc, const char **argv)
 {
 	static const char usage[] = "metrics:report APP [--format json]";

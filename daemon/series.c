@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/strvec.h"
 #include "lib/xalloc.h"
 #include "lib/banned.h"
 
@@ -284,4 +285,78 @@ void series_forget(struct series *s, const char *app)
 		*a = s->apps[--s->nr];
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+size_t series_names(struct series *s, struct strvec *names)
+{
+	size_t i, n;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nr; i++) {
+		strvec_push(names, s->apps[i].name);
+	}
+	n = s->nr;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/* The app of a web service "APP-web" (APP of [a-z0-9-], starting with a letter) into app. */
+static bool app_of_service(const char *svc, struct sbuf *app)
+{
+	size_t n = strlen(svc);
+
+	if (n < 5 || strcmp(svc + n - 4, "-web") || !(svc[0] >= 'a' && svc[0] <= 'z') ||
+	    strspn(svc, "abcdefghijklmnopqrstuvwxyz0123456789-") != n) {
+		return false;
+	}
+	sbuf_reset(app);
+	sbuf_add(app, svc, n - 4);
+	return true;
+}
+
+int series_add_scrape(struct series *s, const char *text, size_t len, int64_t now, struct err *e)
+{
+	struct promtext p = PROMTEXT_INIT;
+	struct strvec seen = STRVEC_INIT, known = STRVEC_INIT;
+	struct sbuf app = SBUF_INIT;
+	struct series_totals t;
+	size_t i, j;
+	int r = 0;
+
+	if (text && promtext_parse(&p, text, len, e) < 0) {
+		r = -1;
+	}
+	for (i = 0; i < p.nr; i++) {
+		const char *svc = promtext_label(&p.samples[i], "service");
+		bool dup = false;
+
+		if (!svc || !app_of_service(svc, &app)) {
+			continue;
+		}
+		for (j = 0; j < seen.nr && !dup; j++) {
+			dup = !strcmp(seen.v[j], app.buf);
+		}
+		if (dup) {
+			continue;
+		}
+		strvec_push(&seen, app.buf);
+		series_totals_of(&p, svc, &t);
+		series_add(s, app.buf, now, &t);
+	}
+	series_names(s, &known);
+	for (i = 0; i < known.nr; i++) {
+		bool found = false;
+
+		for (j = 0; j < seen.nr && !found; j++) {
+			found = !strcmp(seen.v[j], known.v[i]);
+		}
+		if (!found) {
+			series_add(s, known.v[i], now, NULL);
+		}
+	}
+	promtext_release(&p);
+	strvec_clear(&seen);
+	strvec_clear(&known);
+	sbuf_release(&app);
+	return r;
 }

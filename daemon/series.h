@@ -111,4 +111,16 @@ size_t series_get(struct series *s, const char *app, struct series_point *out, s
 /* Drops app's points (a destroyed app). */
 void series_forget(struct series *s, const char *app);
 
+/* Appends the names of the apps kept to names; returns how many. */
+struct strvec;
+size_t series_names(struct series *s, struct strvec *names);
+
+/*
+ * Records one scrape's text (len bytes; NULL: the scrape failed) at now for
+ * every app whose web service ("APP-web", APP of [a-z0-9-]) has samples in it,
+ * and a gap for every app kept that has none. Returns 0, or -1 with e set
+ * when the text is not the format (every app kept then gets a gap).
+ */
+int series_add_scrape(struct series *s, const char *text, size_t len, int64_t now, struct err *e);
+
 #endif

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "lib/strvec.h"
 #include "unit.h"
 
 #define CHECK_NEAR(got, want) CHECK(fabs((got) - (want)) < 1e-9)
@@ -174,6 +175,44 @@ static void test_threads(void)
 	series_release(&shared);
 }
 
+/* Scrapes as text: every APP-web service is an app; one gone or a bad scrape gives gaps. */
+static void test_scrape(void)
+{
+	static const char first[] =
+	    "berth_proxy_requests_total{service=\"shop-web\",code=\"2xx\"} 100\n"
+	    "berth_proxy_requests_total{service=\"blog-web\",code=\"2xx\"} 5\n"
+	    "berth_proxy_requests_total{service=\"Bad-web\",code=\"2xx\"} 5\n"
+	    "berth_proxy_requests_total{service=\"shop-worker\",code=\"2xx\"} 5\n"
+	    "berth_proxy_requests_total{service=\"\",code=\"4xx\"} 5\n";
+	static const char second[] =
+	    "berth_proxy_requests_total{service=\"shop-web\",code=\"2xx\"} 150\n"
+	    "berth_proxy_requests_total{service=\"shop-web\",code=\"5xx\"} 10\n"
+	    "berth_proxy_upstream_errors_total{service=\"shop-web\"} 0\n";
+	struct series s;
+	struct series_point pt[4];
+	struct strvec names = STRVEC_INIT;
+	struct err e = ERR_INIT;
+
+	series_init(&s, 4, 8);
+	CHECK_INT(series_add_scrape(&s, first, strlen(first), 100, &e), 0);
+	CHECK_INT(series_names(&s, &names), 2);
+	CHECK(names.nr == 2 && !strcmp(names.v[0], "shop") && !strcmp(names.v[1], "blog"));
+	CHECK_INT(series_add_scrape(&s, second, strlen(second), 110, &e), 0);
+	CHECK_INT(series_get(&s, "shop", pt, 4), 2);
+	CHECK_NEAR(pt[1].rps, 6);
+	CHECK_NEAR(pt[1].err_rps, 1);
+	CHECK_INT(series_get(&s, "blog", pt, 4), 2);
+	CHECK(pt[1].t == 110 && isnan(pt[1].rps));
+	CHECK_INT(series_add_scrape(&s, "x y\n", 4, 120, &e), -1);
+	CHECK_STR(err_str(&e), "metrics:1:3: expected a number, +Inf, -Inf or NaN");
+	CHECK_INT(series_add_scrape(&s, NULL, 0, 130, &e), 0);
+	CHECK_INT(series_get(&s, "shop", pt, 4), 4);
+	CHECK(pt[2].t == 120 && isnan(pt[2].rps) && pt[3].t == 130 && isnan(pt[3].rps));
+	strvec_clear(&names);
+	err_release(&e);
+	series_release(&s);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_quantile);
@@ -181,5 +220,6 @@ int main(void)
 	UNIT_RUN(test_points);
 	UNIT_RUN(test_max_apps);
 	UNIT_RUN(test_threads);
+	UNIT_RUN(test_scrape);
 	return unit_done();
 }
