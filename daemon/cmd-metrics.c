@@ -189,9 +189,11 @@ static int scrape(struct sbuf *out, struct err *e)
 		goto out;
 	}
 	if (port == 0) {
-		err_set(e, "berth-proxy on this host serves no metrics (started without a "
-			   "--metrics-port PORT): set proxy.run.metrics_port, or run `berth proxy "
-			   "boot_config set --metrics-port PORT`, then `berth proxy reboot`");
+		err_set(e,
+			"berth-proxy on this host serves no metrics on a known port (started "
+			"without --metrics-port PORT, or with 0): set proxy.run.metrics_port, or "
+			"run `berth proxy boot_config set --metrics-port PORT`, then `berth proxy "
+			"reboot`");
 		goto out;
 	}
 	bd_helper_image(&image);
