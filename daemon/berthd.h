@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daemon/store.h"
 #include "lib/err.h"
@@ -222,6 +223,32 @@ int bd_build_deploy(struct bd *bd, const struct store_app *a, const char *rev);
  * probe's argv runs under, in a container called name (cmd-doctor.c).
  */
 void bd_doctor_wrap(struct strvec *wrap, const char *image, const char *name);
+/*
+ * The image of helper containers (doctor's, metrics:report's): the one berthd's own container
+ * runs (its ID), else the berthd image of this version (cmd-doctor.c).
+ */
+struct sbuf;
+void bd_helper_image(struct sbuf *image);
+
+/* metrics:report (cmd-metrics.c) */
+int cmd_metrics_report(struct bd *bd, int argc, const char **argv);
+/*
+ * The port of berth-proxy's --metrics-port in its container's arguments (docker inspect's
+ * .Args, a JSON array): 1..65535; 0 when the option is absent or 0 (any port: not known);
+ * -1 when the text is no array of strings or the port no number.
+ */
+int metrics_port_of_args(const char *json, size_t len);
+struct series_totals;
+/*
+ * One sample for the panel's charts: scrapes this host's berth-proxy as metrics:report does and
+ * records it in s at now (series_add_scrape). 0, or -1 with e set (every app kept gets a gap).
+ * It starts two docker commands: call it from a thread that may wait on children.
+ */
+struct series;
+int metrics_sample(struct series *s, int64_t now, struct err *e);
+/* metrics:report's output for app from t (found: the scrape had the app's service), into sb. */
+void metrics_report_format(struct sbuf *sb, const char *app, const struct series_totals *t,
+			   bool found, bool json);
 
 /*
  * The panel (cmd-panel.c): berth-proxy's service BD_PANEL_SERVICE routes

@@ -95,8 +95,7 @@ static int docker_out(const char *const *argv, struct sbuf *out)
 	return r;
 }
 
-/* The image berthd's own container runs (its ID), else the berthd image of this version. */
-static void helper_image(struct sbuf *image)
+void bd_helper_image(struct sbuf *image)
 {
 	char self[256];
 
@@ -160,7 +159,7 @@ int cmd_doctor(struct bd *bd, int argc, const char **argv)
 	if (format) {
 		bd->json = !strcmp(format, "json");
 	}
-	helper_image(&image);
+	bd_helper_image(&image);
 	host_name(&host);
 	sbuf_addf(&name, "%s%ld", DAEMONHOST_DOCTOR_PREFIX, (long)getpid());
 	exec_init(&ex, EXEC_LOCAL);

@@ -110,6 +110,9 @@ static const struct bd_cmd commands[] = {
 			   "staging or a URL), for the whole host; no VALUE unsets (admin)"},
     {"logs", cmd_logs, BD_APP | BD_READ,
      "logs APP [-n LINES] [-t] [-p TYPE]: the output of the app's containers (-t: follow)"},
+    {"metrics:report", cmd_metrics_report, BD_APP | BD_READ,
+     "metrics:report APP [--format json]: the app's requests, errors and latency as this "
+     "host's berth-proxy counted them (needs its --metrics-port)"},
     {"postgres:create", cmd_datastore_create, BD_ADMIN,
      "postgres:create NAME [--image IMAGE]: a Postgres server for apps (image: postgres:16)"},
     {"postgres:destroy", cmd_datastore_destroy, BD_ADMIN,

@@ -3,6 +3,7 @@
  * no argv or SSH command line can carry, such as a 10 MB config value.
  * tests/e2e/t0301-berthd-commands.sh runs the binary for the rest.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "daemon/appdeploy.h"
 #include "daemon/berthd.h"
 #include "daemon/ports.h"
+#include "daemon/series.h"
 #include "lib/run.h"
 #include "lib/sbuf.h"
 #include "unit.h"
@@ -624,6 +626,108 @@ static void test_letsencrypt_set_refuses_and_changes_nothing(void)
 	CHECK_INT(store_setting_get(&bd.store, "letsencrypt.server", &v, NULL), 0);
 	CHECK(v == NULL);
 	store_app_destroy(&bd.store, "shop", NULL);
+/* metrics:report finds berth-proxy's metrics port in its container's arguments. */
+static void test_metrics_port(void)
+{
+	static const struct {
+		const char *args;
+		int port;
+	} cases[] = {
+	    {"[\"run\",\"--http-port\",\"80\",\"--metrics-port\",\"9394\"]", 9394},
+	    {"[\"run\",\"--metrics-port=9100\",\"--debug\"]", 9100},
+	    {"[\"run\",\"--metrics-port\",\"1\",\"--metrics-port\",\"2\"]", 2},
+	    {"[\"run\",\"--http-port\",\"80\"]", 0},
+	    {"[\"run\",\"--metrics-port\",\"0\"]", 0},
+	    {"[]", 0},
+	    {"[\"run\",\"--metrics-port\"]", -1},
+	    {"[\"run\",\"--metrics-port\",\"65536\"]", -1},
+	    {"[\"run\",\"--metrics-port\",\"-1\"]", -1},
+	    {"[\"run\",\"--metrics-port\",\"12x\"]", -1},
+	    {"[\"run\",7]", -1},
+	    {"{\"run\":1}", -1},
+	    {"null", -1},
+	    {"", -1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int got = metrics_port_of_args(cases[i].args, strlen(cases[i].args));
+
+		if (got != cases[i].port) {
+			printf("#   %s\n", cases[i].args);
+		}
+		CHECK_INT(got, cases[i].port);
+	}
+}
+
+/* metrics:report's text and JSON from an app's totals; no value: "-" and null. */
+static void test_metrics_report_format(void)
+{
+	static const double le[5] = {0.005, 0.01, 0.025, 0.05, INFINITY};
+	struct series_totals t;
+	struct sbuf sb = SBUF_INIT;
+
+	memset(&t, 0, sizeof(t));
+	t.nbuckets = 5;
+	memcpy(t.le, le, sizeof(le));
+	memcpy(t.buckets, (double[]){10, 40, 90, 100, 100}, sizeof(le));
+	t.requests[2] = 97;
+	t.requests[5] = 3;
+	t.upstream_errors = 1;
+	t.in_flight = 2;
+	t.duration_sum = 1.5;
+	t.duration_count = 100;
+	metrics_report_format(&sb, "shop", &t, true, false);
+	CHECK_STR(sb.buf, "=====> shop metrics (berth-proxy, since it started)\n"
+			  "       Service:                       shop-web\n"
+			  "       Requests:                      100\n"
+			  "       Requests 1xx:                  0\n"
+			  "       Requests 2xx:                  97\n"
+			  "       Requests 3xx:                  0\n"
+			  "       Requests 4xx:                  0\n"
+			  "       Requests 5xx:                  3\n"
+			  "       Requests other:                0\n"
+			  "       Upstream errors:               1\n"
+			  "       In flight:                     2\n"
+			  "       Latency mean:                  15.0 ms\n"
+			  "       Latency p50:                   13.0 ms\n"
+			  "       Latency p99:                   47.5 ms\n");
+	sbuf_reset(&sb);
+	metrics_report_format(&sb, "shop", &t, true, true);
+	CHECK_STR(sb.buf, "{\"app\":\"shop\",\"service\":\"shop-web\",\"counted\":true,"
+			  "\"requests\":100,\"requests_by_class\":{\"1xx\":0,\"2xx\":97,\"3xx\":0,"
+			  "\"4xx\":0,\"5xx\":3,\"other\":0},\"upstream_errors\":1,\"in_flight\":2,"
+			  "\"latency_ms\":{\"mean\":15.0,\"p50\":13.0,\"p99\":47.5}}\n");
+	memset(&t, 0, sizeof(t));
+	sbuf_reset(&sb);
+	metrics_report_format(&sb, "shop", &t, false, true);
+	CHECK(strstr(sb.buf, "\"counted\":false,\"requests\":0,"));
+	CHECK(strstr(sb.buf, "\"latency_ms\":{\"mean\":null,\"p50\":null,\"p99\":null}}"));
+	sbuf_reset(&sb);
+	metrics_report_format(&sb, "shop", &t, false, false);
+	CHECK(strstr(sb.buf, "       Counted:                       nothing yet\n"));
+	CHECK(strstr(sb.buf, "       Latency p99:                   -\n"));
+	sbuf_release(&sb);
+}
+
+/* Usage errors change nothing and reach no docker. */
+static void test_metrics_report_usage(void)
+{
+	struct bd bd;
+
+	bd_open(&bd);
+	store_app_create(&bd.store, "mx", NULL);
+	{
+		const char *argv[] = {"metrics:report", "mx", "--format", "yaml", NULL};
+		CHECK_INT(cmd_metrics_report(&bd, 4, argv), 1);
+	}
+	{
+		const char *argv[] = {"metrics:report", "mx", "extra", NULL};
+		CHECK_INT(cmd_metrics_report(&bd, 3, argv), 1);
+	}
+	{
+		const char *argv[] = {"metrics:report", NULL};
+		CHECK_INT(cmd_metrics_report(&bd, 1, argv), 1);
+	}
 	store_close(&bd.store);
 }
 
@@ -641,6 +745,9 @@ int main(void)
 	UNIT_RUN(test_network_settings);
 	UNIT_RUN(test_letsencrypt_set_args);
 	UNIT_RUN(test_letsencrypt_set_refuses_and_changes_nothing);
+	UNIT_RUN(test_metrics_port);
+	UNIT_RUN(test_metrics_report_format);
+	UNIT_RUN(test_metrics_report_usage);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});
