@@ -1158,15 +1158,16 @@ static size_t assets_all(struct dctx *c, struct pair *pairs, size_t npairs,
 }
 
 /*
- * Instance k (from 2) of p's role: started (a rollback: started again)
- * before the first, which carries the switch. Behind the proxy it only
- * starts (the first's switch checks it with the others); else it must
- * become ready like the first. Returns 0, or -1 with e set and *started
- * saying whether its container runs.
+ * Instance k (from 2) of p's role: started (a rollback: started again,
+ * unless fresh: then run from the version's image, as a rollback to a
+ * version that ran fewer instances needs) before the first, which carries
+ * the switch. Behind the proxy it only starts (the first's switch checks it
+ * with the others); else it must become ready like the first. Returns 0,
+ * or -1 with e set and *started saying whether its container runs.
  */
-static int boot_instance(struct dctx *c, struct pair *p, unsigned k, bool here, const char *envp,
-			 struct slice env, const char *name, unsigned timeout_ms, bool *started,
-			 struct err *e)
+static int boot_instance(struct dctx *c, struct pair *p, unsigned k, bool fresh, bool here,
+			 const char *envp, struct slice env, const char *name, unsigned timeout_ms,
+			 bool *started, struct err *e)
 {
 	const struct config *cfg = c->cfg;
 	const struct config_role *role = p->role;
@@ -1174,7 +1175,7 @@ static int boot_instance(struct dctx *c, struct pair *p, unsigned k, bool here, 
 	struct sbuf out = SBUF_INIT;
 	struct boot_lines bl = {0};
 	struct app_run ar = {0};
-	bool rollback = c->o->mode == DEPLOY_ROLLBACK;
+	bool rollback = c->o->mode == DEPLOY_ROLLBACK && !fresh;
 	int rc, ret = -1;
 
 	*started = false;
@@ -1249,6 +1250,7 @@ static int boot_one(struct dctx *c, struct pair *p)
 	const struct config_role *role = p->role;
 	struct sbuf name = SBUF_INIT, envp = SBUF_INIT, env = SBUF_INIT, out = SBUF_INIT;
 	struct sbuf target = SBUF_INIT, issuer = SBUF_INIT, list = SBUF_INIT;
+	struct sbuf envx = SBUF_INIT, envpx = SBUF_INIT; /* a rollback's instances made anew */
 	struct strvec args = STRVEC_INIT, run = STRVEC_INIT, sw = STRVEC_INIT;
 	struct strvec names = STRVEC_INIT, targets = STRVEC_INIT;
 	const char *secret = tls_secret(c, p->role);
@@ -1301,8 +1303,25 @@ static int boot_one(struct dctx *c, struct pair *p)
 	env_len = env.len;
 	/* the other instances first: the first's switch moves traffic to them all */
 	for (k = 2; k <= n; k++) {
-		if (boot_instance(c, p, k, here, envp.buf, slice_make(env.buf, env_len),
-				  names.v[k - 1], timeout_ms, &started, &p->err) < 0) {
+		int r = boot_instance(c, p, k, false, here, envp.buf, slice_make(env.buf, env_len),
+				      names.v[k - 1], timeout_ms, &started, &p->err);
+
+		if (r < 0 && c->o->mode == DEPLOY_ROLLBACK && !started &&
+		    strstr(err_str(&p->err), "No such container")) {
+			/* the version ran fewer instances: this one is made from its image */
+			err_release(&p->err);
+			if (!envx.len &&
+			    app_env_file(&envx, cfg, role, p->host, c->sec, &p->err) < 0) {
+				goto out;
+			}
+			if (!envpx.len) {
+				app_env_path(&envpx, cfg, role->name);
+			}
+			r = boot_instance(c, p, k, true, here, envpx.buf,
+					  slice_make(envx.buf, envx.len), names.v[k - 1],
+					  timeout_ms, &started, &p->err);
+		}
+		if (r < 0) {
 			struct strvec tried = STRVEC_INIT;
 
 			/* the one that failed (shown when it runs), and those before it */
@@ -1480,6 +1499,8 @@ out:
 	sbuf_release(&target);
 	sbuf_release(&issuer);
 	sbuf_release(&list);
+	sbuf_release(&envx);
+	sbuf_release(&envpx);
 	strvec_clear(&args);
 	strvec_clear(&run);
 	strvec_clear(&sw);

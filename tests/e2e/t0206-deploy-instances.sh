@@ -5,7 +5,8 @@
 # a deploy under load moves all of them at once with no failed request; a
 # version that never gets healthy changes nothing and shows each one's last
 # lines; rollback starts the three again; stale_containers counts none of
-# them; instances: 1 leaves one.
+# them; instances: 1 leaves one; a rollback to a version that ran one makes
+# the other two from its image.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 . "$TOP/tests/e2e/deploy-lib.sh"
@@ -100,6 +101,24 @@ test_expect_success 'instances: 1 leaves one web container on each host' '
 		test "$(serving $h)" = v2 || exit 1
 	done &&
 	test "$(hosts $h1 10 | wc -l)" = 1
+'
+
+test_expect_success 'rollback to a version that ran one container makes the other two' '
+	berth deploy --version v1 -P >out 2>&1 || { cat out; exit 1; }
+	test "$(running $h1 web)" = "$T-web-v1" &&
+	sed -i "s/^    hosts: \[$h1, $h2\]$/&\n    instances: 3/" "$APP/config/deploy.yml" &&
+	berth deploy --version v2 -P >out 2>&1 || { cat out; exit 1; }
+	for h in $h1 $h2; do
+		test "$(running $h web)" = "$(webs $h v2)" || exit 1
+		on $h docker rm -f $T-web.2-v1 $T-web.3-v1 >/dev/null 2>&1 || true
+	done &&
+	berth rollback v1 >out 2>&1 || { cat out; exit 1; }
+	cat out &&
+	for h in $h1 $h2; do
+		test "$(running $h web)" = "$(webs $h v1)" || exit 1
+		test "$(serving $h)" = v1 || exit 1
+	done &&
+	test "$(hosts $h2 30 | wc -l)" = 3
 '
 
 test_done

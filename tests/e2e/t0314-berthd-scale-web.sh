@@ -6,8 +6,9 @@
 # failed request; logs -p web and enter web.2 reach them; a version whose
 # second instance never gets healthy is refused, says why, and the old three
 # serve on; a push under load fails no request; releases:rollback, ps:stop
-# and ps:start keep the three; web=1
-# leaves exactly one web container; apps:destroy leaves nothing behind.
+# and ps:start keep the three; web=1 leaves exactly one web container; a
+# rollback to a release whose second container was removed makes it anew;
+# apps:destroy leaves nothing behind.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 . "$TOP/tests/e2e/deploy-lib.sh"
@@ -186,6 +187,16 @@ test_expect_success 'ps:scale web=1 leaves exactly one web container' '
 	test -z "$(on $H docker ps -aq --filter label=service=$T --filter label=instance)" &&
 	test "$(hosts 10 | wc -l)" = 1 &&
 	test "$(served)" = v1
+'
+
+test_expect_success 'a rollback to a release whose second container is gone makes it anew' '
+	bd ps:scale $T web=2 >scale.out 2>&1 || { cat scale.out; exit 1; }
+	check_webs 2 &&
+	bd releases:rollback $T >rb.out 2>&1 || { cat rb.out; exit 1; }
+	cat rb.out &&
+	test "$(served)" = v3 &&
+	check_webs 2 &&
+	test "$(hosts 20 | wc -l)" = 2
 '
 
 test_expect_success 'apps:destroy leaves nothing behind' '
