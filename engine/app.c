@@ -52,6 +52,26 @@ void app_instance_name(struct sbuf *out, const struct config *cfg, const char *r
 	sbuf_addf(out, "-%s", version);
 }
 
+const char *app_instance_version(const struct config *cfg, const struct config_role *role,
+				 const char *name, unsigned *instance)
+{
+	struct sbuf pre = SBUF_INIT;
+	const char *v = NULL;
+	unsigned k;
+
+	for (k = 1; !v && k <= (role->instances > 1 ? (unsigned)role->instances : 1); k++) {
+		/* the name of the version "": the prefix every version follows */
+		sbuf_reset(&pre);
+		app_instance_name(&pre, cfg, role->name, "", k);
+		if (!strncmp(name, pre.buf, pre.len) && app_version_ok(name + pre.len)) {
+			v = name + pre.len;
+			*instance = k;
+		}
+	}
+	sbuf_release(&pre);
+	return v;
+}
+
 void app_image_repo(struct sbuf *out, const struct config *cfg)
 {
 	const char *img = cfg->image ? cfg->image : cfg->service;

@@ -68,6 +68,13 @@ void app_container_name(struct sbuf *out, const struct config *cfg, const char *
 /* The container of instance (1-based; 0 counts as 1) of role: app_container_name for the first. */
 void app_instance_name(struct sbuf *out, const struct config *cfg, const char *role,
 		       const char *version, unsigned instance);
+/*
+ * The version in name when it is the container of one of role's instances
+ * (app_instance_name, instance 1 to role->instances): a pointer into name,
+ * with *instance set; else NULL.
+ */
+const char *app_instance_version(const struct config *cfg, const struct config_role *role,
+				 const char *name, unsigned *instance);
 /* "[<registry server>/]<image>" (no tag). */
 void app_image_repo(struct sbuf *out, const struct config *cfg);
 /* "[<registry server>/]<image>:<version>". */

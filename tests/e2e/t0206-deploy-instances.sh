@@ -6,7 +6,7 @@
 # version that never gets healthy changes nothing and shows each one's last
 # lines; rollback starts the three again; stale_containers counts none of
 # them; instances: 1 leaves one; a rollback to a version that ran one makes
-# the other two from its image.
+# the other two from its image; app stop and start act on all three.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 . "$TOP/tests/e2e/deploy-lib.sh"
@@ -119,6 +119,16 @@ test_expect_success 'rollback to a version that ran one container makes the othe
 		test "$(serving $h)" = v1 || exit 1
 	done &&
 	test "$(hosts $h2 30 | wc -l)" = 3
+'
+
+test_expect_success 'app stop and app start act on the three of the version' '
+	berth app stop -r web -h $h1 >out 2>&1 || { cat out; exit 1; }
+	cat out &&
+	test -z "$(running $h1 web)" &&
+	test "$(running $h2 web)" = "$(webs $h2 v1)" &&
+	berth app start -r web -h $h1 >out 2>&1 || { cat out; exit 1; }
+	cat out &&
+	test "$(running $h1 web)" = "$(webs $h1 v1)"
 '
 
 test_done

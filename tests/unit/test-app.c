@@ -557,6 +557,19 @@ static void test_instances(void)
 	free(cfg.destination);
 	cfg.destination = NULL;
 
+	{
+		unsigned k = 0;
+		const struct config_role *web = config_role(&cfg, "web");
+
+		CHECK_STR(app_instance_version(&cfg, web, "shop-web-v2", &k), "v2");
+		CHECK_INT(k, 1);
+		CHECK_STR(app_instance_version(&cfg, web, "shop-web.3-v1.2-x", &k), "v1.2-x");
+		CHECK_INT(k, 3);
+		CHECK(app_instance_version(&cfg, web, "shop-web.4-v2", &k) == NULL);
+		CHECK(app_instance_version(&cfg, web, "shop-web-", &k) == NULL);
+		CHECK(app_instance_version(&cfg, web, "shop-job-v2", &k) == NULL);
+		CHECK(app_instance_version(&cfg, web, "shop-web_replaced_1", &k) == NULL);
+	}
 	/* the first instance's argv is the one of a role without instances */
 	CHECK_INT(app_run_argv(&argv, &cfg, config_role(&cfg, "web"), &r, &e), 0);
 	j = strvec_join(&argv, " ");
