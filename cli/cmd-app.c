@@ -4,7 +4,7 @@
  *
  *	berth app containers | images | details     what is on the hosts
  *	berth app version                           the version each role runs
- *	berth app stale_containers [--stop]         running containers older than the newest
+ *	berth app stale_containers [--stop]         running containers of older versions
  *	berth app start | stop                      the newest container of each role
  *	                                            (with instances: every one of its version)
  *	berth app logs [-f] [-n N] [-s SINCE] [-g GREP] [--container NAME]
