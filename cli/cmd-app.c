@@ -4,8 +4,9 @@
  *
  *	berth app containers | images | details     what is on the hosts
  *	berth app version                           the version each role runs
- *	berth app stale_containers [--stop]         running containers older than the newest
+ *	berth app stale_containers [--stop]         running containers of older versions
  *	berth app start | stop                      the newest container of each role
+ *	                                            (with instances: every one of its version)
  *	berth app logs [-f] [-n N] [-s SINCE] [-g GREP] [--container NAME]
  *	berth app exec [-i] [--reuse] [--detach] [-e K=V] [--version V] CMD [ARG...]
  *	berth app remove                            every container and image of the app
@@ -216,6 +217,21 @@ static int app_start_stop(struct app_ctx *c, bool start)
 			strvec_pushf(&j->argv, "--time=%lld", j->role->stop_timeout);
 		}
 		strvec_push(&j->argv, j->container);
+		/* a role with instances: every container of the newest's version */
+		if (j->role->instances > 1) {
+			unsigned k, inst = 0;
+			const char *v = app_instance_version(&c->cfg, j->role, j->container, &inst);
+
+			for (k = 1; v && k <= (unsigned)j->role->instances; k++) {
+				struct sbuf n = SBUF_INIT;
+
+				app_instance_name(&n, &c->cfg, j->role->name, v, k);
+				if (k != inst) {
+					strvec_push(&j->argv, n.buf);
+				}
+				sbuf_release(&n);
+			}
+		}
 	}
 	if (run_jobs(c, 0)) {
 		ret = 1;

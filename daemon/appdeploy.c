@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,8 +529,10 @@ int appdeploy_containers(const char *app, const char *type, unsigned instance, s
 	struct slice rest;
 	int r = -1;
 
-	strvec_pushv(&ps.argv, (const char *[]){"docker", "ps", "--format",
-						"{{.ID}} {{.Label \"role\"}}", "--filter", NULL});
+	strvec_pushv(&ps.argv,
+		     (const char *[]){"docker", "ps", "--format",
+				      "{{.ID}} {{.Label \"role\"}} {{.Label \"instance\"}}",
+				      "--filter", NULL});
 	strvec_pushf(&ps.argv, "label=service=%s", app);
 	ps.out = RUN_IO_CAPTURE;
 	ps.err = RUN_IO_CAPTURE;
@@ -543,10 +546,23 @@ int appdeploy_containers(const char *app, const char *type, unsigned instance, s
 	while (rest.ptr) {
 		struct slice line = slice_trim(slice_next(&rest, '\n'));
 		struct slice id = slice_next(&line, ' ');
-		char *role = line.ptr ? slice_dup(slice_trim(line)) : xstrdup("");
+		char *role = line.ptr ? slice_dup(slice_trim(slice_next(&line, ' '))) : xstrdup("");
+		uint64_t inst = 0;
+		bool match;
 
-		if (id.len &&
-		    (!type || (want ? !strcmp(role, want) : release_role_is(role, type)))) {
+		/* web's instances are one role (the engine's instances), labelled instance=N */
+		if (line.ptr && !slice_to_u64(slice_trim(line), UINT32_MAX, &inst)) {
+			inst = 0;
+		}
+		if (!type) {
+			match = true;
+		} else if (!want) {
+			match = release_role_is(role, type);
+		} else {
+			match = (!strcmp(role, want) && inst <= 1) ||
+				(instance > 1 && !strcmp(role, type) && inst == instance);
+		}
+		if (id.len && match) {
 			strvec_pushf(ids, "%.*s", (int)id.len, id.ptr);
 		}
 		free(role);

@@ -97,8 +97,9 @@ int appdeploy_redeploy_any(struct bd *bd, const char *app, struct err *e);
 /*
  * The ids of app's running containers (the engine's: labelled service=APP),
  * as docker lists them, newest first. With type, only that process type's:
- * every instance of it (roles TYPE, TYPE-2, ...), or with instance > 0 that
- * one (1: TYPE, 2: TYPE-2). 0, or -1 with e set.
+ * every instance of it (roles TYPE, TYPE-2, ...; web's are all role web,
+ * from the second labelled instance=N), or with instance > 0 that one (1:
+ * TYPE, 2: TYPE-2 or web's instance=2). 0, or -1 with e set.
  */
 int appdeploy_containers(const char *app, const char *type, unsigned instance, struct strvec *ids,
 			 struct err *e);

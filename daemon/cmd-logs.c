@@ -1,7 +1,8 @@
 /*
  * logs and ps:restart — an app's running containers: their output, and
  * starting them again. The containers are the engine's, found by the
- * labels it gives them (service=APP, role=TYPE or TYPE-N: appdeploy_containers).
+ * labels it gives them (service=APP, role=TYPE or TYPE-N, web's instances role=web
+ * instance=N: appdeploy_containers).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -146,7 +146,8 @@ static const struct bd_cmd commands[] = {
     {"ps:restart", cmd_ps_restart, BD_APP | BD_DEPLOY,
      "ps:restart APP: deploy the current release again"},
     {"ps:scale", cmd_ps_scale, BD_APP | BD_DEPLOY,
-     "ps:scale APP [TYPE=N...]: how many of each process type, deploy again"},
+     "ps:scale APP [TYPE=N...]: how many of each process type (web=N: N behind "
+     "berth-proxy), deploy again"},
     {"releases", cmd_releases, BD_APP | BD_READ, "releases APP: the app's deploys, newest first"},
     {"releases:rollback", cmd_releases_rollback, BD_APP | BD_DEPLOY,
      "releases:rollback APP [VERSION]: serve an earlier release again"},

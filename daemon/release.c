@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,14 @@ static bool has_name(const struct strvec *names, const char *name)
 
 unsigned release_instances(const struct release_proc *p)
 {
-	return p->scale > 1 && !strcmp(p->type, "web") ? 1 : p->scale;
+	return p->scale;
+}
+
+/* Whether p's instances are roles of their own (TYPE-N): all but web's, one role behind the proxy.
+ */
+static bool own_roles(const struct release_proc *p)
+{
+	return strcmp(p->type, "web") != 0;
 }
 
 char *release_role_name(const char *type, unsigned instance)
@@ -204,8 +212,12 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 		} else {
 			json_object_set_new(role, "proxy", json_false());
 		}
+		if (!own_roles(p) && release_instances(p) > 1) {
+			/* berth-proxy balances over them: the engine's instances, one switch */
+			json_object_set_new(role, "instances", json_integer(release_instances(p)));
+		}
 		json_object_set_new(servers, p->type, role);
-		for (inst = 2; inst <= release_instances(p); inst++) {
+		for (inst = 2; own_roles(p) && inst <= release_instances(p); inst++) {
 			/* the type's other instances: the same role under their own names */
 			char *name = release_role_name(p->type, inst);
 
@@ -405,17 +417,21 @@ out:
 }
 
 /*
- * Removes the containers of cfg's service whose role is no longer in cfg:
- * the instances and types scaled down to fewer or none. A container that
- * will not go is reported, and the release stands.
+ * Removes the containers of cfg's service whose role is no longer in cfg, or
+ * whose instance (label instance=N) is past its role's instances: the
+ * instances and types scaled down to fewer or none, of every version (a
+ * rollback runs the current scale). A container that will not go is
+ * reported, and the release stands.
  */
 static void drop_scaled_down(const struct release_spec *s, const struct config *cfg)
 {
 	struct run_cmd ps = RUN_CMD_INIT;
 	struct slice rest;
 
-	strvec_pushv(&ps.argv, (const char *[]){"docker", "ps", "-a", "--format",
-						"{{.ID}} {{.Label \"role\"}}", "--filter", NULL});
+	strvec_pushv(&ps.argv,
+		     (const char *[]){"docker", "ps", "-a", "--format",
+				      "{{.ID}} {{.Label \"role\"}} {{.Label \"instance\"}}",
+				      "--filter", NULL});
 	strvec_pushf(&ps.argv, "label=service=%s", cfg->service);
 	ps.out = RUN_IO_CAPTURE;
 	ps.err = RUN_IO_CAPTURE;
@@ -430,14 +446,26 @@ static void drop_scaled_down(const struct release_spec *s, const struct config *
 		struct slice line = slice_trim(slice_next(&rest, '\n'));
 		struct slice id = slice_next(&line, ' ');
 		struct run_cmd rm = RUN_CMD_INIT;
+		const struct config_role *r;
+		uint64_t inst = 0;
 		char *role;
 
 		if (!id.len || !line.ptr) {
 			continue;
 		}
-		role = slice_dup(slice_trim(line));
-		if (*role && !config_role(cfg, role)) {
-			say(s, "-----> Removing %s's %s container (scaled down)", s->app, role);
+		role = slice_dup(slice_trim(slice_next(&line, ' ')));
+		if (line.ptr && !slice_to_u64(slice_trim(line), UINT32_MAX, &inst)) {
+			inst = 0;
+		}
+		r = *role ? config_role(cfg, role) : NULL;
+		if (*role && (!r || (long long)inst > r->instances)) {
+			if (r) {
+				say(s, "-----> Removing %s's %s.%u container (scaled down)", s->app,
+				    role, (unsigned)inst);
+			} else {
+				say(s, "-----> Removing %s's %s container (scaled down)", s->app,
+				    role);
+			}
 			strvec_pushv(&rm.argv, (const char *[]){"docker", "rm", "-f", NULL});
 			strvec_pushf(&rm.argv, "%.*s", (int)id.len, id.ptr);
 			rm.out = RUN_IO_CAPTURE;
@@ -462,21 +490,12 @@ static int release_run(const struct release_spec *s, enum deploy_mode mode, stru
 	struct exec ex;
 	struct deploy_opts o = {0};
 	int ret = -1;
-	size_t i;
 
 	config_init(&cfg);
 	secrets_init(&sec);
 	exec_init(&ex, EXEC_LOCAL);
 	if (spec_config(s, &cfg, &sec, e) < 0) {
 		goto out;
-	}
-	for (i = 0; i < s->nprocs; i++) {
-		if (release_instances(&s->procs[i]) < s->procs[i].scale) {
-			say(s,
-			    " !     %s: scale %u runs one container (berth-proxy switches one "
-			    "web container per host)",
-			    s->procs[i].type, s->procs[i].scale);
-		}
 	}
 	if (mode == DEPLOY_NEW && s->predeploy &&
 	    one_off(s, &ex, &cfg, &sec, "predeploy", s->predeploy, e) < 0) {

@@ -22,10 +22,10 @@
  *                which must be spec->version (the image is in this host's
  *                dockerd: no registry, and nothing is sent)
  *   servers      one role per instance of a process type with scale > 0, on
- *                the one host "localhost": TYPE, TYPE-2, ... TYPE-N (the
- *                engine runs one container per role and host); web runs one
- *                container whatever its scale, and says so (berth-proxy
- *                switches one target per service)
+ *                the one host "localhost": TYPE, TYPE-2, ... TYPE-N; but web
+ *                is one role with instances: N (engine/config.h), N
+ *                containers behind berth-proxy that the engine switches to
+ *                at once (containers APP-web-V, APP-web.2-V, ...)
  *   web          primary, proxy {hosts: domains, app_port: port (5000 when 0),
  *                healthcheck: {path: check.path or "/", interval: check.wait_s,
  *                timeout: check.timeout_s}, ssl: true (ssl_acme) or
@@ -111,7 +111,7 @@ struct release_spec {
 	void *progress_data;
 };
 
-/* How many containers of p run: its scale (web: at most one). */
+/* How many containers of p run: its scale. */
 unsigned release_instances(const struct release_proc *p);
 
 /* The engine role of instance (1-based) of type: "worker", "worker-2", ... */

@@ -38,6 +38,40 @@ void app_container_name(struct sbuf *out, const struct config *cfg, const char *
 	sbuf_addf(out, "-%s", version);
 }
 
+void app_instance_name(struct sbuf *out, const struct config *cfg, const char *role,
+		       const char *version, unsigned instance)
+{
+	if (instance <= 1) {
+		app_container_name(out, cfg, role, version);
+		return;
+	}
+	sbuf_addf(out, "%s-%s.%u", cfg->service, role, instance);
+	if (cfg->destination) {
+		sbuf_addf(out, "-%s", cfg->destination);
+	}
+	sbuf_addf(out, "-%s", version);
+}
+
+const char *app_instance_version(const struct config *cfg, const struct config_role *role,
+				 const char *name, unsigned *instance)
+{
+	struct sbuf pre = SBUF_INIT;
+	const char *v = NULL;
+	unsigned k;
+
+	for (k = 1; !v && k <= (role->instances > 1 ? (unsigned)role->instances : 1); k++) {
+		/* the name of the version "": the prefix every version follows */
+		sbuf_reset(&pre);
+		app_instance_name(&pre, cfg, role->name, "", k);
+		if (!strncmp(name, pre.buf, pre.len) && app_version_ok(name + pre.len)) {
+			v = name + pre.len;
+			*instance = k;
+		}
+	}
+	sbuf_release(&pre);
+	return v;
+}
+
 void app_image_repo(struct sbuf *out, const struct config *cfg)
 {
 	const char *img = cfg->image ? cfg->image : cfg->service;
@@ -352,7 +386,7 @@ int app_run_argv(struct strvec *argv, const struct config *cfg, const struct con
 	if (r->name) {
 		strvec_push(argv, r->name);
 	} else {
-		app_container_name(&sb, cfg, role->name, r->version);
+		app_instance_name(&sb, cfg, role->name, r->version, r->instance);
 		strvec_push(argv, sb.buf);
 		sbuf_reset(&sb);
 	}
@@ -369,7 +403,7 @@ int app_run_argv(struct strvec *argv, const struct config *cfg, const struct con
 	if (r->name) {
 		strvec_pushf(argv, "--env=KAMAL_CONTAINER_NAME=%s", r->name);
 	} else {
-		app_container_name(&sb, cfg, role->name, r->version);
+		app_instance_name(&sb, cfg, role->name, r->version, r->instance);
 		strvec_pushf(argv, "--env=KAMAL_CONTAINER_NAME=%s", sb.buf);
 		sbuf_reset(&sb);
 	}
@@ -413,6 +447,9 @@ int app_run_argv(struct strvec *argv, const struct config *cfg, const struct con
 	strvec_pushf(argv, "--label=role=%s", role->name);
 	strvec_pushf(argv, "--label=destination=%s", cfg->destination ? cfg->destination : "");
 	strvec_pushf(argv, "--label=version=%s", r->version);
+	if (r->instance > 1) {
+		strvec_pushf(argv, "--label=instance=%u", r->instance);
+	}
 	for (i = 0; i < cfg->labels.nr; i++) {
 		strvec_pushf(argv, "--label=%s=%s", cfg->labels.v[i].key,
 			     cfg->labels.v[i].value ? cfg->labels.v[i].value : "");
@@ -502,6 +539,26 @@ void app_proxy_deploy_argv(struct strvec *argv, const struct config *cfg,
 	app_role_name(&sb, cfg, role->name);
 	app_proxy_service_argv(argv, cfg, &role->proxy, sb.buf, target, issuer);
 	sbuf_release(&sb);
+}
+
+void app_proxy_deploy_argv_targets(struct strvec *argv, const struct config *cfg,
+				   const struct config_role *role, const struct strvec *targets,
+				   const char *issuer)
+{
+	struct strvec one = STRVEC_INIT;
+	size_t i, k;
+
+	app_proxy_deploy_argv(&one, cfg, role, targets->v[0], issuer);
+	for (i = 0; i < one.nr; i++) {
+		strvec_push(argv, one.v[i]);
+		if (!strncmp(one.v[i], "--target=", 9)) {
+			/* the others right after the first, as kamal-proxy takes them */
+			for (k = 1; k < targets->nr; k++) {
+				strvec_pushf(argv, "--target=%s", targets->v[k]);
+			}
+		}
+	}
+	strvec_clear(&one);
 }
 
 void app_proxy_service_argv(struct strvec *argv, const struct config *cfg,

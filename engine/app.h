@@ -8,8 +8,13 @@
  *
  *	role name	<service>-<role>[-<destination>]            "shop-web-staging"
  *	container	<role name>-<version>                       "shop-web-staging-3f2a9c1"
+ *	instance K	<service>-<role>.<K>[-<destination>]-<version>  "shop-web.2-staging-3f2a9c1"
+ *			(K from 2, a role with instances: the first is the container
+ *			above; a role name has no '.', so no name of another role or
+ *			version can be the same)
  *	image		[<registry server>/]<image>:<version>       "ghcr.io/acme/shop:3f2a9c1"
  *	labels		service=<service> role=<role> destination=<destination> version=<version>
+ *			(and instance=<K> on instance K from 2)
  *			(destination= with an empty value without one, as Kamal does, so
  *			that filters tell a plain deploy's containers from a destination's)
  *	network		berth (every app container and berth-proxy join it)
@@ -60,6 +65,16 @@ void app_role_name(struct sbuf *out, const struct config *cfg, const char *role)
 /* "<service>-<role>[-<destination>]-<version>". */
 void app_container_name(struct sbuf *out, const struct config *cfg, const char *role,
 			const char *version);
+/* The container of instance (1-based; 0 counts as 1) of role: app_container_name for the first. */
+void app_instance_name(struct sbuf *out, const struct config *cfg, const char *role,
+		       const char *version, unsigned instance);
+/*
+ * The version in name when it is the container of one of role's instances
+ * (app_instance_name, instance 1 to role->instances): a pointer into name,
+ * with *instance set; else NULL.
+ */
+const char *app_instance_version(const struct config *cfg, const struct config_role *role,
+				 const char *name, unsigned *instance);
 /* "[<registry server>/]<image>" (no tag). */
 void app_image_repo(struct sbuf *out, const struct config *cfg);
 /* "[<registry server>/]<image>:<version>". */
@@ -128,6 +143,9 @@ struct app_run {
 	/* the version's asset volume on the host (absolute), mounted at asset_path when the role
 	 * has one (app_assets); NULL: none */
 	const char *assets_dir;
+	/* from 2: that instance of the role (app_instance_name, and the label instance=N); 0 or
+	 * 1: the first, labelled as ever */
+	unsigned instance;
 };
 
 /*
@@ -153,6 +171,13 @@ int app_run_argv(struct strvec *argv, const struct config *cfg, const struct con
  */
 void app_proxy_deploy_argv(struct strvec *argv, const struct config *cfg,
 			   const struct config_role *role, const char *target, const char *issuer);
+/*
+ * The same with several targets (a role's instances): the proxy checks them
+ * all and switches to them at once, balancing over them. targets->nr >= 1.
+ */
+void app_proxy_deploy_argv_targets(struct strvec *argv, const struct config *cfg,
+				   const struct config_role *role, const struct strvec *targets,
+				   const char *issuer);
 /*
  * The same for any proxy service: p's settings, the service's name (an
  * accessory's container name for its proxy: section, as Kamal names it).

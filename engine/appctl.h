@@ -121,7 +121,8 @@ void appctl_prune_dangling_argv(struct strvec *argv, const struct config *cfg);
 /* Removes the tagged images of the app's repository that no container uses, past the newest keep.
  */
 void appctl_prune_tagged_argv(struct strvec *argv, const struct config *cfg, long long keep);
-/* Prints the running containers of role other than the newest; with stop, stops them too. */
+/* Prints the running containers of role of versions other than the newest's; with stop, stops them
+ * too. */
 void appctl_stale_argv(struct strvec *argv, const struct config *cfg, const char *role, bool stop);
 /* docker exec berth-proxy berth-proxy stop|resume ROLE-NAME [--message M]. */
 void appctl_proxy_argv(struct strvec *argv, const struct config *cfg, const char *role,

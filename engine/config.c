@@ -1921,6 +1921,7 @@ static struct config_role *role_add(struct config *cfg, const char *name)
 	env_init(&r->env);
 	proxy_init(&r->proxy);
 	r->stop_timeout = cfg->stop_timeout;
+	r->instances = 1;
 	set_str(&r->asset_path, cfg->asset_path);
 	env_copy(&r->env, &cfg->env);
 	set_str(&r->logging.driver, cfg->logging.driver);
@@ -1986,6 +1987,15 @@ static int role_proxy(struct cctx *c, const struct yaml_node *n, void *obj, size
 	return 0;
 }
 
+static int role_instances(struct cctx *c, const struct yaml_node *n, void *obj, size_t off)
+{
+	struct config_role *r = obj;
+
+	(void)off;
+	return get_int(c, n, 1, CONFIG_INSTANCES_MAX, "a number of containers per host (1-100)",
+		       &r->instances);
+}
+
 static const struct kw role_kws[] = {
     KW_FN("hosts", role_hosts),
     KW("cmd", p_str, struct config_role, cmd),
@@ -1996,6 +2006,7 @@ static const struct kw role_kws[] = {
     KW("logging", p_logging, struct config_role, logging),
     KW("asset_path", p_asset_path, struct config_role, asset_path),
     KW("stop_timeout", p_secs, struct config_role, stop_timeout),
+    KW_FN("instances", role_instances),
     KW_END,
 };
 
@@ -3582,6 +3593,10 @@ static json_t *jrole(const struct config_role *r)
 	json_object_set_new(o, "logging", jlogging(&r->logging));
 	json_object_set_new(o, "asset_path", jstr(r->asset_path));
 	json_object_set_new(o, "stop_timeout", jint(r->stop_timeout));
+	/* berth's own key: shown when set, so a Kamal config's output stays as it was */
+	if (r->instances > 1) {
+		json_object_set_new(o, "instances", json_integer(r->instances));
+	}
 	return o;
 }
 

@@ -145,7 +145,17 @@ struct config_role {
 	/* "PATH[:OPTIONS]", the role's or else the root's; NULL or "": none (engine/app.h) */
 	char *asset_path;
 	long long stop_timeout; /* seconds; -1 unset */
+	/*
+	 * instances (berth's, not Kamal's key): how many containers of the role
+	 * run on each of its hosts, 1 to CONFIG_INSTANCES_MAX; 1 when unset.
+	 * Behind the proxy they share the role's service: all of a new version
+	 * boot, pass the health check, and take the traffic in one switch
+	 * (engine/deploy.h; engine/app.h names them).
+	 */
+	long long instances;
 };
+
+#define CONFIG_INSTANCES_MAX 100
 
 struct config_registry {
 	char *server;

@@ -395,17 +395,24 @@ static unsigned drain_timeout_s(const struct config *cfg)
 				       : CONFIG_DEFAULT_DRAIN_TIMEOUT;
 }
 
-/* Appends the new container's logs and health answers to e, and stops it. */
-static void diagnose(struct dctx *c, const char *host, const char *name, struct err *e)
+/*
+ * Appends to e the last log lines and health answers of the new containers
+ * names[0..shown) (those the failure is about), and stops every one of names
+ * (the others started for the same switch).
+ */
+static void diagnose(struct dctx *c, const char *host, const struct strvec *names, size_t shown,
+		     struct err *e)
 {
 	struct strvec args = STRVEC_INIT;
 	struct sbuf out = SBUF_INIT, msg = SBUF_INIT;
 	struct err e2 = ERR_INIT;
 
-	strvec_push(&args, name);
 	strvec_pushf(&args, "%d", LOG_LINES_ON_ERROR);
+	strvec_pushf(&args, "%zu", shown);
+	strvec_pushv(&args, (const char *const *)names->v);
 	if (docker_script(c, host, script_deploy_fail, &args, SLICE_NULL, 30000, NULL, NULL, &out,
-			  &e2) == 0) {
+			  &e2) == 0 &&
+	    shown) {
 		sbuf_addf(&msg, "%s\n", err_str(e));
 		sbuf_add(&msg, (out).buf, (out).len);
 		sbuf_rtrim(&msg);
@@ -417,6 +424,30 @@ static void diagnose(struct dctx *c, const char *host, const char *name, struct 
 	sbuf_release(&out);
 	sbuf_release(&msg);
 	err_release(&e2);
+}
+
+/*
+ * names reordered so that those the switch's error names as targets
+ * ("'NAME:PORT'") come first: returns how many it names, or all of them
+ * when it names none.
+ */
+static size_t named_first(struct strvec *names, const char *msg)
+{
+	struct sbuf pat = SBUF_INIT;
+	size_t i, k = 0;
+
+	for (i = 0; i < names->nr; i++) {
+		sbuf_reset(&pat);
+		sbuf_addf(&pat, "'%s:", names->v[i]);
+		if (strstr(msg, pat.buf)) {
+			char *t = names->v[k];
+
+			names->v[k++] = names->v[i];
+			names->v[i] = t;
+		}
+	}
+	sbuf_release(&pat);
+	return k ? k : names->nr;
 }
 
 struct journal_arg {
@@ -1126,18 +1157,107 @@ static size_t assets_all(struct dctx *c, struct pair *pairs, size_t npairs,
 	return failed;
 }
 
-/* Boots role on host: env file, container, switch, old ones stopped, journal. */
+/*
+ * Instance k (from 2) of p's role: started (a rollback: started again,
+ * unless fresh: then run from the version's image, as a rollback to a
+ * version that ran fewer instances needs) before the first, which carries
+ * the switch. Behind the proxy it only starts (the first's switch checks it
+ * with the others); else it must become ready like the first. Returns 0,
+ * or -1 with e set and *started saying whether its container runs.
+ */
+static int boot_instance(struct dctx *c, struct pair *p, unsigned k, bool fresh, bool here,
+			 const char *envp, struct slice env, const char *name, unsigned timeout_ms,
+			 bool *started, struct err *e)
+{
+	const struct config *cfg = c->cfg;
+	const struct config_role *role = p->role;
+	struct strvec args = STRVEC_INIT, run = STRVEC_INIT, sw = STRVEC_INIT;
+	struct sbuf out = SBUF_INIT;
+	struct boot_lines bl = {0};
+	struct app_run ar = {0};
+	bool rollback = c->o->mode == DEPLOY_ROLLBACK && !fresh;
+	int rc, ret = -1;
+
+	*started = false;
+	if (rollback) {
+		strvec_pushv(&run, (const char *[]){"docker", "start", name, NULL});
+	} else {
+		ar.version = c->version;
+		ar.env_file = here ? "/dev/stdin" : envp;
+		ar.host = p->host;
+		ar.detach = true;
+		ar.assets_dir = p->assets_vol;
+		ar.instance = k;
+		if (app_run_argv(&run, cfg, role, &ar, e) < 0) {
+			goto out;
+		}
+	}
+	if (!role->proxy.enabled) {
+		strvec_pushv(&sw,
+			     (const char *[]){"sh", "-c", script_deploy_wait, "berth", name, NULL});
+		strvec_pushf(&sw, "%lld",
+			     cfg->readiness_delay >= 0 ? cfg->readiness_delay
+						       : CONFIG_DEFAULT_READINESS_DELAY);
+		strvec_pushf(&sw, "%u", deploy_timeout_s(cfg));
+	}
+	strvec_pushv(&args, (const char *[]){rollback ? "" : envp, rollback ? "" : name,
+					     APP_NETWORK, "", NULL});
+	strvec_pushf(&args, "%zu", run.nr);
+	strvec_pushv(&args, (const char *const *)run.v);
+	strvec_pushv(&args, (const char *const *)sw.v);
+	bl.c = c;
+	bl.p = p;
+	bl.name = name;
+	bl.t0 = now_ms();
+	if (here) {
+		rc = boot_here(c, p, name, rollback ? NULL : envp, rollback ? SLICE_NULL : env,
+			       &run, &sw, SLICE_NULL, timeout_ms, &bl, &out, e);
+	} else {
+		rc =
+		    remote_script(c, p->host, script_deploy_boot, &args,
+				  rollback ? SLICE_NULL : env, timeout_ms, boot_line, &bl, &out, e);
+	}
+	*started = bl.started;
+	if (rc < 0) {
+		if (!bl.started) {
+			err_prefix(e, "%s did not start", name);
+		} else {
+			err_prefix(e, "%s did not become ready; the old version goes on", name);
+		}
+		goto out;
+	}
+	if (!role->proxy.enabled) {
+		step(c, p->host, role->name, "ready", true, now_ms() - bl.started_ms, "%s is ready",
+		     name);
+	}
+	ret = 0;
+out:
+	strvec_clear(&args);
+	strvec_clear(&run);
+	strvec_clear(&sw);
+	sbuf_release(&out);
+	return ret;
+}
+
+/*
+ * Boots role on host: env file, container (each of the role's instances, the
+ * first last), switch (the proxy's to all of them at once), old ones
+ * stopped, journal.
+ */
 static int boot_one(struct dctx *c, struct pair *p)
 {
 	const struct config *cfg = c->cfg;
 	const struct config_role *role = p->role;
 	struct sbuf name = SBUF_INIT, envp = SBUF_INIT, env = SBUF_INIT, out = SBUF_INIT;
-	struct sbuf target = SBUF_INIT, issuer = SBUF_INIT;
+	struct sbuf target = SBUF_INIT, issuer = SBUF_INIT, list = SBUF_INIT;
+	struct sbuf envx = SBUF_INIT, envpx = SBUF_INIT; /* a rollback's instances made anew */
 	struct strvec args = STRVEC_INIT, run = STRVEC_INIT, sw = STRVEC_INIT;
+	struct strvec names = STRVEC_INIT, targets = STRVEC_INIT;
 	const char *secret = tls_secret(c, p->role);
+	unsigned n = role->instances > 1 ? (unsigned)role->instances : 1, k;
 	size_t env_len;
 	unsigned timeout_ms;
-	bool here;
+	bool here, started;
 	int rc;
 	struct app_run ar = {0};
 	struct hoststate_release rel = {0};
@@ -1149,10 +1269,19 @@ static int boot_one(struct dctx *c, struct pair *p)
 	int ret = -1;
 
 	app_container_name(&name, cfg, role->name, c->version);
+	for (k = 1; k <= n; k++) {
+		struct sbuf sb = SBUF_INIT;
+
+		app_instance_name(&sb, cfg, role->name, c->version, k);
+		strvec_push(&names, sb.buf);
+		sbuf_addf(&list, "%s%s", k > 1 ? ", " : "", sb.buf);
+		sbuf_release(&sb);
+	}
 	if (barrier_wait(c, p) < 0) {
 		goto out;
 	}
 	here = exec_docker_here(c->ex, p->host);
+	timeout_ms = (deploy_timeout_s(cfg) + drain_timeout_s(cfg) + 120) * 1000;
 	/* the boot command (n words), then the switch or readiness command */
 	if (c->o->mode == DEPLOY_ROLLBACK) {
 		strvec_pushv(&run, (const char *[]){"docker", "start", name.buf, NULL});
@@ -1172,6 +1301,39 @@ static int boot_one(struct dctx *c, struct pair *p)
 		}
 	}
 	env_len = env.len;
+	/* the other instances first: the first's switch moves traffic to them all */
+	for (k = 2; k <= n; k++) {
+		int r = boot_instance(c, p, k, false, here, envp.buf, slice_make(env.buf, env_len),
+				      names.v[k - 1], timeout_ms, &started, &p->err);
+
+		if (r < 0 && c->o->mode == DEPLOY_ROLLBACK && !started &&
+		    strstr(err_str(&p->err), "No such container")) {
+			/* the version ran fewer instances: this one is made from its image */
+			err_release(&p->err);
+			if (!envx.len &&
+			    app_env_file(&envx, cfg, role, p->host, c->sec, &p->err) < 0) {
+				goto out;
+			}
+			if (!envpx.len) {
+				app_env_path(&envpx, cfg, role->name);
+			}
+			r = boot_instance(c, p, k, true, here, envpx.buf,
+					  slice_make(envx.buf, envx.len), names.v[k - 1],
+					  timeout_ms, &started, &p->err);
+		}
+		if (r < 0) {
+			struct strvec tried = STRVEC_INIT;
+
+			/* the one that failed (shown when it runs), and those before it */
+			strvec_push(&tried, names.v[k - 1]);
+			for (unsigned j = 2; j < k; j++) {
+				strvec_push(&tried, names.v[j - 1]);
+			}
+			diagnose(c, p->host, &tried, started ? 1 : 0, &p->err);
+			strvec_clear(&tried);
+			goto out;
+		}
+	}
 	strvec_push(&args, c->o->mode == DEPLOY_ROLLBACK ? "" : envp.buf);
 	strvec_push(&args, c->o->mode == DEPLOY_ROLLBACK ? "" : name.buf);
 	strvec_push(&args, APP_NETWORK);
@@ -1195,9 +1357,14 @@ static int boot_one(struct dctx *c, struct pair *p)
 	strvec_pushf(&args, "%zu", run.nr);
 	strvec_pushv(&args, (const char *const *)run.v);
 	if (role->proxy.enabled) {
-		sbuf_addf(&target, "%s:%lld", name.buf,
-			  role->proxy.app_port > 0 ? role->proxy.app_port : 80);
-		app_proxy_deploy_argv(&sw, cfg, role, target.buf, issuer.len ? issuer.buf : NULL);
+		for (k = 1; k <= n; k++) {
+			sbuf_reset(&target);
+			sbuf_addf(&target, "%s:%lld", names.v[k - 1],
+				  role->proxy.app_port > 0 ? role->proxy.app_port : 80);
+			strvec_push(&targets, target.buf);
+		}
+		app_proxy_deploy_argv_targets(&sw, cfg, role, &targets,
+					      issuer.len ? issuer.buf : NULL);
 		if (c->error_pages) {
 			strvec_pushf(&sw, "--error-pages=%s", c->error_pages);
 		}
@@ -1214,7 +1381,6 @@ static int boot_one(struct dctx *c, struct pair *p)
 	bl.p = p;
 	bl.name = name.buf;
 	bl.t0 = t0 = now_ms();
-	timeout_ms = (deploy_timeout_s(cfg) + drain_timeout_s(cfg) + 120) * 1000;
 	if (here) {
 		rc = boot_here(c, p, name.buf, c->o->mode == DEPLOY_ROLLBACK ? NULL : envp.buf,
 			       slice_make(env.buf, env_len), &run, &sw,
@@ -1226,19 +1392,26 @@ static int boot_one(struct dctx *c, struct pair *p)
 				   &p->err);
 	}
 	if (rc < 0) {
+		size_t shown;
+
 		if (!bl.started) {
 			err_prefix(&p->err, "%s did not start", name.buf);
+			if (n > 1) {
+				diagnose(c, p->host, &names, 0, &p->err);
+			}
 			goto out;
 		}
 		if (role->proxy.enabled) {
 			err_prefix(&p->err,
 				   "the switch to %s failed; traffic stays on the old version",
-				   name.buf);
+				   list.buf);
 		} else {
 			err_prefix(&p->err, "%s did not become ready; the old version goes on",
 				   name.buf);
 		}
-		diagnose(c, p->host, name.buf, &p->err);
+		/* the containers the proxy's checks failed on are shown; every new one stops */
+		shown = role->proxy.enabled ? named_first(&names, err_str(&p->err)) : 1;
+		diagnose(c, p->host, &names, shown, &p->err);
 		goto out;
 	}
 	t0 = bl.started_ms ? bl.started_ms : t0;
@@ -1247,7 +1420,7 @@ static int boot_one(struct dctx *c, struct pair *p)
 	}
 	if (role->proxy.enabled) {
 		step(c, p->host, role->name, "switch", true, now_ms() - t0, "traffic moved to %s",
-		     name.buf);
+		     list.buf);
 	} else {
 		step(c, p->host, role->name, "ready", true, now_ms() - t0, "%s is ready", name.buf);
 	}
@@ -1265,21 +1438,28 @@ static int boot_one(struct dctx *c, struct pair *p)
 	journal_started = true;
 	strvec_clear(&args);
 	sbuf_reset(&out);
-	strvec_push(&args, name.buf);
+	/* every new container, one a line: the role's others stop */
+	sbuf_reset(&target);
+	for (k = 0; k < names.nr; k++) {
+		sbuf_addf(&target, "%s%s", k ? "\n" : "", names.v[k]);
+	}
+	strvec_push(&args, target.buf);
+	/* retain_containers counts versions: each has n containers */
 	strvec_pushf(&args, "%lld",
-		     cfg->retain_containers > 0 ? cfg->retain_containers - 1
-						: CONFIG_DEFAULT_RETAIN_CONTAINERS - 1LL);
+		     (cfg->retain_containers > 0 ? cfg->retain_containers - 1
+						 : CONFIG_DEFAULT_RETAIN_CONTAINERS - 1LL) *
+			 (long long)n);
 	strvec_pushf(&args, "%lld",
 		     role->stop_timeout >= 0 ? role->stop_timeout : CONFIG_DEFAULT_STOP_TIMEOUT);
 	app_filter_argv(&args, cfg, role->name);
 	if (docker_script(c, p->host, script_deploy_finish, &args, SLICE_NULL, 0, NULL, NULL, &out,
 			  &p->err) < 0) {
-		err_prefix(&p->err, "%s serves, but stopping the old containers failed", name.buf);
+		err_prefix(&p->err, "%s serves, but stopping the old containers failed", list.buf);
 		goto out;
 	}
 	journal_started = false;
 	if (bg_join(&journal, &p->err) < 0) {
-		err_prefix(&p->err, "%s serves, but the journal was not written", name.buf);
+		err_prefix(&p->err, "%s serves, but the journal was not written", list.buf);
 		goto out;
 	}
 	{
@@ -1318,9 +1498,14 @@ out:
 	sbuf_release(&out);
 	sbuf_release(&target);
 	sbuf_release(&issuer);
+	sbuf_release(&list);
+	sbuf_release(&envx);
+	sbuf_release(&envpx);
 	strvec_clear(&args);
 	strvec_clear(&run);
 	strvec_clear(&sw);
+	strvec_clear(&names);
+	strvec_clear(&targets);
 	return ret;
 }
 

@@ -28,6 +28,9 @@
  *      name from an earlier try is renamed away), then the switch —
  *      `berth-proxy deploy` for a proxied role (the proxy checks health, swaps
  *      and drains), the Docker health check or readiness_delay for the others;
+ *      a role with instances (config.h) starts them all, the first last, and
+ *      its switch names every one as a target, so the proxy moves traffic
+ *      only once all are healthy (a role without the proxy waits for each);
  *      then the old containers stop, the release goes into the host's journal
  *      and containers beyond retain_containers are removed. Docker is reached
  *      from here through the host's forwarded socket, the switch through

@@ -1,8 +1,9 @@
 # deploy-finish.sh: after a switch, stops a role's old containers and prunes.
 #
-# $1 the new container, $2 exited containers to keep, $3 stop timeout
-# (seconds), then the docker ps filters of the role: stops the role's other
-# running containers and removes the oldest exited ones.
+# $1 the new containers, one name a line (a role with instances has several),
+# $2 exited containers to keep, $3 stop timeout (seconds), then the docker ps
+# filters of the role: stops the role's other running containers and
+# removes the oldest exited ones.
 # Output: "stopped NAME" and "removed NAME" lines. Exit: 0, or 1 when
 # docker stop or rm failed.
 name=$1 keep=$2 stop_t=$3

@@ -526,6 +526,99 @@ static void test_proxy_deploy_keys(void)
 	free(j);
 }
 
+/* instances: from the second, their own name and label; one switch to every target */
+static void test_instances(void)
+{
+	struct config cfg;
+	struct err e = ERR_INIT;
+	struct strvec argv = STRVEC_INIT, targets = STRVEC_INIT;
+	struct sbuf sb = SBUF_INIT;
+	struct app_run r = {.version = "v2", .env_file = "/e/web.env", .detach = true};
+	char *j;
+
+	CHECK_INT(load_text(&cfg,
+			    "service: shop\nimage: shop\nservers:\n  web:\n    hosts: [a1]\n"
+			    "    instances: 3\nbuilder: {arch: amd64}\n",
+			    NULL, &e),
+		  0);
+	CHECK_INT(config_role(&cfg, "web")->instances, 3);
+	app_instance_name(&sb, &cfg, "web", "v2", 1);
+	CHECK_STR(sb.buf, "shop-web-v2");
+	sbuf_reset(&sb);
+	app_instance_name(&sb, &cfg, "web", "v2", 0);
+	CHECK_STR(sb.buf, "shop-web-v2");
+	sbuf_reset(&sb);
+	app_instance_name(&sb, &cfg, "web", "v2", 3);
+	CHECK_STR(sb.buf, "shop-web.3-v2");
+	sbuf_reset(&sb);
+	cfg.destination = xstrdup("staging");
+	app_instance_name(&sb, &cfg, "web", "v2", 2);
+	CHECK_STR(sb.buf, "shop-web.2-staging-v2");
+	free(cfg.destination);
+	cfg.destination = NULL;
+
+	{
+		unsigned k = 0;
+		const struct config_role *web = config_role(&cfg, "web");
+
+		CHECK_STR(app_instance_version(&cfg, web, "shop-web-v2", &k), "v2");
+		CHECK_INT(k, 1);
+		CHECK_STR(app_instance_version(&cfg, web, "shop-web.3-v1.2-x", &k), "v1.2-x");
+		CHECK_INT(k, 3);
+		CHECK(app_instance_version(&cfg, web, "shop-web.4-v2", &k) == NULL);
+		CHECK(app_instance_version(&cfg, web, "shop-web-", &k) == NULL);
+		CHECK(app_instance_version(&cfg, web, "shop-job-v2", &k) == NULL);
+		CHECK(app_instance_version(&cfg, web, "shop-web_replaced_1", &k) == NULL);
+	}
+	/* the first instance's argv is the one of a role without instances */
+	CHECK_INT(app_run_argv(&argv, &cfg, config_role(&cfg, "web"), &r, &e), 0);
+	j = strvec_join(&argv, " ");
+	CHECK(strstr(j, "--name shop-web-v2 ") != NULL);
+	CHECK(strstr(j, "instance=") == NULL);
+	free(j);
+	strvec_clear(&argv);
+	r.instance = 2;
+	CHECK_INT(app_run_argv(&argv, &cfg, config_role(&cfg, "web"), &r, &e), 0);
+	j = strvec_join(&argv, " ");
+	CHECK(strstr(j, "--name shop-web.2-v2 ") != NULL);
+	CHECK(strstr(j, "--env=KAMAL_CONTAINER_NAME=shop-web.2-v2 ") != NULL);
+	CHECK(strstr(j, "--label=role=web --label=destination= --label=version=v2 "
+			"--label=instance=2 ") != NULL);
+	free(j);
+	strvec_clear(&argv);
+
+	strvec_pushv(&targets, (const char *[]){"shop-web-v2:80", "shop-web.2-v2:80",
+						"shop-web.3-v2:80", NULL});
+	app_proxy_deploy_argv_targets(&argv, &cfg, config_role(&cfg, "web"), &targets, NULL);
+	j = strvec_join(&argv, " ");
+	CHECK(strstr(j, "docker exec berth-proxy berth-proxy deploy shop-web "
+			"--target=shop-web-v2:80 --target=shop-web.2-v2:80 "
+			"--target=shop-web.3-v2:80 --health-check-path=/up") == j);
+	free(j);
+	strvec_clear(&argv);
+	/* one target: app_proxy_deploy_argv's argv */
+	strvec_clear(&targets);
+	strvec_push(&targets, "shop-web-v2:80");
+	app_proxy_deploy_argv_targets(&argv, &cfg, config_role(&cfg, "web"), &targets, NULL);
+	j = strvec_join(&argv, " ");
+	{
+		struct strvec one = STRVEC_INIT;
+		char *k;
+
+		app_proxy_deploy_argv(&one, &cfg, config_role(&cfg, "web"), "shop-web-v2:80", NULL);
+		k = strvec_join(&one, " ");
+		CHECK_STR(j, k);
+		free(k);
+		strvec_clear(&one);
+	}
+	free(j);
+	strvec_clear(&argv);
+	strvec_clear(&targets);
+	sbuf_release(&sb);
+	config_release(&cfg);
+	err_release(&e);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_split_words);
@@ -537,5 +630,6 @@ int main(void)
 	UNIT_RUN(test_proxy_tls);
 	UNIT_RUN(test_proxy_tls_hosts);
 	UNIT_RUN(test_proxy_deploy_keys);
+	UNIT_RUN(test_instances);
 	return unit_done();
 }

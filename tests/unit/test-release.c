@@ -156,8 +156,7 @@ static void test_no_web(void)
 	CHECK_INT(cfg.nr_roles, 3); /* worker, and the clock's two instances */
 	CHECK(config_role(&cfg, "worker") && !config_role(&cfg, "worker")->proxy.enabled);
 	CHECK(config_role(&cfg, "Clock_2-x") && !config_role(&cfg, "Clock_2-x")->proxy.enabled);
-	CHECK(config_role(&cfg, "Clock_2-x-2") &&
-	      !config_role(&cfg, "Clock_2-x-2")->proxy.enabled);
+	CHECK(config_role(&cfg, "Clock_2-x-2") && !config_role(&cfg, "Clock_2-x-2")->proxy.enabled);
 	if (config_role(&cfg, "Clock_2-x-2")) {
 		CHECK_STR(config_role(&cfg, "Clock_2-x-2")->cmd, "bin/clock");
 	}
@@ -167,7 +166,7 @@ static void test_no_web(void)
 	fixture_release(&f);
 }
 
-/* A type scaled to N runs N roles, TYPE, TYPE-2...; web runs one. */
+/* A type scaled to N runs N roles, TYPE, TYPE-2...; web one role of N instances. */
 static void test_instances(void)
 {
 	struct fixture f;
@@ -184,13 +183,20 @@ static void test_instances(void)
 	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
 	CHECK_INT(cfg.nr_roles, 4);
 	CHECK(config_role(&cfg, "web") && !config_role(&cfg, "web-2"));
+	if (config_role(&cfg, "web")) {
+		CHECK_INT(config_role(&cfg, "web")->instances, 3);
+		CHECK(config_role(&cfg, "web")->proxy.enabled);
+	}
+	if (config_role(&cfg, "worker-2")) {
+		CHECK_INT(config_role(&cfg, "worker-2")->instances, 1);
+	}
 	CHECK(config_role(&cfg, "worker") && config_role(&cfg, "worker-2") &&
 	      config_role(&cfg, "worker-3") && !config_role(&cfg, "worker-4"));
 	if (config_role(&cfg, "worker-3")) {
 		CHECK_STR(config_role(&cfg, "worker-3")->cmd, "bin/worker --queue a");
 		CHECK_INT(config_role(&cfg, "worker-3")->env.secret_names.nr, 1);
 	}
-	CHECK_INT(release_instances(&f.procs[0]), 1);
+	CHECK_INT(release_instances(&f.procs[0]), 3);
 	CHECK_INT(release_instances(&f.procs[1]), 3);
 	name = release_role_name("worker", 1);
 	CHECK_STR(name, "worker");
@@ -215,6 +221,15 @@ static void test_instances(void)
 	err_release(&e);
 	f.procs[1].scale = 1;
 	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
+	err_release(&e);
+	/* nor beside web's instances, which logs -p web and enter web.2 tell apart alike */
+	f.procs[2] = (struct release_proc){"web-2", "bin/other", 1};
+	CHECK_INT(make(&f, &cfg, &sec, &e), -1);
+	err_release(&e);
+	/* web=1: no instances key, the config of a single container */
+	f.procs[0].scale = 1;
+	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
+	CHECK_INT(config_role(&cfg, "web")->instances, 1);
 	err_release(&e);
 	secrets_release(&sec);
 	config_release(&cfg);
