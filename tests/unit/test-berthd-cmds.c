@@ -626,6 +626,9 @@ static void test_letsencrypt_set_refuses_and_changes_nothing(void)
 	CHECK_INT(store_setting_get(&bd.store, "letsencrypt.server", &v, NULL), 0);
 	CHECK(v == NULL);
 	store_app_destroy(&bd.store, "shop", NULL);
+	store_close(&bd.store);
+}
+
 /* metrics:report finds berth-proxy's metrics port in its container's arguments. */
 static void test_metrics_port(void)
 {
