@@ -197,11 +197,11 @@ test_expect_success 'after the host dockerd restarts the app answers again with 
 '
 
 test_expect_success 'berthd killed in the middle of a deploy: one version serves, the next push completes' '
-	commit_version v8 &&
+	commit_version v8 "ENV READY_DELAY_MS=4000" &&
 	{ push admin -f & } && ppid=$! &&
-	for ((i = 0; i < 300; i++)); do grep -q "Deploying $T" push.out && break; sleep 0.05; done &&
-	grep -q "Deploying $T" push.out &&
-	kill_hook | grep -q killed &&
+	for ((i = 0; i < 600; i++)); do grep -q "Deploying $T" push.out && break; sleep 0.05; done &&
+	grep_q push.out "Deploying $T" &&
+	kill_hook >killed.out && cat killed.out && grep_q killed.out killed &&
 	{ wait $ppid || true; } &&
 	cat push.out &&
 	v=$(served) && echo "serving: $v" && { test "$v" = v6 || test "$v" = v8; } &&
