@@ -427,6 +427,71 @@ static const char *refusal(int status)
 	}
 }
 
+/*
+ * A streamed route's request whose head is the first n bytes of in: feeds
+ * its body to the route as it arrives, answers. Whether the connection
+ * goes on (in then holds what follows the body).
+ */
+static bool serve_stream(struct conn *c, const struct http_route *route, struct http_request *req,
+			 struct sbuf *in, size_t n, struct sbuf *out)
+{
+	struct http_response resp;
+	uint64_t left = req->m.body == HTTP1_BODY_LENGTH ? req->m.content_length : 0;
+	bool keep = (req->m.flags & HTTP1_F_KEEP_ALIVE) != 0, complete = true, refused = false;
+	void *st;
+
+	http_response_init(&resp);
+	st = route->stream->begin(req, &resp, c->srv->data);
+	if (!st) {
+		keep = false;
+		goto answer;
+	}
+	if (left && req->m.flags & HTTP1_F_EXPECT_100 && in->len - n < left) {
+		(void)write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
+	/* what came with the head, then the socket's bytes, in pieces the size of a read */
+	while (left) {
+		size_t take = in->len - n < left ? in->len - n : (size_t)left;
+
+		if (take) {
+			if (!refused && route->stream->data(st, in->buf + n, take) < 0) {
+				refused = true;
+			}
+			left -= take;
+			n += take;
+		}
+		if (refused) {
+			/* the answer says why; the rest of the body is not read */
+			keep = false;
+			break;
+		}
+		if (!left) {
+			break;
+		}
+		/* all of in is used: the head and the body fed so far */
+		sbuf_reset(in);
+		n = 0;
+		if (read_some(c->fd, in, now_ms() + HTTP_BODY_TIMEOUT_S * 1000) <= 0) {
+			complete = false;
+			keep = false;
+			break;
+		}
+	}
+	route->stream->end(st, req, &resp, complete);
+answer:
+	sbuf_reset(out);
+	http_response_render(&resp, !strcmp(req->method, "HEAD"), keep, out);
+	http_response_release(&resp);
+	if (write_all(c->fd, out->buf, out->len) < 0) {
+		keep = false;
+	}
+	if (keep) {
+		memmove(in->buf, in->buf + n, in->len - n);
+		sbuf_setlen(in, in->len - n);
+	}
+	return keep;
+}
+
 /* Serves one connection's requests until it closes or one of them is refused. */
 static void serve_conn(struct conn *c)
 {
@@ -474,6 +539,15 @@ static void serve_conn(struct conn *c)
 			send_status(c->fd, status, refusal(status));
 			http_request_release(&req);
 			goto out;
+		}
+		if (route && route->stream) {
+			keep = serve_stream(c, route, &req, &in, (size_t)n, &out);
+			http_request_release(&req);
+			if (!keep) {
+				goto out;
+			}
+			prev = 0;
+			continue;
 		}
 		/* the body */
 		if (req.m.body == HTTP1_BODY_LENGTH) {
