@@ -427,13 +427,29 @@ static const char *refusal(int status)
 	}
 }
 
+/* The streamed route for method and path (HEAD as GET), or NULL. */
+static const struct http_stream_route *stream_route_find(const struct http_server *srv,
+							 const char *method, const char *path)
+{
+	for (size_t i = 0; i < srv->nstreams; i++) {
+		const struct http_stream_route *r = &srv->streams[i];
+
+		if (path_matches(r->path, path) &&
+		    (!strcmp(r->method, method) ||
+		     (!strcmp(method, "HEAD") && !strcmp(r->method, "GET")))) {
+			return r;
+		}
+	}
+	return NULL;
+}
+
 /*
  * A streamed route's request whose head is the first n bytes of in: feeds
  * its body to the route as it arrives, answers. Whether the connection
  * goes on (in then holds what follows the body).
  */
-static bool serve_stream(struct conn *c, const struct http_route *route, struct http_request *req,
-			 struct sbuf *in, size_t n, struct sbuf *out)
+static bool serve_stream(struct conn *c, const struct http_stream_route *route,
+			 struct http_request *req, struct sbuf *in, size_t n, struct sbuf *out)
 {
 	struct http_response resp;
 	uint64_t left = req->m.body == HTTP1_BODY_LENGTH ? req->m.content_length : 0;
@@ -502,6 +518,7 @@ static void serve_conn(struct conn *c)
 		struct http_request req;
 		struct http_response resp;
 		const struct http_route *route;
+		const struct http_stream_route *sroute;
 		long long deadline = now_ms() + HTTP_HEAD_TIMEOUT_S * 1000;
 		int n = 0, status = 0;
 		bool keep;
@@ -533,21 +550,30 @@ static void serve_conn(struct conn *c)
 			goto out;
 		}
 		memcpy(req.peer, c->peer, sizeof(req.peer));
-		route =
-		    http_route_find(c->srv->routes, c->srv->nroutes, req.method, req.path, &status);
-		if (route && (status = http_body_check(route, &req)) != 0) {
-			send_status(c->fd, status, refusal(status));
-			http_request_release(&req);
-			goto out;
-		}
-		if (route && route->stream) {
-			keep = serve_stream(c, route, &req, &in, (size_t)n, &out);
+		sroute = stream_route_find(c->srv, req.method, req.path);
+		if (sroute) {
+			struct http_route r = {sroute->method, sroute->path, sroute->max_body,
+					       NULL};
+
+			if ((status = http_body_check(&r, &req)) != 0) {
+				send_status(c->fd, status, refusal(status));
+				http_request_release(&req);
+				goto out;
+			}
+			keep = serve_stream(c, sroute, &req, &in, (size_t)n, &out);
 			http_request_release(&req);
 			if (!keep) {
 				goto out;
 			}
 			prev = 0;
 			continue;
+		}
+		route =
+		    http_route_find(c->srv->routes, c->srv->nroutes, req.method, req.path, &status);
+		if (route && (status = http_body_check(route, &req)) != 0) {
+			send_status(c->fd, status, refusal(status));
+			http_request_release(&req);
+			goto out;
 		}
 		/* the body */
 		if (req.m.body == HTTP1_BODY_LENGTH) {

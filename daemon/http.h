@@ -84,12 +84,21 @@ struct http_route {
 	const char *path;
 	size_t max_body; /* 0: HTTP_DEFAULT_BODY */
 	http_handler_fn fn;
-	const struct http_stream *stream; /* instead of fn: the body streamed */
+};
+
+/* A route with a streamed body; the server looks in its table of these first. */
+struct http_stream_route {
+	const char *method;
+	const char *path; /* as http_route's */
+	size_t max_body;  /* 0: HTTP_DEFAULT_BODY */
+	const struct http_stream *stream;
 };
 
 struct http_server {
 	const struct http_route *routes;
 	size_t nroutes;
+	const struct http_stream_route *streams; /* may be NULL */
+	size_t nstreams;
 	void *data; /* handed to every handler */
 	unsigned max_conns;
 	int fd;

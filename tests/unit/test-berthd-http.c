@@ -124,10 +124,13 @@ static void s_end(void *st, const struct http_request *req, struct http_response
 static const struct http_stream counter = {s_begin, s_data, s_end};
 
 static const struct http_route routes[] = {
-    {"GET", "/up", 0, h_dummy, NULL},
-    {"POST", "/api/v1/login", 8, h_dummy, NULL},
-    {"GET", "/api/v2/", 0, h_dummy, NULL},
-    {"POST", "/upload", 3 * 1024 * 1024, NULL, &counter},
+    {"GET", "/up", 0, h_dummy},
+    {"POST", "/api/v1/login", 8, h_dummy},
+    {"GET", "/api/v2/", 0, h_dummy},
+};
+
+static const struct http_stream_route streams[] = {
+    {"POST", "/upload", 3 * 1024 * 1024, &counter},
 };
 
 static void test_routes(void)
@@ -180,7 +183,9 @@ static int start(struct http_server *srv)
 
 	memset(srv, 0, sizeof(*srv));
 	srv->routes = routes;
-	srv->nroutes = 4;
+	srv->nroutes = 3;
+	srv->streams = streams;
+	srv->nstreams = 1;
 	srv->max_conns = 2;
 	CHECK(http_server_start(srv, "127.0.0.1:0", &e) == 0);
 	err_release(&e);
