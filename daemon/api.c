@@ -908,6 +908,7 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v2/user/apps/appDefinitions", 0, h_cap_apps},
     /* caprover deploy (daemon/capdeploy.h; its upload is a streamed route there) */
     {"GET", "/api/v2/user/apps/appData/", 0, capdeploy_h_app_data},
+    {"POST", "/api/v2/user/apps/appDefinitions/register", 16 * 1024, capdeploy_h_register},
     {"GET", "/api/v2/", 0, h_cap_other},
     {"POST", "/api/v2/", 0, h_cap_other},
     /* anything else: 403 until set up, then 404 */

@@ -34,6 +34,8 @@ enum {
 	CAP_OK = 100,
 	CAP_GENERIC = 1000,
 	CAP_NOT_AUTHORIZED = 1102,
+	CAP_ALREADY_EXIST = 1103,
+	CAP_BAD_NAME = 1104,
 	CAP_TOKEN_INVALID = 1106,
 	CAP_ILLEGAL_OPERATION = 1108,
 	CAP_BUILD_ERROR = 1109,
@@ -437,6 +439,70 @@ out:
 	strvec_clear(&lines);
 	free(log);
 	call_close(&c);
+}
+
+void capdeploy_h_register(const struct http_request *req, struct http_response *resp, void *data)
+{
+	const struct api *api = data;
+	struct store st = STORE_INIT;
+	struct store_user u = {0};
+	struct err e = ERR_INIT;
+	struct sbuf names = SBUF_INIT, who = SBUF_INIT;
+	char *tok = http_header_get(req, "x-captain-auth");
+	char from[64];
+	json_t *j = http_body_json(req);
+	const char *app = json_string_value(json_object_get(j, "appName"));
+	int r;
+
+	client_addr(req, from, sizeof(from));
+	if (store_open(&st, api->state_dir, &e) < 0 ||
+	    (r = users_session_user(&st, tok, (long long)time(NULL), &u, &e)) < 0) {
+		log_error("http: %s", err_str(&e));
+		cap_reply(resp, CAP_GENERIC, "cannot read berthd's records", NULL);
+		goto out;
+	}
+	if (r == 0) {
+		cap_reply(resp, CAP_TOKEN_INVALID, "Auth token is invalid or expired: log in again",
+			  NULL);
+		goto out;
+	}
+	if (strcmp(u.role, "admin")) {
+		cap_reply(resp, CAP_NOT_AUTHORIZED, "Not authorized: this API is for admins", NULL);
+		goto out;
+	}
+	if (!app) {
+		cap_reply(resp, CAP_ILLEGAL_PARAMETER, "expected JSON {appName, hasPersistentData}",
+			  NULL);
+		goto out;
+	}
+	if (!sshcmd_valid_app(app)) {
+		cap_reply(resp, CAP_BAD_NAME,
+			  "App name is not valid: [a-z][a-z0-9-]*, at most 63 characters", NULL);
+		goto out;
+	}
+	if (store_app_exists(&st, app)) {
+		cap_reply(resp, CAP_ALREADY_EXIST, "App already exists", NULL);
+		goto out;
+	}
+	if (store_app_create(&st, app, &e) < 0) {
+		log_error("http: %s", err_str(&e));
+		cap_reply(resp, CAP_GENERIC, "cannot write berthd's records", NULL);
+		goto out;
+	}
+	sbuf_addf(&who, "user:%s", u.name);
+	sbuf_addf(&names, "from %s", from);
+	if (store_event_add(&st, who.buf, app, "apps:create", names.buf, &e) < 0) {
+		log_error("http: %s", err_str(&e));
+	}
+	cap_reply(resp, CAP_OK, "App Definition Saved", NULL);
+out:
+	json_decref(j);
+	free(tok);
+	sbuf_release(&names);
+	sbuf_release(&who);
+	store_user_release(&u);
+	store_close(&st);
+	err_release(&e);
 }
 
 /* An upload in progress. */

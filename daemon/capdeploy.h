@@ -21,7 +21,11 @@
  *		first; firstLineNumber the number of the first, negative while
  *		the log is shorter than the window).
  *
- * Who may call them: an admin's or an app's deployer's session
+ *	POST /api/v2/user/apps/appDefinitions/register
+ *		admins: JSON {appName, hasPersistentData}: creates the app as
+ *		apps:create does (1103 when it exists, 1104 a bad name)
+ *
+ * Who may call the appData routes: an admin's or an app's deployer's session
  * (x-captain-auth; a viewer gets 1102), or the app's token
  * (x-captain-app-token, made by `panel:app-token APP`; the store keeps its
  * SHA-256 as the app's property CAPDEPLOY_TOKEN_PROP), which is good for
@@ -90,6 +94,8 @@ int capdeploy_log_window(const char *path, size_t n, long long *first, struct st
 extern const struct http_stream_route capdeploy_stream_routes[];
 extern const size_t capdeploy_nstream_routes;
 void capdeploy_h_app_data(const struct http_request *req, struct http_response *resp, void *data);
+/* POST /api/v2/user/apps/appDefinitions/register (admins): {appName, hasPersistentData} */
+void capdeploy_h_register(const struct http_request *req, struct http_response *resp, void *data);
 
 /*
  * `berthd hook upload APP DIR REV DOCKERFILE GITHASH|-` and `berthd hook

@@ -213,7 +213,7 @@ test_expect_success 'caprover deploy -t: the tar is built and served; the build 
 	grep -q -- "-----> Building $T" deploy.out &&
 	test "$(served)" = v1 &&
 	uploads >up.out && ! grep -q "src-" up.out &&
-	bd events >events.out && grep -q "user:admin - caprover:deploy" events.out
+	bd events >events.out && grep -q "user:admin $T caprover:deploy upload from " events.out
 '
 
 test_expect_success 'a deploy under load fails no request' '

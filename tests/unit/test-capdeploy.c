@@ -38,7 +38,7 @@ static void hdr(struct sbuf *t, const char *name, char type, const char *link, c
 	unsigned char h[512] = {0};
 	size_t size = data ? strlen(data) : 0;
 	unsigned sum = 0;
-	char num[16];
+	char num[24];
 
 	memcpy(h, name, strlen(name));
 	memcpy(h + 100, "0000644", 8);
@@ -425,6 +425,30 @@ static void test_routes(void)
 	sbuf_addf(&h, "%sContent-Type: text/plain\r\n", admin.buf);
 	req("POST", "/api/v2/user/apps/appData/shop", h.buf, "x", 1, &a);
 	CHECK_INT(a.cap, 1110);
+	sbuf_release(&a.body);
+	/* register: admins create apps, once, with a valid name */
+	sbuf_reset(&h);
+	sbuf_addf(&h, "%sContent-Type: application/json\r\n", admin.buf);
+	req("POST", "/api/v2/user/apps/appDefinitions/register", h.buf,
+	    "{\"appName\":\"fresh\",\"hasPersistentData\":false}", 45, &a);
+	CHECK_INT(a.cap, 100);
+	sbuf_release(&a.body);
+	req("POST", "/api/v2/user/apps/appDefinitions/register", h.buf,
+	    "{\"appName\":\"fresh\",\"hasPersistentData\":false}", 45, &a);
+	CHECK_INT(a.cap, 1103);
+	sbuf_release(&a.body);
+	req("POST", "/api/v2/user/apps/appDefinitions/register", h.buf, "{\"appName\":\"Fresh\"}",
+	    19, &a);
+	CHECK_INT(a.cap, 1104);
+	sbuf_release(&a.body);
+	req("GET", "/api/v2/user/apps/appData/fresh", admin.buf, NULL, 0, &a);
+	CHECK_INT(a.cap, 100);
+	sbuf_release(&a.body);
+	sbuf_reset(&h);
+	sbuf_addf(&h, "%sContent-Type: application/json\r\n", deployer.buf);
+	req("POST", "/api/v2/user/apps/appDefinitions/register", h.buf, "{\"appName\":\"dev\"}", 17,
+	    &a);
+	CHECK_INT(a.cap, 1102);
 	sbuf_release(&a.body);
 	/* over the limit: 413 before a byte of the body */
 	sbuf_reset(&h);
