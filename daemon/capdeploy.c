@@ -70,7 +70,7 @@ static int up_data(void *ctx, const struct multipart_part *p, const void *buf, s
 
 	if (!strcmp(p->name, "sourceFile")) {
 		if (untar_dir_feed(&u->ud, buf, len, e) < 0) {
-			err_prefix(e, "sourceFile: ");
+			err_prefix(e, "sourceFile");
 			return -1;
 		}
 	} else if (!strcmp(p->name, "gitHash")) {
@@ -87,7 +87,7 @@ static int up_end(void *ctx, const struct multipart_part *p, struct err *e)
 	struct capdeploy_upload *u = ctx;
 
 	if (!strcmp(p->name, "sourceFile") && untar_dir_finish(&u->ud, e) < 0) {
-		err_prefix(e, "sourceFile: ");
+		err_prefix(e, "sourceFile");
 		return -1;
 	}
 	return 0;

@@ -444,6 +444,25 @@ static const struct http_stream_route *stream_route_find(const struct http_serve
 }
 
 /*
+ * Reads and drops the rest of a refused body (left bytes after in's first
+ * n), so that the client, still sending, reads the answer instead of a
+ * reset connection. Bounded by the route's max_body and the body timeout.
+ */
+static void drain_body(int fd, struct sbuf *in, size_t n, uint64_t left)
+{
+	uint64_t have = in->len - n;
+
+	left -= have < left ? have : left;
+	while (left) {
+		sbuf_reset(in);
+		if (read_some(fd, in, now_ms() + HTTP_BODY_TIMEOUT_S * 1000) <= 0) {
+			return;
+		}
+		left -= in->len < left ? in->len : left;
+	}
+}
+
+/*
  * A streamed route's request whose head is the first n bytes of in: feeds
  * its body to the route as it arrives, answers. Whether the connection
  * goes on (in then holds what follows the body).
@@ -454,12 +473,15 @@ static bool serve_stream(struct conn *c, const struct http_stream_route *route,
 	struct http_response resp;
 	uint64_t left = req->m.body == HTTP1_BODY_LENGTH ? req->m.content_length : 0;
 	bool keep = (req->m.flags & HTTP1_F_KEEP_ALIVE) != 0, complete = true, refused = false;
+	bool drain = false;
 	void *st;
 
 	http_response_init(&resp);
 	st = route->stream->begin(req, &resp, c->srv->data);
 	if (!st) {
 		keep = false;
+		/* a client waiting for 100 Continue sends no body: nothing to drain */
+		drain = !(req->m.flags & HTTP1_F_EXPECT_100);
 		goto answer;
 	}
 	if (left && req->m.flags & HTTP1_F_EXPECT_100 && in->len - n < left) {
@@ -477,8 +499,9 @@ static bool serve_stream(struct conn *c, const struct http_stream_route *route,
 			n += take;
 		}
 		if (refused) {
-			/* the answer says why; the rest of the body is not read */
+			/* the answer says why; the rest of the body is read and dropped */
 			keep = false;
+			drain = true;
 			break;
 		}
 		if (!left) {
@@ -500,6 +523,10 @@ answer:
 	http_response_release(&resp);
 	if (write_all(c->fd, out->buf, out->len) < 0) {
 		keep = false;
+		drain = false;
+	}
+	if (drain) {
+		drain_body(c->fd, in, n, left);
 	}
 	if (keep) {
 		memmove(in->buf, in->buf + n, in->len - n);

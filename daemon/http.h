@@ -65,9 +65,10 @@ typedef void (*http_handler_fn)(const struct http_request *req, struct http_resp
  * A route whose body is streamed to it instead of buffered (an upload of
  * hundreds of MiB): begin sees the head (req->body NULL) and returns the
  * state of this request, or NULL after answering resp itself (the body is
- * then not read and the connection closes); data gets the body in pieces
- * as they arrive (-1: stop reading; the connection closes after the
- * answer); end answers resp, with complete false when the body stopped
+ * then read and dropped, and the connection closes); data gets the body in
+ * pieces as they arrive (-1: no more pieces; the rest is read and dropped
+ * after the answer, so that a client still sending reads it, and the
+ * connection closes); end answers resp, with complete false when the body stopped
  * short (the client went away or was too slow: the answer may not reach
  * it), and frees the state. A request without a body calls begin and end.
  */

@@ -278,8 +278,10 @@ static void test_stream(struct http_server *srv, int port)
 	idle(srv);
 	fd = dial(port);
 	sbuf_reset(&out);
-	exchange(fd, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\naaXaa", NULL,
-		 &out);
+	sbuf_reset(&req);
+	sbuf_addstr(&req, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\naaXaa");
+	sbuf_add(&req, body, 95);
+	exchange(fd, req.buf, NULL, &out);
 	CHECK(!strncmp(out.buf, "HTTP/1.1 400 ", 13));
 	CHECK(strstr(out.buf, "Connection: close") != NULL);
 	close(fd);
@@ -287,8 +289,10 @@ static void test_stream(struct http_server *srv, int port)
 	idle(srv);
 	fd = dial(port);
 	sbuf_reset(&out);
-	exchange(fd, "POST /upload?no HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", NULL,
-		 &out);
+	sbuf_reset(&req);
+	sbuf_addstr(&req, "POST /upload?no HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+	sbuf_add(&req, body, 100);
+	exchange(fd, req.buf, NULL, &out);
 	CHECK(!strncmp(out.buf, "HTTP/1.1 403 ", 13));
 	close(fd);
 	free(body);
