@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/capdeploy.h"
 #include "daemon/store.h"
 #include "daemon/users.h"
 #include "lib/banned.h"
@@ -905,6 +906,9 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v2/login", 16 * 1024, h_cap_login},
     {"GET", "/api/v2/user/system/info", 0, h_cap_info},
     {"GET", "/api/v2/user/apps/appDefinitions", 0, h_cap_apps},
+    /* caprover deploy (daemon/capdeploy.h; its upload is a streamed route there) */
+    {"GET", "/api/v2/user/apps/appData/", 0, capdeploy_h_app_data},
+    {"POST", "/api/v2/user/apps/appDefinitions/register", 16 * 1024, capdeploy_h_register},
     {"GET", "/api/v2/", 0, h_cap_other},
     {"POST", "/api/v2/", 0, h_cap_other},
     /* anything else: 403 until set up, then 404 */

@@ -427,6 +427,114 @@ static const char *refusal(int status)
 	}
 }
 
+/* The streamed route for method and path (HEAD as GET), or NULL. */
+static const struct http_stream_route *stream_route_find(const struct http_server *srv,
+							 const char *method, const char *path)
+{
+	for (size_t i = 0; i < srv->nstreams; i++) {
+		const struct http_stream_route *r = &srv->streams[i];
+
+		if (path_matches(r->path, path) &&
+		    (!strcmp(r->method, method) ||
+		     (!strcmp(method, "HEAD") && !strcmp(r->method, "GET")))) {
+			return r;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Reads and drops the rest of a refused body (left bytes after in's first
+ * n), so that the client, still sending, reads the answer instead of a
+ * reset connection. Bounded by the route's max_body and the body timeout.
+ */
+static void drain_body(int fd, struct sbuf *in, size_t n, uint64_t left)
+{
+	uint64_t have = in->len - n;
+
+	left -= have < left ? have : left;
+	while (left) {
+		sbuf_reset(in);
+		if (read_some(fd, in, now_ms() + HTTP_BODY_TIMEOUT_S * 1000) <= 0) {
+			return;
+		}
+		left -= in->len < left ? in->len : left;
+	}
+}
+
+/*
+ * A streamed route's request whose head is the first n bytes of in: feeds
+ * its body to the route as it arrives, answers. Whether the connection
+ * goes on (in then holds what follows the body).
+ */
+static bool serve_stream(struct conn *c, const struct http_stream_route *route,
+			 struct http_request *req, struct sbuf *in, size_t n, struct sbuf *out)
+{
+	struct http_response resp;
+	uint64_t left = req->m.body == HTTP1_BODY_LENGTH ? req->m.content_length : 0;
+	bool keep = (req->m.flags & HTTP1_F_KEEP_ALIVE) != 0, complete = true, refused = false;
+	bool drain = false;
+	void *st;
+
+	http_response_init(&resp);
+	st = route->stream->begin(req, &resp, c->srv->data);
+	if (!st) {
+		keep = false;
+		/* a client waiting for 100 Continue sends no body: nothing to drain */
+		drain = !(req->m.flags & HTTP1_F_EXPECT_100);
+		goto answer;
+	}
+	if (left && req->m.flags & HTTP1_F_EXPECT_100 && in->len - n < left) {
+		(void)write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
+	/* what came with the head, then the socket's bytes, in pieces the size of a read */
+	while (left) {
+		size_t take = in->len - n < left ? in->len - n : (size_t)left;
+
+		if (take) {
+			if (!refused && route->stream->data(st, in->buf + n, take) < 0) {
+				refused = true;
+			}
+			left -= take;
+			n += take;
+		}
+		if (refused) {
+			/* the answer says why; the rest of the body is read and dropped */
+			keep = false;
+			drain = true;
+			break;
+		}
+		if (!left) {
+			break;
+		}
+		/* all of in is used: the head and the body fed so far */
+		sbuf_reset(in);
+		n = 0;
+		if (read_some(c->fd, in, now_ms() + HTTP_BODY_TIMEOUT_S * 1000) <= 0) {
+			complete = false;
+			keep = false;
+			break;
+		}
+	}
+	route->stream->end(st, req, &resp, complete);
+answer:
+	sbuf_reset(out);
+	http_response_render(&resp, !strcmp(req->method, "HEAD"), keep, out);
+	http_response_release(&resp);
+	if (write_all(c->fd, out->buf, out->len) < 0) {
+		keep = false;
+		drain = false;
+	}
+	if (drain) {
+		drain_body(c->fd, in, n, left);
+	}
+	if (keep) {
+		memmove(in->buf, in->buf + n, in->len - n);
+		sbuf_setlen(in, in->len - n);
+	}
+	return keep;
+}
+
 /* Serves one connection's requests until it closes or one of them is refused. */
 static void serve_conn(struct conn *c)
 {
@@ -437,6 +545,7 @@ static void serve_conn(struct conn *c)
 		struct http_request req;
 		struct http_response resp;
 		const struct http_route *route;
+		const struct http_stream_route *sroute;
 		long long deadline = now_ms() + HTTP_HEAD_TIMEOUT_S * 1000;
 		int n = 0, status = 0;
 		bool keep;
@@ -468,6 +577,24 @@ static void serve_conn(struct conn *c)
 			goto out;
 		}
 		memcpy(req.peer, c->peer, sizeof(req.peer));
+		sroute = stream_route_find(c->srv, req.method, req.path);
+		if (sroute) {
+			struct http_route r = {sroute->method, sroute->path, sroute->max_body,
+					       NULL};
+
+			if ((status = http_body_check(&r, &req)) != 0) {
+				send_status(c->fd, status, refusal(status));
+				http_request_release(&req);
+				goto out;
+			}
+			keep = serve_stream(c, sroute, &req, &in, (size_t)n, &out);
+			http_request_release(&req);
+			if (!keep) {
+				goto out;
+			}
+			prev = 0;
+			continue;
+		}
 		route =
 		    http_route_find(c->srv->routes, c->srv->nroutes, req.method, req.path, &status);
 		if (route && (status = http_body_check(route, &req)) != 0) {

@@ -15,7 +15,8 @@
  *	404  no route for the path; 405 a route for the path, not the method
  *	408  a head not complete HTTP_HEAD_TIMEOUT_S after its first byte (or
  *	     the connection idle that long between requests: closed quietly),
- *	     a body not complete HTTP_BODY_TIMEOUT_S after its head
+ *	     a body not complete HTTP_BODY_TIMEOUT_S after its head (a streamed
+ *	     body: no byte of it for HTTP_BODY_TIMEOUT_S)
  * An answer to a refused request closes the connection.
  *
  * Handlers run on connection threads (stacks of HTTP_STACK bytes): they
@@ -60,6 +61,24 @@ struct http_response {
 typedef void (*http_handler_fn)(const struct http_request *req, struct http_response *resp,
 				void *data);
 
+/*
+ * A route whose body is streamed to it instead of buffered (an upload of
+ * hundreds of MiB): begin sees the head (req->body NULL) and returns the
+ * state of this request, or NULL after answering resp itself (the body is
+ * then read and dropped, and the connection closes); data gets the body in
+ * pieces as they arrive (-1: no more pieces; the rest is read and dropped
+ * after the answer, so that a client still sending reads it, and the
+ * connection closes); end answers resp, with complete false when the body stopped
+ * short (the client went away or was too slow: the answer may not reach
+ * it), and frees the state. A request without a body calls begin and end.
+ */
+struct http_stream {
+	void *(*begin)(const struct http_request *req, struct http_response *resp, void *data);
+	int (*data)(void *st, const void *buf, size_t len);
+	void (*end)(void *st, const struct http_request *req, struct http_response *resp,
+		    bool complete);
+};
+
 struct http_route {
 	const char *method; /* "GET", "POST", ... */
 	/* a path ending in '/' matches every path under it; else only itself */
@@ -68,9 +87,19 @@ struct http_route {
 	http_handler_fn fn;
 };
 
+/* A route with a streamed body; the server looks in its table of these first. */
+struct http_stream_route {
+	const char *method;
+	const char *path; /* as http_route's */
+	size_t max_body;  /* 0: HTTP_DEFAULT_BODY */
+	const struct http_stream *stream;
+};
+
 struct http_server {
 	const struct http_route *routes;
 	size_t nroutes;
+	const struct http_stream_route *streams; /* may be NULL */
+	size_t nstreams;
 	void *data; /* handed to every handler */
 	unsigned max_conns;
 	int fd;

@@ -8,6 +8,8 @@
  *	berthd ssh			the forced command of every key: the key's name in
  *					BERTHD_KEY, the command in SSH_ORIGINAL_COMMAND
  *	berthd hook pre-receive		run by git inside an app's repository
+ *	berthd hook upload APP ...	the build of a CapRover upload (daemon/capdeploy.h),
+ *					started by berthd serve
  *	berthd CMD ARGS...		a command for root on the server: every right
  *
  * One table of the commands a client may run (`berthd help` lists it), each
@@ -25,6 +27,7 @@
 
 #include "daemon/api.h"
 #include "daemon/berthd.h"
+#include "daemon/capdeploy.h"
 #include "daemon/http.h"
 #include "daemon/sshcmd.h"
 #include "lib/banned.h"
@@ -139,6 +142,9 @@ static const struct bd_cmd commands[] = {
     {"redis:list", cmd_datastore_list, BD_ADMIN, "redis:list: the Redis servers"},
     {"redis:unlink", cmd_datastore_unlink, 0,
      "redis:unlink NAME APP: unset the app's REDIS_URL, deploy again"},
+    {"panel:app-token", cmd_panel_app_token, BD_APP | BD_ADMIN,
+     "panel:app-token APP [--revoke]: a token that deploys this app alone with `caprover deploy "
+     "--appToken` (printed once), or revoke it"},
     {"panel:setup-link", cmd_panel_setup_link, BD_ROOT,
      "panel:setup-link: a one-time link (an hour) where the first admin of the panel chooses "
      "a password; routes https://berth.ROOT/ to berthd"},
@@ -501,6 +507,8 @@ static int run_serve(struct bd *bd, const char *http_addr)
 		api.state_dir = bd->state_dir;
 		srv.routes = api_routes;
 		srv.nroutes = api_nroutes;
+		srv.streams = capdeploy_stream_routes;
+		srv.nstreams = capdeploy_nstream_routes;
 		srv.data = &api;
 		if (http_server_start(&srv, http_addr, &e) < 0) {
 			fprintf(stderr, "warning: no panel or API: %s\n", err_str(&e));
@@ -552,9 +560,13 @@ int main(int argc, const char **argv)
 	} else if (!strcmp(argv[1], "ssh")) {
 		rc = run_ssh(&bd);
 	} else if (!strcmp(argv[1], "hook")) {
-		rc = argc == 3 && !strcmp(argv[2], "pre-receive")
-			 ? bd_hook_pre_receive(&bd)
-			 : bd_fail("usage: berthd hook pre-receive");
+		if (argc >= 3 && !strcmp(argv[2], "upload")) {
+			rc = capdeploy_hook(&bd, argc - 3, argv + 3);
+		} else {
+			rc = argc == 3 && !strcmp(argv[2], "pre-receive")
+				 ? bd_hook_pre_receive(&bd)
+				 : bd_fail("usage: berthd hook pre-receive");
+		}
 	} else {
 		rc = run_direct(&bd, argc - 1, argv + 1);
 	}

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "banned.h"
 #include "lib/run.h"
@@ -534,12 +537,54 @@ static bool rev_ok(const char *s)
  * The file path of revision o->rev into out: 1 when it is there, 0 when the
  * revision has no such file, -1 with e set when git failed otherwise.
  */
+/* git_show for an upload: the file path of o->src_dir (a regular file, not a link). */
+static int dir_show(const struct push_opts *o, const char *path, size_t max, struct sbuf *out,
+		    struct err *e)
+{
+	struct sbuf full = SBUF_INIT;
+	struct stat st;
+	int fd, ret = -1;
+
+	sbuf_addf(&full, "%s/%s", o->src_dir, path);
+	fd = open(full.buf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		ret = errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+		if (ret < 0) {
+			err_set(e, "cannot read '%s' of the upload: %s", path, strerror(errno));
+		}
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err_set(e, "'%s' of the upload is not a file", path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		err_set(e, "%s: larger than %zu bytes", path, max);
+		goto out;
+	}
+	if (sbuf_read_fd(out, fd) < 0) {
+		err_set(e, "cannot read '%s' of the upload: %s", path, strerror(errno));
+		goto out;
+	}
+	ret = 1;
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	sbuf_release(&full);
+	return ret;
+}
+
 static int git_show(const struct push_opts *o, const char *path, size_t max, struct sbuf *out,
 		    struct err *e)
 {
 	struct run_cmd c = RUN_CMD_INIT;
 	struct sbuf st = SBUF_INIT;
 	int ret = -1;
+
+	if (o->src_dir) {
+		return dir_show(o, path, max, out, e);
+	}
 
 	strvec_pushv(&c.argv, (const char *[]){"git", "--git-dir", o->git_dir, "show", NULL});
 	strvec_pushf(&c.argv, "%s:%s", o->rev, path);
@@ -641,7 +686,7 @@ int push_read(const struct push_opts *o, struct push_result *r, struct err *e)
 		err_set(e, "'%s' is not a revision (hex digits of a commit)", o->rev ? o->rev : "");
 		goto out;
 	}
-	if (git_commit(o, e) < 0) {
+	if (!o->src_dir && git_commit(o, e) < 0) {
 		goto out;
 	}
 	r->version = xstrndup(o->rev, VERSION_LEN);
@@ -709,6 +754,43 @@ static void build_line(struct run_cmd *cmd, int fd, struct slice line, void *dat
 	free(s);
 }
 
+/* docker build of an upload: its directory is the context. 0, or -1 with e set. */
+static int build_dir(const struct push_opts *o, struct push_result *r, const char *dockerfile,
+		     struct build_out *b, struct err *e)
+{
+	struct run_cmd docker = RUN_CMD_INIT;
+	struct sbuf st = SBUF_INIT;
+	int ret = -1;
+
+	strvec_pushv(&docker.argv, (const char *[]){"docker", "build", NULL});
+	strvec_pushf(&docker.argv, "--file=%s/%s", o->src_dir, dockerfile);
+	strvec_pushf(&docker.argv, "--tag=%s", r->image);
+	strvec_pushf(&docker.argv, "--label=berthd.app=%s", o->app);
+	strvec_pushf(&docker.argv, "--label=berthd.revision=%s", o->rev);
+	strvec_pushv(&docker.argv, (const char *[]){"--", o->src_dir, NULL});
+	strvec_push(&docker.env, "DOCKER_BUILDKIT=0");
+	docker.out = RUN_IO_STREAM;
+	docker.err = RUN_IO_STREAM;
+	docker.on_line = build_line;
+	docker.on_line_data = b;
+	docker.timeout_ms = BUILD_TIMEOUT_MS;
+	if (run_one(&docker) < 0) {
+		char *tail = strvec_join(&b->tail, "\n");
+
+		run_describe_status(&docker, &st);
+		err_set(e, "the build of %s %s failed: docker build %s%s%s", o->app, r->version,
+			st.buf, b->tail.nr ? "; its last lines:\n" : "", tail);
+		free(tail);
+		goto out;
+	}
+	say(o, "-----> Built %s", r->image);
+	ret = 0;
+out:
+	sbuf_release(&st);
+	run_cmd_release(&docker);
+	return ret;
+}
+
 int push_build(const struct push_opts *o, struct push_result *r, struct err *e)
 {
 	struct run_cmd git = RUN_CMD_INIT, docker = RUN_CMD_INIT;
@@ -729,6 +811,11 @@ int push_build(const struct push_opts *o, struct push_result *r, struct err *e)
 		goto out;
 	}
 	say(o, "-----> Building %s from %s", o->app, dockerfile);
+	if (o->src_dir) {
+		rc = build_dir(o, r, dockerfile, &b, e);
+		ret = rc;
+		goto out;
+	}
 	/* the revision's tree as a tar, piped into docker build's context */
 	strvec_pushv(&git.argv, (const char *[]){"git", "--git-dir", o->git_dir, "archive",
 						 "--format=tar", o->rev, NULL});

@@ -13,7 +13,8 @@
  * as the rest of berth builds), the image labelled berthd.app and
  * berthd.revision; every line of docker's output is passed on indented by
  * seven spaces as it comes. Files of the revision are read with `git show
- * REV:PATH`. Everything runs with berthd's own environment, so inside a
+ * REV:PATH`. An upload (src_dir) is built the same way with the directory as
+ * the context, its files read from it. Everything runs with berthd's own environment, so inside a
  * pre-receive hook the pushed objects are found in git's quarantine.
  */
 #ifndef PUSH_H
@@ -36,6 +37,12 @@ struct push_opts {
 	 * gave up the app's lock. 0: no wait (the hook itself, tests).
 	 */
 	int wait_ms;
+	/*
+	 * Instead of git_dir: the revision's files as a directory (an upload);
+	 * rev (hex digits) then only names the version, and the directory is
+	 * the build's context
+	 */
+	const char *src_dir;
 	void (*progress)(const char *line, void *data);
 	void *progress_data;
 };

@@ -293,7 +293,7 @@ static void test_caprover(void)
 	CHECK_INT(json_integer_value(json_object_get(j, "status")), 1106);
 	json_decref(j);
 	answer_release(&a);
-	req("GET", "/api/v2/user/apps/appData/shop", h.buf, NULL, &a);
+	req("GET", "/api/v2/user/system/nginxconfig", h.buf, NULL, &a);
 	j = json_loads(a.body.buf, 0, NULL);
 	CHECK_INT(json_integer_value(json_object_get(j, "status")), 1111);
 	json_decref(j);

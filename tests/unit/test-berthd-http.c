@@ -81,10 +81,56 @@ static void h_dummy(const struct http_request *req, struct http_response *resp, 
 	    json_pack("{ss s:s#}", "path", req->path, "body", req->body, (int)req->body_len));
 }
 
+/* A streamed route: counts the body's bytes and pieces; an 'X' in it stops the reading. */
+struct counted {
+	size_t bytes, pieces;
+	bool refused;
+};
+
+static void *s_begin(const struct http_request *req, struct http_response *resp, void *data)
+{
+	(void)data;
+	if (strcmp(req->query, "")) {
+		http_reply_json(resp, 403, json_pack("{ss}", "error", "refused at the head"));
+		return NULL;
+	}
+	return calloc(1, sizeof(struct counted));
+}
+
+static int s_data(void *st, const void *buf, size_t len)
+{
+	struct counted *c = st;
+
+	c->bytes += len;
+	c->pieces++;
+	if (memchr(buf, 'X', len)) {
+		c->refused = true;
+		return -1;
+	}
+	return 0;
+}
+
+static void s_end(void *st, const struct http_request *req, struct http_response *resp,
+		  bool complete)
+{
+	struct counted *c = st;
+
+	(void)req;
+	http_reply_json(resp, c->refused ? 400 : 200,
+			json_pack("{sI sb}", "bytes", (json_int_t)c->bytes, "complete", complete));
+	free(c);
+}
+
+static const struct http_stream counter = {s_begin, s_data, s_end};
+
 static const struct http_route routes[] = {
     {"GET", "/up", 0, h_dummy},
     {"POST", "/api/v1/login", 8, h_dummy},
     {"GET", "/api/v2/", 0, h_dummy},
+};
+
+static const struct http_stream_route streams[] = {
+    {"POST", "/upload", 3 * 1024 * 1024, &counter},
 };
 
 static void test_routes(void)
@@ -138,6 +184,8 @@ static int start(struct http_server *srv)
 	memset(srv, 0, sizeof(*srv));
 	srv->routes = routes;
 	srv->nroutes = 3;
+	srv->streams = streams;
+	srv->nstreams = 1;
 	srv->max_conns = 2;
 	CHECK(http_server_start(srv, "127.0.0.1:0", &e) == 0);
 	err_release(&e);
@@ -175,6 +223,81 @@ static void exchange(int fd, const char *s, const char *until, struct sbuf *out)
 		}
 		sbuf_add(out, b, (size_t)n);
 	}
+}
+
+/* Waits (bounded) until the threads of the connections closed so far are gone. */
+static void idle(struct http_server *srv)
+{
+	for (int i = 0; i < 500; i++) {
+		unsigned active;
+		pthread_mutex_lock(&srv->mu);
+		active = srv->active;
+		pthread_mutex_unlock(&srv->mu);
+		if (!active) {
+			break;
+		}
+		usleep(10 * 1000);
+	}
+}
+
+/* A streamed body above HTTP_DEFAULT_BODY, over the route's limit, refused midway, at the head. */
+static void test_stream(struct http_server *srv, int port)
+{
+	const size_t big = 2 * 1024 * 1024 + 7;
+	struct sbuf out = SBUF_INIT, req = SBUF_INIT;
+	char *body = malloc(big);
+	int fd;
+
+	memset(body, 'a', big);
+	idle(srv);
+	fd = dial(port);
+	sbuf_addf(&req, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", big);
+	CHECK(write(fd, req.buf, req.len) == (ssize_t)req.len);
+	for (size_t off = 0; off < big;) {
+		ssize_t w = write(fd, body + off, big - off > 100000 ? 100000 : big - off);
+		CHECK(w > 0);
+		if (w <= 0) {
+			break;
+		}
+		off += (size_t)w;
+	}
+	/* the connection stays: a second request follows on it */
+	exchange(fd, "GET /up HTTP/1.1\r\nHost: x\r\n\r\n", "\"path\":\"/up\"", &out);
+	CHECK(strstr(out.buf, "{\"bytes\":2097159,\"complete\":true}") != NULL);
+	CHECK(strstr(out.buf, "{\"path\":\"/up\",\"body\":\"\"}") != NULL);
+	close(fd);
+	/* over the route's 3 MiB: 413 before any byte is read */
+	idle(srv);
+	fd = dial(port);
+	sbuf_reset(&out);
+	exchange(fd, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3145729\r\n\r\n", NULL,
+		 &out);
+	CHECK(!strncmp(out.buf, "HTTP/1.1 413 ", 13));
+	close(fd);
+	/* the route stops reading: it answers, and the connection closes */
+	idle(srv);
+	fd = dial(port);
+	sbuf_reset(&out);
+	sbuf_reset(&req);
+	sbuf_addstr(&req, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\naaXaa");
+	sbuf_add(&req, body, 95);
+	exchange(fd, req.buf, NULL, &out);
+	CHECK(!strncmp(out.buf, "HTTP/1.1 400 ", 13));
+	CHECK(strstr(out.buf, "Connection: close") != NULL);
+	close(fd);
+	/* refused at the head: the body is not read */
+	idle(srv);
+	fd = dial(port);
+	sbuf_reset(&out);
+	sbuf_reset(&req);
+	sbuf_addstr(&req, "POST /upload?no HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+	sbuf_add(&req, body, 100);
+	exchange(fd, req.buf, NULL, &out);
+	CHECK(!strncmp(out.buf, "HTTP/1.1 403 ", 13));
+	close(fd);
+	free(body);
+	sbuf_release(&out);
+	sbuf_release(&req);
 }
 
 static void test_server(void)
@@ -216,17 +339,9 @@ static void test_server(void)
 		 NULL, &out);
 	CHECK(!strncmp(out.buf, "HTTP/1.1 411 ", 13));
 	close(fd);
+	test_stream(&srv, port);
 	/* beyond max_conns (2): 503 at once, once the threads of the connections above are gone */
-	for (int i = 0; i < 500; i++) {
-		unsigned active;
-		pthread_mutex_lock(&srv.mu);
-		active = srv.active;
-		pthread_mutex_unlock(&srv.mu);
-		if (!active) {
-			break;
-		}
-		usleep(10 * 1000);
-	}
+	idle(&srv);
 	fd = dial(port);
 	fd2 = dial(port);
 	sbuf_reset(&out);

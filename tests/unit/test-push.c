@@ -284,6 +284,46 @@ static void test_read_revision(void)
 	err_release(&e);
 }
 
+/* An upload: the files read from a directory, a link there refused. */
+static void test_read_dir(void)
+{
+	char dir[] = "/tmp/berth-test-push-dir-XXXXXX";
+	struct sbuf p = SBUF_INIT;
+	struct push_result r = {0};
+	struct err e = ERR_INIT;
+	struct push_opts o = {0};
+	FILE *f;
+
+	CHECK(mkdtemp(dir) != NULL);
+	o.app = "shop";
+	o.src_dir = dir;
+	o.rev = "0123456789abcdef0123456789abcdef01234567";
+	/* nothing but a Dockerfile: web alone; no git asked */
+	CHECK_INT(push_read(&o, &r, &e), 0);
+	CHECK_INT(r.nprocs, 1);
+	CHECK_STR(r.version, "0123456789ab");
+	CHECK_STR(r.image, "berthd/shop:0123456789ab");
+	push_result_release(&r);
+	sbuf_addf(&p, "%s/Procfile", dir);
+	f = fopen(p.buf, "w");
+	CHECK(f != NULL);
+	fputs("web: /a\nworker: /b\n", f);
+	fclose(f);
+	CHECK_INT(push_read(&o, &r, &e), 0);
+	CHECK_INT(r.nprocs, 2);
+	CHECK_STR(r.procs[1].type, "worker");
+	push_result_release(&r);
+	/* a Procfile that is a link is not followed */
+	unlink(p.buf);
+	CHECK_INT(symlink("/etc/passwd", p.buf), 0);
+	CHECK_INT(push_read(&o, &r, &e), -1);
+	CHECK(strstr(err_str(&e), "Procfile") != NULL);
+	push_result_release(&r);
+	rm_rf(dir);
+	sbuf_release(&p);
+	err_release(&e);
+}
+
 int main(void)
 {
 	UNIT_RUN(test_procfile);
@@ -291,5 +331,6 @@ int main(void)
 	UNIT_RUN(test_app_json);
 	UNIT_RUN(test_app_json_errors);
 	UNIT_RUN(test_read_revision);
+	UNIT_RUN(test_read_dir);
 	return unit_done();
 }

@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# `caprover deploy` against berthd, with the real CapRover CLI from npm, on a
+# lab host set up by `berth server bootstrap --daemon --root-domain` (as in
+# t0315): a tar of a Dockerfile app is uploaded, built and served through
+# berth-proxy, with the build's lines shown by the CLI; a second deploy
+# under load fails no request; an image deploys (`caprover deploy -i`); an
+# app token deploys its app alone, without a login; a failing build makes
+# the CLI fail and the old version serves on; a tar with "../x" or a
+# symbolic link is refused saying why, writing nothing; an app that does
+# not exist is refused.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/proxy-lib.sh"
+. "$TOP/tests/e2e/deploy-lib.sh"
+
+H=$h3
+ADDR=$(addr_of $H)
+ROOT=$T.test
+PW="correct horse $T battery"
+CAP_DIR=${BERTH_E2E_CAPROVER_DIR:-/var/tmp/berth-e2e-caprover}
+# This machine's address on the lab's network: pebble listens there.
+HERE=$(ip -4 -o addr show | awk -v a1="$ADDR" '
+	{ split($4, p, "/"); split(p[1], x, "."); split(a1, y, ".") }
+	x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && p[1] != a1 { print p[1]; exit }')
+[[ -n $HERE ]] || { echo "no address of this machine on the lab's network" >&2; exit 1; }
+
+# The real CapRover CLI, kept in a test-only node_modules across runs.
+if [[ ! -x $CAP_DIR/node_modules/.bin/caprover ]]; then
+	mkdir -p "$CAP_DIR"
+	npm install --silent --no-audit --no-fund --prefix "$CAP_DIR" caprover@2.4.4 >/dev/null 2>&1 ||
+		{ echo "Bail out! npm cannot install caprover"; exit 1; }
+fi
+
+ssh-keygen -q -t ed25519 -N "" -C "admin-$T" -f "$TEST_TMP/admin"
+bd() {
+	ssh -F "$LAB_SSH_CONFIG_NOKEY" -i "$TEST_TMP/admin" -o IdentitiesOnly=yes "berth@$H" "$@"
+}
+# api METHOD PATH [curl args...]: HTTPS to berth.ROOT through berth-proxy, verified against
+# pebble's root; the body in api.out, the status printed.
+api() {
+	local m=$1 p=$2
+	shift 2
+	curl -s --max-time 10 --cacert "$TEST_TMP/root.pem" --resolve "berth.$ROOT:443:$ADDR" \
+		-o "$TEST_TMP/api.out" -w '%{http_code}' -X "$m" "$@" "https://berth.$ROOT$p"
+}
+# caprover ARGS...: the CLI, with captain.ROOT resolving to the lab host (a preloaded
+# dns.lookup), pebble's root trusted, and its stored logins in this test's HOME.
+caprover() {
+	HOME=$TEST_TMP/${CAP_HOME:-home} XDG_CONFIG_HOME=$TEST_TMP/${CAP_HOME:-home}/.config \
+		NODE_EXTRA_CA_CERTS=$TEST_TMP/root.pem E2E_ROOT=$ROOT E2E_ADDR=$ADDR \
+		NODE_OPTIONS="--require $TEST_TMP/resolve.js" \
+		"$CAP_DIR/node_modules/.bin/caprover" "$@" </dev/null
+}
+mkdir -p "$TEST_TMP/home" "$TEST_TMP/home2"
+cat >"$TEST_TMP/resolve.js" <<'JS'
+const dns = require('dns');
+const lookup = dns.lookup;
+const root = process.env.E2E_ROOT, addr = process.env.E2E_ADDR;
+dns.lookup = function (host, opts, cb) {
+	if (typeof opts === 'function') { cb = opts; opts = {}; }
+	if (typeof opts === 'number') { opts = { family: opts }; }
+	if (host === root || host.endsWith('.' + root)) {
+		if (opts && opts.all) { return process.nextTick(cb, null, [{ address: addr, family: 4 }]); }
+		return process.nextTick(cb, null, addr, 4);
+	}
+	return lookup.call(dns, host, opts, cb);
+};
+JS
+
+# proxy_config [YAML...]: a config of berth-proxy on the host alone (for `berth proxy reboot`).
+proxy_config() {
+	cat >"$APP/config/deploy.yml" <<-YML
+		service: $T
+		image: $T
+		builder:
+		  arch: amd64
+		servers:
+		  web:
+		    hosts: [$H]
+		run_directory: $RUN_DIR
+		ssh:
+		  config: $LAB_SSH_CONFIG
+		proxy:
+		  host: $T.test
+		  app_port: 80
+	YML
+	printf '%s\n' "$@" >>"$APP/config/deploy.yml"
+}
+proxy_config
+
+# berthd's state goes with the test (its panel users cannot be removed one by one yet); the
+# proxy goes back to the lab's usual options.
+gone="docker exec berthd berthd ssh-keys:remove admin-$T; docker exec berth-proxy berth-proxy remove berthd; docker rm -f berthd; docker volume rm berthd"
+on $H "$gone" >/dev/null 2>&1 || true
+test_cleanup "proxy_config && berth proxy reboot -y"
+test_cleanup "on $H '$gone'"
+
+read -r ACME_PORT MGMT_PORT DNS_PORT CTS_PORT < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(4)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])
+')
+
+test_expect_success 'pebble, and berth-proxy on the host pointed at it' '
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=pebble \
+		-addext "subjectAltName=IP:$HERE,IP:127.0.0.1" -keyout pebble-key.pem \
+		-out pebble-cert.pem 2>/dev/null &&
+	chmod 644 pebble-cert.pem &&
+	{ pebble-challtestsrv -defaultIPv4 "$ADDR" -defaultIPv6 "" -dns01 "127.0.0.1:$DNS_PORT" \
+		-management "127.0.0.1:$CTS_PORT" -http01 "" -https01 "" -tlsalpn01 "" \
+		>challtestsrv.log 2>&1 </dev/null &
+	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
+	wait_for_line challtestsrv.log management >/dev/null &&
+	cat >pebble.json <<-JSON &&
+	{"pebble": {
+	  "listenAddress": "$HERE:$ACME_PORT",
+	  "managementListenAddress": "127.0.0.1:$MGMT_PORT",
+	  "certificate": "$TEST_TMP/pebble-cert.pem",
+	  "privateKey": "$TEST_TMP/pebble-key.pem",
+	  "httpPort": 80,
+	  "tlsPort": 443,
+	  "ocspResponderURL": "",
+	  "externalAccountBindingRequired": false
+	}}
+	JSON
+	{ PEBBLE_VA_NOSLEEP=1 pebble -config pebble.json -dnsserver "127.0.0.1:$DNS_PORT" \
+		>pebble.log 2>&1 </dev/null &
+	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
+	wait_for_line pebble.log "istening on" >/dev/null &&
+	curl -sf --cacert pebble-cert.pem "https://127.0.0.1:$MGMT_PORT/roots/0" >"$TEST_TMP/root.pem" &&
+	proxy_config "  run:" "    options:" \
+		"      env: [BERTH_PROXY_ACME_DIRECTORY=https://$HERE:$ACME_PORT/dir, BERTH_PROXY_ACME_CA_FILE=/pebble-ca.pem, BERTH_PROXY_ACME_EMAIL=ops@$ROOT]" \
+		"      volume: $TEST_TMP/pebble-cert.pem:/pebble-ca.pem:ro" &&
+	berth proxy reboot -y >reboot.out 2>&1 || { cat reboot.out; false; }
+'
+
+test_expect_success 'bootstrap --root-domain routes the panel and prints a one-time set-up link' '
+	berth server bootstrap -h $H --daemon --key "$TEST_TMP/admin.pub" --key-name admin-$T \
+		--root-domain $ROOT >boot.out 2>&1 || { cat boot.out; exit 1; }
+	cat boot.out &&
+	sed -n "s|^.*$H: panel: \(https://berth.$ROOT/setup?token=[0-9a-f]*\)\$|\1|p" boot.out >"$TEST_TMP/link" &&
+	test "$(wc -c <"$TEST_TMP/link")" -gt 64 &&
+	on $H "docker exec berth-proxy berth-proxy list" | grep -q "berth.$ROOT" &&
+	bd apps:create $T >/dev/null
+'
+
+test_expect_success 'HTTPS with an ACME certificate; plain HTTP redirects; before set-up: 403' '
+	for i in $(seq 60); do
+		st=$(api GET /api/v1/apps 2>/dev/null) && test "$st" = 403 && break
+		sleep 1
+	done
+	test "$st" = 403 &&
+	grep -q "panel:setup-link" api.out &&
+	grep -q "Issued certificate serial" pebble.log &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" -H "Host: berth.$ROOT" "http://$ADDR/api/v1/apps")" = 301 &&
+	test "$(api POST /api/v1/login -H "Content-Type: application/json" -d "{\"name\":\"x\",\"password\":\"y\"}")" = 403 &&
+	test "$(api GET /up)" = 200
+'
+
+test_expect_success 'set-up: a wrong token or a short password change nothing; the link works once' '
+	tok=$(sed "s/.*token=//" "$TEST_TMP/link") &&
+	test "$(api GET "/setup?token=$tok")" = 200 && grep -q "<form" api.out &&
+	test "$(api POST /setup -H "Content-Type: application/json" \
+		-d "{\"token\":\"${tok}0\",\"name\":\"admin\",\"password\":\"$PW\"}")" = 403 &&
+	test "$(api POST /setup -H "Content-Type: application/json" \
+		-d "{\"token\":\"$tok\",\"name\":\"admin\",\"password\":\"short\"}")" = 400 &&
+	grep -q "at least 12" api.out &&
+	test "$(api POST /setup -c "$TEST_TMP/jar0" --data-urlencode "token=$tok" \
+		--data-urlencode name=admin --data-urlencode "password=$PW")" = 303 &&
+	grep -q "berth_session" "$TEST_TMP/jar0" &&
+	test "$(api POST /setup -H "Content-Type: application/json" \
+		-d "{\"token\":\"$tok\",\"name\":\"other\",\"password\":\"$PW\"}")" = 403 &&
+	test_must_fail bd panel:setup-link 2>denied.out && grep -q "permission denied" denied.out &&
+	test_must_fail on $H "docker exec berthd berthd panel:setup-link" >again.out 2>&1 &&
+	grep -q "exists already" again.out
+'
+
+
+APPDIR=$TEST_TMP/app
+mkdir -p "$APPDIR"
+cp "$TOP/build/testapp" "$APPDIR/testapp"
+# app_tar V [DOCKERFILE LINES...]: app.tar of the app answering with version V
+app_tar() {
+	local v=$1
+	shift
+	{
+		echo "FROM scratch"
+		echo "COPY testapp /testapp"
+		echo "ENV APP_VERSION=$v"
+		for l in "$@"; do echo "$l"; done
+		echo 'CMD ["/testapp"]'
+	} >"$APPDIR/Dockerfile"
+	tar -C "$APPDIR" -cf "$TEST_TMP/app.tar" Dockerfile testapp
+}
+served() { curl -s --max-time 5 -H "Host: $T.test" "http://$ADDR/" | sed -n 's/^testapp version=\([^ ]*\) .*/\1/p'; }
+# uploads: what berthd keeps of uploads (no src-* directory once a build ended)
+uploads() { on $H "docker exec berthd sh -c 'ls -a /var/lib/berthd/uploads /var/lib/berthd/uploads/$T'"; }
+
+test_cleanup "on $H 'docker exec berthd berthd apps:destroy $T --force; docker rm -f \$(docker ps -aq --filter label=service=$T); docker rmi -f \$(docker images -q berthd/$T) $T-image:v1; docker exec berth-proxy berth-proxy remove $T-web'"
+
+test_expect_success 'caprover login; the app exists, with a domain' '
+	bd domains:add $T $T.test &&
+	caprover login -u "https://captain.$ROOT" -p "$PW" -n "$T" >login.out 2>&1 || true
+	cat login.out && grep -q "Logged in successfully" login.out
+'
+
+test_expect_success 'caprover deploy -t: the tar is built and served; the build lines are shown' '
+	app_tar v1 &&
+	caprover deploy -n "$T" -a "$T" -t "$TEST_TMP/app.tar" >deploy.out 2>&1 || { cat deploy.out; exit 1; }
+	cat deploy.out &&
+	grep -q "Deployed successfully" deploy.out &&
+	grep -q -- "-----> Building $T" deploy.out &&
+	test "$(served)" = v1 &&
+	uploads >up.out && ! grep -q "src-" up.out &&
+	bd events >events.out && grep -q "user:admin $T caprover:deploy upload from " events.out
+'
+
+test_expect_success 'a deploy under load fails no request' '
+	on $H "docker tag \$(docker images -q berthd/$T | head -1) $T-image:v1" &&
+	app_tar v2 && rm -f "$TEST_TMP/stop" || exit 1
+	load_loop load.out -H "Host: $T.test" "http://$ADDR/" &
+	lpid=$! &&
+	{ caprover deploy -n "$T" -a "$T" -t "$TEST_TMP/app.tar" >deploy.out 2>&1 ||
+		{ cat deploy.out; touch "$TEST_TMP/stop"; wait $lpid; exit 1; }; } &&
+	sleep 1 && touch "$TEST_TMP/stop" && wait $lpid &&
+	check_load load.out "v1|v2" &&
+	test "$(served)" = v2
+'
+
+test_expect_success 'caprover deploy -i: an image deploys' '
+	caprover deploy -n "$T" -a "$T" -i "$T-image:v1" >deploy.out 2>&1 || { cat deploy.out; exit 1; }
+	cat deploy.out &&
+	grep -q "Deployed successfully" deploy.out &&
+	test "$(served)" = v1
+'
+
+test_expect_success 'an app token deploys its app without a login; a wrong one is refused' '
+	bd panel:app-token $T >token.out && cat token.out &&
+	tok=$(grep -E "^[0-9a-f]{64}$" token.out) && test -n "$tok" &&
+	app_tar v3 &&
+	CAP_HOME=home2 caprover deploy -u "https://captain.$ROOT" --appToken "$tok" -a "$T" \
+		-t "$TEST_TMP/app.tar" >deploy.out 2>&1 || { cat deploy.out; exit 1; }
+	cat deploy.out &&
+	for i in $(seq 120); do test "$(served)" = v3 && break; sleep 1; done &&
+	test "$(served)" = v3 &&
+	! CAP_HOME=home2 caprover deploy -u "https://captain.$ROOT" --appToken "$(printf "0%.0s" $(seq 64))" -a "$T" \
+		-t "$TEST_TMP/app.tar" >bad.out 2>&1 &&
+	cat bad.out && grep -qi "not authorized" bad.out &&
+	bd panel:app-token $T --revoke &&
+	! CAP_HOME=home2 caprover deploy -u "https://captain.$ROOT" --appToken "$tok" -a "$T" \
+		-t "$TEST_TMP/app.tar" >bad.out 2>&1
+'
+
+test_expect_success 'a failing build makes the CLI fail, and the old version serves on' '
+	app_tar v4 "COPY no-such-file /x" &&
+	! caprover deploy -n "$T" -a "$T" -t "$TEST_TMP/app.tar" >deploy.out 2>&1 &&
+	cat deploy.out &&
+	grep -q "no-such-file" deploy.out &&
+	grep -q "Something bad happened" deploy.out &&
+	test "$(served)" = v3
+'
+
+test_expect_success 'a tar with ../x or a symbolic link is refused, nothing written' '
+	python3 -c "
+import tarfile, io, sys
+with tarfile.open(sys.argv[1], \"w\") as t:
+    i = tarfile.TarInfo(\"../x\"); d = b\"owned\\n\"; i.size = len(d); t.addfile(i, io.BytesIO(d))
+with tarfile.open(sys.argv[2], \"w\") as t:
+    i = tarfile.TarInfo(\"Dockerfile\"); i.type = tarfile.SYMTYPE; i.linkname = \"/etc/passwd\"; t.addfile(i)
+" "$TEST_TMP/dotdot.tar" "$TEST_TMP/link.tar" &&
+	! caprover deploy -n "$T" -a "$T" -t "$TEST_TMP/dotdot.tar" >bad.out 2>&1 &&
+	cat bad.out && grep -q "Upload refused" bad.out && grep -q "\.\./x" bad.out &&
+	! caprover deploy -n "$T" -a "$T" -t "$TEST_TMP/link.tar" >bad.out 2>&1 &&
+	cat bad.out && grep -q "Upload refused" bad.out && grep -q "link" bad.out &&
+	uploads >up.out && cat up.out && ! grep -qx "x" up.out && ! grep -q "src-" up.out &&
+	test "$(served)" = v3
+'
+
+test_expect_success 'an app that does not exist is refused' '
+	! caprover deploy -n "$T" -a "$T-nope" -t "$TEST_TMP/app.tar" >bad.out 2>&1 &&
+	cat bad.out && grep -qi "not exist\|not found" bad.out
+'
+
+test_done
