@@ -533,10 +533,6 @@ static bool rev_ok(const char *s)
 	return true;
 }
 
-/*
- * The file path of revision o->rev into out: 1 when it is there, 0 when the
- * revision has no such file, -1 with e set when git failed otherwise.
- */
 /* git_show for an upload: the file path of o->src_dir (a regular file, not a link). */
 static int dir_show(const struct push_opts *o, const char *path, size_t max, struct sbuf *out,
 		    struct err *e)
@@ -575,6 +571,10 @@ out:
 	return ret;
 }
 
+/*
+ * The file path of revision o->rev into out: 1 when it is there, 0 when the
+ * revision has no such file, -1 with e set when git failed otherwise.
+ */
 static int git_show(const struct push_opts *o, const char *path, size_t max, struct sbuf *out,
 		    struct err *e)
 {
