@@ -41,10 +41,14 @@
 
 #include <stddef.h>
 
+#include "daemon/csrf.h"
 #include "daemon/http.h"
+#include "daemon/loginguard.h"
 
 struct api {
-	const char *state_dir; /* where berthd.db is */
+	const char *state_dir;		      /* where berthd.db is */
+	struct loginguard *guard;	      /* the process's login backoff; NULL: none */
+	unsigned char csrf_key[CSRF_KEY_LEN]; /* the process's CSRF key (csrf_key_new) */
 };
 
 /* The route table; each route's data is the struct api. */

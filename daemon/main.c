@@ -460,6 +460,7 @@ static int run_serve(struct bd *bd, const char *http_addr)
 {
 	static struct api api;
 	static struct http_server srv;
+	static struct loginguard guard;
 	struct sigaction sa = {0};
 	sigset_t block, wait_mask;
 	struct err e = ERR_INIT;
@@ -487,6 +488,13 @@ static int run_serve(struct bd *bd, const char *http_addr)
 		/* a few malloc arenas, not one per connection thread: berthd idles small */
 		mallopt(M_ARENA_MAX, 2);
 		api.state_dir = bd->state_dir;
+		/* one backoff for every login route; the CSRF key dies with the process */
+		loginguard_init(&guard, LOGINGUARD_SLOTS);
+		api.guard = &guard;
+		if (csrf_key_new(api.csrf_key) < 0) {
+			fprintf(stderr, "fatal: cannot make a CSRF key: %s\n", strerror(errno));
+			return 1;
+		}
 		srv.routes = api_routes;
 		srv.nroutes = api_nroutes;
 		srv.data = &api;
