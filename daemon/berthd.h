@@ -229,6 +229,9 @@ void bd_doctor_wrap(struct strvec *wrap, const char *image, const char *name);
 void bd_panel_route_argv(const char *root, struct strvec *argv);
 int bd_panel_route(struct bd *bd, struct err *e);
 int cmd_panel_setup_link(struct bd *bd, int argc, const char **argv);
+int cmd_panel_users(struct bd *bd, int argc, const char **argv);
+int cmd_panel_user_remove(struct bd *bd, int argc, const char **argv);
+int cmd_panel_user_reset_2fa(struct bd *bd, int argc, const char **argv);
 
 /* `berthd hook pre-receive`, run by git in an app's repository. */
 int bd_hook_pre_receive(struct bd *bd);

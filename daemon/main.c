@@ -139,6 +139,13 @@ static const struct bd_cmd commands[] = {
     {"panel:setup-link", cmd_panel_setup_link, BD_ROOT,
      "panel:setup-link: a one-time link (an hour) where the first admin of the panel chooses "
      "a password; routes https://berth.ROOT/ to berthd"},
+    {"panel:user-remove", cmd_panel_user_remove, BD_ADMIN,
+     "panel:user-remove NAME: remove a panel user, its sessions and API tokens (not the last "
+     "admin)"},
+    {"panel:user-reset-2fa", cmd_panel_user_reset_2fa, BD_ADMIN,
+     "panel:user-reset-2fa NAME: turn off a user's two-factor login (a lost phone) and end "
+     "their sessions"},
+    {"panel:users", cmd_panel_users, BD_ADMIN, "panel:users: the panel's users, roles and 2FA"},
     {"ps:report", cmd_ps_report, BD_APP | BD_READ, "ps:report APP: processes and version"},
     {"ps:restart", cmd_ps_restart, BD_APP | BD_DEPLOY,
      "ps:restart APP: deploy the current release again"},
