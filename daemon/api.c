@@ -549,7 +549,13 @@ static void h_login(const struct http_request *req, struct http_response *resp, 
 		goto out;
 	}
 	if (r > 0 && (r = users_second_factor(&c.store, &u, otp, now, &c.e)) == 0) {
-		guard_result(&c, name, false);
+		/*
+		 * a wrong code counts; a missing one is the first half of every
+		 * two-factor login and guesses nothing (nor does it clear a count)
+		 */
+		if (otp && *otp) {
+			guard_result(&c, name, false);
+		}
 		http_reply_json(resp, 401,
 				json_pack("{ss sb}", "error",
 					  otp && *otp ? "wrong or already used one-time code"
@@ -1486,8 +1492,7 @@ static void h_cap_login(const struct http_request *req, struct http_response *re
 		goto out;
 	}
 	if (r > 0 && u.totp_secret && (!otp || !*otp)) {
-		/* the CLI prompts for CAPROVER_OTP_TOKEN on this status */
-		guard_result(&c, name, false);
+		/* the CLI asks for CAPROVER_OTP_TOKEN on this status; not a failure (see h_login) */
 		cap_reply(resp, CAP_OTP_REQUIRED, "Enter OTP token as well", NULL);
 		goto out;
 	}
