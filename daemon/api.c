@@ -144,22 +144,6 @@ static json_t *user_json(const struct store_user *u)
 
 static char *root_domain(struct ctx *c);
 
-/* The Bearer token of an Authorization header (malloc'd), or NULL. */
-static char *bearer(const struct http_request *req)
-{
-	char *h = http_header_get(req, "authorization"), *t = NULL;
-
-	if (h && !strncasecmp(h, "Bearer ", 7)) {
-		const char *v = h + 7;
-		while (*v == ' ') {
-			v++;
-		}
-		t = xstrdup(v);
-	}
-	free(h);
-	return t;
-}
-
 /* Whether a session's change comes with its CSRF token and from berthd's own origin. */
 static const char *csrf_refusal(struct ctx *c, const struct http_request *req, const char *session)
 {
@@ -203,17 +187,19 @@ out:
 static int auth(struct ctx *c, const struct http_request *req, struct http_response *resp,
 		struct store_user *u, unsigned flags)
 {
-	char *tok = bearer(req), h[USERS_TOKEN_HEX + 1];
+	char *authz = http_header_get(req, "authorization"), *tok = NULL;
+	char bearer[USERS_TOKEN_HEX + 1], h[USERS_TOKEN_HEX + 1];
 	long long now = (long long)time(NULL);
 	const char *why;
 	int r;
 
 	memset(u, 0, sizeof(*u));
-	if (tok) {
-		users_token_hash(tok, h);
-		r = strlen(tok) == USERS_TOKEN_HEX
-			? store_token_get(&c->store, h, now, &c->tok, &c->e)
-			: 0;
+	if (authz) {
+		r = 0;
+		if (users_bearer(authz, strlen(authz), bearer)) {
+			users_token_hash(bearer, h);
+			r = store_token_get(&c->store, h, now, &c->tok, &c->e);
+		}
 		if (r > 0 && (r = store_user_get(&c->store, c->tok.user, u, &c->e)) == 0) {
 			store_token_release(&c->tok);
 		}
@@ -244,9 +230,11 @@ static int auth(struct ctx *c, const struct http_request *req, struct http_respo
 	if (r <= 0) {
 		store_user_release(u);
 	}
-	if (tok) {
-		memset(tok, 0, strlen(tok));
+	memset(bearer, 0, sizeof(bearer));
+	if (authz) {
+		memset(authz, 0, strlen(authz));
 	}
+	free(authz);
 	free(tok);
 	return r;
 }
@@ -1492,7 +1480,8 @@ static void h_cap_login(const struct http_request *req, struct http_response *re
 		goto out;
 	}
 	if (r > 0 && u.totp_secret && (!otp || !*otp)) {
-		/* the CLI asks for CAPROVER_OTP_TOKEN on this status; not a failure (see h_login) */
+		/* the CLI asks for CAPROVER_OTP_TOKEN on this status; not a failure (see h_login)
+		 */
 		cap_reply(resp, CAP_OTP_REQUIRED, "Enter OTP token as well", NULL);
 		goto out;
 	}

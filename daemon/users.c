@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "daemon/totp.h"
@@ -190,6 +191,36 @@ static bool token_ok(const char *token)
 		}
 	}
 	return n == USERS_TOKEN_HEX;
+}
+
+bool users_bearer(const char *value, size_t len, char token[USERS_TOKEN_HEX + 1])
+{
+	static const char scheme[] = "bearer";
+	size_t i = sizeof(scheme) - 1, start, end = len;
+
+	token[0] = 0;
+	if (len <= i || strncasecmp(value, scheme, i) || (value[i] != ' ' && value[i] != '\t')) {
+		return false;
+	}
+	while (i < len && (value[i] == ' ' || value[i] == '\t')) {
+		i++;
+	}
+	while (end > i && (value[end - 1] == ' ' || value[end - 1] == '\t')) {
+		end--;
+	}
+	start = i;
+	if (end - start != USERS_TOKEN_HEX) {
+		return false;
+	}
+	for (i = start; i < end; i++) {
+		if (!((value[i] >= '0' && value[i] <= '9') ||
+		      (value[i] >= 'a' && value[i] <= 'f'))) {
+			return false;
+		}
+	}
+	memcpy(token, value + start, USERS_TOKEN_HEX);
+	token[USERS_TOKEN_HEX] = 0;
+	return true;
 }
 
 int users_login(struct store *s, const char *name, const char *password, long long now,

@@ -46,6 +46,12 @@ unsigned long users_hash_runs(void);
 
 /* A new random token: out gets USERS_TOKEN_HEX hex digits and a NUL. 0, or -1 with e set. */
 int users_token(char out[USERS_TOKEN_HEX + 1], struct err *e);
+/*
+ * Reads an Authorization header's value (len bytes, untrusted): "Bearer"
+ * (any case), spaces or tabs, a token of ours (USERS_TOKEN_HEX lowercase
+ * hex digits), spaces or tabs. true with token set, else false.
+ */
+bool users_bearer(const char *value, size_t len, char token[USERS_TOKEN_HEX + 1]);
 /* The SHA-256 of token in hex (what the store keeps). */
 void users_token_hash(const char *token, char out[USERS_TOKEN_HEX + 1]);
 

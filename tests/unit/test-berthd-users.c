@@ -33,6 +33,30 @@ static void test_hash_and_verify(void)
 	err_release(&e);
 }
 
+static void test_bearer(void)
+{
+	const char *hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	char tok[USERS_TOKEN_HEX + 1], buf[128];
+
+	snprintf(buf, sizeof(buf), "Bearer %s", hex);
+	CHECK(users_bearer(buf, strlen(buf), tok));
+	CHECK_STR(tok, hex);
+	snprintf(buf, sizeof(buf), "bearer \t%s  ", hex);
+	CHECK(users_bearer(buf, strlen(buf), tok));
+	CHECK_STR(tok, hex);
+	snprintf(buf, sizeof(buf), "Bearer%s", hex);
+	CHECK(!users_bearer(buf, strlen(buf), tok));
+	CHECK_STR(tok, "");
+	snprintf(buf, sizeof(buf), "Bearer %sa", hex);
+	CHECK(!users_bearer(buf, strlen(buf), tok));
+	snprintf(buf, sizeof(buf), "Bearer %.63sA", hex);
+	CHECK(!users_bearer(buf, strlen(buf), tok));
+	snprintf(buf, sizeof(buf), "Basic %s", hex);
+	CHECK(!users_bearer(buf, strlen(buf), tok));
+	CHECK(!users_bearer("Bearer ", 7, tok));
+	CHECK(!users_bearer("", 0, tok));
+}
+
 static void test_names(void)
 {
 	CHECK(users_valid_name("alice"));
@@ -374,6 +398,7 @@ int main(void)
 	}
 	UNIT_RUN(test_hash_and_verify);
 	UNIT_RUN(test_names);
+	UNIT_RUN(test_bearer);
 	UNIT_RUN(test_users_and_logins);
 	UNIT_RUN(test_sessions);
 	UNIT_RUN(test_setup_tokens);
