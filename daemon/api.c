@@ -530,13 +530,13 @@ static void h_login(const struct http_request *req, struct http_response *resp, 
 	if (!guard_check(&c, name, resp, false)) {
 		goto out;
 	}
-	r = users_login(&c.store, name, pw, now, &u, &c.e);
+	r = users_login(&c.store, name, pw, otp, now, &u, &c.e);
 	if (r == 0) {
 		guard_result(&c, name, false);
 		fail_json(resp, 401, "wrong user name or password");
 		goto out;
 	}
-	if (r > 0 && (r = users_second_factor(&c.store, &u, otp, now, &c.e)) == 0) {
+	if (r == USERS_LOGIN_OTP) {
 		/*
 		 * a wrong code counts; a missing one is the first half of every
 		 * two-factor login and guesses nothing (nor does it clear a count)
@@ -1470,7 +1470,7 @@ static void h_cap_login(const struct http_request *req, struct http_response *re
 		goto out;
 	}
 	if (r > 0) {
-		r = users_login(&c.store, name, pw, now, &u, &c.e);
+		r = users_login(&c.store, name, pw, otp, now, &u, &c.e);
 	} else if (r == 0) {
 		users_verify_dummy(pw);
 	}
@@ -1479,13 +1479,13 @@ static void h_cap_login(const struct http_request *req, struct http_response *re
 		cap_reply(resp, CAP_WRONG_PASSWORD, "Password is incorrect.", NULL);
 		goto out;
 	}
-	if (r > 0 && u.totp_secret && (!otp || !*otp)) {
+	if (r == USERS_LOGIN_OTP && (!otp || !*otp)) {
 		/* the CLI asks for CAPROVER_OTP_TOKEN on this status; not a failure (see h_login)
 		 */
 		cap_reply(resp, CAP_OTP_REQUIRED, "Enter OTP token as well", NULL);
 		goto out;
 	}
-	if (r > 0 && (r = users_second_factor(&c.store, &u, otp, now, &c.e)) == 0) {
+	if (r == USERS_LOGIN_OTP) {
 		guard_result(&c, name, false);
 		cap_reply(resp, CAP_WRONG_PASSWORD, "OTP token is incorrect or was used already.",
 			  NULL);

@@ -223,8 +223,8 @@ bool users_bearer(const char *value, size_t len, char token[USERS_TOKEN_HEX + 1]
 	return true;
 }
 
-int users_login(struct store *s, const char *name, const char *password, long long now,
-		struct store_user *u, struct err *e)
+int users_login(struct store *s, const char *name, const char *password, const char *otp,
+		long long now, struct store_user *u, struct err *e)
 {
 	int r = store_user_get(s, name, u, e);
 
@@ -239,7 +239,12 @@ int users_login(struct store *s, const char *name, const char *password, long lo
 		store_user_release(u);
 		return 0;
 	}
-	if (store_user_logged_in(s, u->name, now, e) < 0) {
+	/* not a login (nor its last_login) until the second factor is right too */
+	r = users_second_factor(s, u, otp, now, e);
+	if (r == 0) {
+		return USERS_LOGIN_OTP;
+	}
+	if (r < 0 || store_user_logged_in(s, u->name, now, e) < 0) {
 		store_user_release(u);
 		return -1;
 	}

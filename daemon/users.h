@@ -56,12 +56,16 @@ bool users_bearer(const char *value, size_t len, char token[USERS_TOKEN_HEX + 1]
 void users_token_hash(const char *token, char out[USERS_TOKEN_HEX + 1]);
 
 /*
- * Checks name and password against the store: 1 with *u filled (and its
- * last login now) when they match, 0 when not (the same work whether the
- * user exists or not), -1 on a store error.
+ * Checks name, password and the second factor (otp, may be NULL: see
+ * users_second_factor) against the store: 1 with *u filled (and its last
+ * login now) when they match; USERS_LOGIN_OTP with *u filled when the
+ * password is right but the user's one-time code is missing or wrong
+ * (nothing recorded); 0 when the name or password is not (the same work
+ * whether the user exists or not); -1 on a store error.
  */
-int users_login(struct store *s, const char *name, const char *password, long long now,
-		struct store_user *u, struct err *e);
+#define USERS_LOGIN_OTP 2
+int users_login(struct store *s, const char *name, const char *password, const char *otp,
+		long long now, struct store_user *u, struct err *e);
 /* Starts a session of user: token gets its token. */
 int users_session_start(struct store *s, const char *user, long long now,
 			char token[USERS_TOKEN_HEX + 1], struct err *e);

@@ -101,12 +101,12 @@ static void test_users_and_logins(void)
 	CHECK_STR(names.v[0], "alice");
 	CHECK_STR(roles.v[1], "user");
 
-	CHECK_INT(users_login(&s, "alice", "correct horse battery", 1000, &u, &e), 1);
+	CHECK_INT(users_login(&s, "alice", "correct horse battery", NULL, 1000, &u, &e), 1);
 	CHECK_INT(u.last_login, 1000);
 	store_user_release(&u);
-	CHECK_INT(users_login(&s, "alice", "wrong horse battery", 1000, &u, &e), 0);
+	CHECK_INT(users_login(&s, "alice", "wrong horse battery", NULL, 1000, &u, &e), 0);
 	CHECK(u.name == NULL);
-	CHECK_INT(users_login(&s, "nobody", "correct horse battery", 1000, &u, &e), 0);
+	CHECK_INT(users_login(&s, "nobody", "correct horse battery", NULL, 1000, &u, &e), 0);
 
 	/* per-app roles, and an app's destruction takes them */
 	CHECK(store_app_create(&s, "shop", &e) == 0);
@@ -282,6 +282,18 @@ static void test_second_factor(void)
 	CHECK(u.totp_pending == NULL);
 	CHECK(strstr(u.totp_recovery, rec.hash[3]) != NULL);
 	CHECK(strstr(u.totp_recovery, rec.code[3]) == NULL);
+
+	/* a right password alone is not a login: nothing recorded */
+	store_user_release(&u);
+	CHECK_INT(users_login(&s, "tina", "correct horse battery", NULL, t, &u, &e),
+		  USERS_LOGIN_OTP);
+	CHECK_INT(u.last_login, 0);
+	store_user_release(&u);
+	CHECK_INT(store_user_get(&s, "tina", &u, &e), 1);
+	CHECK_INT(u.last_login, 0);
+	store_user_release(&u);
+	CHECK_INT(users_login(&s, "tina", "wrong horse battery", code, t, &u, &e), 0);
+	CHECK_INT(store_user_get(&s, "tina", &u, &e), 1);
 
 	/* required, wrong, replayed */
 	CHECK_INT(users_second_factor(&s, &u, NULL, t, &e), 0);
