@@ -204,7 +204,8 @@ static int auth(struct ctx *c, const struct http_request *req, struct http_respo
 			store_token_release(&c->tok);
 		}
 		if (r == 0) {
-			fail_json(resp, 401, "invalid API token");
+			fail_json(resp, 401,
+				  "invalid API token (expected Authorization: Bearer TOKEN)");
 		} else if (r > 0 && (flags & AUTH_SESSION)) {
 			fail_json(resp, 403,
 				  "an API token cannot do this: log in with the password");
