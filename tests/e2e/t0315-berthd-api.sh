@@ -304,9 +304,12 @@ test_expect_success 'panel:* over SSH: users listed, a lost phone reset, a user 
 	grep -q "^admin  *admin  *2fa:on" users.out && grep -q "^viewer  *user  *2fa:off" users.out &&
 	test_must_fail bd panel:user-remove admin 2>last.out && grep -q "last admin" last.out &&
 	bd panel:user-reset-2fa admin &&
-	test "$(api GET /api/v1/me -b "$TEST_TMP/jar3")" = 401 &&
-	test "$(api POST /api/v1/login -H "Content-Type: application/json" \
-		-d "{\"name\":\"admin\",\"password\":\"$PW\"}")" = 200 &&
+	st=$(api GET /api/v1/me -b "$TEST_TMP/jar3") && echo "the session after the reset: $st" &&
+	test "$st" = 401 &&
+	st=$(api POST /api/v1/login -D login.head -H "Content-Type: application/json" \
+		-d "{\"name\":\"admin\",\"password\":\"$PW\"}") &&
+	echo "a login with the password alone: $st" && cat login.head api.out &&
+	test "$st" = 200 &&
 	bd panel:user-remove viewer &&
 	test "$(api GET /api/v1/me -b "$TEST_TMP/jar2")" = 401 &&
 	bd panel:users >users.out && ! grep -q "^viewer" users.out &&
