@@ -7,7 +7,10 @@
 #include <time.h>
 
 #include "daemon/capdeploy.h"
+#include "daemon/csrf.h"
+#include "daemon/loginguard.h"
 #include "daemon/store.h"
+#include "daemon/totp.h"
 #include "daemon/users.h"
 #include "lib/banned.h"
 #include "lib/log.h"
@@ -37,6 +40,16 @@ struct ctx {
 	int have_admin;
 	char from[64]; /* the client's address */
 	struct err e;
+	const struct api *api;
+	/* set by auth(): the API token the request came with (name NULL: a session) */
+	struct store_token tok;
+};
+
+/* What a route needs of the request's credentials (auth()). */
+enum auth_flags {
+	AUTH_CHANGE = 1 << 0,	    /* a change: a session needs the CSRF token and Origin */
+	AUTH_NO_APP_TOKEN = 1 << 1, /* about the user, not an app: an app token is refused */
+	AUTH_SESSION = 1 << 2,	    /* only a session (a password's business), no API token */
 };
 
 static void client_addr(const struct http_request *req, char *out, size_t size)
@@ -64,6 +77,8 @@ static int ctx_open(struct ctx *c, const struct http_request *req, struct http_r
 	const struct api *api = data;
 
 	c->store = (struct store)STORE_INIT;
+	memset(&c->tok, 0, sizeof(c->tok));
+	c->api = api;
 	err_init(&c->e);
 	client_addr(req, c->from, sizeof(c->from));
 	if (store_open(&c->store, api->state_dir, &c->e) < 0 ||
@@ -77,6 +92,7 @@ static int ctx_open(struct ctx *c, const struct http_request *req, struct http_r
 
 static void ctx_close(struct ctx *c)
 {
+	store_token_release(&c->tok);
 	store_close(&c->store);
 	err_release(&c->e);
 }
@@ -127,21 +143,137 @@ static json_t *user_json(const struct store_user *u)
 	return json_pack("{ssss}", "user", u->name, "role", u->role);
 }
 
-/* The user of the request's session cookie: 1 (u filled), 0 (answered 401), -1 (answered 500). */
-static int session_user(struct ctx *c, const struct http_request *req, struct http_response *resp,
-			struct store_user *u)
-{
-	char *tok = http_cookie_get(req, COOKIE);
-	int r = users_session_user(&c->store, tok, (long long)time(NULL), u, &c->e);
+static char *root_domain(struct ctx *c);
 
+/* Whether a session's change comes with its CSRF token and from berthd's own origin. */
+static const char *csrf_refusal(struct ctx *c, const struct http_request *req, const char *session)
+{
+	char *tok = http_header_get(req, "x-csrf-token");
+	char *origin = http_header_get(req, "origin"), *root = NULL;
+	const char *why = NULL;
+	struct sbuf o1 = SBUF_INIT, o2 = SBUF_INIT;
+
+	if (!origin) {
+		origin = http_header_get(req, "referer");
+	}
+	if (!tok || !csrf_verify(c->api->csrf_key, sizeof(c->api->csrf_key), session, "api", tok,
+				 strlen(tok))) {
+		why = "missing or wrong X-CSRF-Token header: send the csrf_token of GET /api/v1/me";
+		goto out;
+	}
+	root = root_domain(c);
+	if (root) {
+		sbuf_addf(&o1, "https://berth.%s", root);
+		sbuf_addf(&o2, "https://captain.%s", root);
+	}
+	if (!root || !origin ||
+	    !(csrf_origin_ok(origin, strlen(origin), o1.buf) ||
+	      csrf_origin_ok(origin, strlen(origin), o2.buf))) {
+		why = "the Origin (or Referer) header is not the panel's own https://berth.ROOT";
+	}
+out:
 	free(tok);
+	free(origin);
+	free(root);
+	sbuf_release(&o1);
+	sbuf_release(&o2);
+	return why;
+}
+
+/*
+ * The user of the request: an API token (Authorization: Bearer) or the
+ * session cookie, as flags allow. 1 (u filled; c->tok set for a token),
+ * 0 (answered 401/403), -1 (answered 500).
+ */
+static int auth(struct ctx *c, const struct http_request *req, struct http_response *resp,
+		struct store_user *u, unsigned flags)
+{
+	char *authz = http_header_get(req, "authorization"), *tok = NULL;
+	char bearer[USERS_TOKEN_HEX + 1], h[USERS_TOKEN_HEX + 1];
+	long long now = (long long)time(NULL);
+	const char *why;
+	int r;
+
+	memset(u, 0, sizeof(*u));
+	if (authz) {
+		r = 0;
+		if (users_bearer(authz, strlen(authz), bearer)) {
+			users_token_hash(bearer, h);
+			r = store_token_get(&c->store, h, now, &c->tok, &c->e);
+		}
+		if (r > 0 && (r = store_user_get(&c->store, c->tok.user, u, &c->e)) == 0) {
+			store_token_release(&c->tok);
+		}
+		if (r == 0) {
+			fail_json(resp, 401,
+				  "invalid API token (expected Authorization: Bearer TOKEN)");
+		} else if (r > 0 && (flags & AUTH_SESSION)) {
+			fail_json(resp, 403,
+				  "an API token cannot do this: log in with the password");
+			r = 0;
+		} else if (r > 0 && c->tok.app && (flags & AUTH_NO_APP_TOKEN)) {
+			fail_json(resp, 403, "this API token is for one app only");
+			r = 0;
+		}
+	} else {
+		tok = http_cookie_get(req, COOKIE);
+		r = users_session_user(&c->store, tok, now, u, &c->e);
+		if (r == 0) {
+			fail_json(resp, 401, "not logged in (POST /api/v1/login)");
+		} else if (r > 0 && (flags & AUTH_CHANGE) && (why = csrf_refusal(c, req, tok))) {
+			fail_json(resp, 403, why);
+			r = 0;
+		}
+	}
 	if (r < 0) {
 		log_error("http: %s", err_str(&c->e));
 		fail_json(resp, 500, "cannot read berthd's records");
-	} else if (r == 0) {
-		fail_json(resp, 401, "not logged in (POST /api/v1/login)");
 	}
+	if (r <= 0) {
+		store_user_release(u);
+	}
+	memset(bearer, 0, sizeof(bearer));
+	if (authz) {
+		memset(authz, 0, strlen(authz));
+	}
+	free(authz);
+	free(tok);
 	return r;
+}
+
+/* Whether the login guard lets the client (and user, may be NULL) try now; else answered 429. */
+static bool guard_check(struct ctx *c, const char *user, struct http_response *resp, bool cap)
+{
+	unsigned wait = 0;
+
+	if (!c->api->guard ||
+	    loginguard_check(c->api->guard, c->from, user, (int64_t)time(NULL), &wait)) {
+		return true;
+	}
+	if (cap) {
+		struct sbuf d = SBUF_INIT;
+		sbuf_addf(&d, "Too many failed logins: try again in %u seconds", wait);
+		http_reply_json(resp, 429,
+				json_pack("{si ss so}", "status", 1000, "description", d.buf,
+					  "data", json_object()));
+		sbuf_release(&d);
+	} else {
+		fail_json(resp, 429, "too many failed logins: try again later (Retry-After)");
+	}
+	http_add_header(resp, "Retry-After: %u", wait);
+	return false;
+}
+
+static void guard_result(struct ctx *c, const char *user, bool ok)
+{
+	if (!c->api->guard) {
+		return;
+	}
+	if (ok) {
+		loginguard_ok(c->api->guard, c->from, user, (int64_t)time(NULL));
+	} else {
+		loginguard_fail(c->api->guard, c->from, user, (int64_t)time(NULL));
+	}
 }
 
 /* A POST's JSON object body: NULL with resp answered (415 or 400). */
@@ -276,7 +408,7 @@ static void h_setup_post(const struct http_request *req, struct http_response *r
 	const char *bad = NULL;
 	int status = 400, r;
 
-	if (ctx_open(&c, req, resp, data) < 0) {
+	if (ctx_open(&c, req, resp, data) < 0 || !guard_check(&c, NULL, resp, false)) {
 		goto out;
 	}
 	if (is_json && !(j = http_body_json(req))) {
@@ -317,6 +449,7 @@ static void h_setup_post(const struct http_request *req, struct http_response *r
 	r = store_setup_token_use(&c.store, h, now, &c.e);
 	if (r == 0) {
 		store_rollback(&c.store);
+		guard_result(&c, NULL, false);
 		status = 403;
 		bad = "invalid, used or expired set-up token: run `berthd panel:setup-link` on the "
 		      "server for a new link";
@@ -338,6 +471,7 @@ static void h_setup_post(const struct http_request *req, struct http_response *r
 		store_rollback(&c.store);
 		goto fail;
 	}
+	guard_result(&c, NULL, true);
 	event(&c, name, NULL, "panel:setup", NULL);
 	set_cookie(resp, session);
 	if (is_json) {
@@ -378,8 +512,9 @@ static void h_login(const struct http_request *req, struct http_response *resp, 
 {
 	struct ctx c;
 	struct store_user u = {0};
-	char token[USERS_TOKEN_HEX + 1];
-	const char *name, *pw;
+	char token[USERS_TOKEN_HEX + 1], *old = NULL;
+	const char *name, *pw, *otp;
+	long long now = (long long)time(NULL);
 	json_t *j = NULL;
 	int r;
 
@@ -388,25 +523,52 @@ static void h_login(const struct http_request *req, struct http_response *resp, 
 	}
 	name = json_string_value(json_object_get(j, "name"));
 	pw = json_string_value(json_object_get(j, "password"));
+	otp = json_string_value(json_object_get(j, "otp"));
 	if (!name || !pw) {
-		fail_json(resp, 400, "expected {\"name\": ..., \"password\": ...}");
+		fail_json(resp, 400, "expected {\"name\": ..., \"password\": ..., \"otp\": ...}");
 		goto out;
 	}
-	r = users_login(&c.store, name, pw, (long long)time(NULL), &u, &c.e);
+	/* while locked, not even the hash is computed */
+	if (!guard_check(&c, name, resp, false)) {
+		goto out;
+	}
+	r = users_login(&c.store, name, pw, otp, now, &u, &c.e);
 	if (r == 0) {
+		guard_result(&c, name, false);
 		fail_json(resp, 401, "wrong user name or password");
 		goto out;
 	}
-	if (r < 0 ||
-	    users_session_start(&c.store, u.name, (long long)time(NULL), token, &c.e) < 0) {
+	if (r == USERS_LOGIN_OTP) {
+		/*
+		 * a wrong code counts; a missing one is the first half of every
+		 * two-factor login and guesses nothing (nor does it clear a count)
+		 */
+		if (otp && *otp) {
+			guard_result(&c, name, false);
+		}
+		http_reply_json(resp, 401,
+				json_pack("{ss sb}", "error",
+					  otp && *otp ? "wrong or already used one-time code"
+						      : "this user needs a one-time code (otp): "
+							"from the authenticator app, or a "
+							"recovery code",
+					  "otp_required", 1));
+		goto out;
+	}
+	/* a new session id at every login; the one the client came with ends */
+	old = http_cookie_get(req, COOKIE);
+	if (r < 0 || (old && users_session_end(&c.store, old, &c.e) < 0) ||
+	    users_session_start(&c.store, u.name, now, token, &c.e) < 0) {
 		log_error("http: %s", err_str(&c.e));
 		fail_json(resp, 500, "cannot write berthd's records");
 		goto out;
 	}
+	guard_result(&c, name, true);
 	event(&c, u.name, NULL, "panel:login", NULL);
 	set_cookie(resp, token);
 	http_reply_json(resp, 200, user_json(&u));
 out:
+	free(old);
 	json_decref(j);
 	store_user_release(&u);
 	ctx_close(&c);
@@ -418,7 +580,8 @@ static void h_logout(const struct http_request *req, struct http_response *resp,
 	struct store_user u = {0};
 	char *tok = NULL;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 || session_user(&c, req, resp, &u) <= 0) {
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0) {
 		goto out;
 	}
 	tok = http_cookie_get(req, COOKIE);
@@ -484,9 +647,12 @@ static void h_me(const struct http_request *req, struct http_response *resp, voi
 	struct store_user u = {0};
 	struct strvec apps = STRVEC_INIT, roles = STRVEC_INIT;
 	char created[32], last[32];
+	struct sbuf csrf = SBUF_INIT;
+	char *session = NULL;
 	json_t *j, *a;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 || session_user(&c, req, resp, &u) <= 0) {
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth(&c, req, resp, &u, AUTH_NO_APP_TOKEN) <= 0) {
 		goto out;
 	}
 	if (readable_apps(&c, &u, &apps, &roles) < 0) {
@@ -505,8 +671,15 @@ static void h_me(const struct http_request *req, struct http_response *resp, voi
 		json_object_set_new(a, apps.v[i], json_string(roles.v[i]));
 	}
 	json_object_set_new(j, "apps", a);
+	session = c.tok.name ? NULL : http_cookie_get(req, COOKIE);
+	if (session &&
+	    csrf_token(&csrf, c.api->csrf_key, sizeof(c.api->csrf_key), session, "api") == 0) {
+		json_object_set_new(j, "csrf_token", json_string(csrf.buf));
+	}
 	http_reply_json(resp, 200, j);
 out:
+	free(session);
+	sbuf_release(&csrf);
 	strvec_clear(&apps);
 	strvec_clear(&roles);
 	store_user_release(&u);
@@ -580,6 +753,27 @@ static json_t *apps_json(struct ctx *c, const struct strvec *names, const struct
 	return arr;
 }
 
+/* What an app token leaves of the user's apps: its app, at most its role. */
+static void token_limit(struct ctx *c, struct strvec *apps, struct strvec *roles)
+{
+	struct strvec a = STRVEC_INIT, r = STRVEC_INIT;
+
+	if (!c->tok.app) {
+		return;
+	}
+	for (size_t i = 0; i < apps->nr; i++) {
+		if (!strcmp(apps->v[i], c->tok.app)) {
+			strvec_push(&a, apps->v[i]);
+			/* viewer < deployer < admin */
+			strvec_push(&r, !strcmp(roles->v[i], "viewer") ? "viewer" : c->tok.role);
+		}
+	}
+	strvec_clear(apps);
+	strvec_clear(roles);
+	*apps = a;
+	*roles = r;
+}
+
 static void h_apps(const struct http_request *req, struct http_response *resp, void *data)
 {
 	struct ctx c;
@@ -587,10 +781,13 @@ static void h_apps(const struct http_request *req, struct http_response *resp, v
 	struct strvec apps = STRVEC_INIT, roles = STRVEC_INIT;
 	json_t *arr = NULL;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 || session_user(&c, req, resp, &u) <= 0) {
+	if (ctx_open_setup(&c, req, resp, data) < 0 || auth(&c, req, resp, &u, 0) <= 0) {
 		goto out;
 	}
-	if (readable_apps(&c, &u, &apps, &roles) < 0 || !(arr = apps_json(&c, &apps, &roles))) {
+	if (readable_apps(&c, &u, &apps, &roles) == 0) {
+		token_limit(&c, &apps, &roles);
+	}
+	if (err_isset(&c.e) || !(arr = apps_json(&c, &apps, &roles))) {
 		log_error("http: %s", err_str(&c.e));
 		fail_json(resp, 500, "cannot read berthd's records");
 		goto out;
@@ -613,7 +810,8 @@ static void h_users_create(const struct http_request *req, struct http_response 
 	struct sbuf what = SBUF_INIT;
 	int r;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 || session_user(&c, req, resp, &u) <= 0) {
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_NO_APP_TOKEN) <= 0) {
 		goto out;
 	}
 	if (strcmp(u.role, "admin")) {
@@ -706,6 +904,535 @@ out:
 	ctx_close(&c);
 }
 
+/* Wipes and frees a secret string. */
+static void free_secret(char *p)
+{
+	if (p) {
+		memset(p, 0, strlen(p));
+	}
+	free(p);
+}
+
+/* Whether pw is u's password (a hash's work); answers 403 when not. */
+static bool password_again(struct ctx *c, const struct store_user *u, const char *pw,
+			   struct http_response *resp)
+{
+	if (!pw || !users_verify(u->hash, pw)) {
+		if (c->api->guard) {
+			loginguard_fail(c->api->guard, c->from, u->name, (int64_t)time(NULL));
+		}
+		fail_json(resp, 403, "password: expected the user's current password");
+		return false;
+	}
+	return true;
+}
+
+/* POST /api/v1/me/totp {password}: a pending secret. */
+static void h_totp_begin(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	struct sbuf secret = SBUF_INIT, uri = SBUF_INIT, account = SBUF_INIT;
+	char *root = NULL;
+	json_t *j = NULL;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0 ||
+	    !(j = json_body(req, resp)) || !guard_check(&c, u.name, resp, false) ||
+	    !password_again(&c, &u, json_string_value(json_object_get(j, "password")), resp)) {
+		goto out;
+	}
+	if (u.totp_secret) {
+		fail_json(resp, 409, "two-factor login is on already: turn it off first");
+		goto out;
+	}
+	/* the account shows which server it is for: NAME@ROOT */
+	root = root_domain(&c);
+	sbuf_addf(&account, "%s@%s", u.name, root ? root : "berth");
+	if (users_totp_begin(&c.store, u.name, "berth", account.buf, &secret, &uri, &c.e) < 0) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot write berthd's records");
+		goto out;
+	}
+	event(&c, u.name, NULL, "panel:totp:begin", NULL);
+	http_reply_json(
+	    resp, 200,
+	    json_pack("{ss ss sb}", "secret", secret.buf, "otpauth_uri", uri.buf, "pending", 1));
+out:
+	if (secret.len) {
+		memset(secret.buf, 0, secret.len);
+	}
+	if (uri.len) {
+		memset(uri.buf, 0, uri.len);
+	}
+	sbuf_release(&secret);
+	sbuf_release(&uri);
+	sbuf_release(&account);
+	free(root);
+	json_decref(j);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+/* POST /api/v1/me/totp/confirm {code}: TOTP on, recovery codes once. */
+static void h_totp_confirm(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	struct totp_recovery rec;
+	json_t *j = NULL, *codes;
+	int r;
+
+	memset(&rec, 0, sizeof(rec));
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0 ||
+	    !(j = json_body(req, resp))) {
+		goto out;
+	}
+	if (!u.totp_pending) {
+		fail_json(resp, 409, "nothing to confirm: POST /api/v1/me/totp first");
+		goto out;
+	}
+	r = users_totp_confirm(&c.store, &u, json_string_value(json_object_get(j, "code")),
+			       (long long)time(NULL), &rec, &c.e);
+	if (r == 0) {
+		fail_json(resp, 400, "code: expected the 6-digit code the authenticator app shows");
+		goto out;
+	}
+	if (r < 0) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot write berthd's records");
+		goto out;
+	}
+	codes = json_array();
+	for (size_t i = 0; i < TOTP_RECOVERY_N; i++) {
+		json_array_append_new(codes, json_string(rec.code[i]));
+	}
+	event(&c, u.name, NULL, "panel:totp:enable", NULL);
+	http_reply_json(resp, 200, json_pack("{sb so}", "totp", 1, "recovery_codes", codes));
+out:
+	memset(&rec, 0, sizeof(rec));
+	json_decref(j);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+/* DELETE /api/v1/me/totp {password, code}: TOTP off. */
+static void h_totp_disable(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	json_t *j = NULL;
+	int r;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0 ||
+	    !(j = json_body(req, resp)) || !guard_check(&c, u.name, resp, false) ||
+	    !password_again(&c, &u, json_string_value(json_object_get(j, "password")), resp)) {
+		goto out;
+	}
+	if (!u.totp_secret) {
+		fail_json(resp, 409, "two-factor login is off already");
+		goto out;
+	}
+	r = users_second_factor(&c.store, &u, json_string_value(json_object_get(j, "code")),
+				(long long)time(NULL), &c.e);
+	if (r == 0) {
+		fail_json(resp, 403, "code: expected a valid one-time code or recovery code");
+		goto out;
+	}
+	if (r < 0 || store_user_totp_set(&c.store, u.name, NULL, NULL, NULL, &c.e) < 0) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot write berthd's records");
+		goto out;
+	}
+	event(&c, u.name, NULL, "panel:totp:disable", NULL);
+	http_reply_json(resp, 200, json_pack("{sb}", "totp", 0));
+out:
+	json_decref(j);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+/* POST /api/v1/me/password {old, new}: ends the user's other sessions and its API tokens stay. */
+static void h_password(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	char *hash = NULL, *cookie = NULL, h[USERS_TOKEN_HEX + 1];
+	const char *pw;
+	json_t *j = NULL;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0 ||
+	    !(j = json_body(req, resp)) || !guard_check(&c, u.name, resp, false) ||
+	    !password_again(&c, &u, json_string_value(json_object_get(j, "old")), resp)) {
+		goto out;
+	}
+	pw = json_string_value(json_object_get(j, "new"));
+	if (!pw || strlen(pw) < USERS_PASSWORD_MIN) {
+		fail_json(resp, 400, "new: expected at least 12 characters");
+		goto out;
+	}
+	cookie = http_cookie_get(req, COOKIE);
+	users_token_hash(cookie ? cookie : "", h);
+	if (users_hash(pw, &hash, &c.e) < 0 ||
+	    store_user_set(&c.store, u.name, STORE_USER_HASH, hash, &c.e) < 0 ||
+	    store_session_remove_user(&c.store, u.name, h, &c.e) < 0) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot write berthd's records");
+		goto out;
+	}
+	event(&c, u.name, NULL, "panel:password", NULL);
+	http_reply_json(resp, 200, json_pack("{sb}", "changed", 1));
+out:
+	free_secret(cookie);
+	free(hash);
+	json_decref(j);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+/* ---- API tokens ---- */
+
+static bool valid_token_name(const char *n)
+{
+	return n && users_valid_name(n) && strlen(n) <= 64;
+}
+
+static void h_tokens_create(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	struct store_token t = {0};
+	char token[USERS_TOKEN_HEX + 1] = "", h[USERS_TOKEN_HEX + 1], *own = NULL;
+	const char *role;
+	json_t *j = NULL;
+	int g = 1;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0 ||
+	    !(j = json_body(req, resp))) {
+		goto out;
+	}
+	t.user = u.name;
+	t.name = (char *)json_string_value(json_object_get(j, "name"));
+	t.app = (char *)json_string_value(json_object_get(j, "app"));
+	role = json_string_value(json_object_get(j, "role"));
+	t.created = (long long)time(NULL);
+	if (!valid_token_name(t.name)) {
+		fail_json(resp, 400,
+			  "name: expected a token name of lowercase letters, digits and . _ @ -");
+		goto out;
+	}
+	if (!t.app && role) {
+		fail_json(resp, 400, "role: only an app token (with \"app\") has a role");
+		goto out;
+	}
+	if (t.app) {
+		if (strcmp(u.role, "admin")) {
+			g = store_user_app_get(&c.store, u.name, t.app, &own, &c.e);
+		}
+		if (g < 0) {
+			goto fail;
+		}
+		if (g == 0 || !store_app_exists(&c.store, t.app)) {
+			fail_json(resp, 400, "app: expected an app you have rights on");
+			goto out;
+		}
+		if (!role) {
+			role = own ? own : "deployer";
+		}
+		if (strcmp(role, "deployer") && strcmp(role, "viewer")) {
+			fail_json(resp, 400, "role: expected \"deployer\" or \"viewer\"");
+			goto out;
+		}
+		if (own && !strcmp(own, "viewer") && strcmp(role, "viewer")) {
+			fail_json(resp, 403, "role: at most your own rights on the app (viewer)");
+			goto out;
+		}
+		t.role = (char *)role;
+	}
+	if (users_token(token, &c.e) < 0) {
+		goto fail;
+	}
+	users_token_hash(token, h);
+	if (store_token_add(&c.store, h, &t, &c.e) < 0) {
+		if (strstr(err_str(&c.e), "already exists")) {
+			fail_json(resp, 409, "you have a token of that name already");
+			goto out;
+		}
+		goto fail;
+	}
+	event(&c, u.name, t.app, "panel:tokens:create", t.name);
+	http_reply_json(resp, 201,
+			json_pack("{ss ss ss? ss?}", "name", t.name, "token", token, "app", t.app,
+				  "role", t.role));
+	goto out;
+fail:
+	log_error("http: %s", err_str(&c.e));
+	fail_json(resp, 500, "cannot write berthd's records");
+out:
+	memset(token, 0, sizeof(token));
+	free(own);
+	json_decref(j);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+static void h_tokens_list(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	struct store_token *v = NULL;
+	size_t n = 0;
+	json_t *arr;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth(&c, req, resp, &u, AUTH_NO_APP_TOKEN) <= 0) {
+		goto out;
+	}
+	if (store_token_list(&c.store, u.name, &v, &n, &c.e) < 0) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot read berthd's records");
+		goto out;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char created[32], used[32];
+		iso_time(v[i].created, created, sizeof(created));
+		iso_time(v[i].last_used, used, sizeof(used));
+		json_array_append_new(arr,
+				      json_pack("{ss ss ss? ss? ss?}", "name", v[i].name, "created",
+						created, "last_used", v[i].last_used ? used : NULL,
+						"app", v[i].app, "role", v[i].role));
+	}
+	http_reply_json(resp, 200, json_pack("{so}", "tokens", arr));
+out:
+	for (size_t i = 0; i < n; i++) {
+		store_token_release(&v[i]);
+	}
+	free(v);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+/* The NAME of PREFIX/NAME, or NULL when the path is not that. */
+static const char *path_name(const struct http_request *req, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	const char *name = req->path + n;
+
+	if (strncmp(req->path, prefix, n) || !*name || strchr(name, '/')) {
+		return NULL;
+	}
+	return name;
+}
+
+static void h_tokens_delete(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	const char *name = path_name(req, "/api/v1/tokens/");
+	int r;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_NO_APP_TOKEN) <= 0) {
+		goto out;
+	}
+	if (!name || !valid_token_name(name)) {
+		fail_json(resp, 400, "expected DELETE /api/v1/tokens/NAME");
+		goto out;
+	}
+	r = store_token_remove(&c.store, u.name, name, &c.e);
+	if (r < 0) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot write berthd's records");
+	} else if (r == 0) {
+		fail_json(resp, 404, "no token of that name");
+	} else {
+		event(&c, u.name, NULL, "panel:tokens:remove", name);
+		http_reply_json(resp, 200, json_pack("{ss}", "removed", name));
+	}
+out:
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+/* ---- user admin ---- */
+
+/* The admin of the request (1), else 0/-1 with resp answered. */
+static int auth_admin(struct ctx *c, const struct http_request *req, struct http_response *resp,
+		      struct store_user *u, unsigned flags)
+{
+	int r = auth(c, req, resp, u, flags | AUTH_NO_APP_TOKEN);
+
+	if (r > 0 && strcmp(u->role, "admin")) {
+		fail_json(resp, 403, "permission denied: only an admin manages users");
+		store_user_release(u);
+		r = 0;
+	}
+	return r;
+}
+
+static void h_users_list(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0};
+	struct strvec names = STRVEC_INIT, roles = STRVEC_INIT;
+	json_t *arr;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 || auth_admin(&c, req, resp, &u, 0) <= 0) {
+		goto out;
+	}
+	if (store_user_list(&c.store, &names, &roles, &c.e) < 0) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot read berthd's records");
+		goto out;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < names.nr; i++) {
+		struct store_user x = {0};
+		if (store_user_get(&c.store, names.v[i], &x, &c.e) > 0) {
+			char created[32], last[32];
+			iso_time(x.created, created, sizeof(created));
+			iso_time(x.last_login, last, sizeof(last));
+			json_array_append_new(arr,
+					      json_pack("{ss ss ss ss? sb}", "user", x.name, "role",
+							x.role, "created", created, "last_login",
+							x.last_login ? last : NULL, "totp",
+							x.totp_secret != NULL));
+		}
+		store_user_release(&x);
+	}
+	http_reply_json(resp, 200, json_pack("{so}", "users", arr));
+out:
+	strvec_clear(&names);
+	strvec_clear(&roles);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+static void h_users_delete(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0}, x = {0};
+	const char *name = path_name(req, "/api/v1/users/");
+	int r;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth_admin(&c, req, resp, &u, AUTH_CHANGE) <= 0) {
+		goto out;
+	}
+	if (!name || !users_valid_name(name)) {
+		fail_json(resp, 400, "expected DELETE /api/v1/users/NAME");
+		goto out;
+	}
+	if ((r = store_user_get(&c.store, name, &x, &c.e)) == 0) {
+		fail_json(resp, 404, "no such user");
+		goto out;
+	}
+	if (r > 0 && !strcmp(x.role, "admin") && (r = store_user_admins(&c.store, &c.e)) == 1) {
+		fail_json(resp, 409, "cannot remove the last admin");
+		goto out;
+	}
+	if (r < 0 || store_user_remove(&c.store, name, &c.e) < 0) {
+		log_error("http: %s", err_str(&c.e));
+		fail_json(resp, 500, "cannot write berthd's records");
+		goto out;
+	}
+	event(&c, u.name, NULL, "panel:users:remove", name);
+	http_reply_json(resp, 200, json_pack("{ss}", "removed", name));
+out:
+	store_user_release(&x);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
+/* PUT /api/v1/users/NAME {role?, apps?}: apps replaces the grants. */
+static void h_users_update(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct ctx c;
+	struct store_user u = {0}, x = {0};
+	const char *name = path_name(req, "/api/v1/users/"), *role, *app;
+	struct sbuf what = SBUF_INIT;
+	json_t *j = NULL, *apps, *v;
+	int r;
+
+	if (ctx_open_setup(&c, req, resp, data) < 0 ||
+	    auth_admin(&c, req, resp, &u, AUTH_CHANGE) <= 0 || !(j = json_body(req, resp))) {
+		goto out;
+	}
+	role = json_string_value(json_object_get(j, "role"));
+	apps = json_object_get(j, "apps");
+	if (!name || !users_valid_name(name)) {
+		fail_json(resp, 400, "expected PUT /api/v1/users/NAME");
+		goto out;
+	}
+	if (role && strcmp(role, "admin") && strcmp(role, "user")) {
+		fail_json(resp, 400, "role: expected \"admin\" or \"user\"");
+		goto out;
+	}
+	if (apps && !json_is_object(apps)) {
+		fail_json(resp, 400,
+			  "apps: expected an object {\"APP\": \"deployer\" | \"viewer\"}");
+		goto out;
+	}
+	json_object_foreach(apps, app, v)
+	{
+		const char *ar = json_string_value(v);
+		if (!ar || (strcmp(ar, "deployer") && strcmp(ar, "viewer"))) {
+			fail_json(resp, 400, "apps: each app's role is \"deployer\" or \"viewer\"");
+			goto out;
+		}
+		if (!store_app_exists(&c.store, app)) {
+			fail_json(resp, 400, "apps: no such app");
+			goto out;
+		}
+	}
+	if ((r = store_user_get(&c.store, name, &x, &c.e)) == 0) {
+		fail_json(resp, 404, "no such user");
+		goto out;
+	}
+	if (r > 0 && role && !strcmp(x.role, "admin") && strcmp(role, "admin") &&
+	    (r = store_user_admins(&c.store, &c.e)) == 1) {
+		fail_json(resp, 409, "cannot take the role of the last admin");
+		goto out;
+	}
+	if (r < 0 || store_begin(&c.store, &c.e) < 0) {
+		goto fail;
+	}
+	if ((role && store_user_set(&c.store, name, STORE_USER_ROLE, role, &c.e) < 0) ||
+	    (apps && store_user_apps_clear(&c.store, name, &c.e) < 0)) {
+		store_rollback(&c.store);
+		goto fail;
+	}
+	json_object_foreach(apps, app, v)
+	{
+		if (store_user_app_set(&c.store, name, app, json_string_value(v), &c.e) < 0) {
+			store_rollback(&c.store);
+			goto fail;
+		}
+	}
+	if (store_commit(&c.store, &c.e) < 0) {
+		store_rollback(&c.store);
+		goto fail;
+	}
+	sbuf_addf(&what, "%s (%s)", name, role ? role : x.role);
+	event(&c, u.name, NULL, "panel:users:update", what.buf);
+	http_reply_json(resp, 200, json_pack("{ssss}", "user", name, "role", role ? role : x.role));
+	goto out;
+fail:
+	log_error("http: %s", err_str(&c.e));
+	fail_json(resp, 500, "cannot write berthd's records");
+out:
+	sbuf_release(&what);
+	json_decref(j);
+	store_user_release(&x);
+	store_user_release(&u);
+	ctx_close(&c);
+}
+
 /* ---- /api/v2: CapRover's envelope ---- */
 
 static void cap_reply(struct http_response *resp, int status, const char *desc, json_t *data)
@@ -719,8 +1446,9 @@ static void h_cap_login(const struct http_request *req, struct http_response *re
 {
 	struct ctx c;
 	struct store_user u = {0};
-	char token[USERS_TOKEN_HEX + 1];
-	const char *pw;
+	char token[USERS_TOKEN_HEX + 1], *name = NULL;
+	const char *pw, *otp;
+	long long now = (long long)time(NULL);
 	json_t *j = NULL;
 	int r;
 
@@ -729,6 +1457,7 @@ static void h_cap_login(const struct http_request *req, struct http_response *re
 	}
 	j = http_body_json(req);
 	pw = json_string_value(json_object_get(j, "password"));
+	otp = json_string_value(json_object_get(j, "otpToken"));
 	if (!pw) {
 		cap_reply(resp, CAP_ILLEGAL_PARAMETER, "expected {\"password\": ...}", NULL);
 		goto out;
@@ -736,33 +1465,44 @@ static void h_cap_login(const struct http_request *req, struct http_response *re
 	/* CapRover's CLI names no user: it logs in the first admin */
 	r = store_user_first_admin(&c.store, &u, &c.e);
 	if (r > 0) {
-		char *name = xstrdup(u.name);
+		name = xstrdup(u.name);
 		store_user_release(&u);
-		r = users_login(&c.store, name, pw, (long long)time(NULL), &u, &c.e);
-		free(name);
+	}
+	if (r >= 0 && !guard_check(&c, name, resp, true)) {
+		goto out;
+	}
+	if (r > 0) {
+		r = users_login(&c.store, name, pw, otp, now, &u, &c.e);
 	} else if (r == 0) {
 		users_verify_dummy(pw);
 	}
 	if (r == 0) {
+		guard_result(&c, name, false);
 		cap_reply(resp, CAP_WRONG_PASSWORD, "Password is incorrect.", NULL);
 		goto out;
 	}
-	if (r > 0 && u.totp_secret) {
-		cap_reply(resp, CAP_OTP_REQUIRED,
-			  "Enter OTP token as well (two-factor login through this API is not "
-			  "available yet)",
+	if (r == USERS_LOGIN_OTP && (!otp || !*otp)) {
+		/* the CLI asks for CAPROVER_OTP_TOKEN on this status; not a failure (see h_login)
+		 */
+		cap_reply(resp, CAP_OTP_REQUIRED, "Enter OTP token as well", NULL);
+		goto out;
+	}
+	if (r == USERS_LOGIN_OTP) {
+		guard_result(&c, name, false);
+		cap_reply(resp, CAP_WRONG_PASSWORD, "OTP token is incorrect or was used already.",
 			  NULL);
 		goto out;
 	}
-	if (r < 0 ||
-	    users_session_start(&c.store, u.name, (long long)time(NULL), token, &c.e) < 0) {
+	if (r < 0 || users_session_start(&c.store, u.name, now, token, &c.e) < 0) {
 		log_error("http: %s", err_str(&c.e));
 		cap_reply(resp, CAP_GENERIC, "cannot write berthd's records", NULL);
 		goto out;
 	}
+	guard_result(&c, name, true);
 	event(&c, u.name, NULL, "panel:login", "caprover");
 	cap_reply(resp, CAP_OK, "Login succeeded", json_pack("{ss}", "token", token));
 out:
+	free(name);
 	json_decref(j);
 	store_user_release(&u);
 	ctx_close(&c);
@@ -903,6 +1643,16 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v1/me", 0, h_me},
     {"GET", "/api/v1/apps", 0, h_apps},
     {"POST", "/api/v1/users", 16 * 1024, h_users_create},
+    {"GET", "/api/v1/users", 0, h_users_list},
+    {"DELETE", "/api/v1/users/", 16 * 1024, h_users_delete},
+    {"PUT", "/api/v1/users/", 16 * 1024, h_users_update},
+    {"POST", "/api/v1/me/totp", 16 * 1024, h_totp_begin},
+    {"DELETE", "/api/v1/me/totp", 16 * 1024, h_totp_disable},
+    {"POST", "/api/v1/me/totp/confirm", 16 * 1024, h_totp_confirm},
+    {"POST", "/api/v1/me/password", 16 * 1024, h_password},
+    {"POST", "/api/v1/tokens", 16 * 1024, h_tokens_create},
+    {"GET", "/api/v1/tokens", 0, h_tokens_list},
+    {"DELETE", "/api/v1/tokens/", 16 * 1024, h_tokens_delete},
     {"POST", "/api/v2/login", 16 * 1024, h_cap_login},
     {"GET", "/api/v2/user/system/info", 0, h_cap_info},
     {"GET", "/api/v2/user/apps/appDefinitions", 0, h_cap_apps},

@@ -261,6 +261,9 @@ void metrics_report_format(struct sbuf *sb, const char *app, const struct series
 void bd_panel_route_argv(const char *root, struct strvec *argv);
 int bd_panel_route(struct bd *bd, struct err *e);
 int cmd_panel_setup_link(struct bd *bd, int argc, const char **argv);
+int cmd_panel_users(struct bd *bd, int argc, const char **argv);
+int cmd_panel_user_remove(struct bd *bd, int argc, const char **argv);
+int cmd_panel_user_reset_2fa(struct bd *bd, int argc, const char **argv);
 
 /* `berthd hook pre-receive`, run by git in an app's repository. */
 int bd_hook_pre_receive(struct bd *bd);

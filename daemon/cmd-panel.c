@@ -1,7 +1,8 @@
 /*
  * panel:* — the way into berthd's panel and API (daemon/api.h): the route
- * of berth-proxy to berthd's HTTP port, and the first admin's one-time
- * set-up link.
+ * of berth-proxy to berthd's HTTP port, the first admin's one-time
+ * set-up link, and the panel's users for admin keys (list, remove, reset
+ * a lost second factor).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,125 @@ int cmd_panel_setup_link(struct bd *bd, int argc, const char **argv)
 	printf("%s\n", url.buf);
 out:
 	sbuf_release(&url);
+	err_release(&e);
+	return rc;
+}
+
+int cmd_panel_users(struct bd *bd, int argc, const char **argv)
+{
+	struct strvec names = STRVEC_INIT, roles = STRVEC_INIT;
+	struct err e = ERR_INIT;
+	int rc = 0;
+
+	(void)argv;
+	if (argc != 1) {
+		return bd_usage("panel:users");
+	}
+	if (store_user_list(&bd->store, &names, &roles, &e) < 0) {
+		rc = bd_fail_err(&e);
+		goto out;
+	}
+	if (!names.nr) {
+		printf("There are no panel users (panel:setup-link makes the first admin)\n");
+		goto out;
+	}
+	bd_heading(bd, "Panel users");
+	for (size_t i = 0; i < names.nr; i++) {
+		struct store_user u = {0};
+		int r = store_user_get(&bd->store, names.v[i], &u, &e);
+		if (r < 0) {
+			rc = bd_fail_err(&e);
+			goto out;
+		}
+		if (r > 0) {
+			printf("%-24s %-6s 2fa:%s\n", u.name, u.role, u.totp_secret ? "on" : "off");
+		}
+		store_user_release(&u);
+	}
+out:
+	strvec_clear(&names);
+	strvec_clear(&roles);
+	err_release(&e);
+	return rc;
+}
+
+/* The user argv[1] names: 1 (u filled), or 0 with the error printed and *rc set. */
+static int named_user(struct bd *bd, int argc, const char **argv, const char *usage,
+		      struct store_user *u, int *rc)
+{
+	struct err e = ERR_INIT;
+	int r;
+
+	memset(u, 0, sizeof(*u));
+	if (argc != 2) {
+		*rc = bd_usage(usage);
+		return 0;
+	}
+	if (!users_valid_name(argv[1])) {
+		*rc = bd_fail(
+		    "invalid user name '%s': expected lowercase letters, digits and . _ @ -",
+		    argv[1]);
+		return 0;
+	}
+	r = store_user_get(&bd->store, argv[1], u, &e);
+	if (r <= 0) {
+		*rc = r < 0 ? bd_fail_err(&e)
+			    : bd_fail("no panel user '%s' (panel:users lists them)", argv[1]);
+	}
+	err_release(&e);
+	return r > 0;
+}
+
+int cmd_panel_user_remove(struct bd *bd, int argc, const char **argv)
+{
+	struct store_user u;
+	struct err e = ERR_INIT;
+	int rc = 1, r;
+
+	if (!named_user(bd, argc, argv, "panel:user-remove NAME", &u, &rc)) {
+		goto out;
+	}
+	if (!strcmp(u.role, "admin") && (r = store_user_admins(&bd->store, &e)) <= 1) {
+		rc = r < 0 ? bd_fail_err(&e)
+			   : bd_fail("cannot remove '%s': the last admin of the panel", u.name);
+		goto out;
+	}
+	if (store_user_remove(&bd->store, u.name, &e) < 0) {
+		rc = bd_fail_err(&e);
+		goto out;
+	}
+	bd_event(bd, NULL, "panel:user-remove", u.name);
+	bd_step(bd, "Removed panel user %s (its sessions and API tokens too)", u.name);
+	rc = 0;
+out:
+	store_user_release(&u);
+	err_release(&e);
+	return rc;
+}
+
+int cmd_panel_user_reset_2fa(struct bd *bd, int argc, const char **argv)
+{
+	struct store_user u;
+	struct err e = ERR_INIT;
+	int rc = 1;
+
+	if (!named_user(bd, argc, argv, "panel:user-reset-2fa NAME", &u, &rc)) {
+		goto out;
+	}
+	/* a lost phone: the factor goes, and so does every session it guarded */
+	if (store_user_totp_set(&bd->store, u.name, NULL, NULL, NULL, &e) < 0 ||
+	    store_session_remove_user(&bd->store, u.name, NULL, &e) < 0) {
+		rc = bd_fail_err(&e);
+		goto out;
+	}
+	bd_event(bd, NULL, "panel:user-reset-2fa", u.name);
+	bd_step(bd,
+		"Two-factor login of %s turned off: they log in with the password and turn "
+		"it on again",
+		u.name);
+	rc = 0;
+out:
+	store_user_release(&u);
 	err_release(&e);
 	return rc;
 }

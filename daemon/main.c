@@ -148,6 +148,13 @@ static const struct bd_cmd commands[] = {
     {"panel:setup-link", cmd_panel_setup_link, BD_ROOT,
      "panel:setup-link: a one-time link (an hour) where the first admin of the panel chooses "
      "a password; routes https://berth.ROOT/ to berthd"},
+    {"panel:user-remove", cmd_panel_user_remove, BD_ADMIN,
+     "panel:user-remove NAME: remove a panel user, its sessions and API tokens (not the last "
+     "admin)"},
+    {"panel:user-reset-2fa", cmd_panel_user_reset_2fa, BD_ADMIN,
+     "panel:user-reset-2fa NAME: turn off a user's two-factor login (a lost phone) and end "
+     "their sessions"},
+    {"panel:users", cmd_panel_users, BD_ADMIN, "panel:users: the panel's users, roles and 2FA"},
     {"ps:report", cmd_ps_report, BD_APP | BD_READ, "ps:report APP: processes and version"},
     {"ps:restart", cmd_ps_restart, BD_APP | BD_DEPLOY,
      "ps:restart APP: deploy the current release again"},
@@ -478,6 +485,7 @@ static int run_serve(struct bd *bd, const char *http_addr)
 {
 	static struct api api;
 	static struct http_server srv;
+	static struct loginguard guard;
 	struct sigaction sa = {0};
 	sigset_t block, wait_mask;
 	struct err e = ERR_INIT;
@@ -505,6 +513,13 @@ static int run_serve(struct bd *bd, const char *http_addr)
 		/* a few malloc arenas, not one per connection thread: berthd idles small */
 		mallopt(M_ARENA_MAX, 2);
 		api.state_dir = bd->state_dir;
+		/* one backoff for every login route; the CSRF key dies with the process */
+		loginguard_init(&guard, LOGINGUARD_SLOTS);
+		api.guard = &guard;
+		if (csrf_key_new(api.csrf_key) < 0) {
+			fprintf(stderr, "fatal: cannot make a CSRF key: %s\n", strerror(errno));
+			return 1;
+		}
 		srv.routes = api_routes;
 		srv.nroutes = api_nroutes;
 		srv.streams = capdeploy_stream_routes;

@@ -47,6 +47,12 @@ static const char *const migrations[] = {
     "CREATE TABLE sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL,"
     " created INTEGER NOT NULL, last_seen INTEGER NOT NULL);"
     "CREATE TABLE setup_tokens (hash TEXT PRIMARY KEY, created INTEGER NOT NULL, used INTEGER);",
+    /* 4: second factors and API tokens */
+    "ALTER TABLE users ADD COLUMN totp_pending TEXT;"
+    "ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN totp_recovery TEXT;"
+    "CREATE TABLE api_tokens (hash TEXT PRIMARY KEY, user TEXT NOT NULL, name TEXT NOT NULL,"
+    " app TEXT, role TEXT, created INTEGER NOT NULL, last_used INTEGER, UNIQUE (user, name));",
 };
 
 static int db_err(struct store *s, struct err *e, const char *what)
@@ -1025,6 +1031,8 @@ void store_user_release(struct store_user *u)
 	free(u->hash);
 	free(u->role);
 	free(u->totp_secret);
+	free(u->totp_pending);
+	free(u->totp_recovery);
 	memset(u, 0, sizeof(*u));
 }
 
@@ -1070,12 +1078,17 @@ static int user_one(struct store *s, struct store_user *u, struct err *e, sqlite
 		u->totp_secret = col_str(st, 3);
 		u->created = sqlite3_column_int64(st, 4);
 		u->last_login = sqlite3_column_int64(st, 5);
+		u->totp_pending = col_str(st, 6);
+		u->totp_last_step = (unsigned long long)sqlite3_column_int64(st, 7);
+		u->totp_recovery = col_str(st, 8);
 	}
 	sqlite3_finalize(st);
 	return r;
 }
 
-#define USER_COLS "name, hash, role, totp_secret, created, COALESCE(last_login, 0)"
+#define USER_COLS                                                                                  \
+	"name, hash, role, totp_secret, created, COALESCE(last_login, 0), totp_pending,"           \
+	" totp_last_step, totp_recovery"
 
 int store_user_get(struct store *s, const char *name, struct store_user *u, struct err *e)
 {
@@ -1136,6 +1149,90 @@ int store_user_app_get(struct store *s, const char *user, const char *app, char 
 			  user, app);
 }
 
+int store_user_totp_set(struct store *s, const char *name, const char *pending, const char *secret,
+			const char *recovery, struct err *e)
+{
+	int r = exec_n(s, e,
+		       "UPDATE users SET totp_pending = ?, totp_secret = ?, totp_recovery = ?,"
+		       " totp_last_step = 0 WHERE name = ?",
+		       4, pending, secret, recovery, name);
+	return r < 0 ? -1 : r > 0;
+}
+
+int store_user_totp_step(struct store *s, const char *name, unsigned long long step, struct err *e)
+{
+	struct sbuf t = SBUF_INIT;
+	int r;
+
+	sbuf_addf(&t, "%llu", step);
+	r = exec_n(s, e,
+		   "UPDATE users SET totp_last_step = CAST(?1 AS INTEGER)"
+		   " WHERE name = ?2 AND totp_last_step < CAST(?1 AS INTEGER)",
+		   2, t.buf, name);
+	sbuf_release(&t);
+	return r < 0 ? -1 : r > 0;
+}
+
+int store_user_recovery_set(struct store *s, const char *name, const char *old,
+			    const char *recovery, struct err *e)
+{
+	int r =
+	    exec_n(s, e, "UPDATE users SET totp_recovery = ? WHERE name = ? AND totp_recovery = ?",
+		   3, recovery, name, old);
+	return r < 0 ? -1 : r > 0;
+}
+
+int store_user_set(struct store *s, const char *name, enum store_user_field f, const char *value,
+		   struct err *e)
+{
+	static const char *const sql[] = {
+	    [STORE_USER_HASH] = "UPDATE users SET hash = ? WHERE name = ?",
+	    [STORE_USER_ROLE] = "UPDATE users SET role = ? WHERE name = ?",
+	};
+	int r;
+
+	if (f == STORE_USER_ROLE && !valid_role(value)) {
+		return err_set(e, "invalid role '%s' (expected admin or user)", value);
+	}
+	r = exec_n(s, e, sql[f], 2, value, name);
+	return r < 0 ? -1 : r > 0;
+}
+
+int store_user_remove(struct store *s, const char *name, struct err *e)
+{
+	int r;
+
+	if (store_begin(s, e) < 0) {
+		return -1;
+	}
+	if (exec_n(s, e, "DELETE FROM user_apps WHERE user = ?", 1, name) < 0 ||
+	    exec_n(s, e, "DELETE FROM sessions WHERE user = ?", 1, name) < 0 ||
+	    exec_n(s, e, "DELETE FROM api_tokens WHERE user = ?", 1, name) < 0 ||
+	    (r = exec_n(s, e, "DELETE FROM users WHERE name = ?", 1, name)) < 0 ||
+	    store_commit(s, e) < 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return r > 0;
+}
+
+int store_user_apps_clear(struct store *s, const char *name, struct err *e)
+{
+	return exec_n(s, e, "DELETE FROM user_apps WHERE user = ?", 1, name) < 0 ? -1 : 0;
+}
+
+int store_user_admins(struct store *s, struct err *e)
+{
+	char *n = NULL;
+	int r = lookup_str(s, e, &n, "SELECT COUNT(*) FROM users WHERE role = 'admin'", 0);
+
+	if (r == 1) {
+		r = atoi(n);
+	}
+	free(n);
+	return r;
+}
+
 /* sessions */
 
 int store_session_add(struct store *s, const char *hash, const char *user, long long now,
@@ -1188,6 +1285,110 @@ out:
 int store_session_remove(struct store *s, const char *hash, struct err *e)
 {
 	int r = exec_n(s, e, "DELETE FROM sessions WHERE hash = ?", 1, hash);
+	return r < 0 ? -1 : r > 0;
+}
+
+int store_session_remove_user(struct store *s, const char *user, const char *except, struct err *e)
+{
+	int r =
+	    exec_n(s, e, "DELETE FROM sessions WHERE user = ? AND hash IS NOT ?", 2, user, except);
+	return r < 0 ? -1 : 0;
+}
+
+/* API tokens */
+
+void store_token_release(struct store_token *t)
+{
+	free(t->user);
+	free(t->name);
+	free(t->app);
+	free(t->role);
+	memset(t, 0, sizeof(*t));
+}
+
+int store_token_add(struct store *s, const char *hash, const struct store_token *t, struct err *e)
+{
+	struct sbuf c = SBUF_INIT;
+	int r;
+
+	sbuf_addf(&c, "%lld", t->created);
+	r = exec_n(s, e,
+		   "INSERT OR IGNORE INTO api_tokens (hash, user, name, app, role, created)"
+		   " VALUES (?, ?, ?, ?, ?, CAST(? AS INTEGER))",
+		   6, hash, t->user, t->name, t->app, t->role, c.buf);
+	sbuf_release(&c);
+	if (r == 0) {
+		return err_set(e, "token '%s' already exists", t->name);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+static void token_row(sqlite3_stmt *st, struct store_token *t)
+{
+	t->user = col_str(st, 0);
+	t->name = col_str(st, 1);
+	t->app = col_str(st, 2);
+	t->role = col_str(st, 3);
+	t->created = sqlite3_column_int64(st, 4);
+	t->last_used = sqlite3_column_int64(st, 5);
+}
+
+#define TOKEN_COLS "user, name, app, role, created, COALESCE(last_used, 0)"
+
+int store_token_get(struct store *s, const char *hash, long long now, struct store_token *t,
+		    struct err *e)
+{
+	struct sbuf n = SBUF_INIT;
+	sqlite3_stmt *st =
+	    query_n(s, e, "SELECT " TOKEN_COLS " FROM api_tokens WHERE hash = ?", 1, hash);
+	int r = -1;
+
+	memset(t, 0, sizeof(*t));
+	if (!st) {
+		goto out;
+	}
+	r = step(s, st, e);
+	if (r == 1) {
+		token_row(st, t);
+	}
+	sqlite3_finalize(st);
+	sbuf_addf(&n, "%lld", now);
+	if (r == 1 &&
+	    exec_n(s, e, "UPDATE api_tokens SET last_used = CAST(? AS INTEGER) WHERE hash = ?", 2,
+		   n.buf, hash) < 0) {
+		store_token_release(t);
+		r = -1;
+	}
+out:
+	sbuf_release(&n);
+	return r;
+}
+
+int store_token_list(struct store *s, const char *user, struct store_token **v, size_t *n,
+		     struct err *e)
+{
+	sqlite3_stmt *st = query_n(
+	    s, e, "SELECT " TOKEN_COLS " FROM api_tokens WHERE user = ? ORDER BY name", 1, user);
+	size_t alloc = 0;
+	int r;
+
+	*v = NULL;
+	*n = 0;
+	if (!st) {
+		return -1;
+	}
+	while ((r = step(s, st, e)) == 1) {
+		xgrow((void **)v, &alloc, *n + 1, sizeof(**v));
+		memset(&(*v)[*n], 0, sizeof(**v));
+		token_row(st, &(*v)[(*n)++]);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_token_remove(struct store *s, const char *user, const char *name, struct err *e)
+{
+	int r = exec_n(s, e, "DELETE FROM api_tokens WHERE user = ? AND name = ?", 2, user, name);
 	return r < 0 ? -1 : r > 0;
 }
 

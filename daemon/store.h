@@ -206,9 +206,12 @@ struct store_user {
 	char *name;
 	char *hash; /* argon2id, encoded */
 	char *role;
-	char *totp_secret;    /* NULL: no second factor */
-	long long created;    /* unix time */
-	long long last_login; /* 0: never */
+	char *totp_secret;		   /* NULL: no second factor */
+	long long created;		   /* unix time */
+	long long last_login;		   /* 0: never */
+	char *totp_pending;		   /* a secret being set up, not yet confirmed */
+	unsigned long long totp_last_step; /* of the last code accepted (replay) */
+	char *totp_recovery;		   /* the recovery codes' hashes, '\n'-separated */
 };
 void store_user_release(struct store_user *u);
 /* -1 with "user 'x' already exists" when it does. */
@@ -225,6 +228,30 @@ int store_user_app_set(struct store *s, const char *user, const char *app, const
 		       struct err *e);
 int store_user_app_get(struct store *s, const char *user, const char *app, char **role,
 		       struct err *e);
+/* Drops all of user's app grants. */
+int store_user_apps_clear(struct store *s, const char *name, struct err *e);
+/*
+ * The second factor: sets totp_pending, totp_secret and totp_recovery
+ * (each may be NULL) and the last step to 0. 1, 0 (no such user) or -1.
+ */
+int store_user_totp_set(struct store *s, const char *name, const char *pending, const char *secret,
+			const char *recovery, struct err *e);
+/*
+ * Records the step of an accepted code, only when it is later than the
+ * stored one: 1 done, 0 not (a replay that raced another login), -1.
+ */
+int store_user_totp_step(struct store *s, const char *name, unsigned long long step, struct err *e);
+/* Replaces the recovery hashes when they are still old: 1, 0 (changed meanwhile) or -1. */
+int store_user_recovery_set(struct store *s, const char *name, const char *old,
+			    const char *recovery, struct err *e);
+enum store_user_field { STORE_USER_HASH, STORE_USER_ROLE };
+/* Sets a user's password hash or role: 1, 0 (no such user) or -1. */
+int store_user_set(struct store *s, const char *name, enum store_user_field f, const char *value,
+		   struct err *e);
+/* Removes a user with its grants, sessions and API tokens: 1, 0 (no such user) or -1. */
+int store_user_remove(struct store *s, const char *name, struct err *e);
+/* How many admins there are, or -1. */
+int store_user_admins(struct store *s, struct err *e);
 
 /*
  * sessions, by the SHA-256 (hex) of their token: valid for
@@ -238,6 +265,29 @@ int store_session_add(struct store *s, const char *hash, const char *user, long 
 		      struct err *e);
 int store_session_get(struct store *s, const char *hash, long long now, char **user, struct err *e);
 int store_session_remove(struct store *s, const char *hash, struct err *e);
+/* Ends every session of user but the one of hash except (NULL: all). */
+int store_session_remove_user(struct store *s, const char *user, const char *except, struct err *e);
+
+/*
+ * API tokens, by the SHA-256 (hex) of the token: a name unique per user,
+ * and for an app token the app and the role on it ("deployer" or
+ * "viewer"; NULL app: the user's own rights). get: 1 with *t filled (and
+ * its last use now), 0 unknown, -1. list: the user's, sorted by name
+ * (free each with store_token_release, then the array). remove: 1, 0, -1.
+ */
+struct store_token {
+	char *user, *name;
+	char *app, *role;	      /* NULL: not limited to an app */
+	long long created, last_used; /* last_used 0: never */
+};
+void store_token_release(struct store_token *t);
+/* -1 with "token 'x' already exists" when the user has one of that name. */
+int store_token_add(struct store *s, const char *hash, const struct store_token *t, struct err *e);
+int store_token_get(struct store *s, const char *hash, long long now, struct store_token *t,
+		    struct err *e);
+int store_token_list(struct store *s, const char *user, struct store_token **v, size_t *n,
+		     struct err *e);
+int store_token_remove(struct store *s, const char *user, const char *name, struct err *e);
 
 /*
  * one-time set-up tokens, by SHA-256 (hex): adding one revokes the unused

@@ -7,8 +7,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
+#include "daemon/totp.h"
 #include "lib/banned.h"
 #include "lib/xalloc.h"
 
@@ -19,6 +21,7 @@
 static pthread_mutex_t hash_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hash_cv = PTHREAD_COND_INITIALIZER;
 static int hash_running;
+static unsigned long hash_runs;
 
 static void hash_enter(void)
 {
@@ -27,6 +30,7 @@ static void hash_enter(void)
 		pthread_cond_wait(&hash_cv, &hash_mu);
 	}
 	hash_running++;
+	hash_runs++;
 	pthread_mutex_unlock(&hash_mu);
 }
 
@@ -36,6 +40,16 @@ static void hash_leave(void)
 	hash_running--;
 	pthread_cond_signal(&hash_cv);
 	pthread_mutex_unlock(&hash_mu);
+}
+
+unsigned long users_hash_runs(void)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&hash_mu);
+	n = hash_runs;
+	pthread_mutex_unlock(&hash_mu);
+	return n;
 }
 
 bool users_valid_name(const char *name)
@@ -179,8 +193,38 @@ static bool token_ok(const char *token)
 	return n == USERS_TOKEN_HEX;
 }
 
-int users_login(struct store *s, const char *name, const char *password, long long now,
-		struct store_user *u, struct err *e)
+bool users_bearer(const char *value, size_t len, char token[USERS_TOKEN_HEX + 1])
+{
+	static const char scheme[] = "bearer";
+	size_t i = sizeof(scheme) - 1, start, end = len;
+
+	token[0] = 0;
+	if (len <= i || strncasecmp(value, scheme, i) || (value[i] != ' ' && value[i] != '\t')) {
+		return false;
+	}
+	while (i < len && (value[i] == ' ' || value[i] == '\t')) {
+		i++;
+	}
+	while (end > i && (value[end - 1] == ' ' || value[end - 1] == '\t')) {
+		end--;
+	}
+	start = i;
+	if (end - start != USERS_TOKEN_HEX) {
+		return false;
+	}
+	for (i = start; i < end; i++) {
+		if (!((value[i] >= '0' && value[i] <= '9') ||
+		      (value[i] >= 'a' && value[i] <= 'f'))) {
+			return false;
+		}
+	}
+	memcpy(token, value + start, USERS_TOKEN_HEX);
+	token[USERS_TOKEN_HEX] = 0;
+	return true;
+}
+
+int users_login(struct store *s, const char *name, const char *password, const char *otp,
+		long long now, struct store_user *u, struct err *e)
 {
 	int r = store_user_get(s, name, u, e);
 
@@ -195,7 +239,12 @@ int users_login(struct store *s, const char *name, const char *password, long lo
 		store_user_release(u);
 		return 0;
 	}
-	if (store_user_logged_in(s, u->name, now, e) < 0) {
+	/* not a login (nor its last_login) until the second factor is right too */
+	r = users_second_factor(s, u, otp, now, e);
+	if (r == 0) {
+		return USERS_LOGIN_OTP;
+	}
+	if (r < 0 || store_user_logged_in(s, u->name, now, e) < 0) {
 		store_user_release(u);
 		return -1;
 	}
@@ -287,5 +336,126 @@ int users_setup_link(struct store *s, long long now, struct sbuf *url, struct er
 	r = 0;
 out:
 	free(root);
+	return r;
+}
+
+/* The raw bytes of a stored base32 secret: 0, or -1 (e set) when it is damaged. */
+static int secret_bytes(const char *b32, struct sbuf *key, struct err *e)
+{
+	if (totp_base32_decode(key, b32, strlen(b32)) < 0 || !key->len) {
+		return err_set(e, "a stored TOTP secret is damaged");
+	}
+	return 0;
+}
+
+int users_second_factor(struct store *s, const struct store_user *u, const char *otp, long long now,
+			struct err *e)
+{
+	struct sbuf key = SBUF_INIT, left = SBUF_INIT;
+	struct strvec hashes = STRVEC_INIT;
+	uint64_t step = u->totp_last_step;
+	int r = 0;
+
+	if (!u->totp_secret) {
+		return 1;
+	}
+	if (!otp || !*otp) {
+		return 0;
+	}
+	if (secret_bytes(u->totp_secret, &key, e) < 0) {
+		r = -1;
+		goto out;
+	}
+	if (totp_verify((const unsigned char *)key.buf, key.len, otp, strlen(otp), (int64_t)now,
+			&step)) {
+		/* stored before the login goes through; a race lost is a replay */
+		r = store_user_totp_step(s, u->name, step, e);
+		goto out;
+	}
+	if (!u->totp_recovery) {
+		goto out;
+	}
+	for (const char *p = u->totp_recovery; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		char *h = xstrndup(p, n);
+		strvec_push(&hashes, h);
+		free(h);
+		p += n + (nl != NULL);
+	}
+	if (totp_recovery_use(&hashes, otp, strlen(otp))) {
+		for (size_t i = 0; i < hashes.nr; i++) {
+			sbuf_addf(&left, "%s%s", i ? "\n" : "", hashes.v[i]);
+		}
+		r = store_user_recovery_set(s, u->name, u->totp_recovery, left.buf, e);
+	}
+out:
+	if (key.len) {
+		memset(key.buf, 0, key.len);
+	}
+	sbuf_release(&key);
+	sbuf_release(&left);
+	strvec_clear(&hashes);
+	return r;
+}
+
+int users_totp_begin(struct store *s, const char *name, const char *issuer, const char *account,
+		     struct sbuf *secret, struct sbuf *uri, struct err *e)
+{
+	unsigned char raw[TOTP_SECRET_LEN];
+	int r = -1;
+
+	if (totp_secret_new(raw) < 0) {
+		err_set(e, "cannot get random bytes: %s", strerror(errno));
+		goto out;
+	}
+	totp_base32_encode(secret, raw, sizeof(raw));
+	totp_uri(uri, issuer, account, raw, sizeof(raw));
+	r = store_user_totp_set(s, name, secret->buf, NULL, NULL, e);
+	if (r == 0) {
+		r = err_set(e, "no user '%s'", name);
+	} else if (r > 0) {
+		r = 0;
+	}
+out:
+	memset(raw, 0, sizeof(raw));
+	return r;
+}
+
+int users_totp_confirm(struct store *s, const struct store_user *u, const char *code, long long now,
+		       struct totp_recovery *rec, struct err *e)
+{
+	struct sbuf key = SBUF_INIT, hashes = SBUF_INIT;
+	uint64_t step = 0;
+	int r = 0;
+
+	if (!u->totp_pending || !code) {
+		goto out;
+	}
+	if (secret_bytes(u->totp_pending, &key, e) < 0) {
+		r = -1;
+		goto out;
+	}
+	if (!totp_verify((const unsigned char *)key.buf, key.len, code, strlen(code), (int64_t)now,
+			 &step)) {
+		goto out;
+	}
+	if (totp_recovery_new(rec) < 0) {
+		r = err_set(e, "cannot get random bytes: %s", strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < TOTP_RECOVERY_N; i++) {
+		sbuf_addf(&hashes, "%s%s", i ? "\n" : "", rec->hash[i]);
+	}
+	r = store_user_totp_set(s, u->name, NULL, u->totp_pending, hashes.buf, e);
+	if (r > 0 && (r = store_user_totp_step(s, u->name, step, e)) >= 0) {
+		r = 1;
+	}
+out:
+	if (key.len) {
+		memset(key.buf, 0, key.len);
+	}
+	sbuf_release(&key);
+	sbuf_release(&hashes);
 	return r;
 }

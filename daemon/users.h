@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "daemon/store.h"
+#include "daemon/totp.h"
 #include "lib/err.h"
 #include "lib/sbuf.h"
 
@@ -40,18 +41,31 @@ bool users_verify(const char *encoded, const char *password);
 /* Hashes password against nothing: the same work as a real check, for unknown users. */
 void users_verify_dummy(const char *password);
 
+/* How many Argon2 hashes (made or checked) this process ran: tests count the work. */
+unsigned long users_hash_runs(void);
+
 /* A new random token: out gets USERS_TOKEN_HEX hex digits and a NUL. 0, or -1 with e set. */
 int users_token(char out[USERS_TOKEN_HEX + 1], struct err *e);
+/*
+ * Reads an Authorization header's value (len bytes, untrusted): "Bearer"
+ * (any case), spaces or tabs, a token of ours (USERS_TOKEN_HEX lowercase
+ * hex digits), spaces or tabs. true with token set, else false.
+ */
+bool users_bearer(const char *value, size_t len, char token[USERS_TOKEN_HEX + 1]);
 /* The SHA-256 of token in hex (what the store keeps). */
 void users_token_hash(const char *token, char out[USERS_TOKEN_HEX + 1]);
 
 /*
- * Checks name and password against the store: 1 with *u filled (and its
- * last login now) when they match, 0 when not (the same work whether the
- * user exists or not), -1 on a store error.
+ * Checks name, password and the second factor (otp, may be NULL: see
+ * users_second_factor) against the store: 1 with *u filled (and its last
+ * login now) when they match; USERS_LOGIN_OTP with *u filled when the
+ * password is right but the user's one-time code is missing or wrong
+ * (nothing recorded); 0 when the name or password is not (the same work
+ * whether the user exists or not); -1 on a store error.
  */
-int users_login(struct store *s, const char *name, const char *password, long long now,
-		struct store_user *u, struct err *e);
+#define USERS_LOGIN_OTP 2
+int users_login(struct store *s, const char *name, const char *password, const char *otp,
+		long long now, struct store_user *u, struct err *e);
 /* Starts a session of user: token gets its token. */
 int users_session_start(struct store *s, const char *user, long long now,
 			char token[USERS_TOKEN_HEX + 1], struct err *e);
@@ -69,5 +83,28 @@ int users_session_end(struct store *s, const char *token, struct err *e);
 int users_setup_link(struct store *s, long long now, struct sbuf *url, struct err *e);
 /* Whether the first admin exists: 1, 0 or -1. */
 int users_have_admin(struct store *s, struct err *e);
+
+/*
+ * The second factor of u, whose password was right: 1 when u has no TOTP,
+ * or otp (untrusted, may be NULL) is a TOTP code of a step later than the
+ * last accepted one (that step is stored first), or one of u's recovery
+ * codes (then consumed); 0 when not; -1 on a store error.
+ */
+int users_second_factor(struct store *s, const struct store_user *u, const char *otp, long long now,
+			struct err *e);
+/*
+ * Starts turning on TOTP for name: a new secret stored as pending (it
+ * counts only once confirmed); secret gets its base32, uri the otpauth://
+ * URI of issuer and account (what the app shows). 0 or -1.
+ */
+int users_totp_begin(struct store *s, const char *name, const char *issuer, const char *account,
+		     struct sbuf *secret, struct sbuf *uri, struct err *e);
+/*
+ * Confirms the pending secret of u with a code of it: the secret turns
+ * on, with a new set of recovery codes in *rec (wipe after showing). 1, 0
+ * (nothing pending or a wrong code: nothing changes) or -1.
+ */
+int users_totp_confirm(struct store *s, const struct store_user *u, const char *code, long long now,
+		       struct totp_recovery *rec, struct err *e);
 
 #endif

@@ -6,7 +6,10 @@
 # one-time link from bootstrap creates the admin once; login with a cookie,
 # the apps, a wrong password 401 whether the user exists or not; and the
 # real `caprover` CLI from npm logs in and lists the apps through
-# https://captain.ROOT, a wrong password failing as CapRover's does.
+# https://captain.ROOT, a wrong password failing as CapRover's does. Changes
+# need the session's CSRF token and the panel's Origin; two-factor login
+# (codes from oathtool) through berth-proxy and the CLI, a replayed code
+# refused; an app's API token; and the panel:* user commands over SSH.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 . "$TOP/tests/e2e/deploy-lib.sh"
@@ -49,6 +52,12 @@ caprover() {
 		NODE_OPTIONS="--require $TEST_TMP/resolve.js" \
 		"$CAP_DIR/node_modules/.bin/caprover" "$@" </dev/null
 }
+# csrf JAR: the headers of a change by the session in JAR (its CSRF token, the panel's origin).
+csrf() {
+	api GET /api/v1/me -b "$1" >/dev/null &&
+	printf '%s\n' -H "X-CSRF-Token: $(jq -r .csrf_token "$TEST_TMP/api.out")" \
+		-H "Origin: https://berth.$ROOT" -H "Content-Type: application/json"
+}
 mkdir -p "$TEST_TMP/home" "$TEST_TMP/home2"
 cat >"$TEST_TMP/resolve.js" <<'JS'
 const dns = require('dns');
@@ -86,8 +95,8 @@ proxy_config() {
 }
 proxy_config
 
-# berthd's state goes with the test (its panel users cannot be removed one by one yet); the
-# proxy goes back to the lab's usual options.
+# berthd's state goes with the test (bootstrap made it, with its first admin); the proxy goes
+# back to the lab's usual options.
 gone="docker exec berthd berthd ssh-keys:remove admin-$T; docker exec berth-proxy berth-proxy remove berthd; docker rm -f berthd; docker volume rm berthd"
 on $H "$gone" >/dev/null 2>&1 || true
 test_cleanup "proxy_config && berth proxy reboot -y"
@@ -189,7 +198,9 @@ test_expect_success 'login: a session cookie, the apps; a wrong password 401, th
 		-d "{\"name\":\"nobody\",\"password\":\"$PW\"}")" = 401 &&
 	cmp wrong.out api.out &&
 	test "$(api GET /api/v1/apps)" = 401 &&
-	test "$(api POST /api/v1/logout -b "$TEST_TMP/jar")" = 200 &&
+	test "$(api POST /api/v1/logout -b "$TEST_TMP/jar")" = 403 &&
+	mapfile -t h < <(csrf "$TEST_TMP/jar") &&
+	test "$(api POST /api/v1/logout -b "$TEST_TMP/jar" "${h[@]}")" = 200 &&
 	test "$(api GET /api/v1/apps -b "$TEST_TMP/jar")" = 401
 '
 
@@ -197,8 +208,15 @@ test_expect_success 'users: an admin creates one; who and from where is in the e
 	api POST /api/v1/login -c "$TEST_TMP/jar" -H "Content-Type: application/json" \
 		-d "{\"name\":\"admin\",\"password\":\"$PW\"}" >/dev/null &&
 	test "$(api POST /api/v1/users -b "$TEST_TMP/jar" -H "Content-Type: application/json" \
+		-d "{\"name\":\"viewer\",\"password\":\"$PW\"}")" = 403 &&
+	grep -q "X-CSRF-Token" api.out &&
+	mapfile -t h < <(csrf "$TEST_TMP/jar") &&
+	test "$(api POST /api/v1/users -b "$TEST_TMP/jar" -H "X-CSRF-Token: ${h[1]#X-CSRF-Token: }" \
+		-H "Origin: https://evil.example" -H "Content-Type: application/json" \
+		-d "{\"name\":\"viewer\",\"password\":\"$PW\"}")" = 403 &&
+	test "$(api POST /api/v1/users -b "$TEST_TMP/jar" "${h[@]}" \
 		-d "{\"name\":\"viewer\",\"password\":\"$PW\",\"apps\":{\"$T\":\"viewer\"}}")" = 201 &&
-	test "$(api POST /api/v1/users -b "$TEST_TMP/jar" -H "Content-Type: application/json" \
+	test "$(api POST /api/v1/users -b "$TEST_TMP/jar" "${h[@]}" \
 		-d "{\"name\":\"viewer\",\"password\":\"$PW\"}")" = 409 &&
 	api POST /api/v1/login -c "$TEST_TMP/jar2" -H "Content-Type: application/json" \
 		-d "{\"name\":\"viewer\",\"password\":\"$PW\"}" >/dev/null &&
@@ -212,8 +230,56 @@ test_expect_success 'users: an admin creates one; who and from where is in the e
 	! grep -q "$PW" events.out
 '
 
+test_expect_success 'an app token reaches its app only, without a session' '
+	mapfile -t h < <(csrf "$TEST_TMP/jar") &&
+	test "$(api POST /api/v1/tokens -b "$TEST_TMP/jar" "${h[@]}" \
+		-d "{\"name\":\"ci\",\"app\":\"$T\",\"role\":\"viewer\"}")" = 201 &&
+	tok=$(jq -r .token api.out) &&
+	test "$(api GET /api/v1/apps -H "Authorization: Bearer $tok")" = 200 &&
+	jq -e ".apps | length == 1 and .[0].name == \"$T\" and .[0].role == \"viewer\"" api.out &&
+	test "$(api GET /api/v1/users -H "Authorization: Bearer $tok")" = 403 &&
+	test "$(api GET /api/v1/tokens -b "$TEST_TMP/jar")" = 200 &&
+	jq -e ".tokens[0].name == \"ci\" and .tokens[0].last_used != null" api.out &&
+	! grep -q "$tok" api.out &&
+	test "$(api DELETE /api/v1/tokens/ci -b "$TEST_TMP/jar" "${h[@]}")" = 200 &&
+	test "$(api GET /api/v1/apps -H "Authorization: Bearer $tok")" = 401
+'
+
+test_expect_success 'two-factor login through berth-proxy: required, then a code; a replay refused' '
+	mapfile -t h < <(csrf "$TEST_TMP/jar") &&
+	test "$(api POST /api/v1/me/totp -b "$TEST_TMP/jar" "${h[@]}" -d "{\"password\":\"$PW\"}")" = 200 &&
+	secret=$(jq -r .secret api.out) && echo "$secret" >"$TEST_TMP/secret" &&
+	jq -e ".otpauth_uri | startswith(\"otpauth://totp/berth:admin%40$ROOT?secret=$secret\")" api.out &&
+	test "$(api POST /api/v1/me/totp/confirm -b "$TEST_TMP/jar" "${h[@]}" \
+		-d "{\"code\":\"$(oathtool --totp -b "$secret")\"}")" = 200 &&
+	jq -e ".recovery_codes | length == 10" api.out &&
+	test "$(api POST /api/v1/login -H "Content-Type: application/json" \
+		-d "{\"name\":\"admin\",\"password\":\"$PW\"}")" = 401 &&
+	jq -e ".otp_required == true" api.out &&
+	t=$(date +%s) && code=$(oathtool --totp -b -N "@$((t + 30))" "$secret") &&
+	echo $(((t + 30) / 30)) >"$TEST_TMP/step" &&
+	test "$(api POST /api/v1/login -c "$TEST_TMP/jar3" -H "Content-Type: application/json" \
+		-d "{\"name\":\"admin\",\"password\":\"$PW\",\"otp\":\"$code\"}")" = 200 &&
+	test "$(api GET /api/v1/me -b "$TEST_TMP/jar3")" = 200 && jq -e ".totp == true" api.out &&
+	test "$(api POST /api/v1/login -H "Content-Type: application/json" \
+		-d "{\"name\":\"admin\",\"password\":\"$PW\",\"otp\":\"$code\"}")" = 401 &&
+	bd events >events.out &&
+	grep -q "user:admin - panel:totp:enable from $HERE" events.out &&
+	! grep -q "$secret" events.out &&
+	! on $H "docker logs berthd 2>&1" | grep -q "$secret"
+'
+
 test_expect_success 'caprover login and api through https://captain.ROOT' '
-	caprover login -u "https://captain.$ROOT" -p "$PW" -n "$T" >login.out 2>&1 || true
+	caprover login -u "https://captain.$ROOT" -p "$PW" -n "$T" >nootp.out 2>&1 || true
+	cat nootp.out &&
+	grep -q "CAPROVER_OTP_TOKEN" nootp.out && ! grep -q "Logged in successfully" nootp.out &&
+	# the code of the next step: the one the browser login used must be in the past
+	for i in $(seq 40); do
+		test $(($(date +%s) / 30)) -ge "$(cat "$TEST_TMP/step")" && break
+		sleep 1
+	done
+	code=$(oathtool --totp -b -N "@$(($(date +%s) + 30))" "$(cat "$TEST_TMP/secret")") &&
+	CAPROVER_OTP_TOKEN=$code caprover login -u "https://captain.$ROOT" -p "$PW" -n "$T" >login.out 2>&1 || true
 	cat login.out &&
 	grep -q "Logged in successfully" login.out &&
 	caprover api -n "$T" -t /user/apps/appDefinitions -m GET -d "{}" -o "$TEST_TMP/defs.json" >capi.out 2>&1 || true
@@ -231,6 +297,23 @@ test_expect_success 'caprover: a token that is not a session any more is refused
 	cat expired.out &&
 	grep -q "not valid anymore" expired.out &&
 	! grep -q "rootDomain" expired.out
+'
+
+test_expect_success 'panel:* over SSH: users listed, a lost phone reset, a user removed' '
+	bd panel:users >users.out && cat users.out &&
+	grep -q "^admin  *admin  *2fa:on" users.out && grep -q "^viewer  *user  *2fa:off" users.out &&
+	test_must_fail bd panel:user-remove admin 2>last.out && grep -q "last admin" last.out &&
+	bd panel:user-reset-2fa admin &&
+	st=$(api GET /api/v1/me -b "$TEST_TMP/jar3") && echo "the session after the reset: $st" &&
+	test "$st" = 401 &&
+	st=$(api POST /api/v1/login -D login.head -H "Content-Type: application/json" \
+		-d "{\"name\":\"admin\",\"password\":\"$PW\"}") &&
+	echo "a login with the password alone: $st" && cat login.head api.out &&
+	test "$st" = 200 &&
+	bd panel:user-remove viewer &&
+	test "$(api GET /api/v1/me -b "$TEST_TMP/jar2")" = 401 &&
+	bd panel:users >users.out && ! grep -q "^viewer" users.out &&
+	test_must_fail bd panel:user-remove nobody
 '
 
 test_expect_success 'caprover: a wrong password fails as CapRover'"'"'s does' '

@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "daemon/api.h"
+#include "daemon/loginguard.h"
 #include "daemon/store.h"
+#include "daemon/totp.h"
 #include "daemon/users.h"
 #include "lib/run.h"
 #include "lib/sbuf.h"
@@ -22,6 +24,8 @@
 
 static char dir[] = "/tmp/berth-test-api-XXXXXX";
 static int port;
+static struct api api;
+static struct loginguard guard;
 
 struct answer {
 	int status;
@@ -82,7 +86,53 @@ static void cookie_of(const struct answer *a, struct sbuf *out)
 	}
 }
 
-#define JSON "Content-Type: application/json\r\n"
+#define JSON   "Content-Type: application/json\r\n"
+#define ORIGIN "Origin: https://berth.example.test\r\n"
+
+/* The headers of a change by the session of cookie: JSON, the cookie, its CSRF token, Origin. */
+static void change_headers(const struct sbuf *cookie, struct sbuf *out)
+{
+	struct answer a;
+	json_t *j;
+
+	req("GET", "/api/v1/me", cookie->buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	j = json_loads(a.body.buf, 0, NULL);
+	sbuf_reset(out);
+	sbuf_addf(out, "%s%sX-CSRF-Token: %s\r\n%s", JSON, cookie->buf,
+		  json_string_value(json_object_get(j, "csrf_token")), ORIGIN);
+	json_decref(j);
+	answer_release(&a);
+}
+
+/* Logs name in (with otp unless NULL): the status; cookie gets the session when given. */
+static int login(const char *name, const char *otp, struct sbuf *cookie)
+{
+	struct answer a;
+	struct sbuf b = SBUF_INIT;
+	int st;
+
+	sbuf_addf(&b, "{\"name\":\"%s\",\"password\":\"correct horse battery\"", name);
+	if (otp) {
+		sbuf_addf(&b, ",\"otp\":\"%s\"", otp);
+	}
+	sbuf_addch(&b, '}');
+	req("POST", "/api/v1/login", JSON, b.buf, &a);
+	st = a.status;
+	if (cookie) {
+		cookie_of(&a, cookie);
+	}
+	answer_release(&a);
+	sbuf_release(&b);
+	return st;
+}
+
+/* The login guard starts afresh: one test's failures do not lock out the next. */
+static void guard_reset(void)
+{
+	loginguard_release(&guard);
+	loginguard_init(&guard, 64);
+}
 
 static const char *token(void)
 {
@@ -203,7 +253,7 @@ static void test_logins_and_roles(void)
 		CHECK(store_app_create(&s, "blog", NULL) == 0);
 		store_close(&s);
 	}
-	sbuf_addf(&h, "%s%s", JSON, admin.buf);
+	change_headers(&admin, &h);
 	req("POST", "/api/v1/users", h.buf,
 	    "{\"name\":\"vic\",\"password\":\"correct horse "
 	    "battery\",\"apps\":{\"shop\":\"viewer\"}}",
@@ -240,14 +290,16 @@ static void test_logins_and_roles(void)
 		  "viewer");
 	json_decref(j);
 	answer_release(&a);
-	sbuf_reset(&h);
-	sbuf_addf(&h, "%s%s", JSON, viewer.buf);
+	change_headers(&viewer, &h);
 	req("POST", "/api/v1/users", h.buf,
 	    "{\"name\":\"y\",\"password\":\"correct horse battery\"}", &a);
 	CHECK_INT(a.status, 403);
 	answer_release(&a);
 	/* logout ends the session */
 	req("POST", "/api/v1/logout", viewer.buf, "", &a);
+	CHECK_INT(a.status, 403); /* no CSRF token */
+	answer_release(&a);
+	req("POST", "/api/v1/logout", h.buf, "", &a);
 	CHECK_INT(a.status, 200);
 	answer_release(&a);
 	req("GET", "/api/v1/me", viewer.buf, NULL, &a);
@@ -301,9 +353,427 @@ static void test_caprover(void)
 	sbuf_release(&h);
 }
 
+static void test_csrf(void)
+{
+	struct answer a;
+	struct sbuf admin = SBUF_INIT, other = SBUF_INIT, h = SBUF_INIT, h2 = SBUF_INIT;
+	const char *body = "{\"name\":\"cora\",\"password\":\"correct horse battery\"}";
+
+	CHECK_INT(login("admin", NULL, &admin), 200);
+	CHECK_INT(login("admin", NULL, &other), 200);
+	change_headers(&admin, &h);
+	change_headers(&other, &h2);
+	/* no token */
+	sbuf_reset(&h2);
+	sbuf_addf(&h2, "%s%s%s", JSON, admin.buf, ORIGIN);
+	req("POST", "/api/v1/users", h2.buf, body, &a);
+	CHECK_INT(a.status, 403);
+	CHECK(strstr(a.body.buf, "X-CSRF-Token") != NULL);
+	answer_release(&a);
+	/* a wrong one */
+	sbuf_reset(&h2);
+	sbuf_addf(&h2, "%s%sX-CSRF-Token: AAAA\r\n%s", JSON, admin.buf, ORIGIN);
+	req("POST", "/api/v1/users", h2.buf, body, &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	/* the token of another session */
+	change_headers(&other, &h2);
+	sbuf_reset(&h2);
+	{
+		struct sbuf tmp = SBUF_INIT;
+		change_headers(&other, &tmp);
+		/* swap the cookie: other's token with admin's cookie */
+		const char *x = strstr(tmp.buf, "X-CSRF-Token:");
+		sbuf_addf(&h2, "%s%s%s", JSON, admin.buf, x);
+		sbuf_release(&tmp);
+	}
+	req("POST", "/api/v1/users", h2.buf, body, &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	/* the right token from another origin, and with none */
+	sbuf_reset(&h2);
+	sbuf_add(&h2, h.buf, h.len);
+	{
+		char *o = strstr(h2.buf, ORIGIN);
+		sbuf_setlen(&h2, (size_t)(o - h2.buf));
+	}
+	req("POST", "/api/v1/users", h2.buf, body, &a);
+	CHECK_INT(a.status, 403);
+	CHECK(strstr(a.body.buf, "Origin") != NULL);
+	answer_release(&a);
+	sbuf_addstr(&h2, "Origin: https://berth.example.test.evil.net\r\n");
+	req("POST", "/api/v1/users", h2.buf, body, &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	/* a Referer of captain.ROOT will do, and the right token */
+	sbuf_reset(&h2);
+	sbuf_add(&h2, h.buf, h.len);
+	sbuf_setlen(&h2, (size_t)(strstr(h2.buf, ORIGIN) - h2.buf));
+	sbuf_addstr(&h2, "Referer: https://captain.example.test/users\r\n");
+	req("POST", "/api/v1/users", h2.buf, body, &a);
+	CHECK_INT(a.status, 201);
+	answer_release(&a);
+	sbuf_release(&admin);
+	sbuf_release(&other);
+	sbuf_release(&h);
+	sbuf_release(&h2);
+}
+
+static void test_fixation(void)
+{
+	struct answer a;
+	struct sbuf first = SBUF_INIT, second = SBUF_INIT, h = SBUF_INIT;
+
+	CHECK_INT(login("admin", NULL, &first), 200);
+	/* logging in again with the old cookie: a new id, and the old one ends */
+	sbuf_addf(&h, "%s%s", JSON, first.buf);
+	req("POST", "/api/v1/login", h.buf,
+	    "{\"name\":\"admin\",\"password\":\"correct horse battery\"}", &a);
+	CHECK_INT(a.status, 200);
+	cookie_of(&a, &second);
+	answer_release(&a);
+	CHECK(second.len > 0);
+	CHECK(strcmp(first.buf, second.buf) != 0);
+	req("GET", "/api/v1/me", first.buf, NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+	req("GET", "/api/v1/me", second.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+	sbuf_release(&first);
+	sbuf_release(&second);
+	sbuf_release(&h);
+}
+
+static void test_backoff(void)
+{
+	struct answer a;
+	unsigned long runs;
+	json_t *j;
+	const char *wrong = "{\"name\":\"admin\",\"password\":\"wrong horse battery\"}";
+
+	guard_reset();
+	for (int i = 0; i < LOGINGUARD_FREE_FAILS; i++) {
+		req("POST", "/api/v1/login", JSON "X-Forwarded-For: 192.0.2.9\r\n", wrong, &a);
+		CHECK_INT(a.status, 401);
+		answer_release(&a);
+	}
+	runs = users_hash_runs();
+	/* locked: the right password too, without hashing it */
+	CHECK_INT(login("admin", NULL, NULL), 429);
+	req("POST", "/api/v1/login", JSON "X-Forwarded-For: 192.0.2.9\r\n", wrong, &a);
+	CHECK_INT(a.status, 429);
+	CHECK(strstr(a.head.buf, "Retry-After: ") != NULL);
+	answer_release(&a);
+	/* CapRover's login of the first admin too, in its envelope */
+	req("POST", "/api/v2/login", JSON, "{\"password\":\"correct horse battery\"}", &a);
+	CHECK_INT(a.status, 429);
+	CHECK(strstr(a.head.buf, "Retry-After: ") != NULL);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK(strstr(json_string_value(json_object_get(j, "description")), "Too many") != NULL);
+	json_decref(j);
+	answer_release(&a);
+	CHECK_INT(users_hash_runs(), runs);
+	/* the address is locked for other users too */
+	req("POST", "/api/v1/login", JSON "X-Forwarded-For: 10.0.0.1, 192.0.2.9\r\n",
+	    "{\"name\":\"vic\",\"password\":\"correct horse battery\"}", &a);
+	CHECK_INT(a.status, 429);
+	answer_release(&a);
+	/* and so is the set-up form's address */
+	req("POST", "/setup", JSON "X-Forwarded-For: 192.0.2.9\r\n",
+	    "{\"token\":\"00\",\"name\":\"x\",\"password\":\"correct horse battery\"}", &a);
+	CHECK_INT(a.status, 429);
+	answer_release(&a);
+	CHECK_INT(users_hash_runs(), runs);
+	/* another address, another user: free */
+	req("POST", "/api/v1/login", JSON "X-Forwarded-For: 192.0.2.10\r\n",
+	    "{\"name\":\"vic\",\"password\":\"correct horse battery\"}", &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+	guard_reset();
+}
+
+/* The code of the user's stored secret at now + dt. */
+static void code_of(const char *b32, long long dt, char out[8])
+{
+	struct sbuf key = SBUF_INIT;
+
+	CHECK(totp_base32_decode(&key, b32, strlen(b32)) == 0);
+	snprintf(
+	    out, 8, "%06u",
+	    (unsigned)totp_at((const unsigned char *)key.buf, key.len, (int64_t)time(NULL) + dt));
+	sbuf_release(&key);
+}
+
+static void test_totp(void)
+{
+	struct answer a;
+	struct sbuf admin = SBUF_INIT, h = SBUF_INIT, b = SBUF_INIT, secret = SBUF_INIT;
+	char code[8], later[8], recovery[2][TOTP_RECOVERY_LEN + 1];
+	json_t *j;
+
+	guard_reset();
+	CHECK_INT(login("admin", NULL, &admin), 200);
+	change_headers(&admin, &h);
+	/* the password again */
+	req("POST", "/api/v1/me/totp", h.buf, "{\"password\":\"wrong horse battery\"}", &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	req("POST", "/api/v1/me/totp", h.buf, "{\"password\":\"correct horse battery\"}", &a);
+	CHECK_INT(a.status, 200);
+	j = json_loads(a.body.buf, 0, NULL);
+	sbuf_addstr(&secret, json_string_value(json_object_get(j, "secret")));
+	CHECK(strstr(json_string_value(json_object_get(j, "otpauth_uri")), secret.buf) != NULL);
+	json_decref(j);
+	answer_release(&a);
+	/* pending: a login needs no code yet; the secret is not shown again */
+	CHECK_INT(login("admin", NULL, NULL), 200);
+	req("GET", "/api/v1/me", admin.buf, NULL, &a);
+	CHECK(strstr(a.body.buf, secret.buf) == NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/me/totp/confirm", h.buf, "{\"code\":\"000000x\"}", &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	code_of(secret.buf, 0, code);
+	sbuf_addf(&b, "{\"code\":\"%s\"}", code);
+	req("POST", "/api/v1/me/totp/confirm", h.buf, b.buf, &a);
+	CHECK_INT(a.status, 200);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_INT(json_array_size(json_object_get(j, "recovery_codes")), TOTP_RECOVERY_N);
+	for (int i = 0; i < 2; i++) {
+		snprintf(recovery[i], sizeof(recovery[i]), "%s",
+			 json_string_value(
+			     json_array_get(json_object_get(j, "recovery_codes"), (size_t)i)));
+	}
+	json_decref(j);
+	answer_release(&a);
+
+	/* required */
+	req("POST", "/api/v1/login", JSON,
+	    "{\"name\":\"admin\",\"password\":\"correct horse battery\"}", &a);
+	CHECK_INT(a.status, 401);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK(json_is_true(json_object_get(j, "otp_required")));
+	json_decref(j);
+	answer_release(&a);
+	/* wrong, and replayed (confirming used this step) */
+	CHECK_INT(login("admin", "123456x", NULL), 401);
+	CHECK_INT(login("admin", code, NULL), 401);
+	/* CapRover's CLI: 1114 makes it ask for CAPROVER_OTP_TOKEN */
+	req("POST", "/api/v2/login", JSON, "{\"password\":\"correct horse battery\"}", &a);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_INT(json_integer_value(json_object_get(j, "status")), 1114);
+	json_decref(j);
+	answer_release(&a);
+	code_of(secret.buf, 30, later);
+	sbuf_reset(&b);
+	sbuf_addf(&b, "{\"password\":\"correct horse battery\",\"otpToken\":\"%s\"}", later);
+	req("POST", "/api/v2/login", JSON, b.buf, &a);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_INT(json_integer_value(json_object_get(j, "status")), 100);
+	json_decref(j);
+	answer_release(&a);
+	/* that code is used now, on either API */
+	CHECK_INT(login("admin", later, NULL), 401);
+	req("POST", "/api/v2/login", JSON, b.buf, &a);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_INT(json_integer_value(json_object_get(j, "status")), 1105);
+	json_decref(j);
+	answer_release(&a);
+	guard_reset();
+	/* a recovery code, once */
+	CHECK_INT(login("admin", recovery[0], &admin), 200);
+	CHECK_INT(login("admin", recovery[0], NULL), 401);
+	/* off: the password and a code */
+	change_headers(&admin, &h);
+	sbuf_reset(&b);
+	sbuf_addf(&b, "{\"password\":\"correct horse battery\",\"code\":\"%s\"}", recovery[0]);
+	req("DELETE", "/api/v1/me/totp", h.buf, b.buf, &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	sbuf_reset(&b);
+	sbuf_addf(&b, "{\"password\":\"correct horse battery\",\"code\":\"%s\"}", recovery[1]);
+	req("DELETE", "/api/v1/me/totp", h.buf, b.buf, &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+	CHECK_INT(login("admin", NULL, NULL), 200);
+	guard_reset();
+	sbuf_release(&admin);
+	sbuf_release(&h);
+	sbuf_release(&b);
+	sbuf_release(&secret);
+}
+
+static void test_tokens(void)
+{
+	struct answer a;
+	struct sbuf admin = SBUF_INIT, h = SBUF_INIT, app_tok = SBUF_INIT, user_tok = SBUF_INIT;
+	json_t *j;
+
+	CHECK_INT(login("admin", NULL, &admin), 200);
+	change_headers(&admin, &h);
+	req("POST", "/api/v1/tokens", h.buf,
+	    "{\"name\":\"ci\",\"app\":\"shop\",\"role\":\"viewer\"}", &a);
+	CHECK_INT(a.status, 201);
+	j = json_loads(a.body.buf, 0, NULL);
+	sbuf_addf(&app_tok, "Authorization: Bearer %s\r\n",
+		  json_string_value(json_object_get(j, "token")));
+	json_decref(j);
+	answer_release(&a);
+	req("POST", "/api/v1/tokens", h.buf, "{\"name\":\"ci\"}", &a);
+	CHECK_INT(a.status, 409);
+	answer_release(&a);
+	req("POST", "/api/v1/tokens", h.buf, "{\"name\":\"x\",\"app\":\"nope\"}", &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	req("POST", "/api/v1/tokens", h.buf, "{\"name\":\"all\"}", &a);
+	CHECK_INT(a.status, 201);
+	j = json_loads(a.body.buf, 0, NULL);
+	sbuf_addf(&user_tok, "Authorization: Bearer %s\r\n",
+		  json_string_value(json_object_get(j, "token")));
+	json_decref(j);
+	answer_release(&a);
+
+	/* the app token reaches its app only, as a viewer */
+	req("GET", "/api/v1/apps", app_tok.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_INT(json_array_size(json_object_get(j, "apps")), 1);
+	CHECK_STR(json_string_value(
+		      json_object_get(json_array_get(json_object_get(j, "apps"), 0), "name")),
+		  "shop");
+	CHECK_STR(json_string_value(
+		      json_object_get(json_array_get(json_object_get(j, "apps"), 0), "role")),
+		  "viewer");
+	json_decref(j);
+	answer_release(&a);
+	req("GET", "/api/v1/me", app_tok.buf, NULL, &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	req("GET", "/api/v1/users", app_tok.buf, NULL, &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	/* the user token acts as the user, without a CSRF token; not on its password */
+	req("GET", "/api/v1/apps", user_tok.buf, NULL, &a);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_INT(json_array_size(json_object_get(j, "apps")), 2);
+	json_decref(j);
+	answer_release(&a);
+	sbuf_reset(&h);
+	sbuf_addf(&h, "%s%s", JSON, user_tok.buf);
+	req("POST", "/api/v1/users", h.buf,
+	    "{\"name\":\"tom\",\"password\":\"correct horse battery\"}", &a);
+	CHECK_INT(a.status, 201);
+	answer_release(&a);
+	req("POST", "/api/v1/me/password", h.buf,
+	    "{\"old\":\"correct horse battery\",\"new\":\"correct horse battery 2\"}", &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	req("GET", "/api/v1/apps", "Authorization: Bearer 0123\r\n", NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+	/* listed without the token */
+	req("GET", "/api/v1/tokens", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(strstr(a.body.buf, app_tok.buf + 22) == NULL);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_INT(json_array_size(json_object_get(j, "tokens")), 2);
+	CHECK(json_is_string(
+	    json_object_get(json_array_get(json_object_get(j, "tokens"), 1), "last_used")));
+	json_decref(j);
+	answer_release(&a);
+	change_headers(&admin, &h);
+	req("DELETE", "/api/v1/tokens/ci", h.buf, "", &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+	req("GET", "/api/v1/apps", app_tok.buf, NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+	req("DELETE", "/api/v1/tokens/ci", h.buf, "", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	sbuf_release(&admin);
+	sbuf_release(&h);
+	sbuf_release(&app_tok);
+	sbuf_release(&user_tok);
+}
+
+static void test_user_admin(void)
+{
+	struct answer a;
+	struct sbuf admin = SBUF_INIT, vic = SBUF_INIT, vic2 = SBUF_INIT, h = SBUF_INIT;
+	json_t *j;
+
+	CHECK_INT(login("admin", NULL, &admin), 200);
+	change_headers(&admin, &h);
+	req("GET", "/api/v1/users", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK(json_array_size(json_object_get(j, "users")) >= 3);
+	json_decref(j);
+	CHECK(strstr(a.body.buf, "$argon2") == NULL);
+	answer_release(&a);
+	/* the last admin stays */
+	req("DELETE", "/api/v1/users/admin", h.buf, "", &a);
+	CHECK_INT(a.status, 409);
+	answer_release(&a);
+	req("PUT", "/api/v1/users/admin", h.buf, "{\"role\":\"user\"}", &a);
+	CHECK_INT(a.status, 409);
+	answer_release(&a);
+	req("PUT", "/api/v1/users/vic", h.buf, "{\"role\":\"boss\"}", &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	req("PUT", "/api/v1/users/nobody", h.buf, "{\"role\":\"user\"}", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("PUT", "/api/v1/users/vic", h.buf, "{\"apps\":{\"blog\":\"deployer\"}}", &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+	/* a password change ends the other sessions */
+	CHECK_INT(login("vic", NULL, &vic), 200);
+	CHECK_INT(login("vic", NULL, &vic2), 200);
+	req("GET", "/api/v1/apps", vic.buf, NULL, &a);
+	CHECK(strstr(a.body.buf, "\"blog\"") != NULL && strstr(a.body.buf, "\"shop\"") == NULL);
+	answer_release(&a);
+	req("GET", "/api/v1/users", vic.buf, NULL, &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	change_headers(&vic, &h);
+	req("POST", "/api/v1/me/password", h.buf,
+	    "{\"old\":\"correct horse battery\",\"new\":\"short\"}", &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	req("POST", "/api/v1/me/password", h.buf,
+	    "{\"old\":\"correct horse battery\",\"new\":\"correct horse battery 2\"}", &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+	req("GET", "/api/v1/me", vic.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+	req("GET", "/api/v1/me", vic2.buf, NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+	CHECK_INT(login("vic", NULL, NULL), 401);
+	/* removed: its sessions end */
+	change_headers(&admin, &h);
+	req("DELETE", "/api/v1/users/vic", h.buf, "", &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+	req("GET", "/api/v1/me", vic.buf, NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+	req("DELETE", "/api/v1/users/vic", h.buf, "", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	guard_reset();
+	sbuf_release(&admin);
+	sbuf_release(&vic);
+	sbuf_release(&vic2);
+	sbuf_release(&h);
+}
+
 int main(void)
 {
-	static struct api api;
 	static struct http_server srv;
 	struct err e = ERR_INIT;
 	struct sockaddr_in sa;
@@ -313,6 +783,9 @@ int main(void)
 		return 1;
 	}
 	api.state_dir = dir;
+	loginguard_init(&guard, 64);
+	api.guard = &guard;
+	CHECK(csrf_key_new(api.csrf_key) == 0);
 	srv.routes = api_routes;
 	srv.nroutes = api_nroutes;
 	srv.data = &api;
@@ -326,6 +799,12 @@ int main(void)
 	UNIT_RUN(test_setup_once);
 	UNIT_RUN(test_logins_and_roles);
 	UNIT_RUN(test_caprover);
+	UNIT_RUN(test_csrf);
+	UNIT_RUN(test_fixation);
+	UNIT_RUN(test_backoff);
+	UNIT_RUN(test_totp);
+	UNIT_RUN(test_tokens);
+	UNIT_RUN(test_user_admin);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});

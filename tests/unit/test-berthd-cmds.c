@@ -734,6 +734,57 @@ static void test_metrics_report_usage(void)
 	store_close(&bd.store);
 }
 
+static void test_panel_users(void)
+{
+	struct bd bd;
+	struct store_user u = {0};
+
+	bd_open(&bd);
+	CHECK(store_user_add(&bd.store, "root1", "$argon2id$x", "admin", 1, NULL) == 0);
+	CHECK(store_user_add(&bd.store, "pat", "$argon2id$x", "user", 2, NULL) == 0);
+	CHECK_INT(store_user_totp_set(&bd.store, "pat", NULL, "JBSWY3DPEHPK3PXP", "h1", NULL), 1);
+	CHECK(store_session_add(&bd.store, "sess-pat", "pat", 2, NULL) == 0);
+	{
+		const char *argv[] = {"panel:users", NULL};
+		CHECK_INT(cmd_panel_users(&bd, 1, argv), 0);
+	}
+	{
+		const char *argv[] = {"panel:user-reset-2fa", "nobody", NULL};
+		CHECK_INT(cmd_panel_user_reset_2fa(&bd, 2, argv), 1);
+	}
+	{
+		const char *argv[] = {"panel:user-reset-2fa", "Bad Name", NULL};
+		CHECK_INT(cmd_panel_user_reset_2fa(&bd, 2, argv), 1);
+	}
+	{
+		const char *argv[] = {"panel:user-reset-2fa", "pat", NULL};
+		CHECK_INT(cmd_panel_user_reset_2fa(&bd, 2, argv), 0);
+	}
+	CHECK_INT(store_user_get(&bd.store, "pat", &u, NULL), 1);
+	CHECK(u.totp_secret == NULL && u.totp_recovery == NULL);
+	store_user_release(&u);
+	{
+		char *user = NULL;
+		CHECK_INT(store_session_get(&bd.store, "sess-pat", 3, &user, NULL), 0);
+		free(user);
+	}
+	/* the last admin stays; others go */
+	{
+		const char *argv[] = {"panel:user-remove", "root1", NULL};
+		CHECK_INT(cmd_panel_user_remove(&bd, 2, argv), 1);
+	}
+	CHECK_INT(store_user_get(&bd.store, "root1", &u, NULL), 1);
+	store_user_release(&u);
+	{
+		const char *argv[] = {"panel:user-remove", "pat", NULL};
+		CHECK_INT(cmd_panel_user_remove(&bd, 2, argv), 0);
+		CHECK_INT(cmd_panel_user_remove(&bd, 2, argv), 1);
+		CHECK_INT(cmd_panel_user_remove(&bd, 1, argv), 1);
+	}
+	CHECK_INT(store_user_get(&bd.store, "pat", &u, NULL), 0);
+	store_close(&bd.store);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -751,6 +802,7 @@ int main(void)
 	UNIT_RUN(test_metrics_port);
 	UNIT_RUN(test_metrics_report_format);
 	UNIT_RUN(test_metrics_report_usage);
+	UNIT_RUN(test_panel_users);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon/store.h"
+#include "daemon/totp.h"
 #include "daemon/users.h"
 #include "lib/run.h"
 #include "lib/sbuf.h"
@@ -30,6 +31,30 @@ static void test_hash_and_verify(void)
 	users_verify_dummy("anything");
 	free(h);
 	err_release(&e);
+}
+
+static void test_bearer(void)
+{
+	const char *hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	char tok[USERS_TOKEN_HEX + 1], buf[128];
+
+	snprintf(buf, sizeof(buf), "Bearer %s", hex);
+	CHECK(users_bearer(buf, strlen(buf), tok));
+	CHECK_STR(tok, hex);
+	snprintf(buf, sizeof(buf), "bearer \t%s  ", hex);
+	CHECK(users_bearer(buf, strlen(buf), tok));
+	CHECK_STR(tok, hex);
+	snprintf(buf, sizeof(buf), "Bearer%s", hex);
+	CHECK(!users_bearer(buf, strlen(buf), tok));
+	CHECK_STR(tok, "");
+	snprintf(buf, sizeof(buf), "Bearer %sa", hex);
+	CHECK(!users_bearer(buf, strlen(buf), tok));
+	snprintf(buf, sizeof(buf), "Bearer %.63sA", hex);
+	CHECK(!users_bearer(buf, strlen(buf), tok));
+	snprintf(buf, sizeof(buf), "Basic %s", hex);
+	CHECK(!users_bearer(buf, strlen(buf), tok));
+	CHECK(!users_bearer("Bearer ", 7, tok));
+	CHECK(!users_bearer("", 0, tok));
 }
 
 static void test_names(void)
@@ -76,12 +101,12 @@ static void test_users_and_logins(void)
 	CHECK_STR(names.v[0], "alice");
 	CHECK_STR(roles.v[1], "user");
 
-	CHECK_INT(users_login(&s, "alice", "correct horse battery", 1000, &u, &e), 1);
+	CHECK_INT(users_login(&s, "alice", "correct horse battery", NULL, 1000, &u, &e), 1);
 	CHECK_INT(u.last_login, 1000);
 	store_user_release(&u);
-	CHECK_INT(users_login(&s, "alice", "wrong horse battery", 1000, &u, &e), 0);
+	CHECK_INT(users_login(&s, "alice", "wrong horse battery", NULL, 1000, &u, &e), 0);
 	CHECK(u.name == NULL);
-	CHECK_INT(users_login(&s, "nobody", "correct horse battery", 1000, &u, &e), 0);
+	CHECK_INT(users_login(&s, "nobody", "correct horse battery", NULL, 1000, &u, &e), 0);
 
 	/* per-app roles, and an app's destruction takes them */
 	CHECK(store_app_create(&s, "shop", &e) == 0);
@@ -207,6 +232,177 @@ static void test_setup_tokens(void)
 	}
 }
 
+/* The code of a stored base32 secret at time t. */
+static char *code_at(const char *b32, long long t)
+{
+	static char buf[8];
+	struct sbuf key = SBUF_INIT;
+
+	CHECK(totp_base32_decode(&key, b32, strlen(b32)) == 0);
+	snprintf(buf, sizeof(buf), "%06u",
+		 (unsigned)totp_at((const unsigned char *)key.buf, key.len, (int64_t)t));
+	sbuf_release(&key);
+	return buf;
+}
+
+static void test_second_factor(void)
+{
+	struct store s = STORE_INIT;
+	struct store_user u = {0};
+	struct sbuf secret = SBUF_INIT, uri = SBUF_INIT;
+	struct totp_recovery rec;
+	struct err e = ERR_INIT;
+	char *h = NULL, code[8];
+	const long long t = 1700000000;
+
+	CHECK(store_open(&s, dir, &e) == 0);
+	CHECK(users_hash("correct horse battery", &h, &e) == 0);
+	CHECK(store_user_add(&s, "tina", h, "user", 100, &e) == 0);
+	/* no second factor: anything goes through */
+	CHECK_INT(store_user_get(&s, "tina", &u, &e), 1);
+	CHECK_INT(users_second_factor(&s, &u, NULL, t, &e), 1);
+	store_user_release(&u);
+
+	CHECK(users_totp_begin(&s, "tina", "berth", "tina@example.test", &secret, &uri, &e) == 0);
+	CHECK_INT(secret.len, 32);
+	CHECK(!strncmp(uri.buf, "otpauth://totp/berth:tina%40example.test?secret=", 48));
+	/* pending only: logins do not need it yet */
+	CHECK_INT(store_user_get(&s, "tina", &u, &e), 1);
+	CHECK(u.totp_secret == NULL);
+	CHECK_STR(u.totp_pending, secret.buf);
+	CHECK_INT(users_second_factor(&s, &u, NULL, t, &e), 1);
+	/* a wrong code confirms nothing */
+	snprintf(code, sizeof(code), "%s", code_at(secret.buf, t - 600));
+	CHECK_INT(users_totp_confirm(&s, &u, code, t, &rec, &e), 0);
+	snprintf(code, sizeof(code), "%s", code_at(secret.buf, t));
+	CHECK_INT(users_totp_confirm(&s, &u, code, t, &rec, &e), 1);
+	store_user_release(&u);
+	CHECK_INT(store_user_get(&s, "tina", &u, &e), 1);
+	CHECK_STR(u.totp_secret, secret.buf);
+	CHECK(u.totp_pending == NULL);
+	CHECK(strstr(u.totp_recovery, rec.hash[3]) != NULL);
+	CHECK(strstr(u.totp_recovery, rec.code[3]) == NULL);
+
+	/* a right password alone is not a login: nothing recorded */
+	store_user_release(&u);
+	CHECK_INT(users_login(&s, "tina", "correct horse battery", NULL, t, &u, &e),
+		  USERS_LOGIN_OTP);
+	CHECK_INT(u.last_login, 0);
+	store_user_release(&u);
+	CHECK_INT(store_user_get(&s, "tina", &u, &e), 1);
+	CHECK_INT(u.last_login, 0);
+	store_user_release(&u);
+	CHECK_INT(users_login(&s, "tina", "wrong horse battery", code, t, &u, &e), 0);
+	CHECK_INT(store_user_get(&s, "tina", &u, &e), 1);
+
+	/* required, wrong, replayed */
+	CHECK_INT(users_second_factor(&s, &u, NULL, t, &e), 0);
+	CHECK_INT(users_second_factor(&s, &u, "", t, &e), 0);
+	CHECK_INT(users_second_factor(&s, &u, code_at(secret.buf, t - 600), t, &e), 0);
+	CHECK_INT(users_second_factor(&s, &u, code, t, &e), 0); /* confirm used it */
+	store_user_release(&u);
+	CHECK_INT(store_user_get(&s, "tina", &u, &e), 1);
+	snprintf(code, sizeof(code), "%s", code_at(secret.buf, t + 30));
+	CHECK_INT(users_second_factor(&s, &u, code, t + 30, &e), 1);
+	/* the same user record read before: the store still refuses the step */
+	CHECK_INT(users_second_factor(&s, &u, code, t + 30, &e), 0);
+	store_user_release(&u);
+	CHECK_INT(store_user_get(&s, "tina", &u, &e), 1);
+	CHECK_INT(users_second_factor(&s, &u, code, t + 30, &e), 0);
+
+	/* a recovery code works once */
+	CHECK_INT(users_second_factor(&s, &u, rec.code[0], t + 30, &e), 1);
+	store_user_release(&u);
+	CHECK_INT(store_user_get(&s, "tina", &u, &e), 1);
+	CHECK(strstr(u.totp_recovery, rec.hash[0]) == NULL);
+	CHECK(strstr(u.totp_recovery, rec.hash[1]) != NULL);
+	CHECK_INT(users_second_factor(&s, &u, rec.code[0], t + 30, &e), 0);
+	CHECK_INT(users_second_factor(&s, &u, rec.code[9], t + 30, &e), 1);
+	store_user_release(&u);
+
+	/* off again */
+	CHECK_INT(store_user_totp_set(&s, "tina", NULL, NULL, NULL, &e), 1);
+	CHECK_INT(store_user_get(&s, "tina", &u, &e), 1);
+	CHECK(u.totp_secret == NULL && u.totp_recovery == NULL);
+	CHECK_INT(users_second_factor(&s, &u, NULL, t, &e), 1);
+	store_user_release(&u);
+	CHECK_INT(store_user_totp_set(&s, "nobody", NULL, NULL, NULL, &e), 0);
+
+	memset(&rec, 0, sizeof(rec));
+	sbuf_release(&secret);
+	sbuf_release(&uri);
+	free(h);
+	store_close(&s);
+	err_release(&e);
+}
+
+static void test_tokens_and_removal(void)
+{
+	struct store s = STORE_INIT;
+	struct store_token t = {0}, *v = NULL;
+	struct store_user u = {0};
+	struct err e = ERR_INIT;
+	size_t n = 0;
+	char *h = NULL;
+
+	CHECK(store_open(&s, dir, &e) == 0);
+	CHECK(users_hash("correct horse battery", &h, &e) == 0);
+	CHECK(store_user_add(&s, "rita", h, "user", 100, &e) == 0);
+	t.user = (char *)"rita";
+	t.name = (char *)"ci";
+	t.app = (char *)"shop";
+	t.role = (char *)"viewer";
+	t.created = 100;
+	CHECK(store_token_add(&s, "aaaa", &t, &e) == 0);
+	CHECK(store_token_add(&s, "bbbb", &t, &e) < 0);
+	CHECK(strstr(err_str(&e), "already exists") != NULL);
+	err_release(&e);
+	t.name = (char *)"all";
+	t.app = t.role = NULL;
+	CHECK(store_token_add(&s, "cccc", &t, &e) == 0);
+	memset(&t, 0, sizeof(t));
+	CHECK_INT(store_token_get(&s, "aaaa", 200, &t, &e), 1);
+	CHECK_STR(t.user, "rita");
+	CHECK_STR(t.app, "shop");
+	CHECK_STR(t.role, "viewer");
+	store_token_release(&t);
+	CHECK_INT(store_token_get(&s, "dddd", 200, &t, &e), 0);
+	CHECK(store_token_list(&s, "rita", &v, &n, &e) == 0);
+	CHECK_INT(n, 2);
+	CHECK_STR(v[0].name, "all");
+	CHECK_INT(v[0].last_used, 0);
+	CHECK_INT(v[1].last_used, 200);
+	for (size_t i = 0; i < n; i++) {
+		store_token_release(&v[i]);
+	}
+	free(v);
+	CHECK_INT(store_token_remove(&s, "rita", "all", &e), 1);
+	CHECK_INT(store_token_remove(&s, "rita", "all", &e), 0);
+
+	/* sessions of a user but one end */
+	CHECK(store_session_add(&s, "s1", "rita", 100, &e) == 0);
+	CHECK(store_session_add(&s, "s2", "rita", 100, &e) == 0);
+	CHECK(store_session_remove_user(&s, "rita", "s1", &e) == 0);
+	CHECK_INT(count(&s, "sessions", "user", "rita"), 1);
+	CHECK_INT(count(&s, "sessions", "hash", "s1"), 1);
+
+	/* a removed user takes its sessions, tokens and grants along */
+	CHECK(store_user_app_set(&s, "rita", "shop", "viewer", &e) == 0);
+	CHECK_INT(store_user_remove(&s, "rita", &e), 1);
+	CHECK_INT(store_user_remove(&s, "rita", &e), 0);
+	CHECK_INT(store_user_get(&s, "rita", &u, &e), 0);
+	CHECK_INT(count(&s, "sessions", "user", "rita"), 0);
+	CHECK_INT(count(&s, "api_tokens", "user", "rita"), 0);
+	CHECK_INT(count(&s, "user_apps", "user", "rita"), 0);
+	CHECK(store_user_admins(&s, &e) >= 1);
+	CHECK_INT(store_user_set(&s, "nobody", STORE_USER_ROLE, "user", &e), 0);
+	CHECK(store_user_set(&s, "alice", STORE_USER_ROLE, "root", &e) < 0);
+	err_release(&e);
+	free(h);
+	store_close(&s);
+	err_release(&e);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -214,9 +410,12 @@ int main(void)
 	}
 	UNIT_RUN(test_hash_and_verify);
 	UNIT_RUN(test_names);
+	UNIT_RUN(test_bearer);
 	UNIT_RUN(test_users_and_logins);
 	UNIT_RUN(test_sessions);
 	UNIT_RUN(test_setup_tokens);
+	UNIT_RUN(test_second_factor);
+	UNIT_RUN(test_tokens_and_removal);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});
