@@ -301,32 +301,6 @@ static void h_up(const struct http_request *req, struct http_response *resp, voi
 	http_reply(resp, 200, "text/plain; charset=utf-8", "ok\n");
 }
 
-/* Escapes text for HTML. */
-static void html_text(struct sbuf *sb, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '<':
-			sbuf_addstr(sb, "&lt;");
-			break;
-		case '>':
-			sbuf_addstr(sb, "&gt;");
-			break;
-		case '&':
-			sbuf_addstr(sb, "&amp;");
-			break;
-		case '"':
-			sbuf_addstr(sb, "&quot;");
-			break;
-		case '\'':
-			sbuf_addstr(sb, "&#39;");
-			break;
-		default:
-			sbuf_addch(sb, *s);
-		}
-	}
-}
-
 static void setup_page(struct http_response *resp, int status, const char *token, const char *msg)
 {
 	struct sbuf sb = SBUF_INIT;
@@ -337,13 +311,13 @@ static void setup_page(struct http_response *resp, int status, const char *token
 			 "<h1>Set up berth</h1>\n");
 	if (msg) {
 		sbuf_addstr(&sb, "<p role=\"alert\">");
-		html_text(&sb, msg);
+		sbuf_add_markup(&sb, msg);
 		sbuf_addstr(&sb, "</p>\n");
 	}
 	if (token) {
 		sbuf_addstr(&sb, "<form method=\"post\" action=\"/setup\">\n"
 				 "<input type=\"hidden\" name=\"token\" value=\"");
-		html_text(&sb, token);
+		sbuf_add_markup(&sb, token);
 		sbuf_addf(
 		    &sb,
 		    "\">\n<p><label for=\"name\">Admin user name</label>\n"

@@ -49,36 +49,6 @@ void svgchart_num(struct sbuf *sb, double v, unsigned decimals)
 	}
 }
 
-static void xml(struct sbuf *sb, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '&':
-			sbuf_addstr(sb, "&amp;");
-			break;
-		case '<':
-			sbuf_addstr(sb, "&lt;");
-			break;
-		case '>':
-			sbuf_addstr(sb, "&gt;");
-			break;
-		case '"':
-			sbuf_addstr(sb, "&quot;");
-			break;
-		case '\'':
-			sbuf_addstr(sb, "&#39;");
-			break;
-		default:
-			/* XML 1.0 has no place for other control characters */
-			if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n') {
-				sbuf_addch(sb, ' ');
-			} else {
-				sbuf_addch(sb, *s);
-			}
-		}
-	}
-}
-
 double svgchart_step(double span, unsigned ticks)
 {
 	double raw, mag;
@@ -164,7 +134,7 @@ static void auto_desc(struct sbuf *sb, const struct svgchart *c)
 		const double *y = c->lines[i].y;
 
 		sbuf_addch(sb, ' ');
-		xml(sb, c->lines[i].label);
+		sbuf_add_markup(sb, c->lines[i].label);
 		for (j = c->n; j > 0 && !isfinite(y[j - 1]); j--) {
 		}
 		if (!j) {
@@ -175,7 +145,7 @@ static void auto_desc(struct sbuf *sb, const struct svgchart *c)
 		svgchart_num(sb, y[j - 1], fabs(y[j - 1]) < 10 ? 2 : 1);
 		if (c->unit) {
 			sbuf_addch(sb, ' ');
-			xml(sb, c->unit);
+			sbuf_add_markup(sb, c->unit);
 		}
 		sbuf_addch(sb, '.');
 	}
@@ -289,12 +259,12 @@ void svgchart_render(struct sbuf *sb, const struct svgchart *c)
 		  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" height=\"%u\" "
 		  "viewBox=\"0 0 %u %u\" role=\"img\" aria-label=\"",
 		  w, h, w, h);
-	xml(sb, c->title);
+	sbuf_add_markup(sb, c->title);
 	sbuf_addstr(sb, "\" font-family=\"sans-serif\" font-size=\"11\">\n<title>");
-	xml(sb, c->title);
+	sbuf_add_markup(sb, c->title);
 	sbuf_addstr(sb, "</title>\n<desc>");
 	if (c->desc) {
-		xml(sb, c->desc);
+		sbuf_add_markup(sb, c->desc);
 	} else {
 		auto_desc(sb, c);
 	}
@@ -368,13 +338,13 @@ void svgchart_render(struct sbuf *sb, const struct svgchart *c)
 	sbuf_addstr(sb, "\" fill=\"none\" stroke=\"#555555\" stroke-width=\"1\"/>\n");
 	sbuf_addstr(sb, "<text x=\"8\" y=\"16\" font-size=\"13\" font-weight=\"bold\" "
 			"fill=\"#222222\">");
-	xml(sb, c->title);
+	sbuf_add_markup(sb, c->title);
 	sbuf_addstr(sb, "</text>\n");
 	if (c->unit) {
 		sbuf_addstr(sb, "<text x=\"8\" y=\"");
 		svgchart_num(sb, f.y0 - 8, 1);
 		sbuf_addstr(sb, "\" fill=\"#333333\">");
-		xml(sb, c->unit);
+		sbuf_add_markup(sb, c->unit);
 		sbuf_addstr(sb, "</text>\n");
 	}
 
@@ -388,7 +358,7 @@ void svgchart_render(struct sbuf *sb, const struct svgchart *c)
 			  palette[i]);
 		svgchart_num(sb, x + 16, 1);
 		sbuf_addf(sb, "\" y=\"14\" fill=\"%s\">", palette[i]);
-		xml(sb, c->lines[i].label);
+		sbuf_add_markup(sb, c->lines[i].label);
 		sbuf_addstr(sb, "</text>\n");
 	}
 	for (i = 0; i < nl; i++) {

@@ -253,3 +253,29 @@ int sbuf_read_file(struct sbuf *sb, const char *path)
 	errno = saved;
 	return ret;
 }
+
+void sbuf_add_markup(struct sbuf *sb, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '&':
+			sbuf_addstr(sb, "&amp;");
+			break;
+		case '<':
+			sbuf_addstr(sb, "&lt;");
+			break;
+		case '>':
+			sbuf_addstr(sb, "&gt;");
+			break;
+		case '"':
+			sbuf_addstr(sb, "&quot;");
+			break;
+		case '\'':
+			sbuf_addstr(sb, "&#39;");
+			break;
+		default:
+			sbuf_addch(sb,
+				   (unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' ? ' ' : *s);
+		}
+	}
+}

@@ -48,6 +48,12 @@ static inline void sbuf_reset(struct sbuf *sb)
 void sbuf_add(struct sbuf *sb, const void *data, size_t len);
 void sbuf_addstr(struct sbuf *sb, const char *s);
 void sbuf_addch(struct sbuf *sb, int c);
+/*
+ * Appends s (NULL: nothing) as text for HTML or XML: & < > " ' as
+ * entities, control characters other than tab and newline (which XML 1.0
+ * has no place for) as a space.
+ */
+void sbuf_add_markup(struct sbuf *sb, const char *s);
 void sbuf_addf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_vaddf(struct sbuf *sb, const char *fmt, va_list ap);
 /* Appends s with JSON string escaping (no surrounding quotes). */

@@ -41,31 +41,6 @@ static size_t placeholder_at(struct slice s)
 	return i + 2;
 }
 
-static void add_html_escaped(struct sbuf *sb, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '&':
-			sbuf_addstr(sb, "&amp;");
-			break;
-		case '<':
-			sbuf_addstr(sb, "&lt;");
-			break;
-		case '>':
-			sbuf_addstr(sb, "&gt;");
-			break;
-		case '"':
-			sbuf_addstr(sb, "&quot;");
-			break;
-		case '\'':
-			sbuf_addstr(sb, "&#39;");
-			break;
-		default:
-			sbuf_addch(sb, *s);
-		}
-	}
-}
-
 /* tmpl with every placeholder replaced by msg, HTML-escaped. */
 static void render(struct sbuf *out, const char *tmpl, size_t len, const char *msg)
 {
@@ -83,7 +58,7 @@ static void render(struct sbuf *out, const char *tmpl, size_t len, const char *m
 		rest = slice_from(rest, (size_t)brace);
 		n = placeholder_at(rest);
 		if (n) {
-			add_html_escaped(out, msg);
+			sbuf_add_markup(out, msg);
 		} else {
 			sbuf_addch(out, '{');
 			n = 1;
