@@ -2001,6 +2001,7 @@ static int exch_drive(struct exch *x)
 				x->rs_body != HTTP1_BODY_EOF && x->upos == x->ulen;
 			if (x->close_client || x->rq != RQ_DONE) {
 				cl->closing = true;
+				cl->unread = x->rq != RQ_DONE;
 			}
 			exch_end(x, reuse);
 			return 1;
@@ -2239,6 +2240,18 @@ void client_drive(struct client *cl)
 				return;
 			}
 			if (cl->closing) {
+				/*
+				 * An answer given before the request's body was all
+				 * read (a refused upload): a close now would reset the
+				 * connection under the client still sending, and it
+				 * would see the reset, not the answer. The rest is read
+				 * and dropped, for a while.
+				 */
+				if (cl->unread && cl->c.io != &h2_stream_io) {
+					cl->closing = cl->unread = false;
+					client_linger(cl);
+					continue;
+				}
 				/*
 				 * Over TLS the end of a response is told by
 				 * close_notify: without it a client cannot tell a

@@ -83,6 +83,7 @@ struct client {
 	struct timer tm;
 	unsigned char tmode;
 	bool closing, lingering;
+	bool unread;	     /* closing with the request's body still coming: linger, then close */
 	bool tls;	     /* accepted on the HTTPS listener: c.io is TLS (proxy/tls.h) */
 	bool handshaking;    /* its TLS handshake is not done yet */
 	unsigned char retry; /* enum retry_flags: the request starts again, after these */

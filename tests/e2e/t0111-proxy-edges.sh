@@ -113,4 +113,52 @@ test_expect_success 'a tunnel that carries messages outlives the idle timeout' '
 	! grep -q "^closed after" busy
 '
 
+test_expect_success 'an answer before the upload is all sent reaches the client, not a reset' '
+	cat >early.py <<-\EOF &&
+	import socket, socketserver, sys, time
+	class App(socketserver.BaseRequestHandler):
+	    def handle(self):
+	        head = b""
+	        while b"\r\n\r\n" not in head:
+	            b = self.request.recv(65536)
+	            if not b:
+	                return
+	            head += b
+	        if head.startswith(b"GET"):
+	            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nup\n")
+	            return
+	        # refused on its head, the way a login check refuses an upload
+	        self.request.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 7\r\n\r\ndenied\n")
+	        while self.request.recv(65536):
+	            pass
+	if sys.argv[1] == "app":
+	    socketserver.ThreadingTCPServer.allow_reuse_address = True
+	    s = socketserver.ThreadingTCPServer(("127.0.0.1", 0), App)
+	    print("listening on 127.0.0.1:%d" % s.server_address[1], flush=True)
+	    s.serve_forever()
+	c = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+	size = 4 << 20
+	c.sendall(b"POST /upload HTTP/1.1\r\nHost: early.test\r\nContent-Length: %d\r\n\r\n" % size)
+	c.sendall(b"x" * 65536)
+	time.sleep(0.3)  # the answer comes, and the proxy is done with the exchange
+	c.sendall(b"x" * (size - 65536))
+	got = b""
+	while True:
+	    b = c.recv(65536)
+	    if not b:
+	        break
+	    got += b
+	sys.stdout.write(got.decode())
+	EOF
+	{ python3 early.py app >early.log 2>&1 & } &&
+	test_cleanup "kill $!" &&
+	port=$(wait_for_line early.log "listening on 127\.0\.0\.1:[0-9]+") &&
+	"$PROXY" deploy early --target "127.0.0.1:${port##*:}" --host early.test \
+		--health-check-interval 100ms >/dev/null &&
+	python3 early.py client $px_port >answer 2>&1 &&
+	cat answer &&
+	grep -q "^HTTP/1.1 401 " answer &&
+	grep -q "^denied" answer
+'
+
 test_done
