@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/apictx.h"
 #include "daemon/capdeploy.h"
 #include "daemon/csrf.h"
 #include "daemon/loginguard.h"
@@ -16,11 +17,6 @@
 #include "lib/log.h"
 #include "lib/sbuf.h"
 #include "lib/xalloc.h"
-
-#define COOKIE "berth_session"
-#define NOT_SET_UP                                                                                 \
-	"berthd is not set up yet: open the one-time set-up link that `berthd panel:setup-link` "  \
-	"prints on the server (or `berth server bootstrap --daemon --root-domain DOMAIN`)"
 
 /* CapRover's answer codes (its CLI's ErrorFactory). */
 enum cap_status {
@@ -34,106 +30,11 @@ enum cap_status {
 	CAP_GENERIC = 1000,
 };
 
-/* What every handler starts with: the store open, and whether berthd is set up. */
-struct ctx {
-	struct store store;
-	int have_admin;
-	char from[64]; /* the client's address */
-	struct err e;
-	const struct api *api;
-	/* set by auth(): the API token the request came with (name NULL: a session) */
-	struct store_token tok;
-};
-
-/* What a route needs of the request's credentials (auth()). */
-enum auth_flags {
-	AUTH_CHANGE = 1 << 0,	    /* a change: a session needs the CSRF token and Origin */
-	AUTH_NO_APP_TOKEN = 1 << 1, /* about the user, not an app: an app token is refused */
-	AUTH_SESSION = 1 << 2,	    /* only a session (a password's business), no API token */
-};
-
-static void client_addr(const struct http_request *req, char *out, size_t size)
-{
-	char *xff = http_header_get(req, "x-forwarded-for");
-	const char *last = xff ? strrchr(xff, ',') : NULL;
-	const char *a = xff ? (last ? last + 1 : xff) : req->peer;
-
-	while (*a == ' ' || *a == '\t') {
-		a++;
-	}
-	snprintf(out, size, "%s", *a ? a : req->peer);
-	free(xff);
-}
-
-static void fail_json(struct http_response *resp, int status, const char *msg)
-{
-	http_reply_json(resp, status, json_pack("{ss}", "error", msg));
-}
-
-/* Opens the store: 0, or -1 with resp answered (500). */
-static int ctx_open(struct ctx *c, const struct http_request *req, struct http_response *resp,
-		    void *data)
-{
-	const struct api *api = data;
-
-	c->store = (struct store)STORE_INIT;
-	memset(&c->tok, 0, sizeof(c->tok));
-	c->api = api;
-	err_init(&c->e);
-	client_addr(req, c->from, sizeof(c->from));
-	if (store_open(&c->store, api->state_dir, &c->e) < 0 ||
-	    (c->have_admin = users_have_admin(&c->store, &c->e)) < 0) {
-		log_error("http: %s", err_str(&c->e));
-		fail_json(resp, 500, "cannot read berthd's records");
-		return -1;
-	}
-	return 0;
-}
-
-static void ctx_close(struct ctx *c)
-{
-	store_token_release(&c->tok);
-	store_close(&c->store);
-	err_release(&c->e);
-}
-
-/* Opens the store, and refuses (403) while berthd is not set up: 0 or -1 (answered). */
-static int ctx_open_setup(struct ctx *c, const struct http_request *req, struct http_response *resp,
-			  void *data)
-{
-	if (ctx_open(c, req, resp, data) < 0) {
-		return -1;
-	}
-	if (!c->have_admin) {
-		fail_json(resp, 403, NOT_SET_UP);
-		return -1;
-	}
-	return 0;
-}
-
-static void event(struct ctx *c, const char *user, const char *app, const char *action,
-		  const char *what)
-{
-	struct sbuf who = SBUF_INIT, names = SBUF_INIT;
-	struct err e = ERR_INIT;
-
-	sbuf_addf(&who, "user:%s", user);
-	if (what) {
-		sbuf_addf(&names, "%s ", what);
-	}
-	sbuf_addf(&names, "from %s", c->from);
-	if (store_event_add(&c->store, who.buf, app, action, names.buf, &e) < 0) {
-		log_error("http: %s", err_str(&e));
-	}
-	sbuf_release(&who);
-	sbuf_release(&names);
-	err_release(&e);
-}
-
 static void set_cookie(struct http_response *resp, const char *token)
 {
 	http_add_header(resp,
-			"Set-Cookie: " COOKIE "=%s; HttpOnly; Secure; SameSite=Strict; Path=/; "
+			"Set-Cookie: " APICTX_COOKIE
+			"=%s; HttpOnly; Secure; SameSite=Strict; Path=/; "
 			"Max-Age=%d",
 			token, STORE_SESSION_MAX_S);
 }
@@ -143,106 +44,8 @@ static json_t *user_json(const struct store_user *u)
 	return json_pack("{ssss}", "user", u->name, "role", u->role);
 }
 
-static char *root_domain(struct ctx *c);
-
-/* Whether a session's change comes with its CSRF token and from berthd's own origin. */
-static const char *csrf_refusal(struct ctx *c, const struct http_request *req, const char *session)
-{
-	char *tok = http_header_get(req, "x-csrf-token");
-	char *origin = http_header_get(req, "origin"), *root = NULL;
-	const char *why = NULL;
-	struct sbuf o1 = SBUF_INIT, o2 = SBUF_INIT;
-
-	if (!origin) {
-		origin = http_header_get(req, "referer");
-	}
-	if (!tok || !csrf_verify(c->api->csrf_key, sizeof(c->api->csrf_key), session, "api", tok,
-				 strlen(tok))) {
-		why = "missing or wrong X-CSRF-Token header: send the csrf_token of GET /api/v1/me";
-		goto out;
-	}
-	root = root_domain(c);
-	if (root) {
-		sbuf_addf(&o1, "https://berth.%s", root);
-		sbuf_addf(&o2, "https://captain.%s", root);
-	}
-	if (!root || !origin ||
-	    !(csrf_origin_ok(origin, strlen(origin), o1.buf) ||
-	      csrf_origin_ok(origin, strlen(origin), o2.buf))) {
-		why = "the Origin (or Referer) header is not the panel's own https://berth.ROOT";
-	}
-out:
-	free(tok);
-	free(origin);
-	free(root);
-	sbuf_release(&o1);
-	sbuf_release(&o2);
-	return why;
-}
-
-/*
- * The user of the request: an API token (Authorization: Bearer) or the
- * session cookie, as flags allow. 1 (u filled; c->tok set for a token),
- * 0 (answered 401/403), -1 (answered 500).
- */
-static int auth(struct ctx *c, const struct http_request *req, struct http_response *resp,
-		struct store_user *u, unsigned flags)
-{
-	char *authz = http_header_get(req, "authorization"), *tok = NULL;
-	char bearer[USERS_TOKEN_HEX + 1], h[USERS_TOKEN_HEX + 1];
-	long long now = (long long)time(NULL);
-	const char *why;
-	int r;
-
-	memset(u, 0, sizeof(*u));
-	if (authz) {
-		r = 0;
-		if (users_bearer(authz, strlen(authz), bearer)) {
-			users_token_hash(bearer, h);
-			r = store_token_get(&c->store, h, now, &c->tok, &c->e);
-		}
-		if (r > 0 && (r = store_user_get(&c->store, c->tok.user, u, &c->e)) == 0) {
-			store_token_release(&c->tok);
-		}
-		if (r == 0) {
-			fail_json(resp, 401,
-				  "invalid API token (expected Authorization: Bearer TOKEN)");
-		} else if (r > 0 && (flags & AUTH_SESSION)) {
-			fail_json(resp, 403,
-				  "an API token cannot do this: log in with the password");
-			r = 0;
-		} else if (r > 0 && c->tok.app && (flags & AUTH_NO_APP_TOKEN)) {
-			fail_json(resp, 403, "this API token is for one app only");
-			r = 0;
-		}
-	} else {
-		tok = http_cookie_get(req, COOKIE);
-		r = users_session_user(&c->store, tok, now, u, &c->e);
-		if (r == 0) {
-			fail_json(resp, 401, "not logged in (POST /api/v1/login)");
-		} else if (r > 0 && (flags & AUTH_CHANGE) && (why = csrf_refusal(c, req, tok))) {
-			fail_json(resp, 403, why);
-			r = 0;
-		}
-	}
-	if (r < 0) {
-		log_error("http: %s", err_str(&c->e));
-		fail_json(resp, 500, "cannot read berthd's records");
-	}
-	if (r <= 0) {
-		store_user_release(u);
-	}
-	memset(bearer, 0, sizeof(bearer));
-	if (authz) {
-		memset(authz, 0, strlen(authz));
-	}
-	free(authz);
-	free(tok);
-	return r;
-}
-
 /* Whether the login guard lets the client (and user, may be NULL) try now; else answered 429. */
-static bool guard_check(struct ctx *c, const char *user, struct http_response *resp, bool cap)
+static bool guard_check(struct apictx *c, const char *user, struct http_response *resp, bool cap)
 {
 	unsigned wait = 0;
 
@@ -258,13 +61,13 @@ static bool guard_check(struct ctx *c, const char *user, struct http_response *r
 					  "data", json_object()));
 		sbuf_release(&d);
 	} else {
-		fail_json(resp, 429, "too many failed logins: try again later (Retry-After)");
+		apictx_fail(resp, 429, "too many failed logins: try again later (Retry-After)");
 	}
 	http_add_header(resp, "Retry-After: %u", wait);
 	return false;
 }
 
-static void guard_result(struct ctx *c, const char *user, bool ok)
+static void guard_result(struct apictx *c, const char *user, bool ok)
 {
 	if (!c->api->guard) {
 		return;
@@ -274,22 +77,6 @@ static void guard_result(struct ctx *c, const char *user, bool ok)
 	} else {
 		loginguard_fail(c->api->guard, c->from, user, (int64_t)time(NULL));
 	}
-}
-
-/* A POST's JSON object body: NULL with resp answered (415 or 400). */
-static json_t *json_body(const struct http_request *req, struct http_response *resp)
-{
-	json_t *j;
-
-	if (!http_is_type(req, "application/json")) {
-		fail_json(resp, 415, "expected a JSON body (Content-Type: application/json)");
-		return NULL;
-	}
-	j = http_body_json(req);
-	if (!j) {
-		fail_json(resp, 400, "expected a JSON object as the body");
-	}
-	return j;
 }
 
 /* ---- /up and /setup ---- */
@@ -337,10 +124,10 @@ static void setup_page(struct http_response *resp, int status, const char *token
 
 static void h_setup_get(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	char *token = NULL;
 
-	if (ctx_open(&c, req, resp, data) < 0) {
+	if (apictx_open(&c, req, resp, data) < 0) {
 		goto out;
 	}
 	if (c.have_admin) {
@@ -357,7 +144,7 @@ static void h_setup_get(const struct http_request *req, struct http_response *re
 	setup_page(resp, 200, token, NULL);
 out:
 	free(token);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 /* A field of a form or JSON body (malloc'd), NULL when absent. */
@@ -374,7 +161,7 @@ static void h_setup_post(const struct http_request *req, struct http_response *r
 {
 	bool is_json = http_is_type(req, "application/json");
 	json_t *j = NULL;
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	char *token = NULL, *name = NULL, *pw = NULL, *hash = NULL;
 	char h[USERS_TOKEN_HEX + 1], session[USERS_TOKEN_HEX + 1];
@@ -382,7 +169,7 @@ static void h_setup_post(const struct http_request *req, struct http_response *r
 	const char *bad = NULL;
 	int status = 400, r;
 
-	if (ctx_open(&c, req, resp, data) < 0 || !guard_check(&c, NULL, resp, false)) {
+	if (apictx_open(&c, req, resp, data) < 0 || !guard_check(&c, NULL, resp, false)) {
 		goto out;
 	}
 	if (is_json && !(j = http_body_json(req))) {
@@ -446,7 +233,7 @@ static void h_setup_post(const struct http_request *req, struct http_response *r
 		goto fail;
 	}
 	guard_result(&c, NULL, true);
-	event(&c, name, NULL, "panel:setup", NULL);
+	apictx_event(&c, name, NULL, "panel:setup", NULL);
 	set_cookie(resp, session);
 	if (is_json) {
 		u.name = name;
@@ -460,11 +247,11 @@ static void h_setup_post(const struct http_request *req, struct http_response *r
 	goto out;
 fail:
 	log_error("http: %s", err_str(&c.e));
-	fail_json(resp, 500, "cannot write berthd's records");
+	apictx_fail(resp, 500, "cannot write berthd's records");
 	goto out;
 refuse:
 	if (is_json) {
-		fail_json(resp, status, bad);
+		apictx_fail(resp, status, bad);
 	} else {
 		setup_page(resp, status, status == 400 && token ? token : NULL, bad);
 	}
@@ -477,14 +264,14 @@ out:
 	}
 	free(pw);
 	free(hash);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 /* ---- /api/v1 ---- */
 
 static void h_login(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	char token[USERS_TOKEN_HEX + 1], *old = NULL;
 	const char *name, *pw, *otp;
@@ -492,14 +279,14 @@ static void h_login(const struct http_request *req, struct http_response *resp, 
 	json_t *j = NULL;
 	int r;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 || !(j = json_body(req, resp))) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 || !(j = apictx_json_body(req, resp))) {
 		goto out;
 	}
 	name = json_string_value(json_object_get(j, "name"));
 	pw = json_string_value(json_object_get(j, "password"));
 	otp = json_string_value(json_object_get(j, "otp"));
 	if (!name || !pw) {
-		fail_json(resp, 400, "expected {\"name\": ..., \"password\": ..., \"otp\": ...}");
+		apictx_fail(resp, 400, "expected {\"name\": ..., \"password\": ..., \"otp\": ...}");
 		goto out;
 	}
 	/* while locked, not even the hash is computed */
@@ -509,7 +296,7 @@ static void h_login(const struct http_request *req, struct http_response *resp, 
 	r = users_login(&c.store, name, pw, otp, now, &u, &c.e);
 	if (r == 0) {
 		guard_result(&c, name, false);
-		fail_json(resp, 401, "wrong user name or password");
+		apictx_fail(resp, 401, "wrong user name or password");
 		goto out;
 	}
 	if (r == USERS_LOGIN_OTP) {
@@ -530,94 +317,54 @@ static void h_login(const struct http_request *req, struct http_response *resp, 
 		goto out;
 	}
 	/* a new session id at every login; the one the client came with ends */
-	old = http_cookie_get(req, COOKIE);
+	old = http_cookie_get(req, APICTX_COOKIE);
 	if (r < 0 || (old && users_session_end(&c.store, old, &c.e) < 0) ||
 	    users_session_start(&c.store, u.name, now, token, &c.e) < 0) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot write berthd's records");
+		apictx_fail(resp, 500, "cannot write berthd's records");
 		goto out;
 	}
 	guard_result(&c, name, true);
-	event(&c, u.name, NULL, "panel:login", NULL);
+	apictx_event(&c, u.name, NULL, "panel:login", NULL);
 	set_cookie(resp, token);
 	http_reply_json(resp, 200, user_json(&u));
 out:
 	free(old);
 	json_decref(j);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 static void h_logout(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	char *tok = NULL;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth(&c, req, resp, &u, APICTX_CHANGE | APICTX_SESSION) <= 0) {
 		goto out;
 	}
-	tok = http_cookie_get(req, COOKIE);
+	tok = http_cookie_get(req, APICTX_COOKIE);
 	if (users_session_end(&c.store, tok, &c.e) < 0) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot write berthd's records");
+		apictx_fail(resp, 500, "cannot write berthd's records");
 		goto out;
 	}
-	event(&c, u.name, NULL, "panel:logout", NULL);
-	http_add_header(resp, "Set-Cookie: " COOKIE "=; HttpOnly; Secure; SameSite=Strict; Path=/; "
+	apictx_event(&c, u.name, NULL, "panel:logout", NULL);
+	http_add_header(resp, "Set-Cookie: " APICTX_COOKIE
+			      "=; HttpOnly; Secure; SameSite=Strict; Path=/; "
 			      "Max-Age=0");
 	http_reply_json(resp, 200, json_pack("{sb}", "logged_out", 1));
 out:
 	free(tok);
 	store_user_release(&u);
-	ctx_close(&c);
-}
-
-static void iso_time(long long t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* The apps u may read; roles[i] is u's role on apps[i] ("admin" for an admin). */
-static int readable_apps(struct ctx *c, const struct store_user *u, struct strvec *apps,
-			 struct strvec *roles)
-{
-	struct strvec all = STRVEC_INIT;
-	int r = -1;
-
-	if (store_app_list(&c->store, &all, &c->e) < 0) {
-		goto out;
-	}
-	for (size_t i = 0; i < all.nr; i++) {
-		char *role = NULL;
-		int g = 1;
-
-		if (strcmp(u->role, "admin")) {
-			g = store_user_app_get(&c->store, u->name, all.v[i], &role, &c->e);
-		}
-		if (g < 0) {
-			goto out;
-		}
-		if (g > 0) {
-			strvec_push(apps, all.v[i]);
-			strvec_push(roles, role ? role : "admin");
-		}
-		free(role);
-	}
-	r = 0;
-out:
-	strvec_clear(&all);
-	return r;
+	apictx_close(&c);
 }
 
 static void h_me(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	struct strvec apps = STRVEC_INIT, roles = STRVEC_INIT;
 	char created[32], last[32];
@@ -625,17 +372,17 @@ static void h_me(const struct http_request *req, struct http_response *resp, voi
 	char *session = NULL;
 	json_t *j, *a;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth(&c, req, resp, &u, AUTH_NO_APP_TOKEN) <= 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth(&c, req, resp, &u, APICTX_NO_APP_TOKEN) <= 0) {
 		goto out;
 	}
-	if (readable_apps(&c, &u, &apps, &roles) < 0) {
+	if (apictx_readable_apps(&c, &u, &apps, &roles) < 0) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot read berthd's records");
+		apictx_fail(resp, 500, "cannot read berthd's records");
 		goto out;
 	}
-	iso_time(u.created, created, sizeof(created));
-	iso_time(u.last_login, last, sizeof(last));
+	apictx_iso_time(u.created, created, sizeof(created));
+	apictx_iso_time(u.last_login, last, sizeof(last));
 	j = user_json(&u);
 	json_object_set_new(j, "created", json_string(created));
 	json_object_set_new(j, "last_login", u.last_login ? json_string(last) : json_null());
@@ -645,7 +392,7 @@ static void h_me(const struct http_request *req, struct http_response *resp, voi
 		json_object_set_new(a, apps.v[i], json_string(roles.v[i]));
 	}
 	json_object_set_new(j, "apps", a);
-	session = c.tok.name ? NULL : http_cookie_get(req, COOKIE);
+	session = c.tok.name ? NULL : http_cookie_get(req, APICTX_COOKIE);
 	if (session &&
 	    csrf_token(&csrf, c.api->csrf_key, sizeof(c.api->csrf_key), session, "api") == 0) {
 		json_object_set_new(j, "csrf_token", json_string(csrf.buf));
@@ -657,113 +404,25 @@ out:
 	strvec_clear(&apps);
 	strvec_clear(&roles);
 	store_user_release(&u);
-	ctx_close(&c);
-}
-
-/* One app as apps:report --format json and ps:report --format json describe it. */
-static json_t *app_json(struct ctx *c, const char *name)
-{
-	struct store_app a = {0};
-	struct store_release cur = {0};
-	struct strvec types = STRVEC_INIT, counts = STRVEC_INIT, doms = STRVEC_INIT;
-	char created[32], *stopped = NULL, *le = NULL;
-	json_t *j = NULL, *scale, *d;
-	int has, st, les;
-
-	if (store_app_get(&c->store, name, &a, &c->e) != 1 ||
-	    (has = store_release_current(&c->store, name, &cur, &c->e)) < 0 ||
-	    store_scale_list(&c->store, name, &types, &counts, &c->e) < 0 ||
-	    store_domain_list(&c->store, name, &doms, &c->e) < 0 ||
-	    (st = store_prop_get(&c->store, name, "ps.stopped", &stopped, &c->e)) < 0 ||
-	    (les = store_prop_get(&c->store, name, "letsencrypt.enabled", &le, &c->e)) < 0) {
-		goto out;
-	}
-	iso_time(a.created, created, sizeof(created));
-	scale = json_object();
-	for (size_t i = 0; i < types.nr; i++) {
-		json_object_set_new(scale, types.v[i], json_integer(atoll(counts.v[i])));
-	}
-	d = json_array();
-	for (size_t i = 0; i < doms.nr; i++) {
-		json_array_append_new(d, json_string(doms.v[i]));
-	}
-	j = json_pack("{ss ss ss sb ss ss sb so so sb}", "name", a.name, "created", created,
-		      "deploy_source", a.image_source ? "image" : "git", "deployed", has > 0,
-		      "version", has > 0 ? cur.version : "", "image", has > 0 ? cur.image : "",
-		      "stopped", st > 0, "scale", scale, "domains", d, "letsencrypt", les > 0);
-out:
-	store_app_release(&a);
-	store_release_release(&cur);
-	strvec_clear(&types);
-	strvec_clear(&counts);
-	strvec_clear(&doms);
-	free(stopped);
-	free(le);
-	return j;
-}
-
-/*
- * The apps of names as JSON objects, with "role": roles[i] when roles is
- * given; NULL with c->e set on an error.
- */
-static json_t *apps_json(struct ctx *c, const struct strvec *names, const struct strvec *roles)
-{
-	json_t *arr = json_array();
-
-	for (size_t i = 0; i < names->nr; i++) {
-		json_t *a = app_json(c, names->v[i]);
-		if (!a) {
-			if (!err_isset(&c->e)) {
-				continue; /* destroyed meanwhile */
-			}
-			json_decref(arr);
-			return NULL;
-		}
-		if (roles) {
-			json_object_set_new(a, "role", json_string(roles->v[i]));
-		}
-		json_array_append_new(arr, a);
-	}
-	return arr;
-}
-
-/* What an app token leaves of the user's apps: its app, at most its role. */
-static void token_limit(struct ctx *c, struct strvec *apps, struct strvec *roles)
-{
-	struct strvec a = STRVEC_INIT, r = STRVEC_INIT;
-
-	if (!c->tok.app) {
-		return;
-	}
-	for (size_t i = 0; i < apps->nr; i++) {
-		if (!strcmp(apps->v[i], c->tok.app)) {
-			strvec_push(&a, apps->v[i]);
-			/* viewer < deployer < admin */
-			strvec_push(&r, !strcmp(roles->v[i], "viewer") ? "viewer" : c->tok.role);
-		}
-	}
-	strvec_clear(apps);
-	strvec_clear(roles);
-	*apps = a;
-	*roles = r;
+	apictx_close(&c);
 }
 
 static void h_apps(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	struct strvec apps = STRVEC_INIT, roles = STRVEC_INIT;
 	json_t *arr = NULL;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 || auth(&c, req, resp, &u, 0) <= 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 || apictx_auth(&c, req, resp, &u, 0) <= 0) {
 		goto out;
 	}
-	if (readable_apps(&c, &u, &apps, &roles) == 0) {
-		token_limit(&c, &apps, &roles);
+	if (apictx_readable_apps(&c, &u, &apps, &roles) == 0) {
+		apictx_token_limit(&c, &apps, &roles);
 	}
-	if (err_isset(&c.e) || !(arr = apps_json(&c, &apps, &roles))) {
+	if (err_isset(&c.e) || !(arr = apictx_apps_json(&c, &apps, &roles))) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot read berthd's records");
+		apictx_fail(resp, 500, "cannot read berthd's records");
 		goto out;
 	}
 	http_reply_json(resp, 200, json_pack("{so}", "apps", arr));
@@ -771,12 +430,12 @@ out:
 	strvec_clear(&apps);
 	strvec_clear(&roles);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 static void h_users_create(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0}, nu = {0};
 	json_t *j = NULL, *apps, *v;
 	const char *name, *pw, *role, *app;
@@ -784,15 +443,15 @@ static void h_users_create(const struct http_request *req, struct http_response 
 	struct sbuf what = SBUF_INIT;
 	int r;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_NO_APP_TOKEN) <= 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth(&c, req, resp, &u, APICTX_CHANGE | APICTX_NO_APP_TOKEN) <= 0) {
 		goto out;
 	}
 	if (strcmp(u.role, "admin")) {
-		fail_json(resp, 403, "permission denied: only an admin creates users");
+		apictx_fail(resp, 403, "permission denied: only an admin creates users");
 		goto out;
 	}
-	if (!(j = json_body(req, resp))) {
+	if (!(j = apictx_json_body(req, resp))) {
 		goto out;
 	}
 	name = json_string_value(json_object_get(j, "name"));
@@ -803,39 +462,40 @@ static void h_users_create(const struct http_request *req, struct http_response 
 		role = "user";
 	}
 	if (!name || !users_valid_name(name)) {
-		fail_json(resp, 400,
-			  "name: expected a user name of lowercase letters, digits and "
-			  ". _ @ - (at most 64)");
+		apictx_fail(resp, 400,
+			    "name: expected a user name of lowercase letters, digits and "
+			    ". _ @ - (at most 64)");
 		goto out;
 	}
 	if (!pw || strlen(pw) < USERS_PASSWORD_MIN) {
-		fail_json(resp, 400, "password: expected at least 12 characters");
+		apictx_fail(resp, 400, "password: expected at least 12 characters");
 		goto out;
 	}
 	if (strcmp(role, "admin") && strcmp(role, "user")) {
-		fail_json(resp, 400, "role: expected \"admin\" or \"user\"");
+		apictx_fail(resp, 400, "role: expected \"admin\" or \"user\"");
 		goto out;
 	}
 	if (apps && !json_is_object(apps)) {
-		fail_json(resp, 400,
-			  "apps: expected an object {\"APP\": \"deployer\" | \"viewer\"}");
+		apictx_fail(resp, 400,
+			    "apps: expected an object {\"APP\": \"deployer\" | \"viewer\"}");
 		goto out;
 	}
 	json_object_foreach(apps, app, v)
 	{
 		const char *ar = json_string_value(v);
 		if (!ar || (strcmp(ar, "deployer") && strcmp(ar, "viewer"))) {
-			fail_json(resp, 400, "apps: each app's role is \"deployer\" or \"viewer\"");
+			apictx_fail(resp, 400,
+				    "apps: each app's role is \"deployer\" or \"viewer\"");
 			goto out;
 		}
 		if (!store_app_exists(&c.store, app)) {
-			fail_json(resp, 400, "apps: no such app");
+			apictx_fail(resp, 400, "apps: no such app");
 			goto out;
 		}
 	}
 	if ((r = store_user_get(&c.store, name, &nu, &c.e)) != 0) {
 		if (r > 0) {
-			fail_json(resp, 409, "a user of that name exists already");
+			apictx_fail(resp, 409, "a user of that name exists already");
 			goto out;
 		}
 		goto fail;
@@ -846,7 +506,7 @@ static void h_users_create(const struct http_request *req, struct http_response 
 	if (store_user_add(&c.store, name, hash, role, (long long)time(NULL), &c.e) < 0) {
 		store_rollback(&c.store);
 		if (strstr(err_str(&c.e), "already exists")) {
-			fail_json(resp, 409, "a user of that name exists already");
+			apictx_fail(resp, 409, "a user of that name exists already");
 			goto out;
 		}
 		goto fail;
@@ -863,19 +523,19 @@ static void h_users_create(const struct http_request *req, struct http_response 
 		goto fail;
 	}
 	sbuf_addf(&what, "%s (%s)", name, role);
-	event(&c, u.name, NULL, "panel:users:create", what.buf);
+	apictx_event(&c, u.name, NULL, "panel:users:create", what.buf);
 	http_reply_json(resp, 201, json_pack("{ssss}", "user", name, "role", role));
 	goto out;
 fail:
 	log_error("http: %s", err_str(&c.e));
-	fail_json(resp, 500, "cannot write berthd's records");
+	apictx_fail(resp, 500, "cannot write berthd's records");
 out:
 	json_decref(j);
 	free(hash);
 	sbuf_release(&what);
 	store_user_release(&u);
 	store_user_release(&nu);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 /* Wipes and frees a secret string. */
@@ -888,14 +548,14 @@ static void free_secret(char *p)
 }
 
 /* Whether pw is u's password (a hash's work); answers 403 when not. */
-static bool password_again(struct ctx *c, const struct store_user *u, const char *pw,
+static bool password_again(struct apictx *c, const struct store_user *u, const char *pw,
 			   struct http_response *resp)
 {
 	if (!pw || !users_verify(u->hash, pw)) {
 		if (c->api->guard) {
 			loginguard_fail(c->api->guard, c->from, u->name, (int64_t)time(NULL));
 		}
-		fail_json(resp, 403, "password: expected the user's current password");
+		apictx_fail(resp, 403, "password: expected the user's current password");
 		return false;
 	}
 	return true;
@@ -904,31 +564,31 @@ static bool password_again(struct ctx *c, const struct store_user *u, const char
 /* POST /api/v1/me/totp {password}: a pending secret. */
 static void h_totp_begin(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	struct sbuf secret = SBUF_INIT, uri = SBUF_INIT, account = SBUF_INIT;
 	char *root = NULL;
 	json_t *j = NULL;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0 ||
-	    !(j = json_body(req, resp)) || !guard_check(&c, u.name, resp, false) ||
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth(&c, req, resp, &u, APICTX_CHANGE | APICTX_SESSION) <= 0 ||
+	    !(j = apictx_json_body(req, resp)) || !guard_check(&c, u.name, resp, false) ||
 	    !password_again(&c, &u, json_string_value(json_object_get(j, "password")), resp)) {
 		goto out;
 	}
 	if (u.totp_secret) {
-		fail_json(resp, 409, "two-factor login is on already: turn it off first");
+		apictx_fail(resp, 409, "two-factor login is on already: turn it off first");
 		goto out;
 	}
 	/* the account shows which server it is for: NAME@ROOT */
-	root = root_domain(&c);
+	root = apictx_root_domain(&c);
 	sbuf_addf(&account, "%s@%s", u.name, root ? root : "berth");
 	if (users_totp_begin(&c.store, u.name, "berth", account.buf, &secret, &uri, &c.e) < 0) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot write berthd's records");
+		apictx_fail(resp, 500, "cannot write berthd's records");
 		goto out;
 	}
-	event(&c, u.name, NULL, "panel:totp:begin", NULL);
+	apictx_event(&c, u.name, NULL, "panel:totp:begin", NULL);
 	http_reply_json(
 	    resp, 200,
 	    json_pack("{ss ss sb}", "secret", secret.buf, "otpauth_uri", uri.buf, "pending", 1));
@@ -945,126 +605,127 @@ out:
 	free(root);
 	json_decref(j);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 /* POST /api/v1/me/totp/confirm {code}: TOTP on, recovery codes once. */
 static void h_totp_confirm(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	struct totp_recovery rec;
 	json_t *j = NULL, *codes;
 	int r;
 
 	memset(&rec, 0, sizeof(rec));
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0 ||
-	    !(j = json_body(req, resp))) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth(&c, req, resp, &u, APICTX_CHANGE | APICTX_SESSION) <= 0 ||
+	    !(j = apictx_json_body(req, resp))) {
 		goto out;
 	}
 	if (!u.totp_pending) {
-		fail_json(resp, 409, "nothing to confirm: POST /api/v1/me/totp first");
+		apictx_fail(resp, 409, "nothing to confirm: POST /api/v1/me/totp first");
 		goto out;
 	}
 	r = users_totp_confirm(&c.store, &u, json_string_value(json_object_get(j, "code")),
 			       (long long)time(NULL), &rec, &c.e);
 	if (r == 0) {
-		fail_json(resp, 400, "code: expected the 6-digit code the authenticator app shows");
+		apictx_fail(resp, 400,
+			    "code: expected the 6-digit code the authenticator app shows");
 		goto out;
 	}
 	if (r < 0) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot write berthd's records");
+		apictx_fail(resp, 500, "cannot write berthd's records");
 		goto out;
 	}
 	codes = json_array();
 	for (size_t i = 0; i < TOTP_RECOVERY_N; i++) {
 		json_array_append_new(codes, json_string(rec.code[i]));
 	}
-	event(&c, u.name, NULL, "panel:totp:enable", NULL);
+	apictx_event(&c, u.name, NULL, "panel:totp:enable", NULL);
 	http_reply_json(resp, 200, json_pack("{sb so}", "totp", 1, "recovery_codes", codes));
 out:
 	memset(&rec, 0, sizeof(rec));
 	json_decref(j);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 /* DELETE /api/v1/me/totp {password, code}: TOTP off. */
 static void h_totp_disable(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	json_t *j = NULL;
 	int r;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0 ||
-	    !(j = json_body(req, resp)) || !guard_check(&c, u.name, resp, false) ||
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth(&c, req, resp, &u, APICTX_CHANGE | APICTX_SESSION) <= 0 ||
+	    !(j = apictx_json_body(req, resp)) || !guard_check(&c, u.name, resp, false) ||
 	    !password_again(&c, &u, json_string_value(json_object_get(j, "password")), resp)) {
 		goto out;
 	}
 	if (!u.totp_secret) {
-		fail_json(resp, 409, "two-factor login is off already");
+		apictx_fail(resp, 409, "two-factor login is off already");
 		goto out;
 	}
 	r = users_second_factor(&c.store, &u, json_string_value(json_object_get(j, "code")),
 				(long long)time(NULL), &c.e);
 	if (r == 0) {
-		fail_json(resp, 403, "code: expected a valid one-time code or recovery code");
+		apictx_fail(resp, 403, "code: expected a valid one-time code or recovery code");
 		goto out;
 	}
 	if (r < 0 || store_user_totp_set(&c.store, u.name, NULL, NULL, NULL, &c.e) < 0) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot write berthd's records");
+		apictx_fail(resp, 500, "cannot write berthd's records");
 		goto out;
 	}
-	event(&c, u.name, NULL, "panel:totp:disable", NULL);
+	apictx_event(&c, u.name, NULL, "panel:totp:disable", NULL);
 	http_reply_json(resp, 200, json_pack("{sb}", "totp", 0));
 out:
 	json_decref(j);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 /* POST /api/v1/me/password {old, new}: ends the user's other sessions and its API tokens stay. */
 static void h_password(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	char *hash = NULL, *cookie = NULL, h[USERS_TOKEN_HEX + 1];
 	const char *pw;
 	json_t *j = NULL;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0 ||
-	    !(j = json_body(req, resp)) || !guard_check(&c, u.name, resp, false) ||
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth(&c, req, resp, &u, APICTX_CHANGE | APICTX_SESSION) <= 0 ||
+	    !(j = apictx_json_body(req, resp)) || !guard_check(&c, u.name, resp, false) ||
 	    !password_again(&c, &u, json_string_value(json_object_get(j, "old")), resp)) {
 		goto out;
 	}
 	pw = json_string_value(json_object_get(j, "new"));
 	if (!pw || strlen(pw) < USERS_PASSWORD_MIN) {
-		fail_json(resp, 400, "new: expected at least 12 characters");
+		apictx_fail(resp, 400, "new: expected at least 12 characters");
 		goto out;
 	}
-	cookie = http_cookie_get(req, COOKIE);
+	cookie = http_cookie_get(req, APICTX_COOKIE);
 	users_token_hash(cookie ? cookie : "", h);
 	if (users_hash(pw, &hash, &c.e) < 0 ||
 	    store_user_set(&c.store, u.name, STORE_USER_HASH, hash, &c.e) < 0 ||
 	    store_session_remove_user(&c.store, u.name, h, &c.e) < 0) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot write berthd's records");
+		apictx_fail(resp, 500, "cannot write berthd's records");
 		goto out;
 	}
-	event(&c, u.name, NULL, "panel:password", NULL);
+	apictx_event(&c, u.name, NULL, "panel:password", NULL);
 	http_reply_json(resp, 200, json_pack("{sb}", "changed", 1));
 out:
 	free_secret(cookie);
 	free(hash);
 	json_decref(j);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 /* ---- API tokens ---- */
@@ -1076,7 +737,7 @@ static bool valid_token_name(const char *n)
 
 static void h_tokens_create(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	struct store_token t = {0};
 	char token[USERS_TOKEN_HEX + 1] = "", h[USERS_TOKEN_HEX + 1], *own = NULL;
@@ -1084,9 +745,9 @@ static void h_tokens_create(const struct http_request *req, struct http_response
 	json_t *j = NULL;
 	int g = 1;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_SESSION) <= 0 ||
-	    !(j = json_body(req, resp))) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth(&c, req, resp, &u, APICTX_CHANGE | APICTX_SESSION) <= 0 ||
+	    !(j = apictx_json_body(req, resp))) {
 		goto out;
 	}
 	t.user = u.name;
@@ -1095,12 +756,12 @@ static void h_tokens_create(const struct http_request *req, struct http_response
 	role = json_string_value(json_object_get(j, "role"));
 	t.created = (long long)time(NULL);
 	if (!valid_token_name(t.name)) {
-		fail_json(resp, 400,
-			  "name: expected a token name of lowercase letters, digits and . _ @ -");
+		apictx_fail(resp, 400,
+			    "name: expected a token name of lowercase letters, digits and . _ @ -");
 		goto out;
 	}
 	if (!t.app && role) {
-		fail_json(resp, 400, "role: only an app token (with \"app\") has a role");
+		apictx_fail(resp, 400, "role: only an app token (with \"app\") has a role");
 		goto out;
 	}
 	if (t.app) {
@@ -1111,18 +772,18 @@ static void h_tokens_create(const struct http_request *req, struct http_response
 			goto fail;
 		}
 		if (g == 0 || !store_app_exists(&c.store, t.app)) {
-			fail_json(resp, 400, "app: expected an app you have rights on");
+			apictx_fail(resp, 400, "app: expected an app you have rights on");
 			goto out;
 		}
 		if (!role) {
 			role = own ? own : "deployer";
 		}
 		if (strcmp(role, "deployer") && strcmp(role, "viewer")) {
-			fail_json(resp, 400, "role: expected \"deployer\" or \"viewer\"");
+			apictx_fail(resp, 400, "role: expected \"deployer\" or \"viewer\"");
 			goto out;
 		}
 		if (own && !strcmp(own, "viewer") && strcmp(role, "viewer")) {
-			fail_json(resp, 403, "role: at most your own rights on the app (viewer)");
+			apictx_fail(resp, 403, "role: at most your own rights on the app (viewer)");
 			goto out;
 		}
 		t.role = (char *)role;
@@ -1133,49 +794,49 @@ static void h_tokens_create(const struct http_request *req, struct http_response
 	users_token_hash(token, h);
 	if (store_token_add(&c.store, h, &t, &c.e) < 0) {
 		if (strstr(err_str(&c.e), "already exists")) {
-			fail_json(resp, 409, "you have a token of that name already");
+			apictx_fail(resp, 409, "you have a token of that name already");
 			goto out;
 		}
 		goto fail;
 	}
-	event(&c, u.name, t.app, "panel:tokens:create", t.name);
+	apictx_event(&c, u.name, t.app, "panel:tokens:create", t.name);
 	http_reply_json(resp, 201,
 			json_pack("{ss ss ss? ss?}", "name", t.name, "token", token, "app", t.app,
 				  "role", t.role));
 	goto out;
 fail:
 	log_error("http: %s", err_str(&c.e));
-	fail_json(resp, 500, "cannot write berthd's records");
+	apictx_fail(resp, 500, "cannot write berthd's records");
 out:
 	memset(token, 0, sizeof(token));
 	free(own);
 	json_decref(j);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 static void h_tokens_list(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	struct store_token *v = NULL;
 	size_t n = 0;
 	json_t *arr;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth(&c, req, resp, &u, AUTH_NO_APP_TOKEN) <= 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth(&c, req, resp, &u, APICTX_NO_APP_TOKEN) <= 0) {
 		goto out;
 	}
 	if (store_token_list(&c.store, u.name, &v, &n, &c.e) < 0) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot read berthd's records");
+		apictx_fail(resp, 500, "cannot read berthd's records");
 		goto out;
 	}
 	arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		char created[32], used[32];
-		iso_time(v[i].created, created, sizeof(created));
-		iso_time(v[i].last_used, used, sizeof(used));
+		apictx_iso_time(v[i].created, created, sizeof(created));
+		apictx_iso_time(v[i].last_used, used, sizeof(used));
 		json_array_append_new(arr,
 				      json_pack("{ss ss ss? ss? ss?}", "name", v[i].name, "created",
 						created, "last_used", v[i].last_used ? used : NULL,
@@ -1188,80 +849,55 @@ out:
 	}
 	free(v);
 	store_user_release(&u);
-	ctx_close(&c);
-}
-
-/* The NAME of PREFIX/NAME, or NULL when the path is not that. */
-static const char *path_name(const struct http_request *req, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	const char *name = req->path + n;
-
-	if (strncmp(req->path, prefix, n) || !*name || strchr(name, '/')) {
-		return NULL;
-	}
-	return name;
+	apictx_close(&c);
 }
 
 static void h_tokens_delete(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
-	const char *name = path_name(req, "/api/v1/tokens/");
+	const char *name = apictx_path_name(req, "/api/v1/tokens/");
 	int r;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth(&c, req, resp, &u, AUTH_CHANGE | AUTH_NO_APP_TOKEN) <= 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth(&c, req, resp, &u, APICTX_CHANGE | APICTX_NO_APP_TOKEN) <= 0) {
 		goto out;
 	}
 	if (!name || !valid_token_name(name)) {
-		fail_json(resp, 400, "expected DELETE /api/v1/tokens/NAME");
+		apictx_fail(resp, 400, "expected DELETE /api/v1/tokens/NAME");
 		goto out;
 	}
 	r = store_token_remove(&c.store, u.name, name, &c.e);
 	if (r < 0) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot write berthd's records");
+		apictx_fail(resp, 500, "cannot write berthd's records");
 	} else if (r == 0) {
-		fail_json(resp, 404, "no token of that name");
+		apictx_fail(resp, 404, "no token of that name");
 	} else {
-		event(&c, u.name, NULL, "panel:tokens:remove", name);
+		apictx_event(&c, u.name, NULL, "panel:tokens:remove", name);
 		http_reply_json(resp, 200, json_pack("{ss}", "removed", name));
 	}
 out:
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 /* ---- user admin ---- */
 
-/* The admin of the request (1), else 0/-1 with resp answered. */
-static int auth_admin(struct ctx *c, const struct http_request *req, struct http_response *resp,
-		      struct store_user *u, unsigned flags)
-{
-	int r = auth(c, req, resp, u, flags | AUTH_NO_APP_TOKEN);
-
-	if (r > 0 && strcmp(u->role, "admin")) {
-		fail_json(resp, 403, "permission denied: only an admin manages users");
-		store_user_release(u);
-		r = 0;
-	}
-	return r;
-}
-
 static void h_users_list(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	struct strvec names = STRVEC_INIT, roles = STRVEC_INIT;
 	json_t *arr;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 || auth_admin(&c, req, resp, &u, 0) <= 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth_admin(&c, req, resp, &u, 0) <= 0) {
 		goto out;
 	}
 	if (store_user_list(&c.store, &names, &roles, &c.e) < 0) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot read berthd's records");
+		apictx_fail(resp, 500, "cannot read berthd's records");
 		goto out;
 	}
 	arr = json_array();
@@ -1269,8 +905,8 @@ static void h_users_list(const struct http_request *req, struct http_response *r
 		struct store_user x = {0};
 		if (store_user_get(&c.store, names.v[i], &x, &c.e) > 0) {
 			char created[32], last[32];
-			iso_time(x.created, created, sizeof(created));
-			iso_time(x.last_login, last, sizeof(last));
+			apictx_iso_time(x.created, created, sizeof(created));
+			apictx_iso_time(x.last_login, last, sizeof(last));
 			json_array_append_new(arr,
 					      json_pack("{ss ss ss ss? sb}", "user", x.name, "role",
 							x.role, "created", created, "last_login",
@@ -1284,93 +920,95 @@ out:
 	strvec_clear(&names);
 	strvec_clear(&roles);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 static void h_users_delete(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0}, x = {0};
-	const char *name = path_name(req, "/api/v1/users/");
+	const char *name = apictx_path_name(req, "/api/v1/users/");
 	int r;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth_admin(&c, req, resp, &u, AUTH_CHANGE) <= 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth_admin(&c, req, resp, &u, APICTX_CHANGE) <= 0) {
 		goto out;
 	}
 	if (!name || !users_valid_name(name)) {
-		fail_json(resp, 400, "expected DELETE /api/v1/users/NAME");
+		apictx_fail(resp, 400, "expected DELETE /api/v1/users/NAME");
 		goto out;
 	}
 	if ((r = store_user_get(&c.store, name, &x, &c.e)) == 0) {
-		fail_json(resp, 404, "no such user");
+		apictx_fail(resp, 404, "no such user");
 		goto out;
 	}
 	if (r > 0 && !strcmp(x.role, "admin") && (r = store_user_admins(&c.store, &c.e)) == 1) {
-		fail_json(resp, 409, "cannot remove the last admin");
+		apictx_fail(resp, 409, "cannot remove the last admin");
 		goto out;
 	}
 	if (r < 0 || store_user_remove(&c.store, name, &c.e) < 0) {
 		log_error("http: %s", err_str(&c.e));
-		fail_json(resp, 500, "cannot write berthd's records");
+		apictx_fail(resp, 500, "cannot write berthd's records");
 		goto out;
 	}
-	event(&c, u.name, NULL, "panel:users:remove", name);
+	apictx_event(&c, u.name, NULL, "panel:users:remove", name);
 	http_reply_json(resp, 200, json_pack("{ss}", "removed", name));
 out:
 	store_user_release(&x);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 /* PUT /api/v1/users/NAME {role?, apps?}: apps replaces the grants. */
 static void h_users_update(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0}, x = {0};
-	const char *name = path_name(req, "/api/v1/users/"), *role, *app;
+	const char *name = apictx_path_name(req, "/api/v1/users/"), *role, *app;
 	struct sbuf what = SBUF_INIT;
 	json_t *j = NULL, *apps, *v;
 	int r;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 ||
-	    auth_admin(&c, req, resp, &u, AUTH_CHANGE) <= 0 || !(j = json_body(req, resp))) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 ||
+	    apictx_auth_admin(&c, req, resp, &u, APICTX_CHANGE) <= 0 ||
+	    !(j = apictx_json_body(req, resp))) {
 		goto out;
 	}
 	role = json_string_value(json_object_get(j, "role"));
 	apps = json_object_get(j, "apps");
 	if (!name || !users_valid_name(name)) {
-		fail_json(resp, 400, "expected PUT /api/v1/users/NAME");
+		apictx_fail(resp, 400, "expected PUT /api/v1/users/NAME");
 		goto out;
 	}
 	if (role && strcmp(role, "admin") && strcmp(role, "user")) {
-		fail_json(resp, 400, "role: expected \"admin\" or \"user\"");
+		apictx_fail(resp, 400, "role: expected \"admin\" or \"user\"");
 		goto out;
 	}
 	if (apps && !json_is_object(apps)) {
-		fail_json(resp, 400,
-			  "apps: expected an object {\"APP\": \"deployer\" | \"viewer\"}");
+		apictx_fail(resp, 400,
+			    "apps: expected an object {\"APP\": \"deployer\" | \"viewer\"}");
 		goto out;
 	}
 	json_object_foreach(apps, app, v)
 	{
 		const char *ar = json_string_value(v);
 		if (!ar || (strcmp(ar, "deployer") && strcmp(ar, "viewer"))) {
-			fail_json(resp, 400, "apps: each app's role is \"deployer\" or \"viewer\"");
+			apictx_fail(resp, 400,
+				    "apps: each app's role is \"deployer\" or \"viewer\"");
 			goto out;
 		}
 		if (!store_app_exists(&c.store, app)) {
-			fail_json(resp, 400, "apps: no such app");
+			apictx_fail(resp, 400, "apps: no such app");
 			goto out;
 		}
 	}
 	if ((r = store_user_get(&c.store, name, &x, &c.e)) == 0) {
-		fail_json(resp, 404, "no such user");
+		apictx_fail(resp, 404, "no such user");
 		goto out;
 	}
 	if (r > 0 && role && !strcmp(x.role, "admin") && strcmp(role, "admin") &&
 	    (r = store_user_admins(&c.store, &c.e)) == 1) {
-		fail_json(resp, 409, "cannot take the role of the last admin");
+		apictx_fail(resp, 409, "cannot take the role of the last admin");
 		goto out;
 	}
 	if (r < 0 || store_begin(&c.store, &c.e) < 0) {
@@ -1393,18 +1031,18 @@ static void h_users_update(const struct http_request *req, struct http_response 
 		goto fail;
 	}
 	sbuf_addf(&what, "%s (%s)", name, role ? role : x.role);
-	event(&c, u.name, NULL, "panel:users:update", what.buf);
+	apictx_event(&c, u.name, NULL, "panel:users:update", what.buf);
 	http_reply_json(resp, 200, json_pack("{ssss}", "user", name, "role", role ? role : x.role));
 	goto out;
 fail:
 	log_error("http: %s", err_str(&c.e));
-	fail_json(resp, 500, "cannot write berthd's records");
+	apictx_fail(resp, 500, "cannot write berthd's records");
 out:
 	sbuf_release(&what);
 	json_decref(j);
 	store_user_release(&x);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 /* ---- /api/v2: CapRover's envelope ---- */
@@ -1418,7 +1056,7 @@ static void cap_reply(struct http_response *resp, int status, const char *desc, 
 
 static void h_cap_login(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	char token[USERS_TOKEN_HEX + 1], *name = NULL;
 	const char *pw, *otp;
@@ -1426,7 +1064,7 @@ static void h_cap_login(const struct http_request *req, struct http_response *re
 	json_t *j = NULL;
 	int r;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0) {
 		goto out;
 	}
 	j = http_body_json(req);
@@ -1473,17 +1111,17 @@ static void h_cap_login(const struct http_request *req, struct http_response *re
 		goto out;
 	}
 	guard_result(&c, name, true);
-	event(&c, u.name, NULL, "panel:login", "caprover");
+	apictx_event(&c, u.name, NULL, "panel:login", "caprover");
 	cap_reply(resp, CAP_OK, "Login succeeded", json_pack("{ss}", "token", token));
 out:
 	free(name);
 	json_decref(j);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 /* The admin of the request's x-captain-auth: 1, or 0 / -1 with resp answered. */
-static int cap_user(struct ctx *c, const struct http_request *req, struct http_response *resp,
+static int cap_user(struct apictx *c, const struct http_request *req, struct http_response *resp,
 		    struct store_user *u)
 {
 	char *tok = http_header_get(req, "x-captain-auth");
@@ -1503,53 +1141,44 @@ static int cap_user(struct ctx *c, const struct http_request *req, struct http_r
 	return r;
 }
 
-static char *root_domain(struct ctx *c)
-{
-	char *root = NULL;
-
-	if (store_setting_get(&c->store, "global-domain", &root, &c->e) < 0) {
-		log_error("http: %s", err_str(&c->e));
-	}
-	return root;
-}
-
 static void h_cap_info(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	char *root = NULL;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 || cap_user(&c, req, resp, &u) <= 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 || cap_user(&c, req, resp, &u) <= 0) {
 		goto out;
 	}
-	root = root_domain(&c);
+	root = apictx_root_domain(&c);
 	cap_reply(resp, CAP_OK, "Captain info retrieved",
 		  json_pack("{ss ss sb sb ss}", "rootDomain", root ? root : "", "captainSubDomain",
 			    "captain", "hasRootSsl", 1, "forceSsl", 1, "nodeId", "berthd"));
 out:
 	free(root);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 static void h_cap_apps(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 	struct strvec names = STRVEC_INIT;
 	json_t *defs = NULL, *arr, *a;
 	char *root = NULL;
 	size_t i;
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 || cap_user(&c, req, resp, &u) <= 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 || cap_user(&c, req, resp, &u) <= 0) {
 		goto out;
 	}
-	if (store_app_list(&c.store, &names, &c.e) < 0 || !(arr = apps_json(&c, &names, NULL))) {
+	if (store_app_list(&c.store, &names, &c.e) < 0 ||
+	    !(arr = apictx_apps_json(&c, &names, NULL))) {
 		log_error("http: %s", err_str(&c.e));
 		cap_reply(resp, CAP_GENERIC, "cannot read berthd's records", NULL);
 		goto out;
 	}
-	root = root_domain(&c);
+	root = apictx_root_domain(&c);
 	defs = json_array();
 	json_array_foreach(arr, i, a)
 	{
@@ -1581,31 +1210,31 @@ out:
 	free(root);
 	strvec_clear(&names);
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 static void h_cap_other(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 	struct store_user u = {0};
 
-	if (ctx_open_setup(&c, req, resp, data) < 0 || cap_user(&c, req, resp, &u) <= 0) {
+	if (apictx_open_setup(&c, req, resp, data) < 0 || cap_user(&c, req, resp, &u) <= 0) {
 		goto out;
 	}
 	cap_reply(resp, CAP_NOT_FOUND, "berthd does not have this API route (yet)", NULL);
 out:
 	store_user_release(&u);
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 static void h_not_set_up(const struct http_request *req, struct http_response *resp, void *data)
 {
-	struct ctx c;
+	struct apictx c;
 
-	if (ctx_open_setup(&c, req, resp, data) == 0) {
-		fail_json(resp, 404, "not found");
+	if (apictx_open_setup(&c, req, resp, data) == 0) {
+		apictx_fail(resp, 404, "not found");
 	}
-	ctx_close(&c);
+	apictx_close(&c);
 }
 
 const struct http_route api_routes[] = {
