@@ -2,6 +2,7 @@
 #include "daemon/store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -205,12 +206,25 @@ out:
 	return r;
 }
 
+/*
+ * Once per process, before SQLite's first use: no memory statistics, whose
+ * global mutex every allocation of every connection would take (berthd
+ * serve's threads each have a connection of their own).
+ */
+static void sqlite_setup(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(struct store *s, const char *dir, struct err *e)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
 	struct sbuf path = SBUF_INIT;
 	char *msg = NULL;
 	int fd, r = -1;
 
+	pthread_once(&once, sqlite_setup);
 	s->db = NULL;
 	s->path = NULL;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -1353,7 +1367,8 @@ int store_token_get(struct store *s, const char *hash, long long now, struct sto
 	}
 	sqlite3_finalize(st);
 	sbuf_addf(&n, "%lld", now);
-	if (r == 1 &&
+	/* to the minute: a write per request would queue the requests of a busy token */
+	if (r == 1 && (now - t->last_used >= STORE_TOKEN_USED_S || now < t->last_used) &&
 	    exec_n(s, e, "UPDATE api_tokens SET last_used = CAST(? AS INTEGER) WHERE hash = ?", 2,
 		   n.buf, hash) < 0) {
 		store_token_release(t);

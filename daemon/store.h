@@ -272,7 +272,7 @@ int store_session_remove_user(struct store *s, const char *user, const char *exc
  * API tokens, by the SHA-256 (hex) of the token: a name unique per user,
  * and for an app token the app and the role on it ("deployer" or
  * "viewer"; NULL app: the user's own rights). get: 1 with *t filled (and
- * its last use now), 0 unknown, -1. list: the user's, sorted by name
+ * its last use now, to the minute), 0 unknown, -1. list: the user's, sorted by name
  * (free each with store_token_release, then the array). remove: 1, 0, -1.
  */
 struct store_token {
@@ -283,6 +283,8 @@ struct store_token {
 void store_token_release(struct store_token *t);
 /* -1 with "token 'x' already exists" when the user has one of that name. */
 int store_token_add(struct store *s, const char *hash, const struct store_token *t, struct err *e);
+/* last_used is written again only STORE_TOKEN_USED_S after the last write. */
+#define STORE_TOKEN_USED_S 60
 int store_token_get(struct store *s, const char *hash, long long now, struct store_token *t,
 		    struct err *e);
 int store_token_list(struct store *s, const char *user, struct store_token **v, size_t *n,
