@@ -75,7 +75,7 @@ ifneq ($(DAEMON_MAIN),)
 BINS += bin/berthd
 endif
 
-.PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp image hello clean demo bench-proxy bench-deploy bench-backup-postgres bench-push
+.PHONY: all deps test unit e2e fuzz fuzz-smoke format testapp image hello clean demo bench-proxy bench-deploy bench-backup-postgres bench-push bench-panel
 all: deps $(BINS)
 
 deps:
@@ -211,6 +211,7 @@ bench-proxy: ; @bench/proxy/run
 bench-deploy: ; @bench/deploy/run
 bench-push: ; @bench/push/run
 bench-backup-postgres: ; @bench/backup-postgres/run
+bench-panel: ; @bench/panel/run
 
 demo:
 	@scripts/install-deps
