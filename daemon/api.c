@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "daemon/apictx.h"
+#include "daemon/apilogs.h"
 #include "daemon/capdeploy.h"
 #include "daemon/csrf.h"
 #include "daemon/loginguard.h"
@@ -1245,6 +1246,7 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/logout", 16 * 1024, h_logout},
     {"GET", "/api/v1/me", 0, h_me},
     {"GET", "/api/v1/apps", 0, h_apps},
+    {"GET", "/api/v1/apps/", 0, apilogs_h_logs},
     {"POST", "/api/v1/users", 16 * 1024, h_users_create},
     {"GET", "/api/v1/users", 0, h_users_list},
     {"DELETE", "/api/v1/users/", 16 * 1024, h_users_delete},

@@ -211,12 +211,21 @@ void http_response_init(struct http_response *resp)
 	sbuf_init(&resp->headers, 0);
 	sbuf_init(&resp->body, 0);
 	resp->type = NULL;
+	resp->stream = NULL;
+	resp->stream_free = NULL;
+	resp->stream_arg = NULL;
 }
 
 void http_response_release(struct http_response *resp)
 {
 	sbuf_release(&resp->headers);
 	sbuf_release(&resp->body);
+	if (resp->stream_free) {
+		resp->stream_free(resp->stream_arg);
+	}
+	resp->stream = NULL;
+	resp->stream_free = NULL;
+	resp->stream_arg = NULL;
 }
 
 void http_reply(struct http_response *resp, int status, const char *type, const char *body)
@@ -319,9 +328,11 @@ void http_response_render(const struct http_response *resp, bool head_only, bool
 	if (resp->type) {
 		sbuf_addf(out, "Content-Type: %s\r\n", resp->type);
 	}
-	sbuf_addf(out, "Content-Length: %zu\r\n", resp->body.len);
+	if (!resp->stream) {
+		sbuf_addf(out, "Content-Length: %zu\r\n", resp->body.len);
+	}
 	sbuf_addstr(out, "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n");
-	sbuf_addstr(out, keep_alive ? "" : "Connection: close\r\n");
+	sbuf_addstr(out, keep_alive && !resp->stream ? "" : "Connection: close\r\n");
 	sbuf_add(out, resp->headers.buf, resp->headers.len);
 	sbuf_addstr(out, "\r\n");
 	if (!head_only) {
@@ -647,12 +658,17 @@ static void serve_conn(struct conn *c)
 				      status == 405 ? "method not allowed" : "not found"));
 		}
 	answer:
-		keep = (req.m.flags & HTTP1_F_KEEP_ALIVE) != 0;
+		keep = (req.m.flags & HTTP1_F_KEEP_ALIVE) != 0 && !resp.stream;
 		sbuf_reset(&out);
 		http_response_render(&resp, !strcmp(req.method, "HEAD"), keep, &out);
+		if (write_all(c->fd, out.buf, out.len) < 0) {
+			keep = false;
+		} else if (resp.stream && strcmp(req.method, "HEAD")) {
+			resp.stream(c->fd, resp.stream_arg);
+		}
 		http_response_release(&resp);
 		http_request_release(&req);
-		if (write_all(c->fd, out.buf, out.len) < 0 || !keep) {
+		if (!keep) {
 			goto out;
 		}
 		/* what follows this request stays for the next one */

@@ -20,8 +20,9 @@
  * An answer to a refused request closes the connection.
  *
  * Handlers run on connection threads (stacks of HTTP_STACK bytes): they
- * must be thread-safe, open what they need (the store) themselves, and must
- * not start child processes (berthd serve reaps every child).
+ * must be thread-safe, open what they need (the store) themselves, and start
+ * a child process they wait for only through daemon/reaper.h (berthd serve
+ * reaps every child).
  */
 #ifndef HTTP_H
 #define HTTP_H
@@ -56,6 +57,16 @@ struct http_response {
 	struct sbuf headers; /* "Name: value\r\n" lines */
 	struct sbuf body;
 	const char *type; /* Content-Type; NULL: none */
+	/*
+	 * A body written as it comes (Server-Sent Events): when set, the head
+	 * goes without a length, then stream(fd, stream_arg) writes the body
+	 * to the client's socket until it is done or the client is gone, and
+	 * the connection closes. stream_free(stream_arg) (may be NULL) runs
+	 * after, also when the head could not be sent.
+	 */
+	void (*stream)(int fd, void *arg);
+	void (*stream_free)(void *arg);
+	void *stream_arg;
 };
 
 typedef void (*http_handler_fn)(const struct http_request *req, struct http_response *resp,

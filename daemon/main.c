@@ -29,6 +29,7 @@
 #include "daemon/berthd.h"
 #include "daemon/capdeploy.h"
 #include "daemon/http.h"
+#include "daemon/reaper.h"
 #include "daemon/sshcmd.h"
 #include "lib/banned.h"
 #include "lib/log.h"
@@ -509,6 +510,7 @@ static int run_serve(struct bd *bd, const char *http_addr)
 	sigdelset(&wait_mask, SIGINT);
 	sigdelset(&wait_mask, SIGCHLD);
 	/* the HTTP threads start with these signals blocked: the main thread takes them */
+	reaper_start();
 	if (strcmp(http_addr, "off")) {
 		/* a few malloc arenas, not one per connection thread: berthd idles small */
 		mallopt(M_ARENA_MAX, 2);
@@ -535,8 +537,7 @@ static int run_serve(struct bd *bd, const char *http_addr)
 	printf("berthd %s serving, state in %s\n", BERTH_VERSION, bd->state_dir);
 	fflush(stdout);
 	while (!stop_signal) {
-		while (waitpid(-1, NULL, WNOHANG) > 0) {
-		}
+		reaper_reap();
 		sigsuspend(&wait_mask);
 	}
 	printf("berthd stopping (signal %d)\n", (int)stop_signal);

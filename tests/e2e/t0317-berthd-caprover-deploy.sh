@@ -252,6 +252,30 @@ test_expect_success 'an app token deploys its app without a login; a wrong one i
 		-t "$TEST_TMP/app.tar" >bad.out 2>&1
 '
 
+test_expect_success 'live logs as Server-Sent Events: the lines, a search; the tail ends with the client' '
+	test "$(api POST /api/v1/login -c "$TEST_TMP/jar" -H "Content-Type: application/json" \
+		-d "{\"name\":\"admin\",\"password\":\"$PW\"}")" = 200 &&
+	curl -s -o /dev/null -H "Host: $T.test" "http://$ADDR/marker-$T" &&
+	curl -s -o /dev/null -H "Host: $T.test" "http://$ADDR/other-$T" &&
+	sse() {
+		curl -s -N --max-time 4 --cacert "$TEST_TMP/root.pem" --resolve "berth.$ROOT:443:$ADDR" \
+			-b "$TEST_TMP/jar" -D "$2.head" "https://berth.$ROOT/api/v1/apps/$T/logs?$1" >"$2"
+		test $? = 28
+	} &&
+	sse "tail=50" sse.out && cat sse.head sse.out &&
+	grep -qi "^content-type: text/event-stream" sse.head &&
+	grep -q "^data: .*marker-$T" sse.out && grep -q "^data: .*other-$T" sse.out &&
+	sse "tail=50&q=MARKER-$T" sse2.out && cat sse2.out &&
+	grep -q "^data: .*marker-$T" sse2.out && ! grep -q "other-$T" sse2.out &&
+	test "$(api GET "/api/v1/apps/$T-nope/logs" -b "$TEST_TMP/jar")" = 404 &&
+	test "$(api GET "/api/v1/apps/$T/logs")" = 401 &&
+	for i in $(seq 50); do
+		on $H "docker top berthd -eo args" >top.out && ! grep -q "berthd logs\|docker logs" top.out && break
+		sleep 0.2
+	done &&
+	cat top.out && ! grep -q "berthd logs\|docker logs" top.out
+'
+
 test_expect_success 'a failing build makes the CLI fail, and the old version serves on' '
 	app_tar v4 "COPY no-such-file /x" &&
 	! caprover deploy -n "$T" -a "$T" -t "$TEST_TMP/app.tar" >deploy.out 2>&1 &&
