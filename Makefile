@@ -138,9 +138,16 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(DAEMON_LIB) $(CORE_LIB)
 $(BUILD)/gen/test-scripts.c: scripts/gen-scripts $(wildcard tests/unit/scripts/*.sh)
 	@mkdir -p $(@D)
 	scripts/gen-scripts test_script_files $@ $(wildcard tests/unit/scripts/*.sh)
-$(BUILD)/tests/test-scripts: tests/unit/test-scripts.c tests/unit/unit.h $(BUILD)/gen/test-scripts.c $(CORE_LIB)
+# ... and the same files whole (GEN_KEEP_HEADER=1, as web/ is embedded).
+$(BUILD)/gen/test-whole.c: scripts/gen-scripts $(wildcard tests/unit/scripts/*.sh)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/gen/test-scripts.c $(CORE_LIB) $(LDLIBS)
+	GEN_PREFIX=whole_ GEN_KEEP_HEADER=1 scripts/gen-scripts test_whole_files $@ \
+		$(wildcard tests/unit/scripts/*.sh)
+$(BUILD)/tests/test-scripts: tests/unit/test-scripts.c tests/unit/unit.h $(BUILD)/gen/test-scripts.c \
+		$(BUILD)/gen/test-whole.c $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/gen/test-scripts.c \
+		$(BUILD)/gen/test-whole.c $(CORE_LIB) $(LDLIBS)
 
 # Unit tests that include a command's .c file whole are rebuilt when it changes.
 $(BUILD)/tests/test-alias: cli/alias.c cli/cli.h
