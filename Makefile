@@ -54,7 +54,7 @@ DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 # berthd's one-click app templates, embedded as C strings (daemon/oneclick.h).
 TEMPLATE_SRCS := $(wildcard daemon/templates/*.yml)
 # The panel's assets (web/), embedded whole as C strings (daemon/panel.h).
-WEB_SRCS := $(wildcard web/*.css web/*.js)
+WEB_SRCS := $(wildcard web/*.css web/*.js web/*.svg)
 DAEMON_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(DAEMON_SRCS)) $(BUILD)/gen/templates.o \
 	$(BUILD)/gen/web.o
 DAEMON_LIB  := $(BUILD)/libberthd.a

@@ -26,6 +26,7 @@ static const struct {
 } asset_types[] = {
     {".css", "text/css; charset=utf-8"},
     {".js", "text/javascript; charset=utf-8"},
+    {".svg", "image/svg+xml"},
 };
 
 const char *panel_asset(const char *name, const char **type)
@@ -100,6 +101,9 @@ static void page_begin(struct sbuf *sb, const char *title, const char *csrf, con
 	sbuf_addstr(sb, "\">\n<title>");
 	sbuf_add_markup(sb, title);
 	sbuf_addstr(sb, " · berth</title>\n");
+	sbuf_addstr(sb, "<link rel=\"icon\" type=\"image/svg+xml\" href=\"");
+	asset_url(sb, "favicon.svg");
+	sbuf_addstr(sb, "\">\n");
 	sbuf_addstr(sb, "<link rel=\"stylesheet\" href=\"");
 	asset_url(sb, "panel.css");
 	sbuf_addstr(sb, "\">\n<script src=\"");
@@ -202,10 +206,6 @@ void panel_h_login(const struct http_request *req, struct http_response *resp, v
 	int r;
 
 	if (apictx_open_setup(&c, req, resp, data) < 0) {
-		goto out;
-	}
-	if (strcmp(req->path, "/login")) {
-		apictx_fail(resp, 404, "not found");
 		goto out;
 	}
 	/* logged in already: on to the apps */

@@ -1,7 +1,7 @@
 /*
  * panel — berthd's web panel: HTML pages rendered on the server from the
- * store, and their two assets, web/panel.css and web/panel.js, embedded
- * into berthd at build time (scripts/gen-scripts, GEN_KEEP_HEADER=1).
+ * store, and their assets, web/panel.css, web/panel.js and web/favicon.svg,
+ * embedded into berthd at build time (scripts/gen-scripts, GEN_KEEP_HEADER=1).
  *
  *	GET /login		the login form (a session already: 303 to /)
  *	GET /			the dashboard: the apps the user may read
@@ -11,7 +11,7 @@
  *				user may not read it
  *	GET /settings		two-factor login, password, API tokens, and the
  *				users for an admin
- *	GET /assets/NAME	panel.css and panel.js
+ *	GET /assets/NAME	panel.css, panel.js, favicon.svg
  *
  * The pages only read. Every change is a fetch of panel.js to the JSON
  * API (daemon/api.h) with the session's CSRF token, which each page

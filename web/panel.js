@@ -288,6 +288,11 @@
 					sectionError(f, "choose a .tar, .tar.gz or .tgz file, or give an image");
 					return;
 				}
+				p = p.then(function (ok) {
+					if (ok) {
+						f.reset();
+					}
+				});
 			}
 			if (p && btn) {
 				btn.disabled = true;

@@ -211,10 +211,11 @@ test_expect_success 'settings: 2FA, password, tokens; users for an admin only' '
 	! grep -q "id=\"users\"" "$TEST_TMP/get.out"
 '
 
-test_expect_success 'the assets: their types, immutable, the version the pages link' '
+test_expect_success 'the assets: their types, immutable, the versions the pages link' '
 	get / -b "$TEST_TMP/admin.jar" >/dev/null &&
 	css=$(grep -o "/assets/panel.css?v=[0-9a-f]*" "$TEST_TMP/get.out") &&
 	js=$(grep -o "/assets/panel.js?v=[0-9a-f]*" "$TEST_TMP/get.out") &&
+	icon=$(grep -o "/assets/favicon.svg?v=[0-9a-f]*" "$TEST_TMP/get.out") &&
 	test "$(get "$css")" = 200 &&
 	has_header Content-Type "text/css; charset=utf-8" &&
 	has_header Cache-Control "public, max-age=31536000, immutable" &&
@@ -224,6 +225,9 @@ test_expect_success 'the assets: their types, immutable, the version the pages l
 	has_header Content-Type "text/javascript; charset=utf-8" &&
 	has_header Cache-Control "public, max-age=31536000, immutable" &&
 	cmp "$TEST_TMP/get.out" "$TOP/web/panel.js" &&
+	test "$(get "$icon")" = 200 &&
+	has_header Content-Type "image/svg+xml" &&
+	cmp "$TEST_TMP/get.out" "$TOP/web/favicon.svg" &&
 	test "$(get /assets/nope.js)" = 404
 '
 

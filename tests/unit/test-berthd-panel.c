@@ -337,10 +337,11 @@ static void test_assets(void)
 {
 	struct answer a;
 	struct sbuf link = SBUF_INIT;
-	const char *names[] = {"panel.css", "panel.js"};
-	const char *types[] = {"text/css; charset=utf-8", "text/javascript; charset=utf-8"};
+	const char *names[] = {"panel.css", "panel.js", "favicon.svg"};
+	const char *types[] = {"text/css; charset=utf-8", "text/javascript; charset=utf-8",
+			       "image/svg+xml"};
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		const char *type = NULL, *text = panel_asset(names[i], &type);
 		char v[17];
 
