@@ -53,7 +53,10 @@ DAEMON_MAIN := $(wildcard daemon/main.c)
 DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 # berthd's one-click app templates, embedded as C strings (daemon/oneclick.h).
 TEMPLATE_SRCS := $(wildcard daemon/templates/*.yml)
-DAEMON_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(DAEMON_SRCS)) $(BUILD)/gen/templates.o
+# The panel's assets (web/), embedded whole as C strings (daemon/panel.h).
+WEB_SRCS := $(wildcard web/*.css web/*.js web/*.svg)
+DAEMON_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(DAEMON_SRCS)) $(BUILD)/gen/templates.o \
+	$(BUILD)/gen/web.o
 DAEMON_LIB  := $(BUILD)/libberthd.a
 DAEMON_LDLIBS := $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3) -largon2
 # The shell scripts run on hosts, embedded as C strings (engine/scripts.h).
@@ -121,6 +124,12 @@ $(BUILD)/gen/templates.c: scripts/gen-scripts $(TEMPLATE_SRCS)
 $(BUILD)/gen/templates.o: $(BUILD)/gen/templates.c engine/scripts.h
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+$(BUILD)/gen/web.c: scripts/gen-scripts $(WEB_SRCS)
+	@mkdir -p $(@D)
+	GEN_PREFIX=web_ GEN_KEEP_HEADER=1 scripts/gen-scripts panel_asset_files $@ $(WEB_SRCS)
+$(BUILD)/gen/web.o: $(BUILD)/gen/web.c engine/scripts.h
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(DAEMON_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(DAEMON_LIB) $(CORE_LIB) $(LDLIBS) $(DAEMON_LDLIBS)
@@ -129,9 +138,16 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(DAEMON_LIB) $(CORE_LIB)
 $(BUILD)/gen/test-scripts.c: scripts/gen-scripts $(wildcard tests/unit/scripts/*.sh)
 	@mkdir -p $(@D)
 	scripts/gen-scripts test_script_files $@ $(wildcard tests/unit/scripts/*.sh)
-$(BUILD)/tests/test-scripts: tests/unit/test-scripts.c tests/unit/unit.h $(BUILD)/gen/test-scripts.c $(CORE_LIB)
+# ... and the same files whole (GEN_KEEP_HEADER=1, as web/ is embedded).
+$(BUILD)/gen/test-whole.c: scripts/gen-scripts $(wildcard tests/unit/scripts/*.sh)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/gen/test-scripts.c $(CORE_LIB) $(LDLIBS)
+	GEN_PREFIX=whole_ GEN_KEEP_HEADER=1 scripts/gen-scripts test_whole_files $@ \
+		$(wildcard tests/unit/scripts/*.sh)
+$(BUILD)/tests/test-scripts: tests/unit/test-scripts.c tests/unit/unit.h $(BUILD)/gen/test-scripts.c \
+		$(BUILD)/gen/test-whole.c $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/gen/test-scripts.c \
+		$(BUILD)/gen/test-whole.c $(CORE_LIB) $(LDLIBS)
 
 # Unit tests that include a command's .c file whole are rebuilt when it changes.
 $(BUILD)/tests/test-alias: cli/alias.c cli/cli.h
@@ -143,11 +159,14 @@ unit-bins: $(UNIT_BINS)
 # (fuzzer-no-link) and every target links against it with clang's libFuzzer.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -DBERTH_VERSION='"$(BERTH_VERSION)"' -I. -Ilib -g -O1 -fsanitize=address,undefined
 FUZZ_OBJS   := $(patsubst %.c,build-fuzz/obj/%.o,$(CORE_SRCS) $(DAEMON_SRCS)) build-fuzz/obj/gen/scripts.o \
-	build-fuzz/obj/gen/templates.o
+	build-fuzz/obj/gen/templates.o build-fuzz/obj/gen/web.o
 build-fuzz/obj/gen/scripts.o: $(BUILD)/gen/scripts.c engine/scripts.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
 build-fuzz/obj/gen/templates.o: $(BUILD)/gen/templates.c engine/scripts.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
+build-fuzz/obj/gen/web.o: $(BUILD)/gen/web.c engine/scripts.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
 build-fuzz/obj/%.o: %.c

@@ -11,6 +11,7 @@
 #include "daemon/capdeploy.h"
 #include "daemon/csrf.h"
 #include "daemon/loginguard.h"
+#include "daemon/panel.h"
 #include "daemon/store.h"
 #include "daemon/totp.h"
 #include "daemon/users.h"
@@ -1266,8 +1267,13 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v2/user/apps/appDefinitions/register", 16 * 1024, capdeploy_h_register},
     {"GET", "/api/v2/", 0, h_cap_other},
     {"POST", "/api/v2/", 0, h_cap_other},
+    /* the panel's pages (daemon/panel.h); GET "/" also answers what no route above does */
+    {"GET", "/login", 0, panel_h_login},
+    {"GET", "/apps/", 0, panel_h_app},
+    {"GET", "/settings", 0, panel_h_settings},
+    {"GET", "/assets/", 0, panel_h_assets},
+    {"GET", "/", 0, panel_h_root},
     /* anything else: 403 until set up, then 404 */
-    {"GET", "/", 0, h_not_set_up},
     {"POST", "/", 0, h_not_set_up},
 };
 

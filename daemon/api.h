@@ -29,8 +29,10 @@
  *					session token in data.token
  *	GET  /api/v2/user/system/info	CapRover: rootDomain, captainSubDomain, ...
  *	GET  /api/v2/user/apps/appDefinitions	CapRover: the apps
+ *	GET  /login, /, /apps/NAME, /settings, /assets/NAME
+ *					the panel's pages and assets (daemon/panel.h)
  *
- * Until the first admin exists every route but /up and /setup answers 403
+ * Until the first admin exists every route but /up, /setup and /assets/ answers 403
  * with a message pointing at the set-up link (`berthd panel:setup-link`).
  *
  * Sessions: the cookie "berth_session" (HttpOnly, Secure, SameSite=Strict,

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -321,6 +322,25 @@ static const char *reason(int status)
 	}
 }
 
+/* Whether headers ("Name: value\r\n" lines) have a line of this name. */
+static bool has_header(const struct sbuf *headers, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *l = headers->buf; l && *l;) {
+		const char *eol = strstr(l, "\r\n");
+
+		if (!strncasecmp(l, name, n) && l[n] == ':') {
+			return true;
+		}
+		if (!eol) {
+			break;
+		}
+		l = eol + 2;
+	}
+	return false;
+}
+
 void http_response_render(const struct http_response *resp, bool head_only, bool keep_alive,
 			  struct sbuf *out)
 {
@@ -331,7 +351,11 @@ void http_response_render(const struct http_response *resp, bool head_only, bool
 	if (!resp->stream) {
 		sbuf_addf(out, "Content-Length: %zu\r\n", resp->body.len);
 	}
-	sbuf_addstr(out, "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n");
+	/* no-store unless the handler says otherwise (the panel's immutable assets) */
+	if (!has_header(&resp->headers, "Cache-Control")) {
+		sbuf_addstr(out, "Cache-Control: no-store\r\n");
+	}
+	sbuf_addstr(out, "X-Content-Type-Options: nosniff\r\n");
 	sbuf_addstr(out, keep_alive && !resp->stream ? "" : "Connection: close\r\n");
 	sbuf_add(out, resp->headers.buf, resp->headers.len);
 	sbuf_addstr(out, "\r\n");

@@ -161,7 +161,11 @@ struct json_t *http_body_json(const struct http_request *req);
 
 void http_response_init(struct http_response *resp);
 void http_response_release(struct http_response *resp);
-/* The whole answer, head and body, as it goes on the wire (HEAD: no body). */
+/*
+ * The whole answer, head and body, as it goes on the wire (HEAD: no body).
+ * Every answer has X-Content-Type-Options: nosniff, and Cache-Control:
+ * no-store unless resp's headers have a Cache-Control of their own.
+ */
 void http_response_render(const struct http_response *resp, bool head_only, bool keep_alive,
 			  struct sbuf *out);
 

@@ -14,7 +14,7 @@
 #define SCRIPTS_H
 
 struct script_file {
-	const char *name; /* the file's name without .sh */
+	const char *name; /* the file's name without .sh or .yml (web/ assets: the whole name) */
 	const char *text;
 };
 

@@ -12,6 +12,8 @@
 #include "unit.h"
 
 extern const struct script_file test_script_files[];
+/* the same files embedded with GEN_KEEP_HEADER=1 */
+extern const struct script_file test_whole_files[];
 
 /* The file's bytes after its header: its first comment lines and the blank lines after them. */
 static size_t body_start(const struct sbuf *sb)
@@ -97,6 +99,30 @@ static void test_escaping_round_trips(void)
 		  "\n");
 }
 
+/* With GEN_KEEP_HEADER=1 every text is its whole file, header comment and all. */
+static void test_whole_files_kept(void)
+{
+	struct sbuf path = SBUF_INIT, file = SBUF_INIT;
+	size_t n;
+
+	for (n = 0; test_whole_files[n].name; n++) {
+		const char *text = test_whole_files[n].text;
+
+		sbuf_reset(&path);
+		sbuf_addf(&path, "tests/unit/scripts/%s.sh", test_whole_files[n].name);
+		sbuf_reset(&file);
+		CHECK(sbuf_read_file(&file, path.buf) >= 0);
+		if (strlen(text) != file.len || memcmp(text, file.buf, file.len)) {
+			printf("#   '%s' is not embedded whole\n", path.buf);
+			CHECK(0);
+		}
+	}
+	CHECK_INT(n, 4);
+	CHECK(!strncmp(text_of(test_whole_files, "gen-escape"), "#", 1));
+	sbuf_release(&path);
+	sbuf_release(&file);
+}
+
 static void test_engine_scripts_embedded(void)
 {
 	CHECK(check_table(script_files, "engine/scripts", true) > 30);
@@ -106,6 +132,7 @@ static void test_engine_scripts_embedded(void)
 int main(void)
 {
 	UNIT_RUN(test_escaping_round_trips);
+	UNIT_RUN(test_whole_files_kept);
 	UNIT_RUN(test_engine_scripts_embedded);
 	return unit_done();
 }

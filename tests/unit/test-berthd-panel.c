@@ -1,0 +1,415 @@
+/*
+ * Tests for berthd's panel pages (daemon/panel.c) over a real socket, with
+ * a store in a temporary directory: 403 before set-up, 303 to /login
+ * without a session (an API token is not one), names and versions
+ * escaped, no config value on any page, a viewer's app page without a
+ * change control, the security headers, and the assets with their types.
+ * tests/e2e/t0320-berthd-panel-pages.sh runs berthd serve itself.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/api.h"
+#include "daemon/csrf.h"
+#include "daemon/panel.h"
+#include "daemon/store.h"
+#include "daemon/users.h"
+#include "lib/run.h"
+#include "lib/sbuf.h"
+#include "unit.h"
+
+static char dir[] = "/tmp/berth-test-panel-XXXXXX";
+static int port;
+static struct api api;
+
+#define SECRET	"hunter2-never-on-a-page"
+#define ODD_APP "x<b>&\"'y"
+#define ODD_VER "v1<script>alert(1)</script>"
+
+struct answer {
+	int status;
+	struct sbuf head, body;
+};
+
+static void answer_release(struct answer *a)
+{
+	sbuf_release(&a->head);
+	sbuf_release(&a->body);
+}
+
+/* One request on a new connection (closed after it); the answer's status, head and body. */
+static void req(const char *path, const char *headers, struct answer *a)
+{
+	struct sockaddr_in sa = {0};
+	struct sbuf s = SBUF_INIT, in = SBUF_INIT;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char *end;
+
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	sbuf_addf(&s, "GET %s HTTP/1.1\r\nHost: berth.example.test\r\nConnection: close\r\n%s\r\n",
+		  path, headers ? headers : "");
+	CHECK(write(fd, s.buf, s.len) == (ssize_t)s.len);
+	while (sbuf_read_once(&in, fd, 4096) > 0) {
+	}
+	close(fd);
+	sbuf_init(&a->head, 0);
+	sbuf_init(&a->body, 0);
+	a->status = in.len > 12 ? atoi(in.buf + 9) : 0;
+	end = strstr(in.buf, "\r\n\r\n");
+	if (end) {
+		sbuf_add(&a->head, in.buf, (size_t)(end - in.buf) + 2);
+		sbuf_addstr(&a->body, end + 4);
+	}
+	sbuf_release(&s);
+	sbuf_release(&in);
+}
+
+static bool has(const struct sbuf *sb, const char *s)
+{
+	return strstr(sb->buf, s) != NULL;
+}
+
+/* Whether html has an inline event handler attribute (on...="). */
+static bool has_handler(const struct sbuf *html)
+{
+	for (const char *p = strstr(html->buf, " on"); p; p = strstr(p + 1, " on")) {
+		const char *q = p + 3;
+
+		while (*q >= 'a' && *q <= 'z') {
+			q++;
+		}
+		if (q > p + 3 && *q == '=') {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A session of user, as a "Cookie: ...\r\n" line in out; token gets the session id. */
+static void session(struct store *s, const char *user, struct sbuf *out, char *token)
+{
+	CHECK(users_session_start(s, user, (long long)time(NULL), token, NULL) == 0);
+	sbuf_reset(out);
+	sbuf_addf(out, "Cookie: berth_session=%s\r\n", token);
+}
+
+static struct sbuf admin = SBUF_INIT, viewer = SBUF_INIT, bearer = SBUF_INIT;
+static char admin_session[USERS_TOKEN_HEX + 1];
+
+static void test_before_setup(void)
+{
+	struct answer a;
+	const char *pages[] = {"/", "/login", "/apps/shop", "/settings"};
+
+	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		req(pages[i], NULL, &a);
+		CHECK_INT(a.status, 403);
+		CHECK(has(&a.body, "panel:setup-link"));
+		answer_release(&a);
+	}
+	/* the assets need no set-up: they are the same for everyone */
+	req("/assets/panel.css", NULL, &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+}
+
+/* An admin, a viewer of shop, apps with odd names and versions, a secret, a token. */
+static void test_setup(void)
+{
+	struct store s = STORE_INIT;
+	struct strvec names = STRVEC_INIT, values = STRVEC_INIT;
+	struct store_token t = {0};
+	char tok[USERS_TOKEN_HEX + 1], h[USERS_TOKEN_HEX + 1];
+	long long id;
+
+	CHECK(store_open(&s, dir, NULL) == 0);
+	CHECK(store_setting_set(&s, "global-domain", "example.test", NULL) == 0);
+	CHECK(store_user_add(&s, "admin", "x", "admin", 1, NULL) == 0);
+	CHECK(store_user_add(&s, "vic", "x", "user", 1, NULL) == 0);
+	CHECK(store_app_create(&s, "shop", NULL) == 0);
+	CHECK(store_app_create(&s, "blog", NULL) == 0);
+	CHECK(store_app_create(&s, ODD_APP, NULL) == 0);
+	CHECK(store_user_app_set(&s, "vic", "shop", "viewer", NULL) == 0);
+	strvec_push(&names, "SECRET_KEY");
+	strvec_push(&values, SECRET);
+	CHECK(store_config_set(&s, "shop", &names, &values, NULL) == 0);
+	CHECK(store_config_set(&s, ODD_APP, &names, &values, NULL) == 0);
+	CHECK(store_release_add(&s, "shop", "v1", "shop:v1", NULL, "deployed", &id, NULL) == 0);
+	CHECK(store_release_add(&s, "shop", "v2", "shop:v2", NULL, "deployed", &id, NULL) == 0);
+	CHECK(store_release_add(&s, ODD_APP, ODD_VER, "img<i>", NULL, "deployed", &id, NULL) == 0);
+	CHECK(store_domain_add(&s, "shop", "shop.example.test", NULL) == 0);
+	session(&s, "admin", &admin, admin_session);
+	session(&s, "vic", &viewer, tok);
+	/* an API token of the admin's: not a page session */
+	CHECK(users_token(tok, NULL) == 0);
+	users_token_hash(tok, h);
+	t.user = "admin";
+	t.name = "ci";
+	t.created = 1;
+	CHECK(store_token_add(&s, h, &t, NULL) == 0);
+	sbuf_addf(&bearer, "Authorization: Bearer %s\r\n", tok);
+	store_close(&s);
+	strvec_clear(&names);
+	strvec_clear(&values);
+}
+
+static void test_no_session(void)
+{
+	struct answer a;
+	const char *pages[] = {"/", "/apps/shop", "/apps/nope", "/settings"};
+	const char *creds[] = {NULL, "Cookie: berth_session=0123abcd\r\n", bearer.buf};
+
+	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		for (size_t k = 0; k < sizeof(creds) / sizeof(creds[0]); k++) {
+			req(pages[i], creds[k], &a);
+			CHECK_INT(a.status, 303);
+			CHECK(has(&a.head, "\r\nLocation: /login\r\n"));
+			CHECK(!has(&a.body, "SECRET_KEY"));
+			answer_release(&a);
+		}
+	}
+	req("/login", NULL, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.body, "<form id=\"login\""));
+	CHECK(has(&a.body, "<p class=\"field\" id=\"otp-row\" hidden>"));
+	CHECK(has(&a.body, "<p id=\"login-error\" class=\"error\" role=\"alert\">"));
+	answer_release(&a);
+	/* logged in already: on to the apps */
+	req("/login", admin.buf, &a);
+	CHECK_INT(a.status, 303);
+	CHECK(has(&a.head, "\r\nLocation: /\r\n"));
+	answer_release(&a);
+	/* a path no route has is still 404, not a page */
+	req("/nothing-here", admin.buf, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+}
+
+static void test_escaping(void)
+{
+	struct answer a;
+	const char *pages[] = {"/", "/apps/shop", "/apps/x%3Cb%3E", "/settings", "/login"};
+
+	req("/", admin.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.body, "<tr data-app=\"shop\">"));
+	CHECK(has(&a.body, "<tr data-app=\"x&lt;b&gt;&amp;&quot;&#39;y\">"));
+	CHECK(!has(&a.body, "<b>"));
+	CHECK(has(&a.body, "v1&lt;script&gt;alert(1)&lt;/script&gt;"));
+	CHECK(!has(&a.body, "<script>alert"));
+	CHECK(has(&a.body, "<a href=\"/apps/shop\">shop</a>"));
+	answer_release(&a);
+	req("/apps/shop", admin.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.body, "<main id=\"app\" data-app=\"shop\">"));
+	CHECK(has(&a.body, "<tr data-version=\"v2\" class=\"current\">"));
+	CHECK(has(&a.body, "<tr data-version=\"v1\">"));
+	CHECK(has(&a.body, "<li data-key=\"SECRET_KEY\">"));
+	CHECK(has(&a.body, "<li data-domain=\"shop.example.test\">"));
+	answer_release(&a);
+	/* no page ever shows a config value */
+	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		req(pages[i], admin.buf, &a);
+		CHECK(!has(&a.body, SECRET));
+		answer_release(&a);
+		req(pages[i], viewer.buf, &a);
+		CHECK(!has(&a.body, SECRET));
+		answer_release(&a);
+	}
+}
+
+/* The page's change controls, all of which a viewer must not get. */
+static const char *controls[] = {
+    "id=\"env-form\"",	  "id=\"env-key\"",	 "id=\"env-value\"",	    "id=\"env-save\"",
+    "id=\"domain-form\"", "id=\"domain\"",	 "id=\"domain-add\"",	    "id=\"https\"",
+    "id=\"deploy-form\"", "id=\"deploy-file\"",	 "id=\"deploy-image\"",	    "id=\"deploy-submit\"",
+    "class=\"rollback\"", "class=\"env-unset\"", "class=\"domain-remove\"", "id=\"scale-form\"",
+};
+
+static void test_viewer(void)
+{
+	struct answer a, missing;
+
+	req("/apps/shop", admin.buf, &a);
+	CHECK_INT(a.status, 200);
+	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++) {
+		CHECK(has(&a.body, controls[i]));
+	}
+	CHECK(has(&a.body, "<button type=\"button\" class=\"rollback\" data-version=\"v1\">"));
+	CHECK(!has(&a.body, "class=\"rollback\" data-version=\"v2\""));
+	CHECK(has(&a.body, "<pre id=\"job-log\" aria-live=\"polite\""));
+	CHECK(has(&a.body, "<p id=\"job-state\">"));
+	answer_release(&a);
+	req("/apps/shop", viewer.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.body, "<section id=\"versions\""));
+	CHECK(has(&a.body, "<li data-key=\"SECRET_KEY\">"));
+	CHECK(has(&a.body, "<tr data-version=\"v1\">"));
+	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++) {
+		if (has(&a.body, controls[i])) {
+			printf("#   a viewer's page has %s\n", controls[i]);
+		}
+		CHECK(!has(&a.body, controls[i]));
+	}
+	CHECK(!has(&a.body, "<form"));
+	answer_release(&a);
+	/* an app the viewer may not read looks like one that does not exist */
+	req("/apps/blog", viewer.buf, &a);
+	req("/apps/nope", viewer.buf, &missing);
+	CHECK_INT(a.status, 404);
+	CHECK_INT(missing.status, 404);
+	CHECK(!has(&a.body, "blog"));
+	answer_release(&a);
+	answer_release(&missing);
+	/* the dashboard lists what the user may read; the users section is an admin's */
+	req("/", viewer.buf, &a);
+	CHECK(has(&a.body, "data-app=\"shop\""));
+	CHECK(!has(&a.body, "data-app=\"blog\""));
+	CHECK(!has(&a.body, "id=\"app-create\""));
+	answer_release(&a);
+	req("/settings", viewer.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.body, "<section id=\"twofa\""));
+	CHECK(has(&a.body, "<section id=\"tokens\""));
+	CHECK(!has(&a.body, "<section id=\"users\""));
+	answer_release(&a);
+	req("/settings", admin.buf, &a);
+	CHECK(has(&a.body, "<section id=\"users\""));
+	CHECK(has(&a.body, "<tr data-user=\"vic\">"));
+	CHECK(has(&a.body, "<tr data-token=\"ci\">"));
+	CHECK(has(&a.body, "id=\"totp-begin\""));
+	CHECK(has(&a.body, "<ul id=\"recovery-codes\""));
+	answer_release(&a);
+}
+
+static void test_headers(void)
+{
+	const char *pages[] = {"/", "/apps/shop", "/apps/nope", "/settings", "/login"};
+	struct sbuf meta = SBUF_INIT;
+	struct answer a;
+
+	sbuf_addstr(&meta, "<meta name=\"csrf-token\" content=\"");
+	CHECK(csrf_token(&meta, api.csrf_key, sizeof(api.csrf_key), admin_session, "api") == 0);
+	sbuf_addstr(&meta, "\">");
+	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		const char *p;
+
+		req(pages[i], admin.buf, &a);
+		CHECK(a.status == 200 || a.status == 404 || a.status == 303);
+		CHECK(has(&a.head, "\r\nContent-Security-Policy: default-src 'self'; "
+				   "frame-ancestors 'none'\r\n"));
+		CHECK(has(&a.head, "\r\nX-Content-Type-Options: nosniff\r\n"));
+		CHECK(has(&a.head, "\r\nReferrer-Policy: same-origin\r\n"));
+		CHECK(has(&a.head, "\r\nCache-Control: no-store\r\n"));
+		if (a.status == 303) {
+			answer_release(&a);
+			continue;
+		}
+		CHECK(has(&a.head, "\r\nContent-Type: text/html; charset=utf-8\r\n"));
+		CHECK(has(&a.body, "<html lang=\"en\">"));
+		CHECK(has(&a.body, "<title>"));
+		if (i < 4) {
+			CHECK(has(&a.body, meta.buf));
+			CHECK(has(&a.body, "<a id=\"nav-settings\" href=\"/settings\">"));
+			CHECK(has(&a.body, "<button id=\"logout\" type=\"button\">"));
+		}
+		/* no inline script or style: every script has a src */
+		for (p = strstr(a.body.buf, "<script"); p; p = strstr(p + 1, "<script")) {
+			CHECK(!strncmp(p, "<script src=\"/assets/panel.js?v=", 32));
+		}
+		CHECK(!has(&a.body, " style="));
+		CHECK(!has(&a.body, "<style"));
+		CHECK(!has_handler(&a.body));
+		answer_release(&a);
+	}
+	sbuf_release(&meta);
+}
+
+static void test_assets(void)
+{
+	struct answer a;
+	struct sbuf link = SBUF_INIT;
+	const char *names[] = {"panel.css", "panel.js", "favicon.svg"};
+	const char *types[] = {"text/css; charset=utf-8", "text/javascript; charset=utf-8",
+			       "image/svg+xml"};
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *type = NULL, *text = panel_asset(names[i], &type);
+		char v[17];
+
+		CHECK(text != NULL && strlen(text) > 100);
+		CHECK_STR(type, types[i]);
+		panel_asset_version(text, v);
+		CHECK_INT(strlen(v), 16);
+		sbuf_reset(&link);
+		sbuf_addf(&link, "/assets/%s?v=%s", names[i], v);
+		req(link.buf, NULL, &a);
+		CHECK_INT(a.status, 200);
+		CHECK(has(&a.head, types[i]));
+		CHECK(has(&a.head, "\r\nCache-Control: public, max-age=31536000, immutable\r\n"));
+		CHECK(!has(&a.head, "no-store"));
+		CHECK(has(&a.head, "\r\nX-Content-Type-Options: nosniff\r\n"));
+		CHECK_STR(a.body.buf, text);
+		answer_release(&a);
+		/* the pages link this very version */
+		req("/", admin.buf, &a);
+		CHECK(has(&a.body, link.buf));
+		answer_release(&a);
+	}
+	CHECK(panel_asset("nope.js", &names[0]) == NULL);
+	req("/assets/nope.js", NULL, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("/assets/", NULL, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	sbuf_release(&link);
+}
+
+int main(void)
+{
+	static struct http_server srv;
+	struct err e = ERR_INIT;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	if (!mkdtemp(dir)) {
+		return 1;
+	}
+	api.state_dir = dir;
+	CHECK(csrf_key_new(api.csrf_key) == 0);
+	srv.routes = api_routes;
+	srv.nroutes = api_nroutes;
+	srv.data = &api;
+	if (http_server_start(&srv, "127.0.0.1:0", &e) < 0) {
+		printf("Bail out! %s\n", err_str(&e));
+		return 1;
+	}
+	getsockname(srv.fd, (struct sockaddr *)&sa, &sl);
+	port = ntohs(sa.sin_port);
+	UNIT_RUN(test_before_setup);
+	UNIT_RUN(test_setup);
+	UNIT_RUN(test_no_session);
+	UNIT_RUN(test_escaping);
+	UNIT_RUN(test_viewer);
+	UNIT_RUN(test_headers);
+	UNIT_RUN(test_assets);
+	{
+		struct run_cmd rm = RUN_CMD_INIT;
+		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});
+		run_one(&rm);
+		run_cmd_release(&rm);
+	}
+	sbuf_release(&admin);
+	sbuf_release(&viewer);
+	sbuf_release(&bearer);
+	return unit_done();
+}
