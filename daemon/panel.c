@@ -619,6 +619,23 @@ static void deploy_section(struct sbuf *sb, json_t *a)
 		    "</section>\n");
 }
 
+/* Live logs (daemon/apilogs.h) for every reader: a search, and the lines as they come. */
+static void logs_section(struct sbuf *sb)
+{
+	sbuf_addstr(sb, "<section id=\"logs\" aria-labelledby=\"logs-h\">\n"
+			"<h2 id=\"logs-h\">Logs</h2>\n"
+			"<form id=\"logs-form\" role=\"search\">\n"
+			"<p class=\"field\"><label for=\"logs-q\">Only lines holding</label>\n"
+			"<input id=\"logs-q\" name=\"q\" type=\"search\" autocomplete=\"off\" "
+			"spellcheck=\"false\"></p>\n"
+			"<p><button type=\"submit\" id=\"logs-follow\">Follow the logs</button>\n"
+			"<button type=\"button\" id=\"logs-stop\" hidden>Stop</button></p>\n"
+			"</form>\n"
+			"<p id=\"logs-state\" role=\"status\"></p>\n"
+			"<pre id=\"logs-out\" tabindex=\"0\"></pre>\n"
+			"</section>\n");
+}
+
 void panel_h_app(const struct http_request *req, struct http_response *resp, void *data)
 {
 	struct apictx c;
@@ -664,6 +681,7 @@ void panel_h_app(const struct http_request *req, struct http_response *resp, voi
 	if (change) {
 		deploy_section(&sb, a);
 	}
+	logs_section(&sb);
 	sbuf_addstr(&sb, "</main>\n");
 	page_end(&sb);
 	page_reply(resp, 200, &sb);

@@ -208,6 +208,46 @@
 		tick();
 	}
 
+	/*
+	 * Live logs: the app's lines as Server-Sent Events into #logs-out (the
+	 * last LOGS_KEEP), only those holding q when given, until Stop or the end.
+	 */
+	var logs = null, LOGS_KEEP = 2000;
+	function stopLogs(state) {
+		if (logs) {
+			logs.close();
+			logs = null;
+		}
+		if ($("logs-stop")) {
+			$("logs-stop").hidden = true;
+		}
+		say($("logs-state"), state);
+	}
+	function followLogs(q) {
+		var out = $("logs-out");
+		stopLogs("");
+		out.textContent = "";
+		logs = new EventSource(appPath + "/logs?tail=200" + (q ? "&q=" + encodeURIComponent(q) : ""));
+		$("logs-stop").hidden = false;
+		say($("logs-state"), q ? "following the lines holding \u201c" + q + "\u201d" : "following");
+		logs.onmessage = function (ev) {
+			out.appendChild(document.createTextNode(ev.data + "\n"));
+			while (out.childNodes.length > LOGS_KEEP) {
+				out.removeChild(out.firstChild);
+			}
+			out.scrollTop = out.scrollHeight;
+		};
+		logs.addEventListener("end", function () {
+			stopLogs("the app's containers are gone: no more lines");
+		});
+		logs.onerror = function () {
+			/* the browser tries again by itself while the page is open */
+			if (logs && logs.readyState === EventSource.CLOSED) {
+				stopLogs("the logs stopped");
+			}
+		};
+	}
+
 	/* Starts a change of the app (a POST or DELETE that answers 202 {job}); el shows errors. */
 	function change(el, method, path, body, type) {
 		sectionError(el, "");
@@ -229,6 +269,10 @@
 			}
 			var v = b.getAttribute("data-version"), k = b.getAttribute("data-key");
 			var d = b.getAttribute("data-domain");
+			if (b.id === "logs-stop") {
+				stopLogs("stopped");
+				return;
+			}
 			if (b.classList.contains("rollback")) {
 				if (confirm("Roll " + appName + " back to version " + v +
 					    "? This deploys " + v + " again and moves the traffic to it.")) {
@@ -260,6 +304,10 @@
 		app.addEventListener("submit", function (ev) {
 			var f = ev.target, btn = f.querySelector('button[type="submit"]'), p = null;
 			ev.preventDefault();
+			if (f.id === "logs-form") {
+				followLogs($("logs-q").value);
+				return;
+			}
 			if (f.id === "env-form") {
 				var set = {};
 				set[$("env-key").value.trim()] = $("env-value").value;
