@@ -262,8 +262,8 @@ test_expect_success 'live logs as Server-Sent Events: the lines, a search; the t
 			-b "$TEST_TMP/jar" -D "$2.head" "https://berth.$ROOT/api/v1/apps/$T/logs?$1" >"$2"
 		test $? = 28
 	} &&
-	sse "tail=50" sse.out && cat sse.head sse.out &&
-	grep -qi "^content-type: text/event-stream" sse.head &&
+	sse "tail=50" sse.out && cat sse.out.head sse.out &&
+	grep -qi "^content-type: text/event-stream" sse.out.head &&
 	grep -q "^data: .*marker-$T" sse.out && grep -q "^data: .*other-$T" sse.out &&
 	sse "tail=50&q=MARKER-$T" sse2.out && cat sse2.out &&
 	grep -q "^data: .*marker-$T" sse2.out && ! grep -q "other-$T" sse2.out &&
