@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/apicharts.h"
 #include "daemon/apictx.h"
 #include "daemon/apilogs.h"
 #include "daemon/capdeploy.h"
@@ -1247,7 +1248,10 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/logout", 16 * 1024, h_logout},
     {"GET", "/api/v1/me", 0, h_me},
     {"GET", "/api/v1/apps", 0, h_apps},
-    {"GET", "/api/v1/apps/", 0, apilogs_h_logs},
+    /* the panel's charts (daemon/apicharts.h); before any "/api/v1/apps/" or "/apps/" route */
+    {"GET", "/api/v1/apps/*/metrics", 0, apicharts_h_metrics},
+    {"GET", "/apps/*/charts/", 0, apicharts_h_svg},
+    {"GET", "/api/v1/apps/*/logs", 0, apilogs_h_logs},
     {"POST", "/api/v1/users", 16 * 1024, h_users_create},
     {"GET", "/api/v1/users", 0, h_users_list},
     {"DELETE", "/api/v1/users/", 16 * 1024, h_users_delete},

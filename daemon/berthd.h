@@ -232,17 +232,12 @@ void bd_helper_image(struct sbuf *image);
 
 /* metrics:report (cmd-metrics.c) */
 int cmd_metrics_report(struct bd *bd, int argc, const char **argv);
-/*
- * The port of berth-proxy's --metrics-port in its container's arguments (docker inspect's
- * .Args, a JSON array): 1..65535; 0 when the option is absent or 0 (any port: not known);
- * -1 when the text is no array of strings or the port no number.
- */
-int metrics_port_of_args(const char *json, size_t len);
 struct series_totals;
 /*
- * One sample for the panel's charts: scrapes this host's berth-proxy as metrics:report does and
- * records it in s at now (series_add_scrape). 0, or -1 with e set (every app kept gets a gap).
- * It starts two docker commands: call it from a thread that may wait on children.
+ * One sample for the panel's charts (daemon/sampler.h): reads this host's berth-proxy's metrics
+ * as metrics:report does, within a few seconds, and records them in s at now
+ * (series_add_scrape). 0, or -1 with e set (every app kept gets a gap). It runs `docker exec`:
+ * call it from a process that reaps its children by pid (not berthd serve).
  */
 struct series;
 int metrics_sample(struct series *s, int64_t now, struct err *e);

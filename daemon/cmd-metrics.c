@@ -3,14 +3,10 @@
  * since it started: requests by status class, upstream errors, requests in
  * flight, and the mean, p50 and p99 latency (daemon/series.h's quantiles).
  *
- * berth-proxy serves its metrics only when started with --metrics-port
- * (proxy.run.metrics_port, or `berth proxy boot_config set --metrics-port`),
- * and only on 127.0.0.1 inside its own container; berthd reads the port
- * from the container's arguments and fetches the text from a helper
- * container in the proxy's network namespace (`docker run --network
- * container:berth-proxy` of berthd's own image, whose busybox has wget).
- * Not wget's -T: it crashes Debian 12's static busybox; the run's timeout
- * bounds the fetch, and the proxy gives up on a slow scraper after 2 s.
+ * berth-proxy prints its metrics with its control command `berth-proxy
+ * metrics` (the text its --metrics-port would serve, with or without that
+ * port); berthd runs it in the proxy's container with `docker exec`, bounded
+ * in time and in size.
  * The text is read strictly (daemon/promtext.h); the app's numbers are
  * those of its web role's service, "APP-web".
  */
@@ -31,49 +27,6 @@
 #define PROXY_CONTAINER "berth-proxy"
 
 static const char *const classes[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
-
-int metrics_port_of_args(const char *text, size_t len)
-{
-	json_t *root = json_loadb(text, len, 0, NULL), *v;
-	int port = 0;
-	size_t i;
-
-	if (!json_is_array(root)) {
-		port = -1;
-		goto out;
-	}
-	json_array_foreach(root, i, v)
-	{
-		const char *s = json_string_value(v), *p = NULL;
-		unsigned long n = 0;
-
-		if (!s) {
-			port = -1;
-			goto out;
-		}
-		if (!strcmp(s, "--metrics-port")) {
-			p = json_string_value(json_array_get(root, i + 1));
-			if (!p) {
-				port = -1;
-				goto out;
-			}
-		} else if (!strncmp(s, "--metrics-port=", 15)) {
-			p = s + 15;
-		} else {
-			continue;
-		}
-		if (!*p || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p) ||
-		    (n = strtoul(p, NULL, 10)) > 65535) {
-			port = -1;
-			goto out;
-		}
-		port =
-		    (int)n; /* the last one given counts, as the proxy's option parser takes it */
-	}
-out:
-	json_decref(root);
-	return port;
-}
 
 /* A latency in ms, or null. */
 static void add_ms(struct sbuf *sb, double s, bool json)
@@ -144,7 +97,8 @@ out:
 }
 
 /* Runs argv with stdout captured into out (at most max bytes); 0, or -1 with e set. */
-static int capture(const char *const *argv, size_t max, struct sbuf *out, struct err *e)
+static int capture(const char *const *argv, size_t max, unsigned timeout_ms, struct sbuf *out,
+		   struct err *e)
 {
 	struct run_cmd c = RUN_CMD_INIT;
 	int r;
@@ -152,7 +106,7 @@ static int capture(const char *const *argv, size_t max, struct sbuf *out, struct
 	strvec_pushv(&c.argv, argv);
 	c.out = RUN_IO_CAPTURE;
 	c.err = RUN_IO_CAPTURE;
-	c.timeout_ms = 30000;
+	c.timeout_ms = timeout_ms;
 	c.capture_max = max;
 	r = run_one(&c);
 	if (r < 0) {
@@ -172,46 +126,17 @@ static int capture(const char *const *argv, size_t max, struct sbuf *out, struct
 }
 
 /* berth-proxy's metrics text on this host into out; 0, or -1 with e set. */
-static int scrape(struct sbuf *out, struct err *e)
+static int scrape(struct sbuf *out, unsigned timeout_ms, struct err *e)
 {
-	struct sbuf args = SBUF_INIT, image = SBUF_INIT, url = SBUF_INIT;
-	int port, r = -1;
-
-	if (capture((const char *[]){"docker", "inspect", "--type", "container", "--format",
-				     "{{json .Args}}", PROXY_CONTAINER, NULL},
-		    65536, &args, e) < 0) {
-		err_prefix(e, "cannot find berth-proxy on this host");
-		goto out;
+	if (capture(
+		(const char *[]){"docker", "exec", PROXY_CONTAINER, "berth-proxy", "metrics", NULL},
+		PROMTEXT_MAX_BYTES, timeout_ms, out, e) < 0) {
+		err_prefix(e,
+			   "cannot read the metrics of berth-proxy on this host (not running, or "
+			   "older than its `metrics` command: `berth proxy reboot` updates it)");
+		return -1;
 	}
-	port = metrics_port_of_args(args.buf, args.len);
-	if (port < 0) {
-		err_set(e, "cannot read berth-proxy's arguments (docker inspect's .Args)");
-		goto out;
-	}
-	if (port == 0) {
-		err_set(e,
-			"berth-proxy on this host serves no metrics on a known port (started "
-			"without --metrics-port PORT, or with 0): set proxy.run.metrics_port, or "
-			"run `berth proxy boot_config set --metrics-port PORT`, then `berth proxy "
-			"reboot`");
-		goto out;
-	}
-	bd_helper_image(&image);
-	sbuf_addf(&url, "http://127.0.0.1:%d/metrics", port);
-	if (capture((const char *[]){"docker", "run", "--rm", "--network",
-				     "container:" PROXY_CONTAINER, "--cap-drop", "ALL", "--label",
-				     "berthd.metrics=1", image.buf, "wget", "-q", "-O", "-",
-				     url.buf, NULL},
-		    PROMTEXT_MAX_BYTES, out, e) < 0) {
-		err_prefix(e, "cannot fetch berth-proxy's metrics");
-		goto out;
-	}
-	r = 0;
-out:
-	sbuf_release(&args);
-	sbuf_release(&image);
-	sbuf_release(&url);
-	return r;
+	return 0;
 }
 
 int metrics_sample(struct series *s, int64_t now, struct err *e)
@@ -219,7 +144,7 @@ int metrics_sample(struct series *s, int64_t now, struct err *e)
 	struct sbuf text = SBUF_INIT;
 	int r;
 
-	if (scrape(&text, e) < 0) {
+	if (scrape(&text, 10000, e) < 0) {
 		series_add_scrape(s, NULL, 0, now, NULL);
 		r = -1;
 	} else {
@@ -252,7 +177,7 @@ int cmd_metrics_report(struct bd *bd, int argc, const char **argv)
 	if (format) {
 		bd->json = !strcmp(format, "json");
 	}
-	if (scrape(&text, &e) < 0 || promtext_parse(&p, text.buf, text.len, &e) < 0) {
+	if (scrape(&text, 30000, &e) < 0 || promtext_parse(&p, text.buf, text.len, &e) < 0) {
 		rc = bd_fail_err(&e);
 		goto out;
 	}

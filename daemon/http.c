@@ -54,15 +54,32 @@ int http_request_parse(char *buf, size_t len, struct http_request *req)
 	return n;
 }
 
+/*
+ * A route ending in '/' matches every path under it (and itself without the
+ * '/'); a segment "*" matches any one non-empty segment of the path.
+ */
 static bool path_matches(const char *route, const char *path)
 {
-	size_t n = strlen(route);
+	const char *r = route, *p = path;
 
-	if (n && route[n - 1] == '/') {
-		return !strncmp(route, path, n) ||
-		       (strlen(path) == n - 1 && !strncmp(route, path, n - 1));
+	while (*r) {
+		if (r[0] == '*' && r > route && r[-1] == '/' && (r[1] == '/' || !r[1])) {
+			size_t seg = strcspn(p, "/");
+
+			if (!seg) {
+				return false;
+			}
+			p += seg;
+			r++;
+			continue;
+		}
+		if (*r != *p) {
+			return r[0] == '/' && !r[1] && !*p;
+		}
+		r++;
+		p++;
 	}
-	return !strcmp(route, path);
+	return !*p || r[-1] == '/';
 }
 
 const struct http_route *http_route_find(const struct http_route *routes, size_t n,

@@ -92,7 +92,8 @@ struct http_stream {
 
 struct http_route {
 	const char *method; /* "GET", "POST", ... */
-	/* a path ending in '/' matches every path under it; else only itself */
+	/* a path ending in '/' matches every path under it; else only itself. A segment that is
+	 * a lone '*' matches any one non-empty segment of the path. */
 	const char *path;
 	size_t max_body; /* 0: HTTP_DEFAULT_BODY */
 	http_handler_fn fn;

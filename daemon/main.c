@@ -2,14 +2,19 @@
  * berthd — berth's server daemon: push to deploy, Dokku's SSH commands, and
  * (later) the panel, on the release engine that `berth deploy` uses.
  *
- *	berthd serve [--http ADDR:PORT|off]	the long-running daemon (the container's main
+ *	berthd serve [--http ADDR:PORT|off] [--sample-interval SECONDS]
+ *					the long-running daemon (the container's main
  *					process), with the panel and API on HTTP (daemon/api.h;
- *					default 0.0.0.0:3000)
+ *					default 0.0.0.0:3000), and the sampler of the charts
+ *					(every 10 s by default)
  *	berthd ssh			the forced command of every key: the key's name in
  *					BERTHD_KEY, the command in SSH_ORIGINAL_COMMAND
  *	berthd hook pre-receive		run by git inside an app's repository
  *	berthd hook upload APP ...	the build of a CapRover upload (daemon/capdeploy.h),
  *					started by berthd serve
+ *	berthd hook sampler [--interval SECONDS]
+ *					the charts' sampler (daemon/sampler.h), started by
+ *					berthd serve
  *	berthd CMD ARGS...		a command for root on the server: every right
  *
  * One table of the commands a client may run (`berthd help` lists it), each
@@ -17,12 +22,14 @@
  * above are not in it, so no key can reach them.
  */
 #include <errno.h>
+#include <spawn.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/api.h"
@@ -30,6 +37,7 @@
 #include "daemon/capdeploy.h"
 #include "daemon/http.h"
 #include "daemon/reaper.h"
+#include "daemon/sampler.h"
 #include "daemon/sshcmd.h"
 #include "lib/banned.h"
 #include "lib/log.h"
@@ -116,7 +124,7 @@ static const struct bd_cmd commands[] = {
      "logs APP [-n LINES] [-t] [-p TYPE]: the output of the app's containers (-t: follow)"},
     {"metrics:report", cmd_metrics_report, BD_APP | BD_READ,
      "metrics:report APP [--format json]: the app's requests, errors and latency as this "
-     "host's berth-proxy counted them (needs its --metrics-port)"},
+     "host's berth-proxy counted them"},
     {"postgres:create", cmd_datastore_create, BD_ADMIN,
      "postgres:create NAME [--image IMAGE]: a Postgres server for apps (image: postgres:16)"},
     {"postgres:destroy", cmd_datastore_destroy, BD_ADMIN,
@@ -475,14 +483,76 @@ static void on_child(int sig)
 	(void)sig;
 }
 
+/* What reaping saw of the sampler: serve's loop compares the pid. */
+struct ended {
+	bool sampler;
+	pid_t pid;
+	int status;
+	pid_t want;
+};
+
+static void on_ended(pid_t pid, int status, void *arg)
+{
+	struct ended *e = arg;
+
+	if (pid == e->want) {
+		e->sampler = true;
+		e->pid = pid;
+		e->status = status;
+	}
+}
+
+#define SAMPLER_RESTART_PAUSE 5 /* seconds before a sampler that exited is started again */
+
+/* Starts `berthd hook sampler --interval N` with serve's output; its pid, or -1 (logged). */
+static pid_t start_sampler(unsigned interval)
+{
+	char self[4096], every[16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	posix_spawnattr_t attr;
+	sigset_t none, dfl;
+	pid_t pid = -1;
+	int rc;
+
+	if (n <= 0) {
+		fprintf(stderr, "warning: no charts: cannot find berthd's own program: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	self[n] = 0;
+	snprintf(every, sizeof(every), "%u", interval);
+	/* serve blocks the signals it waits for: the sampler gets them back */
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGTERM);
+	sigaddset(&dfl, SIGINT);
+	sigaddset(&dfl, SIGCHLD);
+	sigaddset(&dfl, SIGALRM);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dfl);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	rc = posix_spawn(&pid, self, NULL, &attr,
+			 (char *const[]){"berthd", "hook", "sampler", "--interval", every, NULL},
+			 environ);
+	posix_spawnattr_destroy(&attr);
+	if (rc) {
+		fprintf(stderr, "warning: no charts: cannot start the sampler: %s\n", strerror(rc));
+		return -1;
+	}
+	return pid;
+}
+
 /*
  * berthd serve: keeps the store open and authorized_keys in step with it,
  * serves HTTP (the panel and the API) on http_addr unless it is "off", and
  * reaps the processes that end up as its children (it is the container's
  * first process), until SIGTERM or SIGINT. An address it cannot listen on
- * is a warning: the SSH side works without the panel.
+ * is a warning: the SSH side works without the panel. It keeps the charts'
+ * sampler running (daemon/sampler.h), every sample_interval seconds: one
+ * that exits is started again SAMPLER_RESTART_PAUSE seconds later.
  */
-static int run_serve(struct bd *bd, const char *http_addr)
+static int run_serve(struct bd *bd, const char *http_addr, unsigned sample_interval)
 {
 	static struct api api;
 	static struct http_server srv;
@@ -490,6 +560,8 @@ static int run_serve(struct bd *bd, const char *http_addr)
 	struct sigaction sa = {0};
 	sigset_t block, wait_mask;
 	struct err e = ERR_INIT;
+	pid_t sampler = -1;
+	time_t sampler_at = 0; /* when to start the sampler (again) */
 
 	if (bd_keys_sync(bd, &e) < 0) {
 		fprintf(stderr, "warning: %s\n", err_str(&e));
@@ -501,14 +573,17 @@ static int run_serve(struct bd *bd, const char *http_addr)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = on_child;
 	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGALRM);
 	sigprocmask(SIG_BLOCK, &block, &wait_mask);
 	sigdelset(&wait_mask, SIGTERM);
 	sigdelset(&wait_mask, SIGINT);
 	sigdelset(&wait_mask, SIGCHLD);
+	sigdelset(&wait_mask, SIGALRM);
 	/* the HTTP threads start with these signals blocked: the main thread takes them */
 	reaper_start();
 	if (strcmp(http_addr, "off")) {
@@ -537,10 +612,33 @@ static int run_serve(struct bd *bd, const char *http_addr)
 	printf("berthd %s serving, state in %s\n", BERTH_VERSION, bd->state_dir);
 	fflush(stdout);
 	while (!stop_signal) {
-		reaper_reap();
+		struct ended ended = {.want = sampler};
+
+		reaper_reap(on_ended, &ended);
+		if (ended.sampler && ended.pid == sampler) {
+			fprintf(stderr,
+				"warning: the charts' sampler ended (status %d); starting it "
+				"again in %ds\n",
+				WIFEXITED(ended.status) ? WEXITSTATUS(ended.status)
+							: 128 + WTERMSIG(ended.status),
+				SAMPLER_RESTART_PAUSE);
+			sampler = -1;
+			sampler_at = time(NULL) + SAMPLER_RESTART_PAUSE;
+			alarm(SAMPLER_RESTART_PAUSE);
+		}
+		if (sampler < 0 && time(NULL) >= sampler_at) {
+			sampler = start_sampler(sample_interval);
+			if (sampler < 0) {
+				sampler_at = time(NULL) + SAMPLER_RESTART_PAUSE;
+				alarm(SAMPLER_RESTART_PAUSE);
+			}
+		}
 		sigsuspend(&wait_mask);
 	}
 	printf("berthd stopping (signal %d)\n", (int)stop_signal);
+	if (sampler > 0) {
+		kill(sampler, SIGTERM);
+	}
 	return 0;
 }
 
@@ -565,19 +663,46 @@ int main(int argc, const char **argv)
 	}
 	if (!strcmp(argv[1], "serve")) {
 		const char *http = "0.0.0.0:3000";
-		if (argc == 4 && !strcmp(argv[2], "--http")) {
-			http = argv[3];
-		} else if (argc != 2) {
-			store_close(&bd.store);
-			fprintf(stderr, "usage: berthd serve [--http ADDR:PORT|off]\n");
-			return 2;
+		unsigned every = SAMPLER_INTERVAL;
+		struct err e = ERR_INIT;
+
+		for (int i = 2; i < argc; i += 2) {
+			if (i + 1 < argc && !strcmp(argv[i], "--http")) {
+				http = argv[i + 1];
+			} else if (i + 1 < argc && !strcmp(argv[i], "--sample-interval") &&
+				   sampler_interval_parse(argv[i + 1], &every, &e) == 0) {
+				continue;
+			} else {
+				if (err_isset(&e)) {
+					fprintf(stderr, "error: --sample-interval: %s\n",
+						err_str(&e));
+				}
+				err_release(&e);
+				store_close(&bd.store);
+				fprintf(stderr, "usage: berthd serve [--http ADDR:PORT|off] "
+						"[--sample-interval SECONDS]\n");
+				return 2;
+			}
 		}
-		rc = run_serve(&bd, http);
+		rc = run_serve(&bd, http, every);
 	} else if (!strcmp(argv[1], "ssh")) {
 		rc = run_ssh(&bd);
 	} else if (!strcmp(argv[1], "hook")) {
+		unsigned every = SAMPLER_INTERVAL;
+		struct err e = ERR_INIT;
+
 		if (argc >= 3 && !strcmp(argv[2], "upload")) {
 			rc = capdeploy_hook(&bd, argc - 3, argv + 3);
+		} else if (argc >= 3 && !strcmp(argv[2], "sampler")) {
+			if (argc == 3 || (argc == 5 && !strcmp(argv[3], "--interval") &&
+					  sampler_interval_parse(argv[4], &every, &e) == 0)) {
+				/* the store is not the sampler's business */
+				store_close(&bd.store);
+				return sampler_run(bd.state_dir, every);
+			}
+			rc = bd_fail("usage: berthd hook sampler [--interval SECONDS]%s%s",
+				     err_isset(&e) ? ": " : "", err_isset(&e) ? err_str(&e) : "");
+			err_release(&e);
 		} else {
 			rc = argc == 3 && !strcmp(argv[2], "pre-receive")
 				 ? bd_hook_pre_receive(&bd)

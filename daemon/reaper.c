@@ -26,20 +26,26 @@ void reaper_start(void)
 	pthread_mutex_unlock(&mu);
 }
 
-void reaper_reap(void)
+void reaper_reap(void (*other)(pid_t pid, int status, void *arg), void *arg)
 {
 	pid_t p;
 	int st;
 
 	pthread_mutex_lock(&mu);
 	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		bool mine = false;
+
 		for (size_t i = 0; i < REAPER_SLOTS; i++) {
 			if (slots[i].pid == p) {
 				slots[i].done = true;
 				slots[i].status = st;
 				pthread_cond_broadcast(&ended);
+				mine = true;
 				break;
 			}
+		}
+		if (!mine && other) {
+			other(p, st, arg);
 		}
 	}
 	pthread_mutex_unlock(&mu);

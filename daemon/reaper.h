@@ -21,9 +21,12 @@
 /* From now on reaper_reap does the waiting (berthd serve, before its threads start). */
 void reaper_start(void);
 
-/* The main thread, at SIGCHLD: reaps every child that ended, keeping the registered ones' status.
+/*
+ * The main thread, at SIGCHLD: reaps every child that ended, keeping the
+ * registered ones' status; other(pid, status, arg) (may be NULL) hears of
+ * each of the others (it must not call reaper_*).
  */
-void reaper_reap(void);
+void reaper_reap(void (*other)(pid_t pid, int status, void *arg), void *arg);
 
 /*
  * posix_spawn(pid, path, fa, attr, argv, environ), registered: 0, or an

@@ -29,6 +29,7 @@
 #include "proxy/errpages.h"
 #include "proxy/handoff.h"
 #include "proxy/health.h"
+#include "proxy/metrics.h"
 #include "proxy/path.h"
 #include "proxy/route.h"
 #include "proxy/server.h"
@@ -1700,6 +1701,39 @@ out:
 	return rc;
 }
 
+/*
+ * The text the metrics port serves (proxy/metrics.h), one output line per
+ * line, whether or not a metrics port is configured: berthd samples it
+ * through `docker exec` with no port to find or open.
+ */
+static int cmd_metrics(struct ctl_out *o, int argc, const char **argv)
+{
+	const struct opt opts[] = {OPT_END()};
+	const char *names[ROUTE_MAX_SERVICE_INDEX];
+	struct metrics *const *counters;
+	unsigned nr = server_metrics(&counters);
+	struct route_table *cur;
+	struct sbuf text = SBUF_INIT;
+	size_t off = 0;
+
+	if (parse_cmd_opts(o, argc, argv, opts) != 0) {
+		ctl_line(o, 'e', "usage: berth-proxy metrics");
+		return 1;
+	}
+	cur = route_current();
+	metrics_render(&text, cur, names, route_service_names(names), counters, nr);
+	route_table_unref(cur);
+	while (off < text.len) {
+		const char *nl = memchr(text.buf + off, '\n', text.len - off);
+		size_t len = nl ? (size_t)(nl - (text.buf + off)) : text.len - off;
+
+		ctl_line(o, 'o', "%.*s", (int)len, text.buf + off);
+		off += len + 1;
+	}
+	sbuf_release(&text);
+	return 0;
+}
+
 static int cmd_tls_secret(struct ctl_out *o, int argc, const char **argv)
 {
 	const struct opt opts[] = {OPT_END()};
@@ -2754,7 +2788,7 @@ static const struct {
     {"ls", cmd_list},	      {"pause", cmd_pause},
     {"resume", cmd_resume},   {"stop", cmd_stop},
     {"rollout", cmd_rollout}, {"tls-secret", cmd_tls_secret},
-    {"acme", cmd_acme},
+    {"acme", cmd_acme},	      {"metrics", cmd_metrics},
 };
 
 static void *conn_thread(void *arg)
@@ -2797,7 +2831,8 @@ static void *conn_thread(void *arg)
 		goto out;
 	}
 	log_debug("control command '%s' with %zu argument(s)", args.v[0], args.nr - 1);
-	if (atomic_load(&handing_over) && strcmp(args.v[0], "list")) {
+	if (atomic_load(&handing_over) && strcmp(args.v[0], "list") &&
+	    strcmp(args.v[0], "metrics")) {
 		ctl_line(&o, 'e',
 			 "error: this proxy is handing over to a new one; run the command again "
 			 "in a moment");

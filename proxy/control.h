@@ -56,6 +56,9 @@
  * changes them at run time (proxy/acmeset.h, proxy/certs.h): saved, then
  * used from the next order, with no restart.
  *
+ * metrics prints the Prometheus text of proxy/metrics.h, one line of output
+ * per line of text, whether or not the proxy serves a metrics port.
+ *
  * Every value a command is given is checked before anything changes (the
  * control_check_* functions below, also applied to a restored state): a
  * value that would reach a request the proxy writes (a health check path
@@ -66,7 +69,7 @@
  *
  * handoff: a new process takes this one's listeners (proxy/handoff.h).
  * From the moment it asks, commands that change something are refused
- * ("run the command again in a moment"; list still answers), and a change
+ * ("run the command again in a moment"; list and metrics still answer), and a change
  * in progress is finished first; once the new process has taken over, the
  * control socket's path is the new process's (it renames its own socket
  * over it) and this one drains and exits (control_handed_over).

@@ -155,6 +155,11 @@ static int cmd_list(int argc, const char **argv)
 	return cmd_control(argc, argv, "list");
 }
 
+static int cmd_metrics(int argc, const char **argv)
+{
+	return cmd_control(argc, argv, "metrics");
+}
+
 static int cmd_pause(int argc, const char **argv)
 {
 	return cmd_control(argc, argv, "pause");
@@ -804,6 +809,8 @@ static const struct cmd commands[] = {
     {"rm", cmd_remove, "the same as remove"},
     {"list", cmd_list, "list the services"},
     {"ls", cmd_list, "the same as list"},
+    {"metrics", cmd_metrics,
+     "print the Prometheus metrics (as --metrics-port serves them, with or without it)"},
     {"pause", cmd_pause, "hold a service's new requests until resume or the next deploy"},
     {"resume", cmd_resume, "serve a paused or stopped service again"},
     {"stop", cmd_stop, "answer a service's requests with 503 (maintenance)"},

@@ -103,4 +103,32 @@ test_expect_success 'the access log can go to stdout' '
 	grep "\"request_id\":\"to-stdout\"" out.log | jq -e ".status == 200 and .service == \"default\""
 '
 
+test_expect_success 'berth-proxy metrics prints the text through the control socket, no metrics port needed' '
+	start_app d d &&
+	start_proxy nm --workers 2 --state-dir "$TEST_TMP/nm-state" --socket "$TEST_TMP/nm.sock" &&
+	! grep -q "metrics on" nm.log &&
+	"$PROXY" deploy nmweb --socket "$TEST_TMP/nm.sock" --host nm.test \
+		--target 127.0.0.1:$d_port >/dev/null &&
+	for i in 1 2 3; do curl -sf -H "Host: nm.test" http://127.0.0.1:$nm_port/ >/dev/null; done &&
+	curl -s -o /dev/null -H "Host: nm.test" "http://127.0.0.1:$nm_port/status?code=500" &&
+	"$PROXY" metrics --socket "$TEST_TMP/nm.sock" >ctl-scrape &&
+	grep -qx "berth_proxy_requests_total{service=\"nmweb\",code=\"2xx\"} 3" ctl-scrape &&
+	grep -qx "berth_proxy_requests_total{service=\"nmweb\",code=\"5xx\"} 1" ctl-scrape &&
+	grep -qx "berth_proxy_request_duration_seconds_count{service=\"nmweb\"} 4" ctl-scrape &&
+	grep -q "^# TYPE berth_proxy_requests_total counter$" ctl-scrape
+'
+
+test_expect_success 'berth-proxy metrics is the metrics port'"'"'s text (the same metrics, described alike)' '
+	curl -sf $M >port-scrape &&
+	grep "^#" ctl-scrape >a &&
+	grep "^#" port-scrape >b &&
+	test -s a &&
+	diff -u b a
+'
+
+test_expect_success 'berth-proxy metrics takes no argument' '
+	test_must_fail "$PROXY" metrics --socket "$TEST_TMP/nm.sock" extra 2>err &&
+	grep "usage: berth-proxy metrics" err
+'
+
 test_done

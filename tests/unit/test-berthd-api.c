@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,12 @@
 #include <unistd.h>
 
 #include "daemon/api.h"
+#include "daemon/apicharts.h"
 #include "daemon/loginguard.h"
 #include "daemon/store.h"
 #include "daemon/totp.h"
 #include "daemon/users.h"
+#include "lib/file.h"
 #include "lib/run.h"
 #include "lib/sbuf.h"
 #include "unit.h"
@@ -308,6 +311,106 @@ static void test_logins_and_roles(void)
 	sbuf_release(&admin);
 	sbuf_release(&viewer);
 	sbuf_release(&h);
+}
+
+/* The charts' routes (daemon/apicharts.h): who may read them, and what they answer. */
+static void test_charts(void)
+{
+	struct answer a;
+	struct sbuf admin = SBUF_INIT, viewer = SBUF_INIT, path = SBUF_INIT;
+	int64_t now = (int64_t)time(NULL);
+	struct series_point p[3] = {
+	    {now - 7200, 9, 9, 9, 9, 9, 9}, /* older than an hour: not shown */
+	    {now - 20, 2.5, 0.5, 0, 20, 12.5, 40},
+	    {now - 10, 3, 0, 0.25, 0, NAN, NAN},
+	};
+	struct err e = ERR_INIT;
+	json_t *j;
+
+	req("GET", "/api/v1/apps/shop/metrics", NULL, NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+	req("GET", "/apps/shop/charts/requests.svg", NULL, NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+	CHECK_INT(login("admin", NULL, &admin), 200);
+	CHECK_INT(login("vic", NULL, &viewer), 200);
+
+	/* before the first sample */
+	req("GET", "/api/v1/apps/shop/metrics", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	CHECK_STR(a.body.buf, "{\"points\":[]}\n");
+	CHECK(strstr(a.head.buf, "Content-Type: application/json"));
+	answer_release(&a);
+	req("GET", "/apps/shop/charts/requests.svg", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(strstr(a.head.buf, "Content-Type: image/svg+xml\r\n"));
+	CHECK(strstr(a.head.buf, "X-Content-Type-Options: nosniff\r\n"));
+	CHECK(strstr(a.head.buf, "Cache-Control: no-store\r\n"));
+	CHECK(!strncmp(a.body.buf, "<svg ", 5));
+	CHECK(strstr(a.body.buf, "<title>shop: requests per second (no traffic recorded yet)"));
+	answer_release(&a);
+
+	/* with points: the last hour's, for a user who may read the app */
+	CHECK_INT(apicharts_save(dir, "shop", p, 3, &e), 0);
+	req("GET", "/api/v1/apps/shop/metrics", viewer.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_INT(json_array_size(json_object_get(j, "points")), 2);
+	CHECK(json_integer_value(json_object_get(json_array_get(json_object_get(j, "points"), 0),
+						 "t")) == now - 20);
+	CHECK(json_real_value(json_object_get(json_array_get(json_object_get(j, "points"), 0),
+					      "errors_5xx")) == 0.5);
+	CHECK(json_is_null(
+	    json_object_get(json_array_get(json_object_get(j, "points"), 1), "p99_ms")));
+	json_decref(j);
+	answer_release(&a);
+	for (const char *const *w = (const char *const[]){"requests", "latency", "errors", NULL};
+	     *w; w++) {
+		sbuf_reset(&path);
+		sbuf_addf(&path, "/apps/shop/charts/%s.svg", *w);
+		req("GET", path.buf, viewer.buf, NULL, &a);
+		CHECK_INT(a.status, 200);
+		CHECK(strstr(a.body.buf, "<path d=\"M"));
+		CHECK(!strstr(a.body.buf, "no traffic recorded yet"));
+		CHECK(strstr(a.body.buf, "</svg>"));
+		answer_release(&a);
+	}
+
+	/* not the viewer's app, no such app, no such chart */
+	req("GET", "/api/v1/apps/blog/metrics", viewer.buf, NULL, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("GET", "/apps/blog/charts/requests.svg", viewer.buf, NULL, &a);
+	CHECK_INT(a.status, 404);
+	CHECK(!strstr(a.body.buf, "<svg"));
+	answer_release(&a);
+	req("GET", "/api/v1/apps/nope/metrics", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("GET", "/apps/shop/charts/cpu.svg", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("GET", "/apps/shop/charts/requests", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+
+	/* a file that is not the format: 500, said in the log, not in the answer */
+	sbuf_reset(&path);
+	apicharts_path(&path, dir, "blog");
+	CHECK(file_write_atomic(path.buf, "{\"points\":7}", 12, 0600, &e) == 0);
+	req("GET", "/api/v1/apps/blog/metrics", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 500);
+	CHECK(!strstr(a.body.buf, dir));
+	answer_release(&a);
+	unlink(path.buf);
+	sbuf_reset(&path);
+	apicharts_path(&path, dir, "shop");
+	unlink(path.buf);
+	sbuf_release(&admin);
+	sbuf_release(&viewer);
+	sbuf_release(&path);
+	err_release(&e);
 }
 
 static void test_caprover(void)
@@ -798,6 +901,7 @@ int main(void)
 	UNIT_RUN(test_before_setup);
 	UNIT_RUN(test_setup_once);
 	UNIT_RUN(test_logins_and_roles);
+	UNIT_RUN(test_charts);
 	UNIT_RUN(test_caprover);
 	UNIT_RUN(test_csrf);
 	UNIT_RUN(test_fixation);

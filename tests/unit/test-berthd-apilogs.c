@@ -53,7 +53,7 @@ static void *reap_loop(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&stop)) {
-		reaper_reap();
+		reaper_reap(NULL, NULL);
 		usleep(1000);
 	}
 	return NULL;

@@ -629,39 +629,6 @@ static void test_letsencrypt_set_refuses_and_changes_nothing(void)
 	store_close(&bd.store);
 }
 
-/* metrics:report finds berth-proxy's metrics port in its container's arguments. */
-static void test_metrics_port(void)
-{
-	static const struct {
-		const char *args;
-		int port;
-	} cases[] = {
-	    {"[\"run\",\"--http-port\",\"80\",\"--metrics-port\",\"9394\"]", 9394},
-	    {"[\"run\",\"--metrics-port=9100\",\"--debug\"]", 9100},
-	    {"[\"run\",\"--metrics-port\",\"1\",\"--metrics-port\",\"2\"]", 2},
-	    {"[\"run\",\"--http-port\",\"80\"]", 0},
-	    {"[\"run\",\"--metrics-port\",\"0\"]", 0},
-	    {"[]", 0},
-	    {"[\"run\",\"--metrics-port\"]", -1},
-	    {"[\"run\",\"--metrics-port\",\"65536\"]", -1},
-	    {"[\"run\",\"--metrics-port\",\"-1\"]", -1},
-	    {"[\"run\",\"--metrics-port\",\"12x\"]", -1},
-	    {"[\"run\",7]", -1},
-	    {"{\"run\":1}", -1},
-	    {"null", -1},
-	    {"", -1},
-	};
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int got = metrics_port_of_args(cases[i].args, strlen(cases[i].args));
-
-		if (got != cases[i].port) {
-			printf("#   %s\n", cases[i].args);
-		}
-		CHECK_INT(got, cases[i].port);
-	}
-}
-
 /* metrics:report's text and JSON from an app's totals; no value: "-" and null. */
 static void test_metrics_report_format(void)
 {
@@ -799,7 +766,6 @@ int main(void)
 	UNIT_RUN(test_network_settings);
 	UNIT_RUN(test_letsencrypt_set_args);
 	UNIT_RUN(test_letsencrypt_set_refuses_and_changes_nothing);
-	UNIT_RUN(test_metrics_port);
 	UNIT_RUN(test_metrics_report_format);
 	UNIT_RUN(test_metrics_report_usage);
 	UNIT_RUN(test_panel_users);

@@ -150,6 +150,27 @@ static void test_routes(void)
 	CHECK(!http_route_find(routes, 3, "GET", "/api/v2x", &st));
 }
 
+static void test_route_wildcards(void)
+{
+	static const struct http_route w[] = {
+	    {"GET", "/api/v1/apps/*/metrics", 0, NULL},
+	    {"GET", "/apps/*/charts/", 0, NULL},
+	    {"GET", "/api/v1/apps/", 0, NULL},
+	};
+	int st;
+
+	CHECK(http_route_find(w, 3, "GET", "/api/v1/apps/hello/metrics", &st) == &w[0]);
+	CHECK(http_route_find(w, 3, "GET", "/api/v1/apps/hello", &st) == &w[2]);
+	CHECK(http_route_find(w, 3, "GET", "/api/v1/apps/hello/metricsx", &st) == &w[2]);
+	CHECK(http_route_find(w, 3, "GET", "/api/v1/apps//metrics", &st) == &w[2]);
+	CHECK(http_route_find(w, 3, "GET", "/api/v1/apps/a/b/metrics", &st) == &w[2]);
+	CHECK(http_route_find(w, 3, "GET", "/apps/hello/charts/requests.svg", &st) == &w[1]);
+	CHECK(http_route_find(w, 3, "GET", "/apps/hello/charts", &st) == &w[1]);
+	CHECK(!http_route_find(w, 3, "GET", "/apps/hello", &st) && st == 404);
+	CHECK(!http_route_find(w, 3, "GET", "/apps//charts/x", &st) && st == 404);
+	CHECK(!http_route_find(w, 3, "POST", "/api/v1/apps/x/metrics", &st) && st == 405);
+}
+
 static void test_forms(void)
 {
 	const char *f = "token=a%2Bb&name=al+ice&empty=&flag&bad=%zz&nul=%00";
@@ -362,6 +383,7 @@ int main(void)
 {
 	UNIT_RUN(test_parse);
 	UNIT_RUN(test_routes);
+	UNIT_RUN(test_route_wildcards);
 	UNIT_RUN(test_forms);
 	UNIT_RUN(test_server);
 	return unit_done();
