@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/apiapps.h"
 #include "daemon/apictx.h"
 #include "daemon/capdeploy.h"
 #include "daemon/csrf.h"
@@ -1245,6 +1246,11 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/logout", 16 * 1024, h_logout},
     {"GET", "/api/v1/me", 0, h_me},
     {"GET", "/api/v1/apps", 0, h_apps},
+    {"POST", "/api/v1/apps", 16 * 1024, apiapps_h_create},
+    {"GET", "/api/v1/apps/", 0, apiapps_h_app},
+    {"POST", "/api/v1/apps/", 256 * 1024, apiapps_h_change},
+    {"DELETE", "/api/v1/apps/", 16 * 1024, apiapps_h_domain_delete},
+    {"GET", "/api/v1/jobs/", 0, apiapps_h_job},
     {"POST", "/api/v1/users", 16 * 1024, h_users_create},
     {"GET", "/api/v1/users", 0, h_users_list},
     {"DELETE", "/api/v1/users/", 16 * 1024, h_users_delete},

@@ -10,6 +10,8 @@
  *	berthd hook pre-receive		run by git inside an app's repository
  *	berthd hook upload APP ...	the build of a CapRover upload (daemon/capdeploy.h),
  *					started by berthd serve
+ *	berthd hook job ID		a change of the JSON API (daemon/apiapps.h), started
+ *					by berthd serve
  *	berthd CMD ARGS...		a command for root on the server: every right
  *
  * One table of the commands a client may run (`berthd help` lists it), each
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include "daemon/api.h"
+#include "daemon/apiapps.h"
 #include "daemon/berthd.h"
 #include "daemon/capdeploy.h"
 #include "daemon/http.h"
@@ -577,6 +580,8 @@ int main(int argc, const char **argv)
 	} else if (!strcmp(argv[1], "hook")) {
 		if (argc >= 3 && !strcmp(argv[2], "upload")) {
 			rc = capdeploy_hook(&bd, argc - 3, argv + 3);
+		} else if (argc == 4 && !strcmp(argv[2], "job")) {
+			rc = apiapps_hook_job(&bd, argv[3], dispatch);
 		} else {
 			rc = argc == 3 && !strcmp(argv[2], "pre-receive")
 				 ? bd_hook_pre_receive(&bd)
