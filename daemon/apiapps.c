@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,6 +279,8 @@ static int job_start(const struct api *api, const char *app, const char *action,
 	char *jobs = job_path(api->state_dir, NULL, NULL), *dir = NULL, *log = NULL, *args = NULL;
 	const char *prog = api->job_program;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t sa;
+	sigset_t none;
 	pid_t pid;
 	int rc, ret = -1;
 
@@ -315,9 +318,15 @@ static int job_start(const struct api *api, const char *app, const char *action,
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	/* the handler's thread blocks berthd serve's signals: the job takes them again */
+	posix_spawnattr_init(&sa);
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&sa, &none);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK);
 	/* berthd serve reaps it, as every child; the job's status file says how it ended */
-	rc = posix_spawn(&pid, prog, &fa, NULL,
+	rc = posix_spawn(&pid, prog, &fa, &sa,
 			 (char *const[]){(char *)prog, "hook", "job", id, NULL}, environ);
+	posix_spawnattr_destroy(&sa);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0) {
 		(void)job_write(api->state_dir, id, "status", "failed", 0600, e);
@@ -891,6 +900,8 @@ int apiapps_hook_job(struct bd *bd, const char *id,
 	int rc = 1;
 
 	bd->admin = true;
+	/* the log is read while the job runs: a line at a time */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!apiapps_valid_job_id(id)) {
 		rc = bd_fail("usage: berthd hook job ID (a job that berthd serve started)");
 		goto out;
