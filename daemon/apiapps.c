@@ -200,7 +200,8 @@ static void job_list(const char *state_dir, const char *app, struct strvec *ids)
 				cap = cap ? cap * 2 : 16;
 				v = xrealloc(v, cap * sizeof(*v));
 			}
-			snprintf(v[n].id, sizeof(v[n].id), "%s", de->d_name);
+			memcpy(v[n].id, de->d_name,
+			       sizeof(v[n].id)); /* a valid ID: 32 digits and NUL */
 			v[n].t = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 			n++;
 		}
