@@ -15,6 +15,8 @@
 
 #include "daemon/api.h"
 #include "daemon/apictx.h"
+#include "daemon/capdef.h"
+#include "daemon/capdeploy.h"
 #include "daemon/sshcmd.h"
 #include "daemon/users.h"
 #include "lib/banned.h"
@@ -30,8 +32,17 @@ extern char **environ;
 
 /* The commands a job may run: what the routes start, nothing else. */
 static const char *const job_commands[] = {
-    "releases:rollback",  "config:set",		 "config:unset", "domains:add",	   "domains:remove",
-    "letsencrypt:enable", "letsencrypt:disable", "ps:scale",	 "git:from-image",
+    "releases:rollback",
+    "config:set",
+    "config:unset",
+    "domains:add",
+    "domains:remove",
+    "letsencrypt:enable",
+    "letsencrypt:disable",
+    "ps:scale",
+    "git:from-image",
+    /* a tarball's build: capdeploy_hook's arguments */
+    "upload",
 };
 
 bool apiapps_valid_job_id(const char *id)
@@ -271,10 +282,11 @@ static json_t *last_job(const char *state_dir, const char *app)
 
 /*
  * Starts a job of app running cmds (a JSON array of argv arrays; it holds
- * secrets: it goes to a 0600 file only): id gets its ID. 0, or -1 with e set.
+ * secrets: it goes to a 0600 file only), with lock as its fd 3 unless -1:
+ * id gets its ID. 0, or -1 with e set.
  */
 static int job_start(const struct api *api, const char *app, const char *action, json_t *cmds,
-		     char id[APIAPPS_JOB_ID_HEX + 1], struct err *e)
+		     int lock, char id[APIAPPS_JOB_ID_HEX + 1], struct err *e)
 {
 	char tok[USERS_TOKEN_HEX + 1], self[4096];
 	char *jobs = job_path(api->state_dir, NULL, NULL), *dir = NULL, *log = NULL, *args = NULL;
@@ -319,6 +331,9 @@ static int job_start(const struct api *api, const char *app, const char *action,
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	if (lock >= 0) {
+		posix_spawn_file_actions_adddup2(&fa, lock, 3);
+	}
 	/* the handler's thread blocks berthd serve's signals: the job takes them again */
 	posix_spawnattr_init(&sa);
 	sigemptyset(&none);
@@ -453,47 +468,67 @@ out_close:
 /* ---- POST /api/v1/apps ------------------------------------------------------------------------
  */
 
+/* The user who creates an app, from the request's head: 0 (open), or -1 answered (closed). */
+static int create_open(struct apictx *c, struct store_user *u, const struct http_request *req,
+		       struct http_response *resp, void *data)
+{
+	if (apictx_open_setup(c, req, resp, data) < 0) {
+		goto fail;
+	}
+	if (apictx_auth(c, req, resp, u, APICTX_CHANGE | APICTX_NO_APP_TOKEN) <= 0) {
+		goto fail;
+	}
+	if (strcmp(u->role, "admin")) {
+		apictx_fail(resp, 403, "permission denied: only an admin creates apps");
+		store_user_release(u);
+		goto fail;
+	}
+	if (!http_is_type(req, "application/json")) {
+		apictx_fail(resp, 415, "expected a JSON body (Content-Type: application/json)");
+		store_user_release(u);
+		goto fail;
+	}
+	return 0;
+fail:
+	apictx_close(c);
+	return -1;
+}
+
+/* Creates the app the body b names (NULL: not a JSON object): the answer. */
+static void create_run(struct apictx *c, struct store_user *u, json_t *b,
+		       struct http_response *resp)
+{
+	const char *name = json_string_value(json_object_get(b, "name"));
+
+	if (!b) {
+		apictx_fail(resp, 400, "expected a JSON object as the body");
+	} else if (!name || !sshcmd_valid_app(name)) {
+		apictx_fail(resp, 400,
+			    "name: expected an app name (lowercase letters, digits and '-', "
+			    "starting with a letter)");
+	} else if (store_app_exists(&c->store, name)) {
+		apictx_fail(resp, 409, "an app of that name exists");
+	} else if (store_app_create(&c->store, name, &c->e) < 0) {
+		fail_500(c, resp);
+	} else {
+		apictx_event(c, u->name, name, "apps:create", NULL);
+		http_reply_json(resp, 201, json_pack("{ss}", "name", name));
+	}
+}
+
 void apiapps_h_create(const struct http_request *req, struct http_response *resp, void *data)
 {
 	struct apictx c;
 	struct store_user u;
-	json_t *b = NULL;
-	const char *name;
+	json_t *b;
 
-	if (apictx_open_setup(&c, req, resp, data) < 0) {
-		goto out_close;
+	if (create_open(&c, &u, req, resp, data) < 0) {
+		return;
 	}
-	if (apictx_auth(&c, req, resp, &u, APICTX_CHANGE | APICTX_NO_APP_TOKEN) <= 0) {
-		goto out_close;
-	}
-	if (strcmp(u.role, "admin")) {
-		apictx_fail(resp, 403, "permission denied: only an admin creates apps");
-		goto out;
-	}
-	if (!(b = apictx_json_body(req, resp))) {
-		goto out;
-	}
-	name = json_string_value(json_object_get(b, "name"));
-	if (!name || !sshcmd_valid_app(name)) {
-		apictx_fail(resp, 400,
-			    "name: expected an app name (lowercase letters, digits and '-', "
-			    "starting with a letter)");
-		goto out;
-	}
-	if (store_app_exists(&c.store, name)) {
-		apictx_fail(resp, 409, "an app of that name exists");
-		goto out;
-	}
-	if (store_app_create(&c.store, name, &c.e) < 0) {
-		fail_500(&c, resp);
-		goto out;
-	}
-	apictx_event(&c, u.name, name, "apps:create", NULL);
-	http_reply_json(resp, 201, json_pack("{ss}", "name", name));
-out:
+	b = http_body_json(req);
+	create_run(&c, &u, b, resp);
 	json_decref(b);
 	store_user_release(&u);
-out_close:
 	apictx_close(&c);
 }
 
@@ -685,43 +720,55 @@ static int plan_deploy(struct change *ch, json_t *b, struct http_response *resp)
 	return 0;
 }
 
-/*
- * The common part of a change to an app: the path's APP and the rest after
- * it (the ACTION...), the user, the role; then plan fills ch from the body
- * (or the path) and the job starts. The whole answer is given here.
- */
-static void change(const struct http_request *req, struct http_response *resp, void *data,
-		   bool is_delete)
-{
+/* A change's request, checked: its user, app, role and action (the rest of the path). */
+struct chreq {
 	struct apictx c;
 	struct store_user u;
-	struct change ch = {.cmds = NULL};
-	const char *p = req->path + strlen(APPS_PREFIX), *slash, *rest;
-	char *role = NULL, id[APIAPPS_JOB_ID_HEX + 1];
-	json_t *b = NULL;
-	int r;
+	char app[64];
+	const char *rest; /* after APP/ in the path (req->path lives as long as the request) */
+	int (*plan)(struct change *, json_t *, struct http_response *);
+	bool is_delete;
+};
 
-	sbuf_init(&ch.what, 0);
-	ch.cmds = json_array();
-	if (apictx_open_setup(&c, req, resp, data) < 0) {
-		goto out_close;
+static int plan_domain_add(struct change *ch, json_t *b, struct http_response *resp)
+{
+	return plan_domain(ch, json_string_value(json_object_get(b, "domain")), true, resp);
+}
+
+/*
+ * Opens r for a change of the app of the path, read from the request's
+ * head alone (a streamed body's head is gone by its end): the user, a role
+ * of deployer or admin, a route that exists. 0 (r open: chreq_close), or
+ * -1 with resp answered (closed).
+ */
+static int chreq_open(struct chreq *r, const struct http_request *req, struct http_response *resp,
+		      void *data, bool is_delete)
+{
+	const char *p = req->path + strlen(APPS_PREFIX), *slash;
+	char *role = NULL;
+	int g, ret = -1;
+	bool authed = false;
+
+	memset(r, 0, sizeof(*r));
+	r->is_delete = is_delete;
+	if (apictx_open_setup(&r->c, req, resp, data) < 0 ||
+	    apictx_auth(&r->c, req, resp, &r->u, APICTX_CHANGE) <= 0) {
+		goto out;
 	}
-	if (apictx_auth(&c, req, resp, &u, APICTX_CHANGE) <= 0) {
-		goto out_close;
-	}
+	authed = true;
 	slash = strncmp(req->path, APPS_PREFIX, strlen(APPS_PREFIX)) ? NULL : strchr(p, '/');
-	if (!slash || (size_t)(slash - p) >= sizeof(ch.app)) {
+	if (!slash || (size_t)(slash - p) >= sizeof(r->app)) {
 		apictx_fail(resp, 404, "no such route (expected /api/v1/apps/NAME/ACTION)");
 		goto out;
 	}
-	snprintf(ch.app, sizeof(ch.app), "%.*s", (int)(slash - p), p);
-	rest = slash + 1;
-	r = sshcmd_valid_app(ch.app) ? role_on(&c, &u, ch.app, &role) : 0;
-	if (r < 0) {
-		fail_500(&c, resp);
+	snprintf(r->app, sizeof(r->app), "%.*s", (int)(slash - p), p);
+	r->rest = slash + 1;
+	g = sshcmd_valid_app(r->app) ? role_on(&r->c, &r->u, r->app, &role) : 0;
+	if (g < 0) {
+		fail_500(&r->c, resp);
 		goto out;
 	}
-	if (r == 0 || !store_app_exists(&c.store, ch.app)) {
+	if (g == 0 || !store_app_exists(&r->c.store, r->app)) {
 		apictx_fail(resp, 404, "no such app (or you may not read it)");
 		goto out;
 	}
@@ -732,59 +779,87 @@ static void change(const struct http_request *req, struct http_response *resp, v
 		goto out;
 	}
 	if (is_delete) {
-		if (strncmp(rest, "domains/", 8) || !rest[8] || strchr(rest + 8, '/')) {
+		if (strncmp(r->rest, "domains/", 8) || !r->rest[8] || strchr(r->rest + 8, '/')) {
 			apictx_fail(resp, 404,
 				    "no such route (expected DELETE "
 				    "/api/v1/apps/NAME/domains/DOMAIN)");
 			goto out;
 		}
-		if (plan_domain(&ch, rest + 8, false, resp) < 0) {
-			goto out;
-		}
+	} else if (!strcmp(r->rest, "rollback")) {
+		r->plan = plan_rollback;
+	} else if (!strcmp(r->rest, "env")) {
+		r->plan = plan_env;
+	} else if (!strcmp(r->rest, "letsencrypt")) {
+		r->plan = plan_letsencrypt;
+	} else if (!strcmp(r->rest, "scale")) {
+		r->plan = plan_scale;
+	} else if (!strcmp(r->rest, "deploys")) {
+		r->plan = plan_deploy;
+	} else if (!strcmp(r->rest, "domains")) {
+		r->plan = plan_domain_add;
 	} else {
-		int (*plan)(struct change *, json_t *, struct http_response *) = NULL;
-
-		if (!strcmp(rest, "rollback")) {
-			plan = plan_rollback;
-		} else if (!strcmp(rest, "env")) {
-			plan = plan_env;
-		} else if (!strcmp(rest, "letsencrypt")) {
-			plan = plan_letsencrypt;
-		} else if (!strcmp(rest, "scale")) {
-			plan = plan_scale;
-		} else if (!strcmp(rest, "deploys")) {
-			plan = plan_deploy;
-		} else if (strcmp(rest, "domains")) {
-			apictx_fail(resp, 404,
-				    "no such route (expected /api/v1/apps/NAME/ followed by "
-				    "rollback, env, domains, letsencrypt, scale or deploys)");
-			goto out;
-		}
-		if (!(b = apictx_json_body(req, resp))) {
-			goto out;
-		}
-		if (plan ? plan(&ch, b, resp) < 0
-			 : plan_domain(&ch, json_string_value(json_object_get(b, "domain")), true,
-				       resp) < 0) {
-			goto out;
-		}
+		apictx_fail(resp, 404,
+			    "no such route (expected /api/v1/apps/NAME/ followed by "
+			    "rollback, env, domains, letsencrypt, scale or deploys)");
+		goto out;
 	}
-	if (job_start(c.api, ch.app, ch.action, ch.cmds, id, &c.e) < 0) {
-		log_error("http: %s", err_str(&c.e));
+	ret = 0;
+out:
+	free(role);
+	if (ret < 0) {
+		if (authed) {
+			store_user_release(&r->u);
+		}
+		apictx_close(&r->c);
+	}
+	return ret;
+}
+
+static void chreq_close(struct chreq *r)
+{
+	store_user_release(&r->u);
+	apictx_close(&r->c);
+}
+
+/* Plans r's change from b (the body; NULL for a DELETE) and starts its job: the answer. */
+static void chreq_run(struct chreq *r, json_t *b, struct http_response *resp)
+{
+	struct change ch = {.cmds = json_array()};
+	char id[APIAPPS_JOB_ID_HEX + 1];
+
+	sbuf_init(&ch.what, 0);
+	snprintf(ch.app, sizeof(ch.app), "%s", r->app);
+	if (r->is_delete ? plan_domain(&ch, r->rest + 8, false, resp) < 0
+			 : r->plan(&ch, b, resp) < 0) {
+		goto out;
+	}
+	if (job_start(r->c.api, ch.app, ch.action, ch.cmds, -1, id, &r->c.e) < 0) {
+		log_error("http: %s", err_str(&r->c.e));
 		apictx_fail(resp, 500, "cannot start the job");
 		goto out;
 	}
 	sbuf_addf(&ch.what, "%sjob %s", ch.what.len ? " " : "", id);
-	apictx_event(&c, u.name, ch.app, ch.action, ch.what.buf);
+	apictx_event(&r->c, r->u.name, ch.app, ch.action, ch.what.buf);
 	http_reply_json(resp, 202, json_pack("{ss}", "job", id));
 out:
-	json_decref(b);
-	free(role);
-	store_user_release(&u);
-out_close:
-	apictx_close(&c);
 	json_decref(ch.cmds); /* its strings are the body's values: gone with it */
 	sbuf_release(&ch.what);
+}
+
+static void change(const struct http_request *req, struct http_response *resp, void *data,
+		   bool is_delete)
+{
+	struct chreq r;
+	json_t *b = NULL;
+
+	if (chreq_open(&r, req, resp, data, is_delete) < 0) {
+		return;
+	}
+	if (is_delete || (b = apictx_json_body(req, resp))) {
+		chreq_run(&r, b, resp);
+	}
+	json_decref(b);
+	chreq_close(&r);
 }
 
 void apiapps_h_change(const struct http_request *req, struct http_response *resp, void *data)
@@ -796,6 +871,204 @@ void apiapps_h_domain_delete(const struct http_request *req, struct http_respons
 {
 	change(req, resp, data, true);
 }
+
+/* ---- POST /api/v1/apps/NAME/..., streamed: a tarball to build, or a JSON change ---------- */
+
+/* A request to the streamed route: a tarball being unpacked, or a JSON body being kept. */
+struct upload {
+	struct chreq r;
+	bool open, tar, failed, too_big;
+	bool create; /* POST /api/v1/apps (the prefix's route matches it too) */
+	int lock;
+	char *dir;
+	struct untar_dir ud;
+	bool ud_open;
+	struct sbuf body;
+	struct err e;
+};
+
+static void upload_free(struct upload *t)
+{
+	if (t->ud_open) {
+		untar_dir_release(&t->ud);
+	}
+	if (t->dir) {
+		struct err e = ERR_INIT;
+		(void)file_remove_tree(t->dir, &e);
+		err_release(&e);
+		free(t->dir);
+	}
+	if (t->lock >= 0) {
+		close(t->lock);
+	}
+	if (t->open) {
+		if (t->create) {
+			store_user_release(&t->r.u);
+			apictx_close(&t->r.c);
+		} else {
+			chreq_close(&t->r);
+		}
+	}
+	sbuf_release(&t->body);
+	err_release(&t->e);
+	free(t);
+}
+
+static void *upload_begin(const struct http_request *req, struct http_response *resp, void *data)
+{
+	struct upload *t = xcalloc(1, sizeof(*t));
+
+	t->lock = -1;
+	sbuf_init(&t->body, 0);
+	err_init(&t->e);
+	t->tar = http_is_type(req, "application/x-tar") || http_is_type(req, "application/gzip");
+	if (!strcmp(req->path, "/api/v1/apps")) {
+		t->create = true;
+		t->tar = false;
+		if (create_open(&t->r.c, &t->r.u, req, resp, data) < 0) {
+			goto refuse;
+		}
+		t->open = true;
+		return t;
+	}
+	if (chreq_open(&t->r, req, resp, data, false) < 0) {
+		goto refuse;
+	}
+	t->open = true;
+	if (!t->tar) {
+		if (!http_is_type(req, "application/json")) {
+			apictx_fail(resp, 415,
+				    "expected a JSON body (Content-Type: application/json), or a "
+				    "tarball (application/x-tar, application/gzip) to deploy");
+			goto refuse;
+		}
+		return t;
+	}
+	if (strcmp(t->r.rest, "deploys")) {
+		apictx_fail(resp, 415,
+			    "a tarball goes to POST /api/v1/apps/NAME/deploys; other changes are "
+			    "JSON (Content-Type: application/json)");
+		goto refuse;
+	}
+	t->lock = capdeploy_lock(t->r.c.api->state_dir, t->r.app, &t->e);
+	if (t->lock < 0) {
+		apictx_fail(resp, t->lock == -2 ? 409 : 500, err_str(&t->e));
+		t->lock = -1;
+		goto refuse;
+	}
+	if (!(t->dir = capdeploy_new_dir(t->r.c.api->state_dir, t->r.app, &t->e)) ||
+	    untar_dir_open(&t->ud, t->dir, NULL, &t->e) < 0) {
+		log_error("http: %s", err_str(&t->e));
+		apictx_fail(resp, 500, "cannot unpack the upload");
+		goto refuse;
+	}
+	t->ud_open = true;
+	return t;
+refuse:
+	upload_free(t);
+	return NULL;
+}
+
+static int upload_data(void *st, const void *buf, size_t len)
+{
+	struct upload *t = st;
+
+	if (!t->tar) {
+		if (t->body.len + len > APIAPPS_MAX_JSON) {
+			t->too_big = true;
+			return -1;
+		}
+		sbuf_add(&t->body, buf, len);
+		return 0;
+	}
+	if (untar_dir_feed(&t->ud, buf, len, &t->e) < 0) {
+		t->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* The end of a tarball: unpacked whole, its job started. */
+static void upload_tar_end(struct upload *t, struct http_response *resp)
+{
+	struct capdef d = CAPDEF_INIT;
+	struct sbuf msg = SBUF_INIT;
+	char rev[USERS_TOKEN_HEX + 1], id[APIAPPS_JOB_ID_HEX + 1];
+	json_t *cmds = json_array();
+	const char *action;
+
+	if (t->failed || untar_dir_finish(&t->ud, &t->e) < 0 ||
+	    capdef_load(t->dir, NULL, &d, &t->e) < 0) {
+		sbuf_addf(&msg, "the tarball: %s", err_str(&t->e));
+		apictx_fail(resp, 400, msg.buf);
+		goto out;
+	}
+	if (d.kind == CAPDEF_IMAGE) {
+		json_array_append_new(cmds,
+				      json_pack("[sss]", "git:from-image", t->r.app, d.image));
+		action = "git:from-image";
+	} else {
+		if (users_token(rev, &t->e) < 0) {
+			fail_500(&t->r.c, resp);
+			goto out;
+		}
+		rev[40] = 0;
+		json_array_append_new(cmds, json_pack("[ssssss]", "upload", t->r.app, t->dir, rev,
+						      d.dockerfile, "-"));
+		action = "upload";
+	}
+	if (job_start(t->r.c.api, t->r.app, action, cmds, t->lock, id, &t->e) < 0) {
+		log_error("http: %s", err_str(&t->e));
+		apictx_fail(resp, 500, "cannot start the job");
+		goto out;
+	}
+	if (d.kind != CAPDEF_IMAGE) {
+		/* the job builds it, and removes it */
+		free(t->dir);
+		t->dir = NULL;
+	}
+	sbuf_addf(&msg, "%s job %s", d.kind == CAPDEF_IMAGE ? d.image : "tarball", id);
+	apictx_event(&t->r.c, t->r.u.name, t->r.app, action, msg.buf);
+	http_reply_json(resp, 202, json_pack("{ss}", "job", id));
+out:
+	json_decref(cmds);
+	capdef_release(&d);
+	sbuf_release(&msg);
+}
+
+static void upload_end(void *st, const struct http_request *req, struct http_response *resp,
+		       bool complete)
+{
+	struct upload *t = st;
+	json_t *b;
+
+	(void)req; /* its head is gone: chreq_open read what it needed */
+	if (!complete) {
+		goto out;
+	}
+	if (t->tar) {
+		upload_tar_end(t, resp);
+		goto out;
+	}
+	if (t->too_big) {
+		apictx_fail(resp, 413, "a JSON body of at most 256 KiB");
+		goto out;
+	}
+	b = t->body.len ? json_loadb(t->body.buf, t->body.len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	if (t->create) {
+		create_run(&t->r.c, &t->r.u, json_is_object(b) ? b : NULL, resp);
+	} else if (!json_is_object(b)) {
+		apictx_fail(resp, 400, "expected a JSON object as the body");
+	} else {
+		chreq_run(&t->r, b, resp);
+	}
+	json_decref(b);
+	memset(t->body.buf, 0, t->body.len);
+out:
+	upload_free(t);
+}
+
+const struct http_stream apiapps_stream = {upload_begin, upload_data, upload_end};
 
 /* ---- GET /api/v1/jobs/ID ------------------------------------------------------------------- */
 
@@ -890,6 +1163,17 @@ static bool job_command_ok(json_t *cmd, const char *app)
 	return known && has_app;
 }
 
+/* Whether an "upload" command builds a directory of app's uploads: upload APP DIR REV FILE -. */
+static bool upload_ok(struct bd *bd, const char *app, int argc, const char **argv)
+{
+	char *dir = bd_path(bd, "uploads/%s/src-", app);
+	bool ok = argc == 6 && !strcmp(argv[1], app) && !strncmp(argv[2], dir, strlen(dir)) &&
+		  !strchr(argv[2] + strlen(dir), '/') && !strcmp(argv[5], "-");
+
+	free(dir);
+	return ok;
+}
+
 int apiapps_hook_job(struct bd *bd, const char *id,
 		     int (*run)(struct bd *bd, int argc, const char **argv))
 {
@@ -937,7 +1221,13 @@ int apiapps_hook_job(struct bd *bd, const char *id,
 			argv[k] = json_string_value(json_array_get(cmd, k));
 		}
 		/* an argv in memory: the values never reach a process's argv */
-		rc = run(bd, (int)n, argv);
+		if (!strcmp(argv[0], "upload")) {
+			rc = upload_ok(bd, app, (int)n, argv)
+				 ? capdeploy_hook(bd, (int)n - 1, argv + 1)
+				 : bd_fail("job %s: not an upload of its app", id);
+		} else {
+			rc = run(bd, (int)n, argv);
+		}
 		free(argv);
 		fflush(stdout);
 		fflush(stderr);

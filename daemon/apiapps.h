@@ -18,7 +18,8 @@
  *letsencrypt:enable/disable
  *	POST   /api/v1/apps/NAME/scale		{web: N}			ps:scale APP web=N
  *	POST   /api/v1/apps/NAME/deploys	{image}				git:from-image
- *	GET    /api/v1/jobs/ID?from=N		{id, app, action, state, lines (the job's output
+ *					or a tarball (apiapps_stream)	the build of caprover deploy
+ *-t GET    /api/v1/jobs/ID?from=N		{id, app, action, state, lines (the job's output
  *						from line N, 0-based, at most APIAPPS_JOB_LINES),
  *						next}
  * Each change answers 202 {job: ID} once its job runs.
@@ -61,6 +62,18 @@
 #define APIAPPS_JOBS_KEPT  20
 #define APIAPPS_JOB_LINES  2000
 #define APIAPPS_SCALE_MAX  100
+#define APIAPPS_MAX_JSON   (256 * 1024)
+
+/*
+ * POST /api/v1/apps/..., streamed (in capdeploy_stream_routes): a body of
+ * Content-Type application/x-tar or application/gzip to .../deploys is a
+ * build context, unpacked as `caprover deploy -t`'s upload is (under the
+ * app's upload lock, into STATE/uploads/APP/src-*: capdeploy.h) and built
+ * by a job (the action "upload") as that upload is, or deployed as its
+ * captain-definition's image says; any other body is a JSON change
+ * (APIAPPS_MAX_JSON at most) answered as apiapps_h_change answers it.
+ */
+extern const struct http_stream apiapps_stream;
 
 /* The handlers (their data is the struct api). */
 void apiapps_h_app(const struct http_request *req, struct http_response *resp, void *data);

@@ -17,6 +17,7 @@
 
 #include "daemon/api.h"
 #include "daemon/apiapps.h"
+#include "daemon/capdeploy.h"
 #include "daemon/loginguard.h"
 #include "daemon/store.h"
 #include "daemon/totp.h"
@@ -1097,6 +1098,105 @@ static void test_app_routes(void)
 	sbuf_release(&body);
 }
 
+/* A request with a body of len bytes (NULs allowed), on a new connection; the status. */
+static int req_bin(const char *path, const char *headers, const char *body, size_t len)
+{
+	struct sockaddr_in sa = {0};
+	struct sbuf s = SBUF_INIT, in = SBUF_INIT;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), st;
+
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	sbuf_addf(&s,
+		  "POST %s HTTP/1.1\r\nHost: berth.example.test\r\nConnection: close\r\n%s"
+		  "Content-Length: %zu\r\n\r\n",
+		  path, headers, len);
+	sbuf_add(&s, body, len);
+	CHECK(write(fd, s.buf, s.len) == (ssize_t)s.len);
+	while (sbuf_read_once(&in, fd, 4096) > 0) {
+	}
+	close(fd);
+	st = in.len > 12 ? atoi(in.buf + 9) : 0;
+	sbuf_release(&s);
+	sbuf_release(&in);
+	return st;
+}
+
+/* A tar of one file, Dockerfile, as tar(1) writes it; len its length. */
+static char *dockerfile_tar(size_t *len)
+{
+	static const char df[] = "FROM scratch\n";
+	char *t = calloc(1, 512 * 4);
+	unsigned sum = 0;
+
+	memcpy(t, "Dockerfile", 10);
+	memcpy(t + 100, "0000644", 7);
+	memcpy(t + 108, "0000000", 7);
+	memcpy(t + 116, "0000000", 7);
+	snprintf(t + 124, 12, "%011o", (unsigned)(sizeof(df) - 1));
+	memcpy(t + 136, "00000000000", 11);
+	memset(t + 148, ' ', 8);
+	t[156] = '0';
+	memcpy(t + 257, "ustar", 6);
+	memcpy(t + 263, "00", 2);
+	for (int i = 0; i < 512; i++) {
+		sum += (unsigned char)t[i];
+	}
+	snprintf(t + 148, 8, "%06o", sum);
+	memcpy(t + 512, df, sizeof(df) - 1);
+	*len = 512 * 4;
+	return t;
+}
+
+static void test_app_tarball(void)
+{
+	struct sbuf dep = SBUF_INIT, view = SBUF_INIT, hd = SBUF_INIT, hv = SBUF_INIT,
+		    h = SBUF_INIT, p = SBUF_INIT;
+	size_t len;
+	char *tar = dockerfile_tar(&len);
+	struct answer a;
+	json_t *j;
+	int before = jobs_count();
+
+	guard_reset();
+	CHECK_INT(login("dora", NULL, &dep), 200);
+	CHECK_INT(login("vera", NULL, &view), 200);
+	change_headers(&dep, &hd);
+	change_headers(&view, &hv);
+	sbuf_addstr(&h, hd.buf);
+	/* a tar instead of JSON */
+	sbuf_reset(&p);
+	sbuf_addf(&p, "Content-Type: application/x-tar\r\n%s", strstr(hv.buf, "Cookie:"));
+	CHECK_INT(req_bin("/api/v1/apps/cafe/deploys", p.buf, tar, len), 403);
+	sbuf_reset(&p);
+	sbuf_addf(&p, "Content-Type: application/x-tar\r\n%s", strstr(hd.buf, "Cookie:"));
+	CHECK_INT(req_bin("/api/v1/apps/cafe/scale", p.buf, tar, len), 415);
+	CHECK_INT(req_bin("/api/v1/apps/nope/deploys", p.buf, tar, len), 404);
+	CHECK_INT(req_bin("/api/v1/apps/cafe/deploys", p.buf, "not a tar at all", 16), 400);
+	CHECK_INT(jobs_count(), before);
+	CHECK_INT(req_bin("/api/v1/apps/cafe/deploys", p.buf, tar, len), 202);
+	req("GET", "/api/v1/apps/cafe", dep.buf, NULL, &a);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "job"), "action")),
+		  "upload");
+	json_decref(j);
+	answer_release(&a);
+	/* JSON changes come through the same streamed route */
+	req("POST", "/api/v1/apps/cafe/scale", h.buf, "{\"web\":1}", &a);
+	CHECK_INT(a.status, 202);
+	answer_release(&a);
+	free(tar);
+	guard_reset();
+	sbuf_release(&dep);
+	sbuf_release(&view);
+	sbuf_release(&hd);
+	sbuf_release(&hv);
+	sbuf_release(&h);
+	sbuf_release(&p);
+}
+
 int main(void)
 {
 	static struct http_server srv;
@@ -1116,6 +1216,9 @@ int main(void)
 	srv.routes = api_routes;
 	srv.nroutes = api_nroutes;
 	srv.data = &api;
+	/* as berthd serve: the streamed routes first */
+	srv.streams = capdeploy_stream_routes;
+	srv.nstreams = capdeploy_nstream_routes;
 	if (http_server_start(&srv, "127.0.0.1:0", &e) < 0) {
 		printf("Bail out! %s\n", err_str(&e));
 		return 1;
@@ -1133,6 +1236,7 @@ int main(void)
 	UNIT_RUN(test_tokens);
 	UNIT_RUN(test_user_admin);
 	UNIT_RUN(test_app_routes);
+	UNIT_RUN(test_app_tarball);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});
