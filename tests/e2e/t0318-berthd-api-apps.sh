@@ -2,7 +2,8 @@
 # The JSON API's app routes and jobs against berthd on a lab host set up by
 # `berth server bootstrap --daemon --root-domain`, through berth-proxy with
 # an ACME certificate (pebble): a session logs in with curl; an image is
-# deployed through the API and its job polled until it succeeds, its lines
+# deployed through the API and its job polled until it succeeds, then a
+# tarball built as `caprover deploy -t`'s upload is, the jobs' lines
 # coming through /api/v1/jobs/ID; the app shows the release; a config value
 # set through the API is in no answer, no job line and no process's argv
 # on the host while the job runs; a domain is added, web scaled to 2 and
@@ -191,7 +192,7 @@ test_expect_success 'set-up link, an admin and a viewer of the app log in' '
 '
 
 test_expect_success 'an image deployed through the API: a job, its lines, the release' '
-	on $H "docker build -q -t $T-img:v1 $TEST_TMP/img-v1 && docker build -q -t $T-img:v2 $TEST_TMP/img-v2" >/dev/null &&
+	on $H "docker build -q -t $T-img:v1 $TEST_TMP/img-v1" >/dev/null &&
 	change /api/v1/apps/$T/deploys "{\"image\":\"$T-img:v1\"}" && id=$(cat job.id) &&
 	test "$(job_wait $id)" = succeeded &&
 	grep -q -- "-----> " "job-$id.lines" &&
@@ -199,8 +200,14 @@ test_expect_success 'an image deployed through the API: a job, its lines, the re
 	test "$(api GET /api/v1/apps/$T -b "$TEST_TMP/jar")" = 200 && cat api.out &&
 	jq -e ".deployed == true and (.releases | length == 1) and .releases[0].current == true and .releases[0].image == \"$T-img:v1\" and .job.id == \"$id\" and .job.state == \"succeeded\" and .job.action == \"git:from-image\"" api.out &&
 	jq -r .version api.out >first.version &&
-	change /api/v1/apps/$T/deploys "{\"image\":\"$T-img:v2\"}" && id=$(cat job.id) &&
+	tar -C "$TEST_TMP/img-v2" -czf v2.tgz Dockerfile testapp &&
+	mapfile -t h < <(csrf "$TEST_TMP/jar") &&
+	st=$(api POST /api/v1/apps/$T/deploys -b "$TEST_TMP/jar" "${h[@]:0:4}" \
+		-H "Content-Type: application/gzip" --data-binary @v2.tgz) &&
+	{ test "$st" = 202 || { echo "tarball: $st"; cat api.out; false; }; } &&
+	id=$(jq -r .job api.out) &&
 	test "$(job_wait $id)" = succeeded &&
+	grep -q -- "-----> Building $T" "job-$id.lines" &&
 	test "$(served)" = v2
 '
 
