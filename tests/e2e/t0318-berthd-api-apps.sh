@@ -236,7 +236,12 @@ test_expect_success 'a domain added, web scaled to 2, each a job' '
 	test "$(job_wait $id)" = succeeded && test -s "job-$id.lines" &&
 	test "$(api GET /api/v1/apps/$T -b "$TEST_TMP/jar")" = 200 && cat api.out &&
 	jq -e "(.domains | index(\"www.$T.test\") != null) and .scale.web == 2" api.out &&
-	test "$(on $H docker ps -q --filter label=service=$T --filter label=role=web | wc -l)" = 2 &&
+	for i in $(seq 20); do
+		n=$(on $H docker ps -q --filter label=service=$T --filter label=role=web | wc -l)
+		test "$n" = 2 && break
+		sleep 1
+	done
+	test "$n" = 2 &&
 	test "$(curl -s --max-time 5 -H "Host: www.$T.test" "http://$ADDR/" | sed -n "s/^testapp version=\([^ ]*\) .*/\1/p")" = v2
 '
 
