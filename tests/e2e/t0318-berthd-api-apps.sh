@@ -198,7 +198,7 @@ test_expect_success 'an image deployed through the API: a job, its lines, the re
 	grep -q -- "-----> " "job-$id.lines" &&
 	test "$(served)" = v1 &&
 	test "$(api GET /api/v1/apps/$T -b "$TEST_TMP/jar")" = 200 && cat api.out &&
-	jq -e ".deployed == true and (.releases | length == 1) and .releases[0].current == true and .releases[0].image == \"$T-img:v1\" and .job.id == \"$id\" and .job.state == \"succeeded\" and .job.action == \"git:from-image\"" api.out &&
+	jq -e ".deployed == true and (.releases | length == 1) and .releases[0].current == true and .deploy_source == \"image\" and .job.id == \"$id\" and .job.state == \"succeeded\" and .job.action == \"git:from-image\"" api.out &&
 	jq -r .version api.out >first.version &&
 	tar -C "$TEST_TMP/img-v2" -czf v2.tgz Dockerfile testapp &&
 	mapfile -t h < <(csrf "$TEST_TMP/jar") &&
