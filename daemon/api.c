@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "daemon/apicharts.h"
+#include "daemon/apiapps.h"
 #include "daemon/apictx.h"
 #include "daemon/apilogs.h"
 #include "daemon/capdeploy.h"
@@ -1252,6 +1253,11 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v1/apps/*/metrics", 0, apicharts_h_metrics},
     {"GET", "/apps/*/charts/", 0, apicharts_h_svg},
     {"GET", "/api/v1/apps/*/logs", 0, apilogs_h_logs},
+    {"POST", "/api/v1/apps", 16 * 1024, apiapps_h_create},
+    {"GET", "/api/v1/apps/", 0, apiapps_h_app},
+    {"POST", "/api/v1/apps/", 256 * 1024, apiapps_h_change},
+    {"DELETE", "/api/v1/apps/", 16 * 1024, apiapps_h_domain_delete},
+    {"GET", "/api/v1/jobs/", 0, apiapps_h_job},
     {"POST", "/api/v1/users", 16 * 1024, h_users_create},
     {"GET", "/api/v1/users", 0, h_users_list},
     {"DELETE", "/api/v1/users/", 16 * 1024, h_users_delete},

@@ -14,6 +14,12 @@
  *					csrf_token (a session's)}
  *	GET  /api/v1/apps		the apps the user may read, with apps:report's and
  *					ps:report's --format json fields
+ *	GET  /api/v1/apps/NAME		one app, its releases, env keys, last job
+ *	POST /api/v1/apps		(admin) {name}: a new app
+ *	POST /api/v1/apps/NAME/ACTION	rollback, env, domains, letsencrypt, scale,
+ *					deploys: 202 {job}; DELETE .../domains/DOMAIN
+ *	GET  /api/v1/jobs/ID?from=N	a job's state and output lines
+ *					(these: daemon/apiapps.h)
  *	POST /api/v1/me/totp		{password}: a pending {secret, otpauth_uri}
  *	POST /api/v1/me/totp/confirm	{code}: TOTP on, {recovery_codes} shown once
  *	DELETE /api/v1/me/totp		{password, code}: TOTP off
@@ -81,6 +87,7 @@ struct api {
 	const char *state_dir;		      /* where berthd.db is */
 	struct loginguard *guard;	      /* the process's login backoff; NULL: none */
 	unsigned char csrf_key[CSRF_KEY_LEN]; /* the process's CSRF key (csrf_key_new) */
+	const char *job_program; /* what a job runs as `PROGRAM hook job ID`; NULL: berthd itself */
 };
 
 /* The route table; each route's data is the struct api. */

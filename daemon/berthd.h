@@ -141,6 +141,11 @@ int cmd_resource_report(struct bd *bd, int argc, const char **argv);
 int cmd_storage_mount(struct bd *bd, int argc, const char **argv);
 int cmd_storage_unmount(struct bd *bd, int argc, const char **argv);
 int cmd_storage_list(struct bd *bd, int argc, const char **argv);
+/* config:set's check of a KEY (its first n bytes): letters, digits, '_', no digit first. */
+bool config_valid_name(const char *s, size_t n);
+#define CONFIG_VALUE_MAX (64 * 1024)
+/* domains:add's check of a host name ("*." allowed in front); lowercases it in place. */
+bool domains_valid_name(char *d);
 /* resource:limit's checks of --memory SIZE (Docker's syntax, at least 6 MiB) and --cpu N. */
 bool resource_valid_memory(const char *s);
 bool resource_valid_cpus(const char *s);

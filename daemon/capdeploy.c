@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "daemon/api.h"
+#include "daemon/apiapps.h"
 #include "daemon/appdeploy.h"
 #include "daemon/capdef.h"
 #include "daemon/push.h"
@@ -366,6 +367,25 @@ static int lock_open(const char *state_dir, const char *app)
 	return fd;
 }
 
+int capdeploy_lock(const char *state_dir, const char *app, struct err *e)
+{
+	int fd = lock_open(state_dir, app), i;
+
+	if (fd < 0) {
+		return err_set(e, "cannot open the app's upload lock: %s", strerror(errno));
+	}
+	/* a status check (GET) holds it shared for an instant: try a few times */
+	for (i = 0; i < 10 && flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
+		usleep(20 * 1000);
+	}
+	if (i == 10) {
+		close(fd);
+		err_set(e, "a build of this app is already running: wait until it ends");
+		return -2;
+	}
+	return fd;
+}
+
 /* Whether someone holds the app's upload lock. */
 static bool building(const char *state_dir, const char *app)
 {
@@ -537,8 +557,7 @@ static void upload_free(struct upload *u)
 	free(u);
 }
 
-/* A new directory for an upload of app: malloc'd, or NULL with e set. */
-static char *new_dir(const char *state_dir, const char *app, struct err *e)
+char *capdeploy_new_dir(const char *state_dir, const char *app, struct err *e)
 {
 	char *tmpl = app_path(state_dir, app, "src-XXXXXX");
 
@@ -582,7 +601,7 @@ static void *up_stream_begin(const struct http_request *req, struct http_respons
 	if (http_is_type(req, "multipart/form-data")) {
 		u->multipart = true;
 		ct = http_header_get(req, "content-type");
-		if (!(u->dir = new_dir(u->c.state_dir, u->c.app, &u->e)) ||
+		if (!(u->dir = capdeploy_new_dir(u->c.state_dir, u->c.app, &u->e)) ||
 		    capdeploy_upload_init(&u->up, ct, u->dir, &u->e) < 0) {
 			u->failed = true;
 		} else {
@@ -756,7 +775,7 @@ static void up_stream_end(void *st, const struct http_request *req, struct http_
 		if (rc == 0 && d.kind == CAPDEF_BUILD) {
 			/* lines without files: a directory holding the definition alone */
 			capdef_release(&d);
-			if (!(u->dir = new_dir(u->c.state_dir, u->c.app, &u->e))) {
+			if (!(u->dir = capdeploy_new_dir(u->c.state_dir, u->c.app, &u->e))) {
 				goto refused;
 			}
 			sbuf_addf(&msg, "%s/" CAPDEF_FILE, u->dir);
@@ -824,6 +843,8 @@ static const struct http_stream upload_stream = {up_stream_begin, up_stream_data
 
 const struct http_stream_route capdeploy_stream_routes[] = {
     {"POST", PREFIX, CAPDEPLOY_MAX_UPLOAD, &upload_stream},
+    /* the JSON API's changes of an app, a tarball to deploy among them (daemon/apiapps.h) */
+    {"POST", "/api/v1/apps/", CAPDEPLOY_MAX_UPLOAD, &apiapps_stream},
 };
 const size_t capdeploy_nstream_routes =
     sizeof(capdeploy_stream_routes) / sizeof(capdeploy_stream_routes[0]);

@@ -90,6 +90,15 @@ void capdeploy_upload_release(struct capdeploy_upload *u);
 int capdeploy_log_window(const char *path, size_t n, long long *first, struct strvec *lines,
 			 struct err *e);
 
+/*
+ * The app's upload lock (STATE/uploads/APP/lock), taken: its fd; -2 when a
+ * build holds it, -1 on an error (e says which).
+ */
+int capdeploy_lock(const char *state_dir, const char *app, struct err *e);
+/* A new empty directory STATE/uploads/APP/src-XXXXXX for an upload: malloc'd, or NULL with e set.
+ */
+char *capdeploy_new_dir(const char *state_dir, const char *app, struct err *e);
+
 /* The routes (their data is the struct api): the upload, streamed; the status, in api.c's table. */
 extern const struct http_stream_route capdeploy_stream_routes[];
 extern const size_t capdeploy_nstream_routes;

@@ -16,10 +16,9 @@
 #include "lib/sbuf.h"
 #include "lib/xalloc.h"
 
-#define CONFIG_VALUE_MAX (64 * 1024)
-#define CONFIG_NAME_MAX	 256
+#define CONFIG_NAME_MAX 256
 
-static bool valid_name(const char *s, size_t n)
+bool config_valid_name(const char *s, size_t n)
 {
 	if (!n || n > CONFIG_NAME_MAX || (s[0] >= '0' && s[0] <= '9')) {
 		return false;
@@ -104,7 +103,7 @@ int cmd_config_set(struct bd *bd, int argc, const char **argv)
 			goto out;
 		}
 		nl = (size_t)(eq - argv[i]);
-		if (!valid_name(argv[i], nl)) {
+		if (!config_valid_name(argv[i], nl)) {
 			rc = bd_fail("invalid config name '%.*s' (letters, digits and '_', not "
 				     "starting with a digit)",
 				     (int)(nl > 64 ? 64 : nl), argv[i]);

@@ -16,7 +16,7 @@
 #define DOMAIN_MAX 253
 
 /* A host name ("*." allowed in front); lowercased in place. */
-static bool valid_domain(char *d)
+bool domains_valid_name(char *d)
 {
 	size_t n = strlen(d), label = 0;
 	char *p = d;
@@ -54,7 +54,7 @@ static int read_domains(int argc, const char **argv, struct strvec *v)
 {
 	for (int i = 2; i < argc; i++) {
 		strvec_push(v, argv[i]);
-		if (!valid_domain(v->v[v->nr - 1])) {
+		if (!domains_valid_name(v->v[v->nr - 1])) {
 			return bd_fail("invalid domain '%s'", argv[i]);
 		}
 	}
@@ -211,7 +211,7 @@ int cmd_domains_set_global(struct bd *bd, int argc, const char **argv)
 		return bd_usage("domains:set-global DOMAIN");
 	}
 	strvec_push(&v, argv[1]);
-	if (!valid_domain(v.v[0]) || v.v[0][0] == '*') {
+	if (!domains_valid_name(v.v[0]) || v.v[0][0] == '*') {
 		rc = bd_fail("invalid domain '%s'", argv[1]);
 	} else if (store_setting_set(&bd->store, "global-domain", v.v[0], &e) < 0) {
 		rc = bd_fail_err(&e);

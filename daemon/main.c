@@ -15,6 +15,8 @@
  *	berthd hook sampler [--interval SECONDS]
  *					the charts' sampler (daemon/sampler.h), started by
  *					berthd serve
+ *	berthd hook job ID		a change of the JSON API (daemon/apiapps.h), started
+ *					by berthd serve
  *	berthd CMD ARGS...		a command for root on the server: every right
  *
  * One table of the commands a client may run (`berthd help` lists it), each
@@ -33,6 +35,7 @@
 #include <unistd.h>
 
 #include "daemon/api.h"
+#include "daemon/apiapps.h"
 #include "daemon/berthd.h"
 #include "daemon/capdeploy.h"
 #include "daemon/http.h"
@@ -703,6 +706,8 @@ int main(int argc, const char **argv)
 			rc = bd_fail("usage: berthd hook sampler [--interval SECONDS]%s%s",
 				     err_isset(&e) ? ": " : "", err_isset(&e) ? err_str(&e) : "");
 			err_release(&e);
+		} else if (argc == 4 && !strcmp(argv[2], "job")) {
+			rc = apiapps_hook_job(&bd, argv[3], dispatch);
 		} else {
 			rc = argc == 3 && !strcmp(argv[2], "pre-receive")
 				 ? bd_hook_pre_receive(&bd)

@@ -5,17 +5,21 @@
  * tests/e2e/t0315-berthd-api.sh runs them through berth-proxy and TLS.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "daemon/api.h"
 #include "daemon/apicharts.h"
+#include "daemon/apiapps.h"
+#include "daemon/capdeploy.h"
 #include "daemon/loginguard.h"
 #include "daemon/store.h"
 #include "daemon/totp.h"
@@ -875,6 +879,427 @@ static void test_user_admin(void)
 	sbuf_release(&h);
 }
 
+/* The number of job directories under STATE/jobs. */
+static int jobs_count(void)
+{
+	struct sbuf p = SBUF_INIT;
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	sbuf_addf(&p, "%s/jobs", dir);
+	d = opendir(p.buf);
+	while (d && (de = readdir(d))) {
+		n += apiapps_valid_job_id(de->d_name);
+	}
+	if (d) {
+		closedir(d);
+	}
+	sbuf_release(&p);
+	return n;
+}
+
+/* The job ID of a 202 answer {job}, into id. */
+static void job_of(const struct answer *a, char id[APIAPPS_JOB_ID_HEX + 1])
+{
+	json_t *j = json_loads(a->body.buf, 0, NULL);
+	const char *s = json_string_value(json_object_get(j, "job"));
+
+	CHECK_INT(a->status, 202);
+	CHECK(s && apiapps_valid_job_id(s));
+	snprintf(id, APIAPPS_JOB_ID_HEX + 1, "%s", s ? s : "");
+	json_decref(j);
+}
+
+static struct strvec ran;
+
+/* What the job hook runs, in place of berthd's dispatcher: it records the argv. */
+static int record_run(struct bd *bd, int argc, const char **argv)
+{
+	struct sbuf line = SBUF_INIT;
+
+	(void)bd;
+	for (int i = 0; i < argc; i++) {
+		sbuf_addf(&line, "%s%s", i ? " " : "", argv[i]);
+	}
+	strvec_push(&ran, line.buf);
+	sbuf_release(&line);
+	return strcmp(argv[0], "ps:scale") ? 0 : 1;
+}
+
+#define SECRET "s3cr3t-v4lue-xyzzy"
+
+static void test_app_routes(void)
+{
+	struct answer a;
+	struct sbuf admin = SBUF_INIT, dep = SBUF_INIT, view = SBUF_INIT, h = SBUF_INIT,
+		    hv = SBUF_INIT, hd = SBUF_INIT, p = SBUF_INIT, body = SBUF_INIT;
+	char id[APIAPPS_JOB_ID_HEX + 1], id2[APIAPPS_JOB_ID_HEX + 1];
+	struct stat st;
+	json_t *j;
+	int before;
+
+	guard_reset();
+	CHECK_INT(login("admin", NULL, &admin), 200);
+	change_headers(&admin, &h);
+	req("POST", "/api/v1/apps", h.buf, "{\"name\":\"cafe\"}", &a);
+	CHECK_INT(a.status, 201);
+	answer_release(&a);
+	req("POST", "/api/v1/apps", h.buf, "{\"name\":\"cafe\"}", &a);
+	CHECK_INT(a.status, 409);
+	answer_release(&a);
+	req("POST", "/api/v1/apps", h.buf, "{\"name\":\"Bad Name\"}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "name: expected") != NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/users", h.buf,
+	    "{\"name\":\"dora\",\"password\":\"correct horse battery\",\"role\":\"user\","
+	    "\"apps\":{\"cafe\":\"deployer\"}}",
+	    &a);
+	CHECK_INT(a.status, 201);
+	answer_release(&a);
+	req("POST", "/api/v1/users", h.buf,
+	    "{\"name\":\"vera\",\"password\":\"correct horse battery\",\"role\":\"user\","
+	    "\"apps\":{\"cafe\":\"viewer\"}}",
+	    &a);
+	CHECK_INT(a.status, 201);
+	answer_release(&a);
+	CHECK_INT(login("dora", NULL, &dep), 200);
+	CHECK_INT(login("vera", NULL, &view), 200);
+	change_headers(&dep, &hd);
+	change_headers(&view, &hv);
+
+	/* the app, with its role; no release, no env, no job yet */
+	req("GET", "/api/v1/apps/cafe", view.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_STR(json_string_value(json_object_get(j, "role")), "viewer");
+	CHECK_INT((int)json_array_size(json_object_get(j, "releases")), 0);
+	CHECK(json_is_null(json_object_get(j, "job")));
+	json_decref(j);
+	answer_release(&a);
+	/* an app the user may not read is as one that does not exist */
+	req("GET", "/api/v1/apps/shop", dep.buf, NULL, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("GET", "/api/v1/apps/nope", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("GET", "/api/v1/apps/cafe", NULL, NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+
+	/* refusals start no job */
+	before = jobs_count();
+	req("POST", "/api/v1/apps/cafe/env", hv.buf, "{\"set\":{\"K\":\"" SECRET "\"}}", &a);
+	CHECK_INT(a.status, 403);
+	CHECK(strstr(a.body.buf, SECRET) == NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/nope/env", h.buf, "{\"set\":{\"K\":\"v\"}}", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/shop/scale", hd.buf, "{\"web\":2}", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/env", hd.buf, "{\"set\":{\"1BAD\":\"" SECRET "\"}}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "set: a KEY is not a config name") != NULL);
+	CHECK(strstr(a.body.buf, SECRET) == NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/env", hd.buf, "{\"set\":{\"K\":\"a\\nb\"}}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "set.K: expected") != NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/env", hd.buf, "{\"set\":{\"K\":3}}", &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/env", hd.buf, "{\"unset\":[\"a-b\"]}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "unset: expected") != NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/env", hd.buf, "{}", &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/env", hd.buf, "not json", &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/scale", hd.buf, "{\"web\":101}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "web: expected") != NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/scale", hd.buf, "{\"web\":\"2\"}", &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/letsencrypt", hd.buf, "{\"enabled\":\"yes\"}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "enabled: expected true or false") != NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/domains", hd.buf, "{\"domain\":\"no spaces.example\"}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "domain: expected") != NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/deploys", hd.buf, "{\"image\":\"--rm\"}", &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/rollback", hd.buf, "{\"version\":7}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "version: expected") != NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/frobnicate", hd.buf, "{}", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	/* a session's change without its CSRF token */
+	sbuf_reset(&body);
+	sbuf_addf(&body, "%s%s%s", JSON, dep.buf, ORIGIN);
+	req("POST", "/api/v1/apps/cafe/scale", body.buf, "{\"web\":2}", &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	CHECK_INT(jobs_count(), before);
+	/* a viewer is refused every change */
+	{
+		static const char *const changes[][2] = {
+		    {"POST", "/api/v1/apps/cafe/rollback"},
+		    {"POST", "/api/v1/apps/cafe/env"},
+		    {"POST", "/api/v1/apps/cafe/domains"},
+		    {"POST", "/api/v1/apps/cafe/letsencrypt"},
+		    {"POST", "/api/v1/apps/cafe/scale"},
+		    {"POST", "/api/v1/apps/cafe/deploys"},
+		    {"DELETE", "/api/v1/apps/cafe/domains/a.example.test"},
+		};
+		for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+			req(changes[i][0], changes[i][1], hv.buf, "{}", &a);
+			CHECK_INT(a.status, 403);
+			answer_release(&a);
+		}
+	}
+	CHECK_INT(jobs_count(), before);
+
+	/* a change: the job's directory, the values only in its 0600 args */
+	req("POST", "/api/v1/apps/cafe/env", hd.buf,
+	    "{\"set\":{\"SECRET_KEY\":\"" SECRET "\"},\"unset\":[\"OLD\"]}", &a);
+	job_of(&a, id);
+	CHECK(strstr(a.body.buf, SECRET) == NULL);
+	answer_release(&a);
+	sbuf_reset(&p);
+	sbuf_addf(&p, "%s/jobs/%s/args", dir, id);
+	CHECK(stat(p.buf, &st) == 0 && (st.st_mode & 0777) == 0600);
+	sbuf_reset(&p);
+	sbuf_addf(&p, "%s/jobs/%s", dir, id);
+	CHECK(stat(p.buf, &st) == 0 && (st.st_mode & 0777) == 0700);
+	/* the job, as berthd serve's child runs it: args read and gone, each command in turn */
+	{
+		struct bd bd = {.store = STORE_INIT, .state_dir = dir};
+		CHECK(store_open(&bd.store, dir, NULL) == 0);
+		CHECK_INT(apiapps_hook_job(&bd, id, record_run), 0);
+		CHECK_INT(apiapps_hook_job(&bd, "../../etc", record_run), 1);
+		store_close(&bd.store);
+		CHECK_INT((int)ran.nr, 2);
+		CHECK_STR(ran.v[0], "config:unset --no-restart cafe OLD");
+		CHECK_STR(ran.v[1], "config:set cafe SECRET_KEY=" SECRET);
+		sbuf_reset(&p);
+		sbuf_addf(&p, "%s/jobs/%s/args", dir, id);
+		CHECK(stat(p.buf, &st) < 0);
+	}
+	/* its lines, from N */
+	sbuf_reset(&p);
+	sbuf_addf(&p, "%s/jobs/%s/log", dir, id);
+	{
+		FILE *f = fopen(p.buf, "w");
+		CHECK(f != NULL);
+		fputs("-----> Setting config vars\n       SECRET_KEY\n-----> Deploying", f);
+		fclose(f);
+	}
+	sbuf_reset(&p);
+	sbuf_addf(&p, "/api/v1/jobs/%s?from=1", id);
+	req("GET", p.buf, view.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_STR(json_string_value(json_object_get(j, "state")), "succeeded");
+	CHECK_STR(json_string_value(json_object_get(j, "action")), "config:set");
+	CHECK_STR(json_string_value(json_object_get(j, "app")), "cafe");
+	CHECK_INT((int)json_array_size(json_object_get(j, "lines")), 1);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(j, "lines"), 0)),
+		  "       SECRET_KEY");
+	CHECK_INT((int)json_integer_value(json_object_get(j, "next")), 2);
+	json_decref(j);
+	answer_release(&a);
+	req("GET", p.buf, NULL, NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+	sbuf_reset(&p);
+	sbuf_addf(&p, "/api/v1/jobs/%s?from=x", id);
+	req("GET", p.buf, view.buf, NULL, &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	req("GET", "/api/v1/jobs/0123456789abcdef0123456789abcdef", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+
+	/* a failing command fails the job; the app shows its last job and env keys alone */
+	{
+		struct store s = STORE_INIT;
+		struct strvec n = STRVEC_INIT, v = STRVEC_INIT;
+		CHECK(store_open(&s, dir, NULL) == 0);
+		strvec_push(&n, "SECRET_KEY");
+		strvec_push(&v, SECRET);
+		CHECK(store_config_set(&s, "cafe", &n, &v, NULL) == 0);
+		store_close(&s);
+		strvec_clear(&n);
+		strvec_clear(&v);
+	}
+	req("POST", "/api/v1/apps/cafe/scale", hd.buf, "{\"web\":2}", &a);
+	job_of(&a, id2);
+	answer_release(&a);
+	{
+		struct bd bd = {.store = STORE_INIT, .state_dir = dir};
+		CHECK(store_open(&bd.store, dir, NULL) == 0);
+		CHECK_INT(apiapps_hook_job(&bd, id2, record_run), 1);
+		store_close(&bd.store);
+		CHECK_STR(ran.v[ran.nr - 1], "ps:scale cafe web=2");
+	}
+	req("GET", "/api/v1/apps/cafe", dep.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(strstr(a.body.buf, SECRET) == NULL);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_STR(json_string_value(json_object_get(j, "role")), "deployer");
+	CHECK_STR(
+	    json_string_value(json_object_get(json_array_get(json_object_get(j, "env"), 0), "key")),
+	    "SECRET_KEY");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "job"), "id")), id2);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "job"), "state")), "failed");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "job"), "action")),
+		  "ps:scale");
+	json_decref(j);
+	answer_release(&a);
+	/* the other routes answer 202 and plan the command a deploy key would type */
+	req("DELETE", "/api/v1/apps/cafe/domains/A.Example.Test", hd.buf, "", &a);
+	CHECK_INT(a.status, 202);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/letsencrypt", hd.buf, "{\"enabled\":false}", &a);
+	CHECK_INT(a.status, 202);
+	answer_release(&a);
+	/* an admin's: an app token-less admin may change every app */
+	req("POST", "/api/v1/apps/cafe/deploys", h.buf, "{\"image\":\"registry.test/cafe:1\"}", &a);
+	CHECK_INT(a.status, 202);
+	answer_release(&a);
+	/* only the newest APIAPPS_JOBS_KEPT jobs of an app stay */
+	for (int i = 0; i < APIAPPS_JOBS_KEPT + 2; i++) {
+		req("POST", "/api/v1/apps/cafe/rollback", hd.buf, "{\"version\":\"1\"}", &a);
+		CHECK_INT(a.status, 202);
+		answer_release(&a);
+	}
+	CHECK_INT(jobs_count(), APIAPPS_JOBS_KEPT);
+	strvec_clear(&ran);
+	guard_reset();
+	sbuf_release(&admin);
+	sbuf_release(&dep);
+	sbuf_release(&view);
+	sbuf_release(&h);
+	sbuf_release(&hv);
+	sbuf_release(&hd);
+	sbuf_release(&p);
+	sbuf_release(&body);
+}
+
+/* A request with a body of len bytes (NULs allowed), on a new connection; the status. */
+static int req_bin(const char *path, const char *headers, const char *body, size_t len)
+{
+	struct sockaddr_in sa = {0};
+	struct sbuf s = SBUF_INIT, in = SBUF_INIT;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), st;
+
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	sbuf_addf(&s,
+		  "POST %s HTTP/1.1\r\nHost: berth.example.test\r\nConnection: close\r\n%s"
+		  "Content-Length: %zu\r\n\r\n",
+		  path, headers, len);
+	sbuf_add(&s, body, len);
+	CHECK(write(fd, s.buf, s.len) == (ssize_t)s.len);
+	while (sbuf_read_once(&in, fd, 4096) > 0) {
+	}
+	close(fd);
+	st = in.len > 12 ? atoi(in.buf + 9) : 0;
+	sbuf_release(&s);
+	sbuf_release(&in);
+	return st;
+}
+
+/* A tar of one file, Dockerfile, as tar(1) writes it; len its length. */
+static char *dockerfile_tar(size_t *len)
+{
+	static const char df[] = "FROM scratch\n";
+	char *t = calloc(1, 512 * 4);
+	unsigned sum = 0;
+
+	memcpy(t, "Dockerfile", 10);
+	memcpy(t + 100, "0000644", 7);
+	memcpy(t + 108, "0000000", 7);
+	memcpy(t + 116, "0000000", 7);
+	snprintf(t + 124, 12, "%011o", (unsigned)(sizeof(df) - 1));
+	memcpy(t + 136, "00000000000", 11);
+	memset(t + 148, ' ', 8);
+	t[156] = '0';
+	memcpy(t + 257, "ustar", 6);
+	memcpy(t + 263, "00", 2);
+	for (int i = 0; i < 512; i++) {
+		sum += (unsigned char)t[i];
+	}
+	snprintf(t + 148, 8, "%06o", sum);
+	memcpy(t + 512, df, sizeof(df) - 1);
+	*len = 512 * 4;
+	return t;
+}
+
+static void test_app_tarball(void)
+{
+	struct sbuf dep = SBUF_INIT, view = SBUF_INIT, hd = SBUF_INIT, hv = SBUF_INIT,
+		    h = SBUF_INIT, p = SBUF_INIT;
+	size_t len;
+	char *tar = dockerfile_tar(&len);
+	struct answer a;
+	json_t *j;
+	int before = jobs_count();
+
+	guard_reset();
+	CHECK_INT(login("dora", NULL, &dep), 200);
+	CHECK_INT(login("vera", NULL, &view), 200);
+	change_headers(&dep, &hd);
+	change_headers(&view, &hv);
+	sbuf_addstr(&h, hd.buf);
+	/* a tar instead of JSON */
+	sbuf_reset(&p);
+	sbuf_addf(&p, "Content-Type: application/x-tar\r\n%s", strstr(hv.buf, "Cookie:"));
+	CHECK_INT(req_bin("/api/v1/apps/cafe/deploys", p.buf, tar, len), 403);
+	sbuf_reset(&p);
+	sbuf_addf(&p, "Content-Type: application/x-tar\r\n%s", strstr(hd.buf, "Cookie:"));
+	CHECK_INT(req_bin("/api/v1/apps/cafe/scale", p.buf, tar, len), 415);
+	CHECK_INT(req_bin("/api/v1/apps/nope/deploys", p.buf, tar, len), 404);
+	CHECK_INT(req_bin("/api/v1/apps/cafe/deploys", p.buf, "not a tar at all", 16), 400);
+	CHECK_INT(jobs_count(), before);
+	CHECK_INT(req_bin("/api/v1/apps/cafe/deploys", p.buf, tar, len), 202);
+	req("GET", "/api/v1/apps/cafe", dep.buf, NULL, &a);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "job"), "action")),
+		  "upload");
+	json_decref(j);
+	answer_release(&a);
+	/* JSON changes come through the same streamed route */
+	req("POST", "/api/v1/apps/cafe/scale", h.buf, "{\"web\":1}", &a);
+	CHECK_INT(a.status, 202);
+	answer_release(&a);
+	free(tar);
+	guard_reset();
+	sbuf_release(&dep);
+	sbuf_release(&view);
+	sbuf_release(&hd);
+	sbuf_release(&hv);
+	sbuf_release(&h);
+	sbuf_release(&p);
+}
+
 int main(void)
 {
 	static struct http_server srv;
@@ -888,10 +1313,15 @@ int main(void)
 	api.state_dir = dir;
 	loginguard_init(&guard, 64);
 	api.guard = &guard;
+	/* a job's child does nothing here: test_app_routes runs the hook itself */
+	api.job_program = "/bin/true";
 	CHECK(csrf_key_new(api.csrf_key) == 0);
 	srv.routes = api_routes;
 	srv.nroutes = api_nroutes;
 	srv.data = &api;
+	/* as berthd serve: the streamed routes first */
+	srv.streams = capdeploy_stream_routes;
+	srv.nstreams = capdeploy_nstream_routes;
 	if (http_server_start(&srv, "127.0.0.1:0", &e) < 0) {
 		printf("Bail out! %s\n", err_str(&e));
 		return 1;
@@ -909,6 +1339,8 @@ int main(void)
 	UNIT_RUN(test_totp);
 	UNIT_RUN(test_tokens);
 	UNIT_RUN(test_user_admin);
+	UNIT_RUN(test_app_routes);
+	UNIT_RUN(test_app_tarball);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});
