@@ -7,9 +7,9 @@
 # through the one-time set-up link; log out, log in on /login; two-factor
 # enrolment on /settings (codes from oathtool); log in with a code; the
 # dashboard lists an app; on the app's page an env var set through the form,
-# whose value the browser sends once and no answer ever holds; a viewer sees
-# the app's page without the form. Screenshots of every page, the console and
-# every request and response of the run are kept in
+# whose value the browser sends once and no answer ever holds; the pages fit
+# 375 px; a viewer sees the app's page without the form. Screenshots of every
+# page, the console and every request and response of the run are kept in
 # build/test-results/browser/t0321-berthd-panel-browser/.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
@@ -75,6 +75,19 @@ harness_uncaught() {
 		await page.waitForSelector('#said');
 	JS
 }
+harness_expected() {
+	browser_run harness-expected <<-'JS'
+		b.expectConsoleError(/planted console error/, 'the page says so');
+		await b.goto(b.env.SITE + '/bad.html');
+		await page.waitForSelector('#said');
+	JS
+}
+harness_unmet() {
+	browser_run harness-unmet <<-'JS'
+		b.expectConsoleError(/an error that never comes/, 'none will');
+		await b.goto(b.env.SITE + '/good.html');
+	JS
+}
 harness_404() {
 	browser_run harness-404 <<-'JS'
 		await b.goto(b.env.SITE + '/missing.html');
@@ -121,7 +134,9 @@ step_relogin() {
 		await b.shot('login');
 		b.expect(await page.isHidden('#otp-row'), 'no code asked before the API asks for one');
 		await page.fill('#name', b.env.ADMIN);
+		b.expect(await page.$('#otp-row #otp'), 'the code field, hidden');
 		await page.fill('#password', 'not the password at all');
+		b.expectConsoleError(/status of 401 .*\/api\/v1\/login:/, 'the wrong password refused');
 		await page.click('#login-submit');
 		await page.waitForSelector('#login-error:not(:empty)');
 		await b.shot('login-refused');
@@ -142,12 +157,18 @@ step_totp() {
 		await b.waitPath('/settings');
 		await page.waitForSelector('section#twofa');
 		await b.shot('settings');
+		// the API asks for the current password to begin: a password field there, if any
+		const pw = await page.$('#twofa input[type=password]');
+		if (pw) {
+			await pw.fill(b.env.ADMIN_PW);
+		}
 		await page.click('#totp-begin');
 		await page.waitForFunction(() =>
 			/otpauth:\/\/totp\/\S*secret=[A-Z2-7]+/.test(document.querySelector('#twofa').innerText));
 		const text = await page.innerText('#twofa');
-		const secret = text.match(/otpauth:\/\/totp\/\S*[?&]secret=([A-Z2-7]+)/)[1];
-		b.expect(text.includes(secret.match(/.{1,4}/g).join(' ')) || text.split(/\s+/).includes(secret),
+		const uri = text.match(/otpauth:\/\/totp\/\S*[?&]secret=([A-Z2-7]+)\S*/);
+		const secret = uri[1];
+		b.expect(text.replace(uri[0], '').replace(/\s+/g, '').includes(secret),
 			'the secret shown as text besides the URI');
 		fs.writeFileSync(b.env.TOTP_FILE, secret, { mode: 0o600 });
 		await b.shot('totp-secret');
@@ -169,6 +190,7 @@ step_login_otp() {
 		await b.waitPath('/login');
 		await page.fill('#name', b.env.ADMIN);
 		await page.fill('#password', b.env.ADMIN_PW);
+		b.expectConsoleError(/status of 401 .*\/api\/v1\/login:/, 'the API asks for a code');
 		await page.click('#login-submit');
 		await page.waitForSelector('#otp-row #otp', { state: 'visible' });
 		await b.shot('login-otp');
@@ -201,7 +223,8 @@ step_env() {
 		const r = await sent;
 		b.expect(r.status() === 202, `POST .../env answers 202 (got ${r.status()})`);
 		// the job may fail here (no docker): the key is stored all the same
-		await page.waitForSelector('#job-state');
+		await page.waitForFunction(() =>
+			/^(running|succeeded|failed)$/.test(document.querySelector('#job-state')?.textContent.trim()));
 		await b.shot('env-job');
 		await b.goto(b.env.PANEL + '/apps/' + app);
 		await page.waitForSelector(`#env li[data-key="${key}"]`);
@@ -228,6 +251,18 @@ step_viewer() {
 	JS
 }
 
+step_narrow() {
+	browser_run narrow <<-'JS'
+		await page.setViewportSize({ width: 375, height: 800 });
+		for (const [name, p] of [['dashboard', '/'], ['app', '/apps/' + b.env.APP], ['settings', '/settings']]) {
+			await b.goto(b.env.PANEL + p);
+			const w = await page.evaluate(() => document.documentElement.scrollWidth);
+			b.expect(w <= 375, `${p} fits 375 px (it is ${w} px wide)`);
+			await b.shot(name);
+		}
+	JS
+}
+
 # ---- the harness proves itself on a tiny local site ----
 
 mkdir -p site &&
@@ -239,7 +274,7 @@ mkdir -p site &&
 	echo 'document.getElementById("said").textContent = "x"; null.planted;' >site/uncaught.js &&
 	: >site/favicon.ico || exit 1
 
-test_expect_success 'the browser harness passes a clean page and fails console errors, page errors, 404s' '
+test_expect_success 'the browser harness passes a clean page, fails console errors, page errors and 404s' '
 	{ python3 -u -m http.server --bind 127.0.0.1 --directory site 0 >site.log 2>&1 </dev/null &
 	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
 	port=$(wait_for_line site.log "port [0-9]+" | sed "s/port //") &&
@@ -252,6 +287,9 @@ test_expect_success 'the browser harness passes a clean page and fails console e
 	grep -q "console.error: planted console error" out &&
 	test_must_fail harness_uncaught >out 2>&1 && cat out &&
 	grep -q "page error: .*planted" out &&
+	harness_expected >out 2>&1 || { cat out; exit 1; }
+	test_must_fail harness_unmet >out 2>&1 && cat out &&
+	grep -q "no console error /an error that never comes/" out &&
 	test_must_fail harness_404 >out 2>&1 && cat out &&
 	grep -q "missing.html answered 404" out
 '
@@ -325,6 +363,10 @@ test_expect_success 'the value went once, in the request that set it, and came b
 		process.exit(sets === 1 && !bad.length ? 0 : 1);
 	" "$BROWSER_TRAFFIC" &&
 	! grep -rF "$ENV_VALUE" "$BROWSER_OUT/console.log" berthd.log
+'
+
+test_expect_success 'the pages fit a phone, 375 px wide' '
+	step_narrow
 '
 
 test_expect_success 'a viewer sees the app page without #env-form or any other change' '

@@ -12,8 +12,9 @@
 //   NN-STEP-NAME.png  a full-page screenshot per shot(NAME)
 // A step fails (exit 1, what went wrong on stdout) when its function throws,
 // when a page logs a console error or throws an uncaught error, or when a
-// navigation by goto() answers with an error status. (The one console error
-// not counted: a missing /favicon.ico, which chromium asks for by itself.)
+// navigation by goto() answers with an error status. Console errors not
+// counted: those the step announced with expectConsoleError(), and a missing
+// /favicon.ico, which chromium asks for by itself.
 //
 // Environment: BROWSER_OUT (the output folder), BROWSER_PROFILE (a folder for
 // the fresh profiles), BROWSER_SESSION_FILE (the kept cookies),
@@ -70,6 +71,7 @@ export async function run(stepFn) {
 	const trafficFd = fs.openSync(path.join(out, 'traffic.jsonl'), 'a');
 	const consoleFd = fs.openSync(path.join(out, 'console.log'), 'a');
 	const problems = [];
+	const allowed = [];
 	const pending = new Set();
 	const ids = new Map();
 	let nextId = 0;
@@ -130,11 +132,23 @@ export async function run(stepFn) {
 		page.on('console', (m) => {
 			const loc = m.location();
 			const line = `console.${m.type()}: ${m.text()}` + (loc && loc.url ? ` (${loc.url}:${loc.lineNumber})` : '');
-			say(line);
-			// chromium asks for /favicon.ico by itself; the pages name no icon
-			if (m.type() === 'error' && !(loc && loc.url && new URL(loc.url).pathname === '/favicon.ico')) {
-				problems.push(line);
+			if (m.type() !== 'error') {
+				say(line);
+				return;
 			}
+			// chromium asks for /favicon.ico by itself; the pages name no icon
+			if (loc && loc.url && new URL(loc.url).pathname === '/favicon.ico') {
+				say(line + ' (not counted: the icon chromium asks for)');
+				return;
+			}
+			const a = allowed.find((a) => a.re.test(line));
+			if (a) {
+				a.seen++;
+				say(`${line} (expected: ${a.why})`);
+				return;
+			}
+			say(line);
+			problems.push(line);
 		});
 		page.on('pageerror', (err) => {
 			const line = `page error: ${err.message}`;
@@ -180,6 +194,12 @@ export async function run(stepFn) {
 			}
 			return resp;
 		},
+		// expectConsoleError(REGEX, WHY): a console error the step causes on purpose
+		// (chromium logs every 4xx answer to a fetch, e.g. a refused login): it must
+		// come, and does not fail the step.
+		expectConsoleError(re, why) {
+			allowed.push({ re, why, seen: 0 });
+		},
 		// expect(COND, WHAT): throws WHAT unless COND.
 		expect(cond, what) {
 			if (!cond) {
@@ -216,6 +236,9 @@ export async function run(stepFn) {
 		fs.closeSync(trafficFd);
 		fs.closeSync(consoleFd);
 		fs.rmSync(profile, { recursive: true, force: true });
+	}
+	for (const a of allowed.filter((a) => !a.seen)) {
+		problems.push(`no console error ${a.re} came (${a.why})`);
 	}
 	for (const p of problems) {
 		console.log(`step ${step}: ${p}`);
