@@ -222,9 +222,12 @@ step_env() {
 		await page.click('#env-save');
 		const r = await sent;
 		b.expect(r.status() === 202, `POST .../env answers 202 (got ${r.status()})`);
-		// the job may fail here (no docker): the key is stored all the same
+		// the job's lines come as it runs; it may fail here (no docker), the key
+		// stored all the same
 		await page.waitForFunction(() =>
-			/^(running|succeeded|failed)$/.test(document.querySelector('#job-state')?.textContent.trim()));
+			/^(succeeded|failed)$/.test(document.querySelector('#job-state')?.textContent.trim()),
+			null, { timeout: 60000 });
+		b.log(`job ${await page.textContent('#job-state')}:\n${await page.textContent('#job-log')}`);
 		await b.shot('env-job');
 		await b.goto(b.env.PANEL + '/apps/' + app);
 		await page.waitForSelector(`#env li[data-key="${key}"]`);
