@@ -58,3 +58,9 @@ browser_run() {
 browser_traffic_count() {
 	grep -cF -- "$1" "$BROWSER_TRAFFIC" || true
 }
+
+# browser_sent_once VALUE METHOD PATH: VALUE is in the recorded traffic once, in the body of
+# one METHOD request to PATH, and in no URL, header, other request or any response.
+browser_sent_once() {
+	node "$TOP/tests/e2e/browser/sent-once.mjs" "$BROWSER_TRAFFIC" "$@"
+}
