@@ -88,6 +88,12 @@ harness_unmet() {
 		await b.goto(b.env.SITE + '/good.html');
 	JS
 }
+harness_navaway() {
+	browser_run harness-navaway <<-'JS'
+		await b.goto(b.env.SITE + '/navaway.html');
+		await page.waitForURL(b.env.SITE + '/good.html');
+	JS
+}
 harness_404() {
 	browser_run harness-404 <<-'JS'
 		await b.goto(b.env.SITE + '/missing.html');
@@ -276,9 +282,12 @@ mkdir -p site &&
 	echo 'console.error("planted console error"); document.getElementById("said").textContent = "x";' >site/bad.js &&
 	echo '<!doctype html><html lang="en"><title>uncaught</title><p id="said"></p><script src="uncaught.js"></script>' >site/uncaught.html &&
 	echo 'document.getElementById("said").textContent = "x"; null.planted;' >site/uncaught.js &&
+	echo '<!doctype html><html lang="en"><title>away</title><script src="navaway.js"></script>' >site/navaway.html &&
+	echo 'fetch("data.json").then((r) => r.json()).then(() => { location = "good.html"; });' >site/navaway.js &&
+	echo '{"said": "held-marker-'"$T"'"}' >site/data.json &&
 	: >site/favicon.ico || exit 1
 
-test_expect_success 'the browser harness passes a clean page, fails console errors, page errors and 404s, finds a value in the traffic' '
+test_expect_success 'the browser harness passes a clean page, keeps every body, fails console errors, page errors and 404s, finds a value in the traffic' '
 	{ python3 -u -m http.server --bind 127.0.0.1 --directory site 0 >site.log 2>&1 </dev/null &
 	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
 	port=$(wait_for_line site.log "port [0-9]+" | sed "s/port //") &&
@@ -287,6 +296,10 @@ test_expect_success 'the browser harness passes a clean page, fails console erro
 	grep -q "good-marker-$T" "$BROWSER_OUT/console.log" &&
 	test "$(browser_traffic_count "good-marker-$T")" -ge 1 &&
 	ls "$BROWSER_OUT"/*-harness-good-good.png &&
+	# the body of a fetch whose page went on at once is kept too
+	harness_navaway >out 2>&1 || { cat out; exit 1; }
+	jq -s -e "map(select(.kind == \"response\" and .url == \"$SITE/data.json\")) |
+		length == 1 and (.[0].body | contains(\"held-marker-$T\"))" "$BROWSER_TRAFFIC" &&
 	test_must_fail harness_bad >out 2>&1 && cat out &&
 	grep -q "console.error: planted console error" out &&
 	test_must_fail harness_uncaught >out 2>&1 && cat out &&

@@ -7,7 +7,9 @@
 // Everything the step does is recorded, appended across the steps of a test
 // to files in the output folder ($BROWSER_OUT):
 //   traffic.jsonl  every request and every response, headers and bodies, one
-//                  JSON object a line (so a test can look for a secret in all of it)
+//                  JSON object a line (so a test can look for a secret in all of it;
+//                  the bodies are taken as they arrive, so that none is lost when
+//                  a page moves on; a redirect's body chromium does not give)
 //   console.log    every console message and page error, with its step
 //   NN-STEP-NAME.png  a full-page screenshot per shot(NAME)
 // A step fails (exit 1, what went wrong on stdout) when its function throws,
@@ -73,16 +75,19 @@ export async function run(stepFn) {
 	const problems = [];
 	const allowed = [];
 	const pending = new Set();
-	const ids = new Map();
+	const ids = new WeakMap();
 	let nextId = 0;
 	const record = (o) => fs.writeSync(trafficFd, JSON.stringify({ step, ...o }) + '\n');
 	const say = (line) => fs.writeSync(consoleFd, `[${step}] ${line}\n`);
+	// the recording of one request or response: awaited before the files close
 	const track = (p) => {
-		pending.add(p);
-		p.finally(() => pending.delete(p));
+		const q = p.catch((e) => say(`not recorded: ${String(e.message || e).split('\n')[0]}`));
+		pending.add(q);
+		q.finally(() => pending.delete(q));
 	};
 
 	const extra = (env.BROWSER_ARGS || '').split('\n').filter((a) => a);
+	// a fresh --user-data-dir for every step (the cookies come from the session file)
 	const profile = fs.mkdtempSync(path.join(profileRoot, 'profile-'));
 	const ctx = await chromium.launchPersistentContext(profile, {
 		executablePath: env.BROWSER_CHROMIUM || '/usr/bin/chromium',
@@ -114,9 +119,11 @@ export async function run(stepFn) {
 		track(
 			(async () => {
 				const headers = await resp.allHeaders();
+				const key = `${resp.request().method()} ${resp.url()}`;
+				const kept = held.get(key);
 				let body = null, error;
 				try {
-					body = bodyText(await resp.body(), headers['content-type']);
+					body = bodyText(kept && kept.length ? kept.shift() : await resp.body(), headers['content-type']);
 				} catch (e) {
 					// redirects and aborted loads have no body
 					error = String(e.message || e).split('\n')[0];
@@ -128,7 +135,33 @@ export async function run(stepFn) {
 	ctx.on('requestfailed', (req) => {
 		record({ kind: 'failed', id: ids.get(req), url: req.url(), error: req.failure()?.errorText });
 	});
+	// Bodies held as they arrive, before the page gets them: chromium forgets the
+	// body of a fetch once its page navigates away (a login's answer, say), before
+	// the response event could ask for it. Keyed "METHOD URL", in arrival order.
+	const held = new Map();
+	const hold = async (page) => {
+		const cdp = await ctx.newCDPSession(page);
+		cdp.on('Fetch.requestPaused', async (ev) => {
+			const key = `${ev.request.method} ${ev.request.url}`;
+			try {
+				if (ev.responseStatusCode < 300 || ev.responseStatusCode >= 400) {
+					const r = await cdp.send('Fetch.getResponseBody', { requestId: ev.requestId });
+					const list = held.get(key) || [];
+					list.push(Buffer.from(r.body, r.base64Encoded ? 'base64' : 'utf8'));
+					held.set(key, list);
+				}
+			} catch (e) {
+				say(`body not held: ${key}: ${String(e.message || e).split('\n')[0]}`);
+			}
+			await cdp.send('Fetch.continueRequest', { requestId: ev.requestId }).catch(() => {});
+		});
+		await cdp.send('Fetch.enable', { patterns: [{ urlPattern: '*', requestStage: 'Response' }] });
+	};
+	const holding = new WeakMap();
 	const watch = (page) => {
+		const h = hold(page);
+		holding.set(page, h);
+		track(h);
 		page.on('console', (m) => {
 			const loc = m.location();
 			const line = `console.${m.type()}: ${m.text()}` + (loc && loc.url ? ` (${loc.url}:${loc.lineNumber})` : '');
@@ -170,6 +203,7 @@ export async function run(stepFn) {
 		watch(p);
 	}
 	const page = ctx.pages()[0] || (await ctx.newPage());
+	await holding.get(page);
 
 	const b = {
 		page,
