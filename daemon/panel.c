@@ -619,6 +619,30 @@ static void deploy_section(struct sbuf *sb, json_t *a)
 		    "</section>\n");
 }
 
+/* The app's traffic over the last hour, drawn by berthd (daemon/apicharts.h): no script. */
+static void charts_section(struct sbuf *sb, const char *app)
+{
+	static const struct {
+		const char *file, *alt;
+	} charts[] = {
+	    {"requests", "Requests per second over the last hour"},
+	    {"latency", "Latency, p50 and p99, over the last hour"},
+	    {"errors", "Server errors and upstream errors per second over the last hour"},
+	};
+
+	sbuf_addstr(sb, "<section id=\"charts\" aria-labelledby=\"charts-h\">\n"
+			"<h2 id=\"charts-h\">Traffic</h2>\n");
+	for (size_t i = 0; i < sizeof(charts) / sizeof(charts[0]); i++) {
+		sbuf_addstr(sb, "<figure><img src=\"/apps/");
+		sbuf_add_markup(sb, app);
+		sbuf_addf(sb,
+			  "/charts/%s.svg\" alt=\"%s\" width=\"640\" height=\"240\" "
+			  "loading=\"lazy\"></figure>\n",
+			  charts[i].file, charts[i].alt);
+	}
+	sbuf_addstr(sb, "</section>\n");
+}
+
 /* Live logs (daemon/apilogs.h) for every reader: a search, and the lines as they come. */
 static void logs_section(struct sbuf *sb)
 {
@@ -681,6 +705,7 @@ void panel_h_app(const struct http_request *req, struct http_response *resp, voi
 	if (change) {
 		deploy_section(&sb, a);
 	}
+	charts_section(&sb, name);
 	logs_section(&sb);
 	sbuf_addstr(&sb, "</main>\n");
 	page_end(&sb);

@@ -258,6 +258,18 @@ step_viewer() {
 		}
 		// the key set by the admin, listed for the viewer too
 		await page.waitForSelector(`#env li[data-key="${b.env.ENV_KEY}"]`);
+		// the traffic charts are drawn by berthd: three images that loaded
+		await page.locator('#charts img').last().scrollIntoViewIfNeeded();
+		await page.waitForFunction(() => {
+			const imgs = [...document.querySelectorAll('#charts img')];
+			return imgs.length === 3 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+		});
+		// live logs for a reader too: this app has no container here, and the stream says so
+		await page.click('#logs-follow');
+		await page.waitForFunction(() => /gone/.test(document.getElementById('logs-state').textContent));
+		b.expect(/no running containers/.test(await page.textContent('#logs-out')),
+			'the logs say the app has no running containers');
+		await b.shot('viewer-logs');
 	JS
 }
 
@@ -376,7 +388,7 @@ test_expect_success 'the pages fit a phone, 375 px wide' '
 	step_narrow
 '
 
-test_expect_success 'a viewer sees the app page without #env-form or any other change' '
+test_expect_success 'a viewer sees the app page without #env-form or any other change; charts and logs' '
 	step_viewer
 '
 
