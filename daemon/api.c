@@ -1198,7 +1198,10 @@ static void h_cap_apps(const struct http_request *req, struct http_response *res
 		json_array_append_new(
 		    defs,
 		    json_pack("{sO sb sb sb sO si so sb sb}", "appName", json_object_get(a, "name"),
-			      "isAppBuilding", 0, "hasDefaultSubDomainSsl",
+			      "isAppBuilding",
+			      capdeploy_building(c.api->state_dir,
+						 json_string_value(json_object_get(a, "name"))),
+			      "hasDefaultSubDomainSsl",
 			      json_is_true(json_object_get(a, "letsencrypt")), "hasPersistentData",
 			      0, "deployedVersion", json_object_get(a, "version"), "instanceCount",
 			      (int)json_integer_value(

@@ -387,7 +387,7 @@ int capdeploy_lock(const char *state_dir, const char *app, struct err *e)
 }
 
 /* Whether someone holds the app's upload lock. */
-static bool building(const char *state_dir, const char *app)
+bool capdeploy_building(const char *state_dir, const char *app)
 {
 	int fd = lock_open(state_dir, app);
 	bool held = false;
@@ -440,7 +440,7 @@ void capdeploy_h_app_data(const struct http_request *req, struct http_response *
 		return;
 	}
 	log = app_path(c.state_dir, c.app, "log");
-	busy = building(c.state_dir, c.app);
+	busy = capdeploy_building(c.state_dir, c.app);
 	if (capdeploy_log_window(log, CAPDEPLOY_LOG_LINES, &first, &lines, &c.e) < 0) {
 		log_error("capdeploy: %s", err_str(&c.e));
 		cap_reply(resp, CAP_GENERIC, "cannot read the build log", NULL);

@@ -95,6 +95,8 @@ int capdeploy_log_window(const char *path, size_t n, long long *first, struct st
  * build holds it, -1 on an error (e says which).
  */
 int capdeploy_lock(const char *state_dir, const char *app, struct err *e);
+/* Whether a build or change of the app holds its lock now (CapRover's isAppBuilding). */
+bool capdeploy_building(const char *state_dir, const char *app);
 /* A new empty directory STATE/uploads/APP/src-XXXXXX for an upload: malloc'd, or NULL with e set.
  */
 char *capdeploy_new_dir(const char *state_dir, const char *app, struct err *e);

@@ -445,6 +445,29 @@ static void test_caprover(void)
 		  2);
 	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "data"), "rootDomain")),
 		  "example.test");
+	{
+		/* a build holding the app's lock: CapRover's isAppBuilding */
+		json_t *defs = json_object_get(json_object_get(j, "data"), "appDefinitions");
+		const char *name =
+		    json_string_value(json_object_get(json_array_get(defs, 0), "appName"));
+		struct err e = ERR_INIT;
+		int lk;
+
+		CHECK(json_is_false(json_object_get(json_array_get(defs, 0), "isAppBuilding")));
+		lk = capdeploy_lock(dir, name, &e);
+		CHECK(lk >= 0);
+		answer_release(&a);
+		req("GET", "/api/v2/user/apps/appDefinitions", h.buf, NULL, &a);
+		json_decref(j);
+		j = json_loads(a.body.buf, 0, NULL);
+		defs = json_object_get(json_object_get(j, "data"), "appDefinitions");
+		CHECK(json_is_true(json_object_get(json_array_get(defs, 0), "isAppBuilding")));
+		CHECK(json_is_false(json_object_get(json_array_get(defs, 1), "isAppBuilding")));
+		if (lk >= 0) {
+			close(lk);
+		}
+		err_release(&e);
+	}
 	json_decref(j);
 	answer_release(&a);
 	req("GET", "/api/v2/user/system/info", "x-captain-auth: 1234\r\n", NULL, &a);
