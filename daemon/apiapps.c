@@ -15,6 +15,7 @@
 
 #include "daemon/api.h"
 #include "daemon/apictx.h"
+#include "daemon/gitsync.h"
 #include "daemon/capdef.h"
 #include "daemon/capdeploy.h"
 #include "daemon/sshcmd.h"
@@ -41,6 +42,7 @@ static const char *const job_commands[] = {
     "letsencrypt:disable",
     "ps:scale",
     "git:from-image",
+    "git:sync",
     /* a tarball's build: capdeploy_hook's arguments */
     "upload",
 };
@@ -710,7 +712,42 @@ static int plan_scale(struct change *ch, json_t *b, struct http_response *resp)
 static int plan_deploy(struct change *ch, json_t *b, struct http_response *resp)
 {
 	const char *img = json_string_value(json_object_get(b, "image"));
+	const char *url = json_string_value(json_object_get(b, "git_url"));
+	json_t *refv = json_object_get(b, "ref");
+	const char *ref = json_string_value(refv);
 
+	if (url || json_object_get(b, "git_url")) {
+		struct err e = ERR_INIT;
+		struct sbuf msg = SBUF_INIT;
+		int r = 0;
+
+		if (!url || gitsync_check_url(url, &e) < 0) {
+			sbuf_addf(&msg, "git_url: %s",
+				  err_isset(&e)
+				      ? err_str(&e)
+				      : "expected the https, http or git URL of a repository");
+			r = -1;
+		} else if ((refv && !ref) || (ref && gitsync_check_ref(ref, &e) < 0)) {
+			sbuf_addf(&msg, "ref: %s",
+				  err_isset(&e) ? err_str(&e) : "expected a branch, tag or commit");
+			r = -1;
+		}
+		if (r < 0) {
+			r = bad(resp, msg.buf);
+			sbuf_release(&msg);
+			err_release(&e);
+			return r;
+		}
+		/* the URL may carry a token: it goes only to the job's 0600 file; the audit redacts
+		 * it */
+		cmd_add(ch, (const char *[]){"git:sync", "--build", ch->app, url, ref, NULL});
+		gitsync_redact_url(&ch->what, url);
+		if (ref) {
+			sbuf_addf(&ch->what, " %s", ref);
+		}
+		ch->action = "git:sync";
+		return 0;
+	}
 	if (!img || !*img || strlen(img) > 512 || img[0] == '-' || strpbrk(img, " \t\r\n")) {
 		return bad(resp, "image: expected an image reference like registry/name:tag");
 	}

@@ -602,6 +602,13 @@ static void deploy_section(struct sbuf *sb, json_t *a)
 		"<input id=\"deploy-image\" name=\"image\" autocomplete=\"off\" "
 		"autocapitalize=\"none\" "
 		"spellcheck=\"false\" placeholder=\"registry.example.com/app:1.2\"></p>\n"
+		"<p class=\"field\"><label for=\"deploy-git\">or a git repository</label>\n"
+		"<input id=\"deploy-git\" name=\"git_url\" type=\"url\" autocomplete=\"off\" "
+		"spellcheck=\"false\" placeholder=\"https://git.example.com/team/app.git\"></p>\n"
+		"<p class=\"field\"><label for=\"deploy-ref\">its branch, tag or commit (default: "
+		"its default branch)</label>\n"
+		"<input id=\"deploy-ref\" name=\"ref\" autocomplete=\"off\" "
+		"spellcheck=\"false\"></p>\n"
 		"<p id=\"deploy-error\" class=\"error\" role=\"alert\"></p>\n"
 		"<p><button type=\"submit\" id=\"deploy-submit\">Deploy</button></p>\n</form>\n");
 	sbuf_addf(

@@ -327,13 +327,16 @@
 				p = change(f, "POST", "/scale", { web: parseInt($("scale-web").value, 10) });
 			} else if (f.id === "deploy-form") {
 				var file = $("deploy-file").files[0], image = $("deploy-image").value.trim();
+				var git = $("deploy-git").value.trim(), ref = $("deploy-ref").value.trim();
 				if (file) {
 					var gz = /\.(tgz|gz)$/i.test(file.name);
 					p = change(f, "POST", "/deploys", file, gz ? "application/gzip" : "application/x-tar");
 				} else if (image) {
 					p = change(f, "POST", "/deploys", { image: image });
+				} else if (git) {
+					p = change(f, "POST", "/deploys", ref ? { git_url: git, ref: ref } : { git_url: git });
 				} else {
-					sectionError(f, "choose a .tar, .tar.gz or .tgz file, or give an image");
+					sectionError(f, "choose a .tar, .tar.gz or .tgz file, or give an image or a git repository");
 					return;
 				}
 				p = p.then(function (ok) {

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -1064,6 +1065,16 @@ static void test_app_routes(void)
 	req("POST", "/api/v1/apps/cafe/deploys", hd.buf, "{\"image\":\"--rm\"}", &a);
 	CHECK_INT(a.status, 400);
 	answer_release(&a);
+	/* a git repository: its URL and ref checked before any job; a token never in the audit */
+	req("POST", "/api/v1/apps/cafe/deploys", hd.buf, "{\"git_url\":\"file:///etc\"}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "git_url: ") != NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/deploys", hd.buf,
+	    "{\"git_url\":\"https://git.example.test/cafe.git\",\"ref\":\"--upload-pack=x\"}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "ref: ") != NULL);
+	answer_release(&a);
 	req("POST", "/api/v1/apps/cafe/rollback", hd.buf, "{\"version\":7}", &a);
 	CHECK_INT(a.status, 400);
 	CHECK(strstr(a.body.buf, "version: expected") != NULL);
@@ -1205,6 +1216,33 @@ static void test_app_routes(void)
 	req("POST", "/api/v1/apps/cafe/deploys", h.buf, "{\"image\":\"registry.test/cafe:1\"}", &a);
 	CHECK_INT(a.status, 202);
 	answer_release(&a);
+	req("POST", "/api/v1/apps/cafe/deploys", hd.buf,
+	    "{\"git_url\":\"https://ci:s3cret-tok@git.example.test/cafe.git\",\"ref\":\"main\"}",
+	    &a);
+	CHECK_INT(a.status, 202);
+	CHECK(strstr(a.body.buf, "s3cret-tok") == NULL);
+	answer_release(&a);
+	{
+		struct store evs = STORE_INIT;
+		struct err e = ERR_INIT;
+		struct sbuf ev = SBUF_INIT;
+		sqlite3 *db;
+		sqlite3_stmt *q;
+
+		CHECK_INT(store_open(&evs, dir, &e), 0);
+		db = evs.db;
+		CHECK(sqlite3_prepare_v2(db, "SELECT group_concat(names, '|') FROM events", -1, &q,
+					 NULL) == SQLITE_OK);
+		if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0)) {
+			sbuf_addstr(&ev, (const char *)sqlite3_column_text(q, 0));
+		}
+		sqlite3_finalize(q);
+		CHECK(strstr(ev.buf ? ev.buf : "", "git.example.test/cafe.git main") != NULL);
+		CHECK(ev.buf && !strstr(ev.buf, "s3cret-tok"));
+		sbuf_release(&ev);
+		store_close(&evs);
+		err_release(&e);
+	}
 	/* only the newest APIAPPS_JOBS_KEPT jobs of an app stay */
 	for (int i = 0; i < APIAPPS_JOBS_KEPT + 2; i++) {
 		req("POST", "/api/v1/apps/cafe/rollback", hd.buf, "{\"version\":\"1\"}", &a);
