@@ -417,6 +417,44 @@ out:
 	return arr;
 }
 
+/*
+ * The app's volumes (storage:list's "HOST:CONTAINER" mounts) and limits
+ * (resource:limit's memory and cpu, "" when none) into j: 0, or -1 (c->e).
+ */
+static int volumes_limits_json(struct apictx *c, const char *app, json_t *j)
+{
+	struct strvec mounts = STRVEC_INIT;
+	char *mem = NULL, *cpu = NULL;
+	json_t *vols;
+	int r = -1;
+
+	if (store_mount_list(&c->store, app, &mounts, &c->e) < 0 ||
+	    store_prop_get(&c->store, app, "resource.memory", &mem, &c->e) < 0 ||
+	    store_prop_get(&c->store, app, "resource.cpu", &cpu, &c->e) < 0) {
+		goto out;
+	}
+	vols = json_array();
+	for (size_t i = 0; i < mounts.nr; i++) {
+		const char *colon = strrchr(mounts.v[i], ':');
+		json_t *v = colon ? json_pack("{ss% ss}", "host", mounts.v[i],
+					      (size_t)(colon - mounts.v[i]), "container", colon + 1)
+				  : NULL;
+
+		if (v) {
+			json_array_append_new(vols, v);
+		}
+	}
+	json_object_set_new(j, "volumes", vols);
+	json_object_set_new(j, "limits",
+			    json_pack("{ss ss}", "memory", mem ? mem : "", "cpu", cpu ? cpu : ""));
+	r = 0;
+out:
+	strvec_clear(&mounts);
+	free(mem);
+	free(cpu);
+	return r;
+}
+
 void apiapps_h_app(const struct http_request *req, struct http_response *resp, void *data)
 {
 	struct apictx c;
@@ -457,6 +495,10 @@ void apiapps_h_app(const struct http_request *req, struct http_response *resp, v
 	json_object_set_new(j, "releases", rels);
 	json_object_set_new(j, "env", env);
 	json_object_set_new(j, "job", last_job(c.api->state_dir, name));
+	if (volumes_limits_json(&c, name, j) < 0) {
+		fail_500(&c, resp);
+		goto out;
+	}
 	http_reply_json(resp, 200, j);
 	j = NULL;
 out:

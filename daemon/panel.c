@@ -532,6 +532,45 @@ out:
 	return r;
 }
 
+/* Where the app keeps its data and what it may use (storage:mount, resource:limit): 0 or -1. */
+static int resources_section(struct apictx *c, struct sbuf *sb, const char *app)
+{
+	struct strvec mounts = STRVEC_INIT;
+	char *mem = NULL, *cpu = NULL;
+	int r = -1;
+
+	if (store_mount_list(&c->store, app, &mounts, &c->e) < 0 ||
+	    store_prop_get(&c->store, app, "resource.memory", &mem, &c->e) < 0 ||
+	    store_prop_get(&c->store, app, "resource.cpu", &cpu, &c->e) < 0) {
+		goto out;
+	}
+	sbuf_addstr(sb,
+		    "<section id=\"resources\" aria-labelledby=\"resources-h\">\n"
+		    "<h2 id=\"resources-h\">Volumes and limits</h2>\n<dl>\n<dt>Memory</dt><dd>");
+	sbuf_add_markup(sb, mem && *mem ? mem : "no limit");
+	sbuf_addstr(sb, "</dd>\n<dt>CPUs</dt><dd>");
+	sbuf_add_markup(sb, cpu && *cpu ? cpu : "no limit");
+	sbuf_addstr(sb, "</dd>\n</dl>\n");
+	if (!mounts.nr) {
+		sbuf_addstr(sb, "<p>No volumes.</p>\n");
+	} else {
+		sbuf_addstr(sb, "<ul id=\"volumes\">\n");
+		for (size_t i = 0; i < mounts.nr; i++) {
+			sbuf_addstr(sb, "<li><code>");
+			sbuf_add_markup(sb, mounts.v[i]);
+			sbuf_addstr(sb, "</code></li>\n");
+		}
+		sbuf_addstr(sb, "</ul>\n");
+	}
+	sbuf_addstr(sb, "</section>\n");
+	r = 0;
+out:
+	strvec_clear(&mounts);
+	free(mem);
+	free(cpu);
+	return r;
+}
+
 static void domains_section(struct sbuf *sb, json_t *a, bool change)
 {
 	json_t *doms = json_object_get(a, "domains"), *d;
@@ -709,6 +748,10 @@ void panel_h_app(const struct http_request *req, struct http_response *resp, voi
 		goto out;
 	}
 	domains_section(&sb, a, change);
+	if (resources_section(&c, &sb, name) < 0) {
+		server_error(&c, resp);
+		goto out;
+	}
 	if (change) {
 		deploy_section(&sb, a);
 	}

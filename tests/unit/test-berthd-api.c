@@ -1000,6 +1000,31 @@ static void test_app_routes(void)
 	CHECK_STR(json_string_value(json_object_get(j, "role")), "viewer");
 	CHECK_INT((int)json_array_size(json_object_get(j, "releases")), 0);
 	CHECK(json_is_null(json_object_get(j, "job")));
+	CHECK_INT((int)json_array_size(json_object_get(j, "volumes")), 0);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "limits"), "memory")), "");
+	json_decref(j);
+	answer_release(&a);
+	{
+		/* a volume and a memory limit, as storage:mount and resource:limit keep them */
+		struct store vs = STORE_INIT;
+		struct err e = ERR_INIT;
+
+		CHECK_INT(store_open(&vs, dir, &e), 0);
+		CHECK(store_mount_add(&vs, "cafe", "/var/lib/cafe:/data", &e) >= 0);
+		CHECK_INT(store_prop_set(&vs, "cafe", "resource.memory", "256m", &e), 0);
+		store_close(&vs);
+		err_release(&e);
+	}
+	req("GET", "/api/v1/apps/cafe", view.buf, NULL, &a);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_STR(json_string_value(
+		      json_object_get(json_array_get(json_object_get(j, "volumes"), 0), "host")),
+		  "/var/lib/cafe");
+	CHECK_STR(json_string_value(json_object_get(
+		      json_array_get(json_object_get(j, "volumes"), 0), "container")),
+		  "/data");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "limits"), "memory")),
+		  "256m");
 	json_decref(j);
 	answer_release(&a);
 	/* an app the user may not read is as one that does not exist */

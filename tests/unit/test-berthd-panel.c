@@ -251,6 +251,8 @@ static void test_viewer(void)
 	req("/apps/shop", viewer.buf, &a);
 	CHECK_INT(a.status, 200);
 	CHECK(has(&a.body, "<section id=\"versions\""));
+	CHECK(has(&a.body, "<section id=\"resources\""));
+	CHECK(has(&a.body, "<dt>Memory</dt><dd>no limit</dd>"));
 	CHECK(has(&a.body, "<li data-key=\"SECRET_KEY\">"));
 	CHECK(has(&a.body, "<tr data-version=\"v1\">"));
 	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++) {
