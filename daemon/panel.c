@@ -967,6 +967,82 @@ out:
 	return r;
 }
 
+/*
+ * The server, for admins: the root domain the panel lives under, and the
+ * SSH keys that reach berthd with their rights (`ssh-keys:*` over SSH
+ * changes them; a key's line is never shown, its fingerprint is). 0 or -1.
+ */
+static int server_section(struct apictx *c, struct sbuf *sb)
+{
+	struct store_key *ks = NULL;
+	size_t n = 0;
+	char *root = apictx_root_domain(c);
+	int r = -1;
+
+	if (store_key_list(&c->store, &ks, &n, &c->e) < 0) {
+		goto out;
+	}
+	sbuf_addstr(sb, "<section id=\"server\" aria-labelledby=\"server-h\">\n"
+			"<h2 id=\"server-h\">Server</h2>\n<dl>\n<dt>Root domain</dt><dd>");
+	if (root && *root) {
+		sbuf_add_markup(sb, root);
+		sbuf_addstr(sb, " (the panel: <code>berth.");
+		sbuf_add_markup(sb, root);
+		sbuf_addstr(sb, "</code>)");
+	} else {
+		sbuf_addstr(sb, "none");
+	}
+	sbuf_addstr(
+	    sb, "</dd>\n</dl>\n<h3>SSH keys</h3>\n"
+		"<p>They push and run commands over SSH; <code>ssh-keys:add</code>, "
+		"<code>ssh-keys:grant</code> and <code>ssh-keys:remove</code> change them.</p>\n");
+	if (!n) {
+		sbuf_addstr(sb, "<p>No SSH keys.</p>\n");
+	} else {
+		sbuf_addstr(sb, "<table id=\"ssh-keys\">\n<thead><tr><th scope=\"col\">Name</th>"
+				"<th scope=\"col\">Fingerprint</th><th scope=\"col\">Rights</th>"
+				"</tr></thead>\n<tbody>\n");
+		for (size_t i = 0; i < n; i++) {
+			struct strvec apps = STRVEC_INIT, rights = STRVEC_INIT;
+
+			if (!ks[i].admin &&
+			    store_right_list(&c->store, ks[i].name, &apps, &rights, &c->e) < 0) {
+				strvec_clear(&apps);
+				strvec_clear(&rights);
+				goto out;
+			}
+			sbuf_addstr(sb, "<tr data-key-name=\"");
+			sbuf_add_markup(sb, ks[i].name);
+			sbuf_addstr(sb, "\"><td>");
+			sbuf_add_markup(sb, ks[i].name);
+			sbuf_addstr(sb, "</td><td><code>");
+			sbuf_add_markup(sb, ks[i].fingerprint);
+			sbuf_addstr(sb, "</code></td><td>");
+			if (ks[i].admin) {
+				sbuf_addstr(sb, "admin");
+			} else if (!apps.nr) {
+				sbuf_addstr(sb, "none");
+			}
+			for (size_t k = 0; k < apps.nr; k++) {
+				sbuf_addstr(sb, k ? ", " : "");
+				sbuf_add_markup(sb, apps.v[k]);
+				sbuf_addstr(sb, ": ");
+				sbuf_add_markup(sb, rights.v[k]);
+			}
+			sbuf_addstr(sb, "</td></tr>\n");
+			strvec_clear(&apps);
+			strvec_clear(&rights);
+		}
+		sbuf_addstr(sb, "</tbody>\n</table>\n");
+	}
+	sbuf_addstr(sb, "</section>\n");
+	r = 0;
+out:
+	store_keys_free(ks, n);
+	free(root);
+	return r;
+}
+
 void panel_h_settings(const struct http_request *req, struct http_response *resp, void *data)
 {
 	struct apictx c;
@@ -982,7 +1058,8 @@ void panel_h_settings(const struct http_request *req, struct http_response *resp
 	twofa_section(&sb, &u);
 	password_section(&sb);
 	if (tokens_section(&c, &sb, &u) < 0 ||
-	    (!strcmp(u.role, "admin") && users_section(&c, &sb, &u) < 0)) {
+	    (!strcmp(u.role, "admin") &&
+	     (users_section(&c, &sb, &u) < 0 || server_section(&c, &sb) < 0))) {
 		server_error(&c, resp);
 		goto out;
 	}

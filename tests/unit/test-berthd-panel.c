@@ -138,6 +138,9 @@ static void test_setup(void)
 	CHECK(store_app_create(&s, "blog", NULL) == 0);
 	CHECK(store_app_create(&s, ODD_APP, NULL) == 0);
 	CHECK(store_user_app_set(&s, "vic", "shop", "viewer", NULL) == 0);
+	CHECK(store_key_add(&s, "laptop", "SHA256:abc", "ssh-ed25519 AAAAKEYLINE", false, NULL) ==
+	      0);
+	CHECK(store_right_grant(&s, "laptop", "shop", "deploy", NULL) == 0);
 	strvec_push(&names, "SECRET_KEY");
 	strvec_push(&values, SECRET);
 	CHECK(store_config_set(&s, "shop", &names, &values, NULL) == 0);
@@ -294,6 +297,15 @@ static void test_viewer(void)
 	CHECK(has(&a.body, "<tr data-token=\"ci\">"));
 	CHECK(has(&a.body, "id=\"totp-begin\""));
 	CHECK(has(&a.body, "<ul id=\"recovery-codes\""));
+	/* the server: its root domain and the SSH keys with their rights, never a key's line */
+	CHECK(has(&a.body, "<section id=\"server\""));
+	CHECK(has(&a.body, "<code>berth.example.test</code>"));
+	CHECK(has(&a.body, "<tr data-key-name=\"laptop\"><td>laptop</td><td><code>SHA256:abc</code>"
+			   "</td><td>shop: deploy</td></tr>"));
+	CHECK(!has(&a.body, "AAAAKEYLINE"));
+	answer_release(&a);
+	req("/settings", viewer.buf, &a);
+	CHECK(!has(&a.body, "<section id=\"server\""));
 	answer_release(&a);
 }
 
