@@ -9,6 +9,7 @@
 
 #include "daemon/api.h"
 #include "daemon/apictx.h"
+#include "daemon/certs.h"
 #include "daemon/csrf.h"
 #include "daemon/store.h"
 #include "daemon/users.h"
@@ -256,6 +257,100 @@ static const char *app_state(json_t *a)
 	return json_is_true(json_object_get(a, "stopped")) ? "stopped" : "running";
 }
 
+#define CERT_SOON_DAYS 14 /* an uploaded certificate this close to its end is flagged */
+
+/*
+ * The certificates of the apps: an uploaded one (certs:add) with its names
+ * and end, flagged when it ends within CERT_SOON_DAYS or has ended; an
+ * ACME one is berth-proxy's, renewed by it. The key is read only to check
+ * the pair, never shown. 0 or -1 (c->e).
+ */
+static int certs_section(struct apictx *c, struct sbuf *sb, const struct strvec *apps)
+{
+	time_t now = time(NULL);
+	size_t rows = 0;
+	int r = -1;
+
+	sbuf_addstr(sb,
+		    "<section id=\"certificates\" aria-labelledby=\"certificates-h\">\n"
+		    "<h2 id=\"certificates-h\">Certificates</h2>\n"
+		    "<table id=\"certs\" class=\"stack\">\n<thead><tr><th scope=\"col\">App</th>"
+		    "<th scope=\"col\">Kind</th><th scope=\"col\">Names</th>"
+		    "<th scope=\"col\">Ends</th></tr></thead>\n<tbody>\n");
+	for (size_t i = 0; i < apps->nr; i++) {
+		char *crt = NULL, *key = NULL, *le = NULL;
+		struct certs_info info;
+		struct err ce = ERR_INIT;
+		int ok =
+		    store_prop_get(&c->store, apps->v[i], "certs.crt", &crt, &c->e) >= 0 &&
+		    store_prop_get(&c->store, apps->v[i], "certs.key", &key, &c->e) >= 0 &&
+		    store_prop_get(&c->store, apps->v[i], "letsencrypt.enabled", &le, &c->e) >= 0;
+
+		if (ok && (crt || le)) {
+			sbuf_addstr(sb, "<tr data-cert-app=\"");
+			sbuf_add_markup(sb, apps->v[i]);
+			sbuf_addstr(sb, "\"><td data-label=\"App\">");
+			sbuf_add_markup(sb, apps->v[i]);
+			sbuf_addstr(sb, "</td>");
+			if (le) {
+				sbuf_addstr(sb,
+					    "<td data-label=\"Kind\">Let's Encrypt (ACME)</td>"
+					    "<td data-label=\"Names\">the app's domains</td>"
+					    "<td data-label=\"Ends\">renewed by berth-proxy</td>");
+			} else if (certs_check(crt, key, &info, &ce) == 0) {
+				char when[32];
+				long long days = (long long)(info.not_after - now) / 86400;
+
+				sbuf_addstr(sb, "<td data-label=\"Kind\">uploaded</td>"
+						"<td data-label=\"Names\">");
+				for (size_t k = 0; k < info.names.nr; k++) {
+					sbuf_addstr(sb, k ? ", " : "");
+					sbuf_add_markup(sb, info.names.v[k]);
+				}
+				certs_time(when, sizeof(when), info.not_after);
+				sbuf_addf(sb, "</td><td data-label=\"Ends\"%s>%s (",
+					  info.not_after <= now || days < CERT_SOON_DAYS
+					      ? " class=\"warn\""
+					      : "",
+					  when);
+				if (info.not_after <= now) {
+					sbuf_addstr(sb, "ended");
+				} else {
+					sbuf_addf(sb, "in %lld day%s", days, days == 1 ? "" : "s");
+				}
+				sbuf_addstr(sb, ")</td>");
+				certs_info_release(&info);
+			} else {
+				sbuf_addstr(
+				    sb,
+				    "<td data-label=\"Kind\">uploaded</td>"
+				    "<td data-label=\"Names\">?</td>"
+				    "<td data-label=\"Ends\" class=\"warn\">cannot be read</td>");
+			}
+			sbuf_addstr(sb, "</tr>\n");
+			rows++;
+		}
+		err_release(&ce);
+		if (key) {
+			memset(key, 0, strlen(key));
+		}
+		free(crt);
+		free(key);
+		free(le);
+		if (!ok) {
+			goto out;
+		}
+	}
+	sbuf_addstr(sb, "</tbody>\n</table>\n");
+	if (!rows) {
+		sbuf_addstr(sb, "<p>No app serves HTTPS yet.</p>\n");
+	}
+	sbuf_addstr(sb, "</section>\n");
+	r = 0;
+out:
+	return r;
+}
+
 static void dashboard(struct apictx *c, const struct store_user *u, const char *csrf,
 		      struct http_response *resp)
 {
@@ -308,6 +403,10 @@ static void dashboard(struct apictx *c, const struct store_user *u, const char *
 	sbuf_addstr(&sb, "</tbody>\n</table>\n");
 	if (!shown) {
 		sbuf_addstr(&sb, "<p id=\"apps-empty\">No apps yet.</p>\n");
+	}
+	if (certs_section(c, &sb, &apps) < 0) {
+		server_error(c, resp);
+		goto out;
 	}
 	if (!strcmp(u->role, "admin")) {
 		sbuf_addstr(

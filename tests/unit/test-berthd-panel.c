@@ -8,6 +8,9 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -122,6 +125,44 @@ static void test_before_setup(void)
 }
 
 /* An admin, a viewer of shop, apps with odd names and versions, a secret, a token. */
+/* A self-signed P-256 certificate for name ending in days, and its key, as PEM (malloc'd). */
+static void make_cert(const char *name, long days, char **crt, char **key)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509V3_CTX v3;
+	X509_EXTENSION *ex;
+	BIO *b = BIO_new(BIO_s_mem());
+	char san[128], *data;
+	long n;
+
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), days * 86400 + 3600);
+	X509_set_pubkey(x, k);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)name, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	snprintf(san, sizeof(san), "DNS:%s", name);
+	ex = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+	X509_add_ext(x, ex, -1);
+	X509_EXTENSION_free(ex);
+	X509_sign(x, k, EVP_sha256());
+	PEM_write_bio_X509(b, x);
+	n = BIO_get_mem_data(b, &data);
+	*crt = strndup(data, (size_t)n);
+	BIO_free(b);
+	b = BIO_new(BIO_s_mem());
+	PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+	n = BIO_get_mem_data(b, &data);
+	*key = strndup(data, (size_t)n);
+	BIO_free(b);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
 static void test_setup(void)
 {
 	struct store s = STORE_INIT;
@@ -138,6 +179,16 @@ static void test_setup(void)
 	CHECK(store_app_create(&s, "blog", NULL) == 0);
 	CHECK(store_app_create(&s, ODD_APP, NULL) == 0);
 	CHECK(store_user_app_set(&s, "vic", "shop", "viewer", NULL) == 0);
+	{
+		char *crt, *key;
+
+		make_cert("shop.test", 3, &crt, &key);
+		CHECK(store_prop_set(&s, "shop", "certs.crt", crt, NULL) == 0);
+		CHECK(store_prop_set(&s, "shop", "certs.key", key, NULL) == 0);
+		free(crt);
+		free(key);
+		CHECK(store_prop_set(&s, "blog", "letsencrypt.enabled", "1", NULL) == 0);
+	}
 	CHECK(store_key_add(&s, "laptop", "SHA256:abc", "ssh-ed25519 AAAAKEYLINE", false, NULL) ==
 	      0);
 	CHECK(store_right_grant(&s, "laptop", "shop", "deploy", NULL) == 0);
@@ -284,6 +335,18 @@ static void test_viewer(void)
 	CHECK(has(&a.body, "data-app=\"shop\""));
 	CHECK(!has(&a.body, "data-app=\"blog\""));
 	CHECK(!has(&a.body, "id=\"app-create\""));
+	/* the certificates of the apps the user may see: shop's ends in 3 days, flagged */
+	CHECK(has(&a.body, "<tr data-cert-app=\"shop\">"));
+	CHECK(has(&a.body, "<td data-label=\"Names\">shop.test</td><td data-label=\"Ends\" "
+			   "class=\"warn\">"));
+	CHECK(has(&a.body, "(in 3 days)</td>"));
+	CHECK(!has(&a.body, "data-cert-app=\"blog\""));
+	CHECK(!has(&a.body, "PRIVATE KEY"));
+	answer_release(&a);
+	req("/", admin.buf, &a);
+	CHECK(has(&a.body, "<tr data-cert-app=\"blog\">"));
+	CHECK(has(&a.body, "Let's Encrypt (ACME)"));
+	CHECK(!has(&a.body, "PRIVATE KEY"));
 	answer_release(&a);
 	req("/settings", viewer.buf, &a);
 	CHECK_INT(a.status, 200);
