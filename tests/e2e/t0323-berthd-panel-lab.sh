@@ -358,7 +358,7 @@ test_expect_success 'an env var set through #env-form reaches the app' '
 
 test_expect_success 'a second tarball deployed from the panel under load: no request failed; v2 served' '
 	rm -f "$TEST_TMP/stop" load.out && urls=() || exit 1
-	for i in $(seq 20); do urls+=("http://$ADDR/"); done
+	for i in $(seq 50); do urls+=("http://$ADDR/"); done
 	load_loop load.out -H "Host: $HOST" "${urls[@]}" &
 	lpid=$!
 	{ step_deploy_v2 || { touch "$TEST_TMP/stop"; wait $lpid; exit 1; }; } &&
