@@ -29,7 +29,7 @@ PANEL=https://berth.$ROOT
 # apps without domains of their own are APP.ROOT (bootstrap --root-domain sets the global domain)
 HOST=$T.$ROOT
 DOMAIN=www.$ROOT
-export PANEL ADMIN=admin ADMIN_PW="correct horse $T battery" APP=$T DOMAIN \
+export PANEL ADMIN=admin ADMIN_PW="correct horse $T battery" APP_NAME=$T DOMAIN \
 	ENV_KEY=GREETING_$T ENV_VALUE=v4lue${T}$RANDOM$RANDOM \
 	V1_FILE=$TEST_TMP/v1.version TARS=$TEST_TMP
 # This machine's address on the lab's network: pebble listens there.
@@ -133,7 +133,7 @@ steps() {
 		}
 		// deploy(b, V): uploads app-V.tar with #deploy-file; the job's state and lines
 		async function deploy(b, v) {
-			const page = b.page, app = b.env.APP;
+			const page = b.page, app = b.env.APP_NAME;
 			await b.goto(b.env.PANEL + '/apps/' + app);
 			await page.waitForSelector(`main#app[data-app="${app}"]`);
 			await page.setInputFiles('#deploy-file', `${b.env.TARS}/app-${v}.tar`);
@@ -155,7 +155,7 @@ steps() {
 # the set-up's answer sends the admin, signed in, to the dashboard; the app made there
 step_setup() {
 	steps <<-'JS' | browser_run setup
-		const app = b.env.APP;
+		const app = b.env.APP_NAME;
 		await b.goto(b.env.SETUP_LINK);
 		await b.shot('setup');
 		await page.fill('#name', b.env.ADMIN);
@@ -186,7 +186,7 @@ step_deploy_v1() {
 		const fs = await import('node:fs');
 		const { state, log } = await deploy(b, 'v1');
 		b.expect(state === 'succeeded', `the deploy succeeded (${state})`);
-		b.expect(log.includes('-----> Building ' + b.env.APP), 'the build lines in #job-log');
+		b.expect(log.includes('-----> Building ' + b.env.APP_NAME), 'the build lines in #job-log');
 		// the page's parts come again once the job ended: the version is the current one
 		await page.waitForSelector('#versions tr.current');
 		const v = (await page.textContent('#app-version')).trim();
@@ -198,7 +198,7 @@ step_deploy_v1() {
 
 step_env() {
 	steps <<-'JS' | browser_run env
-		const app = b.env.APP, key = b.env.ENV_KEY;
+		const app = b.env.APP_NAME, key = b.env.ENV_KEY;
 		await b.goto(b.env.PANEL + '/apps/' + app);
 		await page.fill('#env-key', key);
 		await page.fill('#env-value', b.env.ENV_VALUE);
@@ -227,7 +227,7 @@ step_deploy_v2() {
 step_rollback() {
 	steps <<-'JS' | browser_run rollback
 		const fs = await import('node:fs');
-		const app = b.env.APP, v1 = fs.readFileSync(b.env.V1_FILE, 'utf8');
+		const app = b.env.APP_NAME, v1 = fs.readFileSync(b.env.V1_FILE, 'utf8');
 		await b.goto(b.env.PANEL + '/apps/' + app);
 		const btn = `#versions button.rollback[data-version="${v1}"]`;
 		await page.locator(btn).scrollIntoViewIfNeeded();
@@ -255,7 +255,7 @@ step_rollback() {
 # a domain through #domain-form, then HTTPS through the #https box
 step_domain_https() {
 	steps <<-'JS' | browser_run domain-https
-		const app = b.env.APP, dom = b.env.DOMAIN;
+		const app = b.env.APP_NAME, dom = b.env.DOMAIN;
 		await b.goto(b.env.PANEL + '/apps/' + app);
 		await page.fill('#domain', dom);
 		await b.shot('domain-filled');
@@ -358,7 +358,7 @@ test_expect_success 'an env var set through #env-form reaches the app' '
 
 test_expect_success 'a second tarball deployed from the panel under load: no request failed; v2 served' '
 	rm -f "$TEST_TMP/stop" load.out && urls=() || exit 1
-	for i in $(seq 50); do urls+=("http://$ADDR/"); done
+	for i in $(seq 100); do urls+=("http://$ADDR/"); done
 	load_loop load.out -H "Host: $HOST" "${urls[@]}" &
 	lpid=$!
 	{ step_deploy_v2 || { touch "$TEST_TMP/stop"; wait $lpid; exit 1; }; } &&
