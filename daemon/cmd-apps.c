@@ -130,7 +130,7 @@ int cmd_apps_destroy(struct bd *bd, int argc, const char **argv)
 	static const char usage[] = "apps:destroy APP [--force]";
 	struct err e = ERR_INIT;
 	struct sbuf answer = SBUF_INIT;
-	char *repo = NULL;
+	char *repo = NULL, *metrics = NULL;
 	int n = bd_opts(argc - 1, argv + 1, opts, usage), rc = 1, lock = -1;
 	const char *app = argv[1];
 
@@ -174,6 +174,11 @@ int cmd_apps_destroy(struct bd *bd, int argc, const char **argv)
 	}
 	repo = bd_path(bd, "repos/%s.git", app);
 	remove_tree(repo);
+	/* its charts' points (daemon/sampler.h): a new app of that name starts with none */
+	metrics = bd_path(bd, "metrics/%s.json", app);
+	if (unlink(metrics) < 0 && errno != ENOENT) {
+		bd_info(bd, "cannot remove %s: %s", metrics, strerror(errno));
+	}
 	bd_event(bd, app, "apps:destroy", NULL);
 	rc = 0;
 out:
@@ -181,6 +186,7 @@ out:
 	sbuf_release(&answer);
 	err_release(&e);
 	free(repo);
+	free(metrics);
 	return rc;
 }
 

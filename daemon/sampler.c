@@ -1,5 +1,6 @@
 #include "daemon/sampler.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "daemon/berthd.h"
 #include "lib/log.h"
 #include "lib/run.h"
+#include "lib/sbuf.h"
 #include "lib/strvec.h"
 #include "lib/xalloc.h"
 #include "lib/banned.h"
@@ -60,6 +62,41 @@ int sampler_save_all(struct series *s, const char *state_dir, int64_t now, struc
 	return r;
 }
 
+size_t sampler_forget_gone(struct series *s, const char *state_dir,
+			   bool (*exists)(void *arg, const char *app), void *arg)
+{
+	struct strvec names = STRVEC_INIT;
+	struct sbuf path = SBUF_INIT;
+	size_t gone = 0;
+
+	series_names(s, &names);
+	for (size_t i = 0; i < names.nr; i++) {
+		if (exists(arg, names.v[i])) {
+			continue;
+		}
+		series_forget(s, names.v[i]);
+		sbuf_reset(&path);
+		apicharts_path(&path, state_dir, names.v[i]);
+		if (unlink(path.buf) < 0 && errno != ENOENT) {
+			log_warn("sampler: cannot remove %s: %s", path.buf, strerror(errno));
+		}
+		gone++;
+	}
+	strvec_clear(&names);
+	sbuf_release(&path);
+	return gone;
+}
+
+/* Whether berthd's store has app (an unreadable store: yes, so nothing is lost). */
+static bool store_has(void *arg, const char *app)
+{
+	struct err e = ERR_INIT;
+	int r = store_app_get(arg, app, NULL, &e);
+
+	err_release(&e);
+	return r != 0;
+}
+
 static volatile sig_atomic_t stopping;
 
 static void on_stop(int sig)
@@ -72,7 +109,9 @@ int sampler_run(const char *state_dir, unsigned interval)
 	struct series s;
 	struct sigaction sa = {0};
 	pid_t parent = getppid();
-	bool failing = false, save_failing = false;
+	bool failing = false, save_failing = false, opened = false;
+	struct store st;
+	struct err se = ERR_INIT;
 
 	/* ends with serve, even when serve could not say so */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -81,6 +120,12 @@ int sampler_run(const char *state_dir, unsigned interval)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	series_init(&s, sampler_capacity(interval), SAMPLER_MAX_APPS);
+	if (store_open(&st, state_dir, &se) < 0) {
+		log_warn("sampler: %s; destroyed apps' points are kept", err_str(&se));
+	} else {
+		opened = true;
+	}
+	err_release(&se);
 	log_info("sampler: berth-proxy's metrics every %us, into %s/metrics", interval, state_dir);
 	while (!stopping && getppid() == parent) {
 		unsigned long long start = run_now_ms(), end = start + 1000ull * interval;
@@ -98,6 +143,9 @@ int sampler_run(const char *state_dir, unsigned interval)
 			failing = false;
 		}
 		err_release(&e);
+		if (opened) {
+			sampler_forget_gone(&s, state_dir, store_has, &st);
+		}
 		if (sampler_save_all(&s, state_dir, now, &e) < 0) {
 			if (!save_failing) {
 				log_error("sampler: %s", err_str(&e));
@@ -114,5 +162,8 @@ int sampler_run(const char *state_dir, unsigned interval)
 		}
 	}
 	series_release(&s);
+	if (opened) {
+		store_close(&st);
+	}
 	return 1;
 }

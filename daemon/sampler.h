@@ -14,12 +14,15 @@
  *
  * A proxy that is not running, or too old for the metrics command, is
  * logged once; the sampler keeps trying quietly and says when it reads the
- * counters again. It ends when serve does (SIGTERM from serve, or its
+ * counters again. Apps berthd no longer has are dropped at each sample
+ * (sampler_forget_gone, asking berthd's store). It ends when serve does (SIGTERM from serve, or its
  * parent gone).
  */
 #ifndef SAMPLER_H
 #define SAMPLER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "daemon/series.h"
@@ -41,6 +44,15 @@ unsigned sampler_capacity(unsigned interval);
  * other apps are still written).
  */
 int sampler_save_all(struct series *s, const char *state_dir, int64_t now, struct err *e);
+
+/*
+ * Forgets every app s keeps that exists(arg, app) says berthd no longer has
+ * (a destroyed app: berth-proxy may still count its route until it goes),
+ * and removes its file under state_dir, so that a new app of that name
+ * starts without the old one's points. Returns how many were forgotten.
+ */
+size_t sampler_forget_gone(struct series *s, const char *state_dir,
+			   bool (*exists)(void *arg, const char *app), void *arg);
 
 /* `berthd hook sampler`: samples every interval seconds until it is stopped. Returns 1. */
 int sampler_run(const char *state_dir, unsigned interval);

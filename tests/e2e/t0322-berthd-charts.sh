@@ -167,4 +167,16 @@ test_expect_success 'metrics:report reads the same counters, no metrics port nee
 	jq -e ".counted == true and .requests > 0" report.json
 '
 
+test_expect_success 'apps:destroy takes its chart points with it, and the sampler forgets it' '
+	on $H "docker exec berthd test -s /var/lib/berthd/metrics/$T.json" &&
+	bd apps:destroy $T --force &&
+	for i in $(seq 30); do
+		on $H "docker exec berthd test -e /var/lib/berthd/metrics/$T.json" || break
+		sleep 0.2
+	done &&
+	! on $H "docker exec berthd test -e /var/lib/berthd/metrics/$T.json" &&
+	sleep 1.5 &&
+	! on $H "docker exec berthd test -e /var/lib/berthd/metrics/$T.json"
+'
+
 test_done

@@ -6,6 +6,7 @@
  */
 #include "daemon/apicharts.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "daemon/sampler.h"
 #include "lib/run.h"
+#include "lib/strvec.h"
 #include "unit.h"
 
 static void test_json(void)
@@ -172,6 +174,12 @@ static void test_interval(void)
 }
 
 /* Scrapes into a series, the files written, and read back as the routes read them. */
+static bool only_shop(void *arg, const char *app)
+{
+	(void)arg;
+	return !strcmp(app, "shop");
+}
+
 static void test_save_all(void)
 {
 	static const char first[] =
@@ -211,6 +219,21 @@ static void test_save_all(void)
 	/* no file yet: no point */
 	CHECK_INT(apicharts_load(dir, "nope", 13700, &p, &n, &e), 0);
 	CHECK(n == 0 && p == NULL);
+	/* a destroyed app is forgotten, its file removed; the others stay */
+	CHECK_INT(sampler_forget_gone(&s, dir, only_shop, NULL), 1);
+	CHECK_INT(sampler_forget_gone(&s, dir, only_shop, NULL), 0);
+	CHECK(access(path.buf, R_OK) == 0);
+	sbuf_reset(&path);
+	apicharts_path(&path, dir, "blog");
+	CHECK(access(path.buf, F_OK) < 0 && errno == ENOENT);
+	CHECK_INT(sampler_save_all(&s, dir, 13710, &e), 0);
+	CHECK(access(path.buf, F_OK) < 0);
+	{
+		struct strvec kept = STRVEC_INIT;
+		CHECK_INT(series_names(&s, &kept), 1);
+		CHECK(kept.nr == 1 && !strcmp(kept.v[0], "shop"));
+		strvec_clear(&kept);
+	}
 	series_release(&s);
 	sbuf_release(&path);
 	err_release(&e);
