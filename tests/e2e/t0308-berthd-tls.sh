@@ -12,19 +12,9 @@
 . "$TOP/tests/e2e/deploy-lib.sh"
 
 H=$h3
-ADDR=$(addr_of $H)
 REPO=$TEST_TMP/repo
 NAME=$T.test
-# This machine's address on the lab's network: pebble listens there.
-HERE=$(ip -4 -o addr show | awk -v a1="$ADDR" '
-	{ split($4, p, "/"); split(p[1], x, "."); split(a1, y, ".") }
-	x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && p[1] != a1 { print p[1]; exit }')
-[[ -n $HERE ]] || { echo "no address of this machine on the lab's network" >&2; exit 1; }
-
-ssh-keygen -q -t ed25519 -N "" -C "admin-$T" -f "$TEST_TMP/admin"
-bd() {
-	ssh -F "$LAB_SSH_CONFIG_NOKEY" -i "$TEST_TMP/admin" -o IdentitiesOnly=yes "berth@$H" "$@"
-}
+. "$TOP/tests/e2e/berthd-lib.sh"
 push() {
 	(cd "$REPO" && GIT_SSH_COMMAND="ssh -F $LAB_SSH_CONFIG_NOKEY -i $TEST_TMP/admin -o IdentitiesOnly=yes" \
 		git push "$@" "berth@$H:$T" main) >push.out 2>&1
@@ -33,27 +23,6 @@ served() { curl -s --max-time 5 -H "Host: $NAME" "http://$ADDR/" | sed -n 's/^te
 # tcurl CA: the app over HTTPS for its name, verified against CA.
 tcurl() { curl -s --max-time 10 --cacert "$1" --resolve "$NAME:443:$ADDR" "https://$NAME/"; }
 
-# proxy_config [YAML...]: a config of berth-proxy on the host alone (for `berth proxy reboot`).
-proxy_config() {
-	cat >"$APP/config/deploy.yml" <<-YML
-		service: $T
-		image: $T
-		builder:
-		  arch: amd64
-		servers:
-		  web:
-		    hosts: [$H]
-		run_directory: $RUN_DIR
-		ssh:
-		  config: $LAB_SSH_CONFIG
-		proxy:
-		  host: $NAME
-		  app_port: 80
-	YML
-	printf '%s\n' "$@" >>"$APP/config/deploy.yml"
-}
-
-proxy_config
 mkdir -p "$REPO"
 cp "$TOP/build/testapp" "$REPO/testapp"
 git -C "$REPO" init -q -b main
@@ -62,8 +31,6 @@ git -C "$REPO" config user.name "berth e2e"
 printf 'FROM scratch\nCOPY testapp /testapp\nENV APP_VERSION=v1\nCMD ["/testapp"]\n' >"$REPO/Dockerfile"
 (cd "$REPO" && git add -A && git commit -qm v1)
 
-# The proxy goes back to the lab's usual options afterwards.
-test_cleanup "proxy_config && berth proxy reboot -y"
 # letsencrypt:set's values go: berthd's settings and the running proxy's.
 test_cleanup "on $H 'docker exec berthd berthd letsencrypt:set --global server; docker exec berthd berthd letsencrypt:set --global email; docker exec berth-proxy berth-proxy acme --reset'"
 test_cleanup "on $H 'docker exec berthd berthd apps:destroy $T --force; docker rm -f \$(docker ps -aq --filter label=service=$T); docker rmi -f \$(docker images -q berthd/$T); docker exec berth-proxy berth-proxy remove $T-web; docker exec berthd berthd ssh-keys:remove admin-$T'"
@@ -122,45 +89,8 @@ test_expect_success 'certs:remove: plain HTTP only again' '
 	bd certs:report $T | grep -q "Ssl enabled: *false"
 '
 
-read -r ACME_PORT MGMT_PORT DNS_PORT CTS_PORT < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(4)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])
-')
-
 test_expect_success 'pebble, and berth-proxy on the host trusting its CA' '
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=pebble \
-		-addext "subjectAltName=IP:$HERE,IP:127.0.0.1" -keyout pebble-key.pem \
-		-out pebble-cert.pem 2>/dev/null &&
-	chmod 644 pebble-cert.pem &&
-	{ pebble-challtestsrv -defaultIPv4 "$ADDR" -defaultIPv6 "" -dns01 "127.0.0.1:$DNS_PORT" \
-		-management "127.0.0.1:$CTS_PORT" -http01 "" -https01 "" -tlsalpn01 "" \
-		>challtestsrv.log 2>&1 </dev/null &
-	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
-	wait_for_line challtestsrv.log management >/dev/null &&
-	cat >pebble.json <<-JSON &&
-	{"pebble": {
-	  "listenAddress": "$HERE:$ACME_PORT",
-	  "managementListenAddress": "127.0.0.1:$MGMT_PORT",
-	  "certificate": "$TEST_TMP/pebble-cert.pem",
-	  "privateKey": "$TEST_TMP/pebble-key.pem",
-	  "httpPort": 80,
-	  "tlsPort": 443,
-	  "ocspResponderURL": "",
-	  "externalAccountBindingRequired": false
-	}}
-	JSON
-	{ PEBBLE_VA_NOSLEEP=1 pebble -config pebble.json -dnsserver "127.0.0.1:$DNS_PORT" \
-		>pebble.log 2>&1 </dev/null &
-	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
-	wait_for_line pebble.log "istening on" >/dev/null &&
-	curl -sf --cacert pebble-cert.pem "https://127.0.0.1:$MGMT_PORT/roots/0" >root.pem &&
-	proxy_config "  run:" "    options:" \
-		"      env: [BERTH_PROXY_ACME_CA_FILE=/pebble-ca.pem]" \
-		"      volume: $TEST_TMP/pebble-cert.pem:/pebble-ca.pem:ro" &&
-	berth proxy reboot -y >reboot.out 2>&1 || { cat reboot.out; false; }
+	pebble_up BERTH_PROXY_ACME_CA_FILE=/pebble-ca.pem &&
 	test "$(served)" = v1
 '
 

@@ -23,7 +23,6 @@
 . "$TOP/tests/e2e/browser-lib.sh"
 
 H=$h3
-ADDR=$(addr_of $H)
 ROOT=$T.test
 PANEL=https://berth.$ROOT
 # apps without domains of their own are APP.ROOT (bootstrap --root-domain sets the global domain)
@@ -32,60 +31,9 @@ DOMAIN=www.$ROOT
 export PANEL ADMIN=admin ADMIN_PW="correct horse $T battery" APP_NAME=$T DOMAIN \
 	ENV_KEY=GREETING_$T ENV_VALUE=v4lue${T}$RANDOM$RANDOM \
 	V1_FILE=$TEST_TMP/v1.version TARS=$TEST_TMP
-# This machine's address on the lab's network: pebble listens there.
-HERE=$(ip -4 -o addr show | awk -v a1="$ADDR" '
-	{ split($4, p, "/"); split(p[1], x, "."); split(a1, y, ".") }
-	x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && p[1] != a1 { print p[1]; exit }')
-[[ -n $HERE ]] || { echo "no address of this machine on the lab's network" >&2; exit 1; }
-
-ssh-keygen -q -t ed25519 -N "" -C "admin-$T" -f "$TEST_TMP/admin"
-bd() {
-	ssh -F "$LAB_SSH_CONFIG_NOKEY" -i "$TEST_TMP/admin" -o IdentitiesOnly=yes "berth@$H" "$@"
-}
-# api METHOD PATH [curl args...]: HTTPS to berth.ROOT through berth-proxy, verified against
-# pebble's root; the body in api.out, the status printed.
-api() {
-	local m=$1 p=$2
-	shift 2
-	curl -s --max-time 10 --cacert "$TEST_TMP/root.pem" --resolve "berth.$ROOT:443:$ADDR" \
-		-o "$TEST_TMP/api.out" -w '%{http_code}' -X "$m" "$@" "https://berth.$ROOT$p"
-}
-# proxy_config [YAML...]: a config of berth-proxy on the host alone (for `berth proxy reboot`).
-proxy_config() {
-	cat >"$APP/config/deploy.yml" <<-YML
-		service: $T
-		image: $T
-		builder:
-		  arch: amd64
-		servers:
-		  web:
-		    hosts: [$H]
-		run_directory: $RUN_DIR
-		ssh:
-		  config: $LAB_SSH_CONFIG
-		proxy:
-		  host: $T.test
-		  app_port: 80
-	YML
-	printf '%s\n' "$@" >>"$APP/config/deploy.yml"
-}
-proxy_config
-
-# berthd's state goes with the test (bootstrap made it, with its first admin); the proxy goes
-# back to the lab's usual options.
-gone="docker exec berthd berthd ssh-keys:remove admin-$T; docker exec berth-proxy berth-proxy remove berthd; docker rm -f berthd; docker volume rm berthd"
-on $H "$gone" >/dev/null 2>&1 || true
-test_cleanup "proxy_config && berth proxy reboot -y"
-test_cleanup "on $H '$gone'"
+. "$TOP/tests/e2e/berthd-lib.sh"
+berthd_gone
 test_cleanup "on $H 'docker exec berthd berthd apps:destroy $T --force; docker rm -f \$(docker ps -aq --filter label=service=$T); docker rmi -f \$(docker images -q berthd/$T); docker exec berth-proxy berth-proxy remove $T-web'"
-
-read -r ACME_PORT MGMT_PORT DNS_PORT CTS_PORT < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(4)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])
-')
 
 # app_tar V: app-V.tar, a build context of the test app answering with version V
 mkdir -p "$TEST_TMP/ctx" && cp "$TOP/build/testapp" "$TEST_TMP/ctx/testapp" || exit 1
@@ -285,44 +233,11 @@ step_domain_https() {
 }
 
 test_expect_success 'pebble, and berth-proxy on the host pointed at it' '
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=pebble \
-		-addext "subjectAltName=IP:$HERE,IP:127.0.0.1" -keyout pebble-key.pem \
-		-out pebble-cert.pem 2>/dev/null &&
-	chmod 644 pebble-cert.pem &&
-	{ pebble-challtestsrv -defaultIPv4 "$ADDR" -defaultIPv6 "" -dns01 "127.0.0.1:$DNS_PORT" \
-		-management "127.0.0.1:$CTS_PORT" -http01 "" -https01 "" -tlsalpn01 "" \
-		>challtestsrv.log 2>&1 </dev/null &
-	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
-	wait_for_line challtestsrv.log management >/dev/null &&
-	cat >pebble.json <<-JSON &&
-	{"pebble": {
-	  "listenAddress": "$HERE:$ACME_PORT",
-	  "managementListenAddress": "127.0.0.1:$MGMT_PORT",
-	  "certificate": "$TEST_TMP/pebble-cert.pem",
-	  "privateKey": "$TEST_TMP/pebble-key.pem",
-	  "httpPort": 80,
-	  "tlsPort": 443,
-	  "ocspResponderURL": "",
-	  "externalAccountBindingRequired": false
-	}}
-	JSON
-	{ PEBBLE_VA_NOSLEEP=1 pebble -config pebble.json -dnsserver "127.0.0.1:$DNS_PORT" \
-		>pebble.log 2>&1 </dev/null &
-	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
-	wait_for_line pebble.log "istening on" >/dev/null &&
-	curl -sf --cacert pebble-cert.pem "https://127.0.0.1:$MGMT_PORT/roots/0" >"$TEST_TMP/root.pem" &&
-	proxy_config "  run:" "    options:" \
-		"      env: [BERTH_PROXY_ACME_DIRECTORY=https://$HERE:$ACME_PORT/dir, BERTH_PROXY_ACME_CA_FILE=/pebble-ca.pem, BERTH_PROXY_ACME_EMAIL=ops@$ROOT]" \
-		"      volume: $TEST_TMP/pebble-cert.pem:/pebble-ca.pem:ro" &&
-	berth proxy reboot -y >reboot.out 2>&1 || { cat reboot.out; false; }
+	pebble_up
 '
 
 test_expect_success 'bootstrap --root-domain: the panel on https://berth.ROOT with an ACME certificate' '
-	berth server bootstrap -h $H --daemon --key "$TEST_TMP/admin.pub" --key-name admin-$T \
-		--root-domain $ROOT >boot.out 2>&1 || { cat boot.out; exit 1; }
-	cat boot.out &&
-	sed -n "s|^.*$H: panel: \(https://berth.$ROOT/setup?token=[0-9a-f]*\)\$|\1|p" boot.out >"$TEST_TMP/link" &&
-	test "$(wc -c <"$TEST_TMP/link")" -gt 64 &&
+	berthd_bootstrap &&
 	for i in $(seq 60); do
 		st=$(api GET /up 2>/dev/null) && test "$st" = 200 && break
 		sleep 1
