@@ -1,8 +1,10 @@
 /* apictx — see apictx.h. */
 #include "daemon/apictx.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "daemon/api.h"
@@ -11,6 +13,7 @@
 #include "lib/banned.h"
 #include "lib/log.h"
 #include "lib/sbuf.h"
+#include "lib/xalloc.h"
 
 static void client_addr(const struct http_request *req, char *out, size_t size)
 {
@@ -30,6 +33,85 @@ void apictx_fail(struct http_response *resp, int status, const char *msg)
 	http_reply_json(resp, status, json_pack("{ss}", "error", msg));
 }
 
+/*
+ * A connection's thread keeps its store open from one request to the next
+ * (keep-alive): opening SQLite, its pragmas and the schema's check cost more
+ * than most requests. It is closed when the thread ends, and never kept
+ * inside a transaction, or for another directory or database file.
+ */
+struct kept_store {
+	struct store store;
+	char *dir;
+	dev_t dev;
+	ino_t ino;
+};
+static pthread_key_t kept_key;
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+
+static void kept_free(void *p)
+{
+	struct kept_store *k = p;
+
+	if (k) {
+		store_close(&k->store);
+		free(k->dir);
+		free(k);
+	}
+}
+
+static void kept_init(void)
+{
+	if (pthread_key_create(&kept_key, kept_free) != 0) {
+		log_warn("http: no per-thread key: each request opens the store");
+	}
+}
+
+/* The thread's kept store for dir into *s (1), else 0. */
+static int kept_take(struct store *s, const char *dir)
+{
+	struct kept_store *k;
+	struct stat st;
+	int r = 0;
+
+	pthread_once(&kept_once, kept_init);
+	k = pthread_getspecific(kept_key);
+	if (!k) {
+		return 0;
+	}
+	pthread_setspecific(kept_key, NULL);
+	if (!strcmp(k->dir, dir) && stat(k->store.path, &st) == 0 && st.st_dev == k->dev &&
+	    st.st_ino == k->ino) {
+		*s = k->store;
+		k->store = (struct store)STORE_INIT;
+		r = 1;
+	}
+	kept_free(k);
+	return r;
+}
+
+/* Keeps s for the thread's next request (or closes it); s is closed either way. */
+static void kept_put(struct store *s, const char *dir)
+{
+	struct kept_store *k;
+	struct stat st;
+
+	pthread_once(&kept_once, kept_init);
+	if (!s->db || !dir || store_in_transaction(s) || stat(s->path, &st) < 0 ||
+	    pthread_getspecific(kept_key)) {
+		store_close(s);
+		return;
+	}
+	k = xcalloc(1, sizeof(*k));
+	k->store = *s;
+	k->dir = xstrdup(dir);
+	k->dev = st.st_dev;
+	k->ino = st.st_ino;
+	if (pthread_setspecific(kept_key, k) != 0) {
+		kept_free(k);
+	}
+	*s = (struct store)STORE_INIT;
+}
+
 /* Opens the store: 0, or -1 with resp answered (500). */
 int apictx_open(struct apictx *c, const struct http_request *req, struct http_response *resp,
 		void *data)
@@ -41,7 +123,8 @@ int apictx_open(struct apictx *c, const struct http_request *req, struct http_re
 	c->api = api;
 	err_init(&c->e);
 	client_addr(req, c->from, sizeof(c->from));
-	if (store_open(&c->store, api->state_dir, &c->e) < 0 ||
+	if ((!kept_take(&c->store, api->state_dir) &&
+	     store_open(&c->store, api->state_dir, &c->e) < 0) ||
 	    (c->have_admin = users_have_admin(&c->store, &c->e)) < 0) {
 		log_error("http: %s", err_str(&c->e));
 		apictx_fail(resp, 500, "cannot read berthd's records");
@@ -53,7 +136,7 @@ int apictx_open(struct apictx *c, const struct http_request *req, struct http_re
 void apictx_close(struct apictx *c)
 {
 	store_token_release(&c->tok);
-	store_close(&c->store);
+	kept_put(&c->store, c->api ? c->api->state_dir : NULL);
 	err_release(&c->e);
 }
 

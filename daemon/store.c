@@ -287,6 +287,11 @@ void store_close(struct store *s)
 	s->path = NULL;
 }
 
+bool store_in_transaction(const struct store *s)
+{
+	return s->db && !sqlite3_get_autocommit(s->db);
+}
+
 int store_begin(struct store *s, struct err *e)
 {
 	if (!s->db || sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {

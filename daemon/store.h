@@ -51,6 +51,8 @@ struct store {
 /* Opens (creating when missing) dir/berthd.db; dir is created 0700 when missing. */
 int store_open(struct store *s, const char *dir, struct err *e);
 void store_close(struct store *s);
+/* Whether s is inside a transaction (store_begin without its commit or rollback). */
+bool store_in_transaction(const struct store *s);
 
 /* A transaction around several calls (BEGIN IMMEDIATE: the writer's lock at once). */
 int store_begin(struct store *s, struct err *e);
