@@ -400,12 +400,22 @@ out:
 json_t *apictx_apps_json(struct apictx *c, const struct strvec *names, const struct strvec *roles)
 {
 	json_t *arr = json_array();
+	/* one snapshot for every app's reads (each read alone takes and drops one) */
+	bool snap = false;
 
+	if (names->nr > 1 && !store_in_transaction(&c->store)) {
+		struct err e = ERR_INIT;
+		snap = store_read_begin(&c->store, &e) == 0; /* else: each read alone */
+		err_release(&e);
+	}
 	for (size_t i = 0; i < names->nr; i++) {
 		json_t *a = apictx_app_json(c, names->v[i]);
 		if (!a) {
 			if (!err_isset(&c->e)) {
 				continue; /* destroyed meanwhile */
+			}
+			if (snap) {
+				store_rollback(&c->store);
 			}
 			json_decref(arr);
 			return NULL;
@@ -414,6 +424,9 @@ json_t *apictx_apps_json(struct apictx *c, const struct strvec *names, const str
 			json_object_set_new(a, "role", json_string(roles->v[i]));
 		}
 		json_array_append_new(arr, a);
+	}
+	if (snap) {
+		store_rollback(&c->store);
 	}
 	return arr;
 }

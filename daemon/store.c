@@ -62,13 +62,59 @@ static int db_err(struct store *s, struct err *e, const char *what)
 		       s->db ? sqlite3_errmsg(s->db) : "not open");
 }
 
+/*
+ * A connection keeps the statements it prepared (up to STORE_KEPT_STMTS,
+ * by their SQL's text) and runs them again after a reset: parsing SQL is
+ * most of what a small query costs. One in use is not handed out twice
+ * (a query inside another's loop prepares its own).
+ */
+struct store_stmt {
+	char *sql;
+	sqlite3_stmt *st;
+	bool busy;
+};
+
 static int prep(struct store *s, sqlite3_stmt **st, const char *sql, struct err *e)
 {
-	if (!s->db || sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+	*st = NULL;
+	if (!s->db) {
+		return db_err(s, e, "read the records");
+	}
+	for (size_t i = 0; i < s->nkept; i++) {
+		if (!s->kept[i].busy && !strcmp(s->kept[i].sql, sql)) {
+			s->kept[i].busy = true;
+			*st = s->kept[i].st;
+			return 0;
+		}
+	}
+	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
 		*st = NULL;
 		return db_err(s, e, "read the records");
 	}
+	if (s->nkept < STORE_KEPT_STMTS) {
+		if (!s->kept) {
+			s->kept = xcalloc(STORE_KEPT_STMTS, sizeof(*s->kept));
+		}
+		s->kept[s->nkept++] = (struct store_stmt){xstrdup(sql), *st, true};
+	}
 	return 0;
+}
+
+/* The end of a statement from prep(): reset for its next use when kept, else finalized. */
+static void done(struct store *s, sqlite3_stmt *st)
+{
+	if (!st) {
+		return;
+	}
+	for (size_t i = 0; i < s->nkept; i++) {
+		if (s->kept[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			s->kept[i].busy = false;
+			return;
+		}
+	}
+	sqlite3_finalize(st);
 }
 
 /* Binds n text parameters (a NULL binds SQL NULL). */
@@ -103,7 +149,7 @@ static int exec_n(struct store *s, struct err *e, const char *sql, int n, ...)
 	}
 	r = sqlite3_changes(s->db);
 out:
-	sqlite3_finalize(st);
+	done(s, st);
 	return r;
 }
 
@@ -158,7 +204,7 @@ static int lookup_str(struct store *s, struct err *e, char **out, const char *sq
 	if (r == 1 && out) {
 		*out = col_str(st, 0);
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return r;
 }
 
@@ -177,7 +223,7 @@ static int migrate(struct store *s, struct err *e)
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		version = sqlite3_column_int(st, 0);
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	if (version > latest) {
 		err_set(e, "'%s' has schema version %d, newer than this berthd knows (%d)", s->path,
 			version, latest);
@@ -279,12 +325,27 @@ out:
 
 void store_close(struct store *s)
 {
+	for (size_t i = 0; i < s->nkept; i++) {
+		sqlite3_finalize(s->kept[i].st);
+		free(s->kept[i].sql);
+	}
+	free(s->kept);
+	s->kept = NULL;
+	s->nkept = 0;
 	if (s->db) {
 		sqlite3_close(s->db);
 	}
 	s->db = NULL;
 	free(s->path);
 	s->path = NULL;
+}
+
+int store_read_begin(struct store *s, struct err *e)
+{
+	if (!s->db || sqlite3_exec(s->db, "BEGIN DEFERRED", NULL, NULL, NULL) != SQLITE_OK) {
+		return db_err(s, e, "start a transaction");
+	}
+	return 0;
 }
 
 bool store_in_transaction(const struct store *s)
@@ -355,7 +416,7 @@ int store_app_get(struct store *s, const char *name, struct store_app *a, struct
 		a->dockerfile = col_str(st, 3);
 		a->image_source = col_str(st, 4);
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return r;
 }
 
@@ -461,7 +522,7 @@ static int list_cols(struct store *s, struct err *e, struct strvec *v1, struct s
 			strvec_push(v2, b ? (const char *)b : "");
 		}
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return r;
 }
 
@@ -701,7 +762,7 @@ int store_release_list(struct store *s, const char *app, struct store_release **
 		memset(&(*rs)[*n], 0, sizeof(**rs));
 		release_row(st, &(*rs)[(*n)++]);
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return r;
 }
 
@@ -716,7 +777,7 @@ static int release_one(struct store *s, struct store_release *r, struct err *e, 
 	if (found == 1 && r) {
 		release_row(st, r);
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return found;
 }
 
@@ -817,7 +878,7 @@ int store_key_get(struct store *s, const char *name, struct store_key *k, struct
 	if (r == 1 && k) {
 		key_row(st, k);
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return r;
 }
 
@@ -875,7 +936,7 @@ int store_key_list(struct store *s, struct store_key **ks, size_t *n, struct err
 		memset(&(*ks)[*n], 0, sizeof(**ks));
 		key_row(st, &(*ks)[(*n)++]);
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return r;
 }
 
@@ -959,7 +1020,7 @@ int store_event_list(struct store *s, long long after_id, size_t limit, struct s
 		ev->action = col_str(st, 4);
 		ev->names = col_str(st, 5);
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return r;
 }
 
@@ -1101,7 +1162,7 @@ static int user_one(struct store *s, struct store_user *u, struct err *e, sqlite
 		u->totp_last_step = (unsigned long long)sqlite3_column_int64(st, 7);
 		u->totp_recovery = col_str(st, 8);
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return r;
 }
 
@@ -1370,7 +1431,7 @@ int store_token_get(struct store *s, const char *hash, long long now, struct sto
 	if (r == 1) {
 		token_row(st, t);
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	sbuf_addf(&n, "%lld", now);
 	/* to the minute: a write per request would queue the requests of a busy token */
 	if (r == 1 && (now - t->last_used >= STORE_TOKEN_USED_S || now < t->last_used) &&
@@ -1402,7 +1463,7 @@ int store_token_list(struct store *s, const char *user, struct store_token **v, 
 		memset(&(*v)[*n], 0, sizeof(**v));
 		token_row(st, &(*v)[(*n)++]);
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return r;
 }
 

@@ -38,19 +38,29 @@
 
 struct sqlite3;
 
+struct store_stmt; /* private: a prepared statement kept for its SQL's next use */
+
 struct store {
 	struct sqlite3 *db;
 	char *path;
+	struct store_stmt *kept; /* at most STORE_KEPT_STMTS, each run again after a reset */
+	size_t nkept;
 };
+#define STORE_KEPT_STMTS 64
 
 #define STORE_INIT                                                                                 \
 	{                                                                                          \
-		NULL, NULL                                                                         \
+		NULL, NULL, NULL, 0                                                                \
 	}
 
 /* Opens (creating when missing) dir/berthd.db; dir is created 0700 when missing. */
 int store_open(struct store *s, const char *dir, struct err *e);
 void store_close(struct store *s);
+/*
+ * A read transaction (BEGIN DEFERRED: one snapshot for many reads, no write
+ * lock taken), ended with store_rollback. 0, or -1 with e set.
+ */
+int store_read_begin(struct store *s, struct err *e);
 /* Whether s is inside a transaction (store_begin without its commit or rollback). */
 bool store_in_transaction(const struct store *s);
 
