@@ -271,8 +271,7 @@ int store_open(struct store *s, const char *dir, struct err *e)
 	int fd, r = -1;
 
 	pthread_once(&once, sqlite_setup);
-	s->db = NULL;
-	s->path = NULL;
+	*s = (struct store)STORE_INIT;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		err_set(e, "cannot create '%s': %s", dir, strerror(errno));
 		goto out;
