@@ -7,6 +7,11 @@
 # escaped and no config value anywhere; without a session (or with only an
 # API token) a page is 303 to /login; a viewer's app page has no change
 # control; the assets come with their types and a year's immutable cache.
+# One-click apps: /oneclick for admins (403 for others) lists the shipped
+# templates and renders one's form (labels, secrets never prefilled, a
+# pattern only where the browser reads the regex as berthd does); the API
+# lists them and reads a shipped or pasted template's form (a bad one: 400
+# naming its line); the form's deploy refuses a value failing its regex.
 . "$(dirname "$0")/lib.sh"
 
 BERTHD=${BERTHD_BIN:-$TOP/bin/berthd}
@@ -279,7 +284,7 @@ test_expect_success 'one-click apps: a shipped template'"'"'s form, labelled, se
 	# a regex the browser reads as berthd does becomes a pattern; the others stay with berthd
 	test "$(get "/oneclick?template=postgres" -b "$TEST_TMP/admin.jar")" = 200 &&
 	grep_q "$TEST_TMP/get.out" "data-var=\"[$][$]cap_postgres_user\" [^>]* pattern=\"\\^\\[a-z_\\]\\[a-z0-9_\\]\\{0,62\\}\\$\" value=\"app\">" &&
-	grep -c " pattern=" "$TEST_TMP/get.out" >count && test "$(cat count)" = 3
+	grep -c " pattern=" "$TEST_TMP/get.out" >"$TEST_TMP/count" && test "$(cat "$TEST_TMP/count")" = 3
 '
 
 test_expect_success 'one-click apps: an unknown template is 404; not for a non-admin (403); 303 without a session' '
@@ -310,17 +315,17 @@ test_expect_success 'one-click apps: POST /api/v1/oneclick/form, a shipped or a 
 			.regex == \"/^[\\\\w.~-]{12,}\$/\" and .pattern == null) and
 		(.variables[1] | .label == \"Redis version\" and .default == \"7\" and (.secret | not))" \
 		"$TEST_TMP/post.out" &&
-	printf "captainVersion: 4\nservices:\n  \$\$cap_appname:\n    image: nginx\ncaproverOneClickApp:\n  displayName: \"<script>x</script>\"\n  variables:\n    - id: \$\$cap_greeting\n      label: \"<b>hi</b>\"\n" >paste.yml &&
-	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "$(jq -Rs "{yaml: .}" paste.yml)")" = 200 &&
+	printf "captainVersion: 4\nservices:\n  \$\$cap_appname:\n    image: nginx\ncaproverOneClickApp:\n  displayName: \"<script>x</script>\"\n  variables:\n    - id: \$\$cap_greeting\n      label: \"<b>hi</b>\"\n" >"$TEST_TMP/paste.yml" &&
+	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "$(jq -Rs "{yaml: .}" "$TEST_TMP/paste.yml")")" = 200 &&
 	jq -e ".displayName == \"<script>x</script>\" and .variables[1].label == \"<b>hi</b>\"" "$TEST_TMP/post.out" &&
 	has_header Content-Type "application/json"
 '
 
 test_expect_success 'one-click apps: a bad template is 400 naming its line; a bad body 400; no such template 404' '
-	printf "captainVersion: 4\nservices:\n  web:\n    image: nginx\n    nonsense: 1\n" >bad.yml &&
-	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "$(jq -Rs "{yaml: .}" bad.yml)")" = 400 &&
-	jq -r .error "$TEST_TMP/post.out" >err && cat err &&
-	grep_q err "^the template, line 5, column 5: .*nonsense" &&
+	printf "captainVersion: 4\nservices:\n  web:\n    image: nginx\n    nonsense: 1\n" >"$TEST_TMP/bad.yml" &&
+	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "$(jq -Rs "{yaml: .}" "$TEST_TMP/bad.yml")")" = 400 &&
+	jq -r .error "$TEST_TMP/post.out" >"$TEST_TMP/err" && cat "$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "^the template, line 5, column 5: .*nonsense" &&
 	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "{\"yaml\":\"captainVersion: 3\"}")" = 400 &&
 	jq -r .error "$TEST_TMP/post.out" | grep "line 1" &&
 	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "{}")" = 400 &&
