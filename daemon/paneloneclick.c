@@ -51,8 +51,8 @@ static bool class_ok(const char **p)
 			s += 2;
 			continue;
 		}
-		if (!is_alnum(*s) && *s != '_' && *s != '.') {
-			return false;
+		if ((!is_alnum(*s) && *s != '_' && *s != '.') || (*s == '.' && s[1] == '.')) {
+			return false; /* ".." is reserved in a v-flag class */
 		}
 		/* a range: both ends lowercase letters, uppercase letters or digits */
 		if (s[1] == '-') {
