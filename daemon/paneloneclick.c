@@ -260,7 +260,7 @@ void paneloneclick_form_html(struct sbuf *sb, const struct oneclick *t, const ch
 		sbuf_add_markup(sb, t->start);
 		sbuf_addstr(sb, "</p>\n");
 	}
-	sbuf_addstr(sb, "<p>Apps it makes: ");
+	sbuf_addstr(sb, "<p>Services (each becomes an app): ");
 	for (size_t i = 0; i < t->nservices; i++) {
 		sbuf_addstr(sb, i ? ", <code>" : "<code>");
 		sbuf_add_markup(sb, t->services[i].name);

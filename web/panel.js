@@ -389,7 +389,7 @@
 		if (f.instructions && f.instructions.start) {
 			sec.appendChild(node("p", { class: "lines hint" }, f.instructions.start));
 		}
-		var apps = node("p", {}, "Apps it makes: ");
+		var apps = node("p", {}, "Services (each becomes an app): ");
 		(f.services || []).forEach(function (s, i) {
 			apps.appendChild(document.createTextNode(i ? ", " : ""));
 			apps.appendChild(node("code", {}, s));
