@@ -72,26 +72,34 @@ static bool class_ok(const char **p)
 	return true;
 }
 
-/* A quantifier {N}, {N,} or {N,M} at *p (past its '{'). */
+/* A quantifier {N}, {N,} or {N,M} at *p (past its '{'), N and M of at most 3 digits. */
 static bool braces_ok(const char **p)
 {
 	const char *s = *p;
 	const char *d = s;
+	int min = 0, max;
 
 	while (*s >= '0' && *s <= '9') {
-		s++;
+		min = min * 10 + (*s++ - '0');
+		if (s - d > 3) {
+			return false;
+		}
 	}
-	if (s == d || s - d > 4) {
+	if (s == d) {
 		return false;
 	}
 	if (*s == ',') {
 		s++;
 		d = s;
+		max = 0;
 		while (*s >= '0' && *s <= '9') {
-			s++;
+			max = max * 10 + (*s++ - '0');
+			if (s - d > 3) {
+				return false;
+			}
 		}
-		if (s - d > 4) {
-			return false;
+		if (s > d && max < min) {
+			return false; /* out of order: an error to both */
 		}
 	}
 	if (*s != '}') {
