@@ -14,6 +14,7 @@
 #include "daemon/csrf.h"
 #include "daemon/loginguard.h"
 #include "daemon/panel.h"
+#include "daemon/paneloneclick.h"
 #include "daemon/store.h"
 #include "daemon/totp.h"
 #include "daemon/users.h"
@@ -1284,6 +1285,10 @@ const struct http_route api_routes[] = {
     {"GET", "/login", 0, panel_h_login},
     {"GET", "/apps/", 0, panel_h_app},
     {"GET", "/settings", 0, panel_h_settings},
+    /* one-click apps (daemon/paneloneclick.h) */
+    {"GET", "/api/v1/oneclick/templates", 0, paneloneclick_h_templates},
+    {"POST", "/api/v1/oneclick/form", 4 * ONECLICK_MAX_SIZE, paneloneclick_h_form},
+    {"GET", "/oneclick", 0, paneloneclick_h_page},
     {"GET", "/assets/", 0, panel_h_assets},
     {"GET", "/", 0, panel_h_root},
     /* anything else: 403 until set up, then 404 */

@@ -35,7 +35,10 @@
  *					session token in data.token
  *	GET  /api/v2/user/system/info	CapRover: rootDomain, captainSubDomain, ...
  *	GET  /api/v2/user/apps/appDefinitions	CapRover: the apps
- *	GET  /login, /, /apps/NAME, /settings, /assets/NAME
+ *	GET  /api/v1/oneclick/templates	the shipped one-click app templates
+ *	POST /api/v1/oneclick/form	{template | yaml}: the form a template asks for
+ *					(these and GET /oneclick: daemon/paneloneclick.h)
+ *	GET  /login, /, /apps/NAME, /settings, /oneclick, /assets/NAME
  *					the panel's pages and assets (daemon/panel.h)
  *
  * Until the first admin exists every route but /up, /setup and /assets/ answers 403

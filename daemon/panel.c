@@ -419,7 +419,8 @@ static void dashboard(struct apictx *c, const struct store_user *u, const char *
 		    "autocapitalize=\"none\" spellcheck=\"false\"></p>\n"
 		    "<p id=\"app-create-error\" class=\"error\" role=\"alert\"></p>\n"
 		    "<p><button type=\"submit\" id=\"app-create-submit\">Create</button></p>\n"
-		    "</form>\n</section>\n");
+		    "</form>\n<p><a id=\"nav-oneclick\" href=\"/oneclick\">One-click apps</a>: "
+		    "databases and apps from a template</p>\n</section>\n");
 	}
 	sbuf_addstr(&sb, "</main>\n");
 	page_end(&sb);
@@ -1186,4 +1187,39 @@ void panel_h_assets(const struct http_request *req, struct http_response *resp, 
 	}
 	http_reply(resp, 200, type, text);
 	http_add_header(resp, "Cache-Control: public, max-age=31536000, immutable");
+}
+
+/* ---- the frame, for the pages of other files ---- */
+
+int panel_page_user(struct apictx *c, const struct http_request *req, struct http_response *resp,
+		    struct store_user *u, struct sbuf *csrf)
+{
+	return page_user(c, req, resp, u, csrf);
+}
+
+void panel_page_begin(struct sbuf *sb, const char *title, const char *csrf, const char *main_id,
+		      const struct store_user *u)
+{
+	page_begin(sb, title, csrf, main_id, u);
+}
+
+void panel_page_end(struct sbuf *sb)
+{
+	page_end(sb);
+}
+
+void panel_page_reply(struct http_response *resp, int status, struct sbuf *sb)
+{
+	page_reply(resp, status, sb);
+}
+
+void panel_message_page(struct http_response *resp, int status, const char *title, const char *msg,
+			const struct store_user *u, const char *csrf)
+{
+	message_page(resp, status, title, msg, u, csrf);
+}
+
+void panel_server_error(struct apictx *c, struct http_response *resp)
+{
+	server_error(c, resp);
 }

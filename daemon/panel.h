@@ -12,6 +12,7 @@
  *	GET /settings		two-factor login, password, API tokens, and the
  *				users for an admin
  *	GET /assets/NAME	panel.css, panel.js, favicon.svg
+ *	GET /oneclick		one-click apps, for admins (daemon/paneloneclick.h)
  *
  * The pages only read. Every change is a fetch of panel.js to the JSON
  * API (daemon/api.h) with the session's CSRF token, which each page
@@ -54,5 +55,31 @@ const char *panel_asset(const char *name, const char **type);
 
 /* The version of an asset's text for its ?v= query: 16 hex digits (FNV-1a, 64 bits). */
 void panel_asset_version(const char *text, char out[17]);
+
+/*
+ * For the panel's pages in other files (daemon/paneloneclick.c), the same
+ * frame as the pages here.
+ *
+ * panel_page_user: the page's user, from the session cookie only: 1 with u
+ * filled and csrf the session's CSRF token; 0 answered (303 to /login); -1
+ * answered (500).
+ * panel_page_begin: the head and the top bar (u NULL: none); main_id names
+ * the page's <main>, the skip link's target. panel_page_end closes the
+ * page, panel_page_reply answers it with the pages' headers.
+ * panel_message_page: a page that only says msg (u NULL: no top bar).
+ * panel_server_error: 500, c->e logged, never shown.
+ */
+struct apictx;
+struct sbuf;
+struct store_user;
+int panel_page_user(struct apictx *c, const struct http_request *req, struct http_response *resp,
+		    struct store_user *u, struct sbuf *csrf);
+void panel_page_begin(struct sbuf *sb, const char *title, const char *csrf, const char *main_id,
+		      const struct store_user *u);
+void panel_page_end(struct sbuf *sb);
+void panel_page_reply(struct http_response *resp, int status, struct sbuf *sb);
+void panel_message_page(struct http_response *resp, int status, const char *title, const char *msg,
+			const struct store_user *u, const char *csrf);
+void panel_server_error(struct apictx *c, struct http_response *resp);
 
 #endif

@@ -170,8 +170,11 @@
 		}
 	}
 
-	/* Follows job id: its lines into #job-log every second, its state into #job-state. */
-	function follow(id) {
+	/*
+	 * Follows job id: its lines into #job-log every second, its state into
+	 * #job-state; at its end done(state) when given, else the app's sections refresh.
+	 */
+	function follow(id, done) {
 		var log = $("job-log"), from = 0, mine = ++polling;
 		log.textContent = "";
 		setState("running");
@@ -199,6 +202,8 @@
 					setState(state);
 					if (state === "running") {
 						setTimeout(tick, 1000);
+					} else if (done) {
+						done(state);
 					} else {
 						refresh(["summary", "versions", "env", "domains"]);
 					}
@@ -349,6 +354,188 @@
 				btn.disabled = true;
 				p.then(function () {
 					btn.disabled = false;
+				});
+			}
+		});
+	}
+
+	/* ---- /oneclick ---- */
+	var oc = $("oneclick");
+	var ocYaml = null; /* the pasted template whose form is shown (null: a shipped one's) */
+
+	/* A new element: attributes, and text (as text, never markup). */
+	function node(tag, attrs, text) {
+		var n = document.createElement(tag);
+		Object.keys(attrs || {}).forEach(function (k) {
+			n.setAttribute(k, attrs[k]);
+		});
+		if (text !== undefined && text !== null) {
+			n.textContent = text;
+		}
+		return n;
+	}
+
+	/*
+	 * The form of a template from POST /api/v1/oneclick/form's answer, the
+	 * same elements as berthd renders for a shipped one (daemon/paneloneclick.c).
+	 */
+	function buildForm(f) {
+		var sec = node("section", { id: "oneclick-chosen", "aria-labelledby": "oneclick-chosen-h" });
+		sec.appendChild(node("h2", { id: "oneclick-chosen-h", tabindex: "-1" },
+			f.displayName || "Your template"));
+		if (f.description) {
+			sec.appendChild(node("p", { class: "lines" }, f.description));
+		}
+		if (f.instructions && f.instructions.start) {
+			sec.appendChild(node("p", { class: "lines hint" }, f.instructions.start));
+		}
+		var apps = node("p", {}, "Services (each becomes an app): ");
+		(f.services || []).forEach(function (s, i) {
+			apps.appendChild(document.createTextNode(i ? ", " : ""));
+			apps.appendChild(node("code", {}, s));
+		});
+		sec.appendChild(apps);
+		if ((f.warnings || []).length) {
+			var ul = node("ul", { class: "hint" });
+			f.warnings.forEach(function (w) {
+				ul.appendChild(node("li", {}, w));
+			});
+			sec.appendChild(ul);
+		}
+		var form = node("form", { id: "oneclick-form" });
+		(f.variables || []).forEach(function (v, i) {
+			var id = "oc-var-" + i, p = node("p", { class: "field" });
+			p.appendChild(node("label", { for: id }, v.label));
+			p.appendChild(node("span", { class: "hint lines", id: id + "-hint" },
+				[v.description, v.note].filter(Boolean).join(" ")));
+			var inp = node("input", { id: id, "data-var": v.id, "aria-describedby": id + "-hint" });
+			if (v.secret) {
+				inp.setAttribute("type", "password");
+				inp.setAttribute("autocomplete", "new-password");
+			} else {
+				inp.setAttribute("autocomplete", "off");
+				inp.setAttribute("autocapitalize", "none");
+				inp.setAttribute("spellcheck", "false");
+				if (typeof v.prefill === "string") {
+					inp.value = v.prefill;
+				}
+			}
+			inp.required = !!v.required;
+			if (v.pattern) {
+				inp.setAttribute("pattern", v.pattern);
+			}
+			p.appendChild(inp);
+			form.appendChild(p);
+		});
+		form.appendChild(node("p", { id: "oneclick-error", class: "error", role: "alert", tabindex: "-1" }));
+		var bp = node("p");
+		bp.appendChild(node("button", { type: "submit", id: "oneclick-submit" }, "Deploy"));
+		form.appendChild(bp);
+		sec.appendChild(form);
+		$("oneclick-chosen").replaceWith(sec);
+		$("oneclick-chosen-h").focus();
+	}
+
+	/* The pasted (or chosen) template's form, from berthd. */
+	function loadYaml(form) {
+		var err = $("oneclick-yaml-error"), text = $("oneclick-yaml"), file = $("oneclick-file").files[0];
+		var btn = $("oneclick-load");
+		say(err, "");
+		var got = !text.value && file ? file.text() : Promise.resolve(text.value);
+		btn.disabled = true;
+		return got.then(function (yaml) {
+			text.value = yaml;
+			if (!yaml.trim()) {
+				return { ok: false, status: 400, data: { error: "paste a template, or choose its file" } };
+			}
+			return api("POST", "/api/v1/oneclick/form", { yaml: yaml }).then(function (res) {
+				if (res.ok) {
+					ocYaml = yaml;
+					buildForm(res.data);
+				}
+				return res;
+			});
+		}, function () {
+			return { ok: false, status: 0, data: { error: "cannot read " + file.name } };
+		}).then(function (res) {
+			btn.disabled = false;
+			if (!res.ok) {
+				say(err, errorText(res));
+				err.focus();
+			}
+		});
+	}
+
+	/* The links to the apps a one-click deploy made. */
+	function listApps(names) {
+		var ul = $("oneclick-apps");
+		ul.textContent = "";
+		names.forEach(function (n) {
+			var li = node("li");
+			li.appendChild(node("a", { href: "/apps/" + encodeURIComponent(n) }, n));
+			ul.appendChild(li);
+		});
+	}
+
+	/* Sends the form's values (an empty field: its default) to POST /api/v1/oneclick. */
+	function deployForm(form) {
+		var err = $("oneclick-error"), btn = $("oneclick-submit"), values = {};
+		var inputs = Array.prototype.slice.call(form.querySelectorAll("input[data-var]"));
+		var name = form.getAttribute("data-template");
+		inputs.forEach(function (inp) {
+			inp.removeAttribute("aria-invalid");
+			if (inp.value !== "") {
+				values[inp.getAttribute("data-var")] = inp.value;
+			}
+		});
+		var body = name ? { template: name } : { yaml: ocYaml };
+		body.values = values;
+		say(err, "");
+		btn.disabled = true;
+		return api("POST", "/api/v1/oneclick", body).then(function (res) {
+			btn.disabled = false;
+			if (res.ok && res.data.job) {
+				var apps = res.data.apps || [];
+				$("oneclick-apps").textContent = "";
+				$("job").hidden = false;
+				follow(res.data.job, function (state) {
+					if (state === "succeeded") {
+						listApps(apps);
+					}
+				});
+				return;
+			}
+			/* the error names the variable: mark its field */
+			var text = errorText(res);
+			inputs.forEach(function (inp) {
+				var id = inp.getAttribute("data-var").replace(/^\$\$cap_/, "");
+				if (new RegExp("(^|[^A-Za-z0-9_])" + id + "([^A-Za-z0-9_]|$)").test(text)) {
+					inp.setAttribute("aria-invalid", "true");
+				}
+			});
+			say(err, text);
+			err.focus();
+		});
+	}
+
+	if (oc) {
+		oc.addEventListener("submit", function (ev) {
+			var f = ev.target;
+			if (f.id === "oneclick-yaml-form") {
+				ev.preventDefault();
+				loadYaml(f);
+			} else if (f.id === "oneclick-form") {
+				ev.preventDefault();
+				deployForm(f);
+			}
+		});
+		$("oneclick-file").addEventListener("change", function () {
+			var file = $("oneclick-file").files[0];
+			if (file) {
+				file.text().then(function (t) {
+					$("oneclick-yaml").value = t;
+				}, function () {
+					say($("oneclick-yaml-error"), "cannot read " + file.name);
 				});
 			}
 		});

@@ -7,6 +7,11 @@
 # escaped and no config value anywhere; without a session (or with only an
 # API token) a page is 303 to /login; a viewer's app page has no change
 # control; the assets come with their types and a year's immutable cache.
+# One-click apps: /oneclick for admins (403 for others) lists the shipped
+# templates and renders one's form (labels, secrets never prefilled, a
+# pattern only where the browser reads the regex as berthd does); the API
+# lists them and reads a shipped or pasted template's form (a bad one: 400
+# naming its line); the form's deploy refuses a value failing its regex.
 . "$(dirname "$0")/lib.sh"
 
 BERTHD=${BERTHD_BIN:-$TOP/bin/berthd}
@@ -232,6 +237,115 @@ test_expect_success 'the assets: their types, immutable, the versions the pages 
 	has_header Content-Type "image/svg+xml" &&
 	cmp "$TEST_TMP/get.out" "$TOP/web/favicon.svg" &&
 	test "$(get /assets/nope.js)" = 404
+'
+
+# post JAR PATH JSON: a POST to the API by the session in JAR (no CSRF token: these read only)
+post() {
+	curl -s --max-time 10 -b "$1" -o "$TEST_TMP/post.out" -w '%{http_code}' \
+		-H 'Content-Type: application/json' --data-binary "$3" "$B$2"
+}
+
+test_expect_success 'one-click apps: the dashboard links /oneclick for an admin only' '
+	test "$(get / -b "$TEST_TMP/admin.jar")" = 200 &&
+	grep_q "$TEST_TMP/get.out" "<a id=\"nav-oneclick\" href=\"/oneclick\">One-click apps</a>" &&
+	test "$(get / -b "$TEST_TMP/vic.jar")" = 200 &&
+	! grep -q "nav-oneclick" "$TEST_TMP/get.out"
+'
+
+test_expect_success 'one-click apps: /oneclick lists the templates and takes one of your own' '
+	test "$(get /oneclick -b "$TEST_TMP/admin.jar")" = 200 && page_ok &&
+	grep_q "$TEST_TMP/get.out" "<main id=\"oneclick\">" &&
+	for n in redis postgres app-postgres static-site; do
+		grep_q "$TEST_TMP/get.out" "<li data-template=\"$n\"><span><a href=\"/oneclick\\?template=$n\">" ||
+		exit 1
+	done &&
+	grep_q "$TEST_TMP/get.out" "<textarea id=\"oneclick-yaml\"" &&
+	grep_q "$TEST_TMP/get.out" "<input id=\"oneclick-file\" type=\"file\"" &&
+	grep_q "$TEST_TMP/get.out" "<div id=\"oneclick-chosen\" hidden></div>" &&
+	grep_q "$TEST_TMP/get.out" "<pre id=\"job-log\" aria-live=\"polite\"" &&
+	for id in oneclick-file oneclick-yaml; do
+		grep_q "$TEST_TMP/get.out" "<label for=\"$id\">" || exit 1
+	done
+'
+
+test_expect_success 'one-click apps: a shipped template'"'"'s form, labelled, secrets never prefilled' '
+	test "$(get "/oneclick?template=redis" -b "$TEST_TMP/admin.jar")" = 200 && page_ok &&
+	grep_q "$TEST_TMP/get.out" "<form id=\"oneclick-form\" data-template=\"redis\">" &&
+	grep_q "$TEST_TMP/get.out" "<a href=\"/oneclick\\?template=redis\" aria-current=\"page\">Redis</a>" &&
+	grep_q "$TEST_TMP/get.out" "<label for=\"oc-var-0\">App name</label>" &&
+	grep_q "$TEST_TMP/get.out" "<input id=\"oc-var-0\" data-var=\"[$][$]cap_appname\" [^>]* required>" &&
+	grep_q "$TEST_TMP/get.out" "data-var=\"[$][$]cap_redis_version\" [^>]* value=\"7\">" &&
+	grep_q "$TEST_TMP/get.out" "<input id=\"oc-var-2\" data-var=\"[$][$]cap_redis_password\" aria-describedby=\"oc-var-2-hint\" type=\"password\" autocomplete=\"new-password\">" &&
+	grep_q "$TEST_TMP/get.out" "generated at deploy" &&
+	! grep -q "value=\"[$][$]cap_gen_random_hex" "$TEST_TMP/get.out" &&
+	for id in $(grep -o "<input id=\"[^\"]*\"" "$TEST_TMP/get.out" | cut -d\" -f2); do
+		grep_q "$TEST_TMP/get.out" "<label for=\"$id\">" || exit 1
+	done &&
+	# a regex the browser reads as berthd does becomes a pattern; the others stay with berthd
+	test "$(get "/oneclick?template=postgres" -b "$TEST_TMP/admin.jar")" = 200 &&
+	grep_q "$TEST_TMP/get.out" "data-var=\"[$][$]cap_postgres_user\" [^>]* pattern=\"\\^\\[a-z_\\]\\[a-z0-9_\\]\\{0,62\\}\\$\" value=\"app\">" &&
+	grep -c " pattern=" "$TEST_TMP/get.out" >"$TEST_TMP/count" && test "$(cat "$TEST_TMP/count")" = 3
+'
+
+test_expect_success 'one-click apps: an unknown template is 404; not for a non-admin (403); 303 without a session' '
+	test "$(get "/oneclick?template=nope" -b "$TEST_TMP/admin.jar")" = 404 && page_ok &&
+	test "$(get /oneclick -b "$TEST_TMP/vic.jar")" = 403 && page_ok &&
+	grep_q "$TEST_TMP/get.out" "Only an admin" &&
+	! grep -q "oneclick-form\|oneclick-yaml" "$TEST_TMP/get.out" &&
+	test "$(get /oneclick)" = 303 && has_header Location /login &&
+	test "$(get /oneclick -H "Authorization: Bearer $(cat "$TEST_TMP/api-token")")" = 303
+'
+
+test_expect_success 'one-click apps: GET /api/v1/oneclick/templates for any user' '
+	test "$(get /api/v1/oneclick/templates -b "$TEST_TMP/vic.jar")" = 200 &&
+	jq -e "[.templates[].name] | sort == [\"app-postgres\", \"postgres\", \"redis\", \"static-site\"]" \
+		"$TEST_TMP/get.out" &&
+	jq -e ".templates[] | select(.name == \"redis\") | .displayName == \"Redis\" and (.description | test(\"key-value\"))" \
+		"$TEST_TMP/get.out" &&
+	test "$(get /api/v1/oneclick/templates -H "Authorization: Bearer $(cat "$TEST_TMP/api-token")")" = 200 &&
+	test "$(get /api/v1/oneclick/templates)" = 401
+'
+
+test_expect_success 'one-click apps: POST /api/v1/oneclick/form, a shipped or a pasted template' '
+	test "$(post "$TEST_TMP/vic.jar" /api/v1/oneclick/form "{\"template\":\"redis\"}")" = 200 &&
+	jq -e ".displayName == \"Redis\" and .services == [\"\$\$cap_appname\"] and
+		(.instructions.start | test(\"Redis for your apps\")) and
+		([.variables[].id] == [\"\$\$cap_appname\", \"\$\$cap_redis_version\", \"\$\$cap_redis_password\"]) and
+		(.variables[2] | .secret and .default == \"\$\$cap_gen_random_hex(32)\" and .prefill == null and
+			.regex == \"/^[\\\\w.~-]{12,}\$/\" and .pattern == null) and
+		(.variables[1] | .label == \"Redis version\" and .default == \"7\" and (.secret | not))" \
+		"$TEST_TMP/post.out" &&
+	printf "captainVersion: 4\nservices:\n  \$\$cap_appname:\n    image: nginx\ncaproverOneClickApp:\n  displayName: \"<script>x</script>\"\n  variables:\n    - id: \$\$cap_greeting\n      label: \"<b>hi</b>\"\n" >"$TEST_TMP/paste.yml" &&
+	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "$(jq -Rs "{yaml: .}" "$TEST_TMP/paste.yml")")" = 200 &&
+	jq -e ".displayName == \"<script>x</script>\" and .variables[1].label == \"<b>hi</b>\"" "$TEST_TMP/post.out" &&
+	has_header Content-Type "application/json"
+'
+
+test_expect_success 'one-click apps: a bad template is 400 naming its line; a bad body 400; no such template 404' '
+	printf "captainVersion: 4\nservices:\n  web:\n    image: nginx\n    nonsense: 1\n" >"$TEST_TMP/bad.yml" &&
+	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "$(jq -Rs "{yaml: .}" "$TEST_TMP/bad.yml")")" = 400 &&
+	jq -r .error "$TEST_TMP/post.out" >"$TEST_TMP/err" && cat "$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "^the template, line 5, column 5: .*nonsense" &&
+	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "{\"yaml\":\"captainVersion: 3\"}")" = 400 &&
+	jq -r .error "$TEST_TMP/post.out" | grep "line 1" &&
+	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "{}")" = 400 &&
+	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "{\"template\":\"redis\",\"yaml\":\"x\"}")" = 400 &&
+	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "{\"template\":3}")" = 400 &&
+	test "$(post "$TEST_TMP/admin.jar" /api/v1/oneclick/form "{\"template\":\"nope\"}")" = 404 &&
+	test "$(post "" /api/v1/oneclick/form "{\"template\":\"redis\"}")" = 401
+'
+
+test_expect_success 'one-click apps: the form'"'"'s deploy, POST /api/v1/oneclick, refuses a value failing its validRegex' '
+	code=$(change "$TEST_TMP/admin.jar" POST /api/v1/oneclick \
+		"{\"template\":\"redis\",\"values\":{\"\$\$cap_appname\":\"r$T\",\"\$\$cap_redis_version\":\"7 x\"}}") &&
+	cat "$TEST_TMP/change.out" &&
+	if test "$code" = 404; then
+		echo "# POST /api/v1/oneclick is not on this berthd" &&
+		jq -e .error "$TEST_TMP/change.out"
+	else
+		test "$code" = 400 && jq -r .error "$TEST_TMP/change.out" | grep redis_version &&
+		! bd apps:list | grep -q "r$T"
+	fi
 '
 
 test_expect_success 'logging out ends the session: the pages send it to /login' '

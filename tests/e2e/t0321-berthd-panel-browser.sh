@@ -8,7 +8,11 @@
 # /login; two-factor enrolment on /settings (codes from oathtool); log in
 # with a code; the dashboard lists an app; on the app's page an env var set
 # through the form, whose value the browser sends once and no answer ever
-# holds; the pages fit 375 px; a viewer sees the app's page without the form.
+# holds; one-click apps: the redis template's form from the dashboard, a
+# value failing its regex refused (when berthd has the deploy route), a pasted
+# template's form with its texts as text, a bad one's error naming its line, a
+# file read into the text; the pages fit 375 px; a viewer sees the app's page
+# without the form.
 # Screenshots of every page, the console and every request and response of
 # the run are kept in build/test-results/browser/t0321-berthd-panel-browser/.
 . "$(dirname "$0")/lib.sh"
@@ -273,10 +277,109 @@ step_viewer() {
 	JS
 }
 
+# one-click apps: the redis template's form from the dashboard's link; with
+# the deploy route (ONECLICK_DEPLOY=1), a value failing its validRegex is
+# refused next to the form, the error focused and the field marked; a pasted
+# template's form (its <script> only text), a bad one's error, a file read
+step_oneclick() {
+	browser_run oneclick <<-'JS'
+		await b.goto(b.env.PANEL + '/');
+		await page.click('#nav-oneclick');
+		await b.waitPath('/oneclick');
+		await page.waitForSelector('main#oneclick');
+		await b.shot('oneclick');
+		await page.click('#template-list li[data-template="redis"] a');
+		await page.waitForSelector('#oneclick-form[data-template="redis"]');
+		const ids = await page.$$eval('#oneclick-form input', (l) => l.map((i) => i.id));
+		b.expect(ids.length === 3, `three fields (got ${ids.length})`);
+		for (const id of ids) {
+			b.expect(await page.$(`label[for="${id}"]`), `a label for #${id}`);
+		}
+		b.expect(await page.getByLabel('Redis version').inputValue() === '7', 'the version prefilled');
+		const pw = page.getByLabel('Password', { exact: true });
+		b.expect(await pw.getAttribute('type') === 'password', 'the password field is one');
+		b.expect(await pw.inputValue() === '', 'the random default is not made here');
+		b.expect(/generated at deploy/.test(await page.textContent('#oc-var-2-hint')),
+			'the hint says it is generated at deploy');
+		b.expect(await page.$eval('#oc-var-2', (i) => i.getAttribute('aria-describedby')) === 'oc-var-2-hint',
+			'the hint describes the field');
+		await b.shot('redis-form');
+		await page.getByLabel('App name').fill(b.env.ONECLICK_APP);
+		await page.getByLabel('Redis version').fill('7 x');
+		if (b.env.ONECLICK_DEPLOY === '1') {
+			b.expectConsoleError(/status of 400 .*\/api\/v1\/oneclick:/, 'the version refused');
+			await page.click('#oneclick-submit');
+			await page.waitForSelector('#oneclick-error:not(:empty)');
+			const err = await page.textContent('#oneclick-error');
+			b.expect(/redis_version/.test(err), `the error names the variable: ${err}`);
+			b.expect(await page.evaluate(() => document.activeElement.id) === 'oneclick-error',
+				'the error has the focus');
+			b.expect(await page.getAttribute('#oc-var-1', 'aria-invalid') === 'true', 'the field marked');
+			await b.shot('redis-refused');
+		} else {
+			b.log('POST /api/v1/oneclick is not on this berthd: the deploy is not tried');
+		}
+
+		// a pasted template: its form built from the API's answer, every text as text
+		await b.goto(b.env.PANEL + '/oneclick');
+		await page.fill('#oneclick-yaml', [
+			'captainVersion: 4',
+			'services:',
+			'  $$cap_appname:',
+			'    image: nginx',
+			'caproverOneClickApp:',
+			'  displayName: "<script>window.pwned = 1</script>Pasted"',
+			'  description: "<img src=x id=pwned-img>"',
+			'  variables:',
+			'    - id: $$cap_db_name',
+			'      label: "<b>Database</b> name"',
+			'      defaultValue: app',
+			'      validRegex: /^[a-z_][a-z0-9_]{0,62}$/',
+		].join('\n'));
+		await page.click('#oneclick-load');
+		await page.waitForSelector('#oneclick-form:not([data-template])');
+		b.expect(await page.textContent('#oneclick-chosen-h') === '<script>window.pwned = 1</script>Pasted',
+			'the name shown as text');
+		b.expect(await page.evaluate(() => document.activeElement.id) === 'oneclick-chosen-h',
+			'the new form\'s heading has the focus');
+		b.expect(await page.$('#oneclick-chosen script, #oneclick-chosen img, #oneclick-chosen b') === null,
+			'no element made of the template\'s texts');
+		b.expect(await page.evaluate(() => window.pwned === undefined), 'no script of the template ran');
+		const db = page.getByLabel('<b>Database</b> name');
+		b.expect(await db.inputValue() === 'app', 'the default prefilled');
+		b.expect(await db.getAttribute('pattern') === '^[a-z_][a-z0-9_]{0,62}$', 'the regex as a pattern');
+		await db.fill('Not-Valid');
+		b.expect(await db.evaluate((i) => !i.checkValidity()), 'the browser checks the pattern');
+		await b.shot('pasted-form');
+
+		// a template that does not parse: the error, naming its line, gets the focus
+		await page.fill('#oneclick-yaml', 'captainVersion: 4\nservices: 3\n');
+		b.expectConsoleError(/status of 400 .*\/api\/v1\/oneclick\/form:/, 'the bad template refused');
+		await page.click('#oneclick-load');
+		await page.waitForSelector('#oneclick-yaml-error:not(:empty)');
+		b.expect(/line 2/.test(await page.textContent('#oneclick-yaml-error')), 'the error names line 2');
+		b.expect(await page.evaluate(() => document.activeElement.id) === 'oneclick-yaml-error',
+			'the error has the focus');
+		await b.shot('pasted-refused');
+
+		// a file is read into the text
+		await page.setInputFiles('#oneclick-file', {
+			name: 'app.yml', mimeType: 'text/yaml',
+			buffer: Buffer.from('captainVersion: 4\nservices:\n  $$cap_appname:\n    image: nginx\n'),
+		});
+		await page.waitForFunction(() => /image: nginx/.test(document.getElementById('oneclick-yaml').value));
+		await page.click('#oneclick-load');
+		await page.waitForSelector('#oneclick-form #oc-var-0');
+		b.expect((await page.$$('#oneclick-form input')).length === 1, 'the uploaded template asks only the name');
+		await b.shot('uploaded-form');
+	JS
+}
+
 step_narrow() {
 	browser_run narrow <<-'JS'
 		await page.setViewportSize({ width: 375, height: 800 });
-		for (const [name, p] of [['dashboard', '/'], ['app', '/apps/' + b.env.APP], ['settings', '/settings']]) {
+		for (const [name, p] of [['dashboard', '/'], ['app', '/apps/' + b.env.APP], ['settings', '/settings'],
+			['oneclick', '/oneclick?template=postgres']]) {
 			await b.goto(b.env.PANEL + p);
 			const w = await page.evaluate(() => document.documentElement.scrollWidth);
 			b.expect(w <= 375, `${p} fits 375 px (it is ${w} px wide)`);
@@ -382,6 +485,14 @@ test_expect_success 'an env var through the app page: the key listed' '
 test_expect_success 'the value went once, in the request that set it, and came back in no answer' '
 	browser_sent_once "$ENV_VALUE" POST "/api/v1/apps/$APP/env" &&
 	! grep -rF "$ENV_VALUE" "$BROWSER_OUT/console.log" berthd.log
+'
+
+test_expect_success 'one-click apps: the redis form, a pasted template, a bad one, a file' '
+	code=$(api POST /api/v1/oneclick -H "Content-Type: application/json" -d "{}") &&
+	if test "$code" = 404; then ONECLICK_DEPLOY=0; else ONECLICK_DEPLOY=1; fi &&
+	echo "POST /api/v1/oneclick without a session: $code" &&
+	ONECLICK_DEPLOY=$ONECLICK_DEPLOY ONECLICK_APP=$T-redis step_oneclick &&
+	! bd apps:list 2>&1 | grep -q "$T-redis"
 '
 
 test_expect_success 'the pages fit a phone, 375 px wide' '

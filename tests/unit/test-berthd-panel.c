@@ -7,6 +7,7 @@
  * tests/e2e/t0320-berthd-panel-pages.sh runs berthd serve itself.
  */
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -19,7 +20,9 @@
 
 #include "daemon/api.h"
 #include "daemon/csrf.h"
+#include "daemon/oneclick.h"
 #include "daemon/panel.h"
+#include "daemon/paneloneclick.h"
 #include "daemon/store.h"
 #include "daemon/users.h"
 #include "lib/run.h"
@@ -45,8 +48,12 @@ static void answer_release(struct answer *a)
 	sbuf_release(&a->body);
 }
 
-/* One request on a new connection (closed after it); the answer's status, head and body. */
-static void req(const char *path, const char *headers, struct answer *a)
+/*
+ * One request on a new connection (closed after it); the answer's status,
+ * head and body. body: a JSON body (NULL: none).
+ */
+static void reqm(const char *method, const char *path, const char *headers, const char *body,
+		 struct answer *a)
 {
 	struct sockaddr_in sa = {0};
 	struct sbuf s = SBUF_INIT, in = SBUF_INIT;
@@ -57,8 +64,14 @@ static void req(const char *path, const char *headers, struct answer *a)
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	sbuf_addf(&s, "GET %s HTTP/1.1\r\nHost: berth.example.test\r\nConnection: close\r\n%s\r\n",
-		  path, headers ? headers : "");
+	sbuf_addf(&s, "%s %s HTTP/1.1\r\nHost: berth.example.test\r\nConnection: close\r\n%s",
+		  method, path, headers ? headers : "");
+	if (body) {
+		sbuf_addf(&s, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			  strlen(body), body);
+	} else {
+		sbuf_addstr(&s, "\r\n");
+	}
 	CHECK(write(fd, s.buf, s.len) == (ssize_t)s.len);
 	while (sbuf_read_once(&in, fd, 4096) > 0) {
 	}
@@ -73,6 +86,11 @@ static void req(const char *path, const char *headers, struct answer *a)
 	}
 	sbuf_release(&s);
 	sbuf_release(&in);
+}
+
+static void req(const char *path, const char *headers, struct answer *a)
+{
+	reqm("GET", path, headers, NULL, a);
 }
 
 static bool has(const struct sbuf *sb, const char *s)
@@ -374,7 +392,8 @@ static void test_viewer(void)
 
 static void test_headers(void)
 {
-	const char *pages[] = {"/", "/apps/shop", "/apps/nope", "/settings", "/login"};
+	const char *pages[] = {"/",	    "/apps/shop", "/apps/nope",
+			       "/settings", "/login",	  "/oneclick?template=redis"};
 	struct sbuf meta = SBUF_INIT;
 	struct answer a;
 
@@ -398,7 +417,7 @@ static void test_headers(void)
 		CHECK(has(&a.head, "\r\nContent-Type: text/html; charset=utf-8\r\n"));
 		CHECK(has(&a.body, "<html lang=\"en\">"));
 		CHECK(has(&a.body, "<title>"));
-		if (i < 4) {
+		if (i < 4 || i == 5) {
 			CHECK(has(&a.body, meta.buf));
 			CHECK(has(&a.body, "<a id=\"nav-settings\" href=\"/settings\">"));
 			CHECK(has(&a.body, "<button id=\"logout\" type=\"button\">"));
@@ -456,6 +475,280 @@ static void test_assets(void)
 	sbuf_release(&link);
 }
 
+/* ---- one-click apps (daemon/paneloneclick.c) ---- */
+
+static void test_oneclick_page(void)
+{
+	struct answer a;
+	const char *creds[] = {NULL, "Cookie: berth_session=0123abcd\r\n", bearer.buf};
+
+	req("/", admin.buf, &a);
+	CHECK(has(&a.body, "<a id=\"nav-oneclick\" href=\"/oneclick\">One-click apps</a>"));
+	answer_release(&a);
+	req("/", viewer.buf, &a);
+	CHECK(!has(&a.body, "nav-oneclick"));
+	answer_release(&a);
+	req("/oneclick", admin.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.body, "<main id=\"oneclick\">"));
+	CHECK(has(&a.body, "<li data-template=\"redis\"><span><a href=\"/oneclick?template=redis\">"
+			   "Redis</a>"));
+	CHECK(has(&a.body, "<li data-template=\"postgres\">"));
+	CHECK(has(&a.body, "<label for=\"oneclick-yaml\">"));
+	CHECK(has(&a.body, "<textarea id=\"oneclick-yaml\""));
+	CHECK(has(&a.body, "<label for=\"oneclick-file\">"));
+	CHECK(has(&a.body, "<input id=\"oneclick-file\" type=\"file\""));
+	CHECK(has(&a.body, "<div id=\"oneclick-chosen\" hidden></div>"));
+	CHECK(has(&a.body, "<pre id=\"job-log\" aria-live=\"polite\""));
+	CHECK(!has(&a.body, "<form id=\"oneclick-form\""));
+	answer_release(&a);
+	req("/oneclick?template=redis", admin.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.body, "<form id=\"oneclick-form\" data-template=\"redis\">"));
+	CHECK(has(&a.body, "<label for=\"oc-var-0\">App name</label>"));
+	CHECK(has(&a.body, "<label for=\"oc-var-1\">Redis version</label>"));
+	CHECK(has(&a.body, "data-var=\"$$cap_redis_version\" aria-describedby=\"oc-var-1-hint\" "
+			   "autocomplete=\"off\" autocapitalize=\"none\" spellcheck=\"false\" "
+			   "value=\"7\">"));
+	/* the random default is made at deploy, never here, and a secret is not prefilled */
+	CHECK(has(&a.body, "<input id=\"oc-var-2\" data-var=\"$$cap_redis_password\" "
+			   "aria-describedby=\"oc-var-2-hint\" type=\"password\" "
+			   "autocomplete=\"new-password\">"));
+	CHECK(has(&a.body, "Empty: generated at deploy."));
+	CHECK(!has(&a.body, "value=\"$$cap_gen"));
+	CHECK(!has(&a.body, " pattern=")); /* redis' regexes are not the browser's */
+	CHECK(has(&a.body,
+		  "<p id=\"oneclick-error\" class=\"error\" role=\"alert\" tabindex=\"-1\">"));
+	answer_release(&a);
+	req("/oneclick?template=postgres", admin.buf, &a);
+	CHECK(has(&a.body, " pattern=\"^[a-z_][a-z0-9_]{0,62}$\" value=\"app\">"));
+	CHECK(has(&a.body, " pattern=\"^\\S{12,}$\">"));
+	answer_release(&a);
+	req("/oneclick?template=nope", admin.buf, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	/* a non-admin gets a 403 page, without the form */
+	req("/oneclick?template=redis", viewer.buf, &a);
+	CHECK_INT(a.status, 403);
+	CHECK(has(&a.body, "Only an admin may deploy one-click apps."));
+	CHECK(!has(&a.body, "oneclick-form"));
+	CHECK(!has(&a.body, "oneclick-yaml"));
+	answer_release(&a);
+	for (size_t k = 0; k < sizeof(creds) / sizeof(creds[0]); k++) {
+		req("/oneclick", creds[k], &a);
+		CHECK_INT(a.status, 303);
+		CHECK(has(&a.head, "\r\nLocation: /login\r\n"));
+		answer_release(&a);
+	}
+}
+
+#define ODD_TEMPLATE                                                                               \
+	"captainVersion: 4\n"                                                                      \
+	"services:\n"                                                                              \
+	"  $$cap_appname:\n"                                                                       \
+	"    image: nginx\n"                                                                       \
+	"caproverOneClickApp:\n"                                                                   \
+	"  displayName: \"<script>alert(1)</script>\"\n"                                           \
+	"  description: \"<img src=x onerror=alert(2)>\"\n"                                        \
+	"  instructions:\n"                                                                        \
+	"    start: \"</p><script>alert(3)</script>\"\n"                                           \
+	"  variables:\n"                                                                           \
+	"    - id: $$cap_greeting\n"                                                               \
+	"      label: \"<script>alert(4)</script>\"\n"                                             \
+	"      description: \"</span><script>alert(5)</script>\"\n"                                \
+	"      defaultValue: '\"><script>alert(6)</script>'\n"
+
+static void test_oneclick_escaping(void)
+{
+	struct oneclick t = ONECLICK_INIT;
+	struct err e = ERR_INIT;
+	struct sbuf html = SBUF_INIT, body = SBUF_INIT;
+	struct answer a;
+	json_t *j, *v;
+
+	CHECK(oneclick_parse(&t, "odd", ODD_TEMPLATE, strlen(ODD_TEMPLATE), &e) == 0);
+	paneloneclick_form_html(&html, &t, "x\"<y>");
+	CHECK(!has(&html, "<script"));
+	CHECK(!has(&html, "<img"));
+	CHECK(!has(&html, "</p><"));
+	CHECK(has(&html, "<h2 id=\"oneclick-chosen-h\" tabindex=\"-1\">&lt;script&gt;alert(1)&lt;/"
+			 "script&gt;</h2>"));
+	CHECK(has(&html, "&lt;img src=x onerror=alert(2)&gt;"));
+	CHECK(has(&html, "&lt;/p&gt;&lt;script&gt;alert(3)"));
+	CHECK(has(&html, "<label for=\"oc-var-1\">&lt;script&gt;alert(4)&lt;/script&gt;</label>"));
+	CHECK(has(&html, "&lt;/span&gt;&lt;script&gt;alert(5)"));
+	CHECK(has(&html, " value=\"&quot;&gt;&lt;script&gt;alert(6)&lt;/script&gt;\">"));
+	CHECK(has(&html, "data-template=\"x&quot;&lt;y&gt;\""));
+	/* the API gives the same texts as JSON, as written */
+	v = json_pack("{s:s}", "yaml", ODD_TEMPLATE);
+	{
+		char *d = json_dumps(v, 0);
+		sbuf_addstr(&body, d);
+		free(d);
+	}
+	json_decref(v);
+	reqm("POST", "/api/v1/oneclick/form", admin.buf, body.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.head, "\r\nContent-Type: application/json"));
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK(j != NULL);
+	CHECK_STR(json_string_value(json_object_get(j, "displayName")),
+		  "<script>alert(1)</script>");
+	v = json_array_get(json_object_get(j, "variables"), 1);
+	CHECK_STR(json_string_value(json_object_get(v, "id")), "$$cap_greeting");
+	CHECK_STR(json_string_value(json_object_get(v, "label")), "<script>alert(4)</script>");
+	CHECK_STR(json_string_value(json_object_get(v, "prefill")), "\"><script>alert(6)</script>");
+	CHECK(json_is_false(json_object_get(v, "secret")));
+	CHECK(json_is_null(json_object_get(v, "regex")));
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "instructions"), "start")),
+		  "</p><script>alert(3)</script>");
+	json_decref(j);
+	answer_release(&a);
+	sbuf_release(&html);
+	sbuf_release(&body);
+	oneclick_release(&t);
+	err_release(&e);
+}
+
+static void test_oneclick_api(void)
+{
+	struct answer a;
+	json_t *j;
+
+	reqm("GET", "/api/v1/oneclick/templates", viewer.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK(j != NULL);
+	{
+		json_t *list = json_object_get(j, "templates"), *x;
+		size_t i, found = 0;
+
+		CHECK_INT(json_array_size(list), 4);
+		json_array_foreach(list, i, x)
+		{
+			if (!strcmp(json_string_value(json_object_get(x, "name")), "redis")) {
+				CHECK_STR(json_string_value(json_object_get(x, "displayName")),
+					  "Redis");
+				CHECK(strstr(json_string_value(json_object_get(x, "description")),
+					     "key-value") != NULL);
+				found++;
+			}
+		}
+		CHECK_INT(found, 1);
+	}
+	json_decref(j);
+	answer_release(&a);
+	reqm("GET", "/api/v1/oneclick/templates", NULL, NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+	reqm("POST", "/api/v1/oneclick/form", viewer.buf, "{\"template\": \"redis\"}", &a);
+	CHECK_INT(a.status, 200);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK(j != NULL);
+	CHECK_STR(json_string_value(json_object_get(j, "displayName")), "Redis");
+	CHECK_STR(json_string_value(json_array_get(json_object_get(j, "services"), 0)),
+		  "$$cap_appname");
+	CHECK_INT(json_array_size(json_object_get(j, "variables")), 3);
+	CHECK(json_is_true(
+	    json_object_get(json_array_get(json_object_get(j, "variables"), 2), "secret")));
+	CHECK_STR(json_string_value(json_object_get(
+		      json_array_get(json_object_get(j, "variables"), 2), "default")),
+		  "$$cap_gen_random_hex(32)");
+	json_decref(j);
+	answer_release(&a);
+	/* a template that does not parse: 400 naming its line */
+	reqm("POST", "/api/v1/oneclick/form", admin.buf,
+	     "{\"yaml\": \"captainVersion: 4\\nservices:\\n  web:\\n    imagee: x\\n\"}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(has(&a.body, "the template, line 4, column 5: "));
+	answer_release(&a);
+	reqm("POST", "/api/v1/oneclick/form", admin.buf, "{\"yaml\": \"captainVersion: 3\"}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(has(&a.body, "line 1"));
+	answer_release(&a);
+	{
+		const char *bad[] = {"{}", "{\"template\": 1}", "{\"yaml\": null}",
+				     "{\"template\": \"redis\", \"yaml\": \"x\"}", "[]"};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			reqm("POST", "/api/v1/oneclick/form", admin.buf, bad[i], &a);
+			CHECK_INT(a.status, 400);
+			CHECK(has(&a.body, "\"error\""));
+			answer_release(&a);
+		}
+	}
+	reqm("POST", "/api/v1/oneclick/form", admin.buf, "{\"template\": \"nope\"}", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	reqm("POST", "/api/v1/oneclick/form", NULL, "{\"template\": \"redis\"}", &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+}
+
+static void test_oneclick_pattern(void)
+{
+	static const struct {
+		const char *js, *pattern; /* NULL: none */
+	} cases[] = {
+	    {"/^[a-z_][a-z0-9_]{0,62}$/", "^[a-z_][a-z0-9_]{0,62}$"},
+	    {"/^\\S{12,}$/", "^\\S{12,}$"},
+	    {"/^\\d+$/", "^\\d+$"},
+	    {"/^(\\w+\\.)*\\w+$/", "^(\\w+\\.)*\\w+$"},
+	    {"/^[A-Za-z0-9.\\-]+$/", "^[A-Za-z0-9.\\-]+$"},
+	    {"/^$/", "^$"},
+	    {"/^x-y:z@1=2,3$/", "^x-y:z@1=2,3$"},
+	    /* not the same in a browser's pattern (the v flag), or not sure: none */
+	    {"/^([^\\s^\\/])+$/", NULL}, /* '^' inside a class */
+	    {"/^[\\w.~-]{12,}$/", NULL}, /* a '-' at a class' end: a v-flag error */
+	    {"/.{1,}/i", NULL},		 /* a flag */
+	    {"/^a$/g", NULL},
+	    {"/abc$/", NULL}, /* not anchored */
+	    {"/^abc/", NULL},
+	    {"/^a|b$/", NULL}, /* alternation */
+	    {"/^a\\$/", NULL}, /* the end is an escaped $ */
+	    {"/^(?:a)$/", NULL},
+	    {"/^a+?$/", NULL},
+	    {"/^*$/", NULL},
+	    {"/^a**$/", NULL},
+	    {"/^a{2}{3}$/", NULL},
+	    {"/^a{x}$/", NULL},
+	    {"/^a{5,2}$/", NULL},
+	    {"/^a{1000}$/", NULL},
+	    {"/^a{2,999}$/", "^a{2,999}$"},
+	    {"/^(a$/", NULL},
+	    {"/^a)$/", NULL},
+	    {"/^[]$/", NULL},
+	    {"/^[a-]$/", NULL},
+	    {"/^[z-a]$/", NULL},
+	    {"/^[A-z]$/", NULL},
+	    {"/^[a--]$/", NULL},
+	    {"/^[..]$/", NULL},
+	    {"/^\\-$/", NULL}, /* an identity escape the u and v flags refuse */
+	    {"/^\\b$/", NULL},
+	    {"/^ $/", NULL},
+	    {"/^\"$/", NULL},
+	    {"^a$", NULL},
+	    {"/", NULL},
+	    {"", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *p = paneloneclick_pattern(cases[i].js);
+
+		if (!cases[i].pattern) {
+			if (p) {
+				printf("#   %s gave %s\n", cases[i].js, p);
+			}
+			CHECK(p == NULL);
+		} else {
+			CHECK(p != NULL);
+			CHECK_STR(p ? p : "(none)", cases[i].pattern);
+		}
+		free(p);
+	}
+	CHECK(paneloneclick_pattern(NULL) == NULL);
+}
+
 int main(void)
 {
 	static struct http_server srv;
@@ -484,6 +777,10 @@ int main(void)
 	UNIT_RUN(test_viewer);
 	UNIT_RUN(test_headers);
 	UNIT_RUN(test_assets);
+	UNIT_RUN(test_oneclick_page);
+	UNIT_RUN(test_oneclick_escaping);
+	UNIT_RUN(test_oneclick_api);
+	UNIT_RUN(test_oneclick_pattern);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});
