@@ -206,6 +206,7 @@ int cmd_datastore_unlink(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_backup(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_backup_list(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_backup_restore(struct bd *bd, int argc, const char **argv);
+int cmd_datastore_backup_verify(struct bd *bd, int argc, const char **argv);
 
 /* oneclick:* (cmd-oneclick.c): CapRover's one-click app templates, read-only. */
 int cmd_oneclick_list(struct bd *bd, int argc, const char **argv);

@@ -9,6 +9,10 @@
  *	                            repository, then verified by loading it
  *	                            into a scratch server; the last verified
  *	                            backup recorded in the store
+ *	KIND:backup-verify NAME [SNAPSHOT]
+ *	                            the snapshot (the newest) restored into a
+ *	                            scratch server and checked again, as when
+ *	                            it was taken (a damaged repository fails)
  *	KIND:backup-list NAME [--format json]
  *	                            the snapshots: ID, time, size, verified
  *	KIND:backup-restore NAME SNAPSHOT [--force]
@@ -342,6 +346,45 @@ int cmd_datastore_backup(struct bd *bd, int argc, const char **argv)
 out:
 	free(snap);
 	dsb_release(&b);
+	sbuf_release(&usage);
+	err_release(&e);
+	return rc;
+}
+
+int cmd_datastore_backup_verify(struct bd *bd, int argc, const char **argv)
+{
+	struct dsb b;
+	struct sbuf usage = SBUF_INIT;
+	struct err e = ERR_INIT;
+	const char *snap = argc == 3 ? argv[2] : NULL;
+	int rc = 1;
+
+	memset(&b, 0, sizeof(b));
+	sbuf_addf(&usage, "%s NAME [SNAPSHOT]", argv[0]);
+	if (argc < 2 || argc > 3 || argv[1][0] == '-' || (snap && snap[0] == '-')) {
+		rc = bd_usage(usage.buf);
+		goto out_usage;
+	}
+	rc = dsb_open(bd, argv[0], argv[1], false, &b);
+	if (rc == 2) {
+		rc = bd_fail("%s service %s has no backups (make one: %s:backup %s)", b.title,
+			     b.name, b.kind, b.name);
+	}
+	if (rc) {
+		goto out;
+	}
+	rc = 1;
+	bd_step(bd, "Verifying %s of %s service %s", snap ? snap : "the newest backup", b.kind,
+		b.name);
+	if (backup_verify(&b.ctx, b.a, DSBACKUP_HOST, snap, &e) < 0) {
+		rc = fail_err(&e);
+		goto out;
+	}
+	bd_step(bd, "%s verified", snap ? snap : "The newest backup");
+	rc = 0;
+out:
+	dsb_release(&b);
+out_usage:
 	sbuf_release(&usage);
 	err_release(&e);
 	return rc;

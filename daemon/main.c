@@ -134,6 +134,9 @@ static const struct bd_cmd commands[] = {
      "postgres:backup-list NAME [--format json]: the backups, whether each verified"},
     {"postgres:backup-restore", cmd_datastore_backup_restore, BD_ADMIN,
      "postgres:backup-restore NAME SNAPSHOT [--force]: load a verified backup into the server"},
+    {"postgres:backup-verify", cmd_datastore_backup_verify, BD_ADMIN,
+     "postgres:backup-verify NAME [SNAPSHOT]: restore a backup (the newest) into a scratch server, "
+     "check it"},
     {"postgres:create", cmd_datastore_create, BD_ADMIN,
      "postgres:create NAME [--image IMAGE]: a Postgres server for apps (image: postgres:16)"},
     {"postgres:destroy", cmd_datastore_destroy, BD_ADMIN,
@@ -155,6 +158,9 @@ static const struct bd_cmd commands[] = {
      "redis:backup-list NAME [--format json]: the backups, whether each verified"},
     {"redis:backup-restore", cmd_datastore_backup_restore, BD_ADMIN,
      "redis:backup-restore NAME SNAPSHOT [--force]: load a verified backup into the server"},
+    {"redis:backup-verify", cmd_datastore_backup_verify, BD_ADMIN,
+     "redis:backup-verify NAME [SNAPSHOT]: restore a backup (the newest) into a scratch server, "
+     "check it"},
     {"redis:create", cmd_datastore_create, BD_ADMIN,
      "redis:create NAME [--image IMAGE]: a Redis server for apps (image: redis:7)"},
     {"redis:destroy", cmd_datastore_destroy, BD_ADMIN,
