@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/berthd.h"
 #include "daemon/datastore.h"
 #include "daemon/dsbackup.h"
 #include "daemon/store.h"
@@ -240,6 +241,54 @@ static void test_store_keeps_password_and_last(void)
 	err_release(&e);
 }
 
+/* The commands' refusals that come before any docker: nothing recorded. */
+static void test_commands_refuse_bad_input(void)
+{
+	struct bd bd;
+	char *pw = NULL;
+
+	memset(&bd, 0, sizeof(bd));
+	bd.state_dir = dir;
+	bd.admin = true;
+	bd.quiet = true;
+	CHECK(store_open(&bd.store, dir, NULL) == 0);
+	{
+		const char *argv[] = {"postgres:backup", "nope", NULL};
+		CHECK_INT(cmd_datastore_backup(&bd, 2, argv), 1);
+	}
+	{
+		const char *argv[] = {"redis:backup", "Bad_Name", NULL};
+		CHECK_INT(cmd_datastore_backup(&bd, 2, argv), 1);
+	}
+	{
+		const char *argv[] = {"postgres:backup", NULL};
+		CHECK_INT(cmd_datastore_backup(&bd, 1, argv), 1);
+	}
+	{
+		const char *argv[] = {"postgres:backup", "a", "b", NULL};
+		CHECK_INT(cmd_datastore_backup(&bd, 3, argv), 1);
+	}
+	{
+		const char *argv[] = {"postgres:backup-restore", "shop", "latest", "--force", NULL};
+		CHECK_INT(cmd_datastore_backup_restore(&bd, 4, argv), 1);
+	}
+	{
+		const char *argv[] = {"postgres:backup-restore", "shop", NULL};
+		CHECK_INT(cmd_datastore_backup_restore(&bd, 2, argv), 1);
+	}
+	{
+		const char *argv[] = {"postgres:backup-list", "shop", "--format", "xml", NULL};
+		CHECK_INT(cmd_datastore_backup_list(&bd, 4, argv), 1);
+	}
+	{
+		const char *argv[] = {"postgres:backup-verify", "shop", "a", "b", NULL};
+		CHECK_INT(cmd_datastore_backup_verify(&bd, 4, argv), 1);
+	}
+	CHECK_INT(datastore_backup_password(&bd.store, "postgres", "nope", NULL, &pw, NULL), 0);
+	CHECK_INT(datastore_backup_password(&bd.store, "redis", "Bad_Name", NULL, &pw, NULL), 0);
+	store_close(&bd.store);
+}
+
 static void test_iso_time(void)
 {
 	char buf[32];
@@ -260,6 +309,7 @@ int main(void)
 	UNIT_RUN(test_list_output);
 	UNIT_RUN(test_store_keeps_password_and_last);
 	UNIT_RUN(test_iso_time);
+	UNIT_RUN(test_commands_refuse_bad_input);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});
