@@ -136,8 +136,12 @@ static int host_paths(struct bd *bd, struct dsb *b, struct err *e)
 	int ret = -1;
 
 	sbuf_addstr(&b->sock, "/var/run/docker.sock");
-	if (gethostname(self, sizeof(self)) == 0 && (self[sizeof(self) - 1] = '\0', self[0]) &&
-	    self[0] != '-' &&
+	if (gethostname(self, sizeof(self)) < 0) {
+		self[0] = '\0';
+	}
+	self[sizeof(self) - 1] = '\0';
+	/* in a container, its host name is its ID's start (as bd_helper_image finds it) */
+	if (self[0] && self[0] != '-' &&
 	    docker_out((const char *[]){"docker", "inspect", "--type", "container", "--format",
 					"{{json .Mounts}}", self, NULL},
 		       &mounts) == 0) {
