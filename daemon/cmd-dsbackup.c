@@ -315,6 +315,37 @@ out:
 	return rc;
 }
 
+/*
+ * After a failed backup: whether the repository still restores the last
+ * verified backup. restic's own words for a damaged repository may be
+ * about something else (a parent snapshot's tree it cannot read is "a
+ * source file could not be read"), so this says it plainly, and what to do.
+ */
+static void check_repository(struct bd *bd, struct dsb *b)
+{
+	struct err e = ERR_INIT;
+	char *snap = NULL;
+	long long t;
+
+	if (datastore_backup_last(&bd->store, b->kind, b->name, &t, &snap, &e) == 1) {
+		bd_info(bd, "checking the repository: restoring the last verified backup, %s",
+			snap);
+		if (backup_verify(&b->ctx, b->a, DSBACKUP_HOST, snap, &e) < 0) {
+			const char *msg = err_str(&e);
+			const char *pre = strstr(msg, "snapshot ");
+
+			bd_fail(
+			    "the repository of %s service %s is damaged: %s (to start a new one, "
+			    "move '%s' away on the host)",
+			    b->kind, b->name, pre ? pre : msg, b->repo.buf);
+		} else {
+			bd_info(bd, "the last verified backup, %s, restores still", snap);
+		}
+	}
+	free(snap);
+	err_release(&e);
+}
+
 int cmd_datastore_backup(struct bd *bd, int argc, const char **argv)
 {
 	struct dsb b;
@@ -337,6 +368,7 @@ int cmd_datastore_backup(struct bd *bd, int argc, const char **argv)
 	bd_step(bd, "Backing up %s service %s", b.kind, b.name);
 	if (backup_now(&b.ctx, b.a, DSBACKUP_HOST, &snap, &e) < 0) {
 		rc = fail_err(&e);
+		check_repository(bd, &b);
 		goto out;
 	}
 	if (datastore_backup_verified(&bd->store, b.kind, b.name, (long long)time(NULL), snap, &e) <

@@ -167,7 +167,7 @@ test_expect_success 'backup-restore says what it replaces, asks, then brings the
 	test "$(psql_ "SELECT count(*) FROM items")" = 500
 '
 
-test_expect_success 'damaged pack files: verify and the next backup fail and say why; the last verified one stays' '
+test_expect_success 'damaged pack files: verify and the next backup fail, saying the repository is damaged' '
 	snap=$(cat "$TEST_TMP/snap") &&
 	bd postgres:backup-verify $DS $snap >out 2>&1 || { cat out; exit 1; }
 	grep -q "^-----> $snap verified$" out &&
@@ -180,7 +180,9 @@ test_expect_success 'damaged pack files: verify and the next backup fail and say
 	grep -q "^ !     verify postgres-$DS: " err &&
 	rc=0 && bd postgres:backup $DS >out 2>err || rc=$?
 	cat out err && test $rc = 1 &&
-	grep -q "^ !     " err &&
+	grep -q "^ !     backup postgres-$DS: " err &&
+	grep -q "^       checking the repository: restoring the last verified backup, $snap$" out &&
+	grep -q "^ !     the repository of postgres service $DS is damaged: snapshot $snap does not verify: restic could not restore it (the repository is damaged) (to start a new one, move .$(vol)/backups/postgres-$DS. away on the host)$" err &&
 	! grep -q "^-----> Backup .* verified" out &&
 	test "$(sql "SELECT verified_snapshot FROM datastore_backups WHERE name = '\''$DS'\''")" = "$snap" &&
 	test -z "$(ls -d "$(vol)"/backups/.berth-backup.* 2>/dev/null)" &&
