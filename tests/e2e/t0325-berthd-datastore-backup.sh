@@ -11,6 +11,8 @@
 # destroy takes the backups with the service.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/e2e/deploy-lib.sh"
+# what the tests write (out, err, ps, ...) goes to the test's own directory
+cd "$TEST_TMP" || exit 1
 
 H=$h1
 DS=${T}pg
