@@ -1,5 +1,5 @@
 /*
- * postgres:backup, postgres:backup-list, postgres:backup-restore (and
+ * postgres:backup, backup-list, backup-verify, backup-restore (and
  * redis:'s) — backups of berthd's datastores verified by restoring them,
  * with the engine's backups (daemon/dsbackup.h has how, and where things
  * are on the host). Names as Dokku's plugins have them; admin only (the
