@@ -33,12 +33,14 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "engine/backup.h"
 #include "engine/config.h"
 #include "engine/daemonhost.h"
 #include "engine/exec.h"
 #include "engine/hoststate.h"
 #include "engine/proxyhost.h"
 #include "engine/scripts.h"
+#include "engine/transfer.h"
 #include "lib/banned.h"
 #include "lib/log.h"
 #include "lib/sbuf.h"
@@ -284,9 +286,51 @@ static void print_progress(const char *line, void *data)
 }
 
 /*
+ * berth-backup:VERSION on the hosts, for berthd's postgres:backup and
+ * redis:backup, sent as berth-proxy's image is (only the layers a host
+ * lacks) when it is here; when it is not, a note says so and nothing
+ * fails. Returns 0, or 1 having said why.
+ */
+static int send_backup_image(struct exec *ex, const char *const *hosts, size_t n)
+{
+	struct transfer_opts to = {0};
+	struct transfer_result tr = {0};
+	struct sbuf id = SBUF_INIT;
+	struct err e = ERR_INIT;
+	int ret = 0;
+
+	transfer_local_image_id(backup_image(), &id);
+	if (!id.len) {
+		printf("%s is not here (make image builds it): berthd's postgres:backup and "
+		       "redis:backup need it on the hosts\n",
+		       backup_image());
+		goto out;
+	}
+	to.image = backup_image();
+	to.progress = print_progress;
+	if (transfer_image(ex, hosts, n, &to, &tr, &e) < 0) {
+		if (tr.nhosts == 0) {
+			log_error("cannot send %s: %s", backup_image(), err_str(&e));
+		}
+		for (size_t i = 0; i < tr.nhosts; i++) {
+			if (tr.hosts[i].failed) {
+				log_error("host '%s': cannot send %s: %s", hosts[i], backup_image(),
+					  err_str(&tr.hosts[i].err));
+			}
+		}
+		ret = 1;
+	}
+out:
+	transfer_result_release(&tr);
+	sbuf_release(&id);
+	err_release(&e);
+	return ret;
+}
+
+/*
  * berthd on the hosts where the bootstrap went well: the network and
  * berth-proxy (proxyhost), then the berth user and the container berthd
- * (daemonhost). Returns 0, or 1 having said why.
+ * (daemonhost), and berth-backup's image. Returns 0, or 1 having said why.
  */
 static int bootstrap_daemon(struct exec *ex, const struct config *cfg, const char *const *hosts,
 			    size_t n, const char *key_name, const struct sbuf *key,
@@ -312,6 +356,9 @@ static int bootstrap_daemon(struct exec *ex, const struct config *cfg, const cha
 	}
 	if (daemonhost_boot(ex, hosts, n, &o, &e) < 0) {
 		log_error("%s", err_str(&e));
+		ret = 1;
+	}
+	if (send_backup_image(ex, hosts, n)) {
 		ret = 1;
 	}
 	if (!ret && !key_name) {

@@ -9,6 +9,7 @@
 #include "daemon/apicharts.h"
 #include "daemon/apiapps.h"
 #include "daemon/apictx.h"
+#include "daemon/apidata.h"
 #include "daemon/apilogs.h"
 #include "daemon/capdeploy.h"
 #include "daemon/csrf.h"
@@ -1262,6 +1263,8 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/apps/", 256 * 1024, apiapps_h_change},
     {"DELETE", "/api/v1/apps/", 16 * 1024, apiapps_h_domain_delete},
     {"GET", "/api/v1/jobs/", 0, apiapps_h_job},
+    /* berthd's datastores (daemon/apidata.h) */
+    {"GET", "/api/v1/datastores", 0, apidata_h_datastores},
     {"POST", "/api/v1/users", 16 * 1024, h_users_create},
     {"GET", "/api/v1/users", 0, h_users_list},
     {"DELETE", "/api/v1/users/", 16 * 1024, h_users_delete},

@@ -202,6 +202,11 @@ int cmd_datastore_info(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_link(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_list(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_unlink(struct bd *bd, int argc, const char **argv);
+/* Their backups (cmd-dsbackup.c, daemon/dsbackup.h). */
+int cmd_datastore_backup(struct bd *bd, int argc, const char **argv);
+int cmd_datastore_backup_list(struct bd *bd, int argc, const char **argv);
+int cmd_datastore_backup_restore(struct bd *bd, int argc, const char **argv);
+int cmd_datastore_backup_verify(struct bd *bd, int argc, const char **argv);
 
 /* oneclick:* (cmd-oneclick.c): CapRover's one-click app templates, read-only. */
 int cmd_oneclick_list(struct bd *bd, int argc, const char **argv);

@@ -13,7 +13,8 @@
  *
  * Rights: admin for every command but link and unlink, which need deploy on
  * the app (checked here: the app is the second operand). A link of an app
- * destroyed or renamed since is dropped by destroy and info.
+ * destroyed or renamed since is dropped by destroy and info. Destroy removes
+ * the service's backups too (daemon/cmd-dsbackup.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -207,6 +208,25 @@ static void remove_service(struct bd *bd, const char *cname)
 			 NULL) == 0) {
 		bd_info(bd, "removed volume %s", cname);
 	}
+}
+
+/*
+ * Removes the service's backups (KIND:backup, daemon/dsbackup.h): its
+ * repository and the engine's record of it. Their password goes with the
+ * service's record, so nothing could read them any more.
+ */
+static void remove_backups(struct bd *bd, const struct ds_kind *k, const char *name)
+{
+	char *repo = bd_path(bd, "backups/%s-%s", k->kind, name);
+	char *state = bd_path(bd, "backups/%s-%s.json", k->kind, name);
+	struct stat st;
+
+	if (stat(repo, &st) == 0 &&
+	    run_captured((const char *[]){"rm", "-rf", "--", repo, state, NULL}, NULL, NULL) == 0) {
+		bd_info(bd, "removed its backups");
+	}
+	free(repo);
+	free(state);
 }
 
 /*
@@ -438,6 +458,7 @@ int cmd_datastore_destroy(struct bd *bd, int argc, const char **argv)
 	bd_step(bd, "Deleting %s", name);
 	container_name(&cname, k, name);
 	remove_service(bd, cname.buf);
+	remove_backups(bd, k, name);
 	if (datastore_remove(&bd->store, k->kind, name, &e) < 0) {
 		rc = bd_fail_err(&e);
 		goto out;

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "lib/banned.h"
@@ -19,7 +20,10 @@ static const char schema[] =
     " image TEXT NOT NULL, password TEXT NOT NULL, created INTEGER NOT NULL,"
     " PRIMARY KEY (kind, name));"
     "CREATE TABLE IF NOT EXISTS datastore_links (kind TEXT NOT NULL, name TEXT NOT NULL,"
-    " app TEXT NOT NULL, PRIMARY KEY (kind, name, app));";
+    " app TEXT NOT NULL, PRIMARY KEY (kind, name, app));"
+    "CREATE TABLE IF NOT EXISTS datastore_backups (kind TEXT NOT NULL, name TEXT NOT NULL,"
+    " password TEXT NOT NULL, verified_time INTEGER, verified_snapshot TEXT,"
+    " PRIMARY KEY (kind, name));";
 
 static int db_err(struct store *s, struct err *e, const char *what)
 {
@@ -156,6 +160,7 @@ int datastore_remove(struct store *s, const char *kind, const char *name, struct
 		return -1;
 	}
 	if (exec_p(s, e, "DELETE FROM datastore_links WHERE kind = ? AND name = ?", 2, p) < 0 ||
+	    exec_p(s, e, "DELETE FROM datastore_backups WHERE kind = ? AND name = ?", 2, p) < 0 ||
 	    exec_p(s, e, "DELETE FROM datastores WHERE kind = ? AND name = ?", 2, p) < 0) {
 		goto out;
 	}
@@ -195,4 +200,81 @@ int datastore_links(struct store *s, const char *kind, const char *name, struct 
 	return list_p(s, e, apps,
 		      "SELECT app FROM datastore_links WHERE kind = ? AND name = ? ORDER BY app", 2,
 		      (const char *const[]){kind, name});
+}
+
+int datastore_backup_password(struct store *s, const char *kind, const char *name,
+			      const char *fresh, char **password, struct err *e)
+{
+	struct strvec v = STRVEC_INIT;
+	const char *const p[] = {kind, name};
+	int r = -1;
+
+	*password = NULL;
+	if (fresh && exec_p(s, e,
+			    "INSERT INTO datastore_backups (kind, name, password) VALUES (?, ?, ?)"
+			    " ON CONFLICT DO NOTHING",
+			    3, (const char *const[]){kind, name, fresh}) < 0) {
+		return -1;
+	}
+	if (list_p(s, e, &v, "SELECT password FROM datastore_backups WHERE kind = ? AND name = ?",
+		   2, p) < 0) {
+		goto out;
+	}
+	if (v.nr) {
+		*password = xstrdup(v.v[0]);
+		r = 1;
+	} else {
+		r = 0;
+	}
+out:
+	for (size_t i = 0; i < v.nr; i++) {
+		explicit_bzero(v.v[i], strlen(v.v[i]));
+	}
+	strvec_clear(&v);
+	return r;
+}
+
+int datastore_backup_verified(struct store *s, const char *kind, const char *name, long long time,
+			      const char *snapshot, struct err *e)
+{
+	char t[32];
+	int r;
+
+	snprintf(t, sizeof(t), "%lld", time);
+	r = exec_p(s, e,
+		   "UPDATE datastore_backups SET verified_time = ?, verified_snapshot = ?"
+		   " WHERE kind = ? AND name = ?",
+		   4, (const char *const[]){t, snapshot, kind, name});
+	if (r == 0) {
+		return err_set(e, "%s service '%s' has no backups", kind, name);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+int datastore_backup_last(struct store *s, const char *kind, const char *name, long long *time,
+			  char **snapshot, struct err *e)
+{
+	sqlite3_stmt *st = prep(s, e,
+				"SELECT verified_time, verified_snapshot FROM datastore_backups"
+				" WHERE kind = ? AND name = ? AND verified_time IS NOT NULL",
+				2, (const char *const[]){kind, name});
+	int rc, r = -1;
+
+	*time = -1;
+	*snapshot = NULL;
+	if (!st) {
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*time = sqlite3_column_int64(st, 0);
+		*snapshot = col_dup(st, 1);
+		r = 1;
+	} else if (rc == SQLITE_DONE) {
+		r = 0;
+	} else {
+		db_err(s, e, "read the records");
+	}
+	sqlite3_finalize(st);
+	return r;
 }

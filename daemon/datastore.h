@@ -5,6 +5,12 @@
  * their own, created by the first call when missing:
  *	datastores (kind, name, image, password, created)
  *	datastore_links (kind, name, app)
+ *	datastore_backups (kind, name, password, verified_time, verified_snapshot)
+ *
+ * datastore_backups holds what KIND:backup needs kept (daemon/dsbackup.h):
+ * the password of the service's restic repository, made once, and the
+ * last backup that verified (when, its snapshot). Removing a service
+ * removes it too.
  *
  * The password is a secret: it is never printed but by the commands that
  * exist to show it (postgres:info --dsn) and never recorded in an event.
@@ -47,5 +53,19 @@ int datastore_unlink(struct store *s, const char *kind, const char *name, const 
 /* The apps a service is linked to, sorted. */
 int datastore_links(struct store *s, const char *kind, const char *name, struct strvec *apps,
 		    struct err *e);
+
+/*
+ * The password of the service's backups: the one kept, else fresh (not
+ * NULL) is kept and returned. *password (malloc'd) NULL when there is
+ * none and fresh is NULL. 1 found or made, 0 none, -1 error.
+ */
+int datastore_backup_password(struct store *s, const char *kind, const char *name,
+			      const char *fresh, char **password, struct err *e);
+/* Records the last verified backup (time: unix time; snapshot: its ID); the password first. */
+int datastore_backup_verified(struct store *s, const char *kind, const char *name, long long time,
+			      const char *snapshot, struct err *e);
+/* The last verified backup: 1 (*time, *snapshot malloc'd), 0 none (*time -1), -1 error. */
+int datastore_backup_last(struct store *s, const char *kind, const char *name, long long *time,
+			  char **snapshot, struct err *e);
 
 #endif

@@ -9,8 +9,10 @@
 
 #include "daemon/api.h"
 #include "daemon/apictx.h"
+#include "daemon/apidata.h"
 #include "daemon/certs.h"
 #include "daemon/csrf.h"
+#include "daemon/dsbackup.h"
 #include "daemon/store.h"
 #include "daemon/users.h"
 #include "engine/scripts.h"
@@ -351,6 +353,88 @@ out:
 	return r;
 }
 
+/*
+ * The datastores (postgres:*, redis:*) for admins: each with its linked
+ * apps and its last verified backup (KIND:backup), flagged when there is
+ * none or it is older than DSBACKUP_STALE_S; what GET /api/v1/datastores
+ * answers, never a password. 0 or -1 (c->e).
+ */
+static int datastores_section(struct apictx *c, struct sbuf *sb)
+{
+	json_t *j = apidata_datastores_json(&c->store, &c->e), *arr, *d;
+	time_t now = time(NULL);
+	size_t i;
+
+	if (!j) {
+		return -1;
+	}
+	arr = json_object_get(j, "datastores");
+	sbuf_addstr(sb, "<section id=\"datastores\" aria-labelledby=\"datastores-h\">\n"
+			"<h2 id=\"datastores-h\">Datastores</h2>\n");
+	if (!json_array_size(arr)) {
+		sbuf_addstr(sb, "<p id=\"datastores-empty\">No datastores yet (postgres:create, "
+				"redis:create).</p>\n</section>\n");
+		json_decref(j);
+		return 0;
+	}
+	sbuf_addstr(sb, "<table id=\"datastores-table\" class=\"stack\">\n<caption>The "
+			"datastores and their last verified backup (postgres:backup, "
+			"redis:backup)</caption>\n<thead><tr><th scope=\"col\">Datastore</th>"
+			"<th scope=\"col\">Image</th><th scope=\"col\">Linked apps</th>"
+			"<th scope=\"col\">Last verified backup</th></tr></thead>\n<tbody>\n");
+	json_array_foreach(arr, i, d)
+	{
+		const char *kind = json_string_value(json_object_get(d, "kind"));
+		const char *name = json_string_value(json_object_get(d, "name"));
+		json_t *links = json_object_get(d, "links"),
+		       *last = json_object_get(d, "last_backup"), *l;
+		size_t k;
+
+		sbuf_addstr(sb, "<tr data-datastore=\"");
+		sbuf_add_markup(sb, kind);
+		sbuf_addch(sb, ':');
+		sbuf_add_markup(sb, name);
+		sbuf_addstr(sb, "\"><td data-label=\"Datastore\">");
+		sbuf_add_markup(sb, kind);
+		sbuf_addch(sb, ' ');
+		sbuf_add_markup(sb, name);
+		sbuf_addstr(sb, "</td><td data-label=\"Image\">");
+		sbuf_add_markup(sb, json_string_value(json_object_get(d, "image")));
+		sbuf_addstr(sb, "</td><td data-label=\"Linked apps\">");
+		json_array_foreach(links, k, l)
+		{
+			sbuf_addstr(sb, k ? ", " : "");
+			sbuf_add_markup(sb, json_string_value(l));
+		}
+		sbuf_addstr(sb, json_array_size(links) ? "" : "none");
+		if (json_is_object(last)) {
+			const char *when = json_string_value(json_object_get(last, "time"));
+			struct tm tm = {0};
+			long long age = -1;
+
+			if (when && strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+				age = (long long)now - (long long)timegm(&tm);
+			}
+			sbuf_addf(sb, "</td><td data-label=\"Last verified backup\"%s>",
+				  age < 0 || age > DSBACKUP_STALE_S ? " class=\"warn\"" : "");
+			sbuf_add_markup(sb, when ? when : "?");
+			sbuf_addstr(sb, " (snapshot ");
+			sbuf_add_markup(sb, json_string_value(json_object_get(last, "snapshot")));
+			sbuf_addstr(sb, ")");
+			if (age > DSBACKUP_STALE_S) {
+				sbuf_addf(sb, ", older than %d days", DSBACKUP_STALE_S / 86400);
+			}
+			sbuf_addstr(sb, "</td></tr>\n");
+		} else {
+			sbuf_addstr(sb, "</td><td data-label=\"Last verified backup\" "
+					"class=\"warn\">never backed up</td></tr>\n");
+		}
+	}
+	sbuf_addstr(sb, "</tbody>\n</table>\n</section>\n");
+	json_decref(j);
+	return 0;
+}
+
 static void dashboard(struct apictx *c, const struct store_user *u, const char *csrf,
 		      struct http_response *resp)
 {
@@ -405,6 +489,10 @@ static void dashboard(struct apictx *c, const struct store_user *u, const char *
 		sbuf_addstr(&sb, "<p id=\"apps-empty\">No apps yet.</p>\n");
 	}
 	if (certs_section(c, &sb, &apps) < 0) {
+		server_error(c, resp);
+		goto out;
+	}
+	if (!strcmp(u->role, "admin") && datastores_section(c, &sb) < 0) {
 		server_error(c, resp);
 		goto out;
 	}

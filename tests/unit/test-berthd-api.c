@@ -21,6 +21,7 @@
 #include "daemon/apicharts.h"
 #include "daemon/apiapps.h"
 #include "daemon/capdeploy.h"
+#include "daemon/datastore.h"
 #include "daemon/loginguard.h"
 #include "daemon/store.h"
 #include "daemon/totp.h"
@@ -316,6 +317,73 @@ static void test_logins_and_roles(void)
 	sbuf_release(&admin);
 	sbuf_release(&viewer);
 	sbuf_release(&h);
+}
+
+/* GET /api/v1/datastores (daemon/apidata.h): admins only, never a password. */
+static void test_datastores(void)
+{
+	struct answer a;
+	struct sbuf admin = SBUF_INIT, viewer = SBUF_INIT;
+	struct store s = STORE_INIT;
+	json_t *j, *d;
+	char *pw = NULL;
+
+	guard_reset();
+	CHECK_INT(login("admin", NULL, &admin), 200);
+	CHECK_INT(login("vic", NULL, &viewer), 200);
+	req("GET", "/api/v1/datastores", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	CHECK_STR(a.body.buf, "{\"datastores\":[]}\n");
+	answer_release(&a);
+
+	CHECK(store_open(&s, dir, NULL) == 0);
+	CHECK(datastore_add(&s, "redis", "cache", "redis:7", "pw-of-cache-0123", NULL) == 0);
+	CHECK(datastore_add(&s, "postgres", "db", "postgres:16", "pw-of-db-0123", NULL) == 0);
+	CHECK(datastore_link(&s, "postgres", "db", "shop", NULL) == 1);
+	CHECK(datastore_link(&s, "postgres", "db", "gone", NULL) == 1);
+	CHECK(datastore_backup_password(&s, "postgres", "db", "restic-pw-0123", &pw, NULL) == 1);
+	CHECK(datastore_backup_verified(&s, "postgres", "db", 1767236400, "1a2b3c4d", NULL) == 0);
+	store_close(&s);
+	free(pw);
+
+	req("GET", "/api/v1/datastores", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(!strstr(a.body.buf, "pw-of-") && !strstr(a.body.buf, "restic-pw"));
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_INT(json_array_size(json_object_get(j, "datastores")), 2);
+	d = json_array_get(json_object_get(j, "datastores"), 0);
+	CHECK_STR(json_string_value(json_object_get(d, "kind")), "postgres");
+	CHECK_STR(json_string_value(json_object_get(d, "name")), "db");
+	CHECK_STR(json_string_value(json_object_get(d, "image")), "postgres:16");
+	/* an app destroyed since is no link */
+	CHECK_INT(json_array_size(json_object_get(d, "links")), 1);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(d, "links"), 0)), "shop");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(d, "last_backup"), "time")),
+		  "2026-01-01T03:00:00Z");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(d, "last_backup"), "snapshot")),
+		  "1a2b3c4d");
+	CHECK(json_is_true(json_object_get(json_object_get(d, "last_backup"), "verified")));
+	d = json_array_get(json_object_get(j, "datastores"), 1);
+	CHECK_STR(json_string_value(json_object_get(d, "kind")), "redis");
+	CHECK(json_is_null(json_object_get(d, "last_backup")));
+	json_decref(j);
+	answer_release(&a);
+
+	/* a viewer, or nobody: refused */
+	req("GET", "/api/v1/datastores", viewer.buf, NULL, &a);
+	CHECK_INT(a.status, 403);
+	CHECK(!strstr(a.body.buf, "cache"));
+	answer_release(&a);
+	req("GET", "/api/v1/datastores", NULL, NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+
+	CHECK(store_open(&s, dir, NULL) == 0);
+	CHECK(datastore_remove(&s, "postgres", "db", NULL) == 0);
+	CHECK(datastore_remove(&s, "redis", "cache", NULL) == 0);
+	store_close(&s);
+	sbuf_release(&admin);
+	sbuf_release(&viewer);
 }
 
 /* The charts' routes (daemon/apicharts.h): who may read them, and what they answer. */
@@ -1417,6 +1485,7 @@ int main(void)
 	UNIT_RUN(test_before_setup);
 	UNIT_RUN(test_setup_once);
 	UNIT_RUN(test_logins_and_roles);
+	UNIT_RUN(test_datastores);
 	UNIT_RUN(test_charts);
 	UNIT_RUN(test_caprover);
 	UNIT_RUN(test_csrf);

@@ -20,6 +20,7 @@
 
 #include "daemon/api.h"
 #include "daemon/csrf.h"
+#include "daemon/datastore.h"
 #include "daemon/oneclick.h"
 #include "daemon/panel.h"
 #include "daemon/paneloneclick.h"
@@ -388,6 +389,64 @@ static void test_viewer(void)
 	req("/settings", viewer.buf, &a);
 	CHECK(!has(&a.body, "<section id=\"server\""));
 	answer_release(&a);
+}
+
+/* The dashboard's datastores, for admins: the last verified backup, flagged when old or none. */
+static void test_datastores(void)
+{
+	struct store s = STORE_INIT;
+	struct answer a;
+	char *pw = NULL;
+
+	req("/", admin.buf, &a);
+	CHECK(has(&a.body, "<section id=\"datastores\""));
+	CHECK(has(&a.body, "<p id=\"datastores-empty\">"));
+	answer_release(&a);
+	CHECK(store_open(&s, dir, NULL) == 0);
+	CHECK(datastore_add(&s, "postgres", "fresh", "postgres:16", "pw-never-shown-1", NULL) == 0);
+	CHECK(datastore_add(&s, "postgres", "old", "postgres:16", "pw-never-shown-2", NULL) == 0);
+	CHECK(datastore_add(&s, "redis", "c<b>", "redis:7", "pw-never-shown-3", NULL) == 0);
+	CHECK(datastore_link(&s, "postgres", "fresh", "shop", NULL) == 1);
+	CHECK(datastore_backup_password(&s, "postgres", "fresh", "restic-never-shown", &pw, NULL) ==
+	      1);
+	free(pw);
+	CHECK(datastore_backup_verified(&s, "postgres", "fresh", (long long)time(NULL) - 3600,
+					"1a2b3c4d", NULL) == 0);
+	CHECK(datastore_backup_password(&s, "postgres", "old", "restic-never-shown", &pw, NULL) ==
+	      1);
+	free(pw);
+	CHECK(datastore_backup_verified(&s, "postgres", "old", (long long)time(NULL) - 3 * 86400,
+					"5e6f7a8b", NULL) == 0);
+	store_close(&s);
+
+	req("/", admin.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.body, "<table id=\"datastores-table\" class=\"stack\">\n<caption>"));
+	CHECK(has(&a.body, "<th scope=\"col\">Last verified backup</th>"));
+	/* a day old: not flagged; three days: flagged; never: flagged */
+	CHECK(has(&a.body, "<tr data-datastore=\"postgres:fresh\"><td data-label=\"Datastore\">"
+			   "postgres fresh</td><td data-label=\"Image\">postgres:16</td>"
+			   "<td data-label=\"Linked apps\">shop</td>"
+			   "<td data-label=\"Last verified backup\">"));
+	CHECK(has(&a.body, " (snapshot 1a2b3c4d)</td></tr>"));
+	CHECK(has(&a.body, "<td data-label=\"Linked apps\">none</td><td data-label=\"Last "
+			   "verified backup\" class=\"warn\">"));
+	CHECK(has(&a.body, "(snapshot 5e6f7a8b), older than 2 days</td>"));
+	CHECK(has(&a.body, "<tr data-datastore=\"redis:c&lt;b&gt;\">"));
+	CHECK(has(&a.body, "class=\"warn\">never backed up</td>"));
+	CHECK(!has(&a.body, "<b>"));
+	CHECK(!has(&a.body, "pw-never-shown") && !has(&a.body, "restic-never-shown"));
+	answer_release(&a);
+	/* not a viewer's */
+	req("/", viewer.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(!has(&a.body, "id=\"datastores\"") && !has(&a.body, "postgres"));
+	answer_release(&a);
+	CHECK(store_open(&s, dir, NULL) == 0);
+	CHECK(datastore_remove(&s, "postgres", "fresh", NULL) == 0);
+	CHECK(datastore_remove(&s, "postgres", "old", NULL) == 0);
+	CHECK(datastore_remove(&s, "redis", "c<b>", NULL) == 0);
+	store_close(&s);
 }
 
 static void test_headers(void)
@@ -775,6 +834,7 @@ int main(void)
 	UNIT_RUN(test_no_session);
 	UNIT_RUN(test_escaping);
 	UNIT_RUN(test_viewer);
+	UNIT_RUN(test_datastores);
 	UNIT_RUN(test_headers);
 	UNIT_RUN(test_assets);
 	UNIT_RUN(test_oneclick_page);
