@@ -220,7 +220,10 @@ int appdeploy_spec(struct bd *bd, const char *app, const char *image, const char
 	if (!d->domains.nr && global) {
 		strvec_pushf(&d->domains, "%s.%s", app, global);
 	}
-	/* The processes: the revision's, else the image's own command as web. */
+	/*
+	 * The processes: the revision's, else one type (the app's properties say which and its
+	 * command; web and the image's own command by default).
+	 */
 	n = pr && pr->nprocs ? pr->nprocs : 1;
 	d->procs = xcalloc(n + types.nr, sizeof(*d->procs));
 	for (size_t i = 0; i < n; i++) {
@@ -230,7 +233,13 @@ int appdeploy_spec(struct bd *bd, const char *app, const char *image, const char
 			p->cmd = keep(d, pr->procs[i].cmd);
 			p->scale = pr->procs[i].scale;
 		} else {
-			p->type = keep(d, "web");
+			if (prop(bd, app, APPDEPLOY_PROP_TYPE, d, &p->type, e) < 0 ||
+			    prop(bd, app, APPDEPLOY_PROP_CMD, d, &p->cmd, e) < 0) {
+				goto out;
+			}
+			if (!p->type) {
+				p->type = keep(d, "web");
+			}
 			p->scale = 1;
 		}
 		for (size_t j = 0; j < types.nr; j++) {
@@ -398,6 +407,17 @@ out:
 	err_release(&e);
 }
 
+/* Whether web runs (the domains route to it). */
+static bool has_web(const struct release_spec *s)
+{
+	for (size_t i = 0; i < s->nprocs; i++) {
+		if (!strcmp(s->procs[i].type, "web") && s->procs[i].scale) {
+			return true;
+		}
+	}
+	return false;
+}
+
 int appdeploy_run(struct bd *bd, const char *app, const char *image, const char *base_version,
 		  const char *rev, const struct push_result *pr, struct err *e)
 {
@@ -435,7 +455,7 @@ int appdeploy_run(struct bd *bd, const char *app, const char *image, const char 
 	appdeploy_attach_networks(bd, app);
 	bd_step(bd, "Application deployed: %s %s", app, version);
 	prune_images(bd, app);
-	for (size_t i = 0; i < d.domains.nr; i++) {
+	for (size_t i = 0; has_web(&d.spec) && i < d.domains.nr; i++) {
 		bd_info(bd, "%s://%s",
 			d.spec.ssl_acme || d.spec.ssl_certificate_pem ? "https" : "http",
 			d.domains.v[i]);
