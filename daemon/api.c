@@ -8,6 +8,7 @@
 
 #include "daemon/apicharts.h"
 #include "daemon/apiapps.h"
+#include "daemon/apioneclick.h"
 #include "daemon/apictx.h"
 #include "daemon/apilogs.h"
 #include "daemon/capdeploy.h"
@@ -1261,6 +1262,7 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/apps/", 256 * 1024, apiapps_h_change},
     {"DELETE", "/api/v1/apps/", 16 * 1024, apiapps_h_domain_delete},
     {"GET", "/api/v1/jobs/", 0, apiapps_h_job},
+    {"POST", "/api/v1/oneclick", APIONECLICK_MAX_BODY, apioneclick_h_deploy},
     {"POST", "/api/v1/users", 16 * 1024, h_users_create},
     {"GET", "/api/v1/users", 0, h_users_list},
     {"DELETE", "/api/v1/users/", 16 * 1024, h_users_delete},
