@@ -366,8 +366,8 @@ static json_t *plan_json(const struct oneclick_plan *p)
 
 /*
  * argv[2..argc) as NAME=VALUE into vals (as many as argc - 2; ids in keys,
- * values pointing into argv). 0, or 1 (printed, naming the argument: never
- * its value, which may be a secret).
+ * values pointing into argv). 0, or 1 (printed, naming the argument, which
+ * holds no '=' and so no value).
  */
 static int parse_values(int argc, const char **argv, struct strvec *keys,
 			struct oneclick_value *vals)
@@ -377,9 +377,9 @@ static int parse_values(int argc, const char **argv, struct strvec *keys,
 
 		if (!eq || eq == argv[i]) {
 			return bd_fail(
-			    "invalid argument %d: expected NAME=VALUE (see oneclick:show "
+			    "invalid argument '%s': expected NAME=VALUE (see oneclick:show "
 			    "%s)",
-			    i - 1, argv[1]);
+			    argv[i], argv[1]);
 		}
 		strvec_push(keys, "");
 		free(keys->v[keys->nr - 1]);
