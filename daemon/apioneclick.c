@@ -81,7 +81,14 @@ static json_t *job_cmds(const struct apioneclick_req *r)
 	for (size_t i = 0; i < r->nvalues; i++) {
 		struct sbuf sb = SBUF_INIT;
 
-		sbuf_addf(&sb, "%s=%s", r->values[i].id, r->values[i].value);
+		const char *id = r->values[i].id;
+
+		/* the form oneclick:deploy's arguments take, and the job's check of its app reads
+		 */
+		if (!strncmp(id, "$$cap_", 6)) {
+			id += 6;
+		}
+		sbuf_addf(&sb, "%s=%s", id, r->values[i].value);
 		json_array_append_new(cmd, json_stringn(sb.buf, sb.len));
 		memset(sb.buf, 0, sb.len);
 		sbuf_release(&sb);
