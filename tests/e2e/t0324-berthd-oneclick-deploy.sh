@@ -7,6 +7,8 @@
 # database's generated password is in no process's argv on the host while it
 # deploys, and in no output, event or log; a bad value is refused naming the
 # variable and creates nothing; an install over an existing app is refused;
+# a service that fails stops the deploy with the engine's error, the one
+# before it left deployed;
 # then redis.yml is deployed through POST /api/v1/oneclick (berthd's own port,
 # a session of the panel's first admin) and its job polled to success, the
 # worker answering PING with its password. Everything made is removed.
@@ -57,11 +59,12 @@ session() {
 gone="docker exec berthd berthd ssh-keys:remove admin-$T; docker exec berth-proxy berth-proxy remove berthd; docker rm -f berthd; docker volume rm berthd"
 test_cleanup "on $H '$gone'"
 test_cleanup "on $H 'docker rmi $T-web:v1 postgres:16 redis:$T $pg_img $rd_img'"
-for a in $T-db $T $R; do
+F=${T}f
+for a in $T-db $T $R $F-ok $F; do
 	# -v: the anonymous volume of the web image's base (VOLUME of the postgres fixture)
 	test_cleanup "on $H 'docker rm -fv \$(docker ps -aq --filter label=service=$a); docker exec berthd berthd apps:destroy $a --force; docker rmi -f \$(docker images -q berthd/$a); docker exec berth-proxy berth-proxy remove $a-web'"
 done
-test_cleanup "on $H 'docker network rm oneclick-$T oneclick-$R oneclick-${T}b; docker volume rm ${T}_$T-db-data ${R}_$R-data'"
+test_cleanup "on $H 'docker network rm oneclick-$T oneclick-$R oneclick-${T}b oneclick-$F; docker volume rm ${T}_$T-db-data ${R}_$R-data'"
 
 # The web app: the test app in the fixture's image (its psql, sh and layers: nothing more on
 # the host's small disk), listening on the template's default port 3000 (PORT).
@@ -156,6 +159,33 @@ test_expect_success 'an install over an existing app is refused, naming it; noth
 	grep_q dup.err "app $T-db exists already" &&
 	! grep -q "Creating" dup.out &&
 	test "$(served)" = oc1
+'
+
+# A template of two services: a worker that stays up, then one whose command exits at once.
+cat >"$TEST_TMP/fail.yml" <<YML
+captainVersion: 4
+services:
+  \$\$cap_appname-ok:
+    image: $T-web:v1
+    caproverExtra:
+      notExposeAsWebApp: 'true'
+  \$\$cap_appname:
+    image: $T-web:v1
+    command: /testapp --no-such-flag
+    depends_on: [\$\$cap_appname-ok]
+    caproverExtra:
+      notExposeAsWebApp: 'true'
+YML
+
+test_expect_success 'a failed service stops the deploy, with the engine'"'"'s error; the ones before stay' '
+	test_must_fail bd oneclick:deploy - appname=$F <"$TEST_TMP/fail.yml" >fail.out 2>&1 &&
+	cat fail.out &&
+	grep_q fail.out "^-----> Application deployed: $F-ok " &&
+	grep_q fail.out "no-such-flag" &&
+	grep_q fail.out "^ !     service $F failed: " &&
+	grep_q fail.out "^ !     the apps deployed before it are left as they are: $F-ok " &&
+	test -n "$(cid $F-ok worker)" &&
+	bd apps:list >apps && grep -qx "$F" apps
 '
 
 test_expect_success 'the panel'"'"'s first admin logs in on berthd'"'"'s own port' '
