@@ -622,8 +622,10 @@ int cmd_oneclick_deploy(struct bd *bd, int argc, const char **argv)
 		goto out;
 	}
 	bd_step(bd, "Deploying %s: %zu app%s, in this order:",
-		in.t.display_name ? in.t.display_name : argv[1], in.p.napps,
-		in.p.napps == 1 ? "" : "s");
+		in.t.display_name      ? in.t.display_name
+		: strcmp(argv[1], "-") ? argv[1]
+				       : "the template",
+		in.p.napps, in.p.napps == 1 ? "" : "s");
 	for (size_t i = 0; i < in.p.napps; i++) {
 		bd_info(bd, "%s (%s)", in.p.apps[i].name,
 			in.p.apps[i].web ? "web" : OCINSTALL_WORKER);

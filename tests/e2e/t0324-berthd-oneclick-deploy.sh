@@ -20,10 +20,12 @@ H=$h2
 ADDR=$(addr_of $H)
 ROOT=$T.test
 R=${T}r
+F=${T}f
 PW="correct horse $T battery"
 pg_img=$("$TOP/tests/fixtures/images/build" postgres "$LAB_REGISTRY")
 rd_img=$("$TOP/tests/fixtures/images/build" redis "$LAB_REGISTRY")
 
+write_config
 ssh-keygen -q -t ed25519 -N "" -C "admin-$T" -f "$TEST_TMP/admin"
 bd() { ssh -F "$LAB_SSH_CONFIG_NOKEY" -i "$TEST_TMP/admin" -o IdentitiesOnly=yes "berth@$H" "$@"; }
 served() { curl -s --max-time 5 -H "Host: $T.$ROOT" "http://$ADDR/" | sed -n 's/^testapp version=\([^ ]*\) .*/\1/p'; }
@@ -59,12 +61,12 @@ session() {
 gone="docker exec berthd berthd ssh-keys:remove admin-$T; docker exec berth-proxy berth-proxy remove berthd; docker rm -f berthd; docker volume rm berthd"
 test_cleanup "on $H '$gone'"
 test_cleanup "on $H 'docker rmi $T-web:v1 postgres:16 redis:$T $pg_img $rd_img'"
-F=${T}f
+# networks and volumes once the apps' containers are gone (cleanups run last first)
+test_cleanup "on $H 'docker network rm oneclick-$T oneclick-$R oneclick-${T}b oneclick-$F; docker volume rm ${T}_$T-db-data ${R}_$R-data'"
 for a in $T-db $T $R $F-ok $F; do
 	# -v: the anonymous volume of the web image's base (VOLUME of the postgres fixture)
 	test_cleanup "on $H 'docker rm -fv \$(docker ps -aq --filter label=service=$a); docker exec berthd berthd apps:destroy $a --force; docker rmi -f \$(docker images -q berthd/$a); docker exec berth-proxy berth-proxy remove $a-web'"
 done
-test_cleanup "on $H 'docker network rm oneclick-$T oneclick-$R oneclick-${T}b oneclick-$F; docker volume rm ${T}_$T-db-data ${R}_$R-data'"
 
 # The web app: the test app in the fixture's image (its psql, sh and layers: nothing more on
 # the host's small disk), listening on the template's default port 3000 (PORT).
@@ -171,7 +173,7 @@ services:
       notExposeAsWebApp: 'true'
   \$\$cap_appname:
     image: $T-web:v1
-    command: /testapp --no-such-flag
+    command: --no-such-flag
     depends_on: [\$\$cap_appname-ok]
     caproverExtra:
       notExposeAsWebApp: 'true'
