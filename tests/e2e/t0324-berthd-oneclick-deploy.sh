@@ -8,7 +8,7 @@
 # deploys, and in no output, event or log; a bad value is refused naming the
 # variable and creates nothing; an install over an existing app is refused;
 # a service that fails stops the deploy with the engine's error, the one
-# before it left deployed;
+# before it (built from dockerfile lines) left deployed;
 # then redis.yml is deployed through POST /api/v1/oneclick (berthd's own port,
 # a session of the panel's first admin) and its job polled to success, the
 # worker answering PING with its password. Everything made is removed.
@@ -163,14 +163,17 @@ test_expect_success 'an install over an existing app is refused, naming it; noth
 	test "$(served)" = oc1
 '
 
-# A template of two services: a worker that stays up, then one whose command exits at once.
+# A template of two services: a worker built from dockerfile lines that stays up, then one whose
+# command exits at once.
 cat >"$TEST_TMP/fail.yml" <<YML
 captainVersion: 4
 services:
   \$\$cap_appname-ok:
-    image: $T-web:v1
     caproverExtra:
       notExposeAsWebApp: 'true'
+      dockerfileLines:
+        - FROM $T-web:v1
+        - ENV APP_VERSION=built-from-lines
   \$\$cap_appname:
     image: $T-web:v1
     command: --no-such-flag
@@ -182,11 +185,13 @@ YML
 test_expect_success 'a failed service stops the deploy, with the engine'"'"'s error; the ones before stay' '
 	test_must_fail bd oneclick:deploy - appname=$F <"$TEST_TMP/fail.yml" >fail.out 2>&1 &&
 	cat fail.out &&
+	grep_q fail.out "^-----> Building $F-ok from the template'"'"'s dockerfile lines" &&
 	grep_q fail.out "^-----> Application deployed: $F-ok " &&
 	grep_q fail.out "no-such-flag" &&
 	grep_q fail.out "^ !     service $F failed: " &&
 	grep_q fail.out "^ !     the apps deployed before it are left as they are: $F-ok " &&
-	test -n "$(cid $F-ok worker)" &&
+	w=$(cid $F-ok worker) && test -n "$w" &&
+	onq $H docker exec $w /testapp --exit 0 --print-env APP_VERSION >v && grep -qx APP_VERSION=built-from-lines v &&
 	bd apps:list >apps && grep -qx "$F" apps
 '
 
