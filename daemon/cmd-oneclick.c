@@ -459,13 +459,21 @@ static int deploy_lines(struct bd *bd, const struct oneclick_app *a, struct err 
 	struct sbuf text = SBUF_INIT, path = SBUF_INIT;
 	char rev[USERS_TOKEN_HEX + 1];
 	char *dir = NULL;
-	int lock = -1, r = -1;
+	int lock = -1, up = -1, r = -1;
 
 	for (size_t i = 0; i < a->ndockerfile; i++) {
 		sbuf_addf(&text, "%s\n", a->dockerfile[i].v);
 	}
 	lock = appdeploy_lock(bd, a->name, "oneclick:deploy", e);
-	if (lock < 0 || !(dir = capdeploy_new_dir(bd->state_dir, a->name, e))) {
+	if (lock < 0) {
+		goto out;
+	}
+	/* the app's upload lock, as a CapRover upload's build holds it (its directory made) */
+	up = capdeploy_lock(bd->state_dir, a->name, e);
+	if (up < 0) {
+		goto out;
+	}
+	if (!(dir = capdeploy_new_dir(bd->state_dir, a->name, e))) {
 		goto out;
 	}
 	sbuf_addf(&path, "%s/" CAPDEF_DOCKERFILE, dir);
@@ -491,6 +499,9 @@ out:
 		struct err re = ERR_INIT;
 		(void)file_remove_tree(dir, &re);
 		err_release(&re);
+	}
+	if (up >= 0) {
+		close(up);
 	}
 	appdeploy_unlock(lock);
 	push_result_release(&pr);
