@@ -37,6 +37,7 @@ void appdeploy_release(struct appdeploy *d)
 	strvec_clear(&d->domains);
 	strvec_clear(&d->proc_strs);
 	strvec_clear(&d->mounts);
+	strvec_clear(&d->aliases);
 	free(d->procs);
 	free(d->state_dir);
 	memset(d, 0, sizeof(*d));
@@ -96,7 +97,7 @@ static int spec_tls(struct bd *bd, const char *app, struct appdeploy *d, struct 
 /* What checks:*, resource:*, storage:*, certs:* and letsencrypt:* set over the revision's word. */
 static int spec_props(struct bd *bd, const char *app, struct appdeploy *d, struct err *e)
 {
-	const char *path, *disabled;
+	const char *path, *disabled, *aliases;
 	bool others = false, all_off = true;
 
 	if (prop(bd, app, "checks.path.web", d, &path, e) < 0 ||
@@ -110,6 +111,19 @@ static int spec_props(struct bd *bd, const char *app, struct appdeploy *d, struc
 		d->spec.check.path = path;
 	}
 	d->spec.mounts = &d->mounts;
+	/* the app's more names (oneclick:deploy's srv-captain--APP): on berth from the start */
+	if (prop(bd, app, "network.aliases", d, &aliases, e) < 0) {
+		return -1;
+	}
+	for (const char *a = aliases; a && *a;) {
+		size_t n = strcspn(a, " ");
+
+		if (n) {
+			strvec_pushf(&d->aliases, "%.*s", (int)n, a);
+		}
+		a += n + (a[n] == ' ');
+	}
+	d->spec.aliases = &d->aliases;
 	/* no readiness delay when every running type without the proxy has its checks off */
 	for (size_t i = 0; disabled && i < d->spec.nprocs; i++) {
 		const struct release_proc *p = &d->procs[i];
@@ -211,6 +225,7 @@ int appdeploy_spec(struct bd *bd, const char *app, const char *image, const char
 	strvec_init(&d->domains);
 	strvec_init(&d->proc_strs);
 	strvec_init(&d->mounts);
+	strvec_init(&d->aliases);
 	if (store_config_list(&bd->store, app, &d->env_names, &d->env_values, e) < 0 ||
 	    store_domain_list(&bd->store, app, &d->domains, e) < 0 ||
 	    store_scale_list(&bd->store, app, &types, &counts, e) < 0 ||

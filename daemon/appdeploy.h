@@ -50,6 +50,7 @@ struct appdeploy {
 	struct release_proc *procs;
 	struct strvec proc_strs; /* the strings procs point at */
 	struct strvec mounts;	 /* storage:mount */
+	struct strvec aliases;	 /* the property network.aliases, split */
 	char *state_dir;
 };
 

@@ -12,7 +12,8 @@
  * containers on that network reach the app by that name. The app property
  * "network.aliases" (space-separated; set by oneclick:deploy, e.g.
  * "srv-captain--APP APP", CapRover's names of a service) adds aliases on
- * those networks.
+ * those networks (and appdeploy gives them on the network berth from each
+ * container's start).
  *
  * What berth refuses, and why: attach-post-create (the engine starts a
  * container with `docker run --network berth`, and the host's Docker 20.10

@@ -39,9 +39,10 @@
  * The first service that fails stops the deploy: its error is the engine's
  * (the new container's last lines), the apps deployed before it stay as
  * they are (said so). Last, the template's instructions.end, filled, its
- * secrets as "***". Networks are joined after each deploy: a web app that
- * needs its database to pass its health check at start would wait for a
- * redeploy (the database's service is up and named long before).
+ * secrets as "***". Networks are joined right after each deploy, so the
+ * aliases are also every container's names on the network berth from its
+ * start (appdeploy's network.aliases: docker run --network-alias): a web
+ * app that needs its database to pass its first health check finds it.
  */
 #include <errno.h>
 #include <stdio.h>

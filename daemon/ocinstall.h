@@ -12,7 +12,10 @@
  *			"srv-captain--APP" and to "APP" itself (ocinstall_aliases),
  *			besides Dokku's APP.TYPE, so a template's
  *			srv-captain--$$cap_appname-db and $$cap_appname-db both reach
- *			the database
+ *			the database (the same names on the network berth from each
+ *			container's start: a web app finds its database before its
+ *			first health check, when it has not joined the install's
+ *			network yet)
  *	volumes		a template's named volume NAME is the Docker volume
  *			"INSTALL_NAME" (ocinstall_volume): two installs never share
  *			one; two services of one install naming one volume do, as in

@@ -141,7 +141,9 @@ test_expect_success 'the web app reaches its database as srv-captain--NAME and a
 	on $H docker exec -i $web sh -s $T-db <q.sh >q2.out 2>&1 &&
 	test "$(cat q2.out)" = 42 &&
 	onq $H docker inspect --format "{{json .NetworkSettings.Networks}}" $web >nets &&
-	jq -e ".\"oneclick-$T\".Aliases | index(\"srv-captain--$T\") and index(\"$T\") and index(\"$T.web\")" nets
+	jq -e ".\"oneclick-$T\".Aliases | index(\"srv-captain--$T\") and index(\"$T\") and index(\"$T.web\")" nets &&
+	onq $H docker inspect --format "{{json .NetworkSettings.Networks}}" $(cid $T-db worker) >dbnets &&
+	jq -e ".berth.Aliases | index(\"srv-captain--$T-db\") and index(\"$T-db\")" dbnets
 '
 
 test_expect_success 'the generated password is in no argv on the host, no output, event or log' '
