@@ -683,8 +683,12 @@ failed:
 		}
 		fprintf(stderr, " (apps:destroy APP --force removes one)\n");
 	}
-	fprintf(stderr, " !     %s is created, not deployed; the later services are not created\n",
-		in.p.apps[done].name);
+	if (store_app_exists(&bd->store, in.p.apps[done].name)) {
+		fprintf(stderr, " !     %s is created, not deployed", in.p.apps[done].name);
+	} else {
+		fprintf(stderr, " !     %s is not created", in.p.apps[done].name);
+	}
+	fprintf(stderr, "; the later services are not created\n");
 out:
 	ocinstall_release(&in);
 	strvec_clear(&keys);
