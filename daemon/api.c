@@ -8,6 +8,7 @@
 
 #include "daemon/apicharts.h"
 #include "daemon/apiapps.h"
+#include "daemon/apioneclick.h"
 #include "daemon/apictx.h"
 #include "daemon/apidata.h"
 #include "daemon/apilogs.h"
@@ -1265,6 +1266,7 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v1/jobs/", 0, apiapps_h_job},
     /* berthd's datastores (daemon/apidata.h) */
     {"GET", "/api/v1/datastores", 0, apidata_h_datastores},
+    {"POST", "/api/v1/oneclick", APIONECLICK_MAX_BODY, apioneclick_h_deploy},
     {"POST", "/api/v1/users", 16 * 1024, h_users_create},
     {"GET", "/api/v1/users", 0, h_users_list},
     {"DELETE", "/api/v1/users/", 16 * 1024, h_users_delete},

@@ -50,6 +50,7 @@
 #ifndef APIAPPS_H
 #define APIAPPS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -82,6 +83,16 @@ void apiapps_h_change(const struct http_request *req, struct http_response *resp
 void apiapps_h_domain_delete(const struct http_request *req, struct http_response *resp,
 			     void *data);
 void apiapps_h_job(const struct http_request *req, struct http_response *resp, void *data);
+
+/*
+ * Starts a job of app (keyed by it: GET /api/v1/jobs/ID is for those who
+ * may read app, and admins) running cmds (a JSON array of argv arrays of
+ * the commands above; it holds secrets: it goes to a 0600 file only), with
+ * lock as its fd 3 unless -1: id gets its ID. 0, or -1 with e set.
+ */
+struct api;
+int apiapps_job_start(const struct api *api, const char *app, const char *action, json_t *cmds,
+		      int lock, char id[APIAPPS_JOB_ID_HEX + 1], struct err *e);
 
 /* Whether id is a job's ID (APIAPPS_JOB_ID_HEX lowercase hex digits). */
 bool apiapps_valid_job_id(const char *id);

@@ -37,6 +37,7 @@ void appdeploy_release(struct appdeploy *d)
 	strvec_clear(&d->domains);
 	strvec_clear(&d->proc_strs);
 	strvec_clear(&d->mounts);
+	strvec_clear(&d->aliases);
 	free(d->procs);
 	free(d->state_dir);
 	memset(d, 0, sizeof(*d));
@@ -96,7 +97,7 @@ static int spec_tls(struct bd *bd, const char *app, struct appdeploy *d, struct 
 /* What checks:*, resource:*, storage:*, certs:* and letsencrypt:* set over the revision's word. */
 static int spec_props(struct bd *bd, const char *app, struct appdeploy *d, struct err *e)
 {
-	const char *path, *disabled;
+	const char *path, *disabled, *aliases;
 	bool others = false, all_off = true;
 
 	if (prop(bd, app, "checks.path.web", d, &path, e) < 0 ||
@@ -110,6 +111,19 @@ static int spec_props(struct bd *bd, const char *app, struct appdeploy *d, struc
 		d->spec.check.path = path;
 	}
 	d->spec.mounts = &d->mounts;
+	/* the app's more names (oneclick:deploy's srv-captain--APP): on berth from the start */
+	if (prop(bd, app, "network.aliases", d, &aliases, e) < 0) {
+		return -1;
+	}
+	for (const char *a = aliases; a && *a;) {
+		size_t n = strcspn(a, " ");
+
+		if (n) {
+			strvec_pushf(&d->aliases, "%.*s", (int)n, a);
+		}
+		a += n + (a[n] == ' ');
+	}
+	d->spec.aliases = &d->aliases;
 	/* no readiness delay when every running type without the proxy has its checks off */
 	for (size_t i = 0; disabled && i < d->spec.nprocs; i++) {
 		const struct release_proc *p = &d->procs[i];
@@ -211,6 +225,7 @@ int appdeploy_spec(struct bd *bd, const char *app, const char *image, const char
 	strvec_init(&d->domains);
 	strvec_init(&d->proc_strs);
 	strvec_init(&d->mounts);
+	strvec_init(&d->aliases);
 	if (store_config_list(&bd->store, app, &d->env_names, &d->env_values, e) < 0 ||
 	    store_domain_list(&bd->store, app, &d->domains, e) < 0 ||
 	    store_scale_list(&bd->store, app, &types, &counts, e) < 0 ||
@@ -220,7 +235,10 @@ int appdeploy_spec(struct bd *bd, const char *app, const char *image, const char
 	if (!d->domains.nr && global) {
 		strvec_pushf(&d->domains, "%s.%s", app, global);
 	}
-	/* The processes: the revision's, else the image's own command as web. */
+	/*
+	 * The processes: the revision's, else one type (the app's properties say which and its
+	 * command; web and the image's own command by default).
+	 */
 	n = pr && pr->nprocs ? pr->nprocs : 1;
 	d->procs = xcalloc(n + types.nr, sizeof(*d->procs));
 	for (size_t i = 0; i < n; i++) {
@@ -230,7 +248,13 @@ int appdeploy_spec(struct bd *bd, const char *app, const char *image, const char
 			p->cmd = keep(d, pr->procs[i].cmd);
 			p->scale = pr->procs[i].scale;
 		} else {
-			p->type = keep(d, "web");
+			if (prop(bd, app, APPDEPLOY_PROP_TYPE, d, &p->type, e) < 0 ||
+			    prop(bd, app, APPDEPLOY_PROP_CMD, d, &p->cmd, e) < 0) {
+				goto out;
+			}
+			if (!p->type) {
+				p->type = keep(d, "web");
+			}
 			p->scale = 1;
 		}
 		for (size_t j = 0; j < types.nr; j++) {
@@ -398,6 +422,17 @@ out:
 	err_release(&e);
 }
 
+/* Whether web runs (the domains route to it). */
+static bool has_web(const struct release_spec *s)
+{
+	for (size_t i = 0; i < s->nprocs; i++) {
+		if (!strcmp(s->procs[i].type, "web") && s->procs[i].scale) {
+			return true;
+		}
+	}
+	return false;
+}
+
 int appdeploy_run(struct bd *bd, const char *app, const char *image, const char *base_version,
 		  const char *rev, const struct push_result *pr, struct err *e)
 {
@@ -435,7 +470,7 @@ int appdeploy_run(struct bd *bd, const char *app, const char *image, const char 
 	appdeploy_attach_networks(bd, app);
 	bd_step(bd, "Application deployed: %s %s", app, version);
 	prune_images(bd, app);
-	for (size_t i = 0; i < d.domains.nr; i++) {
+	for (size_t i = 0; has_web(&d.spec) && i < d.domains.nr; i++) {
 		bd_info(bd, "%s://%s",
 			d.spec.ssl_acme || d.spec.ssl_certificate_pem ? "https" : "http",
 			d.domains.v[i]);

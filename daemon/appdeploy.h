@@ -8,7 +8,10 @@
  * store's count for a type, else what the revision says, else web=1 and
  * every other type 0), and what the revision says about how it runs (its
  * Procfile and app.json, from push_read; an image from git:from-image runs
- * its own command as "web"), and web's container port (daemon/ports.h: the
+ * its own command as "web", unless the app's properties APPDEPLOY_PROP_TYPE
+ * and APPDEPLOY_PROP_CMD say which one process type it is and what it runs:
+ * oneclick:deploy's services not exposed as web apps run as "worker",
+ * without berth-proxy), and web's container port (daemon/ports.h: the
  * app's ports:set mapping, else the image's EXPOSE, else 5000).
  *
  * Every deploy is recorded in the store's releases: "deploying", then
@@ -32,6 +35,11 @@
  */
 #define APPDEPLOY_REV_WAIT_MS 15000
 
+/* How an app without a revision (an image, a build of dockerfile lines) runs: its one process
+ * type (unset: web) and command (unset: the image's), app properties. */
+#define APPDEPLOY_PROP_TYPE "image.process-type"
+#define APPDEPLOY_PROP_CMD  "image.command"
+
 #include "daemon/berthd.h"
 #include "daemon/push.h"
 #include "daemon/release.h"
@@ -42,6 +50,7 @@ struct appdeploy {
 	struct release_proc *procs;
 	struct strvec proc_strs; /* the strings procs point at */
 	struct strvec mounts;	 /* storage:mount */
+	struct strvec aliases;	 /* the property network.aliases, split */
 	char *state_dir;
 };
 

@@ -169,6 +169,8 @@ int cmd_network_set(struct bd *bd, int argc, const char **argv);
 /* network:create's check of a name, network:set tld's of a tld. */
 bool network_valid_name(const char *s);
 bool network_valid_tld(const char *s);
+/* 1 a network of berthd's (labelled berthd.network=1), 2 a network not berthd's, 0 none. */
+int network_kind(const char *name);
 /* certs:* and letsencrypt:* (cmd-certs.c) */
 int cmd_certs_add(struct bd *bd, int argc, const char **argv);
 int cmd_certs_remove(struct bd *bd, int argc, const char **argv);
@@ -208,7 +210,8 @@ int cmd_datastore_backup_list(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_backup_restore(struct bd *bd, int argc, const char **argv);
 int cmd_datastore_backup_verify(struct bd *bd, int argc, const char **argv);
 
-/* oneclick:* (cmd-oneclick.c): CapRover's one-click app templates, read-only. */
+/* oneclick:* (cmd-oneclick.c): CapRover's one-click app templates; deploy creates apps. */
+int cmd_oneclick_deploy(struct bd *bd, int argc, const char **argv);
 int cmd_oneclick_list(struct bd *bd, int argc, const char **argv);
 int cmd_oneclick_plan(struct bd *bd, int argc, const char **argv);
 int cmd_oneclick_show(struct bd *bd, int argc, const char **argv);

@@ -9,7 +9,11 @@
  * space-separated) are joined by its running containers after every deploy
  * and rollback (`docker network connect`), each with the alias APP.TYPE
  * (APP.TYPE.TLD with network:set tld), as Dokku names them; other
- * containers on that network reach the app by that name.
+ * containers on that network reach the app by that name. The app property
+ * "network.aliases" (space-separated; set by oneclick:deploy, e.g.
+ * "srv-captain--APP APP", CapRover's names of a service) adds aliases on
+ * those networks (and appdeploy gives them on the network berth from each
+ * container's start).
  *
  * What berth refuses, and why: attach-post-create (the engine starts a
  * container with `docker run --network berth`, and the host's Docker 20.10
@@ -35,6 +39,7 @@
 #define NET_NAME_MAX 63
 #define PROP_ATTACH  "network.attach-post-deploy"
 #define PROP_TLD     "network.tld"
+#define PROP_ALIASES "network.aliases"
 #define NETS_MAX     8
 
 bool network_valid_name(const char *s)
@@ -113,8 +118,7 @@ static int docker(const char *const *argv, struct sbuf *out, struct sbuf *errout
 	return r < 0 ? -1 : 0;
 }
 
-/* 1 a network of berthd's, 2 a network not berthd's, 0 no such network. */
-static int net_kind(const char *name)
+int network_kind(const char *name)
 {
 	struct sbuf out = SBUF_INIT;
 	int r = docker((const char *[]){"network", "inspect", "--format",
@@ -167,7 +171,7 @@ int cmd_network_create(struct bd *bd, int argc, const char **argv)
 			       "'.', at most %d; not berth, kamal, bridge, host or none)",
 			       argv[1], NET_NAME_MAX);
 	}
-	if (net_kind(argv[1])) {
+	if (network_kind(argv[1])) {
 		return bd_fail("network %s exists already", argv[1]);
 	}
 	bd_step(bd, "Creating network %s", argv[1]);
@@ -209,7 +213,7 @@ int cmd_network_destroy(struct bd *bd, int argc, const char **argv)
 		rc = bd_fail("network %s is not one of berthd's (network:list)", name);
 		goto out;
 	}
-	kind = net_kind(name);
+	kind = network_kind(name);
 	if (kind != 1) {
 		rc = bd_fail(kind ? "network %s is not one of berthd's: not destroying it"
 				  : "network %s does not exist",
@@ -276,7 +280,7 @@ int cmd_network_exists(struct bd *bd, int argc, const char **argv)
 	if (argc != 2) {
 		return bd_usage("network:exists NAME");
 	}
-	if (network_valid_name(argv[1]) && net_kind(argv[1]) == 1) {
+	if (network_valid_name(argv[1]) && network_kind(argv[1]) == 1) {
 		printf("Network %s exists\n", argv[1]);
 		return 0;
 	}
@@ -353,7 +357,7 @@ int cmd_network_info(struct bd *bd, int argc, const char **argv)
 	if (argc != 2) {
 		return bd_usage("network:info NAME");
 	}
-	if (!network_valid_name(argv[1]) || net_kind(argv[1]) != 1) {
+	if (!network_valid_name(argv[1]) || network_kind(argv[1]) != 1) {
 		return bd_fail("Network %s does not exist (network:list)", argv[1]);
 	}
 	if (docker((const char *[]){"network", "inspect", "--format",
@@ -484,7 +488,7 @@ int cmd_network_set(struct bd *bd, int argc, const char **argv)
 					goto out;
 				}
 			}
-			if (net_kind(argv[i]) != 1) {
+			if (network_kind(argv[i]) != 1) {
 				rc = bd_fail("network %s does not exist (network:create %s)",
 					     argv[i], argv[i]);
 				goto out;
@@ -569,13 +573,14 @@ void appdeploy_attach_networks(struct bd *bd, const char *app)
 {
 	struct strvec types = STRVEC_INIT, counts = STRVEC_INIT;
 	struct sbuf filter = SBUF_INIT, out = SBUF_INIT;
-	char *attach = NULL, *tld = NULL;
+	char *attach = NULL, *tld = NULL, *aliases = NULL;
 	struct slice rest;
 
 	if (store_prop_get(&bd->store, app, PROP_ATTACH, &attach, NULL) != 1) {
 		goto out;
 	}
 	store_prop_get(&bd->store, app, PROP_TLD, &tld, NULL);
+	store_prop_get(&bd->store, app, PROP_ALIASES, &aliases, NULL);
 	if (store_scale_list(&bd->store, app, &types, &counts, NULL) < 0) {
 		strvec_clear(&types);
 		strvec_clear(&counts);
@@ -607,20 +612,32 @@ void appdeploy_attach_networks(struct bd *bd, const char *app)
 		while (nets.ptr) {
 			struct slice w = slice_next(&nets, ' ');
 			struct sbuf net = SBUF_INIT, err = SBUF_INIT;
+			struct strvec argv = STRVEC_INIT;
+			struct slice more =
+			    slice_make(aliases ? aliases : "", aliases ? strlen(aliases) : 0);
 
 			if (!w.len) {
 				continue;
 			}
 			sbuf_add(&net, w.ptr, w.len);
-			if (docker((const char *[]){"network", "connect", "--alias", alias.buf,
-						    "--", net.buf, name.buf, NULL},
-				   NULL, &err) == 0) {
+			strvec_pushv(&argv, (const char *[]){"network", "connect", "--alias",
+							     alias.buf, NULL});
+			while (more.ptr) {
+				struct slice a = slice_next(&more, ' ');
+				if (a.len) {
+					strvec_push(&argv, "--alias");
+					strvec_pushf(&argv, "%.*s", (int)a.len, a.ptr);
+				}
+			}
+			strvec_pushv(&argv, (const char *[]){"--", net.buf, name.buf, NULL});
+			if (docker((const char *const *)argv.v, NULL, &err) == 0) {
 				bd_info(bd, "%s joined network %s as %s", name.buf, net.buf,
 					alias.buf);
 			} else if (!strstr(err.buf, "already exists")) {
 				bd_info(bd, "cannot attach %s to network %s: %s", name.buf, net.buf,
 					err.buf);
 			}
+			strvec_clear(&argv);
 			sbuf_release(&net);
 			sbuf_release(&err);
 		}
@@ -630,6 +647,7 @@ void appdeploy_attach_networks(struct bd *bd, const char *app)
 out:
 	free(attach);
 	free(tld);
+	free(aliases);
 	strvec_clear(&types);
 	strvec_clear(&counts);
 	sbuf_release(&filter);

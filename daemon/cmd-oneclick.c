@@ -1,12 +1,48 @@
 /*
- * oneclick:* — CapRover's one-click app templates from the command line,
- * until the panel shows them (daemon/oneclick.h): the shipped templates,
- * a template's form, and the plan a filled form gives. Read-only: nothing
- * is created or deployed, so any key may run them.
+ * oneclick:* — CapRover's one-click app templates from the command line
+ * (daemon/oneclick.h): the shipped templates, a template's form, and the
+ * plan a filled form gives (read-only: any key may run them); and
+ * oneclick:deploy, which creates and deploys the plan's apps (admins).
  *
- * A template is one of berthd's (by name) or "-": a template on stdin. A
+ * A template is one of berthd's (by name) or "-": a template on stdin (or,
+ * for the JSON API's jobs, the text of --yaml: daemon/apioneclick.h). A
  * plan never shows a secret: values made by $$cap_gen_random_hex and of
  * password-like variables and environment keys print as "***".
+ *
+ * oneclick:deploy NAME|- appname=APP [ID=VALUE...]. Everything is checked
+ * before anything is created (daemon/ocinstall.h: the template, each value
+ * against its validRegex, no app of the plan exists, the install's network
+ * is not someone else's). Then, for each service in plan order (its
+ * depends_on first), as the SSH commands would do it:
+ *	apps:create		the app, one audit event each
+ *	config:set --no-restart	its environment: in the store, no deploy per var;
+ *				the values go to the containers' 0600 env files only
+ *	storage:mount		its named volumes, "INSTALL_NAME:/PATH"
+ *	ports:set		web: http:80:containerHttpPort
+ *	network:set		attach-post-deploy oneclick-INSTALL (created once, a
+ *				network of berthd's), with the aliases srv-captain--APP
+ *				and APP next to Dokku's APP.TYPE
+ *	git:from-image		an image (pulled when the host lacks it); or the build of
+ *				dockerfileLines as a CapRover upload's is built
+ *				(capdeploy: push_build of a directory holding the
+ *				Dockerfile alone), deployed as an image is
+ * A service with notExposeAsWebApp runs as the process type "worker"
+ * (appdeploy.h's APPDEPLOY_PROP_TYPE, kept for every later redeploy):
+ * release.h runs a type other than web without berth-proxy, so it gets no
+ * route and no domain, and its health is that its container stays up for
+ * the engine's readiness delay. Its command (or the image's) is the
+ * worker's command. That keeps the deploy one engine release like any
+ * other app's (ps:*, config:set, releases:rollback all work), where a
+ * separate "no proxy" flag would have to be taught to every one of them.
+ * A web service runs as web with its command, if any.
+ *
+ * The first service that fails stops the deploy: its error is the engine's
+ * (the new container's last lines), the apps deployed before it stay as
+ * they are (said so). Last, the template's instructions.end, filled, its
+ * secrets as "***". Networks are joined right after each deploy, so the
+ * aliases are also every container's names on the network berth from its
+ * start (appdeploy's network.aliases: docker run --network-alias): a web
+ * app that needs its database to pass its first health check finds it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,10 +52,19 @@
 
 #include <jansson.h>
 
+#include "daemon/appdeploy.h"
 #include "daemon/berthd.h"
+#include "daemon/capdef.h"
+#include "daemon/capdeploy.h"
 #include "daemon/oneclick.h"
+#include "daemon/ocinstall.h"
+#include "daemon/ports.h"
+#include "daemon/push.h"
+#include "daemon/users.h"
 #include "engine/scripts.h"
 #include "lib/banned.h"
+#include "lib/file.h"
+#include "lib/opt.h"
 #include "lib/xalloc.h"
 
 /* Prints s under prefix, line by line, control bytes (a template's, untrusted) as '?'. */
@@ -52,13 +97,24 @@ static void put_json(json_t *doc)
 	json_decref(doc);
 }
 
-/* The template named by arg: shipped, or "-" (stdin). 0, or 1 (printed). */
-static int load(const char *arg, struct sbuf *text, const char **file)
+/* The template named by arg: shipped, or "-" (yaml when given, else stdin). 0, or 1 (printed). */
+static int load(const char *arg, const char *yaml, struct sbuf *text, const char **file)
 {
 	char buf[65536];
 	const char *t;
 	ssize_t n;
 
+	if (yaml) {
+		if (strcmp(arg, "-")) {
+			return bd_fail("--yaml is the template: give - as its name, not '%s'", arg);
+		}
+		if (strlen(yaml) > ONECLICK_MAX_SIZE) {
+			return bd_fail("the template is larger than %u bytes", ONECLICK_MAX_SIZE);
+		}
+		sbuf_addstr(text, yaml);
+		*file = "template";
+		return 0;
+	}
 	if (strcmp(arg, "-")) {
 		t = oneclick_builtin(arg);
 		if (!t) {
@@ -98,7 +154,7 @@ static int open_template(const char *arg, struct oneclick *t)
 	struct sbuf text = SBUF_INIT;
 	struct err e = ERR_INIT;
 	const char *file = NULL;
-	int rc = load(arg, &text, &file);
+	int rc = load(arg, NULL, &text, &file);
 
 	if (!rc && oneclick_parse(t, file, text.buf, text.len, &e) < 0) {
 		rc = bd_fail_err(&e);
@@ -309,6 +365,34 @@ static json_t *plan_json(const struct oneclick_plan *p)
 	return json_pack("{s:o, s:o}", "apps", apps, "instructions_end", jstr(p->end.shown));
 }
 
+/*
+ * argv[2..argc) as NAME=VALUE into vals (as many as argc - 2; ids in keys,
+ * values pointing into argv). 0, or 1 (printed, naming the argument, which
+ * holds no '=' and so no value).
+ */
+static int parse_values(int argc, const char **argv, struct strvec *keys,
+			struct oneclick_value *vals)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+
+		if (!eq || eq == argv[i]) {
+			return bd_fail(
+			    "invalid argument '%s': expected NAME=VALUE (see oneclick:show "
+			    "%s)",
+			    argv[i], argv[1]);
+		}
+		strvec_push(keys, "");
+		free(keys->v[keys->nr - 1]);
+		keys->v[keys->nr - 1] = xstrndup(argv[i], (size_t)(eq - argv[i]));
+		vals[i - 2].value = eq + 1;
+	}
+	for (size_t i = 0; i < keys->nr; i++) {
+		vals[i].id = keys->v[i];
+	}
+	return 0;
+}
+
 int cmd_oneclick_plan(struct bd *bd, int argc, const char **argv)
 {
 	struct oneclick t = ONECLICK_INIT;
@@ -323,23 +407,9 @@ int cmd_oneclick_plan(struct bd *bd, int argc, const char **argv)
 		return bd_usage("oneclick:plan NAME|- appname=APP [NAME=VALUE...]");
 	}
 	vals = xcalloc((size_t)argc, sizeof(*vals));
-	for (int i = 2; i < argc; i++) {
-		const char *eq = strchr(argv[i], '=');
-
-		if (!eq || eq == argv[i]) {
-			rc =
-			    bd_fail("invalid argument '%s': expected NAME=VALUE (see oneclick:show "
-				    "%s)",
-				    argv[i], argv[1]);
-			goto out;
-		}
-		strvec_push(&keys, "");
-		free(keys.v[keys.nr - 1]);
-		keys.v[keys.nr - 1] = xstrndup(argv[i], (size_t)(eq - argv[i]));
-		vals[i - 2].value = eq + 1;
-	}
-	for (size_t i = 0; i < keys.nr; i++) {
-		vals[i].id = keys.v[i];
+	rc = parse_values(argc, argv, &keys, vals);
+	if (rc) {
+		goto out;
 	}
 	rc = open_template(argv[1], &t);
 	if (rc) {
@@ -369,6 +439,264 @@ out:
 	strvec_clear(&keys);
 	free(vals);
 	free(domain);
+	err_release(&e);
+	return rc;
+}
+
+/* ---- oneclick:deploy ------------------------------------------------------------------------ */
+
+static void progress_out(const char *line, void *data)
+{
+	(void)data;
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
+/* Builds a's dockerfile lines and deploys the image, under the app's lock. 0, or -1 with e set. */
+static int deploy_lines(struct bd *bd, const struct oneclick_app *a, struct err *e)
+{
+	struct push_result pr = {0};
+	struct push_opts po = {0};
+	struct sbuf text = SBUF_INIT, path = SBUF_INIT;
+	char rev[USERS_TOKEN_HEX + 1];
+	char *dir = NULL;
+	int lock = -1, up = -1, r = -1;
+
+	for (size_t i = 0; i < a->ndockerfile; i++) {
+		sbuf_addf(&text, "%s\n", a->dockerfile[i].v);
+	}
+	lock = appdeploy_lock(bd, a->name, "oneclick:deploy", e);
+	if (lock < 0) {
+		goto out;
+	}
+	/* the app's upload lock, as a CapRover upload's build holds it (its directory made) */
+	up = capdeploy_lock(bd->state_dir, a->name, e);
+	if (up < 0) {
+		goto out;
+	}
+	if (!(dir = capdeploy_new_dir(bd->state_dir, a->name, e))) {
+		goto out;
+	}
+	sbuf_addf(&path, "%s/" CAPDEF_DOCKERFILE, dir);
+	if (file_write_atomic(path.buf, text.buf, text.len, 0600, e) < 0 ||
+	    users_token(rev, e) < 0) {
+		goto out;
+	}
+	rev[40] = 0;
+	po.app = a->name;
+	po.src_dir = dir;
+	po.rev = rev;
+	po.dockerfile = CAPDEF_DOCKERFILE;
+	po.progress = progress_out;
+	bd_step(bd, "Building %s from the template's dockerfile lines", a->name);
+	if (push_build(&po, &pr, e) < 0) {
+		bd_event(bd, a->name, "build-failed", "oneclick");
+		goto out;
+	}
+	/* how it runs is the app's (APPDEPLOY_PROP_*), as for an image: the same at a redeploy */
+	r = appdeploy_run(bd, a->name, pr.image, pr.version, NULL, NULL, e);
+out:
+	if (dir) {
+		struct err re = ERR_INIT;
+		(void)file_remove_tree(dir, &re);
+		err_release(&re);
+	}
+	if (up >= 0) {
+		close(up);
+	}
+	appdeploy_unlock(lock);
+	push_result_release(&pr);
+	sbuf_release(&text);
+	sbuf_release(&path);
+	free(dir);
+	return r;
+}
+
+/* Records what a's app is (config, volumes, port, network, process) in the store. 0, or -1. */
+static int set_up_app(struct bd *bd, const struct ocinstall *in, const struct oneclick_app *a,
+		      struct err *e)
+{
+	struct strvec names = STRVEC_INIT, values = STRVEC_INIT;
+	struct sbuf sb = SBUF_INIT;
+	int r = -1;
+
+	for (size_t i = 0; i < a->nenv; i++) {
+		strvec_push(&names, a->env[i].key);
+		strvec_push(&values, a->env[i].value.v);
+	}
+	if (names.nr) {
+		if (store_config_set(&bd->store, a->name, &names, &values, e) < 0) {
+			goto out;
+		}
+		bd_event_v(bd, a->name, "config:set", &names);
+		bd_step(bd, "Setting config vars");
+		for (size_t i = 0; i < names.nr; i++) {
+			bd_info(bd, "%s%s", names.v[i], a->env[i].value.secret ? " (secret)" : "");
+		}
+	}
+	for (size_t i = 0; i < a->volumes.nr; i++) {
+		sbuf_reset(&sb);
+		ocinstall_mount(&sb, in->install, a->volumes.v[i]);
+		if (store_mount_add(&bd->store, a->name, sb.buf, e) < 0) {
+			goto out;
+		}
+		bd_step(bd, "Mounting volume %s", sb.buf);
+		bd_event(bd, a->name, "storage:mount", NULL);
+	}
+	if (a->web) {
+		struct port_map m = {"http", 80, a->http_port};
+
+		sbuf_reset(&sb);
+		if (ports_check(&m, 1, e) < 0) {
+			goto out;
+		}
+		ports_format(&sb, &m, 1);
+		if (store_prop_set(&bd->store, a->name, "ports.map", sb.buf, e) < 0) {
+			goto out;
+		}
+		bd_step(bd, "Setting port mappings for %s: %s", a->name, sb.buf);
+		bd_event(bd, a->name, "ports:set", sb.buf);
+	} else {
+		if (store_prop_set(&bd->store, a->name, APPDEPLOY_PROP_TYPE, OCINSTALL_WORKER, e) <
+		    0) {
+			goto out;
+		}
+		bd_step(bd, "%s is not exposed as a web app: it runs as %s, without berth-proxy",
+			a->name, OCINSTALL_WORKER);
+	}
+	if (a->command.v &&
+	    store_prop_set(&bd->store, a->name, APPDEPLOY_PROP_CMD, a->command.v, e) < 0) {
+		goto out;
+	}
+	sbuf_reset(&sb);
+	ocinstall_aliases(&sb, a->name);
+	if (store_prop_set(&bd->store, a->name, "network.attach-post-deploy", in->network.buf, e) <
+		0 ||
+	    store_prop_set(&bd->store, a->name, "network.aliases", sb.buf, e) < 0) {
+		goto out;
+	}
+	bd_step(bd, "Setting attach-post-deploy of %s to %s (as %s)", a->name, in->network.buf,
+		sb.buf);
+	bd_event(bd, a->name, "network:set", "attach-post-deploy");
+	r = 0;
+out:
+	strvec_clear(&names);
+	strvec_clear(&values);
+	sbuf_release(&sb);
+	return r;
+}
+
+static const char deploy_usage[] = "oneclick:deploy NAME|- appname=APP [VAR=VALUE...]";
+
+int cmd_oneclick_deploy(struct bd *bd, int argc, const char **argv)
+{
+	const char *yaml = NULL;
+	struct opt opts[] = {
+	    OPT_STRING(0, "yaml", &yaml, "TEXT", "the template's text (the JSON API's jobs)"),
+	    OPT_END(),
+	};
+	struct ocinstall in = OCINSTALL_INIT;
+	struct oneclick_value *vals = NULL;
+	struct strvec keys = STRVEC_INIT;
+	struct sbuf text = SBUF_INIT;
+	struct err e = ERR_INIT;
+	const char *file = NULL;
+	size_t done = 0;
+	int n = bd_opts(argc - 1, argv + 1, opts, deploy_usage), rc = 1, kind;
+
+	if (n < 0) {
+		goto out;
+	}
+	if (n < 2) {
+		rc = bd_usage(deploy_usage);
+		goto out;
+	}
+	argc = n + 1;
+	vals = xcalloc((size_t)argc, sizeof(*vals));
+	rc = parse_values(argc, argv, &keys, vals);
+	if (!rc) {
+		rc = load(argv[1], yaml, &text, &file);
+	}
+	if (rc) {
+		goto out;
+	}
+	if (ocinstall_prepare(&in, &bd->store, file, text.buf, text.len, vals, keys.nr, &e) < 0) {
+		rc = bd_fail_err(&e);
+		goto out;
+	}
+	for (size_t i = 0; i < in.t.warnings.nr; i++) {
+		fprintf(stderr, " !     warning: %s:%s\n", file, in.t.warnings.v[i]);
+	}
+	kind = network_kind(in.network.buf);
+	if (kind == 2) {
+		rc = bd_fail("network %s exists and is not one of berthd's: nothing was created",
+			     in.network.buf);
+		goto out;
+	}
+	bd_step(bd, "Deploying %s: %zu app%s, in this order:",
+		in.t.display_name      ? in.t.display_name
+		: strcmp(argv[1], "-") ? argv[1]
+				       : "the template",
+		in.p.napps, in.p.napps == 1 ? "" : "s");
+	for (size_t i = 0; i < in.p.napps; i++) {
+		bd_info(bd, "%s (%s)", in.p.apps[i].name,
+			in.p.apps[i].web ? "web" : OCINSTALL_WORKER);
+	}
+	if (!kind &&
+	    cmd_network_create(bd, 2, (const char *[]){"network:create", in.network.buf, NULL})) {
+		goto out;
+	}
+	for (done = 0; done < in.p.napps; done++) {
+		const struct oneclick_app *a = &in.p.apps[done];
+
+		bd_step(bd, "Creating %s...", a->name);
+		if (store_app_create(&bd->store, a->name, &e) < 0) {
+			goto failed;
+		}
+		bd_event(bd, a->name, "apps:create", "oneclick");
+		if (set_up_app(bd, &in, a, &e) < 0) {
+			goto failed;
+		}
+		if (a->image.v) {
+			if (cmd_git_from_image(
+				bd, 3,
+				(const char *[]){"git:from-image", a->name, a->image.v, NULL})) {
+				err_set(&e, "its image %s did not deploy (above)", a->image.v);
+				goto failed;
+			}
+		} else if (deploy_lines(bd, a, &e) < 0) {
+			goto failed;
+		}
+	}
+	if (in.p.end.v) {
+		bd_step(bd, "%s is deployed", in.install);
+		put_text("       ", "       ", in.p.end.shown);
+	}
+	rc = 0;
+	goto out;
+failed:
+	rc = bd_fail("service %s failed: %s", in.p.apps[done].name, err_str(&e));
+	if (done) {
+		fprintf(stderr, " !     the apps deployed before it are left as they are:");
+		for (size_t i = 0; i < done; i++) {
+			fprintf(stderr, " %s", in.p.apps[i].name);
+		}
+		fprintf(stderr, " (apps:destroy APP --force removes one)\n");
+	}
+	if (store_app_exists(&bd->store, in.p.apps[done].name)) {
+		fprintf(stderr, " !     %s is created, not deployed", in.p.apps[done].name);
+	} else {
+		fprintf(stderr, " !     %s is not created", in.p.apps[done].name);
+	}
+	fprintf(stderr, "; the later services are not created\n");
+out:
+	ocinstall_release(&in);
+	strvec_clear(&keys);
+	free(vals);
+	if (text.len) {
+		memset(text.buf, 0, text.len);
+	}
+	sbuf_release(&text);
 	err_release(&e);
 	return rc;
 }

@@ -271,7 +271,10 @@ static const struct bd_cmd commands[] = {
     {"network:set", cmd_network_set, BD_APP | BD_DEPLOY,
      "network:set APP attach-post-deploy|tld [VALUE...]: networks the app's "
      "containers join after each deploy"},
-    /* one-click app templates (cmd-oneclick.c, oneclick.c): read-only */
+    /* one-click app templates (cmd-oneclick.c, oneclick.c, ocinstall.c) */
+    {"oneclick:deploy", cmd_oneclick_deploy, BD_ADMIN,
+     "oneclick:deploy NAME|- appname=APP [VAR=VALUE...]: create and deploy a template's apps, "
+     "in depends_on order, on a network of their own (admin)"},
     {"oneclick:list", cmd_oneclick_list, 0, "oneclick:list: the one-click app templates shipped"},
     {"oneclick:plan", cmd_oneclick_plan, 0,
      "oneclick:plan NAME|- appname=APP [VAR=VALUE...]: the apps a filled template gives "

@@ -161,7 +161,7 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 		if (p->cmd) {
 			json_object_set_new(role, "cmd", json_string(p->cmd));
 		}
-		if (s->memory || s->cpus) {
+		if (s->memory || s->cpus || (s->aliases && s->aliases->nr)) {
 			json_t *opts = json_object();
 
 			if (s->memory) {
@@ -169,6 +169,14 @@ static json_t *spec_tree(const struct release_spec *s, const char *repo, const c
 			}
 			if (s->cpus) {
 				json_object_set_new(opts, "cpus", json_string(s->cpus));
+			}
+			if (s->aliases && s->aliases->nr) {
+				json_t *names = json_array();
+
+				for (size_t k = 0; k < s->aliases->nr; k++) {
+					json_array_append_new(names, json_string(s->aliases->v[k]));
+				}
+				json_object_set_new(opts, "network-alias", names);
 			}
 			json_object_set_new(role, "options", opts);
 		}

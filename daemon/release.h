@@ -42,6 +42,7 @@
  *   options      every role: memory and cpus (resource:limit) as docker's
  *                --memory and --cpus
  *   volumes      mounts (storage:mount), on every role
+ *   options      network-alias: aliases, on every role (names on berth)
  *   readiness_delay  0 when no_uptime (checks:disable of the types without
  *                the proxy: they count as started once they run); web's
  *                switch is always gated by berth-proxy's health check
@@ -96,8 +97,11 @@ struct release_spec {
 	const char *memory;	     /* resource:limit --memory, docker's syntax; NULL: none */
 	const char *cpus;	     /* resource:limit --cpu; NULL: none */
 	const struct strvec *mounts; /* storage:mount "HOST:CONTAINER"; NULL: none */
-	bool no_uptime;		     /* checks:disable of the types without the proxy */
-	unsigned port;		     /* web's container port (daemon/ports.h); 0: 5000 */
+	/* more names of every role's containers on the network berth, from their start
+	 * (docker run --network-alias); NULL: none */
+	const struct strvec *aliases;
+	bool no_uptime; /* checks:disable of the types without the proxy */
+	unsigned port;	/* web's container port (daemon/ports.h); 0: 5000 */
 	/*
 	 * TLS of web (needs domains): ssl_acme, berth-proxy's ACME certificate
 	 * (proxy.ssl: true); else ssl_certificate_pem and ssl_private_key_pem,

@@ -49,7 +49,7 @@ test_expect_success 'setup: keys' '
 
 test_expect_success 'help lists the oneclick commands' '
 	as limited help >"$TEST_TMP/help" &&
-	for c in oneclick:list oneclick:show oneclick:plan; do
+	for c in oneclick:list oneclick:show oneclick:plan oneclick:deploy; do
 		grep_q "$TEST_TMP/help" "^    $c " || exit 1
 	done
 '
@@ -169,6 +169,18 @@ test_expect_success '--format json: the form and the plan, secrets masked' '
 	test "$(jq -r ".apps[0].env[] | select(.key == \"POSTGRES_PASSWORD\") | .value, .secret" "$TEST_TMP/out")" = "$(printf "***\ntrue")" &&
 	test "$(jq -r ".apps[0].name, .apps[0].web" "$TEST_TMP/out")" = "$(printf "pg\nfalse")" &&
 	! grep -q hunter2 "$TEST_TMP/out"
+'
+
+test_expect_success 'oneclick:deploy is an admin'"'"'s, and refuses bad values before making anything' '
+	test_must_fail as limited "oneclick:deploy redis appname=rd" 2>"$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "permission denied" &&
+	test_must_fail as admin1 "oneclick:deploy - appname=web tag=latest" \
+		<"$TEST_TMP/custom.yml" 2>"$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "tag \\(Tag\\): .latest. does not match" &&
+	test_must_fail as admin1 "oneclick:deploy redis appname=Bad_Name" 2>"$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "appname" &&
+	test_must_fail as admin1 "oneclick:deploy redis" 2>"$TEST_TMP/err" &&
+	grep_q "$TEST_TMP/err" "usage: .*oneclick:deploy NAME"
 '
 
 test_expect_success 'nothing was created' '

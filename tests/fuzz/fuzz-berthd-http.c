@@ -2,7 +2,9 @@
  * berthd's HTTP requests come from anyone who reaches the panel: any bytes
  * must parse or be refused with a status, a head is never longer than its
  * input, and what follows (routing, cookies, forms, a JSON body) takes any
- * bytes. Input: a request head and what follows it (the body, a form).
+ * bytes; a JSON body read as POST /api/v1/oneclick reads it keeps its
+ * promises (one of template and yaml, every value a string). Input: a
+ * request head and what follows it (the body, a form).
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "daemon/api.h"
+#include "daemon/apioneclick.h"
 #include "daemon/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -51,6 +54,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		j = http_body_json(&req);
 		if (j && !json_is_object(j)) {
 			__builtin_trap();
+		}
+		if (j) {
+			struct apioneclick_req oc;
+			struct err e = ERR_INIT;
+
+			if (apioneclick_parse(j, &oc, &e) == 0) {
+				if (!oc.template == !oc.yaml || oc.nvalues > ONECLICK_MAX_VARS) {
+					__builtin_trap();
+				}
+				for (size_t i = 0; i < oc.nvalues; i++) {
+					if (!oc.values[i].id || !oc.values[i].value) {
+						__builtin_trap();
+					}
+				}
+			} else if (!err_isset(&e) || oc.values || oc.nvalues) {
+				__builtin_trap();
+			}
+			apioneclick_req_release(&oc);
+			err_release(&e);
 		}
 		json_decref(j);
 		(void)http_is_type(&req, "application/json");

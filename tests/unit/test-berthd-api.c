@@ -1454,6 +1454,120 @@ static void test_app_tarball(void)
 	sbuf_release(&p);
 }
 
+/* POST /api/v1/oneclick: checked first, then one job of the appname, its values in no argv. */
+static void test_oneclick(void)
+{
+	struct answer a;
+	struct sbuf admin = SBUF_INIT, dep = SBUF_INIT, h = SBUF_INIT, hd = SBUF_INIT,
+		    p = SBUF_INIT, args = SBUF_INIT;
+	char id[APIAPPS_JOB_ID_HEX + 1];
+	struct stat st;
+	json_t *j;
+	int before;
+
+	guard_reset();
+	CHECK_INT(login("admin", NULL, &admin), 200);
+	CHECK_INT(login("dora", NULL, &dep), 200);
+	change_headers(&admin, &h);
+	change_headers(&dep, &hd);
+	before = jobs_count();
+	/* a deployer of an app is no admin */
+	req("POST", "/api/v1/oneclick", hd.buf,
+	    "{\"template\":\"redis\",\"values\":{\"appname\":\"rd\"}}", &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	req("POST", "/api/v1/oneclick", h.buf, "{\"values\":{\"appname\":\"rd\"}}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "expected one of template") != NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/oneclick", h.buf,
+	    "{\"template\":\"nope\",\"values\":{\"appname\":\"rd\"}}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "template: no such template") != NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/oneclick", h.buf,
+	    "{\"template\":\"redis\",\"values\":{\"appname\":\"rd\",\"redis_password\":\"short\"}}",
+	    &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "redis_password") != NULL);
+	CHECK(strstr(a.body.buf, "short") == NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/oneclick", h.buf,
+	    "{\"yaml\":\"captainVersion: 4\\nservices:\\n  $$cap_appname:\\n    imag: x\\n\","
+	    "\"values\":{\"appname\":\"rd\"}}",
+	    &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "yaml:4") != NULL);
+	answer_release(&a);
+	/* an app of the plan exists */
+	req("POST", "/api/v1/oneclick", h.buf,
+	    "{\"template\":\"redis\",\"values\":{\"$$cap_appname\":\"cafe\"}}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "app cafe exists already") != NULL);
+	answer_release(&a);
+	CHECK_INT(jobs_count(), before);
+
+	req("POST", "/api/v1/oneclick", h.buf,
+	    "{\"template\":\"redis\",\"values\":{\"$$cap_appname\":\"rd\",\"redis_password\":"
+	    "\"" SECRET "\"}}",
+	    &a);
+	job_of(&a, id);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(j, "apps"), 0)), "rd");
+	CHECK_INT((int)json_array_size(json_object_get(j, "apps")), 1);
+	json_decref(j);
+	CHECK(strstr(a.body.buf, SECRET) == NULL);
+	answer_release(&a);
+	CHECK_INT(jobs_count(), before + 1);
+	/* the values in the job's 0600 file, read and gone when it runs */
+	sbuf_addf(&p, "%s/jobs/%s/args", dir, id);
+	CHECK(stat(p.buf, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(sbuf_read_file(&args, p.buf) == 0);
+	CHECK(strstr(args.buf, "redis_password=" SECRET) != NULL);
+	/* an admin reads the job before its app exists; nobody else does */
+	sbuf_reset(&p);
+	sbuf_addf(&p, "/api/v1/jobs/%s", id);
+	req("GET", p.buf, admin.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(strstr(a.body.buf, "\"app\": \"rd\"") || strstr(a.body.buf, "\"app\":\"rd\""));
+	answer_release(&a);
+	req("GET", p.buf, dep.buf, NULL, &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	{
+		struct bd bd = {.store = STORE_INIT, .state_dir = dir};
+
+		strvec_clear(&ran);
+		CHECK_INT(apiapps_hook_job(&bd, id, record_run), 0);
+		CHECK_INT((int)ran.nr, 1);
+		CHECK_STR(ran.v[0], "oneclick:deploy redis appname=rd redis_password=" SECRET);
+		strvec_clear(&ran);
+	}
+	/* a template's own text goes as --yaml */
+	req("POST", "/api/v1/oneclick", h.buf,
+	    "{\"yaml\":\"captainVersion: 4\\nservices:\\n  $$cap_appname:\\n    image: "
+	    "busybox\\n\","
+	    "\"values\":{\"appname\":\"bb\"}}",
+	    &a);
+	job_of(&a, id);
+	answer_release(&a);
+	{
+		struct bd bd = {.store = STORE_INIT, .state_dir = dir};
+
+		CHECK_INT(apiapps_hook_job(&bd, id, record_run), 0);
+		CHECK_INT((int)ran.nr, 1);
+		CHECK_STR(ran.v[0], "oneclick:deploy --yaml captainVersion: 4\nservices:\n  "
+				    "$$cap_appname:\n    image: busybox\n - appname=bb");
+		strvec_clear(&ran);
+	}
+	sbuf_release(&admin);
+	sbuf_release(&dep);
+	sbuf_release(&h);
+	sbuf_release(&hd);
+	sbuf_release(&p);
+	sbuf_release(&args);
+}
+
 int main(void)
 {
 	static struct http_server srv;
@@ -1495,6 +1609,7 @@ int main(void)
 	UNIT_RUN(test_tokens);
 	UNIT_RUN(test_user_admin);
 	UNIT_RUN(test_app_routes);
+	UNIT_RUN(test_oneclick);
 	UNIT_RUN(test_app_tarball);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;

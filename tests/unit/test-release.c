@@ -277,6 +277,7 @@ static void test_limits_mounts_uptime(void)
 	struct secrets sec;
 	struct err e = ERR_INIT;
 	struct strvec mounts = STRVEC_INIT;
+	struct strvec aliases = STRVEC_INIT;
 	const struct config_role *web, *worker;
 
 	fixture_init(&f);
@@ -322,6 +323,29 @@ static void test_limits_mounts_uptime(void)
 	web = config_role(&cfg, "web");
 	CHECK(web && config_map_get(&web->options, "cpus") == NULL);
 	CHECK_INT(cfg.readiness_delay, 9);
+
+	/* more names on berth: one --network-alias each, on every role */
+	f.s.memory = NULL;
+	strvec_push(&aliases, "srv-captain--shop-db");
+	strvec_push(&aliases, "shop-db");
+	f.s.aliases = &aliases;
+	CHECK_INT(make(&f, &cfg, &sec, &e), 0);
+	worker = config_role(&cfg, "worker");
+	CHECK(worker != NULL);
+	if (worker) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < worker->options.nr; i++) {
+			if (!strcmp(worker->options.v[i].key, "network-alias")) {
+				CHECK_STR(worker->options.v[i].value,
+					  n ? "shop-db" : "srv-captain--shop-db");
+				n++;
+			}
+		}
+		CHECK_INT((int)n, 2);
+		CHECK(config_map_get(&worker->options, "memory") == NULL);
+	}
+	strvec_clear(&aliases);
 	err_release(&e);
 	strvec_clear(&mounts);
 	secrets_release(&sec);
