@@ -10,6 +10,7 @@
 #include "daemon/apiapps.h"
 #include "daemon/apictx.h"
 #include "daemon/apilogs.h"
+#include "daemon/apiserver.h"
 #include "daemon/capdeploy.h"
 #include "daemon/csrf.h"
 #include "daemon/loginguard.h"
@@ -1261,6 +1262,12 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/apps/", 256 * 1024, apiapps_h_change},
     {"DELETE", "/api/v1/apps/", 16 * 1024, apiapps_h_domain_delete},
     {"GET", "/api/v1/jobs/", 0, apiapps_h_job},
+    {"GET", "/api/v1/server", 0, apiserver_h_server},
+    {"POST", "/api/v1/server/doctor", 16 * 1024, apiserver_h_doctor},
+    {"PUT", "/api/v1/server/domain", 16 * 1024, apiserver_h_domain},
+    {"POST", "/api/v1/server/keys", 64 * 1024, apiserver_h_key_add},
+    {"POST", "/api/v1/server/keys/", 16 * 1024, apiserver_h_grant},
+    {"DELETE", "/api/v1/server/keys/", 16 * 1024, apiserver_h_key_delete},
     {"POST", "/api/v1/users", 16 * 1024, h_users_create},
     {"GET", "/api/v1/users", 0, h_users_list},
     {"DELETE", "/api/v1/users/", 16 * 1024, h_users_delete},
