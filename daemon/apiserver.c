@@ -101,14 +101,17 @@ static int doctor_once(const char *state_dir, struct err *e)
 	struct doctor_report report;
 	struct sbuf path = SBUF_INIT;
 	char at[32];
-	json_t *doc;
+	json_t *doc, *rep;
 	char *text = NULL;
 	int r = -1;
 
 	(void)bd_doctor_probe(0, &report);
 	apictx_iso_time((long long)time(NULL), at, sizeof(at));
-	doc = doctor_report_json(&report);
-	json_object_set_new(doc, "checked_at", json_string(at));
+	/* checked_at first, then `berthd doctor --format json`'s report of the host */
+	doc = json_pack("{ss}", "checked_at", at);
+	rep = doctor_report_json(&report);
+	json_object_update(doc, rep);
+	json_decref(rep);
 	text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	sbuf_addf(&path, "%s/%s", state_dir, APISERVER_DOCTOR_FILE);
 	if (!text) {
@@ -442,6 +445,42 @@ out:
 	apictx_close(&c);
 }
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+/*
+ * The n bytes of a path segment at p onto out, %HH decoded (a browser's
+ * encodeURIComponent writes '@' as %40): false when an escape is broken
+ * or decodes to a byte a name never holds (a control byte, '/').
+ */
+static bool add_segment(struct sbuf *out, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)p[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= n || (hi = hexval(p[i + 1])) < 0 ||
+			    (lo = hexval(p[i + 2])) < 0) {
+				return false;
+			}
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (c < 0x20 || c == 0x7f || c == '/') {
+			return false;
+		}
+		sbuf_addch(out, (char)c);
+	}
+	return true;
+}
+
 /*
  * The key's name of /api/v1/server/keys/NAME[/grants[/APP]] into name (and
  * the APP into app when there is one): whether the path is that, with
@@ -456,7 +495,9 @@ static bool key_path(const struct http_request *req, bool want_grants, struct sb
 		return false;
 	}
 	slash = strchr(p, '/');
-	sbuf_add(name, p, slash ? (size_t)(slash - p) : strlen(p));
+	if (!add_segment(name, p, slash ? (size_t)(slash - p) : strlen(p))) {
+		return false;
+	}
 	if (!slash) {
 		return !want_grants;
 	}
@@ -470,8 +511,7 @@ static bool key_path(const struct http_request *req, bool want_grants, struct sb
 	if (*p != '/' || !app || !p[1] || strchr(p + 1, '/')) {
 		return false;
 	}
-	sbuf_addstr(app, p + 1);
-	return true;
+	return add_segment(app, p + 1, strlen(p + 1));
 }
 
 /* POST /api/v1/server/keys/NAME/grants {app, right} */
