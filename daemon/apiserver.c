@@ -481,27 +481,21 @@ static bool add_segment(struct sbuf *out, const char *p, size_t n)
 	return true;
 }
 
-/*
- * The key's name of /api/v1/server/keys/NAME[/grants[/APP]] into name (and
- * the APP into app when there is one): whether the path is that, with
- * grants (the word) when want_grants.
- */
-static bool key_path(const struct http_request *req, bool want_grants, struct sbuf *name,
-		     struct sbuf *app)
+bool apiserver_key_path(const char *path, bool want_grants, struct sbuf *name, struct sbuf *app)
 {
-	const char *p = req->path + strlen("/api/v1/server/keys/"), *slash;
+	const char *prefix = "/api/v1/server/keys/", *p = path + strlen(prefix), *slash;
 
-	if (strncmp(req->path, "/api/v1/server/keys/", strlen("/api/v1/server/keys/")) || !*p) {
+	if (strncmp(path, prefix, strlen(prefix)) || !*p) {
 		return false;
 	}
 	slash = strchr(p, '/');
-	if (!add_segment(name, p, slash ? (size_t)(slash - p) : strlen(p))) {
+	if (!add_segment(name, p, slash ? (size_t)(slash - p) : strlen(p)) || !name->len) {
 		return false;
 	}
 	if (!slash) {
 		return !want_grants;
 	}
-	if (!want_grants || strncmp(slash, "/grants", 7) || !name->len) {
+	if (!want_grants || strncmp(slash, "/grants", 7)) {
 		return false;
 	}
 	p = slash + 7;
@@ -511,7 +505,7 @@ static bool key_path(const struct http_request *req, bool want_grants, struct sb
 	if (*p != '/' || !app || !p[1] || strchr(p + 1, '/')) {
 		return false;
 	}
-	return add_segment(app, p + 1, strlen(p + 1));
+	return add_segment(app, p + 1, strlen(p + 1)) && app->len;
 }
 
 /* POST /api/v1/server/keys/NAME/grants {app, right} */
@@ -528,7 +522,7 @@ void apiserver_h_grant(const struct http_request *req, struct http_response *res
 	    apictx_auth_admin(&c, req, resp, &u, APICTX_CHANGE) <= 0) {
 		goto out;
 	}
-	if (!key_path(req, true, &name, NULL)) {
+	if (!apiserver_key_path(req->path, true, &name, NULL)) {
 		apictx_fail(resp, 404, "expected POST /api/v1/server/keys/NAME/grants");
 		goto out;
 	}
@@ -582,8 +576,9 @@ void apiserver_h_key_delete(const struct http_request *req, struct http_response
 	    apictx_auth_admin(&c, req, resp, &u, APICTX_CHANGE) <= 0) {
 		goto out;
 	}
-	grant = strstr(req->path + strlen("/api/v1/server/keys"), "/grants") != NULL;
-	if (!key_path(req, grant, &name, grant ? &app : NULL) || (grant && !app.len)) {
+	/* NAME alone, or NAME/grants/APP: a key may well be called "grants" */
+	grant = !strncmp(req->path, "/api/v1/server/keys/", 20) && strchr(req->path + 20, '/');
+	if (!apiserver_key_path(req->path, grant, &name, grant ? &app : NULL)) {
 		apictx_fail(resp, 404,
 			    "expected DELETE /api/v1/server/keys/NAME or .../NAME/grants/APP");
 		goto out;

@@ -66,6 +66,16 @@ void apiserver_h_key_add(const struct http_request *req, struct http_response *r
 void apiserver_h_grant(const struct http_request *req, struct http_response *resp, void *data);
 void apiserver_h_key_delete(const struct http_request *req, struct http_response *resp, void *data);
 
+/*
+ * The key's name of the path /api/v1/server/keys/NAME (want_grants false),
+ * or of .../NAME/grants (app NULL) or .../NAME/grants/APP (APP into app),
+ * %HH escapes decoded, into name: whether the path is that (a segment
+ * empty, a broken escape or one that decodes to a control byte or '/' is
+ * not). Untrusted input: tests/fuzz/fuzz-apiserver.c.
+ */
+struct sbuf;
+bool apiserver_key_path(const char *path, bool want_grants, struct sbuf *name, struct sbuf *app);
+
 /* A doctor interval, "off" (0: none) or "10" to "86400" seconds, into *out: 0, or -1 (e set). */
 int apiserver_doctor_interval_parse(const char *s, unsigned *out, struct err *e);
 

@@ -107,6 +107,14 @@ int bd_keys_write(struct store *s, const char *state_dir, struct err *e);
  * or with app NULL the key made an admin. 1, 0 no such key, -1 (e set).
  * bd_key_revoke: the key's right on app, or with app NULL its admin. 1, 0, -1.
  */
+/*
+ * Reads one public key ("type base64 [comment]", '#' lines and blank ones
+ * aside) from the len bytes of text: *line becomes "type base64" and *fp
+ * its SHA256 fingerprint as ssh-keygen -l shows it (both malloc'd). 0, or
+ * -1 with e set (a type not known, data that is not base64 or does not
+ * name the type, not exactly one key).
+ */
+int bd_key_parse(const char *text, size_t len, char **line, char **fp, struct err *e);
 int bd_key_add(struct store *s, const char *state_dir, const char *name, const char *text,
 	       size_t len, bool admin, char **fp, struct err *e);
 int bd_key_remove(struct store *s, const char *state_dir, const char *name, struct err *e);

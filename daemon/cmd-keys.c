@@ -54,11 +54,7 @@ static bool valid_key_name(const char *n)
 	return true;
 }
 
-/*
- * Reads one public key ("type base64 [comment]") from text: *line becomes
- * "type base64", *fp its SHA256 fingerprint as ssh-keygen -l shows it.
- */
-static int parse_key(const char *text, size_t len, char **line, char **fp, struct err *e)
+int bd_key_parse(const char *text, size_t len, char **line, char **fp, struct err *e)
 {
 	struct slice rest = slice_make(text, len), l = SLICE_NULL, type, b64;
 	unsigned char *blob = NULL, md[EVP_MAX_MD_SIZE];
@@ -230,7 +226,7 @@ int bd_key_add(struct store *s, const char *state_dir, const char *name, const c
 			name, KEY_NAME_MAX);
 		goto out;
 	}
-	if (parse_key(text, len, &line, fp, e) < 0 ||
+	if (bd_key_parse(text, len, &line, fp, e) < 0 ||
 	    store_key_add(s, name, *fp, line, admin, e) < 0 || bd_keys_write(s, state_dir, e) < 0) {
 		goto out;
 	}
