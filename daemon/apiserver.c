@@ -370,11 +370,16 @@ void apiserver_h_domain(const struct http_request *req, struct http_response *re
 	sbuf_addf(&panel, "https://berth.%s/", domain);
 	sbuf_addf(&note,
 		  "Apps without domains of their own are reached as APP.%s from their next "
-		  "deploy (deploy them again to move them now). %s",
-		  domain,
-		  routes ? "The panel moves to berth.DOMAIN now: open it there."
-			 : "The panel is reached at berth.DOMAIN once berth-proxy routes it "
-			   "there (`berthd panel:setup-link` or a restart of berthd does).");
+		  "deploy (deploy them again to move them now). ",
+		  domain);
+	if (routes) {
+		sbuf_addf(&note, "The panel moves to berth.%s now: open it there.", domain);
+	} else {
+		sbuf_addf(&note,
+			  "The panel is reached at berth.%s once berth-proxy routes that name to "
+			  "berthd (berthd routes it itself only when it runs in its container).",
+			  domain);
+	}
 	http_reply_json(
 	    resp, 200,
 	    json_pack("{ss ss ss}", "domain", domain, "panel", panel.buf, "note", note.buf));
