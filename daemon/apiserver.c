@@ -127,27 +127,18 @@ static int doctor_once(const char *state_dir, struct err *e)
 	return r;
 }
 
-static volatile sig_atomic_t stopping;
-
-static void on_stop(int sig)
-{
-	stopping = sig;
-}
-
 int apiserver_hook_doctor(const char *state_dir, unsigned interval, bool once)
 {
-	struct sigaction sa = {0};
 	struct sbuf lock_path = SBUF_INIT;
 	pid_t parent = getppid();
 	int lock, rc = 0;
 
 	if (!once) {
-		/* ends with serve, even when serve could not say so */
+		/*
+		 * ends with serve, even when serve could not say so; SIGTERM ends it at
+		 * once (the file is replaced whole or not at all, the lock is the kernel's)
+		 */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		sa.sa_handler = on_stop;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGINT, &sa, NULL);
 		log_info("doctor: checks the host every %us, into %s/%s", interval, state_dir,
 			 APISERVER_DOCTOR_FILE);
 	}
@@ -157,15 +148,12 @@ int apiserver_hook_doctor(const char *state_dir, unsigned interval, bool once)
 		rc = bd_fail("cannot open '%s': %s", lock_path.buf, strerror(errno));
 		goto out;
 	}
-	while (!stopping && (once || getppid() == parent)) {
+	while (once || getppid() == parent) {
 		unsigned long long end = run_now_ms() + 1000ull * interval;
 		struct err e = ERR_INIT;
 
 		/* a run at a time: a check asked for waits for the one under way, then runs */
-		while (flock(lock, LOCK_EX) < 0 && errno == EINTR && !stopping) {
-		}
-		if (stopping) {
-			break;
+		while (flock(lock, LOCK_EX) < 0 && errno == EINTR) {
 		}
 		if (doctor_once(state_dir, &e) < 0) {
 			rc = once ? bd_fail_err(&e) : (log_error("doctor: %s", err_str(&e)), 0);
@@ -175,7 +163,8 @@ int apiserver_hook_doctor(const char *state_dir, unsigned interval, bool once)
 		if (once) {
 			break;
 		}
-		for (unsigned long long t = run_now_ms(); !stopping && t < end; t = run_now_ms()) {
+		for (unsigned long long t = run_now_ms(); t < end && getppid() == parent;
+		     t = run_now_ms()) {
 			unsigned long long left = end - t;
 
 			usleep(left > 200 ? 200000 : (useconds_t)(left * 1000));
