@@ -88,6 +88,13 @@ test_expect_success 'berthd serves on loopback' '
 	test "$(get /up)" = 200
 '
 
+test_expect_success 'serve refuses a doctor interval out of bounds, saying so' '
+	for v in 5 86401 10m; do
+		rc=0 && "$BERTHD" serve --http off --doctor-interval $v >out 2>&1 || rc=$?
+		cat out && test $rc = 2 && grep -q "from 10 to 86400, got .$v." out || exit 1
+	done
+'
+
 test_expect_success 'before set-up, the pages answer 403 pointing at the set-up link' '
 	for p in / /login /settings /apps/shop; do
 		test "$(get $p)" = 403 &&

@@ -20,6 +20,7 @@
 #include "daemon/api.h"
 #include "daemon/apicharts.h"
 #include "daemon/apiapps.h"
+#include "daemon/apiserver.h"
 #include "daemon/capdeploy.h"
 #include "daemon/loginguard.h"
 #include "daemon/store.h"
@@ -1416,6 +1417,21 @@ static void test_server_routes(void)
 	    {"/api/v1/server/keys/k1/grants", "{\"right\":\"read\"}"},
 	};
 
+	/* serve's --doctor-interval */
+	{
+		unsigned v = 1;
+		const char *no[] = {"", "9", "86401", "1e3", "-60", "600s", "offf", "999999"};
+
+		CHECK(apiserver_doctor_interval_parse("off", &v, NULL) == 0 && v == 0);
+		CHECK(apiserver_doctor_interval_parse("10", &v, NULL) == 0 && v == 10);
+		CHECK(apiserver_doctor_interval_parse("86400", &v, NULL) == 0 && v == 86400);
+		for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+			struct err e = ERR_INIT;
+			CHECK(apiserver_doctor_interval_parse(no[i], &v, &e) < 0);
+			CHECK(strstr(err_str(&e), "from 10 to 86400") != NULL);
+			err_release(&e);
+		}
+	}
 	CHECK(store_open(&s, dir, NULL) == 0);
 	CHECK(store_user_add(&s, "nina", "x", "user", 1, NULL) == 0);
 	CHECK(store_app_create(&s, "srv", NULL) == 0);
@@ -1594,12 +1610,12 @@ static void test_server_routes(void)
 		sbuf_reset(&body);
 		sbuf_addf(&body, "%s/berthd.db", dir);
 		CHECK(sqlite3_open(body.buf, &db) == SQLITE_OK);
-		CHECK(
-		    sqlite3_prepare_v2(db,
-				       "SELECT action, names FROM events WHERE keyname = 'user:admin' "
-				       "AND action LIKE 'panel:%' AND (action LIKE '%ssh-keys%' OR "
-				       "action LIKE '%domains%' OR action = 'panel:doctor')",
-				       -1, &st, NULL) == SQLITE_OK);
+		CHECK(sqlite3_prepare_v2(
+			  db,
+			  "SELECT action, names FROM events WHERE keyname = 'user:admin' "
+			  "AND action LIKE 'panel:%' AND (action LIKE '%ssh-keys%' OR "
+			  "action LIKE '%domains%' OR action = 'panel:doctor')",
+			  -1, &st, NULL) == SQLITE_OK);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			const char *names = (const char *)sqlite3_column_text(st, 1);
 			CHECK(names && strstr(names, "from 127.0.0.1") != NULL);
