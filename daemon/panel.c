@@ -402,7 +402,8 @@ static void host_section(struct apictx *c, struct sbuf *sb)
 		sbuf_addstr(sb, "</tbody>\n</table>\n");
 	}
 	sbuf_addstr(sb, "<p><button type=\"button\" id=\"host-check\">Check now</button></p>\n"
-			"<p id=\"host-msg\" class=\"error\" role=\"alert\"></p>\n</section>\n");
+			"<p id=\"host-msg\" class=\"error\" role=\"alert\"></p>\n"
+			"<p id=\"host-note\" role=\"status\"></p>\n</section>\n");
 	json_decref(d);
 	err_release(&e);
 }
@@ -1163,6 +1164,7 @@ static int server_section(struct apictx *c, struct sbuf *sb)
 	    "panel at berth.DOMAIN: open it there afterwards.</p>\n"
 	    "<p><button type=\"submit\" id=\"root-domain-save\">Set the root domain</button></p>\n"
 	    "</form>\n<p id=\"domain-msg\" class=\"error\" role=\"alert\"></p>\n"
+	    "<p id=\"domain-note\" role=\"status\"></p>\n"
 	    "<h3>SSH keys</h3>\n"
 	    "<p>They push and run commands over SSH (<code>ssh-keys:*</code> there).</p>\n"
 	    "<table id=\"ssh-keys\" class=\"stack\">\n<thead><tr><th scope=\"col\">Name</th>"
@@ -1239,7 +1241,8 @@ static int server_section(struct apictx *c, struct sbuf *sb)
 	    "<select id=\"grant-right\"><option value=\"deploy\">deploy (push, change)</option>"
 	    "<option value=\"read\">read</option></select></p>\n"
 	    "<p><button type=\"submit\" id=\"grant-add\">Grant</button></p>\n</form>\n"
-	    "<p id=\"keys-msg\" class=\"error\" role=\"alert\"></p>\n</section>\n");
+	    "<p id=\"keys-msg\" class=\"error\" role=\"alert\"></p>\n"
+	    "<p id=\"keys-note\" role=\"status\"></p>\n</section>\n");
 	r = 0;
 out:
 	store_keys_free(ks, n);

@@ -464,19 +464,21 @@
 	/* ---- /settings, the server (admins): the root domain, the SSH keys ---- */
 	onSubmit("root-domain-form", function () {
 		say($("domain-msg"), "");
+		say($("domain-note"), "");
 		return api("PUT", "/api/v1/server/domain", { domain: $("root-domain").value.trim() }).then(
 			function (res) {
 				if (!res.ok) {
 					say($("domain-msg"), errorText(res));
 					return;
 				}
-				say($("domain-msg"), "Root domain set to " + res.data.domain + ". " + res.data.note);
+				say($("domain-note"), "Root domain set to " + res.data.domain + ". " + res.data.note);
 				return refresh(["server-domain"]);
 			});
 	});
 
 	onSubmit("key-form", function () {
 		say($("keys-msg"), "");
+		say($("keys-note"), "");
 		return api("POST", "/api/v1/server/keys", {
 			name: $("key-name").value.trim(),
 			key: $("key-text").value.trim(),
@@ -487,7 +489,7 @@
 				return;
 			}
 			$("key-form").reset();
-			say($("keys-msg"), "Added the key " + res.data.name + " (" + res.data.fingerprint + ").");
+			say($("keys-note"), "Added the key " + res.data.name + " (" + res.data.fingerprint + ").");
 			return refresh(["ssh-keys"]);
 		});
 	});
@@ -546,7 +548,7 @@
 				return;
 			}
 			var before = res.data.checked_at;
-			say($("host-msg"), "Checking the host…");
+			say($("host-note"), "Checking the host…");
 			/* the check takes seconds: ask until it has a new time, a minute at most */
 			(function poll() {
 				api("GET", "/api/v1/server").then(function (r) {
@@ -557,6 +559,7 @@
 					}
 					if (++tries >= 60) {
 						btn.disabled = false;
+						say($("host-note"), "");
 						say($("host-msg"), "No new check after a minute: see berthd's log.");
 						return;
 					}

@@ -311,6 +311,7 @@ step_server() {
 		await page.fill('#key-text', b.env.KEY_PUB);
 		await page.click('#key-add');
 		await page.waitForSelector(`#ssh-keys tr[data-key-name="${name}"]`);
+		b.expect((await page.textContent('#keys-note')).includes(name), 'the key said added');
 		b.expect(/SHA256:/.test(await page.textContent(`#ssh-keys tr[data-key-name="${name}"]`)),
 			'the key listed with its fingerprint');
 		b.expect(/none/.test(await page.textContent(`#ssh-keys tr[data-key-name="${name}"] td[data-label="Rights"]`)),
@@ -333,7 +334,7 @@ step_server() {
 		await page.click('#root-domain-save');
 		await page.waitForFunction((d) => document.getElementById('server-domain').textContent.includes(d),
 			b.env.ROOT2);
-		b.expect((await page.textContent('#domain-msg')).includes(`APP.${b.env.ROOT2} from their next deploy`),
+		b.expect((await page.textContent('#domain-note')).includes(`APP.${b.env.ROOT2} from their next deploy`),
 			'the page says what the new root domain changes');
 		await b.shot('root-domain');
 	JS
