@@ -12,6 +12,7 @@
 #include "daemon/apictx.h"
 #include "daemon/apidata.h"
 #include "daemon/apilogs.h"
+#include "daemon/apiserver.h"
 #include "daemon/capdeploy.h"
 #include "daemon/csrf.h"
 #include "daemon/loginguard.h"
@@ -1267,6 +1268,12 @@ const struct http_route api_routes[] = {
     /* berthd's datastores (daemon/apidata.h) */
     {"GET", "/api/v1/datastores", 0, apidata_h_datastores},
     {"POST", "/api/v1/oneclick", APIONECLICK_MAX_BODY, apioneclick_h_deploy},
+    {"GET", "/api/v1/server", 0, apiserver_h_server},
+    {"POST", "/api/v1/server/doctor", 16 * 1024, apiserver_h_doctor},
+    {"PUT", "/api/v1/server/domain", 16 * 1024, apiserver_h_domain},
+    {"POST", "/api/v1/server/keys", 64 * 1024, apiserver_h_key_add},
+    {"POST", "/api/v1/server/keys/", 16 * 1024, apiserver_h_grant},
+    {"DELETE", "/api/v1/server/keys/", 16 * 1024, apiserver_h_key_delete},
     {"POST", "/api/v1/users", 16 * 1024, h_users_create},
     {"GET", "/api/v1/users", 0, h_users_list},
     {"DELETE", "/api/v1/users/", 16 * 1024, h_users_delete},

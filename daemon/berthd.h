@@ -91,6 +91,43 @@ int bd_opts(int argc, const char **argv, const struct opt *opts, const char *usa
 
 /* Writes authorized_keys from the store (cmd-keys.c). 0, or -1 with e set. */
 int bd_keys_sync(struct bd *bd, struct err *e);
+/* The same for the store s of the state directory state_dir. */
+int bd_keys_write(struct store *s, const char *state_dir, struct err *e);
+
+/*
+ * The work of ssh-keys:add/remove/grant/revoke, shared by the SSH commands
+ * and the JSON API (daemon/apiserver.h); none prints or records an event.
+ *
+ * bd_key_add: a key named name (checked) from text, one public key line
+ * (checked: a known type whose data matches it), admin or with no rights;
+ * authorized_keys written again. *fp gets its SHA256 fingerprint
+ * (malloc'd). 0, or -1 with e set (nothing added).
+ * bd_key_remove: 1 removed (authorized_keys written again), 0 no such key, -1.
+ * bd_key_grant: right ("deploy" or "read", checked) on app (a valid name),
+ * or with app NULL the key made an admin. 1, 0 no such key, -1 (e set).
+ * bd_key_revoke: the key's right on app, or with app NULL its admin. 1, 0, -1.
+ */
+/*
+ * Reads one public key ("type base64 [comment]", '#' lines and blank ones
+ * aside) from the len bytes of text: *line becomes "type base64" and *fp
+ * its SHA256 fingerprint as ssh-keygen -l shows it (both malloc'd). 0, or
+ * -1 with e set (a type not known, data that is not base64 or does not
+ * name the type, not exactly one key).
+ */
+int bd_key_parse(const char *text, size_t len, char **line, char **fp, struct err *e);
+int bd_key_add(struct store *s, const char *state_dir, const char *name, const char *text,
+	       size_t len, bool admin, char **fp, struct err *e);
+int bd_key_remove(struct store *s, const char *state_dir, const char *name, struct err *e);
+int bd_key_grant(struct store *s, const char *name, const char *app, const char *right,
+		 struct err *e);
+int bd_key_revoke(struct store *s, const char *name, const char *app, struct err *e);
+
+/*
+ * domains:set-global's work, shared with the JSON API: domain checked (a
+ * host name, no "*."; lowercased in place) and stored as the global domain.
+ * 0, or -1 with e set (nothing changed). The panel's route is the caller's.
+ */
+int bd_domains_set_global(struct store *s, char *domain, struct err *e);
 
 /* The commands (daemon/cmd-*.c), listed in daemon/main.c's table. */
 int cmd_apps_create(struct bd *bd, int argc, const char **argv);
@@ -236,6 +273,14 @@ int bd_build_deploy(struct bd *bd, const struct store_app *a, const char *rev);
  * probe's argv runs under, in a container called name (cmd-doctor.c).
  */
 void bd_doctor_wrap(struct strvec *wrap, const char *image, const char *name);
+/*
+ * doctor's probe of this host, in its helper container (bd_doctor_wrap),
+ * judged into report (a struct doctor_report, engine/doctor.h; the caller
+ * releases it); min_free_pct as --min-free-disk (0: the default). The
+ * worst status (enum doctor_status). Takes seconds: never on a request.
+ */
+struct doctor_report;
+int bd_doctor_probe(unsigned min_free_pct, struct doctor_report *report);
 /*
  * The image of helper containers (doctor's, metrics:report's): the one berthd's own container
  * runs (its ID), else the berthd image of this version (cmd-doctor.c).

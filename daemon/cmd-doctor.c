@@ -131,6 +131,29 @@ static void host_name(struct sbuf *name)
 	sbuf_release(&raw);
 }
 
+int bd_doctor_probe(unsigned min_free_pct, struct doctor_report *report)
+{
+	struct sbuf image = SBUF_INIT, host = SBUF_INIT, name = SBUF_INIT;
+	struct doctor_opts o = {0};
+	enum doctor_status worst;
+	struct exec ex;
+	const char *hosts[1];
+
+	bd_helper_image(&image);
+	host_name(&host);
+	sbuf_addf(&name, "%s%ld", DAEMONHOST_DOCTOR_PREFIX, (long)getpid());
+	exec_init(&ex, EXEC_LOCAL);
+	bd_doctor_wrap(&ex.local_wrap, image.buf, name.buf);
+	o.min_free_disk_pct = min_free_pct;
+	hosts[0] = host.buf;
+	worst = doctor_run(&ex, hosts, 1, &o, report);
+	exec_release(&ex);
+	sbuf_release(&image);
+	sbuf_release(&host);
+	sbuf_release(&name);
+	return (int)worst;
+}
+
 int cmd_doctor(struct bd *bd, int argc, const char **argv)
 {
 	unsigned min_free = 0;
@@ -141,12 +164,8 @@ int cmd_doctor(struct bd *bd, int argc, const char **argv)
 		     "fail when less than PCT% of a disk is free (default 10)"),
 	    OPT_END(),
 	};
-	struct sbuf image = SBUF_INIT, host = SBUF_INIT, name = SBUF_INIT;
 	struct doctor_report report;
-	struct doctor_opts o = {0};
 	enum doctor_status worst;
-	struct exec ex;
-	const char *hosts[1];
 	int n = bd_opts(argc - 1, argv + 1, opts, usage);
 
 	if (n < 0) {
@@ -159,14 +178,7 @@ int cmd_doctor(struct bd *bd, int argc, const char **argv)
 	if (format) {
 		bd->json = !strcmp(format, "json");
 	}
-	bd_helper_image(&image);
-	host_name(&host);
-	sbuf_addf(&name, "%s%ld", DAEMONHOST_DOCTOR_PREFIX, (long)getpid());
-	exec_init(&ex, EXEC_LOCAL);
-	bd_doctor_wrap(&ex.local_wrap, image.buf, name.buf);
-	o.min_free_disk_pct = min_free;
-	hosts[0] = host.buf;
-	worst = doctor_run(&ex, hosts, 1, &o, &report);
+	worst = (enum doctor_status)bd_doctor_probe(min_free, &report);
 	if (bd->json) {
 		json_t *arr = json_array(), *doc;
 		json_array_append_new(arr, doctor_report_json(&report));
@@ -179,9 +191,5 @@ int cmd_doctor(struct bd *bd, int argc, const char **argv)
 	}
 	fflush(stdout);
 	doctor_report_release(&report);
-	exec_release(&ex);
-	sbuf_release(&image);
-	sbuf_release(&host);
-	sbuf_release(&name);
 	return worst == DOCTOR_FAIL ? 1 : 0;
 }

@@ -201,6 +201,14 @@ out:
 	return rc;
 }
 
+int bd_domains_set_global(struct store *s, char *domain, struct err *e)
+{
+	if (!domains_valid_name(domain) || domain[0] == '*') {
+		return err_set(e, "invalid domain '%s' (a host name like example.com)", domain);
+	}
+	return store_setting_set(s, "global-domain", domain, e);
+}
+
 int cmd_domains_set_global(struct bd *bd, int argc, const char **argv)
 {
 	struct err e = ERR_INIT;
@@ -211,9 +219,7 @@ int cmd_domains_set_global(struct bd *bd, int argc, const char **argv)
 		return bd_usage("domains:set-global DOMAIN");
 	}
 	strvec_push(&v, argv[1]);
-	if (!domains_valid_name(v.v[0]) || v.v[0][0] == '*') {
-		rc = bd_fail("invalid domain '%s'", argv[1]);
-	} else if (store_setting_set(&bd->store, "global-domain", v.v[0], &e) < 0) {
+	if (bd_domains_set_global(&bd->store, v.v[0], &e) < 0) {
 		rc = bd_fail_err(&e);
 	} else {
 		bd_step(bd, "Set global domain to %s", v.v[0]);

@@ -54,11 +54,7 @@ static bool valid_key_name(const char *n)
 	return true;
 }
 
-/*
- * Reads one public key ("type base64 [comment]") from text: *line becomes
- * "type base64", *fp its SHA256 fingerprint as ssh-keygen -l shows it.
- */
-static int parse_key(const char *text, size_t len, char **line, char **fp, struct err *e)
+int bd_key_parse(const char *text, size_t len, char **line, char **fp, struct err *e)
 {
 	struct slice rest = slice_make(text, len), l = SLICE_NULL, type, b64;
 	unsigned char *blob = NULL, md[EVP_MAX_MD_SIZE];
@@ -159,20 +155,24 @@ static long env_id(const char *name)
 	return errno || *end || n < 0 ? -1 : n;
 }
 
-int bd_keys_sync(struct bd *bd, struct err *e)
+int bd_keys_write(struct store *s, const char *state_dir, struct err *e)
 {
 	struct store_key *ks = NULL;
-	struct sbuf text = SBUF_INIT;
-	char *dir = bd_path(bd, "ssh"), *path = bd_path(bd, "ssh/authorized_keys");
+	struct sbuf text = SBUF_INIT, dirb = SBUF_INIT, pathb = SBUF_INIT;
+	char *dir, *path;
 	long uid = env_id("BERTHD_SSH_UID"), gid = env_id("BERTHD_SSH_GID");
 	size_t n = 0;
 	int r = -1;
 
+	sbuf_addf(&dirb, "%s/ssh", state_dir);
+	sbuf_addf(&pathb, "%s/ssh/authorized_keys", state_dir);
+	dir = dirb.buf;
+	path = pathb.buf;
 	if (strpbrk(ssh_command(), "\"\n")) {
 		err_set(e, "BERTHD_SSH_COMMAND must not hold a quote or a newline");
 		goto out;
 	}
-	if (store_key_list(&bd->store, &ks, &n, e) < 0) {
+	if (store_key_list(s, &ks, &n, e) < 0) {
 		goto out;
 	}
 	sbuf_addstr(&text, "# written by berthd: ssh-keys:add / ssh-keys:remove change it\n");
@@ -203,9 +203,83 @@ int bd_keys_sync(struct bd *bd, struct err *e)
 out:
 	store_keys_free(ks, n);
 	sbuf_release(&text);
-	free(dir);
-	free(path);
+	sbuf_release(&dirb);
+	sbuf_release(&pathb);
 	return r;
+}
+
+int bd_keys_sync(struct bd *bd, struct err *e)
+{
+	return bd_keys_write(&bd->store, bd->state_dir, e);
+}
+
+int bd_key_add(struct store *s, const char *state_dir, const char *name, const char *text,
+	       size_t len, bool admin, char **fp, struct err *e)
+{
+	char *line = NULL;
+	int r = -1;
+
+	*fp = NULL;
+	if (!valid_key_name(name)) {
+		err_set(e,
+			"invalid key name '%s' (letters, digits, '_', '-', '.', '@'; at most %d)",
+			name, KEY_NAME_MAX);
+		goto out;
+	}
+	if (bd_key_parse(text, len, &line, fp, e) < 0 ||
+	    store_key_add(s, name, *fp, line, admin, e) < 0 || bd_keys_write(s, state_dir, e) < 0) {
+		goto out;
+	}
+	r = 0;
+out:
+	if (r < 0) {
+		free(*fp);
+		*fp = NULL;
+	}
+	free(line);
+	return r;
+}
+
+int bd_key_remove(struct store *s, const char *state_dir, const char *name, struct err *e)
+{
+	int r = store_key_remove(s, name, e);
+
+	if (r > 0 && bd_keys_write(s, state_dir, e) < 0) {
+		return -1;
+	}
+	return r;
+}
+
+int bd_key_grant(struct store *s, const char *name, const char *app, const char *right,
+		 struct err *e)
+{
+	int r;
+
+	if (!app) {
+		r = store_key_get(s, name, NULL, e);
+		return r > 0 && store_key_set_admin(s, name, true, e) < 0 ? -1 : r;
+	}
+	if (!right || (strcmp(right, "deploy") && strcmp(right, "read"))) {
+		return err_set(e, "invalid right '%s' (deploy or read)", right ? right : "");
+	}
+	if (!sshcmd_valid_app(app)) {
+		return err_set(e, "invalid app name '%s'", app);
+	}
+	r = store_key_get(s, name, NULL, e);
+	return r > 0 && store_right_grant(s, name, app, right, e) < 0 ? -1 : r;
+}
+
+int bd_key_revoke(struct store *s, const char *name, const char *app, struct err *e)
+{
+	int r = store_key_get(s, name, NULL, e);
+
+	if (r <= 0) {
+		return r;
+	}
+	if (!app) {
+		return store_key_set_admin(s, name, false, e) < 0 ? -1 : 1;
+	}
+	return store_right_revoke(s, name, app, e) < 0 ? -1 : 1;
 }
 
 static const char add_usage[] =
@@ -220,7 +294,7 @@ int cmd_keys_add(struct bd *bd, int argc, const char **argv)
 	};
 	struct sbuf text = SBUF_INIT;
 	struct err e = ERR_INIT;
-	char *line = NULL, *fp = NULL;
+	char *fp = NULL;
 	int n = bd_opts(argc - 1, argv + 1, opts, add_usage), rc = 1;
 
 	if (n < 0) {
@@ -231,6 +305,7 @@ int cmd_keys_add(struct bd *bd, int argc, const char **argv)
 		goto out;
 	}
 	if (!valid_key_name(argv[1])) {
+		/* before stdin is read: bd_key_add says it again */
 		rc = bd_fail("invalid key name '%s' (letters, digits, '_', '-', '.', '@'; at most "
 			     "%d)",
 			     argv[1], KEY_NAME_MAX);
@@ -240,12 +315,8 @@ int cmd_keys_add(struct bd *bd, int argc, const char **argv)
 		rc = bd_fail("cannot read '%s': %s", n == 2 ? argv[2] : "stdin", strerror(errno));
 		goto out;
 	}
-	if (parse_key(text.buf, text.len, &line, &fp, &e) < 0 ||
-	    store_key_add(&bd->store, argv[1], fp, line, !limited, &e) < 0) {
-		rc = bd_fail_err(&e);
-		goto out;
-	}
-	if (bd_keys_sync(bd, &e) < 0) {
+	if (bd_key_add(&bd->store, bd->state_dir, argv[1], text.buf, text.len, !limited, &fp, &e) <
+	    0) {
 		rc = bd_fail_err(&e);
 		goto out;
 	}
@@ -255,7 +326,6 @@ int cmd_keys_add(struct bd *bd, int argc, const char **argv)
 out:
 	sbuf_release(&text);
 	err_release(&e);
-	free(line);
 	free(fp);
 	return rc;
 }
@@ -370,7 +440,7 @@ int cmd_keys_remove(struct bd *bd, int argc, const char **argv)
 		name = xstrdup(argv[1]);
 		r = 1;
 	}
-	if (r < 0 || (r = store_key_remove(&bd->store, name, &e)) < 0 || bd_keys_sync(bd, &e) < 0) {
+	if (r < 0 || (r = bd_key_remove(&bd->store, bd->state_dir, name, &e)) < 0) {
 		rc = bd_fail_err(&e);
 		goto out;
 	}
@@ -397,24 +467,17 @@ int cmd_keys_grant(struct bd *bd, int argc, const char **argv)
 	int rc = 1, r;
 
 	if (argc == 3 && !strcmp(argv[2], "admin")) {
-		r = store_key_set_admin(&bd->store, argv[1], true, &e);
+		r = bd_key_grant(&bd->store, argv[1], NULL, NULL, &e);
 		sbuf_addf(&names, "%s,admin", argv[1]);
 	} else if (argc == 4 && (!strcmp(argv[3], "deploy") || !strcmp(argv[3], "read"))) {
-		if (!sshcmd_valid_app(argv[2])) {
-			rc = bd_fail("invalid app name '%s'", argv[2]);
-			goto out;
-		}
-		r = store_key_get(&bd->store, argv[1], NULL, &e);
-		if (r == 0) {
-			rc = bd_fail("no key named '%s'", argv[1]);
-			goto out;
-		}
-		if (r > 0) {
-			r = store_right_grant(&bd->store, argv[1], argv[2], argv[3], &e);
-		}
+		r = bd_key_grant(&bd->store, argv[1], argv[2], argv[3], &e);
 		sbuf_addf(&names, "%s,%s,%s", argv[1], argv[2], argv[3]);
 	} else {
 		rc = bd_usage(grant_usage);
+		goto out;
+	}
+	if (r == 0) {
+		rc = bd_fail("no key named '%s'", argv[1]);
 		goto out;
 	}
 	if (r < 0) {
@@ -443,15 +506,10 @@ int cmd_keys_revoke(struct bd *bd, int argc, const char **argv)
 		rc = bd_usage(revoke_usage);
 		goto out;
 	}
-	r = store_key_get(&bd->store, argv[1], NULL, &e);
+	r = bd_key_revoke(&bd->store, argv[1], strcmp(argv[2], "admin") ? argv[2] : NULL, &e);
 	if (r == 0) {
 		rc = bd_fail("no key named '%s'", argv[1]);
 		goto out;
-	}
-	if (r > 0) {
-		r = !strcmp(argv[2], "admin")
-			? store_key_set_admin(&bd->store, argv[1], false, &e)
-			: store_right_revoke(&bd->store, argv[1], argv[2], &e);
 	}
 	if (r < 0) {
 		rc = bd_fail_err(&e);

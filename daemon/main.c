@@ -3,10 +3,12 @@
  * (later) the panel, on the release engine that `berth deploy` uses.
  *
  *	berthd serve [--http ADDR:PORT|off] [--sample-interval SECONDS]
+ *	             [--doctor-interval SECONDS|off]
  *					the long-running daemon (the container's main
  *					process), with the panel and API on HTTP (daemon/api.h;
- *					default 0.0.0.0:3000), and the sampler of the charts
- *					(every 10 s by default)
+ *					default 0.0.0.0:3000), the sampler of the charts
+ *					(every 10 s by default) and doctor's check of the host
+ *					(every 10 min by default)
  *	berthd ssh			the forced command of every key: the key's name in
  *					BERTHD_KEY, the command in SSH_ORIGINAL_COMMAND
  *	berthd hook pre-receive		run by git inside an app's repository
@@ -17,6 +19,11 @@
  *					berthd serve
  *	berthd hook job ID		a change of the JSON API (daemon/apiapps.h), started
  *					by berthd serve
+ *	berthd hook doctor [--interval SECONDS | --once]
+ *					doctor's check of the host into STATE/doctor.json
+ *					(daemon/apiserver.h), started by berthd serve
+ *	berthd hook panel-route		routes berth.ROOT to berthd again (the root domain
+ *					changed in the panel), started by berthd serve
  *	berthd CMD ARGS...		a command for root on the server: every right
  *
  * One table of the commands a client may run (`berthd help` lists it), each
@@ -36,6 +43,7 @@
 
 #include "daemon/api.h"
 #include "daemon/apiapps.h"
+#include "daemon/apiserver.h"
 #include "daemon/berthd.h"
 #include "daemon/capdeploy.h"
 #include "daemon/http.h"
@@ -507,29 +515,35 @@ static void on_child(int sig)
 	(void)sig;
 }
 
-/* What reaping saw of the sampler: serve's loop compares the pid. */
-struct ended {
-	bool sampler;
-	pid_t pid;
+/* A child serve keeps running: the charts' sampler, doctor's check of the host. */
+struct hook_proc {
+	const char *what;  /* for the log: "the charts' sampler" */
+	const char *word;  /* berthd hook WORD --interval N */
+	unsigned interval; /* 0: not run at all */
+	pid_t pid;	   /* -1: not running */
+	time_t at;	   /* when to start it (again) */
+	bool ended;	   /* reaping saw it end, with status */
 	int status;
-	pid_t want;
 };
+
+#define NHOOKS 2
 
 static void on_ended(pid_t pid, int status, void *arg)
 {
-	struct ended *e = arg;
+	struct hook_proc *h = arg;
 
-	if (pid == e->want) {
-		e->sampler = true;
-		e->pid = pid;
-		e->status = status;
+	for (size_t i = 0; i < NHOOKS; i++) {
+		if (h[i].pid > 0 && pid == h[i].pid) {
+			h[i].ended = true;
+			h[i].status = status;
+		}
 	}
 }
 
-#define SAMPLER_RESTART_PAUSE 5 /* seconds before a sampler that exited is started again */
+#define SAMPLER_RESTART_PAUSE 5 /* seconds before a hook that exited is started again */
 
-/* Starts `berthd hook sampler --interval N` with serve's output; its pid, or -1 (logged). */
-static pid_t start_sampler(unsigned interval)
+/* Starts `berthd hook WORD --interval N` with serve's output; its pid, or -1 (logged). */
+static pid_t start_hook(const struct hook_proc *h)
 {
 	char self[4096], every[16];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -539,13 +553,13 @@ static pid_t start_sampler(unsigned interval)
 	int rc;
 
 	if (n <= 0) {
-		fprintf(stderr, "warning: no charts: cannot find berthd's own program: %s\n",
-			strerror(errno));
+		fprintf(stderr, "warning: cannot start %s: cannot find berthd's own program: %s\n",
+			h->what, strerror(errno));
 		return -1;
 	}
 	self[n] = 0;
-	snprintf(every, sizeof(every), "%u", interval);
-	/* serve blocks the signals it waits for: the sampler gets them back */
+	snprintf(every, sizeof(every), "%u", h->interval);
+	/* serve blocks the signals it waits for: the child gets them back */
 	sigemptyset(&none);
 	sigemptyset(&dfl);
 	sigaddset(&dfl, SIGTERM);
@@ -556,12 +570,12 @@ static pid_t start_sampler(unsigned interval)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &dfl);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	rc = posix_spawn(&pid, self, NULL, &attr,
-			 (char *const[]){"berthd", "hook", "sampler", "--interval", every, NULL},
-			 environ);
+	rc = posix_spawn(
+	    &pid, self, NULL, &attr,
+	    (char *const[]){"berthd", "hook", (char *)h->word, "--interval", every, NULL}, environ);
 	posix_spawnattr_destroy(&attr);
 	if (rc) {
-		fprintf(stderr, "warning: no charts: cannot start the sampler: %s\n", strerror(rc));
+		fprintf(stderr, "warning: cannot start %s: %s\n", h->what, strerror(rc));
 		return -1;
 	}
 	return pid;
@@ -573,10 +587,13 @@ static pid_t start_sampler(unsigned interval)
  * reaps the processes that end up as its children (it is the container's
  * first process), until SIGTERM or SIGINT. An address it cannot listen on
  * is a warning: the SSH side works without the panel. It keeps the charts'
- * sampler running (daemon/sampler.h), every sample_interval seconds: one
- * that exits is started again SAMPLER_RESTART_PAUSE seconds later.
+ * sampler running (daemon/sampler.h), every sample_interval seconds, and
+ * doctor's check of the host (daemon/apiserver.h), every doctor_interval
+ * seconds (0: none): one that exits is started again SAMPLER_RESTART_PAUSE
+ * seconds later.
  */
-static int run_serve(struct bd *bd, const char *http_addr, unsigned sample_interval)
+static int run_serve(struct bd *bd, const char *http_addr, unsigned sample_interval,
+		     unsigned doctor_interval)
 {
 	static struct api api;
 	static struct http_server srv;
@@ -584,8 +601,10 @@ static int run_serve(struct bd *bd, const char *http_addr, unsigned sample_inter
 	struct sigaction sa = {0};
 	sigset_t block, wait_mask;
 	struct err e = ERR_INIT;
-	pid_t sampler = -1;
-	time_t sampler_at = 0; /* when to start the sampler (again) */
+	struct hook_proc hooks[NHOOKS] = {
+	    {"the charts' sampler", "sampler", sample_interval, -1, 0, false, 0},
+	    {"doctor's check of the host", "doctor", doctor_interval, -1, 0, false, 0},
+	};
 
 	if (bd_keys_sync(bd, &e) < 0) {
 		fprintf(stderr, "warning: %s\n", err_str(&e));
@@ -636,32 +655,37 @@ static int run_serve(struct bd *bd, const char *http_addr, unsigned sample_inter
 	printf("berthd %s serving, state in %s\n", BERTH_VERSION, bd->state_dir);
 	fflush(stdout);
 	while (!stop_signal) {
-		struct ended ended = {.want = sampler};
+		reaper_reap(on_ended, hooks);
+		for (size_t i = 0; i < NHOOKS; i++) {
+			struct hook_proc *h = &hooks[i];
 
-		reaper_reap(on_ended, &ended);
-		if (ended.sampler && ended.pid == sampler) {
-			fprintf(stderr,
-				"warning: the charts' sampler ended (status %d); starting it "
-				"again in %ds\n",
-				WIFEXITED(ended.status) ? WEXITSTATUS(ended.status)
-							: 128 + WTERMSIG(ended.status),
-				SAMPLER_RESTART_PAUSE);
-			sampler = -1;
-			sampler_at = time(NULL) + SAMPLER_RESTART_PAUSE;
-			alarm(SAMPLER_RESTART_PAUSE);
-		}
-		if (sampler < 0 && time(NULL) >= sampler_at) {
-			sampler = start_sampler(sample_interval);
-			if (sampler < 0) {
-				sampler_at = time(NULL) + SAMPLER_RESTART_PAUSE;
+			if (h->ended) {
+				fprintf(stderr,
+					"warning: %s ended (status %d); starting it again in %ds\n",
+					h->what,
+					WIFEXITED(h->status) ? WEXITSTATUS(h->status)
+							     : 128 + WTERMSIG(h->status),
+					SAMPLER_RESTART_PAUSE);
+				h->ended = false;
+				h->pid = -1;
+				h->at = time(NULL) + SAMPLER_RESTART_PAUSE;
 				alarm(SAMPLER_RESTART_PAUSE);
+			}
+			if (h->interval && h->pid < 0 && time(NULL) >= h->at) {
+				h->pid = start_hook(h);
+				if (h->pid < 0) {
+					h->at = time(NULL) + SAMPLER_RESTART_PAUSE;
+					alarm(SAMPLER_RESTART_PAUSE);
+				}
 			}
 		}
 		sigsuspend(&wait_mask);
 	}
 	printf("berthd stopping (signal %d)\n", (int)stop_signal);
-	if (sampler > 0) {
-		kill(sampler, SIGTERM);
+	for (size_t i = 0; i < NHOOKS; i++) {
+		if (hooks[i].pid > 0) {
+			kill(hooks[i].pid, SIGTERM);
+		}
 	}
 	return 0;
 }
@@ -687,7 +711,7 @@ int main(int argc, const char **argv)
 	}
 	if (!strcmp(argv[1], "serve")) {
 		const char *http = "0.0.0.0:3000";
-		unsigned every = SAMPLER_INTERVAL;
+		unsigned every = SAMPLER_INTERVAL, doctor_every = APISERVER_DOCTOR_INTERVAL;
 		struct err e = ERR_INIT;
 
 		for (int i = 2; i < argc; i += 2) {
@@ -696,19 +720,23 @@ int main(int argc, const char **argv)
 			} else if (i + 1 < argc && !strcmp(argv[i], "--sample-interval") &&
 				   sampler_interval_parse(argv[i + 1], &every, &e) == 0) {
 				continue;
+			} else if (i + 1 < argc && !strcmp(argv[i], "--doctor-interval") &&
+				   apiserver_doctor_interval_parse(argv[i + 1], &doctor_every,
+								   &e) == 0) {
+				continue;
 			} else {
 				if (err_isset(&e)) {
-					fprintf(stderr, "error: --sample-interval: %s\n",
-						err_str(&e));
+					fprintf(stderr, "error: %s: %s\n", argv[i], err_str(&e));
 				}
 				err_release(&e);
 				store_close(&bd.store);
 				fprintf(stderr, "usage: berthd serve [--http ADDR:PORT|off] "
-						"[--sample-interval SECONDS]\n");
+						"[--sample-interval SECONDS] "
+						"[--doctor-interval SECONDS|off]\n");
 				return 2;
 			}
 		}
-		rc = run_serve(&bd, http, every);
+		rc = run_serve(&bd, http, every, doctor_every);
 	} else if (!strcmp(argv[1], "ssh")) {
 		rc = run_ssh(&bd);
 	} else if (!strcmp(argv[1], "hook")) {
@@ -726,6 +754,23 @@ int main(int argc, const char **argv)
 			}
 			rc = bd_fail("usage: berthd hook sampler [--interval SECONDS]%s%s",
 				     err_isset(&e) ? ": " : "", err_isset(&e) ? err_str(&e) : "");
+			err_release(&e);
+		} else if (argc >= 3 && !strcmp(argv[2], "doctor")) {
+			unsigned doctor_every = APISERVER_DOCTOR_INTERVAL;
+
+			if ((argc == 4 && !strcmp(argv[3], "--once")) ||
+			    (argc == 5 && !strcmp(argv[3], "--interval") &&
+			     apiserver_doctor_interval_parse(argv[4], &doctor_every, &e) == 0 &&
+			     doctor_every)) {
+				/* the store is not the check's business */
+				store_close(&bd.store);
+				return apiserver_hook_doctor(bd.state_dir, doctor_every, argc == 4);
+			}
+			rc = bd_fail("usage: berthd hook doctor [--interval SECONDS | --once]%s%s",
+				     err_isset(&e) ? ": " : "", err_isset(&e) ? err_str(&e) : "");
+			err_release(&e);
+		} else if (argc == 3 && !strcmp(argv[2], "panel-route")) {
+			rc = bd_panel_route(&bd, &e) < 0 ? bd_fail_err(&e) : 0;
 			err_release(&e);
 		} else if (argc == 4 && !strcmp(argv[2], "job")) {
 			rc = apiapps_hook_job(&bd, argv[3], dispatch);

@@ -10,6 +10,7 @@
 #include "daemon/api.h"
 #include "daemon/apictx.h"
 #include "daemon/apidata.h"
+#include "daemon/apiserver.h"
 #include "daemon/certs.h"
 #include "daemon/csrf.h"
 #include "daemon/dsbackup.h"
@@ -435,6 +436,62 @@ static int datastores_section(struct apictx *c, struct sbuf *sb)
 	return 0;
 }
 
+/*
+ * The host, for admins: doctor's last verdicts (daemon/apiserver.h's
+ * cached check; a page never runs one), each in words, and "Check now".
+ */
+static void host_section(struct apictx *c, struct sbuf *sb)
+{
+	struct err e = ERR_INIT;
+	json_t *d = apiserver_doctor_load(c->api->state_dir, &e), *ck;
+	size_t i;
+
+	sbuf_addstr(sb, "<section id=\"host\" aria-labelledby=\"host-h\">\n"
+			"<h2 id=\"host-h\">Host</h2>\n");
+	if (!d) {
+		sbuf_addstr(sb, "<p id=\"host-checked\">");
+		if (err_isset(&e)) {
+			log_error("http: %s", err_str(&e));
+			sbuf_addstr(sb, "The last check of the host cannot be read.");
+		} else {
+			sbuf_addstr(sb, "Not checked yet.");
+		}
+		sbuf_addstr(sb, "</p>\n");
+	} else {
+		sbuf_addstr(sb, "<p id=\"host-checked\">Checked at <time datetime=\"");
+		sbuf_add_markup(sb, json_string_value(json_object_get(d, "checked_at")));
+		sbuf_addstr(sb, "\">");
+		sbuf_add_markup(sb, json_string_value(json_object_get(d, "checked_at")));
+		sbuf_addstr(sb, "</time>: ");
+		sbuf_add_markup(sb, json_string_value(json_object_get(d, "status")));
+		sbuf_addstr(sb, "</p>\n<table id=\"host-checks\" class=\"stack\">\n<thead><tr>"
+				"<th scope=\"col\">Check</th><th scope=\"col\">Verdict</th>"
+				"<th scope=\"col\">Detail</th></tr></thead>\n<tbody>\n");
+		json_array_foreach(json_object_get(d, "checks"), i, ck)
+		{
+			const char *st = json_string_value(json_object_get(ck, "status"));
+
+			sbuf_addstr(sb, "<tr data-check=\"");
+			sbuf_add_markup(sb, json_string_value(json_object_get(ck, "name")));
+			sbuf_addstr(sb, "\"><td data-label=\"Check\">");
+			sbuf_add_markup(sb, json_string_value(json_object_get(ck, "name")));
+			/* st is one of ok, warn, fail (apiserver_doctor_load checked it) */
+			sbuf_addf(sb,
+				  "</td><td data-label=\"Verdict\" class=\"verdict-%s\">%s</td>",
+				  st, st);
+			sbuf_addstr(sb, "<td data-label=\"Detail\">");
+			sbuf_add_markup(sb, json_string_value(json_object_get(ck, "detail")));
+			sbuf_addstr(sb, "</td></tr>\n");
+		}
+		sbuf_addstr(sb, "</tbody>\n</table>\n");
+	}
+	sbuf_addstr(sb, "<p><button type=\"button\" id=\"host-check\">Check now</button></p>\n"
+			"<p id=\"host-msg\" class=\"error\" role=\"alert\"></p>\n"
+			"<p id=\"host-note\" role=\"status\"></p>\n</section>\n");
+	json_decref(d);
+	err_release(&e);
+}
+
 static void dashboard(struct apictx *c, const struct store_user *u, const char *csrf,
 		      struct http_response *resp)
 {
@@ -497,6 +554,7 @@ static void dashboard(struct apictx *c, const struct store_user *u, const char *
 		goto out;
 	}
 	if (!strcmp(u->role, "admin")) {
+		host_section(c, &sb);
 		sbuf_addstr(
 		    &sb,
 		    "<section id=\"create\" aria-labelledby=\"create-h\">\n"
@@ -1156,9 +1214,11 @@ out:
 }
 
 /*
- * The server, for admins: the root domain the panel lives under, and the
- * SSH keys that reach berthd with their rights (`ssh-keys:*` over SSH
- * changes them; a key's line is never shown, its fingerprint is). 0 or -1.
+ * The server, for admins: the root domain the panel lives under and the
+ * SSH keys that reach berthd with their rights, each changed here through
+ * /api/v1/server (daemon/apiserver.h) as `domains:set-global` and
+ * `ssh-keys:*` change them over SSH (a key's line is never shown, its
+ * fingerprint is). 0 or -1.
  */
 static int server_section(struct apictx *c, struct sbuf *sb)
 {
@@ -1171,7 +1231,8 @@ static int server_section(struct apictx *c, struct sbuf *sb)
 		goto out;
 	}
 	sbuf_addstr(sb, "<section id=\"server\" aria-labelledby=\"server-h\">\n"
-			"<h2 id=\"server-h\">Server</h2>\n<dl>\n<dt>Root domain</dt><dd>");
+			"<h2 id=\"server-h\">Server</h2>\n<dl id=\"server-domain\">\n"
+			"<dt>Root domain</dt><dd>");
 	if (root && *root) {
 		sbuf_add_markup(sb, root);
 		sbuf_addstr(sb, " (the panel: <code>berth.");
@@ -1180,50 +1241,97 @@ static int server_section(struct apictx *c, struct sbuf *sb)
 	} else {
 		sbuf_addstr(sb, "none");
 	}
+	sbuf_addstr(sb, "</dd>\n</dl>\n<form id=\"root-domain-form\">\n"
+			"<p class=\"field\"><label for=\"root-domain\">New root domain</label>\n"
+			"<input id=\"root-domain\" required autocomplete=\"off\" "
+			"autocapitalize=\"none\" spellcheck=\"false\" value=\"");
+	sbuf_add_markup(sb, root ? root : "");
 	sbuf_addstr(
-	    sb, "</dd>\n</dl>\n<h3>SSH keys</h3>\n"
-		"<p>They push and run commands over SSH; <code>ssh-keys:add</code>, "
-		"<code>ssh-keys:grant</code> and <code>ssh-keys:remove</code> change them.</p>\n");
+	    sb,
+	    "\"></p>\n<p class=\"hint\">Apps without domains of their own are then reached as "
+	    "APP.DOMAIN from their next deploy (deploy them again to move them now), and the "
+	    "panel at berth.DOMAIN: open it there afterwards.</p>\n"
+	    "<p><button type=\"submit\" id=\"root-domain-save\">Set the root domain</button></p>\n"
+	    "</form>\n<p id=\"domain-msg\" class=\"error\" role=\"alert\"></p>\n"
+	    "<p id=\"domain-note\" role=\"status\"></p>\n"
+	    "<h3>SSH keys</h3>\n"
+	    "<p>They push and run commands over SSH (<code>ssh-keys:*</code> there).</p>\n"
+	    "<table id=\"ssh-keys\" class=\"stack\">\n<thead><tr><th scope=\"col\">Name</th>"
+	    "<th scope=\"col\">Fingerprint</th><th scope=\"col\">Rights</th>"
+	    "<th scope=\"col\"><span class=\"sr-only\">Action</span></th>"
+	    "</tr></thead>\n<tbody>\n");
 	if (!n) {
-		sbuf_addstr(sb, "<p>No SSH keys.</p>\n");
-	} else {
-		sbuf_addstr(sb, "<table id=\"ssh-keys\">\n<thead><tr><th scope=\"col\">Name</th>"
-				"<th scope=\"col\">Fingerprint</th><th scope=\"col\">Rights</th>"
-				"</tr></thead>\n<tbody>\n");
-		for (size_t i = 0; i < n; i++) {
-			struct strvec apps = STRVEC_INIT, rights = STRVEC_INIT;
+		sbuf_addstr(sb, "<tr><td colspan=\"4\">No SSH keys.</td></tr>\n");
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct strvec apps = STRVEC_INIT, rights = STRVEC_INIT;
 
-			if (!ks[i].admin &&
-			    store_right_list(&c->store, ks[i].name, &apps, &rights, &c->e) < 0) {
-				strvec_clear(&apps);
-				strvec_clear(&rights);
-				goto out;
-			}
-			sbuf_addstr(sb, "<tr data-key-name=\"");
-			sbuf_add_markup(sb, ks[i].name);
-			sbuf_addstr(sb, "\"><td>");
-			sbuf_add_markup(sb, ks[i].name);
-			sbuf_addstr(sb, "</td><td><code>");
-			sbuf_add_markup(sb, ks[i].fingerprint);
-			sbuf_addstr(sb, "</code></td><td>");
-			if (ks[i].admin) {
-				sbuf_addstr(sb, "admin");
-			} else if (!apps.nr) {
-				sbuf_addstr(sb, "none");
-			}
-			for (size_t k = 0; k < apps.nr; k++) {
-				sbuf_addstr(sb, k ? ", " : "");
-				sbuf_add_markup(sb, apps.v[k]);
-				sbuf_addstr(sb, ": ");
-				sbuf_add_markup(sb, rights.v[k]);
-			}
-			sbuf_addstr(sb, "</td></tr>\n");
+		if (!ks[i].admin &&
+		    store_right_list(&c->store, ks[i].name, &apps, &rights, &c->e) < 0) {
 			strvec_clear(&apps);
 			strvec_clear(&rights);
+			goto out;
 		}
-		sbuf_addstr(sb, "</tbody>\n</table>\n");
+		sbuf_addstr(sb, "<tr data-key-name=\"");
+		sbuf_add_markup(sb, ks[i].name);
+		sbuf_addstr(sb, "\"><td data-label=\"Name\">");
+		sbuf_add_markup(sb, ks[i].name);
+		sbuf_addstr(sb, "</td><td data-label=\"Fingerprint\"><code>");
+		sbuf_add_markup(sb, ks[i].fingerprint);
+		sbuf_addstr(sb, "</code></td><td data-label=\"Rights\">");
+		if (ks[i].admin) {
+			sbuf_addstr(sb, "admin");
+		} else if (!apps.nr) {
+			sbuf_addstr(sb, "none");
+		}
+		for (size_t k = 0; k < apps.nr; k++) {
+			sbuf_addstr(sb, k ? ", " : "");
+			sbuf_add_markup(sb, apps.v[k]);
+			sbuf_addstr(sb, ": ");
+			sbuf_add_markup(sb, rights.v[k]);
+			sbuf_addstr(sb, " <button type=\"button\" class=\"grant-revoke\" "
+					"data-key-name=\"");
+			sbuf_add_markup(sb, ks[i].name);
+			sbuf_addstr(sb, "\" data-app=\"");
+			sbuf_add_markup(sb, apps.v[k]);
+			sbuf_addstr(sb, "\">Revoke<span class=\"sr-only\"> ");
+			sbuf_add_markup(sb, apps.v[k]);
+			sbuf_addstr(sb, "</span></button>");
+		}
+		sbuf_addstr(sb, "</td><td data-label=\"Action\"><button type=\"button\" "
+				"class=\"key-remove\" data-key-name=\"");
+		sbuf_add_markup(sb, ks[i].name);
+		sbuf_addstr(sb, "\">Remove<span class=\"sr-only\"> ");
+		sbuf_add_markup(sb, ks[i].name);
+		sbuf_addstr(sb, "</span></button></td></tr>\n");
+		strvec_clear(&apps);
+		strvec_clear(&rights);
 	}
-	sbuf_addstr(sb, "</section>\n");
+	sbuf_addstr(
+	    sb,
+	    "</tbody>\n</table>\n<form id=\"key-form\">\n<h3>Add an SSH key</h3>\n"
+	    "<p class=\"field\"><label for=\"key-name\">Name (letters, digits, _ - . @)</label>\n"
+	    "<input id=\"key-name\" required autocomplete=\"off\" autocapitalize=\"none\" "
+	    "spellcheck=\"false\"></p>\n"
+	    "<p class=\"field\"><label for=\"key-text\">Public key (one line, such as "
+	    "ssh-ed25519 AAAA...)</label>\n<textarea id=\"key-text\" required rows=\"3\" "
+	    "spellcheck=\"false\"></textarea></p>\n"
+	    "<p class=\"check\"><input id=\"key-admin\" type=\"checkbox\">\n<label "
+	    "for=\"key-admin\">Admin (every app; else only the rights granted)</label></p>\n"
+	    "<p><button type=\"submit\" id=\"key-add\">Add the key</button></p>\n</form>\n"
+	    "<form id=\"grant-form\">\n<h3>Grant a key a right on an app</h3>\n"
+	    "<p class=\"field\"><label for=\"grant-key\">Key</label>\n"
+	    "<input id=\"grant-key\" required autocomplete=\"off\" autocapitalize=\"none\" "
+	    "spellcheck=\"false\"></p>\n"
+	    "<p class=\"field\"><label for=\"grant-app\">App</label>\n"
+	    "<input id=\"grant-app\" required autocomplete=\"off\" autocapitalize=\"none\" "
+	    "spellcheck=\"false\"></p>\n"
+	    "<p class=\"field\"><label for=\"grant-right\">Right</label>\n"
+	    "<select id=\"grant-right\"><option value=\"deploy\">deploy (push, change)</option>"
+	    "<option value=\"read\">read</option></select></p>\n"
+	    "<p><button type=\"submit\" id=\"grant-add\">Grant</button></p>\n</form>\n"
+	    "<p id=\"keys-msg\" class=\"error\" role=\"alert\"></p>\n"
+	    "<p id=\"keys-note\" role=\"status\"></p>\n</section>\n");
 	r = 0;
 out:
 	store_keys_free(ks, n);

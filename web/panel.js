@@ -648,6 +648,114 @@
 		removal("user-delete", "data-user", "user", "/api/v1/users/", ["user-list"], "users-msg");
 	}
 
+	/* ---- /settings, the server (admins): the root domain, the SSH keys ---- */
+	onSubmit("root-domain-form", function () {
+		say($("domain-msg"), "");
+		say($("domain-note"), "");
+		return api("PUT", "/api/v1/server/domain", { domain: $("root-domain").value.trim() }).then(
+			function (res) {
+				if (!res.ok) {
+					say($("domain-msg"), errorText(res));
+					return;
+				}
+				say($("domain-note"), "Root domain set to " + res.data.domain + ". " + res.data.note);
+				return refresh(["server-domain"]);
+			});
+	});
+
+	onSubmit("key-form", function () {
+		say($("keys-msg"), "");
+		say($("keys-note"), "");
+		return api("POST", "/api/v1/server/keys", {
+			name: $("key-name").value.trim(),
+			key: $("key-text").value.trim(),
+			admin: $("key-admin").checked,
+		}).then(function (res) {
+			if (!res.ok) {
+				say($("keys-msg"), errorText(res));
+				return;
+			}
+			$("key-form").reset();
+			say($("keys-note"), "Added the key " + res.data.name + " (" + res.data.fingerprint + ").");
+			return refresh(["ssh-keys"]);
+		});
+	});
+
+	onSubmit("grant-form", function () {
+		var key = $("grant-key").value.trim();
+		say($("keys-msg"), "");
+		return api("POST", "/api/v1/server/keys/" + encodeURIComponent(key) + "/grants", {
+			app: $("grant-app").value.trim(),
+			right: $("grant-right").value,
+		}).then(function (res) {
+			if (!res.ok) {
+				say($("keys-msg"), errorText(res));
+				return;
+			}
+			$("grant-form").reset();
+			return refresh(["ssh-keys"]);
+		});
+	});
+
+	if ($("server")) {
+		removal("key-remove", "data-key-name", "SSH key", "/api/v1/server/keys/", ["ssh-keys"], "keys-msg");
+		document.addEventListener("click", function (ev) {
+			var b = ev.target.closest("button.grant-revoke");
+			if (!b) {
+				return;
+			}
+			var key = b.getAttribute("data-key-name"), app = b.getAttribute("data-app");
+			say($("keys-msg"), "");
+			b.disabled = true;
+			api("DELETE", "/api/v1/server/keys/" + encodeURIComponent(key) + "/grants/" +
+			    encodeURIComponent(app)).then(function (res) {
+				if (!res.ok) {
+					b.disabled = false;
+					say($("keys-msg"), errorText(res));
+					return;
+				}
+				refresh(["ssh-keys"]);
+			});
+		});
+	}
+
+	/* ---- the dashboard (admins): check the host now (the section is swapped: delegated) ---- */
+	document.addEventListener("click", function (ev) {
+		var btn = ev.target.closest("#host-check");
+		if (!btn) {
+			return;
+		}
+		var tries = 0;
+		btn.disabled = true;
+		say($("host-msg"), "");
+		api("POST", "/api/v1/server/doctor", {}).then(function (res) {
+			if (!res.ok) {
+				btn.disabled = false;
+				say($("host-msg"), errorText(res));
+				return;
+			}
+			var before = res.data.checked_at;
+			say($("host-note"), "Checking the host…");
+			/* the check takes seconds: ask until it has a new time, a minute at most */
+			(function poll() {
+				api("GET", "/api/v1/server").then(function (r) {
+					var d = r.ok && r.data.doctor;
+					if (d && d.checked_at !== before) {
+						refresh(["host"]);
+						return;
+					}
+					if (++tries >= 60) {
+						btn.disabled = false;
+						say($("host-note"), "");
+						say($("host-msg"), "No new check after a minute: see berthd's log.");
+						return;
+					}
+					setTimeout(poll, 1000);
+				});
+			})();
+		});
+	});
+
 	onSubmit("user-form", function () {
 		var apps = {}, bad = "";
 		$("user-apps").value.split(/[\s,]+/).forEach(function (w) {

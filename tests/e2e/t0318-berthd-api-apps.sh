@@ -7,7 +7,10 @@
 # coming through /api/v1/jobs/ID; the app shows the release; a config value
 # set through the API is in no answer, no job line and no process's argv
 # on the host while the job runs; a domain is added, web scaled to 2 and
-# the first version rolled back to; a viewer gets 403 on every change.
+# the first version rolled back to; a viewer gets 403 on every change. The
+# host's check: berthd serve's own at start, then one asked for through
+# POST /api/v1/server/doctor, doctor's verdicts of the real host in
+# GET /api/v1/server, its helper container gone.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 . "$TOP/tests/e2e/deploy-lib.sh"
@@ -178,6 +181,36 @@ test_expect_success 'a viewer: 403 on every change, nothing started; the job lin
 	bd events $T >events.out && cat events.out &&
 	grep -qE "user:admin +$T +config:set +SECRET_KEY job [0-9a-f]{32} from $HERE" events.out &&
 	! grep -q "$SECRET" events.out
+'
+
+test_expect_success 'the host checked by berthd at start, then again when asked' '
+	test "$(api GET /api/v1/server -b "$TEST_TMP/jarv")" = 403 &&
+	for i in $(seq 120); do
+		test "$(api GET /api/v1/server -b "$TEST_TMP/jar")" = 200 &&
+		jq -e ".doctor != null" api.out >/dev/null && break
+		sleep 1
+	done &&
+	cat api.out && at=$(jq -r .doctor.checked_at api.out) && test "$at" != null &&
+	test "$(jq -r .domain api.out)" = "$ROOT" &&
+	jq -e ".keys | map(.name) | index(\"admin-$T\") != null" api.out &&
+	sleep 1 &&
+	mapfile -t h < <(csrf "$TEST_TMP/jar") &&
+	test "$(api POST /api/v1/server/doctor -b "$TEST_TMP/jar" "${h[@]}" -d "{}")" = 202 &&
+	test "$(jq -r .checked_at api.out)" = "$at" &&
+	for i in $(seq 120); do
+		test "$(api GET /api/v1/server -b "$TEST_TMP/jar")" = 200 &&
+		test "$(jq -r .doctor.checked_at api.out)" != "$at" && break
+		sleep 1
+	done &&
+	cat api.out &&
+	test "$(jq -r .doctor.checked_at api.out)" != "$at" &&
+	jq -e ".doctor.status | IN(\"ok\", \"warn\", \"fail\")" api.out &&
+	jq -e "[.doctor.checks[] | .status | IN(\"ok\", \"warn\", \"fail\")] | all" api.out &&
+	jq -e ".doctor.checks | map(select(.name == \"docker\"))[0].status == \"ok\"" api.out &&
+	jq -e ".doctor.checks | map(.name) | index(\"disk\") != null and index(\"memory\") != null and index(\"load\") != null" api.out &&
+	test "$(on $H "docker exec berthd stat -c %a /var/lib/berthd/doctor.json")" = 644 &&
+	test -z "$(on $H "docker ps -aq --filter label=berth.daemon.doctor=1")" &&
+	bd events >events.out && grep -q "user:admin - panel:doctor from $HERE" events.out
 '
 
 test_done

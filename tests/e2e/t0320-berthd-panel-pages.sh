@@ -12,6 +12,11 @@
 # pattern only where the browser reads the regex as berthd does); the API
 # lists them and reads a shipped or pasted template's form (a bad one: 400
 # naming its line); the form's deploy refuses a value failing its regex.
+# The server's API and sections: the dashboard's Host section shows the
+# verdicts of a doctor.json written here (details escaped), a check asked for
+# runs in the background (berthd serve's own schedule is off; no dockerd for
+# it: the report says so), the root domain and SSH keys change through
+# /api/v1/server with their checks, admins only, CSRF, audit events.
 . "$(dirname "$0")/lib.sh"
 
 BERTHD=${BERTHD_BIN:-$TOP/bin/berthd}
@@ -25,7 +30,9 @@ bd() { "$BERTHD" "$@"; }
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 B=http://127.0.0.1:$PORT
-"$BERTHD" serve --http "127.0.0.1:$PORT" >"$TEST_TMP/serve.log" 2>&1 &
+# no schedule of doctor's checks; one asked for finds no dockerd (none at that socket)
+DOCKER_HOST=unix://$TEST_TMP/no-docker.sock \
+	"$BERTHD" serve --http "127.0.0.1:$PORT" --doctor-interval off >"$TEST_TMP/serve.log" 2>&1 &
 SERVE=$!
 test_cleanup "kill $SERVE"
 
@@ -84,6 +91,13 @@ test_expect_success 'berthd serves on loopback' '
 		sleep 0.1
 	done &&
 	test "$(get /up)" = 200
+'
+
+test_expect_success 'serve refuses a doctor interval out of bounds, saying so' '
+	for v in 5 86401 10m; do
+		rc=0 && "$BERTHD" serve --http off --doctor-interval $v >out 2>&1 || rc=$?
+		cat out && test $rc = 2 && grep -q "from 10 to 86400, got .$v." out || exit 1
+	done
 '
 
 test_expect_success 'before set-up, the pages answer 403 pointing at the set-up link' '
@@ -346,6 +360,136 @@ test_expect_success 'one-click apps: the form'"'"'s deploy, POST /api/v1/oneclic
 		test "$code" = 400 && jq -r .error "$TEST_TMP/change.out" | grep redis_version &&
 		! bd apps:list | grep -q "r$T"
 	fi
+test_expect_success 'the dashboard: no check of the host yet, then the verdicts of doctor.json' '
+	test "$(get / -b "$TEST_TMP/admin.jar")" = 200 && page_ok &&
+	grep_q "$TEST_TMP/get.out" "<section id=\"host\"" &&
+	grep_q "$TEST_TMP/get.out" "<p id=\"host-checked\">Not checked yet.</p>" &&
+	grep_q "$TEST_TMP/get.out" "<button type=\"button\" id=\"host-check\">Check now</button>" &&
+	test "$(get /api/v1/server -b "$TEST_TMP/admin.jar")" = 200 &&
+	test "$(jq -r .doctor "$TEST_TMP/get.out")" = null &&
+	cat >"$BERTHD_STATE_DIR/doctor.json" <<-\EOF &&
+	{"checked_at": "2026-01-02T03:04:05Z", "host": "h", "status": "fail", "checks": [
+	 {"name": "disk", "status": "fail", "detail": "/ 3% free <b>&amp; low</b>"},
+	 {"name": "memory", "status": "warn", "detail": "low headroom"},
+	 {"name": "load", "status": "ok", "detail": "0.1"},
+	 {"name": "odd", "status": "bad", "detail": "left out"}]}
+	EOF
+	test "$(get / -b "$TEST_TMP/admin.jar")" = 200 && page_ok &&
+	grep_q "$TEST_TMP/get.out" "Checked at <time datetime=\"2026-01-02T03:04:05Z\">" &&
+	grep_q "$TEST_TMP/get.out" "<tr data-check=\"disk\"><td data-label=\"Check\">disk</td><td data-label=\"Verdict\" class=\"verdict-fail\">fail</td>" &&
+	grep_q "$TEST_TMP/get.out" "/ 3% free &lt;b&gt;&amp;amp; low&lt;/b&gt;" &&
+	grep_q "$TEST_TMP/get.out" "class=\"verdict-warn\">warn</td>" &&
+	grep_q "$TEST_TMP/get.out" "class=\"verdict-ok\">ok</td>" &&
+	! grep -q "<b>&amp; low" "$TEST_TMP/get.out" &&
+	! grep -q "data-check=\"odd\"" "$TEST_TMP/get.out" &&
+	test "$(get /api/v1/server -b "$TEST_TMP/admin.jar")" = 200 &&
+	test "$(jq -r .domain "$TEST_TMP/get.out")" = "$T.test" &&
+	test "$(jq -r .doctor.checked_at "$TEST_TMP/get.out")" = 2026-01-02T03:04:05Z &&
+	test "$(jq -r "[.doctor.checks[].status] | join(\",\")" "$TEST_TMP/get.out")" = fail,warn,ok &&
+	test "$(get / -b "$TEST_TMP/vic.jar")" = 200 &&
+	! grep -q "id=\"host\"" "$TEST_TMP/get.out" &&
+	test "$(get /api/v1/server -b "$TEST_TMP/vic.jar")" = 403 &&
+	# an API token of the admin is the admin (an app token would not be)
+	test "$(get /api/v1/server -H "Authorization: Bearer $(cat "$TEST_TMP/api-token")")" = 200
+'
+
+test_expect_success 'a check of the host asked for runs in the background and writes doctor.json' '
+	test "$(change "$TEST_TMP/vic.jar" POST /api/v1/server/doctor "{}")" = 403 &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" -b "$TEST_TMP/admin.jar" -X POST \
+		-H "Origin: $ORIGIN" -H "Content-Type: application/json" --data-binary "{}" \
+		"$B/api/v1/server/doctor")" = 403 &&
+	test "$(change "$TEST_TMP/admin.jar" POST /api/v1/server/doctor "{}")" = 202 &&
+	test "$(jq -r .checked_at "$TEST_TMP/change.out")" = 2026-01-02T03:04:05Z &&
+	for i in $(seq 120); do
+		get /api/v1/server -b "$TEST_TMP/admin.jar" >/dev/null &&
+		test "$(jq -r .doctor.checked_at "$TEST_TMP/get.out")" != 2026-01-02T03:04:05Z && break
+		sleep 0.5
+	done &&
+	jq -e ".doctor.checked_at | test(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$\")" "$TEST_TMP/get.out" &&
+	jq -e ".doctor.status == \"fail\" and (.doctor.checks | length) > 0" "$TEST_TMP/get.out" &&
+	jq -e "[.doctor.checks[] | (.name | type) == \"string\" and (.detail | type) == \"string\"
+		and (.status | IN(\"ok\", \"warn\", \"fail\"))] | all" "$TEST_TMP/get.out" &&
+	test "$(stat -c %a "$BERTHD_STATE_DIR/doctor.json")" = 644 &&
+	bd events | grep -q "panel:doctor"
+'
+
+test_expect_success 'settings: the root domain and the SSH keys, editable by an admin' '
+	test "$(get /settings -b "$TEST_TMP/admin.jar")" = 200 && page_ok &&
+	for id in server root-domain-form root-domain key-form key-name key-text key-admin \
+		grant-form grant-key grant-app grant-right ssh-keys; do
+		grep_q "$TEST_TMP/get.out" "id=\"$id\"" || exit 1
+	done &&
+	grep_q "$TEST_TMP/get.out" "<input id=\"root-domain\" required [^>]*value=\"$T.test\">" &&
+	grep_q "$TEST_TMP/get.out" "reached as APP.DOMAIN from their next deploy" &&
+	grep_q "$TEST_TMP/get.out" "<td colspan=\"4\">No SSH keys.</td>" &&
+	for id in $(grep -o "<input id=\"[^\"]*\"" "$TEST_TMP/get.out" | cut -d\" -f2); do
+		grep_q "$TEST_TMP/get.out" "<label for=\"$id\">" || exit 1
+	done &&
+	test "$(get /settings -b "$TEST_TMP/vic.jar")" = 200 &&
+	! grep -q "id=\"server\"" "$TEST_TMP/get.out"
+'
+
+test_expect_success 'the root domain through the API: checked, admins only, CSRF, an event' '
+	test "$(change "$TEST_TMP/admin.jar" PUT /api/v1/server/domain "{\"domain\":\"bad domain\"}")" = 400 &&
+	grep_q "$TEST_TMP/change.out" "invalid domain" &&
+	test "$(change "$TEST_TMP/admin.jar" PUT /api/v1/server/domain "{\"domain\":\"*.x.test\"}")" = 400 &&
+	test "$(change "$TEST_TMP/admin.jar" PUT /api/v1/server/domain "{\"domain\":7}")" = 400 &&
+	test "$(change "$TEST_TMP/admin.jar" PUT /api/v1/server/domain "[]")" = 400 &&
+	test "$(change "$TEST_TMP/vic.jar" PUT /api/v1/server/domain "{\"domain\":\"v.test\"}")" = 403 &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" -b "$TEST_TMP/admin.jar" -X PUT \
+		-H "Origin: $ORIGIN" -H "Content-Type: application/json" \
+		--data-binary "{\"domain\":\"v.test\"}" "$B/api/v1/server/domain")" = 403 &&
+	test "$(bd domains:report --global --format json 2>/dev/null | jq -r .global_vhost 2>/dev/null ||
+		get /api/v1/server -b "$TEST_TMP/admin.jar" >/dev/null; jq -r .domain "$TEST_TMP/get.out")" = "$T.test" &&
+	# the same domain again, in capitals: lowercased, set; the panel stays reachable
+	test "$(change "$TEST_TMP/admin.jar" PUT /api/v1/server/domain "{\"domain\":\"${T^^}.TEST\"}")" = 200 &&
+	test "$(jq -r .domain "$TEST_TMP/change.out")" = "$T.test" &&
+	test "$(jq -r .panel "$TEST_TMP/change.out")" = "https://berth.$T.test/" &&
+	jq -r .note "$TEST_TMP/change.out" | grep -q "APP.$T.test from their next deploy" &&
+	bd events | grep "panel:domains:set-global" | grep -q "user:admin.*$T.test from 127.0.0.1"
+'
+
+test_expect_success 'SSH keys through the API: added, granted, revoked, removed; checked' '
+	rm -f "$TEST_TMP/k" "$TEST_TMP/k.pub" &&
+	ssh-keygen -q -t ed25519 -N "" -C "me@laptop" -f "$TEST_TMP/k" &&
+	fp=$(ssh-keygen -l -f "$TEST_TMP/k.pub" | cut -d" " -f2) &&
+	key=$(cat "$TEST_TMP/k.pub") &&
+	body=$(jq -nc --arg k "$key" "{name: \"laptop@$T\", key: \$k}") &&
+	test "$(change "$TEST_TMP/vic.jar" POST /api/v1/server/keys "$body")" = 403 &&
+	test "$(change "$TEST_TMP/admin.jar" POST /api/v1/server/keys "{\"name\":\"x\"}")" = 400 &&
+	grep_q "$TEST_TMP/change.out" "key: expected one public key" &&
+	test "$(change "$TEST_TMP/admin.jar" POST /api/v1/server/keys "{\"name\":\"x y\",\"key\":\"$key\"}")" = 400 &&
+	grep_q "$TEST_TMP/change.out" "invalid key name" &&
+	test "$(change "$TEST_TMP/admin.jar" POST /api/v1/server/keys "{\"name\":\"x\",\"key\":\"ssh-ed25519 AAAA\"}")" = 400 &&
+	test "$(change "$TEST_TMP/admin.jar" POST /api/v1/server/keys "{\"name\":\"x\",\"key\":\"$key\",\"admin\":1}")" = 400 &&
+	test "$(change "$TEST_TMP/admin.jar" POST /api/v1/server/keys "$body")" = 201 &&
+	test "$(jq -r .fingerprint "$TEST_TMP/change.out")" = "$fp" &&
+	test "$(jq -r .admin "$TEST_TMP/change.out")" = false &&
+	test "$(change "$TEST_TMP/admin.jar" POST /api/v1/server/keys "$body")" = 409 &&
+	grep -q "$(cut -d" " -f2 "$TEST_TMP/k.pub") laptop@$T" "$BERTHD_STATE_DIR/ssh/authorized_keys" &&
+	test "$(change "$TEST_TMP/admin.jar" POST "/api/v1/server/keys/laptop@$T/grants" "{\"app\":\"shop\",\"right\":\"all\"}")" = 400 &&
+	test "$(change "$TEST_TMP/admin.jar" POST "/api/v1/server/keys/laptop@$T/grants" "{\"app\":\"nope\",\"right\":\"read\"}")" = 404 &&
+	test "$(change "$TEST_TMP/admin.jar" POST /api/v1/server/keys/nokey/grants "{\"app\":\"shop\",\"right\":\"read\"}")" = 404 &&
+	test "$(change "$TEST_TMP/vic.jar" POST "/api/v1/server/keys/laptop@$T/grants" "{\"app\":\"shop\",\"right\":\"deploy\"}")" = 403 &&
+	test "$(change "$TEST_TMP/admin.jar" POST "/api/v1/server/keys/laptop@$T/grants" "{\"app\":\"shop\",\"right\":\"deploy\"}")" = 200 &&
+	bd ssh-keys:list --format json | jq -e ".[] | select(.name == \"laptop@$T\") | .rights.shop == \"deploy\"" &&
+	test "$(get /api/v1/server -b "$TEST_TMP/admin.jar")" = 200 &&
+	jq -e ".keys[] | select(.name == \"laptop@$T\") | .fingerprint == \"$fp\" and .rights.shop == \"deploy\" and .admin == false" "$TEST_TMP/get.out" &&
+	! grep -q "$(cut -d" " -f2 "$TEST_TMP/k.pub")" "$TEST_TMP/get.out" &&
+	test "$(get /settings -b "$TEST_TMP/admin.jar")" = 200 &&
+	grep -qF "<tr data-key-name=\"laptop@$T\"><td data-label=\"Name\">laptop@$T</td><td data-label=\"Fingerprint\"><code>$fp</code></td><td data-label=\"Rights\">shop: deploy <button type=\"button\" class=\"grant-revoke\" data-key-name=\"laptop@$T\" data-app=\"shop\">" "$TEST_TMP/get.out" &&
+	! grep -q "$(cut -d" " -f2 "$TEST_TMP/k.pub")" "$TEST_TMP/get.out" &&
+	test "$(change "$TEST_TMP/admin.jar" DELETE "/api/v1/server/keys/laptop@$T/grants/shop")" = 200 &&
+	bd ssh-keys:list --format json | jq -e ".[] | select(.name == \"laptop@$T\") | .rights == {}" &&
+	test "$(change "$TEST_TMP/admin.jar" DELETE /api/v1/server/keys/nokey)" = 404 &&
+	test "$(change "$TEST_TMP/vic.jar" DELETE "/api/v1/server/keys/laptop@$T")" = 403 &&
+	test "$(change "$TEST_TMP/admin.jar" DELETE "/api/v1/server/keys/laptop%40$T")" = 200 &&
+	! grep -q "laptop@$T" "$BERTHD_STATE_DIR/ssh/authorized_keys" &&
+	test "$(change "$TEST_TMP/admin.jar" DELETE "/api/v1/server/keys/laptop@$T")" = 404 &&
+	bd events >"$TEST_TMP/events" &&
+	for a in add grant revoke remove; do
+		grep "panel:ssh-keys:$a" "$TEST_TMP/events" | grep -q "user:admin.*laptop@$T.* from 127.0.0.1" || exit 1
+	done
 '
 
 test_expect_success 'logging out ends the session: the pages send it to /login' '

@@ -9,10 +9,12 @@
 # with a code; the dashboard lists an app; on the app's page an env var set
 # through the form, whose value the browser sends once and no answer ever
 # holds; one-click apps: the redis template's form from the dashboard, a
-# value failing its regex refused (when berthd has the deploy route), a pasted
-# template's form with its texts as text, a bad one's error naming its line, a
-# file read into the text; the pages fit 375 px; a viewer sees the app's page
-# without the form.
+# value failing its regex refused, a pasted template's form with its texts as
+# text, a bad one's error naming its line, a file read into the text; the
+# pages fit 375 px; a viewer sees the app's page without the form; last, as
+# the admin: the host checked from the dashboard's "Check now" (no
+# matter whether berthd finds a dockerd here: the check says), an SSH key added, granted,
+# revoked and removed in Settings, and a new root domain set there.
 # Screenshots of every page, the console and every request and response of
 # the run are kept in build/test-results/browser/t0321-berthd-panel-browser/.
 . "$(dirname "$0")/lib.sh"
@@ -388,6 +390,58 @@ step_narrow() {
 	JS
 }
 
+# the server (admins): the host's check on the dashboard, then Settings' keys and root domain
+step_server() {
+	browser_run server <<-'JS'
+		const name = b.env.KEY_NAME, app = b.env.APP;
+		await b.goto(b.env.PANEL + '/');
+		await page.waitForSelector('section#host');
+		b.expect(/Not checked yet/.test(await page.textContent('#host-checked')),
+			'the host not checked yet (berthd serve checks it on no schedule here)');
+		await page.click('#host-check');
+		await page.waitForSelector('#host-checks tbody tr', { timeout: 60000 });
+		b.expect(/^Checked at \S+Z: (ok|warn|fail)$/.test((await page.textContent('#host-checked')).trim()),
+			'when the host was checked, and its verdict in words');
+		for (const v of await page.$$eval('#host-checks td[data-label="Verdict"]', (ts) => ts.map((t) => t.textContent))) {
+			b.expect(/^(ok|warn|fail)$/.test(v), `a verdict in words (${v})`);
+		}
+		await b.shot('host');
+		await page.click('#nav-settings');
+		await b.waitPath('/settings');
+		await page.waitForSelector('section#server');
+		await page.fill('#key-name', name);
+		await page.fill('#key-text', b.env.KEY_PUB);
+		await page.click('#key-add');
+		await page.waitForSelector(`#ssh-keys tr[data-key-name="${name}"]`);
+		b.expect((await page.textContent('#keys-note')).includes(name), 'the key said added');
+		b.expect(/SHA256:/.test(await page.textContent(`#ssh-keys tr[data-key-name="${name}"]`)),
+			'the key listed with its fingerprint');
+		b.expect(/none/.test(await page.textContent(`#ssh-keys tr[data-key-name="${name}"] td[data-label="Rights"]`)),
+			'a key that is not an admin has no rights yet');
+		await b.shot('key-added');
+		await page.fill('#grant-key', name);
+		await page.fill('#grant-app', app);
+		await page.selectOption('#grant-right', 'deploy');
+		await page.click('#grant-add');
+		const revoke = `button.grant-revoke[data-key-name="${name}"][data-app="${app}"]`;
+		await page.waitForSelector(revoke);
+		await b.shot('key-granted');
+		await page.click(revoke);
+		await page.waitForSelector(revoke, { state: 'detached' });
+		// confirm() is accepted by the driver
+		await page.click(`button.key-remove[data-key-name="${name}"]`);
+		await page.waitForSelector(`#ssh-keys tr[data-key-name="${name}"]`, { state: 'detached' });
+		await b.shot('key-removed');
+		await page.fill('#root-domain', b.env.ROOT2);
+		await page.click('#root-domain-save');
+		await page.waitForFunction((d) => document.getElementById('server-domain').textContent.includes(d),
+			b.env.ROOT2);
+		b.expect((await page.textContent('#domain-note')).includes(`APP.${b.env.ROOT2} from their next deploy`),
+			'the page says what the new root domain changes');
+		await b.shot('root-domain');
+	JS
+}
+
 # ---- the harness proves itself on a tiny local site ----
 
 mkdir -p site &&
@@ -432,7 +486,9 @@ test_expect_success 'the browser harness passes a clean page, keeps every body, 
 test_expect_success 'berthd behind berth-proxy serves https://berth.example.test' '
 	bd domains:set-global $ROOT >/dev/null &&
 	bd apps:create $APP >/dev/null &&
-	{ "$BERTHD" serve --http 127.0.0.1:$BERTHD_PORT >berthd.log 2>&1 </dev/null &
+	# the host checked only when asked (the probe runs where berthd does: a dockerd, or none)
+	{ "$BERTHD" serve --http 127.0.0.1:$BERTHD_PORT --doctor-interval off \
+		>berthd.log 2>&1 </dev/null &
 	  echo "kill $!" >>"$TEST_TMP/.cleanups"; } &&
 	wait_for_line berthd.log "panel and API on" &&
 	"$PROXY" deploy berthd --target 127.0.0.1:$BERTHD_PORT --host berth.$ROOT --tls \
@@ -501,6 +557,17 @@ test_expect_success 'the pages fit a phone, 375 px wide' '
 
 test_expect_success 'a viewer sees the app page without #env-form or any other change; charts and logs' '
 	step_viewer
+'
+
+export KEY_NAME=laptop-$T ROOT2=$T.example.test
+test_expect_success 'the host checked from the dashboard; an SSH key and the root domain in Settings' '
+	ssh-keygen -q -t ed25519 -N "" -C "$KEY_NAME" -f "$TEST_TMP/key" </dev/null &&
+	KEY_PUB=$(cat "$TEST_TMP/key.pub") step_server &&
+	jq -e ".checks | length > 0" "$BERTHD_STATE_DIR/doctor.json" &&
+	bd ssh-keys:list --format json >keys && ! grep -q "$KEY_NAME" keys &&
+	bd --format json domains:report $APP | jq -e ".global_vhost == \"$ROOT2\"" &&
+	bd events >events && grep -q "panel:ssh-keys:remove" events &&
+	grep "panel:domains:set-global" events | grep -q "$ROOT2"
 '
 
 test_done

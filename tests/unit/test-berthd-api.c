@@ -20,6 +20,7 @@
 #include "daemon/api.h"
 #include "daemon/apicharts.h"
 #include "daemon/apiapps.h"
+#include "daemon/apiserver.h"
 #include "daemon/capdeploy.h"
 #include "daemon/datastore.h"
 #include "daemon/loginguard.h"
@@ -1566,6 +1567,251 @@ static void test_oneclick(void)
 	sbuf_release(&hd);
 	sbuf_release(&p);
 	sbuf_release(&args);
+/* A public key line as ssh-keygen writes it. */
+#define PUBKEY                                                                                     \
+	"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP3pJ5a0h6dW2qEKcTnnZCPE3v2Xl2NOlNw3qJJSgOLx "        \
+	"me@laptop"
+
+/* /api/v1/server (daemon/apiserver.h): admins only, CSRF, each body's checks, events. */
+static void test_server_routes(void)
+{
+	struct store s = STORE_INIT;
+	struct answer a;
+	struct sbuf admin = SBUF_INIT, nina = SBUF_INIT, h = SBUF_INIT, hn = SBUF_INIT,
+		    nocsrf = SBUF_INIT, body = SBUF_INIT;
+	char tok[USERS_TOKEN_HEX + 1];
+	json_t *j;
+	const char *bad[][2] = {
+	    {"/api/v1/server/keys", "[]"},
+	    {"/api/v1/server/keys", "{\"key\":\"" PUBKEY "\"}"},
+	    {"/api/v1/server/keys", "{\"name\":\"k1\"}"},
+	    {"/api/v1/server/keys", "{\"name\":\"k 1\",\"key\":\"" PUBKEY "\"}"},
+	    {"/api/v1/server/keys", "{\"name\":\"-k\",\"key\":\"" PUBKEY "\"}"},
+	    {"/api/v1/server/keys", "{\"name\":\"k1\",\"key\":\"ssh-ed25519 AAAA\"}"},
+	    {"/api/v1/server/keys", "{\"name\":\"k1\",\"key\":\"ssh-dss AAAAB3NzaC1kc3M=\"}"},
+	    {"/api/v1/server/keys", "{\"name\":\"k1\",\"key\":\"" PUBKEY "\\n" PUBKEY "\"}"},
+	    {"/api/v1/server/keys", "{\"name\":\"k1\",\"key\":\"" PUBKEY "\",\"admin\":\"yes\"}"},
+	    {"/api/v1/server/keys/k1/grants", "{\"app\":\"srv\"}"},
+	    {"/api/v1/server/keys/k1/grants", "{\"app\":\"srv\",\"right\":\"admin\"}"},
+	    {"/api/v1/server/keys/k1/grants", "{\"app\":\"Bad App\",\"right\":\"read\"}"},
+	    {"/api/v1/server/keys/k1/grants", "{\"right\":\"read\"}"},
+	};
+
+	/* serve's --doctor-interval */
+	{
+		unsigned v = 1;
+		const char *no[] = {"", "9", "86401", "1e3", "-60", "600s", "offf", "999999"};
+
+		CHECK(apiserver_doctor_interval_parse("off", &v, NULL) == 0 && v == 0);
+		CHECK(apiserver_doctor_interval_parse("10", &v, NULL) == 0 && v == 10);
+		CHECK(apiserver_doctor_interval_parse("86400", &v, NULL) == 0 && v == 86400);
+		for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+			struct err e = ERR_INIT;
+			CHECK(apiserver_doctor_interval_parse(no[i], &v, &e) < 0);
+			CHECK(strstr(err_str(&e), "from 10 to 86400") != NULL);
+			err_release(&e);
+		}
+	}
+	CHECK(store_open(&s, dir, NULL) == 0);
+	CHECK(store_user_add(&s, "nina", "x", "user", 1, NULL) == 0);
+	CHECK(store_app_create(&s, "srv", NULL) == 0);
+	CHECK(users_session_start(&s, "nina", (long long)time(NULL), tok, NULL) == 0);
+	sbuf_addf(&nina, "Cookie: berth_session=%s\r\n", tok);
+	store_close(&s);
+	CHECK_INT(login("admin", NULL, &admin), 200);
+	change_headers(&admin, &h);
+	change_headers(&nina, &hn);
+	sbuf_addf(&nocsrf, "%s%s%s", JSON, admin.buf, ORIGIN);
+
+	/* GET: admins; the doctor's check not run yet */
+	req("GET", "/api/v1/server", nina.buf, NULL, &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+	req("GET", "/api/v1/server", NULL, NULL, &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+	req("GET", "/api/v1/server", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	j = json_loads(a.body.buf, 0, NULL);
+	CHECK(json_is_null(json_object_get(j, "doctor")));
+	CHECK(!strcmp(json_string_value(json_object_get(j, "domain")), "example.test"));
+	CHECK(json_is_array(json_object_get(j, "keys")));
+	json_decref(j);
+	answer_release(&a);
+
+	/* every change: a non-admin 403, no CSRF token 403 */
+	{
+		const char *changes[][3] = {
+		    {"POST", "/api/v1/server/doctor", "{}"},
+		    {"PUT", "/api/v1/server/domain", "{\"domain\":\"x.test\"}"},
+		    {"POST", "/api/v1/server/keys", "{\"name\":\"k9\",\"key\":\"" PUBKEY "\"}"},
+		    {"POST", "/api/v1/server/keys/k1/grants",
+		     "{\"app\":\"srv\",\"right\":\"read\"}"},
+		    {"DELETE", "/api/v1/server/keys/k1", ""},
+		    {"DELETE", "/api/v1/server/keys/k1/grants/srv", ""},
+		};
+		for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+			req(changes[i][0], changes[i][1], hn.buf, changes[i][2], &a);
+			CHECK_INT(a.status, 403);
+			answer_release(&a);
+			req(changes[i][0], changes[i][1], nocsrf.buf, changes[i][2], &a);
+			CHECK_INT(a.status, 403);
+			CHECK(strstr(a.body.buf, "X-CSRF-Token") != NULL);
+			answer_release(&a);
+		}
+	}
+	CHECK(access(dir, F_OK) == 0);
+	sbuf_addf(&body, "%s/ssh/authorized_keys", dir);
+	CHECK(access(body.buf, F_OK) != 0); /* nothing was added */
+
+	/* keys: the bodies refused, then one added, granted, revoked, removed */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (i == 9) {
+			req("POST", "/api/v1/server/keys", h.buf,
+			    "{\"name\":\"k1\",\"key\":\"" PUBKEY "\"}", &a);
+			CHECK_INT(a.status, 201);
+			j = json_loads(a.body.buf, 0, NULL);
+			CHECK(!strncmp(json_string_value(json_object_get(j, "fingerprint")),
+				       "SHA256:", 7));
+			CHECK(json_is_false(json_object_get(j, "admin")));
+			json_decref(j);
+			answer_release(&a);
+		}
+		req("POST", bad[i][0], h.buf, bad[i][1], &a);
+		if (a.status != 400) {
+			printf("#   %s %s: %d %s\n", bad[i][0], bad[i][1], a.status, a.body.buf);
+		}
+		CHECK_INT(a.status, 400);
+		CHECK(strstr(a.body.buf, "\"error\"") != NULL);
+		answer_release(&a);
+	}
+	req("POST", "/api/v1/server/keys", h.buf, "{\"name\":\"k1\",\"key\":\"" PUBKEY "\"}", &a);
+	CHECK_INT(a.status, 409);
+	answer_release(&a);
+	req("POST", "/api/v1/server/keys", h.buf, "{\"name\":\"k2\",\"key\":\"" PUBKEY "\"}", &a);
+	CHECK_INT(a.status, 400); /* the same key under another name */
+	CHECK(strstr(a.body.buf, "already") != NULL);
+	answer_release(&a);
+	req("POST", "/api/v1/server/keys", "Content-Type: text/plain\r\n", "x", &a);
+	CHECK_INT(a.status, 401);
+	answer_release(&a);
+	req("POST", "/api/v1/server/keys/nokey/grants", h.buf,
+	    "{\"app\":\"srv\",\"right\":\"read\"}", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("POST", "/api/v1/server/keys/k1/grants", h.buf, "{\"app\":\"nope\",\"right\":\"read\"}",
+	    &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("POST", "/api/v1/server/keys/k1/other", h.buf, "{}", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("POST", "/api/v1/server/keys/k%401/grants", h.buf,
+	    "{\"app\":\"srv\",\"right\":\"read\"}", &a);
+	CHECK_INT(a.status, 404); /* k@1: no such key; the escape is read */
+	answer_release(&a);
+	req("POST", "/api/v1/server/keys/k%2/grants", h.buf, "{\"app\":\"srv\",\"right\":\"read\"}",
+	    &a);
+	CHECK(a.status == 400 || a.status == 404);
+	answer_release(&a);
+	req("POST", "/api/v1/server/keys/k1/grants", h.buf,
+	    "{\"app\":\"srv\",\"right\":\"deploy\"}", &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+	req("GET", "/api/v1/server", admin.buf, NULL, &a);
+	j = json_loads(a.body.buf, 0, NULL);
+	{
+		json_t *k = json_array_get(json_object_get(j, "keys"), 0);
+		CHECK(!strcmp(json_string_value(json_object_get(k, "name")), "k1"));
+		CHECK(
+		    !strcmp(json_string_value(json_object_get(json_object_get(k, "rights"), "srv")),
+			    "deploy"));
+	}
+	json_decref(j);
+	CHECK(strstr(a.body.buf, "AAAAIP3pJ5a0h6dW2qEKcTnnZCPE") == NULL); /* never a key's line */
+	answer_release(&a);
+	CHECK(access(body.buf, F_OK) == 0);
+	req("DELETE", "/api/v1/server/keys/k1/grants/srv", h.buf, "", &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+	req("DELETE", "/api/v1/server/keys/k1/grants", h.buf, "", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("DELETE", "/api/v1/server/keys/k1/extra/x", h.buf, "", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+	req("DELETE", "/api/v1/server/keys/k1", h.buf, "", &a);
+	CHECK_INT(a.status, 200);
+	answer_release(&a);
+	req("DELETE", "/api/v1/server/keys/k1", h.buf, "", &a);
+	CHECK_INT(a.status, 404);
+	answer_release(&a);
+
+	/* the host's check: started in the background (here /bin/true), 202 */
+	req("POST", "/api/v1/server/doctor", h.buf, "{}", &a);
+	CHECK_INT(a.status, 202);
+	CHECK(strstr(a.body.buf, "\"checked_at\": null") ||
+	      strstr(a.body.buf, "\"checked_at\":null"));
+	answer_release(&a);
+
+	/* the domain: checked, lowercased; then a new one, whose panel the CSRF check wants */
+	req("PUT", "/api/v1/server/domain", h.buf, "{\"domain\":\"bad_domain\"}", &a);
+	CHECK_INT(a.status, 400);
+	CHECK(strstr(a.body.buf, "invalid domain") != NULL);
+	answer_release(&a);
+	req("PUT", "/api/v1/server/domain", h.buf, "{\"domain\":\"*.example.test\"}", &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	req("PUT", "/api/v1/server/domain", h.buf, "{\"name\":\"example.test\"}", &a);
+	CHECK_INT(a.status, 400);
+	answer_release(&a);
+	req("PUT", "/api/v1/server/domain", h.buf, "{\"domain\":\"Example.TEST\"}", &a);
+	CHECK_INT(a.status, 200);
+	CHECK(strstr(a.body.buf, "\"https://berth.example.test/\"") != NULL);
+	answer_release(&a);
+	req("PUT", "/api/v1/server/domain", h.buf, "{\"domain\":\"new.test\"}", &a);
+	CHECK_INT(a.status, 200);
+	CHECK(strstr(a.body.buf, "APP.new.test") != NULL);
+	answer_release(&a);
+	req("GET", "/api/v1/server", admin.buf, NULL, &a);
+	CHECK(strstr(a.body.buf, "\"new.test\"") != NULL);
+	answer_release(&a);
+	/* a change from the old panel's origin is refused now */
+	req("POST", "/api/v1/server/doctor", h.buf, "{}", &a);
+	CHECK_INT(a.status, 403);
+	answer_release(&a);
+
+	/* the events: who and from where, never a key's line */
+	{
+		sqlite3 *db;
+		sqlite3_stmt *st;
+		int n = 0;
+
+		sbuf_reset(&body);
+		sbuf_addf(&body, "%s/berthd.db", dir);
+		CHECK(sqlite3_open(body.buf, &db) == SQLITE_OK);
+		CHECK(sqlite3_prepare_v2(
+			  db,
+			  "SELECT action, names FROM events WHERE keyname = 'user:admin' "
+			  "AND action LIKE 'panel:%' AND (action LIKE '%ssh-keys%' OR "
+			  "action LIKE '%domains%' OR action = 'panel:doctor')",
+			  -1, &st, NULL) == SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *names = (const char *)sqlite3_column_text(st, 1);
+			CHECK(names && strstr(names, "from 127.0.0.1") != NULL);
+			CHECK(!names || !strstr(names, "AAAAC3"));
+			n++;
+		}
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+		CHECK_INT(n, 7); /* add, grant, revoke, remove, doctor, the domain twice */
+	}
+	sbuf_release(&admin);
+	sbuf_release(&nina);
+	sbuf_release(&h);
+	sbuf_release(&hn);
+	sbuf_release(&nocsrf);
+	sbuf_release(&body);
 }
 
 int main(void)
@@ -1611,6 +1857,7 @@ int main(void)
 	UNIT_RUN(test_app_routes);
 	UNIT_RUN(test_oneclick);
 	UNIT_RUN(test_app_tarball);
+	UNIT_RUN(test_server_routes);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
 		strvec_pushv(&rm.argv, (const char *[]){"rm", "-rf", dir, NULL});

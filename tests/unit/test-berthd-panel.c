@@ -26,6 +26,7 @@
 #include "daemon/paneloneclick.h"
 #include "daemon/store.h"
 #include "daemon/users.h"
+#include "lib/file.h"
 #include "lib/run.h"
 #include "lib/sbuf.h"
 #include "unit.h"
@@ -382,8 +383,19 @@ static void test_viewer(void)
 	/* the server: its root domain and the SSH keys with their rights, never a key's line */
 	CHECK(has(&a.body, "<section id=\"server\""));
 	CHECK(has(&a.body, "<code>berth.example.test</code>"));
-	CHECK(has(&a.body, "<tr data-key-name=\"laptop\"><td>laptop</td><td><code>SHA256:abc</code>"
-			   "</td><td>shop: deploy</td></tr>"));
+	CHECK(has(&a.body, "<tr data-key-name=\"laptop\"><td data-label=\"Name\">laptop</td>"
+			   "<td data-label=\"Fingerprint\"><code>SHA256:abc</code></td>"
+			   "<td data-label=\"Rights\">shop: deploy <button type=\"button\" "
+			   "class=\"grant-revoke\" data-key-name=\"laptop\" data-app=\"shop\">"));
+	CHECK(has(&a.body, "<button type=\"button\" class=\"key-remove\" "
+			   "data-key-name=\"laptop\">Remove"));
+	/* editable: the root domain and the keys, through /api/v1/server */
+	CHECK(has(&a.body, "<form id=\"root-domain-form\">"));
+	CHECK(has(&a.body, "value=\"example.test\">"));
+	CHECK(has(&a.body, "reached as APP.DOMAIN from their next deploy"));
+	CHECK(has(&a.body, "<form id=\"key-form\">"));
+	CHECK(has(&a.body, "<textarea id=\"key-text\""));
+	CHECK(has(&a.body, "<form id=\"grant-form\">"));
 	CHECK(!has(&a.body, "AAAAKEYLINE"));
 	answer_release(&a);
 	req("/settings", viewer.buf, &a);
@@ -436,6 +448,41 @@ static void test_datastores(void)
 	CHECK(has(&a.body, "class=\"warn\">never backed up</td>"));
 	CHECK(!has(&a.body, "<b>"));
 	CHECK(!has(&a.body, "pw-never-shown") && !has(&a.body, "restic-never-shown"));
+/* The dashboard's Host section: doctor's cached verdicts, for admins, details escaped. */
+static void test_host(void)
+{
+	struct answer a;
+	struct sbuf path = SBUF_INIT;
+	const char *doc =
+	    "{\"checked_at\": \"2026-01-02T03:04:05Z\", \"host\": \"h\", \"status\": \"fail\",\n"
+	    " \"checks\": [{\"name\": \"disk\", \"status\": \"fail\", \"detail\": \"<b>3%</b> & "
+	    "\\\"low\\\"\"},\n"
+	    " {\"name\": \"memory\", \"status\": \"warn\", \"detail\": \"tight\"},\n"
+	    " {\"name\": \"load<i>\", \"status\": \"ok\", \"detail\": \"0.1\"},\n"
+	    " {\"name\": \"odd\", \"status\": \"<script>\", \"detail\": \"x\"},\n"
+	    " {\"status\": \"ok\"}]}\n";
+
+	req("/", admin.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.body, "<section id=\"host\" aria-labelledby=\"host-h\">"));
+	CHECK(has(&a.body, "<p id=\"host-checked\">Not checked yet.</p>"));
+	CHECK(has(&a.body, "<button type=\"button\" id=\"host-check\">Check now</button>"));
+	answer_release(&a);
+	sbuf_addf(&path, "%s/doctor.json", dir);
+	CHECK(file_write_atomic(path.buf, doc, strlen(doc), 0644, NULL) == 0);
+	req("/", admin.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.body, "Checked at <time datetime=\"2026-01-02T03:04:05Z\">"
+			   "2026-01-02T03:04:05Z</time>: fail</p>"));
+	CHECK(has(&a.body,
+		  "<tr data-check=\"disk\"><td data-label=\"Check\">disk</td>"
+		  "<td data-label=\"Verdict\" class=\"verdict-fail\">fail</td>"
+		  "<td data-label=\"Detail\">&lt;b&gt;3%&lt;/b&gt; &amp; &quot;low&quot;</td>"));
+	CHECK(has(&a.body, "class=\"verdict-warn\">warn</td>"));
+	CHECK(has(&a.body, "<tr data-check=\"load&lt;i&gt;\">"));
+	CHECK(!has(&a.body, "<b>3%"));
+	CHECK(!has(&a.body, "data-check=\"odd\""));
+	CHECK(!has(&a.body, "<script>"));
 	answer_release(&a);
 	/* not a viewer's */
 	req("/", viewer.buf, &a);
@@ -447,6 +494,17 @@ static void test_datastores(void)
 	CHECK(datastore_remove(&s, "postgres", "old", NULL) == 0);
 	CHECK(datastore_remove(&s, "redis", "c<b>", NULL) == 0);
 	store_close(&s);
+	CHECK(!has(&a.body, "id=\"host\""));
+	CHECK(!has(&a.body, "disk"));
+	answer_release(&a);
+	/* a file that is not a report: said so, the page still served */
+	CHECK(file_write_atomic(path.buf, "{\"x\":1}", 7, 0644, NULL) == 0);
+	req("/", admin.buf, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(has(&a.body, "The last check of the host cannot be read."));
+	answer_release(&a);
+	unlink(path.buf);
+	sbuf_release(&path);
 }
 
 static void test_headers(void)
@@ -835,6 +893,7 @@ int main(void)
 	UNIT_RUN(test_escaping);
 	UNIT_RUN(test_viewer);
 	UNIT_RUN(test_datastores);
+	UNIT_RUN(test_host);
 	UNIT_RUN(test_headers);
 	UNIT_RUN(test_assets);
 	UNIT_RUN(test_oneclick_page);
