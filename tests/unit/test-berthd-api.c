@@ -1567,6 +1567,8 @@ static void test_oneclick(void)
 	sbuf_release(&hd);
 	sbuf_release(&p);
 	sbuf_release(&args);
+}
+
 /* A public key line as ssh-keygen writes it. */
 #define PUBKEY                                                                                     \
 	"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP3pJ5a0h6dW2qEKcTnnZCPE3v2Xl2NOlNw3qJJSgOLx "        \
