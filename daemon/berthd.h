@@ -287,6 +287,11 @@ int bd_doctor_probe(unsigned min_free_pct, struct doctor_report *report);
  */
 struct sbuf;
 void bd_helper_image(struct sbuf *image);
+/*
+ * A docker command's stdout, trimmed, into out (NULL: dropped; at most max
+ * bytes read), its stderr dropped, 30 s at most (cmd-doctor.c). 0, or -1.
+ */
+int bd_docker_out(const char *const *argv, struct sbuf *out, size_t max);
 
 /* metrics:report (cmd-metrics.c) */
 int cmd_metrics_report(struct bd *bd, int argc, const char **argv);

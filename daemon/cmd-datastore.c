@@ -151,35 +151,6 @@ static int run_captured(const char *const *argv, struct sbuf *out, struct err *e
 	return r;
 }
 
-/* A password of 48 hex digits from /dev/urandom (safe in a URL as it is). */
-static int make_password(struct sbuf *pw, struct err *e)
-{
-	unsigned char raw[24];
-	size_t got = 0;
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		return err_set(e, "cannot open '/dev/urandom': %s", strerror(errno));
-	}
-	while (got < sizeof(raw)) {
-		ssize_t n = read(fd, raw + got, sizeof(raw) - got);
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR) {
-				continue;
-			}
-			close(fd);
-			return err_set(e, "cannot read '/dev/urandom': %s",
-				       n < 0 ? strerror(errno) : "end of file");
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	for (size_t i = 0; i < sizeof(raw); i++) {
-		sbuf_addf(pw, "%02x", raw[i]);
-	}
-	return 0;
-}
-
 /* The image in the host's dockerd, pulled when it is not there yet. */
 static int ensure_image(struct bd *bd, const char *image, struct err *e)
 {
@@ -341,7 +312,7 @@ int cmd_datastore_create(struct bd *bd, int argc, const char **argv)
 		rc = bd_fail("invalid image '%s'", image);
 		goto out;
 	}
-	if (make_password(&pw, &e) < 0) {
+	if (datastore_password(&pw, &e) < 0) {
 		rc = bd_fail_err(&e);
 		goto out;
 	}

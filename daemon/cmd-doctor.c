@@ -75,8 +75,7 @@ void bd_doctor_wrap(struct strvec *wrap, const char *image, const char *name)
 				      NULL});
 }
 
-/* A docker command's trimmed stdout into out; 0, or -1. */
-static int docker_out(const char *const *argv, struct sbuf *out)
+int bd_docker_out(const char *const *argv, struct sbuf *out, size_t max)
 {
 	struct run_cmd c = RUN_CMD_INIT;
 	int r;
@@ -85,9 +84,9 @@ static int docker_out(const char *const *argv, struct sbuf *out)
 	c.out = RUN_IO_CAPTURE;
 	c.err = RUN_IO_NULL;
 	c.timeout_ms = 30000;
-	c.capture_max = 4096;
+	c.capture_max = max;
 	r = run_one(&c);
-	if (r == 0) {
+	if (r == 0 && out) {
 		sbuf_add(out, c.outbuf.buf, c.outbuf.len);
 		sbuf_trim(out);
 	}
@@ -102,9 +101,9 @@ void bd_helper_image(struct sbuf *image)
 	if (gethostname(self, sizeof(self)) == 0) {
 		self[sizeof(self) - 1] = '\0';
 		if (self[0] != '-' &&
-		    docker_out((const char *[]){"docker", "inspect", "--type", "container",
-						"--format", "{{.Image}}", self, NULL},
-			       image) == 0 &&
+		    bd_docker_out((const char *[]){"docker", "inspect", "--type", "container",
+						   "--format", "{{.Image}}", self, NULL},
+				  image, 4096) == 0 &&
 		    !strncmp(image->buf, "sha256:", 7) && !strchr(image->buf, '\n')) {
 			return;
 		}
@@ -118,8 +117,8 @@ static void host_name(struct sbuf *name)
 {
 	struct sbuf raw = SBUF_INIT;
 
-	if (docker_out((const char *[]){"docker", "info", "--format", "{{.Name}}", NULL}, &raw) ==
-	    0) {
+	if (bd_docker_out((const char *[]){"docker", "info", "--format", "{{.Name}}", NULL}, &raw,
+			  4096) == 0) {
 		for (size_t i = 0; i < raw.len && i < 253; i++) {
 			char c = raw.buf[i];
 			sbuf_addch(name, c > 0x20 && c < 0x7f ? c : '?');

@@ -104,26 +104,6 @@ static int fail_err(struct err *e)
 	return bd_fail("%s", msg);
 }
 
-/* A docker command's stdout into out (may be NULL), stderr dropped: 0, or -1. */
-static int docker_out(const char *const *argv, struct sbuf *out)
-{
-	struct run_cmd c = RUN_CMD_INIT;
-	int r;
-
-	strvec_pushv(&c.argv, argv);
-	c.out = RUN_IO_CAPTURE;
-	c.err = RUN_IO_NULL;
-	c.timeout_ms = 30000;
-	c.capture_max = 1 << 20;
-	r = run_one(&c);
-	if (r == 0 && out) {
-		sbuf_add(out, c.outbuf.buf, c.outbuf.len);
-		sbuf_trim(out);
-	}
-	run_cmd_release(&c);
-	return r;
-}
-
 /*
  * The host's path of berthd's state directory into b->state, and the wrap
  * of the steps (a helper container) when berthd runs in a container; else
@@ -142,9 +122,9 @@ static int host_paths(struct bd *bd, struct dsb *b, struct err *e)
 	self[sizeof(self) - 1] = '\0';
 	/* in a container, its host name is its ID's start (as bd_helper_image finds it) */
 	if (self[0] && self[0] != '-' &&
-	    docker_out((const char *[]){"docker", "inspect", "--type", "container", "--format",
-					"{{json .Mounts}}", self, NULL},
-		       &mounts) == 0) {
+	    bd_docker_out((const char *[]){"docker", "inspect", "--type", "container", "--format",
+					   "{{json .Mounts}}", self, NULL},
+			  &mounts, 1 << 20) == 0) {
 		if (dsbackup_host_paths(slice_make(mounts.buf, mounts.len), bd->state_dir,
 					&b->state, &b->sock, e) < 0) {
 			goto out;
@@ -164,36 +144,6 @@ static int host_paths(struct bd *bd, struct dsb *b, struct err *e)
 out:
 	sbuf_release(&mounts);
 	return ret;
-}
-
-/* A password of 48 hex digits from /dev/urandom. */
-static int make_password(struct sbuf *pw, struct err *e)
-{
-	unsigned char raw[24];
-	size_t got = 0;
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		return err_set(e, "cannot open '/dev/urandom': %s", strerror(errno));
-	}
-	while (got < sizeof(raw)) {
-		ssize_t n = read(fd, raw + got, sizeof(raw) - got);
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR) {
-				continue;
-			}
-			close(fd);
-			return err_set(e, "cannot read '/dev/urandom': %s",
-				       n < 0 ? strerror(errno) : "end of file");
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	for (size_t i = 0; i < sizeof(raw); i++) {
-		sbuf_addf(pw, "%02x", raw[i]);
-	}
-	explicit_bzero(raw, sizeof(raw));
-	return 0;
 }
 
 static void dsb_release(struct dsb *b)
@@ -251,16 +201,16 @@ static int dsb_open(struct bd *bd, const char *cmd, const char *name, bool creat
 			   : bd_fail("%s service %s does not exist", b->title, name);
 		goto out;
 	}
-	if (docker_out((const char *[]){"docker", "image", "inspect", "--format", "{{.Id}}", "--",
-					backup_image(), NULL},
-		       NULL) < 0) {
+	if (bd_docker_out((const char *[]){"docker", "image", "inspect", "--format", "{{.Id}}",
+					   "--", backup_image(), NULL},
+			  NULL, 4096) < 0) {
 		rc = bd_fail(
 		    "the image %s is not on this host: send it with `berth server bootstrap "
 		    "-h HOST --daemon` from a machine that has it (make image builds it)",
 		    backup_image());
 		goto out;
 	}
-	if (create && make_password(&fresh, &e) < 0) {
+	if (create && datastore_password(&fresh, &e) < 0) {
 		rc = bd_fail_err(&e);
 		goto out;
 	}

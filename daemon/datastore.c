@@ -1,13 +1,17 @@
 /* datastore — see datastore.h. */
 #include "daemon/datastore.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/banned.h"
+#include "lib/sbuf.h"
 #include "lib/xalloc.h"
 
 /*
@@ -277,4 +281,34 @@ int datastore_backup_last(struct store *s, const char *kind, const char *name, l
 	}
 	sqlite3_finalize(st);
 	return r;
+}
+
+int datastore_password(struct sbuf *pw, struct err *e)
+{
+	unsigned char raw[24];
+	size_t got = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		return err_set(e, "cannot open '/dev/urandom': %s", strerror(errno));
+	}
+	while (got < sizeof(raw)) {
+		ssize_t n = read(fd, raw + got, sizeof(raw) - got);
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR) {
+				continue;
+			}
+			close(fd);
+			explicit_bzero(raw, sizeof(raw));
+			return err_set(e, "cannot read '/dev/urandom': %s",
+				       n < 0 ? strerror(errno) : "end of file");
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		sbuf_addf(pw, "%02x", raw[i]);
+	}
+	explicit_bzero(raw, sizeof(raw));
+	return 0;
 }

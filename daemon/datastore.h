@@ -34,6 +34,14 @@ struct datastore {
 };
 void datastore_release(struct datastore *d);
 
+/*
+ * A password of 48 hex digits from /dev/urandom (safe in a URL as it is),
+ * appended to pw: a datastore's, or its backups' repository's. 0, or -1
+ * with e set.
+ */
+struct sbuf;
+int datastore_password(struct sbuf *pw, struct err *e);
+
 /* -1 with "postgres service 'x' already exists" when it does. */
 int datastore_add(struct store *s, const char *kind, const char *name, const char *image,
 		  const char *password, struct err *e);
