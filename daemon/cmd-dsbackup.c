@@ -265,6 +265,18 @@ out:
 	return rc;
 }
 
+/* As dsb_open, for a service that must have backups already: 0, or 1 (printed). */
+static int dsb_open_backups(struct bd *bd, const char *cmd, const char *name, struct dsb *b)
+{
+	int rc = dsb_open(bd, cmd, name, false, b);
+
+	if (rc == 2) {
+		rc = bd_fail("%s service %s has no backups (make one: %s:backup %s)", b->title,
+			     b->name, b->kind, b->name);
+	}
+	return rc;
+}
+
 /*
  * After a failed backup: whether the repository still restores the last
  * verified backup. restic's own words for a damaged repository may be
@@ -351,12 +363,7 @@ int cmd_datastore_backup_verify(struct bd *bd, int argc, const char **argv)
 		rc = bd_usage(usage.buf);
 		goto out_usage;
 	}
-	rc = dsb_open(bd, argv[0], argv[1], false, &b);
-	if (rc == 2) {
-		rc = bd_fail("%s service %s has no backups (make one: %s:backup %s)", b.title,
-			     b.name, b.kind, b.name);
-	}
-	if (rc) {
+	if ((rc = dsb_open_backups(bd, argv[0], argv[1], &b))) {
 		goto out;
 	}
 	rc = 1;
@@ -463,12 +470,7 @@ int cmd_datastore_backup_restore(struct bd *bd, int argc, const char **argv)
 			     snap, kind_of(argv[0]) == 0 ? "postgres" : "redis", argv[1]);
 		goto out_usage;
 	}
-	rc = dsb_open(bd, argv[0], argv[1], false, &b);
-	if (rc == 2) {
-		rc = bd_fail("%s service %s has no backups (make one: %s:backup %s)", b.title,
-			     b.name, b.kind, b.name);
-	}
-	if (rc) {
+	if ((rc = dsb_open_backups(bd, argv[0], argv[1], &b))) {
 		goto out;
 	}
 	rc = 1;
