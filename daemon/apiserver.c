@@ -422,10 +422,15 @@ void apiserver_h_key_add(const struct http_request *req, struct http_response *r
 		}
 		goto out;
 	}
-	if (bd_key_add(&c.store, c.api->state_dir, name, key, strlen(key), json_is_true(admin), &fp,
-		       &c.e) < 0) {
-		/* the key's checks and the store's refusal of a key added twice */
-		apictx_fail(resp, 400, err_str(&c.e));
+	if ((r = bd_key_add(&c.store, c.api->state_dir, name, key, strlen(key), json_is_true(admin),
+			    &fp, &c.e)) < 0) {
+		if (r == -2) {
+			fail_500(&c, resp,
+				 "cannot write the SSH keys' file; the key was not added");
+		} else {
+			/* the key's checks and the store's refusal of a key added twice */
+			apictx_fail(resp, 400, err_str(&c.e));
+		}
 		goto out;
 	}
 	apictx_event(&c, u.name, NULL, "panel:ssh-keys:add", name);

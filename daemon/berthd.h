@@ -101,7 +101,8 @@ int bd_keys_write(struct store *s, const char *state_dir, struct err *e);
  * bd_key_add: a key named name (checked) from text, one public key line
  * (checked: a known type whose data matches it), admin or with no rights;
  * authorized_keys written again. *fp gets its SHA256 fingerprint
- * (malloc'd). 0, or -1 with e set (nothing added).
+ * (malloc'd). 0, -1 with e set (refused: nothing added), or -2 with e set
+ * (authorized_keys could not be written: the key is not kept).
  * bd_key_remove: 1 removed (authorized_keys written again), 0 no such key, -1.
  * bd_key_grant: right ("deploy" or "read", checked) on app (a valid name),
  * or with app NULL the key made an admin. 1, 0 no such key, -1 (e set).

@@ -227,7 +227,13 @@ int bd_key_add(struct store *s, const char *state_dir, const char *name, const c
 		goto out;
 	}
 	if (bd_key_parse(text, len, &line, fp, e) < 0 ||
-	    store_key_add(s, name, *fp, line, admin, e) < 0 || bd_keys_write(s, state_dir, e) < 0) {
+	    store_key_add(s, name, *fp, line, admin, e) < 0) {
+		goto out;
+	}
+	if (bd_keys_write(s, state_dir, e) < 0) {
+		/* not half added: the records go back to what authorized_keys still says */
+		store_key_remove(s, name, NULL);
+		r = -2;
 		goto out;
 	}
 	r = 0;

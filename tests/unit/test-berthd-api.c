@@ -6,6 +6,8 @@
  */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -1816,6 +1818,38 @@ static void test_server_routes(void)
 	sbuf_release(&body);
 }
 
+/* A key whose authorized_keys cannot be written: 500, and the key is not kept. */
+static void test_key_add_unwritable(void)
+{
+	struct answer a;
+	struct sbuf admin = SBUF_INIT, h = SBUF_INIT, ssh = SBUF_INIT, away = SBUF_INIT;
+	int fd;
+
+	CHECK_INT(login("admin", NULL, &admin), 200);
+	change_headers(&admin, &h);
+	sbuf_addf(&ssh, "%s/ssh", dir);
+	sbuf_addf(&away, "%s/ssh.away", dir);
+	CHECK(rename(ssh.buf, away.buf) == 0 || errno == ENOENT);
+	fd = open(ssh.buf, O_WRONLY | O_CREAT | O_EXCL, 0600); /* a file where the folder goes */
+	CHECK(fd >= 0);
+	close(fd);
+	req("POST", "/api/v1/server/keys", h.buf,
+	    "{\"name\":\"k-unwritable\",\"key\":\"" PUBKEY "\"}", &a);
+	CHECK_INT(a.status, 500);
+	CHECK(strstr(a.body.buf, "not added") != NULL);
+	answer_release(&a);
+	req("GET", "/api/v1/server", admin.buf, NULL, &a);
+	CHECK_INT(a.status, 200);
+	CHECK(strstr(a.body.buf, "k-unwritable") == NULL);
+	answer_release(&a);
+	CHECK(unlink(ssh.buf) == 0);
+	CHECK(rename(away.buf, ssh.buf) == 0 || errno == ENOENT);
+	sbuf_release(&admin);
+	sbuf_release(&h);
+	sbuf_release(&ssh);
+	sbuf_release(&away);
+}
+
 int main(void)
 {
 	static struct http_server srv;
@@ -1859,6 +1893,7 @@ int main(void)
 	UNIT_RUN(test_app_routes);
 	UNIT_RUN(test_oneclick);
 	UNIT_RUN(test_app_tarball);
+	UNIT_RUN(test_key_add_unwritable);
 	UNIT_RUN(test_server_routes);
 	{
 		struct run_cmd rm = RUN_CMD_INIT;
