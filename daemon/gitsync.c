@@ -217,7 +217,7 @@ void gitsync_redact_url(struct sbuf *out, const char *url)
 
 void gitsync_redact_text(struct sbuf *out, const char *text, size_t n, const char *url)
 {
-	size_t start, len, i = 0;
+	size_t start, len, i = 0, from = out->len;
 
 	credentials(url, &start, &len);
 	while (i < n) {
@@ -228,6 +228,11 @@ void gitsync_redact_text(struct sbuf *out, const char *text, size_t n, const cha
 		}
 		add_printable(out, text + i, 1, true);
 		i++;
+	}
+	/* credentials that the marker or a '?' made again with their neighbours: none of it */
+	if (len && memmem(out->buf + from, out->len - from, url + start, len)) {
+		sbuf_setlen(out, from);
+		sbuf_addstr(out, GITSYNC_REDACTED);
 	}
 }
 

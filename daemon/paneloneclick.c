@@ -130,7 +130,9 @@ char *paneloneclick_pattern(const char *js)
 		char c = *s;
 
 		if (c == '\\') {
-			if (!(s[1] && (strchr("dDwWsS", s[1]) || is_syntax(s[1])))) {
+			/* an escaped '|' too: a pattern holds no '|' at all */
+			if (!(s[1] &&
+			      (strchr("dDwWsS", s[1]) || (is_syntax(s[1]) && s[1] != '|')))) {
 				goto no;
 			}
 			s += 2;
